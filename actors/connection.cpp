@@ -1,0 +1,373 @@
+#include "actors/connection.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+#include <type_traits>
+
+#include <caf/behavior.hpp>
+#include <caf/io/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+#include "messages/shard_protocol.hpp"
+
+namespace wtcache {
+
+using self_ptr = caf::io::stateful_broker<connection_state>*;
+
+namespace {
+
+std::set<std::size_t> shards_of(const command_plan& plan, std::size_t n) {
+  std::set<std::size_t> out;
+  for (auto& w : plan.request.writes)
+    out.insert(shard_of(w.key, n));
+  return out;
+}
+
+void send_ready(self_ptr self) {
+  auto& st = self->state;
+  if (st.closed)
+    return;
+  std::string out;
+  bool close = false;
+  while (!st.ready.empty() && st.ready.begin()->first == st.next_to_send) {
+    auto node = st.ready.begin();
+    out += node->second;
+    st.ready.erase(node);
+    if (st.next_to_send++ == st.close_at) {
+      close = true;
+      break;
+    }
+  }
+  if (!out.empty()) {
+    self->write(st.hdl, out.size(), out.data());
+    self->flush(st.hdl);
+  }
+  if (close) {
+    st.closed = true;
+    self->close(st.hdl);
+    self->quit();
+  }
+}
+
+void complete(self_ptr self, uint64_t seq, std::string reply) {
+  self->state.ready.emplace(seq, std::move(reply));
+  send_ready(self);
+}
+
+std::string error_reply(const std::string& text) {
+  std::string out;
+  resp::error(out, text);
+  return out;
+}
+
+void pump(self_ptr self);
+
+void release_keys(self_ptr self, const command_plan& plan) {
+  auto& st = self->state;
+  auto release = [&](const std::string& key, bool write) {
+    auto it = st.busy_keys.find(key);
+    if (it == st.busy_keys.end())
+      return;
+    (write ? it->second.writes : it->second.reads)--;
+    if (it->second.reads == 0 && it->second.writes == 0)
+      st.busy_keys.erase(it);
+  };
+  for (auto& k : plan.keys)
+    release(k, false);
+  for (auto& w : plan.request.writes)
+    release(w.key, true);
+}
+
+void finished(self_ptr self, const command_plan& plan, bool barrier) {
+  auto& st = self->state;
+  --st.in_flight;
+  if (barrier)
+    st.barrier_in_flight = false;
+  release_keys(self, plan);
+  pump(self);
+  if (st.reading_halted && st.in_flight + st.waiting.size() < st.fe->max_pipeline / 2 + 1 &&
+      !st.closed) {
+    st.reading_halted = false;
+    self->trigger(st.hdl);
+  }
+}
+
+void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
+  auto& st = self->state;
+  struct gather {
+    std::vector<lookup> values;
+    std::size_t left;
+    std::string error;
+  };
+  auto g = std::make_shared<gather>();
+  g->values.resize(plan->keys.size());
+  g->left = plan->keys.size();
+  auto done = [=] {
+    std::string out;
+    if (!g->error.empty()) {
+      resp::error(out, g->error);
+    } else if (plan->shape == reply_shape::bulk) {
+      if (g->values[0].found)
+        resp::bulk(out, g->values[0].value);
+      else
+        resp::nil(out);
+    } else if (plan->shape == reply_shape::bulk_array) {
+      resp::array_header(out, g->values.size());
+      for (auto& v : g->values) {
+        if (v.found)
+          resp::bulk(out, v.value);
+        else
+          resp::nil(out);
+      }
+    } else {
+      long long n = 0;
+      for (auto& v : g->values)
+        n += v.found ? 1 : 0;
+      resp::integer(out, n);
+    }
+    complete(self, seq, std::move(out));
+    finished(self, *plan, false);
+  };
+  for (std::size_t i = 0; i < plan->keys.size(); ++i) {
+    const auto& key = plan->keys[i];
+    auto& shard = st.fe->shards[shard_of(key, st.fe->shards.size())];
+    self->request(shard, st.fe->request_timeout, atom::get::value, key)
+      .then(
+        [=](lookup& v) {
+          g->values[i] = std::move(v);
+          if (--g->left == 0)
+            done();
+        },
+        [=](caf::error& err) {
+          if (g->error.empty())
+            g->error = client_error_text(err);
+          if (--g->left == 0)
+            done();
+        });
+  }
+}
+
+void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan,
+                    bool barrier) {
+  auto& st = self->state;
+  auto lead = shard_of(plan->request.writes.front().key, st.fe->shards.size());
+  self->request(st.fe->shards[lead], st.fe->request_timeout, atom::put::value, plan->request)
+    .then(
+      [=](const std::vector<int64_t>& numbers) {
+        std::string out;
+        switch (plan->shape) {
+          case reply_shape::first_number:
+            resp::integer(out, numbers.empty() ? 0 : numbers.front());
+            break;
+          case reply_shape::sum_numbers: {
+            long long n = 0;
+            for (auto x : numbers)
+              n += x;
+            resp::integer(out, n);
+            break;
+          }
+          default:
+            resp::simple(out, "OK");
+        }
+        complete(self, seq, std::move(out));
+        finished(self, *plan, barrier);
+      },
+      [=](caf::error& err) {
+        // A write that got no answer in time may still commit: say so.
+        std::string text = err == caf::sec::request_timeout
+                             ? "ERR outcome unknown: no answer within the request deadline"
+                             : client_error_text(err);
+        complete(self, seq, error_reply(text));
+        finished(self, *plan, barrier);
+      });
+}
+
+bool ready_to_dispatch(self_ptr self, const command_plan& plan, bool barrier) {
+  auto& st = self->state;
+  if (st.barrier_in_flight)
+    return false;
+  if (barrier)
+    return st.in_flight == 0;
+  for (auto& k : plan.keys) {
+    auto it = st.busy_keys.find(k);
+    if (it != st.busy_keys.end() && it->second.writes > 0)
+      return false;
+  }
+  for (auto& w : plan.request.writes) {
+    auto it = st.busy_keys.find(w.key);
+    if (it != st.busy_keys.end() && it->second.reads > 0)
+      return false;
+  }
+  return true;
+}
+
+void pump(self_ptr self) {
+  auto& st = self->state;
+  while (!st.waiting.empty()) {
+    auto& front = st.waiting.front();
+    bool barrier = front.plan.kind == plan_kind::write &&
+                   shards_of(front.plan, st.fe->shards.size()).size() > 1;
+    if (!ready_to_dispatch(self, front.plan, barrier))
+      return;
+    auto plan = std::make_shared<command_plan>(std::move(front.plan));
+    auto seq = front.seq;
+    st.waiting.pop_front();
+    ++st.in_flight;
+    for (auto& k : plan->keys)
+      st.busy_keys[k].reads++;
+    for (auto& w : plan->request.writes)
+      st.busy_keys[w.key].writes++;
+    if (plan->kind == plan_kind::read) {
+      dispatch_read(self, seq, plan);
+    } else {
+      if (barrier)
+        st.barrier_in_flight = true;
+      dispatch_write(self, seq, plan, barrier);
+    }
+  }
+}
+
+void on_command(self_ptr self, resp::command& cmd) {
+  auto& st = self->state;
+  auto seq = st.next_seq++;
+  st.fe->metrics->commands.fetch_add(1, std::memory_order_relaxed);
+  if (cmd.oversized_bytes > 0) {
+    complete(self, seq, error_reply(oversized_error(cmd.oversized_bytes,
+                                                    st.fe->parse_limits.max_bulk)));
+    return;
+  }
+  auto plan = plan_command(cmd.args, *st.fe->spaces, st.fe->limits);
+  switch (plan.kind) {
+    case plan_kind::reply:
+      if (plan.close_after)
+        st.close_at = seq;
+      complete(self, seq, std::move(plan.reply));
+      return;
+    case plan_kind::info: {
+      auto text = info_text(*st.fe, plan.info_section);
+      std::string out;
+      resp::bulk(out, text);
+      complete(self, seq, std::move(out));
+      return;
+    }
+    default:
+      st.waiting.push_back({seq, std::move(plan)});
+      pump(self);
+  }
+}
+
+void on_data(self_ptr self, const std::vector<char>& buf) {
+  auto& st = self->state;
+  if (st.close_at != UINT64_MAX)
+    return;  // QUIT or a protocol error: nothing after it is read
+  st.parser->feed(buf.data(), buf.size());
+  resp::command cmd;
+  for (;;) {
+    auto status = st.parser->next(cmd);
+    if (status == resp::parser::status::incomplete)
+      break;
+    if (status == resp::parser::status::error) {
+      auto seq = st.next_seq++;
+      st.close_at = seq;
+      spdlog::info("connection: closing after a protocol error: {}", st.parser->error_message());
+      complete(self, seq, error_reply("ERR " + st.parser->error_message()));
+      return;
+    }
+    on_command(self, cmd);
+    if (st.close_at != UINT64_MAX)
+      return;
+  }
+  if (!st.reading_halted && st.in_flight + st.waiting.size() >= st.fe->max_pipeline) {
+    // Too many unanswered commands: stop reading until the shards catch up.
+    st.reading_halted = true;
+    self->halt(st.hdl);
+  }
+}
+
+std::string fmt_ratio(uint64_t hits, uint64_t misses) {
+  if (hits + misses == 0)
+    return "0.0000";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", static_cast<double>(hits) / static_cast<double>(hits + misses));
+  return buf;
+}
+
+}  // namespace
+
+std::string info_text(const front_end& fe, const std::string& section) {
+  auto& m = *fe.metrics;
+  auto line = [](std::string& out, const char* k, auto v) {
+    out += k;
+    out += ':';
+    if constexpr (std::is_convertible_v<decltype(v), std::string>)
+      out += v;
+    else
+      out += std::to_string(v);
+    out += "\r\n";
+  };
+  bool all = section.empty() || section == "all" || section == "default" ||
+             section == "everything";
+  std::string out;
+  if (all || section == "server") {
+    auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::steady_clock::now() - fe.started).count();
+    out += "# Server\r\n";
+    line(out, "wtcache_version", std::string("0.1.0"));
+    line(out, "redis_version", std::string("7.0.0"));
+    line(out, "redis_mode", std::string("standalone"));
+    line(out, "process_id", static_cast<long long>(::getpid()));
+    line(out, "tcp_port", static_cast<long long>(fe.port));
+    line(out, "uptime_in_seconds", static_cast<long long>(uptime));
+    line(out, "shards", static_cast<long long>(fe.shards.size()));
+    out += "\r\n";
+  }
+  if (all || section == "stats") {
+    auto hits = m.hits.load();
+    auto misses = m.misses.load();
+    out += "# Stats\r\n";
+    line(out, "total_connections_received", m.connections_total.load());
+    line(out, "connected_clients", m.connections_open.load());
+    line(out, "total_commands_processed", m.commands.load());
+    line(out, "keyspace_hits", hits);
+    line(out, "keyspace_misses", misses);
+    line(out, "hit_ratio", fmt_ratio(hits, misses));
+    line(out, "db_reads", m.db_reads.load());
+    line(out, "writes", m.writes.load());
+    line(out, "write_errors", m.write_errors.load());
+    line(out, "write_latency_p50_us", static_cast<long long>(m.write_latency.percentile(0.5).count()));
+    line(out, "write_latency_p99_us", static_cast<long long>(m.write_latency.percentile(0.99).count()));
+    line(out, "cache_write_failures", m.cache_write_failures.load());
+    line(out, "dirty_keys", m.dirty_keys.load());
+    line(out, "fills_fenced", m.fills_fenced.load());
+    line(out, "worker_restarts", m.worker_restarts.load());
+  }
+  return out;
+}
+
+caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
+                         std::shared_ptr<const front_end> fe) {
+  auto& st = self->state;
+  st.fe = std::move(fe);
+  st.hdl = hdl;
+  st.parser = std::make_unique<resp::parser>(st.fe->parse_limits);
+  st.fe->metrics->connections_total.fetch_add(1, std::memory_order_relaxed);
+  st.fe->metrics->connections_open.fetch_add(1, std::memory_order_relaxed);
+  self->attach_functor([m = st.fe->metrics] {
+    m->connections_open.fetch_sub(1, std::memory_order_relaxed);
+  });
+  self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
+  return {
+    [=](const caf::io::new_data_msg& msg) { on_data(self, msg.buf); },
+    [=](const caf::io::connection_closed_msg&) {
+      self->state.closed = true;
+      self->quit();
+    },
+  };
+}
+
+}  // namespace wtcache

@@ -1,0 +1,81 @@
+// The connection actor: one CAF broker per client socket. It parses RESP,
+// plans each command (core/commands.hpp), sends reads and writes to the
+// shards that own their keys, and writes the replies back in request order,
+// however the shards' answers interleave.
+//
+// Ordering within one connection follows Redis: a command never observes
+// the connection's own later writes, and a read waits for the connection's
+// earlier writes to the same key. A write over keys of several shards waits
+// until everything before it has been answered and holds back what follows.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/io/broker.hpp>
+#include <caf/io/connection_handle.hpp>
+
+#include "core/commands.hpp"
+#include "core/latency.hpp"
+#include "core/namespaces.hpp"
+#include "core/resp.hpp"
+
+namespace wtcache {
+
+// What every connection of one listener shares. Immutable after start.
+struct front_end {
+  std::shared_ptr<const namespace_table> spaces;
+  std::shared_ptr<service_metrics> metrics;
+  std::vector<caf::actor> shards;
+  resp::limits parse_limits;
+  command_limits limits;
+  std::chrono::milliseconds request_timeout{5000};
+  std::size_t max_pipeline = 1024;
+  std::chrono::steady_clock::time_point started;
+  uint16_t port = 0;
+};
+
+struct connection_state {
+  static inline const char* name = "connection";
+
+  std::shared_ptr<const front_end> fe;
+  caf::io::connection_handle hdl;
+  std::unique_ptr<resp::parser> parser;
+
+  // Replies by request number; sent once all earlier ones are sent.
+  uint64_t next_seq = 0;
+  uint64_t next_to_send = 0;
+  std::map<uint64_t, std::string> ready;
+  uint64_t close_at = UINT64_MAX;  // QUIT or a protocol error: close after this reply
+
+  // Commands not yet dispatched because an earlier one must finish first.
+  struct queued {
+    uint64_t seq;
+    command_plan plan;
+  };
+  std::deque<queued> waiting;
+  std::size_t in_flight = 0;
+  bool barrier_in_flight = false;
+  struct key_use {
+    int reads = 0;
+    int writes = 0;
+  };
+  std::unordered_map<std::string, key_use> busy_keys;
+  bool reading_halted = false;
+  bool closed = false;
+};
+
+caf::behavior connection(caf::io::stateful_broker<connection_state>* self,
+                         caf::io::connection_handle hdl, std::shared_ptr<const front_end> fe);
+
+// INFO's text, exposed for tests and the embedding API.
+std::string info_text(const front_end& fe, const std::string& section);
+
+}  // namespace wtcache

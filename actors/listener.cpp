@@ -1,0 +1,53 @@
+#include "actors/listener.hpp"
+
+#include <algorithm>
+
+#include <caf/behavior.hpp>
+#include <caf/send.hpp>
+#include <caf/io/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+
+namespace wtcache {
+
+caf::behavior listener(caf::io::stateful_broker<listener_state>* self, std::string host,
+                       uint16_t port, std::shared_ptr<front_end> fe) {
+  auto bound = self->add_tcp_doorman(port, host.c_str(), true);
+  if (!bound) {
+    auto err = bound.error();
+    return {
+      [=](atom::get) -> caf::result<uint16_t> {
+        self->quit();
+        return make_error(ec::client_error, "cannot listen on " + host + ":" +
+                                                std::to_string(port) + ": " +
+                                                self->system().render(err));
+      },
+    };
+  }
+  fe->port = bound->second;
+  std::shared_ptr<const front_end> shared = fe;
+  // Connections end when the listener does (service shutdown).
+  auto open = self->state.connections;
+  self->attach_functor([open] {
+    for (auto& c : *open)
+      caf::anon_send_exit(c, caf::exit_reason::user_shutdown);
+  });
+  self->set_down_handler([open](caf::down_msg& dm) {
+    open->erase(std::remove_if(open->begin(), open->end(),
+                               [&](const caf::actor& c) { return c.address() == dm.source; }),
+                open->end());
+  });
+  return {
+    [=](const caf::io::new_connection_msg& msg) {
+      auto c = self->fork(connection, msg.handle, shared);
+      self->monitor(c);
+      open->push_back(c);
+    },
+    [=](atom::get) -> uint16_t { return shared->port; },
+  };
+}
+
+}  // namespace wtcache

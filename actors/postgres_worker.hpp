@@ -1,0 +1,50 @@
+// The PostgreSQL worker: owns one libpqxx connection and is the only code
+// that talks to PostgreSQL. libpqxx blocks, so it is always spawned detached.
+// It reconnects by itself on the next request after a lost connection.
+// Protocol: messages/store_protocol.hpp.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+#include <pqxx/connection>
+
+#include "core/namespaces.hpp"
+#include "messages/store_protocol.hpp"
+
+
+namespace wtcache {
+
+struct postgres_worker_state {
+  static inline const char* name = "postgres_worker";
+
+  std::string url;
+  std::shared_ptr<const namespace_table> spaces;
+  std::chrono::milliseconds statement_timeout{3000};
+  std::unique_ptr<pqxx::connection> conn;
+
+  postgres_worker_state();
+  ~postgres_worker_state();
+
+  caf::expected<std::vector<store_result>> write(const std::vector<store_op>& ops);
+  caf::expected<store_row> read(uint32_t ns, const std::string& id);
+  caf::expected<int64_t> fresh_version();
+
+private:
+  caf::error connect();
+};
+
+caf::behavior postgres_worker(caf::stateful_actor<postgres_worker_state>* self, std::string url,
+                              std::shared_ptr<const namespace_table> spaces,
+                              std::chrono::milliseconds statement_timeout);
+
+// Redis's integer rules for INCR: optional '-', digits, no spaces, fits int64.
+bool parse_redis_integer(const std::string& s, int64_t& out);
+
+}  // namespace wtcache

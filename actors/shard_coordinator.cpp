@@ -1,0 +1,505 @@
+#include "actors/shard_coordinator.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include <caf/behavior.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/sec.hpp>
+#include <caf/stateful_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+#include "messages/store_protocol.hpp"
+
+namespace wtcache {
+
+using self_ptr = caf::stateful_actor<shard_state>*;
+using clock_type = std::chrono::steady_clock;
+
+void shard_state::mark_dirty(const std::string& key, int64_t version) {
+  auto [it, inserted] = dirty.emplace(key, version);
+  if (inserted) {
+    cfg.metrics->dirty_keys.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // 0 ("unknown, draw a fresh version") absorbs everything: a fresh version
+  // is above any that could have committed.
+  if (it->second == 0 || version == 0)
+    it->second = 0;
+  else
+    it->second = std::max(it->second, version);
+}
+
+void shard_state::clear_dirty_upto(const std::string& key, int64_t version) {
+  auto it = dirty.find(key);
+  if (it != dirty.end() && it->second != 0 && it->second <= version) {
+    dirty.erase(it);
+    cfg.metrics->dirty_keys.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+int64_t shard_state::ttl_ms(std::size_t ns) const {
+  auto t = cfg.spaces->at(ns).ttl;
+  return (t.count() > 0 ? t : cfg.default_ttl).count();
+}
+
+namespace {
+
+int64_t deadline_after(std::chrono::milliseconds d) {
+  return (clock_type::now() + d).time_since_epoch().count();
+}
+
+caf::actor pick(std::vector<caf::actor>& pool, std::size_t& next) {
+  if (pool.empty())
+    return {};
+  return pool[next++ % pool.size()];
+}
+
+// A failed write request whose transaction may have committed.
+bool outcome_may_be_committed(const caf::error& err) {
+  if (err == ec::outcome_unknown)
+    return true;
+  // The worker may still be running the transaction, or died mid-COMMIT.
+  return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down;
+}
+
+void schedule_retry(self_ptr self);
+
+// Asks a test hook, if set, before going on with `next`.
+template <class F>
+void through_gate(self_ptr self, const caf::actor& gate, const std::string& key, F next) {
+  if (!gate) {
+    next();
+    return;
+  }
+  self->request(gate, std::chrono::seconds(30), atom::gate::value, key)
+    .then([next](caf::unit_t) mutable { next(); },
+          [next](caf::error&) mutable { next(); });
+}
+
+// ---- reads ----------------------------------------------------------------
+
+void finish_read(self_ptr self, uint64_t id, const caf::expected<lookup>& answer) {
+  auto& st = self->state;
+  auto node = st.read_waiters.find(id);
+  if (node == st.read_waiters.end())
+    return;
+  auto waiters = std::move(node->second);
+  st.read_waiters.erase(node);
+  for (auto& rp : waiters) {
+    if (answer)
+      rp.deliver(*answer);
+    else
+      rp.deliver(answer.error());
+  }
+}
+
+void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t ns, store_row row) {
+  auto& st = self->state;
+  lookup answer{true, row.value};
+  auto worker = pick(st.redis_workers, st.next_redis);
+  if (!worker) {
+    finish_read(self, id, answer);
+    return;
+  }
+  std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
+                                 st.ttl_ms(ns)}};
+  self->request(worker, st.cfg.redis_timeout, atom::put::value, std::move(fill),
+                deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](const std::vector<cache_write_result>& rs) {
+        if (!rs.empty() && rs[0] == cache_write_result::fenced)
+          self->state.cfg.metrics->fills_fenced.fetch_add(1, std::memory_order_relaxed);
+        finish_read(self, id, answer);
+      },
+      [=](caf::error&) { finish_read(self, id, answer); });
+}
+
+// Reads the row; joins the read of the same key already in flight if any.
+void read_through(self_ptr self, const std::string& key, caf::response_promise rp,
+                  bool may_fill) {
+  auto& st = self->state;
+  if (may_fill) {
+    auto open = st.open_reads.find(key);
+    if (open != st.open_reads.end()) {
+      st.read_waiters[open->second].push_back(std::move(rp));
+      return;
+    }
+  }
+  auto id = st.next_read_id++;
+  st.read_waiters[id].push_back(std::move(rp));
+  if (may_fill)
+    st.open_reads[key] = id;
+  auto match = st.cfg.spaces->resolve(key);
+  auto ns = match.index;
+  auto worker = pick(st.postgres_workers, st.next_postgres);
+  if (!worker) {
+    st.open_reads.erase(key);
+    finish_read(self, id, make_error(ec::postgres_unavailable, "no connection"));
+    return;
+  }
+  st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+  self->request(worker, st.cfg.postgres_timeout + std::chrono::seconds(1), atom::get::value,
+                static_cast<uint32_t>(ns), std::string(match.id))
+    .then(
+      [=](store_row& row) {
+        auto& st = self->state;
+        auto open = st.open_reads.find(key);
+        // Still the read new GETs join: no write to the key committed since
+        // it started, so filling is worthwhile (the fence makes it safe anyway).
+        bool current = open != st.open_reads.end() && open->second == id;
+        if (current)
+          st.open_reads.erase(open);
+        if (!row.found) {
+          finish_read(self, id, lookup{false, {}});
+          return;
+        }
+        if (!current || !may_fill || st.dirty.count(key)) {
+          finish_read(self, id, lookup{true, std::move(row.value)});
+          return;
+        }
+        through_gate(self, st.cfg.hooks.before_fill, key,
+                     [=]() mutable { fill_then_finish(self, id, key, ns, std::move(row)); });
+      },
+      [=](caf::error& err) {
+        auto& st = self->state;
+        auto open = st.open_reads.find(key);
+        if (open != st.open_reads.end() && open->second == id)
+          st.open_reads.erase(open);
+        finish_read(self, id, err);
+      });
+}
+
+caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
+  auto& st = self->state;
+  auto rp = self->make_response_promise();
+  if (st.dirty.count(key)) {
+    st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+    read_through(self, key, rp, false);
+    return caf::delegated<lookup>{};
+  }
+  auto worker = pick(st.redis_workers, st.next_redis);
+  if (!worker) {
+    st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+    read_through(self, key, rp, false);
+    return caf::delegated<lookup>{};
+  }
+  self->request(worker, st.cfg.redis_timeout, atom::get::value,
+                std::vector<std::string>{st.redis_key(key)}, deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](std::vector<cache_entry>& es) mutable {
+        auto& m = *self->state.cfg.metrics;
+        if (!es.empty() && es[0].present && !es[0].tombstone && !self->state.dirty.count(key)) {
+          m.hits.fetch_add(1, std::memory_order_relaxed);
+          rp.deliver(lookup{true, std::move(es[0].data)});
+          return;
+        }
+        m.misses.fetch_add(1, std::memory_order_relaxed);
+        read_through(self, key, rp, true);
+      },
+      [=](caf::error&) mutable {
+        // Redis is unreachable: the database still answers, without a fill.
+        self->state.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+        read_through(self, key, rp, false);
+      });
+  return caf::delegated<lookup>{};
+}
+
+// ---- writes ---------------------------------------------------------------
+
+struct batch {
+  std::vector<shard_state::pending_write> writes;
+  std::vector<store_op> ops;
+  std::vector<std::string> keys;  // the client key of each op
+};
+
+void flush(self_ptr self);
+
+void finish_batch(self_ptr self, std::shared_ptr<batch> b,
+                  const std::vector<store_result>& results) {
+  auto& st = self->state;
+  auto& m = *st.cfg.metrics;
+  std::size_t k = 0;
+  auto now = clock_type::now();
+  for (auto& w : b->writes) {
+    std::vector<int64_t> answer;
+    std::string error;
+    for (std::size_t i = 0; i < w.request.writes.size(); ++i, ++k) {
+      if (!results[k].error.empty())
+        error = results[k].error;
+      answer.push_back(b->ops[k].kind == op_kind::set ? results[k].version : results[k].count);
+    }
+    m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - w.received));
+    if (error.empty()) {
+      m.writes.fetch_add(1, std::memory_order_relaxed);
+      w.promise.deliver(std::move(answer));
+    } else {
+      m.write_errors.fetch_add(1, std::memory_order_relaxed);
+      w.promise.deliver(make_error(ec::client_error, std::move(error)));
+    }
+  }
+  st.batch_in_flight = false;
+  flush(self);
+}
+
+// The database committed: update the cache (newest version per key), then
+// tell other shards about their keys, then answer.
+void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_result> results) {
+  auto& st = self->state;
+  std::map<std::string, std::size_t> newest;  // key -> index of its last successful op
+  for (std::size_t k = 0; k < b->ops.size(); ++k)
+    if (results[k].error.empty())
+      newest[b->keys[k]] = k;
+  if (newest.empty()) {
+    finish_batch(self, b, results);
+    return;
+  }
+  std::vector<cache_write> writes;
+  std::vector<std::string> keys;
+  for (auto& [key, k] : newest) {
+    auto& op = b->ops[k];
+    auto& r = results[k];
+    // Reads that started before this commit must not be joined any more.
+    st.open_reads.erase(key);
+    cache_write w;
+    w.redis_key = st.redis_key(key);
+    w.version = r.version;
+    if (op.kind == op_kind::del) {
+      w.tombstone = true;
+      w.ttl_ms = st.cfg.tombstone_ttl.count();
+    } else {
+      w.data = r.has_value ? r.value : op.value;
+      w.ttl_ms = st.ttl_ms(op.ns);
+    }
+    writes.push_back(std::move(w));
+    keys.push_back(key);
+  }
+  // The TTL of SET ... EX/PX applies to the cache copy.
+  for (auto& pw : b->writes)
+    for (auto& kw : pw.request.writes)
+      if (kw.kind == op_kind::set && kw.ttl_ms >= 0)
+        for (std::size_t i = 0; i < keys.size(); ++i)
+          if (keys[i] == kw.key)
+            writes[i].ttl_ms = kw.ttl_ms;
+
+  auto settle = [=](const std::vector<cache_write_result>* rs) {
+    auto& st = self->state;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      bool ok = rs && (*rs)[i] != cache_write_result::failed;
+      auto version = writes[i].version;
+      auto owner = shard_of(keys[i], st.cfg.shard_count);
+      if (owner != st.cfg.index && owner < st.peers.size()) {
+        self->send(st.peers[owner], atom::committed::value, keys[i], version, ok);
+        continue;
+      }
+      if (ok) {
+        st.clear_dirty_upto(keys[i], version);
+      } else {
+        st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
+        st.mark_dirty(keys[i], version);
+      }
+    }
+    if (!st.dirty.empty())
+      schedule_retry(self);
+    finish_batch(self, b, results);
+  };
+
+  through_gate(self, st.cfg.hooks.before_cache_write, keys.front(), [=] {
+    auto& st = self->state;
+    auto worker = pick(st.redis_workers, st.next_redis);
+    if (!worker) {
+      settle(nullptr);
+      return;
+    }
+    self->request(worker, st.cfg.redis_timeout + std::chrono::milliseconds(500), atom::put::value,
+                  writes, deadline_after(st.cfg.redis_timeout))
+      .then([=](const std::vector<cache_write_result>& rs) { settle(&rs); },
+            [=](caf::error& err) {
+              spdlog::warn("shard {}: cache update after commit failed ({}); {} key(s) marked dirty",
+                           self->state.cfg.index, client_error_text(err), keys.size());
+              settle(nullptr);
+            });
+  });
+}
+
+void batch_failed(self_ptr self, std::shared_ptr<batch> b, const caf::error& err) {
+  auto& st = self->state;
+  caf::error answer = err;
+  if (outcome_may_be_committed(err)) {
+    // No lies: the client learns the outcome is unknown, and the keys are
+    // invalidated (at a fresh version) so no reader trusts an older copy.
+    for (auto& key : b->keys) {
+      st.open_reads.erase(key);
+      auto owner = shard_of(key, st.cfg.shard_count);
+      if (owner != st.cfg.index && owner < st.peers.size())
+        self->send(st.peers[owner], atom::committed::value, key, int64_t{0}, false);
+      else
+        st.mark_dirty(key, 0);
+    }
+    schedule_retry(self);
+    if (err != ec::outcome_unknown)
+      answer = make_error(ec::outcome_unknown, "no answer from postgres in time");
+  }
+  st.cfg.metrics->write_errors.fetch_add(b->writes.size(), std::memory_order_relaxed);
+  for (auto& w : b->writes)
+    w.promise.deliver(answer);
+  st.batch_in_flight = false;
+  flush(self);
+}
+
+void flush(self_ptr self) {
+  auto& st = self->state;
+  if (st.batch_in_flight || st.pending.empty())
+    return;
+  auto b = std::make_shared<batch>();
+  b->writes.swap(st.pending);
+  uint32_t group = 0;
+  for (auto& w : b->writes) {
+    for (auto& kw : w.request.writes) {
+      auto match = st.cfg.spaces->resolve(kw.key);
+      store_op op;
+      op.kind = kw.kind;
+      op.ns = static_cast<uint32_t>(match.index);
+      op.id = std::string(match.id);
+      op.value = kw.value;
+      op.delta = kw.delta;
+      op.group = group;
+      b->ops.push_back(std::move(op));
+      b->keys.push_back(kw.key);
+    }
+    ++group;
+  }
+  auto worker = pick(st.postgres_workers, st.next_postgres);
+  if (!worker) {
+    batch_failed(self, b, make_error(ec::postgres_unavailable, "no connection"));
+    return;
+  }
+  st.batch_in_flight = true;
+  self->request(worker, st.cfg.postgres_timeout + std::chrono::seconds(1), atom::put::value, b->ops)
+    .then([=](std::vector<store_result>& results) { after_commit(self, b, std::move(results)); },
+          [=](caf::error& err) { batch_failed(self, b, err); });
+}
+
+// ---- dirty keys -----------------------------------------------------------
+
+void retry_dirty(self_ptr self);
+
+void schedule_retry(self_ptr self) {
+  auto& st = self->state;
+  if (st.retry_scheduled || st.dirty.empty())
+    return;
+  st.retry_scheduled = true;
+  auto delay = st.cfg.retry_backoff.delay(st.retry_attempt, st.rng);
+  self->delayed_send(self, delay, atom::tick::value);
+}
+
+void write_tombstones(self_ptr self, int64_t fresh) {
+  auto& st = self->state;
+  std::vector<cache_write> writes;
+  std::vector<std::string> keys;
+  for (auto& [key, version] : st.dirty) {
+    cache_write w;
+    w.redis_key = st.redis_key(key);
+    w.version = version == 0 ? fresh : version;
+    w.tombstone = true;
+    w.ttl_ms = st.cfg.tombstone_ttl.count();
+    writes.push_back(std::move(w));
+    keys.push_back(key);
+  }
+  auto worker = pick(st.redis_workers, st.next_redis);
+  auto failed = [=] {
+    auto& st = self->state;
+    ++st.retry_attempt;
+    schedule_retry(self);
+  };
+  if (!worker || writes.empty()) {
+    failed();
+    return;
+  }
+  self->request(worker, st.cfg.redis_timeout + std::chrono::milliseconds(500), atom::put::value,
+                writes, deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](const std::vector<cache_write_result>& rs) {
+        auto& st = self->state;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          auto it = st.dirty.find(keys[i]);
+          // Only if no newer failure re-dirtied the key meanwhile.
+          if (rs[i] != cache_write_result::failed && it != st.dirty.end() &&
+              (it->second == 0 ? writes[i].version == fresh : it->second <= writes[i].version)) {
+            st.dirty.erase(it);
+            st.cfg.metrics->dirty_keys.fetch_sub(1, std::memory_order_relaxed);
+          }
+        }
+        st.retry_attempt = st.dirty.empty() ? 0 : st.retry_attempt + 1;
+        if (st.dirty.empty())
+          spdlog::info("shard {}: dirty keys invalidated; the cache is trusted again",
+                       st.cfg.index);
+        schedule_retry(self);
+      },
+      [=](caf::error&) { failed(); });
+}
+
+void retry_dirty(self_ptr self) {
+  auto& st = self->state;
+  st.retry_scheduled = false;
+  if (st.dirty.empty())
+    return;
+  bool need_fresh = std::any_of(st.dirty.begin(), st.dirty.end(),
+                                [](auto& kv) { return kv.second == 0; });
+  if (!need_fresh) {
+    write_tombstones(self, 0);
+    return;
+  }
+  auto worker = pick(st.postgres_workers, st.next_postgres);
+  if (!worker) {
+    ++st.retry_attempt;
+    schedule_retry(self);
+    return;
+  }
+  self->request(worker, st.cfg.postgres_timeout + std::chrono::seconds(1), atom::version::value)
+    .then([=](int64_t fresh) { write_tombstones(self, fresh); },
+          [=](caf::error&) {
+            ++self->state.retry_attempt;
+            schedule_retry(self);
+          });
+}
+
+}  // namespace
+
+caf::behavior shard_coordinator(self_ptr self, shard_settings cfg) {
+  self->state.cfg = std::move(cfg);
+  return {
+    [=](atom::get, const std::string& key) -> caf::result<lookup> {
+      return handle_get(self, key);
+    },
+    [=](atom::put, write_request& req) -> caf::result<std::vector<int64_t>> {
+      auto& st = self->state;
+      auto rp = self->make_response_promise();
+      st.pending.push_back({std::move(req), rp, clock_type::now()});
+      flush(self);
+      return caf::delegated<std::vector<int64_t>>{};
+    },
+    [=](atom::committed, const std::string& key, int64_t version, bool cache_ok) {
+      auto& st = self->state;
+      st.open_reads.erase(key);
+      if (cache_ok) {
+        st.clear_dirty_upto(key, version);
+      } else {
+        st.mark_dirty(key, version);
+        schedule_retry(self);
+      }
+    },
+    [=](atom::tick) { retry_dirty(self); },
+    [=](atom::workers, const std::string& kind, std::vector<caf::actor> pool) {
+      if (kind == "postgres")
+        self->state.postgres_workers = std::move(pool);
+      else
+        self->state.redis_workers = std::move(pool);
+    },
+    [=](atom::peers, std::vector<caf::actor> peers) { self->state.peers = std::move(peers); },
+  };
+}
+
+}  // namespace wtcache

@@ -1,0 +1,93 @@
+// The shard coordinator: the single owner of its keys' write path on this
+// node (keys are routed by shard_of). Writes: database first, then the
+// fenced cache update, then the reply; the writes that arrive while a
+// transaction is in flight form the next one (group commit). Reads: cache,
+// else one database read per key in flight (single-flight), then a fenced
+// fill. A key whose cache update failed is dirty: its reads bypass the cache
+// and a retry loop writes a tombstone until Redis accepts it.
+// Protocol: messages/shard_protocol.hpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "core/backoff.hpp"
+#include "core/latency.hpp"
+#include "core/namespaces.hpp"
+#include "messages/cache_protocol.hpp"
+#include "messages/shard_protocol.hpp"
+
+namespace wtcache {
+
+// Test hooks that make interleavings deterministic. Each, when set, is asked
+// (atom::gate, std::string key) and the shard goes on when it answers.
+struct shard_hooks {
+  caf::actor before_fill;        // after a read-through's database read, before its fill
+  caf::actor before_cache_write; // after a write's COMMIT, before its cache update
+};
+
+struct shard_settings {
+  std::size_t index = 0;
+  std::size_t shard_count = 1;
+  std::shared_ptr<const namespace_table> spaces;
+  std::shared_ptr<service_metrics> metrics;
+  std::string redis_prefix = "wtc:";
+  std::chrono::milliseconds default_ttl{3600 * 1000};
+  std::chrono::milliseconds tombstone_ttl{60 * 1000};
+  std::chrono::milliseconds postgres_timeout{3000};
+  std::chrono::milliseconds redis_timeout{1000};
+  backoff_policy retry_backoff;
+  shard_hooks hooks;
+};
+
+struct shard_state {
+  static inline const char* name = "shard_coordinator";
+
+  shard_settings cfg;
+
+  // Workers and peers, as the supervisor and the service last announced them.
+  std::vector<caf::actor> postgres_workers, redis_workers, peers;
+  std::size_t next_postgres = 0, next_redis = 0;
+
+  // Group commit: at most one transaction in flight; writes queue behind it.
+  struct pending_write {
+    write_request request;
+    caf::response_promise promise;
+    std::chrono::steady_clock::time_point received;
+  };
+  std::vector<pending_write> pending;
+  bool batch_in_flight = false;
+
+  // Single-flight reads: GETs of a key join the read in `open_reads` until a
+  // write to that key commits, after which new GETs start a fresh read.
+  std::unordered_map<std::string, uint64_t> open_reads;
+  std::unordered_map<uint64_t, std::vector<caf::response_promise>> read_waiters;
+  uint64_t next_read_id = 1;
+
+  // Dirty keys -> the version to write the tombstone at (0: draw a fresh one).
+  std::unordered_map<std::string, int64_t> dirty;
+  bool retry_scheduled = false;
+  unsigned retry_attempt = 0;
+  std::minstd_rand rng{std::random_device{}()};
+
+  // Pure bookkeeping, unit-testable without an actor system.
+  void mark_dirty(const std::string& key, int64_t version);
+  void clear_dirty_upto(const std::string& key, int64_t version);
+  std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }
+  int64_t ttl_ms(std::size_t ns) const;
+};
+
+caf::behavior shard_coordinator(caf::stateful_actor<shard_state>* self, shard_settings cfg);
+
+}  // namespace wtcache

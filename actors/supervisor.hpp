@@ -1,0 +1,57 @@
+// The supervisor: spawns the PostgreSQL and Redis worker pools (detached
+// actors: the drivers block), monitors every worker, and restarts one that
+// dies after an exponential backoff with jitter (core/backoff.hpp). After
+// every change it tells the shards which workers are alive. When the
+// supervisor exits, its workers exit with it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "app/config.hpp"
+#include "core/backoff.hpp"
+#include "core/latency.hpp"
+#include "core/namespaces.hpp"
+
+namespace wtcache {
+
+struct supervisor_settings {
+  std::string postgres_url;
+  std::size_t postgres_pool = 4;
+  std::chrono::milliseconds postgres_timeout{3000};
+  std::shared_ptr<const namespace_table> spaces;
+  redis_endpoint redis;
+  std::size_t redis_pool = 2;
+  std::chrono::milliseconds redis_timeout{1000};
+  backoff_policy backoff;
+  std::vector<caf::actor> shards;
+  std::shared_ptr<service_metrics> metrics;
+};
+
+struct supervisor_state {
+  static inline const char* name = "supervisor";
+
+  supervisor_settings cfg;
+  struct slot {
+    bool postgres = true;
+    caf::actor worker;
+    unsigned failures = 0;
+    std::chrono::steady_clock::time_point started;
+  };
+  std::vector<slot> slots;
+  // Shared with the exit hook, which runs after the state is gone.
+  std::shared_ptr<std::vector<caf::actor>> live = std::make_shared<std::vector<caf::actor>>();
+  std::minstd_rand rng{std::random_device{}()};
+};
+
+caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_settings cfg);
+
+}  // namespace wtcache

@@ -1,0 +1,419 @@
+#include "app/config.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <libpq-fe.h>
+#include <toml++/toml.h>
+
+namespace wtcache {
+
+namespace {
+
+// Reads one TOML table, remembering which keys were used so that anything
+// left over is reported as unknown: a typo must not silently do nothing.
+class section {
+public:
+  section(const toml::table* tbl, std::string path) : tbl_(tbl), path_(std::move(path)) {}
+
+  std::string field(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+
+  const toml::node* get(const std::string& key) {
+    used_.insert(key);
+    return tbl_ ? tbl_->get(key) : nullptr;
+  }
+
+  void read(const std::string& key, std::string& out) {
+    if (auto n = get(key)) {
+      if (!n->is_string())
+        throw config_error(field(key), "expected a string");
+      out = n->as_string()->get();
+    }
+  }
+
+  int64_t read_int(const std::string& key, int64_t fallback, int64_t lo, int64_t hi) {
+    auto n = get(key);
+    if (!n)
+      return fallback;
+    if (!n->is_integer())
+      throw config_error(field(key), "expected an integer");
+    auto v = n->as_integer()->get();
+    if (v < lo || v > hi)
+      throw config_error(field(key), "must be between " + std::to_string(lo) + " and " +
+                                         std::to_string(hi) + ", got " + std::to_string(v));
+    return v;
+  }
+
+  void read(const std::string& key, std::size_t& out, int64_t lo, int64_t hi) {
+    out = static_cast<std::size_t>(read_int(key, static_cast<int64_t>(out), lo, hi));
+  }
+
+  void read_ms(const std::string& key, std::chrono::milliseconds& out, int64_t lo, int64_t hi) {
+    out = std::chrono::milliseconds(read_int(key, out.count(), lo, hi));
+  }
+
+  void read_seconds(const std::string& key, std::chrono::milliseconds& out, int64_t lo,
+                    int64_t hi) {
+    auto s = read_int(key, out.count() / 1000, lo, hi);
+    out = std::chrono::milliseconds(s * 1000);
+  }
+
+  void read(const std::string& key, double& out, double lo, double hi) {
+    auto n = get(key);
+    if (!n)
+      return;
+    if (n->is_integer())
+      out = static_cast<double>(n->as_integer()->get());
+    else if (n->is_floating_point())
+      out = n->as_floating_point()->get();
+    else
+      throw config_error(field(key), "expected a number");
+    if (out < lo || out > hi)
+      throw config_error(field(key), "must be between " + std::to_string(lo) + " and " +
+                                         std::to_string(hi));
+  }
+
+  void read_identifier(const std::string& key, std::string& out, bool required) {
+    auto n = get(key);
+    if (!n) {
+      if (required)
+        throw config_error(field(key), "is required");
+      return;
+    }
+    if (!n->is_string())
+      throw config_error(field(key), "expected a string");
+    out = n->as_string()->get();
+    if (!is_plain_identifier(out))
+      throw config_error(field(key), "\"" + out +
+                                         "\" is not a plain identifier (letters, digits and "
+                                         "underscores, not starting with a digit, at most 63)");
+  }
+
+  void reject_unknown() const {
+    if (!tbl_)
+      return;
+    for (auto&& [k, v] : *tbl_) {
+      std::string key(k.str());
+      if (!used_.count(key))
+        throw config_error(field(key), "unknown key");
+    }
+  }
+
+private:
+  const toml::table* tbl_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+void parse_listen(const std::string& value, const std::string& field, config& cfg) {
+  auto colon = value.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    throw config_error(field, "expected HOST:PORT, got \"" + value + "\"");
+  auto port_text = value.substr(colon + 1);
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || p != port_text.data() + port_text.size() || port > 65535)
+    throw config_error(field, "invalid port \"" + port_text + "\"");
+  cfg.listen_host = value.substr(0, colon);
+  cfg.listen_port = static_cast<uint16_t>(port);
+}
+
+namespace_config default_namespace() {
+  namespace_config ns;
+  ns.prefix = "";
+  ns.table = "wtcache_kv";
+  ns.type = value_type::bytea;
+  return ns;
+}
+
+namespace_config parse_namespace(const toml::table& t, const std::string& path) {
+  section s(&t, path);
+  namespace_config ns;
+  s.read("prefix", ns.prefix);
+  if (ns.prefix.empty())
+    throw config_error(s.field("prefix"), "is required and must not be empty");
+  s.read_identifier("table", ns.table, true);
+  s.read_identifier("key_column", ns.key_column, true);
+  s.read_identifier("value_column", ns.value_column, true);
+  s.read_identifier("version_column", ns.version_column, false);
+  std::string type = "text";
+  s.read("value_type", type);
+  if (type == "text") ns.type = value_type::text;
+  else if (type == "jsonb") ns.type = value_type::jsonb;
+  else if (type == "bytea") ns.type = value_type::bytea;
+  else throw config_error(s.field("value_type"), "must be \"text\", \"jsonb\" or \"bytea\", got \"" + type + "\"");
+  s.read_seconds("ttl", ns.ttl, 0, 365LL * 24 * 3600);
+  if (auto n = s.get("touch_columns")) {
+    auto arr = n->as_array();
+    if (!arr)
+      throw config_error(s.field("touch_columns"), "expected an array of column names");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      auto f = s.field("touch_columns") + "[" + std::to_string(i) + "]";
+      auto str = (*arr)[i].as_string();
+      if (!str)
+        throw config_error(f, "expected a string");
+      if (!is_plain_identifier(str->get()))
+        throw config_error(f, "\"" + str->get() + "\" is not a plain identifier");
+      ns.touch_columns.push_back(str->get());
+    }
+  }
+  std::string mode = "write-through";
+  s.read("mode", mode);
+  if (mode == "write-through")
+    ns.mode = write_mode::write_through;
+  else if (mode == "write-behind")
+    throw config_error(s.field("mode"), "\"write-behind\" is not available yet");
+  else
+    throw config_error(s.field("mode"), "must be \"write-through\", got \"" + mode + "\"");
+  s.reject_unknown();
+  for (auto& c : ns.touch_columns)
+    if (c == ns.key_column || c == ns.value_column || c == ns.version_column)
+      throw config_error(s.field("touch_columns"), "\"" + c + "\" is also the key, value or version column");
+  if (ns.key_column == ns.value_column)
+    throw config_error(s.field("value_column"), "must differ from key_column");
+  return ns;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw config_error("--config", "cannot read " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+redis_endpoint parse_redis_url(const std::string& url, const std::string& field) {
+  redis_endpoint ep;
+  std::string rest;
+  if (url.rfind("redis://", 0) == 0)
+    rest = url.substr(8);
+  else
+    throw config_error(field, "expected redis://[:password@]host[:port][/db]");
+  auto at = rest.rfind('@');
+  if (at != std::string::npos) {
+    auto cred = rest.substr(0, at);
+    auto colon = cred.find(':');
+    ep.password = colon == std::string::npos ? cred : cred.substr(colon + 1);
+    rest = rest.substr(at + 1);
+  }
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    auto db = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+    if (!db.empty()) {
+      auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), ep.db);
+      if (ec != std::errc{} || p != db.data() + db.size() || ep.db < 0)
+        throw config_error(field, "invalid database number \"" + db + "\"");
+    }
+  }
+  auto colon = rest.rfind(':');
+  if (colon != std::string::npos) {
+    auto port = rest.substr(colon + 1);
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+    if (ec != std::errc{} || p != port.data() + port.size() || v == 0 || v > 65535)
+      throw config_error(field, "invalid port \"" + port + "\"");
+    ep.port = static_cast<uint16_t>(v);
+    rest = rest.substr(0, colon);
+  }
+  if (rest.empty())
+    throw config_error(field, "missing host");
+  ep.host = rest;
+  return ep;
+}
+
+void check_postgres_url(const std::string& url, const std::string& field) {
+  if (url.rfind("postgres://", 0) != 0 && url.rfind("postgresql://", 0) != 0)
+    throw config_error(field, "expected postgresql://user@host:port/dbname");
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (!opts) {
+    std::string msg = err ? err : "invalid connection string";
+    if (err)
+      PQfreemem(err);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+      msg.pop_back();
+    throw config_error(field, msg);
+  }
+  PQconninfoFree(opts);
+}
+
+std::string redact_url(const std::string& url) {
+  auto scheme = url.find("://");
+  auto at = url.rfind('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme)
+    return url;
+  auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at)
+    return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+config parse_config_text(const std::string& text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << e.description() << " (line " << e.source().begin.line << ")";
+    throw config_error(source, msg.str());
+  }
+  config cfg;
+  cfg.namespaces.push_back(default_namespace());
+  section top(&root, "");
+  auto sub = [&](const char* name) {
+    auto n = top.get(name);
+    if (n && !n->is_table())
+      throw config_error(name, "expected a table");
+    return section(n ? n->as_table() : nullptr, name);
+  };
+
+  auto server = sub("server");
+  std::string listen;
+  server.read("listen", listen);
+  if (!listen.empty())
+    parse_listen(listen, "server.listen", cfg);
+  server.read("shards", cfg.shards, 1, 1024);
+  server.read_ms("request_timeout_ms", cfg.request_timeout, 10, 3600 * 1000);
+  server.read("max_value_bytes", cfg.max_value_bytes, 1, 512LL * 1024 * 1024);
+  server.read("max_pipeline", cfg.max_pipeline, 1, 1 << 20);
+  server.read("data_dir", cfg.data_dir);
+  server.reject_unknown();
+
+  auto redis = sub("redis");
+  redis.read("url", cfg.redis_url);
+  if (!cfg.redis_url.empty())
+    parse_redis_url(cfg.redis_url, "redis.url");
+  redis.read("pool_size", cfg.redis_pool, 1, 64);
+  redis.read("key_prefix", cfg.redis_key_prefix);
+  redis.read_ms("timeout_ms", cfg.redis_timeout, 10, 600 * 1000);
+  redis.reject_unknown();
+
+  auto pg = sub("postgres");
+  pg.read("url", cfg.postgres_url);
+  if (!cfg.postgres_url.empty())
+    check_postgres_url(cfg.postgres_url, "postgres.url");
+  pg.read("pool_size", cfg.postgres_pool, 1, 64);
+  pg.read_ms("timeout_ms", cfg.postgres_timeout, 10, 600 * 1000);
+  pg.reject_unknown();
+
+  auto cache = sub("cache");
+  cache.read_seconds("default_ttl", cfg.default_ttl, 0, 365LL * 24 * 3600);
+  cache.read_seconds("tombstone_ttl", cfg.tombstone_ttl, 1, 24 * 3600);
+  cache.reject_unknown();
+
+  auto sup = sub("supervisor");
+  sup.read_ms("min_backoff_ms", cfg.restart_backoff.min, 1, 3600 * 1000);
+  sup.read_ms("max_backoff_ms", cfg.restart_backoff.max, 1, 3600 * 1000);
+  sup.read("random_factor", cfg.restart_backoff.random_factor, 0.0, 10.0);
+  sup.reject_unknown();
+  if (cfg.restart_backoff.max < cfg.restart_backoff.min)
+    throw config_error("supervisor.max_backoff_ms", "must not be below min_backoff_ms");
+
+  if (auto n = top.get("namespace")) {
+    auto arr = n->as_array();
+    if (!arr)
+      throw config_error("namespace", "expected [[namespace]] tables");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      auto path = "namespace[" + std::to_string(i) + "]";
+      auto t = (*arr)[i].as_table();
+      if (!t)
+        throw config_error(path, "expected a table");
+      auto ns = parse_namespace(*t, path);
+      for (auto& other : cfg.namespaces)
+        if (other.prefix == ns.prefix)
+          throw config_error(path + ".prefix", "\"" + ns.prefix + "\" is used twice");
+      cfg.namespaces.push_back(std::move(ns));
+    }
+  }
+  top.reject_unknown();
+  return cfg;
+}
+
+command_line parse_command_line(int argc, char** argv) {
+  command_line cl;
+  int i = 1;
+  if (i < argc && argv[i][0] != '-') {
+    cl.subcommand = argv[i++];
+    if (cl.subcommand != "migrate")
+      throw config_error(cl.subcommand, "unknown command (expected: migrate)");
+  }
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-h" || arg == "--help") {
+      cl.help = true;
+      continue;
+    }
+    std::string value;
+    auto eq = arg.find('=');
+    std::string name = arg.substr(0, eq);
+    auto take = [&]() -> std::string {
+      if (eq != std::string::npos)
+        return arg.substr(eq + 1);
+      if (i + 1 >= argc)
+        throw config_error(name, "missing value");
+      return argv[++i];
+    };
+    if (name == "--config") cl.config_file = take();
+    else if (name == "--listen") cl.listen = take();
+    else if (name == "--redis") cl.redis_url = take();
+    else if (name == "--postgres") cl.postgres_url = take();
+    else if (name == "--data-dir") cl.data_dir = take();
+    else throw config_error(name, "unknown option (see wtcached --help)");
+  }
+  return cl;
+}
+
+config load_config(const command_line& cl) {
+  config cfg;
+  if (cl.config_file)
+    cfg = parse_config_text(read_file(*cl.config_file), *cl.config_file);
+  else
+    cfg = parse_config_text("", "defaults");
+  auto env = [](const char* name) -> std::optional<std::string> {
+    auto v = std::getenv(name);
+    if (v && *v)
+      return std::string(v);
+    return std::nullopt;
+  };
+  if (cl.listen)
+    parse_listen(*cl.listen, "--listen", cfg);
+  if (cl.redis_url) {
+    parse_redis_url(*cl.redis_url, "--redis");
+    cfg.redis_url = *cl.redis_url;
+  } else if (auto v = env("REDIS_URL")) {
+    parse_redis_url(*v, "REDIS_URL");
+    cfg.redis_url = *v;
+  }
+  if (cl.postgres_url) {
+    check_postgres_url(*cl.postgres_url, "--postgres");
+    cfg.postgres_url = *cl.postgres_url;
+  } else if (auto v = env("DATABASE_URL")) {
+    check_postgres_url(*v, "DATABASE_URL");
+    cfg.postgres_url = *v;
+  }
+  if (cl.data_dir)
+    cfg.data_dir = *cl.data_dir;
+  return cfg;
+}
+
+const char* usage_text() {
+  return "usage: wtcached [--config FILE] [--listen HOST:PORT] [--redis URL] [--postgres URL]\n"
+         "                [--data-dir DIR]\n"
+         "       wtcached migrate [--config FILE] [--postgres URL] [--data-dir DIR]\n"
+         "\n"
+         "Serves RESP on --listen (default 127.0.0.1:6380), writing through to PostgreSQL\n"
+         "and caching in Redis. Without --redis/REDIS_URL or --postgres/DATABASE_URL it\n"
+         "starts private servers under --data-dir (default ./var).\n"
+         "'migrate' adds the version column wtcached needs to each namespace's table.\n";
+}
+
+}  // namespace wtcache

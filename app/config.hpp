@@ -1,0 +1,90 @@
+// The one configuration loader: command line, environment and TOML file are
+// parsed once, here, into a plain struct that is passed by value to whoever
+// needs it. Precedence: flag, then environment (REDIS_URL, DATABASE_URL), then
+// the file, then the defaults below. Any problem is a config_error naming the
+// field; wtcached prints it and exits with status 2.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/backoff.hpp"
+#include "core/namespaces.hpp"
+
+namespace wtcache {
+
+struct config_error : std::runtime_error {
+  config_error(const std::string& field, const std::string& what)
+    : std::runtime_error(field + ": " + what), field(field) {}
+  std::string field;
+};
+
+struct redis_endpoint {
+  std::string host = "127.0.0.1";
+  uint16_t port = 6379;
+  std::string password;  // never logged
+  int db = 0;
+};
+
+// Parses redis://[[user]:password@]host[:port][/db]; throws config_error(field).
+redis_endpoint parse_redis_url(const std::string& url, const std::string& field);
+// Checks a PostgreSQL URL or key=value conninfo with libpq; throws config_error.
+void check_postgres_url(const std::string& url, const std::string& field);
+// The URL with any password replaced by "***", for logs and banners.
+std::string redact_url(const std::string& url);
+
+struct config {
+  // [server]
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 6380;
+  std::size_t shards = 8;
+  std::chrono::milliseconds request_timeout{5000};
+  std::size_t max_value_bytes = 16 * 1024 * 1024;
+  std::size_t max_pipeline = 1024;  // unanswered commands per connection
+  std::string data_dir = "./var";
+  // [redis] -- an empty url means: start a private redis-server under data_dir
+  std::string redis_url;
+  std::size_t redis_pool = 2;
+  std::string redis_key_prefix = "wtc:";
+  std::chrono::milliseconds redis_timeout{1000};
+  // [postgres] -- an empty url means: start a private PostgreSQL under data_dir
+  std::string postgres_url;
+  std::size_t postgres_pool = 4;
+  std::chrono::milliseconds postgres_timeout{3000};
+  // [cache]
+  std::chrono::milliseconds default_ttl{std::chrono::hours(1)};
+  std::chrono::milliseconds tombstone_ttl{std::chrono::seconds(60)};
+  // [supervisor]
+  backoff_policy restart_backoff;
+  // [[namespace]] -- namespaces[0] is the default namespace (wtcache_kv)
+  std::vector<namespace_config> namespaces;
+
+  // The TTL a namespace's cache entries get.
+  std::chrono::milliseconds ttl_of(const namespace_config& ns) const {
+    return ns.ttl.count() > 0 ? ns.ttl : default_ttl;
+  }
+};
+
+struct command_line {
+  std::string subcommand;  // "" (serve), "migrate"
+  std::optional<std::string> config_file, listen, redis_url, postgres_url, data_dir;
+  bool help = false;
+};
+
+// Throws config_error for an unknown flag or a flag without its value.
+command_line parse_command_line(int argc, char** argv);
+
+// Builds the configuration from the file named on the command line (if any),
+// the environment and the flags. Throws config_error.
+config load_config(const command_line& cl);
+
+// Parses TOML text (exposed for tests); `source` names it in messages.
+config parse_config_text(const std::string& text, const std::string& source);
+
+const char* usage_text();
+
+}  // namespace wtcache

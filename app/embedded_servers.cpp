@@ -1,0 +1,333 @@
+#include "app/embedded_servers.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <pqxx/pqxx>
+
+namespace fs = std::filesystem;
+
+namespace wtcache {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+std::string tail_of(const std::string& path, std::size_t max_lines = 15) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    lines.push_back(line);
+    if (lines.size() > max_lines)
+      lines.erase(lines.begin());
+  }
+  std::string out;
+  for (auto& l : lines)
+    out += "\n  " + l;
+  return out;
+}
+
+// Polls `ready` until it holds or the deadline passes; the condition is a
+// real probe of the server, so this is a wait, not a guess.
+template <class F>
+bool wait_until(F ready, std::chrono::milliseconds limit, child_process* proc) {
+  auto deadline = clock_type::now() + limit;
+  while (clock_type::now() < deadline) {
+    if (ready())
+      return true;
+    if (proc && !proc->running())
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ready();
+}
+
+void chown_tree(const std::string& path, uid_t uid, gid_t gid) {
+  ::chown(path.c_str(), uid, gid);
+  for (auto& e : fs::recursive_directory_iterator(path))
+    ::lchown(e.path().c_str(), uid, gid);
+}
+
+const passwd* postgres_user() {
+  auto pw = ::getpwnam("postgres");
+  if (!pw)
+    throw std::runtime_error("running as root, but there is no 'postgres' user to run "
+                             "PostgreSQL as (install postgresql-15: scripts/setup.sh)");
+  return pw;
+}
+
+}  // namespace
+
+// ---- child_process ---------------------------------------------------------
+
+child_process::~child_process() {
+  if (pid_ > 0)
+    stop(SIGKILL, std::chrono::seconds(5));
+}
+
+void child_process::start(const std::vector<std::string>& argv, const std::string& log,
+                          const std::string& run_as) {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool switch_user = !run_as.empty() && ::geteuid() == 0;
+  if (switch_user) {
+    auto pw = ::getpwnam(run_as.c_str());
+    if (!pw)
+      throw std::runtime_error("no user '" + run_as + "'");
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+  }
+  std::vector<char*> args;
+  for (auto& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw std::runtime_error("cannot open " + log + ": " + std::strerror(errno));
+  if (switch_user)
+    ::fchown(fd, uid, gid);
+  auto parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid_ == 0) {
+    // The child: own process group (a terminal's Ctrl-C goes to wtcached,
+    // which stops its servers in order), signals unblocked, logs redirected.
+    ::setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+      ::dup2(devnull, 0);
+    if (switch_user) {
+      if (::setgid(gid) != 0 || ::initgroups(run_as.c_str(), gid) != 0 || ::setuid(uid) != 0) {
+        std::fprintf(stderr, "cannot switch to user %s: %s\n", run_as.c_str(), std::strerror(errno));
+        ::_exit(127);
+      }
+    }
+    // After setuid, which clears it: die with the process that started us.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent)
+      ::_exit(1);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(fd);
+}
+
+bool child_process::running() {
+  if (pid_ <= 0)
+    return false;
+  int status = 0;
+  auto r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void child_process::signal(int sig) const {
+  if (pid_ > 0)
+    ::kill(pid_, sig);
+}
+
+int child_process::stop(int sig, std::chrono::milliseconds grace) {
+  if (pid_ <= 0)
+    return 0;
+  ::kill(pid_, sig);
+  ::kill(pid_, SIGCONT);  // a paused process cannot act on the signal
+  auto deadline = clock_type::now() + grace;
+  int status = 0;
+  for (;;) {
+    auto r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || r < 0)
+      break;
+    if (clock_type::now() >= deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  return status;
+}
+
+void run_command(const std::vector<std::string>& argv, const std::string& log,
+                 const std::string& run_as) {
+  child_process p;
+  p.start(argv, log, run_as);
+  int status = p.wait();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error(argv[0] + " failed; its output:" + tail_of(log));
+}
+
+int child_process::wait() {
+  int status = 0;
+  if (pid_ > 0)
+    ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+uint16_t free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    throw std::runtime_error("cannot find a free port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string postgres_bindir() {
+  if (auto env = std::getenv("WTCACHE_PG_BINDIR"); env && *env)
+    return env;
+  std::string best;
+  int best_version = -1;
+  if (fs::exists("/usr/lib/postgresql"))
+    for (auto& e : fs::directory_iterator("/usr/lib/postgresql")) {
+      int version = std::atoi(e.path().filename().c_str());
+      if (version > best_version && fs::exists(e.path() / "bin" / "postgres")) {
+        best_version = version;
+        best = (e.path() / "bin").string();
+      }
+    }
+  if (best.empty())
+    throw std::runtime_error("PostgreSQL server binaries not found under /usr/lib/postgresql "
+                             "(install postgresql-15: scripts/setup.sh)");
+  return best;
+}
+
+// ---- embedded_redis --------------------------------------------------------
+
+embedded_redis::~embedded_redis() { stop(); }
+
+void embedded_redis::start(const std::string& dir, uint16_t port,
+                           std::vector<std::string> extra_args) {
+  dir_ = fs::absolute(dir).string();
+  fs::create_directories(dir_);
+  port_ = port ? port : free_loopback_port();
+  extra_ = std::move(extra_args);
+  std::vector<std::string> argv = {
+    "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+    "--dir", dir_, "--appendonly", "yes", "--appendfsync", "everysec",
+    "--save", "", "--daemonize", "no", "--protected-mode", "yes", "--unixsocket", "",
+  };
+  argv.insert(argv.end(), extra_.begin(), extra_.end());
+  proc_.start(argv, dir_ + "/redis.log");
+  auto ping = [&] {
+    timeval tv{0, 200000};
+    auto* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    bool ok = false;
+    if (c && !c->err) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      ok = r && r->type == REDIS_REPLY_STATUS;
+      if (r)
+        freeReplyObject(r);
+    }
+    if (c)
+      redisFree(c);
+    return ok;
+  };
+  if (!wait_until(ping, std::chrono::seconds(20), &proc_))
+    throw std::runtime_error("redis-server did not start; its log:" + tail_of(dir_ + "/redis.log"));
+}
+
+void embedded_redis::stop() { proc_.stop(SIGTERM); }
+
+void embedded_redis::kill() { proc_.stop(SIGKILL, std::chrono::seconds(5)); }
+
+// ---- embedded_postgres -----------------------------------------------------
+
+embedded_postgres::~embedded_postgres() { stop(); }
+
+void embedded_postgres::start(const std::string& dir, const std::string& init_sql,
+                              bool durable) {
+  dir_ = fs::absolute(dir).string();
+  auto data = dir_ + "/data";
+  fs::create_directories(dir_);
+  std::string run_as;
+  if (::geteuid() == 0) {
+    auto pw = postgres_user();
+    run_as = "postgres";
+    // The postgres user must reach the directory: open the parents for
+    // traversal only where they are ours and closed.
+    for (auto p = fs::path(dir_).parent_path(); !p.empty() && p != p.root_path();
+         p = p.parent_path()) {
+      struct stat sb{};
+      if (::stat(p.c_str(), &sb) == 0 && sb.st_uid == 0 && !(sb.st_mode & S_IXOTH))
+        ::chmod(p.c_str(), sb.st_mode | S_IXOTH);
+    }
+    chown_tree(dir_, pw->pw_uid, pw->pw_gid);
+  }
+  auto bin = postgres_bindir();
+  if (!fs::exists(data + "/PG_VERSION")) {
+    run_command({bin + "/initdb", "-D", data, "-U", "wtcache", "--auth=trust", "--encoding=UTF8",
+                 "--locale=C.UTF-8", "--no-sync"},
+                dir_ + "/initdb.log", run_as);
+  }
+  port_ = free_loopback_port();
+  std::vector<std::string> argv = {
+    bin + "/postgres", "-D", data, "-p", std::to_string(port_),
+    "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
+    "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+  };
+  if (!durable) {
+    for (const char* opt : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
+      argv.push_back("-c");
+      argv.push_back(opt);
+    }
+  }
+  proc_.start(argv, dir_ + "/postgres.log", run_as);
+  auto admin = "postgresql://wtcache@127.0.0.1:" + std::to_string(port_) + "/postgres";
+  auto ready = [&] { return PQping(admin.c_str()) == PQPING_OK; };
+  if (!wait_until(ready, std::chrono::seconds(60), &proc_))
+    throw std::runtime_error("PostgreSQL did not start; its log:" + tail_of(dir_ + "/postgres.log"));
+  pqxx::connection c(admin);
+  pqxx::nontransaction tx(c);
+  if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'wtcache'").empty()) {
+    tx.exec("CREATE DATABASE wtcache");
+    pqxx::connection db(url());
+    pqxx::nontransaction init(db);
+    init.exec(init_sql);
+  }
+}
+
+void embedded_postgres::stop() { proc_.stop(SIGINT); }  // fast shutdown: clean, no waiting for clients
+
+void embedded_postgres::kill() { proc_.stop(SIGKILL, std::chrono::seconds(5)); }
+
+}  // namespace wtcache

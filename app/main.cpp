@@ -1,0 +1,129 @@
+// wtcached: the write-through cache service. A thin main over the library:
+// parse the configuration, start the embedded servers when no URLs are
+// given, run the service until SIGINT/SIGTERM, stop everything in order.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/config.hpp"
+#include "app/embedded_servers.hpp"
+#include "app/schema.hpp"
+#include "app/service.hpp"
+
+namespace {
+
+struct embedded {
+  std::unique_ptr<wtcache::embedded_redis> redis;
+  std::unique_ptr<wtcache::embedded_postgres> postgres;
+
+  void stop() {
+    if (postgres)
+      postgres->stop();
+    if (redis)
+      redis->stop();
+  }
+};
+
+// Starts private servers for whatever the configuration leaves unset.
+void start_embedded(wtcache::config& cfg, embedded& e, bool need_redis) {
+  namespace fs = std::filesystem;
+  if (cfg.postgres_url.empty()) {
+    auto dir = (fs::path(cfg.data_dir) / "postgres").string();
+    spdlog::info("starting embedded PostgreSQL in {}", dir);
+    e.postgres = std::make_unique<wtcache::embedded_postgres>();
+    e.postgres->start(dir, wtcache::demo_sql);
+    cfg.postgres_url = e.postgres->url();
+  }
+  if (need_redis && cfg.redis_url.empty()) {
+    auto dir = (fs::path(cfg.data_dir) / "redis").string();
+    spdlog::info("starting embedded redis-server in {}", dir);
+    e.redis = std::make_unique<wtcache::embedded_redis>();
+    e.redis->start(dir);
+    cfg.redis_url = e.redis->url();
+  }
+}
+
+int fail(const char* what, const std::exception& e, int status) {
+  std::fprintf(stderr, "wtcached: %s%s\n", what, e.what());
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  wtcache::command_line cl;
+  wtcache::config cfg;
+  try {
+    cl = wtcache::parse_command_line(argc, argv);
+    if (cl.help) {
+      std::fputs(wtcache::usage_text(), stdout);
+      return 0;
+    }
+    cfg = wtcache::load_config(cl);
+  } catch (const wtcache::config_error& e) {
+    return fail("invalid configuration: ", e, 2);
+  }
+
+  embedded servers;
+  try {
+    start_embedded(cfg, servers, cl.subcommand != "migrate");
+    if (cl.subcommand == "migrate") {
+      for (auto& line : wtcache::migrate_schema(cfg.postgres_url, cfg.namespaces))
+        std::printf("migrate: %s\n", line.c_str());
+      servers.stop();
+      return 0;
+    }
+  } catch (const wtcache::config_error& e) {
+    servers.stop();
+    return fail("invalid configuration: ", e, 2);
+  } catch (const std::exception& e) {
+    servers.stop();
+    return fail("", e, 1);
+  }
+
+  int status = 0;
+  {
+    caf::actor_system_config sys_cfg;
+    wtcache::configure_actor_system(sys_cfg);
+    caf::actor_system sys{sys_cfg};
+    std::unique_ptr<wtcache::service> svc;
+    try {
+      svc = wtcache::service::start(sys, cfg);
+    } catch (const wtcache::config_error& e) {
+      status = fail("invalid configuration: ", e, 2);
+    } catch (const std::exception& e) {
+      status = fail("", e, 1);
+    }
+    if (svc) {
+      std::printf("wtcached listening on %s:%u\n", cfg.listen_host.c_str(), svc->port());
+      std::printf("  redis:    %s%s\n", wtcache::redact_url(cfg.redis_url).c_str(),
+                  servers.redis ? " (embedded)" : "");
+      std::printf("  postgres: %s%s\n", wtcache::redact_url(cfg.postgres_url).c_str(),
+                  servers.postgres ? " (embedded)" : "");
+      if (servers.redis || servers.postgres)
+        std::printf("  data:     %s\n", std::filesystem::absolute(cfg.data_dir).c_str());
+      std::printf("try it:     redis-cli -p %u SET session:42 '{\"cart\":[1]}'\n", svc->port());
+      std::fflush(stdout);
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      svc->stop();
+    }
+  }
+  servers.stop();
+  return status;
+}

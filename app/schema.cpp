@@ -1,0 +1,141 @@
+#include "app/schema.hpp"
+
+#include <map>
+#include <memory>
+
+#include <pqxx/pqxx>
+
+#include "app/config.hpp"
+
+namespace wtcache {
+
+namespace {
+
+// Serialises schema set-up between nodes starting at the same time.
+constexpr long long schema_lock = 0x77746361636865LL;  // "wtcache"
+
+std::string field_of(std::size_t i, const char* name) {
+  return "namespace[" + std::to_string(i - 1) + "]." + name;
+}
+
+std::string folded(const std::string& ident) {
+  auto q = quote_identifier(ident);
+  return q.substr(1, q.size() - 2);
+}
+
+void create_owned_objects(pqxx::connection& c) {
+  pqxx::work tx(c);
+  tx.exec("SELECT pg_advisory_xact_lock(" + std::to_string(schema_lock) + ")");
+  tx.exec(std::string("CREATE SEQUENCE IF NOT EXISTS ") + version_sequence);
+  tx.exec("CREATE TABLE IF NOT EXISTS wtcache_kv ("
+          "key text PRIMARY KEY, value bytea NOT NULL, version bigint NOT NULL, "
+          "updated_at timestamptz NOT NULL DEFAULT now())");
+  tx.commit();
+}
+
+std::map<std::string, std::string> columns_of(pqxx::transaction_base& tx, const std::string& table) {
+  std::map<std::string, std::string> cols;
+  auto res = tx.exec_params(
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+    "WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+    quote_identifier(table));
+  for (auto row : res)
+    cols[row[0].as<std::string>()] = row[1].as<std::string>();
+  return cols;
+}
+
+std::unique_ptr<pqxx::connection> connect(const std::string& url) {
+  try {
+    return std::make_unique<pqxx::connection>(url);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
+      msg.pop_back();
+    throw config_error("postgres", "cannot connect to " + redact_url(url) + ": " + msg);
+  }
+}
+
+}  // namespace
+
+void prepare_schema(const std::string& url, const std::vector<namespace_config>& spaces) {
+  auto c = connect(url);
+  create_owned_objects(*c);
+  pqxx::read_transaction tx(*c);
+  for (std::size_t i = 1; i < spaces.size(); ++i) {
+    const auto& ns = spaces[i];
+    auto exists = tx.exec_params("SELECT to_regclass($1) IS NOT NULL", quote_identifier(ns.table));
+    if (!exists[0][0].as<bool>())
+      throw config_error(field_of(i, "table"),
+                         "table \"" + folded(ns.table) + "\" does not exist in the database");
+    auto cols = columns_of(tx, ns.table);
+    auto need = [&](const std::string& col, const char* field) -> const std::string& {
+      auto it = cols.find(folded(col));
+      if (it == cols.end())
+        throw config_error(field_of(i, field), "table \"" + folded(ns.table) +
+                                                   "\" has no column \"" + folded(col) + "\"");
+      return it->second;
+    };
+    need(ns.key_column, "key_column");
+    const auto& vtype = need(ns.value_column, "value_column");
+    for (auto& t : ns.touch_columns)
+      need(t, "touch_columns");
+    if (ns.type == value_type::jsonb && vtype != "jsonb")
+      throw config_error(field_of(i, "value_type"),
+                         "\"jsonb\", but column \"" + folded(ns.value_column) + "\" is " + vtype);
+    if (ns.type == value_type::bytea && vtype != "bytea")
+      throw config_error(field_of(i, "value_type"),
+                         "\"bytea\", but column \"" + folded(ns.value_column) + "\" is " + vtype);
+    if (ns.type == value_type::text && vtype == "bytea")
+      throw config_error(field_of(i, "value_type"),
+                         "\"text\", but column \"" + folded(ns.value_column) +
+                           "\" is bytea (use value_type = \"bytea\")");
+    auto unique = tx.exec_params(
+      "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+      "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) AND i.indisunique "
+      "AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = $2",
+      quote_identifier(ns.table), folded(ns.key_column));
+    if (unique.empty())
+      throw config_error(field_of(i, "key_column"),
+                         "column \"" + folded(ns.key_column) + "\" of table \"" + folded(ns.table) +
+                           "\" needs a primary key or unique index of its own");
+    auto ver = cols.find(folded(ns.version_column));
+    if (ver == cols.end())
+      throw config_error(field_of(i, "table"),
+                         "table \"" + folded(ns.table) + "\" has no version column \"" +
+                           folded(ns.version_column) +
+                           "\"; add it with: wtcached migrate --config FILE");
+    if (ver->second != "bigint")
+      throw config_error(field_of(i, "version_column"),
+                         "column \"" + folded(ns.version_column) + "\" must be bigint, not " +
+                           ver->second);
+  }
+}
+
+std::vector<std::string> migrate_schema(const std::string& url,
+                                        const std::vector<namespace_config>& spaces) {
+  auto c = connect(url);
+  create_owned_objects(*c);
+  std::vector<std::string> done;
+  for (std::size_t i = 1; i < spaces.size(); ++i) {
+    const auto& ns = spaces[i];
+    pqxx::work tx(*c);
+    auto exists = tx.exec_params("SELECT to_regclass($1) IS NOT NULL", quote_identifier(ns.table));
+    if (!exists[0][0].as<bool>())
+      throw config_error(field_of(i, "table"),
+                         "table \"" + folded(ns.table) + "\" does not exist in the database");
+    auto cols = columns_of(tx, ns.table);
+    if (cols.count(folded(ns.version_column))) {
+      done.push_back(folded(ns.table) + ": version column \"" + folded(ns.version_column) +
+                     "\" already present");
+      continue;
+    }
+    tx.exec("ALTER TABLE " + quote_identifier(ns.table) + " ADD COLUMN " +
+            quote_identifier(ns.version_column) + " bigint NOT NULL DEFAULT 0");
+    tx.commit();
+    done.push_back(folded(ns.table) + ": added version column \"" +
+                   folded(ns.version_column) + "\"");
+  }
+  return done;
+}
+
+}  // namespace wtcache

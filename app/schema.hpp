@@ -1,0 +1,24 @@
+// What wtcached needs from the database, checked once at start on the
+// calling thread (before any actor runs): the version sequence and the
+// default table, which it creates, and every namespace's table, which it
+// only checks. It never alters a user table; `wtcached migrate` does that.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/namespaces.hpp"
+
+namespace wtcache {
+
+// Creates the sequence and wtcache_kv if missing, and checks each namespace's
+// table, columns, unique key and version column. Throws config_error naming
+// the namespace field at fault.
+void prepare_schema(const std::string& postgres_url, const std::vector<namespace_config>& spaces);
+
+// Adds the version column to every namespace table that lacks it. Returns one
+// line per table saying what was done.
+std::vector<std::string> migrate_schema(const std::string& postgres_url,
+                                        const std::vector<namespace_config>& spaces);
+
+}  // namespace wtcache

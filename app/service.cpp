@@ -1,0 +1,154 @@
+#include "app/service.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+
+#include "actors/listener.hpp"
+#include "actors/supervisor.hpp"
+#include "app/schema.hpp"
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+#include "messages/registration.hpp"
+
+namespace wtcache {
+
+namespace {
+
+// Fails early, with a message a person can act on, when Redis is not there.
+void check_redis(const redis_endpoint& ep, const std::string& url) {
+  timeval tv{2, 0};
+  auto* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
+  std::string why;
+  if (!c || c->err) {
+    why = c ? c->errstr : "out of memory";
+  } else {
+    redisSetTimeout(c, tv);
+    if (!ep.password.empty()) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "AUTH %s", ep.password.c_str()));
+      if (!r || r->type == REDIS_REPLY_ERROR)
+        why = r ? std::string(r->str, r->len) : c->errstr;
+      if (r)
+        freeReplyObject(r);
+    }
+    if (why.empty()) {
+      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+      if (!r || r->type == REDIS_REPLY_ERROR)
+        why = r ? std::string(r->str, r->len) : c->errstr;
+      if (r)
+        freeReplyObject(r);
+    }
+  }
+  if (c)
+    redisFree(c);
+  if (!why.empty())
+    throw config_error("redis", "cannot reach " + redact_url(url) + ": " + why);
+}
+
+}  // namespace
+
+void configure_actor_system(caf::actor_system_config& cfg) {
+  cfg.load<caf::io::middleman>();
+  register_message_types(cfg);
+}
+
+std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cfg,
+                                        service_options opts) {
+  auto redis = parse_redis_url(cfg.redis_url, "redis.url");
+  check_postgres_url(cfg.postgres_url, "postgres.url");
+  prepare_schema(cfg.postgres_url, cfg.namespaces);
+  check_redis(redis, cfg.redis_url);
+
+  std::unique_ptr<service> svc(new service);
+  svc->sys_ = &sys;
+  svc->metrics_ = std::make_shared<service_metrics>();
+  auto spaces = std::make_shared<const namespace_table>(cfg.namespaces);
+
+  for (std::size_t i = 0; i < cfg.shards; ++i) {
+    shard_settings s;
+    s.index = i;
+    s.shard_count = cfg.shards;
+    s.spaces = spaces;
+    s.metrics = svc->metrics_;
+    s.redis_prefix = cfg.redis_key_prefix;
+    s.default_ttl = cfg.default_ttl;
+    s.tombstone_ttl = cfg.tombstone_ttl;
+    s.postgres_timeout = cfg.postgres_timeout;
+    s.redis_timeout = cfg.redis_timeout;
+    s.retry_backoff = cfg.restart_backoff;
+    s.hooks = opts.hooks;
+    svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
+  }
+  for (auto& shard : svc->shards_)
+    caf::anon_send(shard, atom::peers::value, svc->shards_);
+
+  supervisor_settings sup;
+  sup.postgres_url = cfg.postgres_url;
+  sup.postgres_pool = cfg.postgres_pool;
+  sup.postgres_timeout = cfg.postgres_timeout;
+  sup.spaces = spaces;
+  sup.redis = redis;
+  sup.redis_pool = cfg.redis_pool;
+  sup.redis_timeout = cfg.redis_timeout;
+  sup.backoff = cfg.restart_backoff;
+  sup.shards = svc->shards_;
+  sup.metrics = svc->metrics_;
+  svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
+
+  auto fe = std::make_shared<front_end>();
+  fe->spaces = spaces;
+  fe->metrics = svc->metrics_;
+  fe->shards = svc->shards_;
+  fe->parse_limits.max_bulk = cfg.max_value_bytes;
+  fe->limits.max_value_bytes = cfg.max_value_bytes;
+  // A shard answers within its own deadlines (database, then cache); the
+  // client's deadline covers both plus the queueing before them.
+  fe->request_timeout = cfg.request_timeout;
+  fe->max_pipeline = cfg.max_pipeline;
+  fe->started = std::chrono::steady_clock::now();
+  svc->listener_ = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
+
+  caf::scoped_actor self{sys};
+  std::string bind_error;
+  self->request(svc->listener_, std::chrono::seconds(10), atom::get::value)
+    .receive([&](uint16_t port) { svc->port_ = port; },
+             [&](caf::error& err) { bind_error = client_error_text(err); });
+  if (!bind_error.empty()) {
+    svc->stop();
+    if (bind_error.rfind("cannot listen", 0) == 0)
+      throw config_error("server.listen", bind_error);
+    throw std::runtime_error(bind_error);
+  }
+  return svc;
+}
+
+service::~service() { stop(); }
+
+void service::stop() {
+  if (!sys_)
+    return;
+  // Dependency order: no new requests, then the coordinators, then the workers.
+  caf::scoped_actor self{*sys_};
+  auto stop_and_wait = [&](const caf::actor& a) {
+    if (!a)
+      return;
+    self->monitor(a);
+    self->send_exit(a, caf::exit_reason::user_shutdown);
+    self->receive([&](const caf::down_msg&) {},
+                  caf::after(std::chrono::seconds(10)) >> [] {});
+  };
+  stop_and_wait(listener_);
+  for (auto& s : shards_)
+    stop_and_wait(s);
+  stop_and_wait(supervisor_);
+  listener_ = nullptr;
+  shards_.clear();
+  supervisor_ = nullptr;
+  sys_ = nullptr;
+}
+
+}  // namespace wtcache

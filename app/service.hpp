@@ -1,0 +1,61 @@
+// Embedding wtcache: run the write-through service inside your own
+// caf::actor_system.
+//
+//   caf::actor_system_config cfg;
+//   wtcache::configure_actor_system(cfg);   // loads the middleman, registers types
+//   caf::actor_system sys{cfg};
+//   auto svc = wtcache::service::start(sys, wtcache_config);
+//   ... clients speak RESP to svc->port() ...
+//   svc->stop();                             // before `sys` goes away
+//
+// start() runs on the calling thread and blocks while it checks the schema
+// and Redis; the actors it spawns never block the scheduler (the drivers run
+// in detached workers). Not thread-safe: call start/stop from one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <caf/actor.hpp>
+#include <caf/fwd.hpp>
+
+#include "actors/shard_coordinator.hpp"
+#include "app/config.hpp"
+#include "core/latency.hpp"
+
+namespace wtcache {
+
+// Loads caf::io::middleman and registers wtcache's message types and errors.
+void configure_actor_system(caf::actor_system_config& cfg);
+
+struct service_options {
+  shard_hooks hooks;  // tests only
+};
+
+class service {
+public:
+  // Prepares the schema (throws config_error for a configuration problem,
+  // std::runtime_error for anything else), spawns the actors and binds the
+  // listening socket (port 0 in `cfg` picks a free one).
+  static std::unique_ptr<service> start(caf::actor_system& sys, const config& cfg,
+                                        service_options opts = {});
+  ~service();
+
+  uint16_t port() const { return port_; }
+  const service_metrics& metrics() const { return *metrics_; }
+
+  // Closes the listener and every connection, then stops the shards and the
+  // workers. Idempotent.
+  void stop();
+
+private:
+  service() = default;
+  caf::actor_system* sys_ = nullptr;
+  caf::actor listener_;
+  std::vector<caf::actor> shards_;
+  caf::actor supervisor_;
+  std::shared_ptr<service_metrics> metrics_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace wtcache

@@ -1,0 +1,18 @@
+-- The demo schema a new embedded database is loaded with: the tables caching
+-- tutorials use, so the sample namespaces in config/wtcache.toml work at once.
+-- Each carries the bigint version column wtcached needs (for tables of your
+-- own, `wtcached migrate` adds it).
+
+CREATE TABLE IF NOT EXISTS user_sessions (
+  user_id       bigint PRIMARY KEY,
+  session_data  jsonb NOT NULL,
+  last_activity timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now(),
+  version       bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS page_views (
+  page_url   text PRIMARY KEY,
+  view_count bigint NOT NULL DEFAULT 0,
+  version    bigint NOT NULL DEFAULT 0
+);

@@ -1,0 +1,57 @@
+// What a client command asks for, decided without touching any backend:
+// arity and syntax checks, option parsing, and the value checks a namespace
+// demands (size limit, JSON for jsonb, no NUL bytes in text columns). The
+// connection actor executes the resulting plan; everything refused here
+// changed nothing.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/namespaces.hpp"
+#include "messages/shard_protocol.hpp"
+
+namespace wtcache {
+
+enum class plan_kind {
+  reply,  // answer `reply` (a complete RESP value) at once
+  read,   // look up `keys`
+  write,  // run `request`
+  info,   // INFO [section]
+};
+
+enum class reply_shape {
+  none,
+  bulk,          // GET: the value or nil
+  bulk_array,    // MGET: one bulk or nil per key
+  found_count,   // EXISTS: number of keys found
+  ok,            // SET, MSET: +OK
+  first_number,  // INCR family: the new value
+  sum_numbers,   // DEL: rows deleted
+};
+
+struct command_plan {
+  plan_kind kind = plan_kind::reply;
+  std::string reply;  // plan_kind::reply: the RESP-encoded answer
+  bool close_after = false;  // QUIT
+  std::vector<std::string> keys;  // read
+  write_request request;          // write
+  reply_shape shape = reply_shape::none;
+  std::string info_section;  // info: lower-case, empty for the default sections
+};
+
+struct command_limits {
+  std::size_t max_value_bytes = 16 * 1024 * 1024;
+};
+
+command_plan plan_command(std::vector<std::string>& args, const namespace_table& spaces,
+                          const command_limits& limits);
+
+// The error text for a command whose argument was skipped as oversized.
+std::string oversized_error(std::size_t bytes, std::size_t limit);
+
+// The commands wtcached answers, for COMMAND COUNT and tests.
+const std::vector<std::string>& supported_commands();
+
+}  // namespace wtcache

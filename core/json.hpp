@@ -1,0 +1,15 @@
+// A strict RFC 8259 JSON validator for values bound for jsonb columns, so a
+// bad value is refused with a precise message before anything is written.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace wtcache {
+
+// Returns nullopt for a valid JSON text, else what is wrong and where
+// (e.g. "invalid JSON at byte 7: expected ',' or '}'").
+std::optional<std::string> json_error(std::string_view text);
+
+}  // namespace wtcache

@@ -1,0 +1,47 @@
+// Counters and a latency histogram that actors update and INFO (or a
+// benchmark) reads from any thread. Lock-free: relaxed atomics only, since
+// the figures are statistics, not synchronisation.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace wtcache {
+
+// Log-linear buckets over microseconds: 8 sub-buckets per power of two gives
+// percentiles within ~12% from 1 us to over an hour.
+class latency_histogram {
+public:
+  void record(std::chrono::microseconds d);
+  // q in [0, 1]; 0 when nothing was recorded.
+  std::chrono::microseconds percentile(double q) const;
+  uint64_t count() const;
+  void merge_into(latency_histogram& other) const;
+
+private:
+  static constexpr int sub = 8;
+  static constexpr int buckets = 64 * sub;
+  static int index_of(uint64_t us);
+  static uint64_t upper_of(int index);
+  std::array<std::atomic<uint64_t>, buckets> counts_{};
+};
+
+struct service_metrics {
+  std::atomic<uint64_t> connections_total{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> commands{0};
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> db_reads{0};
+  std::atomic<uint64_t> writes{0};
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<uint64_t> cache_write_failures{0};
+  std::atomic<uint64_t> dirty_keys{0};
+  std::atomic<uint64_t> fills_fenced{0};
+  std::atomic<uint64_t> worker_restarts{0};
+  latency_histogram write_latency;
+};
+
+}  // namespace wtcache

@@ -1,0 +1,114 @@
+#include "core/namespaces.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace wtcache {
+
+const char* to_string(value_type t) {
+  switch (t) {
+    case value_type::text: return "text";
+    case value_type::jsonb: return "jsonb";
+    case value_type::bytea: return "bytea";
+  }
+  return "?";
+}
+
+const char* to_string(write_mode m) {
+  return m == write_mode::write_through ? "write-through" : "write-behind";
+}
+
+bool is_plain_identifier(std::string_view s) {
+  if (s.empty() || s.size() > 63)
+    return false;
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; };
+  if (!alpha(s[0]))
+    return false;
+  return std::all_of(s.begin(), s.end(),
+                     [&](char c) { return alpha(c) || (c >= '0' && c <= '9'); });
+}
+
+std::string quote_identifier(std::string_view s) {
+  if (!is_plain_identifier(s))
+    throw std::invalid_argument("not a plain identifier: " + std::string(s));
+  // Unquoted identifiers fold to lower case in PostgreSQL; quoting the folded
+  // name keeps "UserSessions" in a config meaning what psql would make of it.
+  std::string out = "\"";
+  for (char c : s)
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  out += '"';
+  return out;
+}
+
+namespace_sql build_sql(const namespace_config& ns) {
+  auto t = quote_identifier(ns.table);
+  auto k = quote_identifier(ns.key_column);
+  auto v = quote_identifier(ns.value_column);
+  auto ver = quote_identifier(ns.version_column);
+  // jsonb and other typed columns come back in their text form; bytea raw.
+  std::string value_out = ns.type == value_type::bytea ? v : v + "::text";
+  std::string next_version = std::string("nextval('") + version_sequence + "')";
+
+  namespace_sql sql;
+  sql.read = "SELECT " + value_out + ", " + ver + " FROM " + t + " WHERE " + k + " = $1";
+  sql.read_for_update = "SELECT " + value_out + " FROM " + t + " WHERE " + k + " = $1 FOR UPDATE";
+
+  std::string cols = k + ", " + v + ", " + ver;
+  std::string vals = "$1, $2, " + next_version;
+  std::string sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
+  for (auto& c : ns.touch_columns) {
+    auto q = quote_identifier(c);
+    cols += ", " + q;
+    vals += ", now()";
+    sets += ", " + q + " = EXCLUDED." + q;
+  }
+  sql.upsert = "INSERT INTO " + t + " (" + cols + ") VALUES (" + vals + ") ON CONFLICT (" + k +
+               ") DO UPDATE SET " + sets + " RETURNING " + ver;
+  // jsonb normalises its input ({"a":1} is stored as {"a": 1}); the cache must
+  // hold what a read-through would return, so take the stored text back.
+  if (ns.type == value_type::jsonb)
+    sql.upsert += ", " + v + "::text";
+  sql.remove = "WITH d AS (DELETE FROM " + t + " WHERE " + k +
+               " = $1 RETURNING 1) SELECT (SELECT count(*) FROM d), " + next_version;
+  return sql;
+}
+
+namespace_table::namespace_table(std::vector<namespace_config> spaces)
+  : spaces_(std::move(spaces)) {
+  if (spaces_.empty() || !spaces_[0].prefix.empty())
+    throw std::invalid_argument("namespace_table: the first namespace must be the default");
+  for (std::size_t i = 0; i < spaces_.size(); ++i) {
+    sql_.push_back(build_sql(spaces_[i]));
+    if (i > 0)
+      by_prefix_length_.push_back(i);
+  }
+  std::stable_sort(by_prefix_length_.begin(), by_prefix_length_.end(),
+                   [&](std::size_t a, std::size_t b) {
+                     return spaces_[a].prefix.size() > spaces_[b].prefix.size();
+                   });
+}
+
+namespace_table::match namespace_table::resolve(std::string_view key) const {
+  for (auto i : by_prefix_length_) {
+    const auto& p = spaces_[i].prefix;
+    if (key.size() >= p.size() && key.compare(0, p.size(), p) == 0)
+      return {i, key.substr(p.size())};
+  }
+  return {0, key};
+}
+
+uint64_t stable_hash(std::string_view s, uint64_t seed) {
+  uint64_t h = seed;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+int64_t row_lock_id(std::string_view table, std::string_view id) {
+  auto h = stable_hash(id, stable_hash(std::string_view("\0", 1), stable_hash(table)));
+  return static_cast<int64_t>(h);
+}
+
+}  // namespace wtcache

@@ -1,0 +1,85 @@
+// Namespaces map client keys to database rows: "PREFIX + id" is the row whose
+// key column equals id in the namespace's table. Keys that match no prefix go
+// to the default namespace (table wtcache_kv). This file also builds each
+// namespace's SQL once, from validated identifiers; values are always bound
+// parameters, never pasted into the text.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wtcache {
+
+enum class value_type { text, jsonb, bytea };
+enum class write_mode { write_through, write_behind };
+
+const char* to_string(value_type t);
+const char* to_string(write_mode m);
+
+struct namespace_config {
+  std::string prefix;  // empty for the default namespace
+  std::string table;
+  std::string key_column = "key";
+  std::string value_column = "value";
+  std::string version_column = "version";
+  value_type type = value_type::bytea;
+  std::chrono::milliseconds ttl{0};  // 0: the cache default applies
+  std::vector<std::string> touch_columns;
+  write_mode mode = write_mode::write_through;
+};
+
+// The statements one namespace runs. Parameters: $1 the row id, $2 the value.
+struct namespace_sql {
+  std::string read;    // -> value, version (no row: empty result)
+  std::string upsert;  // -> version [, value as stored (jsonb)]
+  std::string remove;  // -> rows deleted, tombstone version
+  std::string read_for_update;  // -> value (locks the row)
+};
+
+// A PostgreSQL identifier we accept from configuration: starts with a letter
+// or underscore, then letters, digits, underscores; at most 63 bytes.
+bool is_plain_identifier(std::string_view s);
+std::string quote_identifier(std::string_view s);
+
+namespace_sql build_sql(const namespace_config& ns);
+
+// The name of the sequence every version is drawn from.
+inline constexpr const char* version_sequence = "wtcache_version";
+
+// Finds the namespace of a key: the longest matching prefix, else the default.
+class namespace_table {
+public:
+  // `spaces[0]` must be the default namespace (empty prefix).
+  explicit namespace_table(std::vector<namespace_config> spaces);
+
+  struct match {
+    std::size_t index;
+    std::string_view id;
+  };
+  match resolve(std::string_view key) const;
+
+  const namespace_config& at(std::size_t i) const { return spaces_[i]; }
+  const namespace_sql& sql(std::size_t i) const { return sql_[i]; }
+  std::size_t size() const { return spaces_.size(); }
+
+private:
+  std::vector<namespace_config> spaces_;
+  std::vector<namespace_sql> sql_;
+  std::vector<std::size_t> by_prefix_length_;  // indexes, longest prefix first
+};
+
+// 64-bit FNV-1a: stable across processes and nodes (std::hash is not).
+uint64_t stable_hash(std::string_view s, uint64_t seed = 14695981039346656037ull);
+
+// The one key routing function: which shard owns a key.
+inline std::size_t shard_of(std::string_view key, std::size_t shards) {
+  return static_cast<std::size_t>(stable_hash(key) % shards);
+}
+
+// The advisory lock id that serialises writes of one row across nodes.
+int64_t row_lock_id(std::string_view table, std::string_view id);
+
+}  // namespace wtcache

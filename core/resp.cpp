@@ -1,0 +1,234 @@
+#include "core/resp.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+namespace wtcache::resp {
+
+namespace {
+
+bool parse_length(std::string_view s, long long& out) {
+  if (s.empty())
+    return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc{} && p == s.data() + s.size();
+}
+
+}  // namespace
+
+void parser::feed(const char* data, std::size_t size) {
+  compact();
+  buf_.append(data, size);
+}
+
+void parser::compact() {
+  if (pos_ > 0 && (pos_ == buf_.size() || pos_ > 64 * 1024)) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+}
+
+parser::status parser::fail(std::string msg) {
+  error_ = "Protocol error: " + std::move(msg);
+  return status::error;
+}
+
+bool parser::read_line(std::string_view& line, std::size_t max_len,
+                       bool& too_long) {
+  too_long = false;
+  auto end = buf_.find("\r\n", pos_);
+  if (end == std::string::npos) {
+    too_long = buf_.size() - pos_ > max_len;
+    return false;
+  }
+  if (end - pos_ > max_len) {
+    too_long = true;
+    return false;
+  }
+  line = std::string_view(buf_).substr(pos_, end - pos_);
+  pos_ = end + 2;
+  return true;
+}
+
+parser::status parser::parse_inline(command& out) {
+  std::string_view line;
+  bool too_long = false;
+  if (!read_line(line, lim_.max_inline, too_long)) {
+    // Redis accepts a bare '\n' as the end of an inline command too.
+    auto nl = buf_.find('\n', pos_);
+    if (nl != std::string::npos && nl - pos_ <= lim_.max_inline) {
+      line = std::string_view(buf_).substr(pos_, nl - pos_);
+      pos_ = nl + 1;
+    } else if (too_long || buf_.size() - pos_ > lim_.max_inline) {
+      return fail("too big inline request");
+    } else {
+      return status::incomplete;
+    }
+  }
+  out.args.clear();
+  out.oversized_bytes = 0;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+      ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r')
+      ++j;
+    if (j > i)
+      out.args.emplace_back(line.substr(i, j - i));
+    i = j;
+  }
+  return status::command;
+}
+
+parser::status parser::next(command& out) {
+  for (;;) {
+    switch (state_) {
+      case state::start: {
+        if (pos_ >= buf_.size())
+          return status::incomplete;
+        if (buf_[pos_] != '*') {
+          auto st = parse_inline(out);
+          if (st == status::command && out.args.empty())
+            continue;  // blank line: Redis ignores it
+          return st;
+        }
+        std::string_view line;
+        bool too_long = false;
+        auto saved = pos_;
+        if (!read_line(line, 64, too_long)) {
+          if (too_long)
+            return fail("too big mbulk count string");
+          return status::incomplete;
+        }
+        long long n = 0;
+        if (!parse_length(line.substr(1), n) || n > static_cast<long long>(lim_.max_args)) {
+          pos_ = saved;
+          return fail("invalid multibulk length");
+        }
+        if (n <= 0)
+          continue;  // "*0" and "*-1" are empty commands
+        cur_.args.clear();
+        cur_.args.reserve(static_cast<std::size_t>(n));
+        cur_.oversized_bytes = 0;
+        args_left_ = static_cast<std::size_t>(n);
+        state_ = state::arg_header;
+        break;
+      }
+      case state::arg_header: {
+        if (pos_ >= buf_.size())
+          return status::incomplete;
+        if (buf_[pos_] != '$')
+          return fail(std::string("expected '$', got '") + buf_[pos_] + "'");
+        std::string_view line;
+        bool too_long = false;
+        if (!read_line(line, 64, too_long)) {
+          if (too_long)
+            return fail("too big bulk count string");
+          return status::incomplete;
+        }
+        long long len = 0;
+        if (!parse_length(line.substr(1), len) || len < 0)
+          return fail("invalid bulk length");
+        bulk_len_ = static_cast<std::size_t>(len);
+        if (bulk_len_ > lim_.max_bulk) {
+          cur_.oversized_bytes = std::max(cur_.oversized_bytes, bulk_len_);
+          cur_.args.emplace_back();
+          skip_left_ = bulk_len_ + 2;
+          state_ = state::skip_body;
+        } else {
+          cur_.args.emplace_back();
+          cur_.args.back().reserve(bulk_len_);
+          partial_bytes_ = 0;
+          state_ = state::arg_body;
+        }
+        break;
+      }
+      case state::arg_body: {
+        // Move what is available into the argument so a large value is not
+        // held twice while it trickles in.
+        auto& arg = cur_.args.back();
+        std::size_t want = bulk_len_ - arg.size();
+        std::size_t have = buf_.size() - pos_;
+        std::size_t take = std::min(want, have);
+        arg.append(buf_, pos_, take);
+        pos_ += take;
+        partial_bytes_ = arg.size();
+        if (arg.size() < bulk_len_) {
+          compact();
+          return status::incomplete;
+        }
+        if (buf_.size() - pos_ < 2)
+          return status::incomplete;
+        if (buf_[pos_] != '\r' || buf_[pos_ + 1] != '\n')
+          return fail("bulk argument not terminated by CRLF");
+        pos_ += 2;
+        partial_bytes_ = 0;
+        if (--args_left_ == 0) {
+          state_ = state::start;
+          out = std::move(cur_);
+          cur_ = command{};
+          return status::command;
+        }
+        state_ = state::arg_header;
+        break;
+      }
+      case state::skip_body: {
+        std::size_t have = buf_.size() - pos_;
+        std::size_t take = std::min(skip_left_, have);
+        pos_ += take;
+        skip_left_ -= take;
+        compact();
+        if (skip_left_ > 0)
+          return status::incomplete;
+        if (--args_left_ == 0) {
+          state_ = state::start;
+          out = std::move(cur_);
+          cur_ = command{};
+          return status::command;
+        }
+        state_ = state::arg_header;
+        break;
+      }
+    }
+  }
+}
+
+void simple(std::string& out, std::string_view s) {
+  out += '+';
+  out += s;
+  out += "\r\n";
+}
+
+void error(std::string& out, std::string_view s) {
+  out += '-';
+  // An error line must not contain CR or LF.
+  for (char c : s)
+    out += (c == '\r' || c == '\n') ? ' ' : c;
+  out += "\r\n";
+}
+
+void integer(std::string& out, long long v) {
+  out += ':';
+  out += std::to_string(v);
+  out += "\r\n";
+}
+
+void bulk(std::string& out, std::string_view s) {
+  out += '$';
+  out += std::to_string(s.size());
+  out += "\r\n";
+  out += s;
+  out += "\r\n";
+}
+
+void nil(std::string& out) { out += "$-1\r\n"; }
+
+void array_header(std::string& out, std::size_t n) {
+  out += '*';
+  out += std::to_string(n);
+  out += "\r\n";
+}
+
+}  // namespace wtcache::resp

@@ -1,0 +1,18 @@
+// Every atom the project defines, in one place (at most 10 characters each).
+#pragma once
+
+#include <caf/type_id.hpp>
+
+namespace wtcache::atom {
+
+using get = caf::get_atom;          // read a key / a cache entry / a row
+using put = caf::put_atom;          // write a batch
+using tick = caf::tick_atom;        // periodic work
+using workers = caf::atom_constant<caf::atom("workers")>;    // pool membership changed
+using committed = caf::atom_constant<caf::atom("committed")>;  // another shard wrote a key
+using version = caf::atom_constant<caf::atom("version")>;    // draw a fresh version
+using gate = caf::atom_constant<caf::atom("gate")>;          // test hook: may I go on?
+using respawn = caf::atom_constant<caf::atom("respawn")>;    // supervisor: restart a worker
+using peers = caf::atom_constant<caf::atom("peers")>;        // the other shards of this node
+
+}  // namespace wtcache::atom

@@ -1,0 +1,79 @@
+#include "messages/errors.hpp"
+
+#include <array>
+
+#include <caf/actor_system_config.hpp>
+#include <caf/message.hpp>
+#include <caf/sec.hpp>
+
+namespace wtcache {
+
+namespace {
+
+constexpr std::array<const char*, 9> descriptions = {
+  "none",           "client_error", "timeout",         "postgres_unavailable", "redis_unavailable",
+  "postgres_error", "redis_error",  "outcome_unknown", "busy",
+};
+static_assert(descriptions.size() == static_cast<std::size_t>(ec::busy) + 1,
+              "every ec value needs a description");
+
+std::string context_text(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    return ctx.get_as<std::string>(0);
+  return {};
+}
+
+}  // namespace
+
+std::string to_string(ec x) {
+  auto i = static_cast<std::size_t>(x);
+  return i < descriptions.size() ? descriptions[i] : "unknown";
+}
+
+std::string client_error_text(const caf::error& err) {
+  if (err.category() == caf::atom("wtcache")) {
+    auto code = static_cast<ec>(err.code());
+    auto ctx = context_text(err);
+    switch (code) {
+      case ec::client_error:
+        return ctx;
+      case ec::timeout:
+        return "ERR timeout" + (ctx.empty() ? std::string() : ": " + ctx);
+      case ec::postgres_unavailable:
+        return "TRYAGAIN postgres unavailable" + (ctx.empty() ? std::string() : ": " + ctx);
+      case ec::redis_unavailable:
+        return "TRYAGAIN redis unavailable" + (ctx.empty() ? std::string() : ": " + ctx);
+      case ec::postgres_error:
+        return "ERR postgres: " + ctx;
+      case ec::redis_error:
+        return "ERR redis: " + ctx;
+      case ec::outcome_unknown:
+        return "ERR outcome unknown" + (ctx.empty() ? std::string() : ": " + ctx);
+      case ec::busy:
+        return "BUSY " + ctx;
+      default:
+        return "ERR " + to_string(code) + (ctx.empty() ? std::string() : ": " + ctx);
+    }
+  }
+  if (err.category() == caf::atom("system")) {
+    auto code = static_cast<caf::sec>(err.code());
+    if (code == caf::sec::request_timeout)
+      return "ERR timeout: no answer within the request deadline";
+    if (code == caf::sec::request_receiver_down)
+      return "TRYAGAIN worker restarting";
+  }
+  return "ERR internal error";
+}
+
+void add_error_category(caf::actor_system_config& cfg) {
+  cfg.add_error_category(caf::atom("wtcache"), [](uint8_t code, caf::atom_value,
+                                                  const caf::message& ctx) {
+    std::string out = "wtcache::" + to_string(static_cast<ec>(code));
+    if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+      out += "(" + ctx.get_as<std::string>(0) + ")";
+    return out;
+  });
+}
+
+}  // namespace wtcache

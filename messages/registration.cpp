@@ -1,0 +1,31 @@
+#include "messages/registration.hpp"
+
+#include <caf/actor_system_config.hpp>
+
+#include "messages/cache_protocol.hpp"
+#include "messages/errors.hpp"
+#include "messages/shard_protocol.hpp"
+#include "messages/store_protocol.hpp"
+
+namespace wtcache {
+
+void register_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_type<cache_entry>("cache_entry");
+  cfg.add_message_type<std::vector<cache_entry>>("cache_entry_vec");
+  cfg.add_message_type<cache_write>("cache_write");
+  cfg.add_message_type<std::vector<cache_write>>("cache_write_vec");
+  cfg.add_message_type<cache_write_result>("cache_write_result");
+  cfg.add_message_type<std::vector<cache_write_result>>("cache_write_result_vec");
+  cfg.add_message_type<store_op>("store_op");
+  cfg.add_message_type<std::vector<store_op>>("store_op_vec");
+  cfg.add_message_type<store_result>("store_result");
+  cfg.add_message_type<std::vector<store_result>>("store_result_vec");
+  cfg.add_message_type<store_row>("store_row");
+  cfg.add_message_type<lookup>("lookup");
+  cfg.add_message_type<key_write>("key_write");
+  cfg.add_message_type<write_request>("write_request");
+  cfg.add_message_type<std::vector<int64_t>>("int64_vec");
+  add_error_category(cfg);
+}
+
+}  // namespace wtcache

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what wtcache needs from Debian bookworm, and nothing else. Idempotent:
+# packages already present are left alone and `apt-get update` runs at most once.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config ccache
+  libcaf-dev libhiredis-dev libpqxx-dev libpq-dev libspdlog-dev libfmt-dev
+  googletest libgtest-dev libbenchmark-dev libtomlplusplus-dev
+  redis-server redis-tools postgresql-15 postgresql-client-15
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  # The server packages must not start system-wide services; wtcached and the tests
+  # run private instances of their own.
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  $sudo rm -f /usr/sbin/policy-rc.d
+fi

@@ -1,0 +1,88 @@
+// Configuration: every mistake names its field.
+#include <gtest/gtest.h>
+
+#include "app/config.hpp"
+
+using namespace wtcache;
+
+namespace {
+
+std::string field_of_error(const std::string& toml) {
+  try {
+    parse_config_text(toml, "test.toml");
+  } catch (const config_error& e) {
+    return e.field;
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(Config, DefaultsNeedNoFile) {
+  auto cfg = parse_config_text("", "none");
+  EXPECT_EQ(cfg.listen_port, 6380);
+  EXPECT_EQ(cfg.namespaces.size(), 1u);
+  EXPECT_EQ(cfg.namespaces[0].table, "wtcache_kv");
+}
+
+TEST(Config, TheSampleFileParses) {
+  auto cfg = parse_config_text(R"(
+[server]
+listen = "0.0.0.0:7000"
+[[namespace]]
+prefix = "session:"
+table = "user_sessions"
+key_column = "user_id"
+value_column = "session_data"
+value_type = "jsonb"
+ttl = 1800
+touch_columns = ["last_activity", "updated_at"]
+)", "t");
+  EXPECT_EQ(cfg.listen_host, "0.0.0.0");
+  EXPECT_EQ(cfg.listen_port, 7000);
+  ASSERT_EQ(cfg.namespaces.size(), 2u);
+  EXPECT_EQ(cfg.namespaces[1].type, value_type::jsonb);
+  EXPECT_EQ(cfg.namespaces[1].ttl.count(), 1800000);
+  EXPECT_EQ(cfg.namespaces[1].touch_columns.size(), 2u);
+}
+
+TEST(Config, MistakesNameTheirField) {
+  EXPECT_EQ(field_of_error("[server]\nlisten_port = 1\n"), "server.listen_port");
+  EXPECT_EQ(field_of_error("[server]\nshards = 0\n"), "server.shards");
+  EXPECT_EQ(field_of_error("[redis]\nurl = \"http://x\"\n"), "redis.url");
+  EXPECT_EQ(field_of_error("[postgres]\nurl = \"mysql://x\"\n"), "postgres.url");
+  EXPECT_EQ(field_of_error("[bogus]\n"), "bogus");
+  EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t; drop\"\nkey_column=\"k\"\nvalue_column=\"v\"\n"),
+            "namespace[0].table");
+  EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"k\"\nvalue_column=\"v\"\nvalue_type=\"xml\"\n"),
+            "namespace[0].value_type");
+  EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"k\"\nvalue_column=\"v\"\ntouch_columns=[\"ok\", \"1bad\"]\n"),
+            "namespace[0].touch_columns[1]");
+  EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"k\"\nvalue_column=\"v\"\ncolour=1\n"),
+            "namespace[0].colour");
+  EXPECT_EQ(field_of_error("this is not toml"), "test.toml");
+}
+
+TEST(Config, RedisUrls) {
+  auto ep = parse_redis_url("redis://:secret@db.local:7000/2", "f");
+  EXPECT_EQ(ep.host, "db.local");
+  EXPECT_EQ(ep.port, 7000);
+  EXPECT_EQ(ep.password, "secret");
+  EXPECT_EQ(ep.db, 2);
+  EXPECT_THROW(parse_redis_url("redis://host:99999", "f"), config_error);
+  EXPECT_THROW(parse_redis_url("redis://", "f"), config_error);
+}
+
+TEST(Config, PasswordsAreRedacted) {
+  EXPECT_EQ(redact_url("postgresql://u:pw@h:5432/db"), "postgresql://u:***@h:5432/db");
+  EXPECT_EQ(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
+  EXPECT_EQ(redact_url("redis://h:6379"), "redis://h:6379");
+}
+
+TEST(Config, IdentifiersAreQuotedAndFolded) {
+  EXPECT_TRUE(is_plain_identifier("user_sessions"));
+  EXPECT_FALSE(is_plain_identifier("user-sessions"));
+  EXPECT_FALSE(is_plain_identifier("1abc"));
+  EXPECT_FALSE(is_plain_identifier("a\"b"));
+  EXPECT_EQ(quote_identifier("UserSessions"), "\"usersessions\"");
+}
