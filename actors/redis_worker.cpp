@@ -13,11 +13,19 @@ namespace wtcache {
 
 // KEYS[1] the entry; ARGV: version, kind ("v" value | "t" tombstone), data, ttl in ms.
 // Returns 1 when written, 0 when an entry at this or a newer version is there.
+// A value at version V may replace a tombstone at V: the tombstone of a dirty
+// key carries the version of the write whose cache update failed, and the
+// row read back at that version is exactly what belongs in the cache. (A
+// DEL's tombstone has a version of its own that no value ever carries.)
 const char* const fence_script = R"lua(
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t == 'hash' then
-  local cur = redis.call('HGET', KEYS[1], 'v')
-  if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+  local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1') or -1
+  local new = tonumber(ARGV[1])
+  if cur > new then return 0 end
+  if cur == new and not (ARGV[2] == 'v' and redis.call('HGET', KEYS[1], 'k') == 't') then
+    return 0
+  end
 elseif t ~= 'none' then
   redis.call('DEL', KEYS[1])
 end

@@ -75,14 +75,20 @@ void through_gate(self_ptr self, const caf::actor& gate, const std::string& key,
     return;
   }
   self->request(gate, std::chrono::seconds(30), atom::gate::value, key)
-    .then([next](caf::unit_t) mutable { next(); },
+    .then([next](caf::ok_atom) mutable { next(); },
           [next](caf::error&) mutable { next(); });
 }
 
 // ---- reads ----------------------------------------------------------------
 
-void finish_read(self_ptr self, uint64_t id, const caf::expected<lookup>& answer) {
+// Answers everyone waiting on read `id`; from now on GETs of `key` start a
+// read of their own.
+void finish_read(self_ptr self, uint64_t id, const std::string& key,
+                 const caf::expected<lookup>& answer) {
   auto& st = self->state;
+  auto open = st.open_reads.find(key);
+  if (open != st.open_reads.end() && open->second == id)
+    st.open_reads.erase(open);
   auto node = st.read_waiters.find(id);
   if (node == st.read_waiters.end())
     return;
@@ -101,7 +107,7 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
   lookup answer{true, row.value};
   auto worker = pick(st.redis_workers, st.next_redis);
   if (!worker) {
-    finish_read(self, id, answer);
+    finish_read(self, id, key, answer);
     return;
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
@@ -112,9 +118,9 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
       [=](const std::vector<cache_write_result>& rs) {
         if (!rs.empty() && rs[0] == cache_write_result::fenced)
           self->state.cfg.metrics->fills_fenced.fetch_add(1, std::memory_order_relaxed);
-        finish_read(self, id, answer);
+        finish_read(self, id, key, answer);
       },
-      [=](caf::error&) { finish_read(self, id, answer); });
+      [=](caf::error&) { finish_read(self, id, key, answer); });
 }
 
 // Reads the row; joins the read of the same key already in flight if any.
@@ -136,8 +142,7 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
   auto ns = match.index;
   auto worker = pick(st.postgres_workers, st.next_postgres);
   if (!worker) {
-    st.open_reads.erase(key);
-    finish_read(self, id, make_error(ec::postgres_unavailable, "no connection"));
+    finish_read(self, id, key, make_error(ec::postgres_unavailable, "no connection"));
     return;
   }
   st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
@@ -147,29 +152,23 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
       [=](store_row& row) {
         auto& st = self->state;
         auto open = st.open_reads.find(key);
-        // Still the read new GETs join: no write to the key committed since
-        // it started, so filling is worthwhile (the fence makes it safe anyway).
+        // Still the read new GETs join: no write to the key has committed
+        // since it started, so its result may fill the cache. It stays
+        // joinable until the fill is done (the fence makes the fill safe
+        // anyway; this only saves a pointless one).
         bool current = open != st.open_reads.end() && open->second == id;
-        if (current)
-          st.open_reads.erase(open);
         if (!row.found) {
-          finish_read(self, id, lookup{false, {}});
+          finish_read(self, id, key, lookup{false, {}});
           return;
         }
         if (!current || !may_fill || st.dirty.count(key)) {
-          finish_read(self, id, lookup{true, std::move(row.value)});
+          finish_read(self, id, key, lookup{true, std::move(row.value)});
           return;
         }
         through_gate(self, st.cfg.hooks.before_fill, key,
                      [=]() mutable { fill_then_finish(self, id, key, ns, std::move(row)); });
       },
-      [=](caf::error& err) {
-        auto& st = self->state;
-        auto open = st.open_reads.find(key);
-        if (open != st.open_reads.end() && open->second == id)
-          st.open_reads.erase(open);
-        finish_read(self, id, err);
-      });
+      [=](caf::error& err) { finish_read(self, id, key, err); });
 }
 
 caf::result<lookup> handle_get(self_ptr self, const std::string& key) {

@@ -31,7 +31,8 @@
 namespace wtcache {
 
 // Test hooks that make interleavings deterministic. Each, when set, is asked
-// (atom::gate, std::string key) and the shard goes on when it answers.
+// (atom::gate, std::string key) -> caf::ok_atom and the shard goes on when
+// it answers.
 struct shard_hooks {
   caf::actor before_fill;        // after a read-through's database read, before its fill
   caf::actor before_cache_write; // after a write's COMMIT, before its cache update

@@ -1,0 +1,455 @@
+// Black-box tests of the write-through service over real sockets, with a
+// real Redis and PostgreSQL, checked directly in both (not only through the
+// service). The service runs in this process (the embedding API) so that the
+// test hooks can make races deterministic.
+#include <future>
+#include <mutex>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "app/config.hpp"
+#include "app/service.hpp"
+#include "messages/atoms.hpp"
+#include "tests/support/resp_client.hpp"
+#include "tests/support/servers.hpp"
+
+using namespace wtcache;
+using namespace wtcache::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The test side of a shard hook: requests for armed keys are held until
+// released; all others pass at once.
+struct gate_state {
+  std::set<std::string> armed;
+  std::map<std::string, std::vector<caf::response_promise>> held;
+  std::shared_ptr<std::atomic<int>> held_count;
+};
+
+caf::behavior gate(caf::stateful_actor<gate_state>* self, std::shared_ptr<std::atomic<int>> n) {
+  self->state.held_count = n;
+  return {
+    [=](atom::gate, const std::string& key) -> caf::result<caf::ok_atom> {
+      if (!self->state.armed.count(key))
+        return caf::ok_atom::value;
+      auto rp = self->make_response_promise();
+      self->state.held[key].push_back(rp);
+      ++*self->state.held_count;
+      return caf::delegated<caf::ok_atom>{};
+    },
+    [=](caf::put_atom, const std::string& key) { self->state.armed.insert(key); },
+    [=](caf::delete_atom, const std::string& key) {
+      self->state.armed.erase(key);
+      for (auto& rp : self->state.held[key])
+        rp.deliver(caf::ok_atom::value);
+      self->state.held.erase(key);
+    },
+  };
+}
+
+struct test_gate {
+  caf::actor actor;
+  std::shared_ptr<std::atomic<int>> held = std::make_shared<std::atomic<int>>(0);
+  void arm(const std::string& key) { caf::anon_send(actor, caf::put_atom::value, key); }
+  void release(const std::string& key) { caf::anon_send(actor, caf::delete_atom::value, key); }
+};
+
+std::string info_field(resp_client& c, const std::string& name) {
+  auto text = c.cmd({"INFO"}).str;
+  auto pos = text.find(name + ":");
+  if (pos == std::string::npos)
+    return {};
+  auto end = text.find("\r\n", pos);
+  return text.substr(pos + name.size() + 1, end - pos - name.size() - 1);
+}
+
+}  // namespace
+
+class Service : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    sys_cfg_ = std::make_unique<caf::actor_system_config>();
+    configure_actor_system(*sys_cfg_);
+    sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+    fill_gate_ = std::make_unique<test_gate>();
+    write_gate_ = std::make_unique<test_gate>();
+    fill_gate_->actor = sys_->spawn(gate, fill_gate_->held);
+    write_gate_->actor = sys_->spawn(gate, write_gate_->held);
+    auto cfg = parse_config_text(sample_config_text(), "config/wtcache.toml");
+    cfg.listen_port = 0;
+    cfg.shards = 4;
+    cfg.redis_url = servers::get().redis_url();
+    cfg.postgres_url = servers::get().postgres_url();
+    cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
+    service_options opts;
+    opts.hooks.before_fill = fill_gate_->actor;
+    opts.hooks.before_cache_write = write_gate_->actor;
+    svc_ = service::start(*sys_, cfg, opts);
+    port_ = svc_->port();
+  }
+
+  static void TearDownTestSuite() {
+    svc_->stop();
+    svc_.reset();
+    caf::anon_send_exit(fill_gate_->actor, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(write_gate_->actor, caf::exit_reason::user_shutdown);
+    fill_gate_.reset();
+    write_gate_.reset();
+    sys_.reset();
+    sys_cfg_.reset();
+  }
+
+  // A key unique to this test, in the default namespace unless a prefix is given.
+  std::string key(const std::string& prefix = "") {
+    auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return prefix + info->name() + std::to_string(++counter_);
+  }
+
+  static reply redis_entry(const std::string& client_key) {
+    resp_client r(servers::get().redis_port());
+    return r.cmd({"HGETALL", "wtc:" + client_key});
+  }
+
+  static std::string field(const reply& hash, const std::string& name) {
+    for (std::size_t i = 0; i + 1 < hash.elements.size(); i += 2)
+      if (hash.elements[i].str == name)
+        return hash.elements[i + 1].str;
+    return {};
+  }
+
+  static inline std::unique_ptr<caf::actor_system_config> sys_cfg_;
+  static inline std::unique_ptr<caf::actor_system> sys_;
+  static inline std::unique_ptr<service> svc_;
+  static inline std::unique_ptr<test_gate> fill_gate_, write_gate_;
+  static inline uint16_t port_ = 0;
+  static inline int counter_ = 0;
+};
+
+TEST_F(Service, SetCommitsTheRowAndCachesItBeforeAnswering) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "hello"}).str, "OK");
+  auto rows = sql("SELECT value, version FROM wtcache_kv WHERE key = $1", k);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(pqxx::binarystring(rows[0][0]).str(), "hello");
+  auto entry = redis_entry(k);
+  EXPECT_EQ(field(entry, "d"), "hello");
+  EXPECT_EQ(field(entry, "k"), "v");
+  EXPECT_EQ(field(entry, "v"), rows[0][1].as<std::string>());
+  EXPECT_EQ(c.cmd({"GET", k}).str, "hello");
+}
+
+TEST_F(Service, GetOfAMissingKeyIsNil) {
+  resp_client c(port_);
+  EXPECT_TRUE(c.cmd({"GET", key()}).is_nil());
+}
+
+TEST_F(Service, GetAfterTheCacheWasFlushedReadsThroughAndRefills) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "persisted"}).str, "OK");
+  ASSERT_EQ(redis.cmd({"FLUSHALL"}).str, "OK");
+  EXPECT_EQ(redis.cmd({"EXISTS", "wtc:" + k}).number, 0);
+  EXPECT_EQ(c.cmd({"GET", k}).str, "persisted");
+  EXPECT_EQ(field(redis_entry(k), "d"), "persisted");
+  auto ttl = redis.cmd({"PTTL", "wtc:" + k}).number;
+  EXPECT_GT(ttl, 3500 * 1000);  // cache.default_ttl = 3600 s
+  EXPECT_LE(ttl, 3600 * 1000);
+}
+
+TEST_F(Service, SetWithExpiryAppliesTheTtlToTheCacheCopyOnly) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "v", "EX", "100"}).str, "OK");
+  auto ttl = redis.cmd({"PTTL", "wtc:" + k}).number;
+  EXPECT_GT(ttl, 90 * 1000);
+  EXPECT_LE(ttl, 100 * 1000);
+  ASSERT_EQ(c.cmd({"SET", k, "w", "PX", "1500"}).str, "OK");
+  EXPECT_LE(redis.cmd({"PTTL", "wtc:" + k}).number, 1500);
+  // The row itself does not expire.
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", k).size(), 1u);
+}
+
+TEST_F(Service, DelRemovesRowsLeavesTombstonesAndCountsWhatItDeleted) {
+  resp_client c(port_);
+  auto a = key(), b = key(), missing = key();
+  ASSERT_EQ(c.cmd({"SET", a, "1"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", b, "2"}).str, "OK");
+  auto del = c.cmd({"DEL", a, b, missing});
+  EXPECT_EQ(del.number, 2) << del;
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 0u);
+  auto entry = redis_entry(a);
+  EXPECT_EQ(field(entry, "k"), "t");
+  EXPECT_TRUE(c.cmd({"GET", a}).is_nil());
+  EXPECT_EQ(c.cmd({"EXISTS", a, b}).number, 0);
+  // Delete and reinsert: the new value's version is above the tombstone's.
+  ASSERT_EQ(c.cmd({"SET", a, "again"}).str, "OK");
+  EXPECT_EQ(c.cmd({"GET", a}).str, "again");
+  EXPECT_EQ(field(redis_entry(a), "k"), "v");
+}
+
+TEST_F(Service, JsonbNamespaceRefusesInvalidJsonAndWritesNothing) {
+  resp_client c(port_);
+  auto err = c.cmd({"SET", "session:9001", "{\"cart\":[1,}"});
+  ASSERT_TRUE(err.is_error());
+  EXPECT_EQ(err.str, "ERR invalid JSON at byte 11: expected a value");
+  EXPECT_EQ(sql("SELECT 1 FROM user_sessions WHERE user_id = 9001").size(), 0u);
+  EXPECT_EQ(redis_entry("session:9001").elements.size(), 0u);
+}
+
+TEST_F(Service, NamespaceMapsToTheUserTableAndTouchesItsColumns) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  ASSERT_EQ(c.cmd({"SET", "session:42", "{\"cart\":[1]}"}).str, "OK");
+  sql("UPDATE user_sessions SET updated_at = now() - interval '1 day', "
+      "last_activity = now() - interval '1 day' WHERE user_id = 42");
+  ASSERT_EQ(c.cmd({"SET", "session:42", "{\"cart\":[1,2]}"}).str, "OK");
+  auto row = sql("SELECT session_data::text, updated_at > now() - interval '1 minute', "
+                 "last_activity > now() - interval '1 minute' FROM user_sessions WHERE user_id = 42");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "{\"cart\": [1, 2]}");
+  EXPECT_TRUE(row[0][1].as<bool>());
+  EXPECT_TRUE(row[0][2].as<bool>());
+  // The cache holds what a read-through would return: jsonb's own text.
+  EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1, 2]}");
+  redis.cmd({"DEL", "wtc:session:42"});
+  EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1, 2]}");
+  auto ttl = redis.cmd({"PTTL", "wtc:session:42"}).number;
+  EXPECT_GT(ttl, 1700 * 1000);  // the namespace's ttl = 1800
+  // A key the key column cannot hold is refused by PostgreSQL, and nothing changes.
+  auto bad = c.cmd({"SET", "session:not-a-number", "{}"});
+  EXPECT_TRUE(bad.is_error()) << bad;
+}
+
+TEST_F(Service, CountersIncrementAtomicallyInTheDatabase) {
+  auto page = "views:/" + key();
+  constexpr int clients = 4, each = 25;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i)
+    threads.emplace_back([&] {
+      resp_client c(port_);
+      for (int j = 0; j < each; ++j)
+        ASSERT_FALSE(c.cmd({"INCR", page}).is_error());
+    });
+  for (auto& t : threads)
+    t.join();
+  resp_client c(port_);
+  EXPECT_EQ(c.cmd({"GET", page}).str, std::to_string(clients * each));
+  auto row = sql("SELECT view_count FROM page_views WHERE page_url = $1", page.substr(6));
+  EXPECT_EQ(row[0][0].as<int>(), clients * each);
+  EXPECT_EQ(c.cmd({"INCRBY", page, "10"}).number, clients * each + 10);
+  EXPECT_EQ(c.cmd({"DECRBY", page, "110"}).number, 0);
+  EXPECT_EQ(c.cmd({"DECR", page}).number, -1);
+}
+
+TEST_F(Service, IncrOfANonIntegerIsRedissErrorAndChangesNothing) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "abc"}).str, "OK");
+  auto r = c.cmd({"INCR", k});
+  EXPECT_EQ(r.str, "ERR value is not an integer or out of range");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "abc");
+  ASSERT_EQ(c.cmd({"SET", k, "9223372036854775807"}).str, "OK");
+  EXPECT_EQ(c.cmd({"INCR", k}).str, "ERR increment or decrement would overflow");
+  EXPECT_EQ(c.cmd({"INCR", key()}).number, 1);
+}
+
+TEST_F(Service, MsetWritesAllKeysInOneTransaction) {
+  resp_client c(port_);
+  std::vector<std::string> args = {"MSET"};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 20; ++i) {  // spread over every shard
+    keys.push_back(key());
+    args.push_back(keys.back());
+    args.push_back("v" + std::to_string(i));
+  }
+  ASSERT_EQ(c.cmd(args).str, "OK");
+  auto xmins = sql("SELECT count(DISTINCT xmin::text) FROM wtcache_kv WHERE key = ANY($1::text[])",
+                   "{" + [&] { std::string s; for (auto& k : keys) s += (s.empty() ? "" : ",") + k; return s; }() + "}");
+  EXPECT_EQ(xmins[0][0].as<int>(), 1);  // one transaction wrote them all
+  std::vector<std::string> mget = {"MGET"};
+  mget.insert(mget.end(), keys.begin(), keys.end());
+  mget.push_back(key());
+  auto got = c.cmd(mget);
+  ASSERT_EQ(got.elements.size(), 21u);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(got.elements[i].str, "v" + std::to_string(i));
+  EXPECT_TRUE(got.elements[20].is_nil());
+}
+
+TEST_F(Service, MsetWithOneBadKeyWritesNothing) {
+  resp_client c(port_);
+  auto good = key();
+  auto r = c.cmd({"MSET", good, "x", "session:abc", "{}"});
+  ASSERT_TRUE(r.is_error()) << r;
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", good).size(), 0u);
+  EXPECT_TRUE(c.cmd({"GET", good}).is_nil());
+}
+
+TEST_F(Service, PipelinedCommandsAreAnsweredInOrderAndSeeEarlierWrites) {
+  resp_client c(port_);
+  auto k = key();
+  constexpr int n = 500;
+  for (int i = 0; i < n; ++i) {
+    c.append({"SET", k, std::to_string(i)});
+    c.append({"GET", k});
+    c.append({"ECHO", std::to_string(i)});
+  }
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(c.read().str, "OK");
+    EXPECT_EQ(c.read().str, std::to_string(i));
+    EXPECT_EQ(c.read().str, std::to_string(i));
+  }
+  EXPECT_EQ(sql("SELECT value FROM wtcache_kv WHERE key = $1", k)[0][0].as<std::string>(),
+            "\\x" + [] { std::string h; for (char ch : std::to_string(n - 1)) { char b[3]; std::snprintf(b, 3, "%02x", ch); h += b; } return h; }());
+}
+
+TEST_F(Service, ValuesAreBinarySafe) {
+  resp_client c(port_);
+  auto k = key();
+  std::string value("\0\x01\xff\r\n$-1\r\n", 11);
+  value += std::string(1 << 20, 'x');  // and large
+  ASSERT_EQ(c.cmd({"SET", k, value}).str, "OK");
+  EXPECT_EQ(c.cmd({"GET", k}).str, value);
+  resp_client redis(servers::get().redis_port());
+  redis.cmd({"DEL", "wtc:" + k});
+  EXPECT_EQ(c.cmd({"GET", k}).str, value);
+}
+
+TEST_F(Service, AValueOverTheLimitIsRefusedAndTheConnectionStaysUsable) {
+  resp_client c(port_);
+  auto k = key();
+  auto r = c.cmd({"SET", k, std::string(16 * 1024 * 1024 + 1, 'x')});
+  EXPECT_EQ(r.str, "ERR value too large (16777217 bytes; the limit is 16777216)");
+  EXPECT_EQ(c.cmd({"PING"}).str, "PONG");
+  EXPECT_TRUE(c.cmd({"GET", k}).is_nil());
+}
+
+TEST_F(Service, MalformedRespClosesOnlyThatConnection) {
+  resp_client other(port_);
+  raw_socket s(port_);
+  s.send("*1\r\n$4\r\nPING\r\n*1\r\n:oops\r\n");
+  auto got = s.receive(7 + 44);
+  EXPECT_EQ(got, "+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n");
+  EXPECT_TRUE(s.closed_by_peer());
+  EXPECT_EQ(other.cmd({"PING"}).str, "PONG");
+}
+
+TEST_F(Service, ConnectionCommandsAnswerLikeRedis) {
+  resp_client c(port_);
+  EXPECT_EQ(c.cmd({"PING"}).str, "PONG");
+  EXPECT_EQ(c.cmd({"ECHO", "hi"}).str, "hi");
+  EXPECT_EQ(c.cmd({"SELECT", "0"}).str, "OK");
+  EXPECT_EQ(c.cmd({"CLIENT", "SETNAME", "tester"}).str, "OK");
+  EXPECT_TRUE(c.cmd({"HELLO", "3"}).is_error());
+  EXPECT_EQ(c.cmd({"COMMAND", "DOCS"}).kind, reply::array);
+  EXPECT_EQ(c.cmd({"NOSUCH", "a"}).str, "ERR unknown command 'NOSUCH', with args beginning with: 'a' ");
+  EXPECT_EQ(c.cmd({"GET"}).str, "ERR wrong number of arguments for 'get' command");
+  raw_socket s(port_);
+  s.send("QUIT\r\nPING\r\n");
+  EXPECT_EQ(s.receive(5), "+OK\r\n");
+  EXPECT_TRUE(s.closed_by_peer());
+}
+
+TEST_F(Service, InfoReportsServerAndStats) {
+  resp_client c(port_);
+  auto k = key();
+  c.cmd({"SET", k, "v"});
+  c.cmd({"GET", k});
+  auto text = c.cmd({"INFO"}).str;
+  for (const char* f : {"# Server", "# Stats", "total_commands_processed:", "keyspace_hits:",
+                        "keyspace_misses:", "hit_ratio:", "writes:", "write_latency_p50_us:",
+                        "write_latency_p99_us:"})
+    EXPECT_NE(text.find(f), std::string::npos) << f;
+  EXPECT_GT(std::stoll(info_field(c, "writes")), 0);
+  EXPECT_EQ(c.cmd({"INFO", "stats"}).str.find("# Server"), std::string::npos);
+}
+
+// The classic stale-set race: a read-through that read the row before a
+// write committed must not put its older value over the write's.
+TEST_F(Service, ASlowFillDoesNotOverwriteANewerWrite) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
+  redis.cmd({"DEL", "wtc:" + k});
+  fill_gate_->arm(k);
+  int held = *fill_gate_->held;
+  auto slow_get = std::async(std::launch::async, [&] {
+    resp_client reader(port_);
+    return reader.cmd({"GET", k});
+  });
+  ASSERT_TRUE(eventually([&] { return *fill_gate_->held == held + 1; }));  // read "old", fill held
+  ASSERT_EQ(c.cmd({"SET", k, "new"}).str, "OK");
+  fill_gate_->release(k);
+  EXPECT_EQ(slow_get.get().str, "old");  // concurrent with the write: either is fine
+  EXPECT_EQ(c.cmd({"GET", k}).str, "new");
+  EXPECT_EQ(field(redis_entry(k), "d"), "new");
+}
+
+TEST_F(Service, ConcurrentMissesOfOneKeyMakeOneDatabaseRead) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "shared"}).str, "OK");
+  redis.cmd({"DEL", "wtc:" + k});
+  fill_gate_->arm(k);
+  auto reads_before = std::stoll(info_field(c, "db_reads"));
+  auto misses_before = std::stoll(info_field(c, "keyspace_misses"));
+  constexpr int readers = 8;
+  std::vector<std::future<reply>> gets;
+  for (int i = 0; i < readers; ++i)
+    gets.push_back(std::async(std::launch::async, [&] {
+      resp_client reader(port_);
+      return reader.cmd({"GET", k});
+    }));
+  ASSERT_TRUE(eventually([&] {
+    return std::stoll(info_field(c, "keyspace_misses")) == misses_before + readers;
+  }));
+  fill_gate_->release(k);
+  for (auto& g : gets)
+    EXPECT_EQ(g.get().str, "shared");
+  EXPECT_EQ(std::stoll(info_field(c, "db_reads")), reads_before + 1);
+}
+
+// If the cache update after a commit fails, the write is still acknowledged
+// (the database is the truth), the key is dirty and its reads bypass the
+// cache, and when Redis is back the stale copy is invalidated before the
+// cache is trusted again.
+TEST_F(Service, ADirtyKeyIsNeverReadStaleAndIsInvalidatedWhenRedisReturns) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "v1"}).str, "OK");
+  write_gate_->arm(k);
+  int held = *write_gate_->held;
+  auto write = std::async(std::launch::async, [&] {
+    resp_client writer(port_);
+    return writer.cmd({"SET", k, "v2"});
+  });
+  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));  // committed
+  servers::get().stop_redis();  // its data still holds v1
+  write_gate_->release(k);
+  EXPECT_EQ(write.get().str, "OK");
+  EXPECT_EQ(sql("SELECT value FROM wtcache_kv WHERE key = $1", k)[0][0].as<std::string>(),
+            "\\x7632");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v2");
+  EXPECT_GE(std::stoll(info_field(c, "dirty_keys")), 1);
+  servers::get().start_redis();
+  EXPECT_EQ(field(redis_entry(k), "d"), "v1");  // the stale copy came back with Redis
+  bool cleared = eventually([&] {
+    EXPECT_EQ(c.cmd({"GET", k}).str, "v2");
+    return std::stoll(info_field(c, "dirty_keys")) == 0;
+  }, 20s);
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v2");
+  EXPECT_EQ(field(redis_entry(k), "d"), "v2");  // refilled at the write's version
+}

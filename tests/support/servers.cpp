@@ -1,0 +1,50 @@
+#include "tests/support/servers.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace wtcache::test {
+
+namespace {
+servers* instance = nullptr;
+}
+
+servers& servers::get() { return *instance; }
+
+void servers::SetUp() {
+  instance = this;
+  char tmpl[] = "/tmp/wtcache-test-XXXXXX";
+  if (!::mkdtemp(tmpl))
+    throw std::runtime_error("mkdtemp failed");
+  dir = tmpl;
+  ::chmod(dir.c_str(), 0755);
+  postgres.start(dir + "/postgres", demo_sql, false);
+  redis.start(dir + "/redis");
+}
+
+void servers::TearDown() {
+  redis.stop();
+  postgres.stop();
+  if (!std::getenv("WTCACHE_KEEP_TEST_DIR"))
+    std::filesystem::remove_all(dir);
+}
+
+std::unique_ptr<pqxx::connection> servers::connect() const {
+  return std::make_unique<pqxx::connection>(postgres.url());
+}
+
+std::string sample_config_text() {
+  std::ifstream in(WTCACHE_SOURCE_DIR "/config/wtcache.toml");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One environment per test binary that links this file.
+static auto* const env = ::testing::AddGlobalTestEnvironment(new servers);
+
+}  // namespace wtcache::test

@@ -1,0 +1,68 @@
+// The servers of one test binary: a private redis-server and PostgreSQL,
+// started once in a temporary directory on free loopback ports, removed at
+// the end. PostgreSQL runs with fsync off: these tests are about wtcached's
+// promises, not the disk's.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "app/embedded_servers.hpp"
+
+namespace wtcache::test {
+
+class servers : public ::testing::Environment {
+public:
+  static servers& get();
+
+  void SetUp() override;
+  void TearDown() override;
+
+  std::string redis_url() const { return redis.url(); }
+  std::string postgres_url() const { return postgres.url(); }
+  uint16_t redis_port() const { return redis.port(); }
+
+  // Stops Redis cleanly (its AOF is complete) / starts it again on the same
+  // port with the same data.
+  void stop_redis() { redis.stop(); }
+  void start_redis() { redis.start(redis.dir(), redis.port()); }
+
+  // A fresh connection to the test database.
+  std::unique_ptr<pqxx::connection> connect() const;
+
+  std::string dir;
+  embedded_redis redis;
+  embedded_postgres postgres;
+};
+
+// Runs SQL with bound parameters and returns the result.
+template <class... Ts>
+pqxx::result sql(const std::string& query, Ts&&... params) {
+  auto c = servers::get().connect();
+  pqxx::work tx(*c);
+  auto r = tx.exec_params(query, std::forward<Ts>(params)...);
+  tx.commit();
+  return r;
+}
+
+// The text of config/wtcache.toml, the sample configuration.
+std::string sample_config_text();
+
+// Waits for `cond` with a deadline; true when it held in time.
+template <class F>
+bool eventually(F cond, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+
+}  // namespace wtcache::test
