@@ -243,7 +243,18 @@ void check_postgres_url(const std::string& url, const std::string& field) {
       msg.pop_back();
     throw config_error(field, msg);
   }
+  std::string bad_port;
+  for (auto* o = opts; o->keyword; ++o) {
+    if (std::string(o->keyword) == "port" && o->val) {
+      std::string port = o->val;
+      bool ok = !port.empty() && port.find_first_not_of("0123456789,") == std::string::npos;
+      if (!ok)
+        bad_port = port;
+    }
+  }
   PQconninfoFree(opts);
+  if (!bad_port.empty())
+    throw config_error(field, "invalid port \"" + bad_port + "\"");
 }
 
 std::string redact_url(const std::string& url) {

@@ -188,6 +188,21 @@ void run_command(const std::vector<std::string>& argv, const std::string& log,
     throw std::runtime_error(argv[0] + " failed; its output:" + tail_of(log));
 }
 
+bool child_process::wait_for(std::chrono::milliseconds limit, int& status) {
+  auto deadline = clock_type::now() + limit;
+  while (pid_ > 0) {
+    auto r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_ || r < 0) {
+      pid_ = -1;
+      return true;
+    }
+    if (clock_type::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
 int child_process::wait() {
   int status = 0;
   if (pid_ > 0)

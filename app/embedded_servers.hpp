@@ -33,6 +33,8 @@ public:
   void signal(int sig) const;
   // Blocks until the process exits; returns its wait status.
   int wait();
+  // Waits up to `limit` for the process to exit; false if it is still running.
+  bool wait_for(std::chrono::milliseconds limit, int& status);
   bool running();
   pid_t pid() const { return pid_; }
 

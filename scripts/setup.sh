@@ -22,8 +22,12 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   # The server packages must not start system-wide services; wtcached and the tests
   # run private instances of their own.
-  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
-  $sudo chmod +x /usr/sbin/policy-rc.d
+  own_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  $sudo rm -f /usr/sbin/policy-rc.d
+  [[ -z $own_policy ]] || $sudo rm -f /usr/sbin/policy-rc.d
 fi
