@@ -29,6 +29,10 @@ std::string one_line(std::string s) {
   return s;
 }
 
+bool expired(int64_t deadline_ns) {
+  return std::chrono::steady_clock::now().time_since_epoch().count() > deadline_ns;
+}
+
 std::string stmt(const char* kind, uint32_t ns) {
   return std::string(kind) + std::to_string(ns);
 }
@@ -119,7 +123,7 @@ caf::expected<int64_t> postgres_worker_state::fresh_version() {
 }
 
 caf::expected<std::vector<store_result>>
-postgres_worker_state::write(const std::vector<store_op>& ops) {
+postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline) {
   if (auto err = connect())
     return err;
   std::vector<store_result> results(ops.size());
@@ -229,6 +233,10 @@ postgres_worker_state::write(const std::vector<store_op>& ops) {
       i = end;
     }
     if (any_ok) {
+      // Past the deadline the shard may already have told the client the
+      // outcome is unknown and moved on: roll back rather than commit late.
+      if (expired(deadline))
+        return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
       committing = true;
       tx.commit();
     }
@@ -266,15 +274,20 @@ caf::behavior postgres_worker(caf::stateful_actor<postgres_worker_state>* self, 
   self->state.spaces = std::move(spaces);
   self->state.statement_timeout = statement_timeout;
   return {
-    [=](atom::put, const std::vector<store_op>& ops) -> caf::result<std::vector<store_result>> {
+    [=](atom::put, const std::vector<store_op>& ops,
+        int64_t deadline) -> caf::result<std::vector<store_result>> {
       if (ops.empty())
         return std::vector<store_result>{};
-      auto res = self->state.write(ops);
+      if (expired(deadline))
+        return make_error(ec::timeout, "postgres request expired in the queue; nothing was written");
+      auto res = self->state.write(ops, deadline);
       if (!res)
         return std::move(res.error());
       return std::move(*res);
     },
-    [=](atom::get, uint32_t ns, const std::string& id) -> caf::result<store_row> {
+    [=](atom::get, uint32_t ns, const std::string& id, int64_t deadline) -> caf::result<store_row> {
+      if (expired(deadline))
+        return make_error(ec::timeout, "postgres request expired in the queue");
       auto res = self->state.read(ns, id);
       if (!res)
         return std::move(res.error());

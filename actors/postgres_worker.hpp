@@ -32,7 +32,10 @@ struct postgres_worker_state {
   postgres_worker_state();
   ~postgres_worker_state();
 
-  caf::expected<std::vector<store_result>> write(const std::vector<store_op>& ops);
+  // `deadline`: steady-clock nanoseconds; past it the transaction is rolled
+  // back instead of committed.
+  caf::expected<std::vector<store_result>> write(const std::vector<store_op>& ops,
+                                                 int64_t deadline);
   caf::expected<store_row> read(uint32_t ns, const std::string& id);
   caf::expected<int64_t> fresh_version();
 

@@ -51,6 +51,11 @@ int64_t deadline_after(std::chrono::milliseconds d) {
   return (clock_type::now() + d).time_since_epoch().count();
 }
 
+// A worker answers by the deadline it is given (it refuses work that would
+// run past it); the shard waits this much longer before calling the outcome
+// unknown, so that a late answer is rare and a late COMMIT impossible.
+constexpr auto worker_margin = std::chrono::milliseconds(250);
+
 caf::actor pick(std::vector<caf::actor>& pool, std::size_t& next) {
   if (pool.empty())
     return {};
@@ -112,7 +117,7 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
                                  st.ttl_ms(ns)}};
-  self->request(worker, st.cfg.redis_timeout, atom::put::value, std::move(fill),
+  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::put::value, std::move(fill),
                 deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<cache_write_result>& rs) {
@@ -146,8 +151,9 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
     return;
   }
   st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
-  self->request(worker, st.cfg.postgres_timeout + std::chrono::seconds(1), atom::get::value,
-                static_cast<uint32_t>(ns), std::string(match.id))
+  self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::get::value,
+                static_cast<uint32_t>(ns), std::string(match.id),
+                deadline_after(st.cfg.postgres_timeout))
     .then(
       [=](store_row& row) {
         auto& st = self->state;
@@ -185,7 +191,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
     read_through(self, key, rp, false);
     return caf::delegated<lookup>{};
   }
-  self->request(worker, st.cfg.redis_timeout, atom::get::value,
+  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::get::value,
                 std::vector<std::string>{st.redis_key(key)}, deadline_after(st.cfg.redis_timeout))
     .then(
       [=](std::vector<cache_entry>& es) mutable {
@@ -312,7 +318,7 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
       settle(nullptr);
       return;
     }
-    self->request(worker, st.cfg.redis_timeout + std::chrono::milliseconds(500), atom::put::value,
+    self->request(worker, st.cfg.redis_timeout + worker_margin, atom::put::value,
                   writes, deadline_after(st.cfg.redis_timeout))
       .then([=](const std::vector<cache_write_result>& rs) { settle(&rs); },
             [=](caf::error& err) {
@@ -376,7 +382,8 @@ void flush(self_ptr self) {
     return;
   }
   st.batch_in_flight = true;
-  self->request(worker, st.cfg.postgres_timeout + std::chrono::seconds(1), atom::put::value, b->ops)
+  self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::put::value, b->ops,
+                deadline_after(st.cfg.postgres_timeout))
     .then([=](std::vector<store_result>& results) { after_commit(self, b, std::move(results)); },
           [=](caf::error& err) { batch_failed(self, b, err); });
 }
@@ -417,7 +424,7 @@ void write_tombstones(self_ptr self, int64_t fresh) {
     failed();
     return;
   }
-  self->request(worker, st.cfg.redis_timeout + std::chrono::milliseconds(500), atom::put::value,
+  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::put::value,
                 writes, deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<cache_write_result>& rs) {
@@ -457,7 +464,7 @@ void retry_dirty(self_ptr self) {
     schedule_retry(self);
     return;
   }
-  self->request(worker, st.cfg.postgres_timeout + std::chrono::seconds(1), atom::version::value)
+  self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::version::value)
     .then([=](int64_t fresh) { write_tombstones(self, fresh); },
           [=](caf::error&) {
             ++self->state.retry_attempt;

@@ -326,6 +326,13 @@ config parse_config_text(const std::string& text, const std::string& source) {
   sup.read_ms("max_backoff_ms", cfg.restart_backoff.max, 1, 3600 * 1000);
   sup.read("random_factor", cfg.restart_backoff.random_factor, 0.0, 10.0);
   sup.reject_unknown();
+  // A request's deadline must leave room for its database and cache steps,
+  // or clients would hear "outcome unknown" for writes that merely queued.
+  if (cfg.request_timeout < cfg.postgres_timeout + cfg.redis_timeout + std::chrono::milliseconds(500))
+    throw config_error("server.request_timeout_ms",
+                       "must be at least postgres.timeout_ms + redis.timeout_ms + 500 (" +
+                         std::to_string((cfg.postgres_timeout + cfg.redis_timeout).count() + 500) +
+                         ")");
   if (cfg.restart_backoff.max < cfg.restart_backoff.min)
     throw config_error("supervisor.max_backoff_ms", "must not be below min_backoff_ms");
 

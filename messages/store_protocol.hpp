@@ -1,11 +1,13 @@
 // The PostgreSQL worker protocol.
 //
-//   (atom::put, std::vector<store_op>) -> std::vector<store_result>
+//   (atom::put, std::vector<store_op>, deadline) -> std::vector<store_result>
 //       One transaction: advisory locks on every row (sorted), then the ops in
 //       order. Ops sharing a `group` (one client command) succeed or fail
 //       together; a failed group rolls back to its savepoint and the others
 //       still commit. A lost connection during COMMIT is ec::outcome_unknown.
-//   (atom::get, uint32_t ns, std::string id) -> store_row
+//       Past `deadline` (steady-clock nanoseconds) nothing is started or
+//       committed: the answer is ec::timeout and nothing was written.
+//   (atom::get, uint32_t ns, std::string id, deadline) -> store_row
 //   (atom::version) -> int64_t      a fresh version, above every committed one
 #pragma once
 

@@ -61,6 +61,7 @@ TEST(Config, MistakesNameTheirField) {
   EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"k\"\nvalue_column=\"v\"\ncolour=1\n"),
             "namespace[0].colour");
   EXPECT_EQ(field_of_error("this is not toml"), "test.toml");
+  EXPECT_EQ(field_of_error("[server]\nrequest_timeout_ms = 1000\n"), "server.request_timeout_ms");
 }
 
 TEST(Config, RedisUrls) {

@@ -88,6 +88,9 @@ protected:
     cfg.redis_url = servers::get().redis_url();
     cfg.postgres_url = servers::get().postgres_url();
     cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
+    cfg.request_timeout = 2000ms;
+    cfg.postgres_timeout = 1000ms;
+    cfg.redis_timeout = 500ms;
     service_options opts;
     opts.hooks.before_fill = fill_gate_->actor;
     opts.hooks.before_cache_write = write_gate_->actor;
@@ -452,4 +455,22 @@ TEST_F(Service, ADirtyKeyIsNeverReadStaleAndIsInvalidatedWhenRedisReturns) {
   ASSERT_TRUE(cleared);
   EXPECT_EQ(c.cmd({"GET", k}).str, "v2");
   EXPECT_EQ(field(redis_entry(k), "d"), "v2");  // refilled at the write's version
+}
+
+// Every request has a deadline: a write stuck after its COMMIT is answered in
+// time, and the answer does not claim it failed.
+TEST_F(Service, AWriteThatMissesItsDeadlineSaysTheOutcomeIsUnknown) {
+  resp_client c(port_);
+  auto k = key();
+  write_gate_->arm(k);
+  auto start = std::chrono::steady_clock::now();
+  auto r = c.cmd({"SET", k, "late"});
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.str, "ERR outcome unknown: no answer within the request deadline");
+  EXPECT_GE(waited, 1900ms);
+  EXPECT_LT(waited, 4000ms);
+  write_gate_->release(k);
+  // It had committed: the row is there, and reads agree with it.
+  EXPECT_TRUE(eventually([&] { return c.cmd({"GET", k}).str == "late"; }));
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", k).size(), 1u);
 }
