@@ -116,6 +116,8 @@ caf::expected<int64_t> postgres_worker_state::fresh_version() {
   try {
     pqxx::nontransaction tx(*conn);
     return tx.exec_prepared("version")[0][0].as<int64_t>();
+  } catch (const pqxx::sql_error& e) {
+    return make_error(ec::postgres_error, one_line(e.what()));
   } catch (const std::exception& e) {
     conn.reset();
     return make_error(ec::postgres_unavailable, one_line(e.what()));

@@ -1,0 +1,84 @@
+// The supervisor restarts a worker that dies, after a backoff, and tells the
+// shards which workers are alive at every step.
+#include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include "actors/supervisor.hpp"
+#include "app/schema.hpp"
+#include "app/service.hpp"
+#include "messages/atoms.hpp"
+#include "tests/support/servers.hpp"
+
+using namespace wtcache;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Reads pool announcements until `kind`'s pool has `size` workers.
+std::vector<caf::actor> await_pool(caf::scoped_actor& self, const std::string& kind,
+                                   std::size_t size) {
+  std::vector<caf::actor> last;
+  bool timed_out = false;
+  while (!timed_out && last.size() != size) {
+    self->receive(
+      [&](atom::workers, const std::string& k, const std::vector<caf::actor>& pool) {
+        if (k == kind && pool.size() == size)
+          last = pool;
+      },
+      caf::after(std::chrono::seconds(10)) >> [&] { timed_out = true; });
+  }
+  EXPECT_FALSE(timed_out) << "no " << kind << " pool of " << size;
+  return last;
+}
+
+}  // namespace
+
+TEST(Supervisor, RestartsACrashedWorkerAfterABackoffAndAnnouncesIt) {
+  caf::actor_system_config cfg;
+  configure_actor_system(cfg);
+  caf::actor_system sys{cfg};
+  caf::scoped_actor shard{sys};  // stands where the shards stand: it hears the announcements
+  auto metrics = std::make_shared<service_metrics>();
+  namespace_config def;
+  def.table = "wtcache_kv";
+  supervisor_settings s;
+  s.postgres_url = test::servers::get().postgres_url();
+  s.postgres_pool = 2;
+  s.spaces = std::make_shared<const namespace_table>(std::vector<namespace_config>{def});
+  s.redis = parse_redis_url(test::servers::get().redis_url(), "redis");
+  s.redis_pool = 1;
+  s.backoff = backoff_policy{50ms, 1000ms, 0.0};
+  s.shards = {shard};
+  s.metrics = metrics;
+  prepare_schema(s.postgres_url, {def});
+  auto sup = sys.spawn(supervisor, s);
+
+  auto pool = await_pool(shard, "postgres", 2);
+  await_pool(shard, "redis", 1);
+  ASSERT_EQ(pool.size(), 2u);
+  auto crashed = pool[0];
+  auto killed_at = std::chrono::steady_clock::now();
+  shard->send_exit(crashed, caf::exit_reason::kill);
+
+  auto survivors = await_pool(shard, "postgres", 1);
+  ASSERT_EQ(survivors.size(), 1u);
+  EXPECT_EQ(survivors[0], pool[1]);
+  auto restarted = await_pool(shard, "postgres", 2);
+  EXPECT_GE(std::chrono::steady_clock::now() - killed_at, 50ms);  // the backoff
+  EXPECT_EQ(metrics->worker_restarts.load(), 1u);
+  ASSERT_EQ(restarted.size(), 2u);
+  auto fresh = restarted[0] == pool[1] ? restarted[1] : restarted[0];
+  EXPECT_NE(fresh, crashed);
+
+  // The replacement is a working worker with its own connection.
+  int64_t version = 0;
+  shard->request(fresh, 10s, atom::version::value)
+    .receive([&](int64_t v) { version = v; },
+             [&](caf::error& err) { ADD_FAILURE() << sys.render(err); });
+  EXPECT_GT(version, 0);
+
+  shard->send_exit(sup, caf::exit_reason::user_shutdown);
+}
