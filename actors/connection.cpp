@@ -338,11 +338,13 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "hit_ratio", fmt_ratio(hits, misses));
     line(out, "db_reads", m.db_reads.load());
     line(out, "writes", m.writes.load());
+    line(out, "db_transactions", m.db_transactions.load());
     line(out, "write_errors", m.write_errors.load());
     line(out, "write_latency_p50_us", static_cast<long long>(m.write_latency.percentile(0.5).count()));
     line(out, "write_latency_p99_us", static_cast<long long>(m.write_latency.percentile(0.99).count()));
     line(out, "cache_write_failures", m.cache_write_failures.load());
     line(out, "dirty_keys", m.dirty_keys.load());
+    line(out, "queued_writes", m.queued_writes.load());
     line(out, "fills_fenced", m.fills_fenced.load());
     line(out, "worker_restarts", m.worker_restarts.load());
   }

@@ -189,9 +189,16 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
     }
   };
 
+  // The transaction is driven by hand (BEGIN, SAVEPOINT, COMMIT) rather than
+  // through pqxx::work and pqxx::subtransaction: libpqxx 6.4 sends no
+  // SAVEPOINT for a subtransaction that only runs prepared statements, and
+  // its commit() stays silent when PostgreSQL answers COMMIT of an aborted
+  // transaction with ROLLBACK. So the rule here: every failed statement is
+  // followed by ROLLBACK TO SAVEPOINT or by ROLLBACK, never by COMMIT.
   bool committing = false;
   try {
-    pqxx::work tx(*conn);
+    pqxx::nontransaction tx(*conn);
+    tx.exec("BEGIN");
     tx.exec_prepared("lock", lock_array);
     bool many_groups = ops.front().group != ops.back().group;
     std::size_t i = 0;
@@ -201,47 +208,46 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
       while (end < ops.size() && ops[end].group == ops[i].group)
         ++end;
       std::string failure;
-      if (many_groups) {
-        // A savepoint per client command: one bad command cannot fail the
-        // others that share its transaction.
-        pqxx::subtransaction sub(tx, "g");
-        try {
-          for (auto k = i; k < end; ++k)
-            run_op(sub, ops[k], results[k]);
-          sub.commit();
-        } catch (const group_failure& f) {
-          failure = f.text;
-        } catch (const pqxx::broken_connection&) {
+      // A savepoint per client command: one bad command cannot fail the
+      // others that share its transaction.
+      if (many_groups)
+        tx.exec("SAVEPOINT g");
+      try {
+        for (auto k = i; k < end; ++k)
+          run_op(tx, ops[k], results[k]);
+      } catch (const group_failure& f) {
+        if (!many_groups)
           throw;
-        } catch (const pqxx::sql_error& e) {
-          if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
-            throw;  // a timeout is about the whole transaction, not this command
-          failure = "ERR postgres: " + one_line(e.what());
-        }
-      } else {
-        try {
-          for (auto k = i; k < end; ++k)
-            run_op(tx, ops[k], results[k]);
-        } catch (const group_failure& f) {
-          failure = f.text;
-        }
+        failure = f.text;
+      } catch (const pqxx::broken_connection&) {
+        throw;
+      } catch (const pqxx::sql_error& e) {
+        if (!many_groups || e.sqlstate() == "57014" || e.sqlstate() == "55P03")
+          throw;  // the whole transaction's fate
+        failure = "ERR postgres: " + one_line(e.what());
       }
       if (failure.empty()) {
         any_ok = true;
+        if (many_groups)
+          tx.exec("RELEASE SAVEPOINT g");
       } else {
+        if (many_groups)
+          tx.exec("ROLLBACK TO SAVEPOINT g");
         for (auto k = i; k < end; ++k)
           results[k] = store_result{failure, 0, 0, false, {}};
       }
       i = end;
     }
-    if (any_ok) {
-      // Past the deadline the shard may already have told the client the
-      // outcome is unknown and moved on: roll back rather than commit late.
-      if (expired(deadline))
+    // Past the deadline the shard may already have told the client the
+    // outcome is unknown and moved on: roll back rather than commit late.
+    if (!any_ok || expired(deadline)) {
+      tx.exec("ROLLBACK");
+      if (any_ok)
         return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
-      committing = true;
-      tx.commit();
+      return results;
     }
+    committing = true;
+    tx.exec("COMMIT");
     return results;
   } catch (const pqxx::in_doubt_error& e) {
     conn.reset();
@@ -252,20 +258,38 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
       return make_error(ec::outcome_unknown, one_line(e.what()));
     return make_error(ec::postgres_unavailable, one_line(e.what()));
   } catch (const pqxx::sql_error& e) {
+    // PostgreSQL answered COMMIT with an error (a deferred constraint, a
+    // serialization failure): the transaction is rolled back, nothing written.
+    if (committing)
+      return make_error(ec::postgres_error, "COMMIT failed: " + one_line(e.what()));
+    abandon_transaction();
     if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
       return make_error(ec::timeout, "postgres statement timeout; nothing was written");
-    if (committing)
-      return make_error(ec::outcome_unknown, one_line(e.what()));
     // A single-command batch: its error is the client's answer.
     std::string text = "ERR postgres: " + one_line(e.what());
     for (auto& r : results)
       r = store_result{text, 0, 0, false, {}};
+    return results;
+  } catch (const group_failure& f) {
+    // A single-command batch refused by our own rules (INCR of a non-integer).
+    abandon_transaction();
+    for (auto& r : results)
+      r = store_result{f.text, 0, 0, false, {}};
     return results;
   } catch (const std::exception& e) {
     conn.reset();
     if (committing)
       return make_error(ec::outcome_unknown, one_line(e.what()));
     return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+}
+
+void postgres_worker_state::abandon_transaction() {
+  try {
+    pqxx::nontransaction tx(*conn);
+    tx.exec("ROLLBACK");
+  } catch (const std::exception&) {
+    conn.reset();  // the next request starts on a fresh connection
   }
 }
 

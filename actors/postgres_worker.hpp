@@ -41,6 +41,8 @@ struct postgres_worker_state {
 
 private:
   caf::error connect();
+  // Ends a failed transaction so the connection can be reused.
+  void abandon_transaction();
 };
 
 caf::behavior postgres_worker(caf::stateful_actor<postgres_worker_state>* self, std::string url,

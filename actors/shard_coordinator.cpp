@@ -360,6 +360,7 @@ void flush(self_ptr self) {
     return;
   auto b = std::make_shared<batch>();
   b->writes.swap(st.pending);
+  st.cfg.metrics->queued_writes.fetch_sub(b->writes.size(), std::memory_order_relaxed);
   uint32_t group = 0;
   for (auto& w : b->writes) {
     for (auto& kw : w.request.writes) {
@@ -384,7 +385,11 @@ void flush(self_ptr self) {
   st.batch_in_flight = true;
   self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::put::value, b->ops,
                 deadline_after(st.cfg.postgres_timeout))
-    .then([=](std::vector<store_result>& results) { after_commit(self, b, std::move(results)); },
+    .then(
+      [=](std::vector<store_result>& results) {
+        self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
+        after_commit(self, b, std::move(results));
+      },
           [=](caf::error& err) { batch_failed(self, b, err); });
 }
 
@@ -484,6 +489,7 @@ caf::behavior shard_coordinator(self_ptr self, shard_settings cfg) {
       auto& st = self->state;
       auto rp = self->make_response_promise();
       st.pending.push_back({std::move(req), rp, clock_type::now()});
+      st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
       flush(self);
       return caf::delegated<std::vector<int64_t>>{};
     },

@@ -85,7 +85,7 @@ child_process::~child_process() {
 }
 
 void child_process::start(const std::vector<std::string>& argv, const std::string& log,
-                          const std::string& run_as) {
+                          const std::string& run_as, int death_signal) {
   uid_t uid = 0;
   gid_t gid = 0;
   bool switch_user = !run_as.empty() && ::geteuid() == 0;
@@ -130,7 +130,7 @@ void child_process::start(const std::vector<std::string>& argv, const std::strin
       }
     }
     // After setuid, which clears it: die with the process that started us.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::prctl(PR_SET_PDEATHSIG, death_signal);
     if (::getppid() != parent)
       ::_exit(1);
     ::execvp(args[0], args.data());
@@ -262,7 +262,8 @@ void embedded_redis::start(const std::string& dir, uint16_t port,
     "--save", "", "--daemonize", "no", "--protected-mode", "yes", "--unixsocket", "",
   };
   argv.insert(argv.end(), extra_.begin(), extra_.end());
-  proc_.start(argv, dir_ + "/redis.log");
+  // If wtcached dies (even by kill -9) Redis stops cleanly, AOF flushed.
+  proc_.start(argv, dir_ + "/redis.log", {}, SIGTERM);
   auto ping = [&] {
     timeval tv{0, 200000};
     auto* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
@@ -326,7 +327,8 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
       argv.push_back(opt);
     }
   }
-  proc_.start(argv, dir_ + "/postgres.log", run_as);
+  // If wtcached dies (even by kill -9) PostgreSQL does a fast, clean shutdown.
+  proc_.start(argv, dir_ + "/postgres.log", run_as, SIGINT);
   auto admin = "postgresql://wtcache@127.0.0.1:" + std::to_string(port_) + "/postgres";
   auto ready = [&] { return PQping(admin.c_str()) == PQPING_OK; };
   if (!wait_until(ready, std::chrono::seconds(60), &proc_))

@@ -25,9 +25,10 @@ public:
   ~child_process();
 
   // Starts `argv` with stdout/stderr appended to `log`, as `run_as` if
-  // non-empty and we are root. Throws std::runtime_error.
+  // non-empty and we are root. The child gets `death_signal` when the thread
+  // that started it ends. Throws std::runtime_error.
   void start(const std::vector<std::string>& argv, const std::string& log,
-             const std::string& run_as = {});
+             const std::string& run_as = {}, int death_signal = SIGKILL);
   // Sends `sig`, waits up to `grace`, then SIGKILL. Returns the exit status.
   int stop(int sig, std::chrono::milliseconds grace = std::chrono::seconds(15));
   void signal(int sig) const;

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
       std::printf("  postgres: %s%s\n", wtcache::redact_url(cfg.postgres_url).c_str(),
                   servers.postgres ? " (embedded)" : "");
       if (servers.redis || servers.postgres)
-        std::printf("  data:     %s\n", std::filesystem::absolute(cfg.data_dir).c_str());
+        std::printf("  data:     %s\n", std::filesystem::absolute(cfg.data_dir).lexically_normal().c_str());
       std::printf("try it:     redis-cli -p %u SET session:42 '{\"cart\":[1]}'\n", svc->port());
       std::fflush(stdout);
       int sig = 0;

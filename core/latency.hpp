@@ -36,9 +36,11 @@ struct service_metrics {
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> db_reads{0};
   std::atomic<uint64_t> writes{0};
+  std::atomic<uint64_t> db_transactions{0};  // write transactions (group commits) answered
   std::atomic<uint64_t> write_errors{0};
   std::atomic<uint64_t> cache_write_failures{0};
   std::atomic<uint64_t> dirty_keys{0};
+  std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};
   latency_histogram write_latency;
