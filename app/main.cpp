@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/config.hpp"
@@ -56,6 +57,8 @@ int fail(const char* what, const std::exception& e, int status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only the start-up banner.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("wtcached"));
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t stop_signals;
