@@ -17,13 +17,12 @@ caf::behavior listener(caf::io::stateful_broker<listener_state>* self, std::stri
                        uint16_t port, std::shared_ptr<front_end> fe) {
   auto bound = self->add_tcp_doorman(port, host.c_str(), true);
   if (!bound) {
-    auto err = bound.error();
     return {
       [=](atom::get) -> caf::result<uint16_t> {
         self->quit();
-        return make_error(ec::client_error, "cannot listen on " + host + ":" +
-                                                std::to_string(port) + ": " +
-                                                self->system().render(err));
+        return make_error(ec::client_error,
+                          "cannot listen on " + host + ":" + std::to_string(port) +
+                            " (the port is in use, or the address is not one of this machine's)");
       },
     };
   }

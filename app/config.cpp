@@ -128,6 +128,7 @@ namespace_config default_namespace() {
   ns.prefix = "";
   ns.table = "wtcache_kv";
   ns.type = value_type::bytea;
+  ns.touch_columns = {"updated_at"};
   return ns;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -304,8 +305,11 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
     for (auto p = fs::path(dir_).parent_path(); !p.empty() && p != p.root_path();
          p = p.parent_path()) {
       struct stat sb{};
-      if (::stat(p.c_str(), &sb) == 0 && sb.st_uid == 0 && !(sb.st_mode & S_IXOTH))
+      if (::stat(p.c_str(), &sb) == 0 && sb.st_uid == 0 && !(sb.st_mode & S_IXOTH)) {
         ::chmod(p.c_str(), sb.st_mode | S_IXOTH);
+        std::fprintf(stderr, "note: made %s traversable (o+x) so that the postgres user can "
+                             "reach its data directory\n", p.c_str());
+      }
     }
     chown_tree(dir_, pw->pw_uid, pw->pw_gid);
   }
