@@ -90,7 +90,8 @@ void finished(self_ptr self, const command_plan& plan, bool barrier) {
     st.barrier_in_flight = false;
   release_keys(self, plan);
   pump(self);
-  if (st.reading_halted && st.in_flight + st.waiting.size() < st.fe->max_pipeline / 2 + 1 &&
+  if (st.reading_halted &&
+      st.in_flight + st.waiting.size() + st.ready.size() < st.fe->max_pipeline / 2 + 1 &&
       !st.closed) {
     st.reading_halted = false;
     self->trigger(st.hdl);
@@ -156,7 +157,18 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
                     bool barrier) {
   auto& st = self->state;
   auto lead = shard_of(plan->request.writes.front().key, st.fe->shards.size());
-  self->request(st.fe->shards[lead], st.fe->request_timeout, atom::put::value, plan->request)
+  st.writes_in_flight.insert(seq);
+  // The client hears "outcome unknown" at its deadline (atom::deadline);
+  // the real answer still releases the keys when it comes.
+  self->delayed_send(self, st.fe->request_timeout, atom::deadline::value, seq);
+  auto answer = [=](std::string out) {
+    auto& st = self->state;
+    st.writes_in_flight.erase(seq);
+    if (!st.told_unknown.erase(seq))
+      complete(self, seq, std::move(out));
+    finished(self, *plan, barrier);
+  };
+  self->request(st.fe->shards[lead], st.fe->answer_timeout, atom::put::value, plan->request)
     .then(
       [=](const std::vector<int64_t>& numbers) {
         std::string out;
@@ -174,17 +186,22 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
           default:
             resp::simple(out, "OK");
         }
-        complete(self, seq, std::move(out));
-        finished(self, *plan, barrier);
+        answer(std::move(out));
       },
       [=](caf::error& err) {
-        // A write that got no answer in time may still commit: say so.
-        std::string text = err == caf::sec::request_timeout
+        // A write that got no answer at all may still have committed: say so.
+        answer(error_reply(err == caf::sec::request_timeout
                              ? "ERR outcome unknown: no answer within the request deadline"
-                             : client_error_text(err);
-        complete(self, seq, error_reply(text));
-        finished(self, *plan, barrier);
+                             : client_error_text(err)));
       });
+}
+
+void on_write_deadline(self_ptr self, uint64_t seq) {
+  auto& st = self->state;
+  if (!st.writes_in_flight.count(seq) || st.told_unknown.count(seq))
+    return;
+  st.told_unknown.insert(seq);
+  complete(self, seq, error_reply("ERR outcome unknown: no answer within the request deadline"));
 }
 
 bool ready_to_dispatch(self_ptr self, const command_plan& plan, bool barrier) {
@@ -282,7 +299,8 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
     if (st.close_at != UINT64_MAX)
       return;
   }
-  if (!st.reading_halted && st.in_flight + st.waiting.size() >= st.fe->max_pipeline) {
+  if (!st.reading_halted &&
+      st.in_flight + st.waiting.size() + st.ready.size() >= st.fe->max_pipeline) {
     // Too many unanswered commands: stop reading until the shards catch up.
     st.reading_halted = true;
     self->halt(st.hdl);
@@ -365,6 +383,7 @@ caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
   self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
   return {
     [=](const caf::io::new_data_msg& msg) { on_data(self, msg.buf); },
+    [=](atom::deadline, uint64_t seq) { on_write_deadline(self, seq); },
     [=](const caf::io::connection_closed_msg&) {
       self->state.closed = true;
       self->quit();

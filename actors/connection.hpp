@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/actor.hpp>
@@ -37,6 +38,11 @@ struct front_end {
   resp::limits parse_limits;
   command_limits limits;
   std::chrono::milliseconds request_timeout{5000};
+  // How long a connection waits for a shard's real answer to a write after
+  // telling the client "outcome unknown": until then the write's keys (or
+  // its barrier) stay held, so the connection's later commands cannot
+  // overtake it.
+  std::chrono::milliseconds answer_timeout{15000};
   std::size_t max_pipeline = 1024;
   std::chrono::steady_clock::time_point started;
   uint16_t port = 0;
@@ -68,6 +74,9 @@ struct connection_state {
     int writes = 0;
   };
   std::unordered_map<std::string, key_use> busy_keys;
+  // Writes not answered by the shard yet; those in `told_unknown` were
+  // already answered to the client when their deadline passed.
+  std::unordered_set<uint64_t> writes_in_flight, told_unknown;
   bool reading_halted = false;
   bool closed = false;
 };

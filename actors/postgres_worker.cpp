@@ -20,6 +20,9 @@ struct group_failure {
   std::string text;
 };
 
+// The batch's deadline passed before it could commit.
+struct deadline_passed {};
+
 std::string one_line(std::string s) {
   for (auto& c : s)
     if (c == '\n' || c == '\r')
@@ -204,6 +207,9 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
     std::size_t i = 0;
     bool any_ok = false;
     while (i < ops.size()) {
+      // Past the deadline nobody waits for this transaction any more.
+      if (expired(deadline))
+        throw deadline_passed{};
       std::size_t end = i;
       while (end < ops.size() && ops[end].group == ops[i].group)
         ++end;
@@ -270,6 +276,9 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
     for (auto& r : results)
       r = store_result{text, 0, 0, false, {}};
     return results;
+  } catch (const deadline_passed&) {
+    abandon_transaction();
+    return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
   } catch (const group_failure& f) {
     // A single-command batch refused by our own rules (INCR of a non-integer).
     abandon_transaction();

@@ -19,30 +19,40 @@ using self_ptr = caf::stateful_actor<shard_state>*;
 using clock_type = std::chrono::steady_clock;
 
 void shard_state::mark_dirty(const std::string& key, int64_t version) {
-  auto [it, inserted] = dirty.emplace(key, version);
+  auto [it, inserted] = dirty.emplace(key, dirty_mark{version, ++dirty_generation});
   if (inserted) {
     cfg.metrics->dirty_keys.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   // 0 ("unknown, draw a fresh version") absorbs everything: a fresh version
   // is above any that could have committed.
-  if (it->second == 0 || version == 0)
-    it->second = 0;
-  else
-    it->second = std::max(it->second, version);
+  auto& d = it->second;
+  d.version = (d.version == 0 || version == 0) ? 0 : std::max(d.version, version);
+  d.generation = dirty_generation;
 }
 
 void shard_state::clear_dirty_upto(const std::string& key, int64_t version) {
   auto it = dirty.find(key);
-  if (it != dirty.end() && it->second != 0 && it->second <= version) {
-    dirty.erase(it);
-    cfg.metrics->dirty_keys.fetch_sub(1, std::memory_order_relaxed);
-  }
+  if (it != dirty.end() && it->second.version != 0 && it->second.version <= version)
+    clear_dirty(it);
+}
+
+void shard_state::clear_dirty(std::unordered_map<std::string, dirty_mark>::iterator it) {
+  dirty.erase(it);
+  cfg.metrics->dirty_keys.fetch_sub(1, std::memory_order_relaxed);
 }
 
 int64_t shard_state::ttl_ms(std::size_t ns) const {
   auto t = cfg.spaces->at(ns).ttl;
-  return (t.count() > 0 ? t : cfg.default_ttl).count();
+  return clamp_ttl((t.count() > 0 ? t : cfg.default_ttl).count());
+}
+
+int64_t shard_state::clamp_ttl(int64_t ms) const {
+  // An entry must outlive any fill that read an older row and is still on
+  // its way (a fill runs within redis_timeout of being sent, or not at all):
+  // once the entry expired, the fence could no longer stop that fill.
+  auto floor = 2 * cfg.redis_timeout.count();
+  return ms <= 0 ? 0 : std::max(ms, floor);
 }
 
 namespace {
@@ -129,20 +139,19 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
 }
 
 // Reads the row; joins the read of the same key already in flight if any.
+// `may_fill` is false while the key is dirty or Redis failed: those reads
+// still share one database read, but only a read that may fill does.
 void read_through(self_ptr self, const std::string& key, caf::response_promise rp,
                   bool may_fill) {
   auto& st = self->state;
-  if (may_fill) {
-    auto open = st.open_reads.find(key);
-    if (open != st.open_reads.end()) {
-      st.read_waiters[open->second].push_back(std::move(rp));
-      return;
-    }
+  auto open = st.open_reads.find(key);
+  if (open != st.open_reads.end()) {
+    st.read_waiters[open->second].push_back(std::move(rp));
+    return;
   }
   auto id = st.next_read_id++;
   st.read_waiters[id].push_back(std::move(rp));
-  if (may_fill)
-    st.open_reads[key] = id;
+  st.open_reads[key] = id;
   auto match = st.cfg.spaces->resolve(key);
   auto ns = match.index;
   auto worker = pick(st.postgres_workers, st.next_postgres);
@@ -217,7 +226,8 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
 struct batch {
   std::vector<shard_state::pending_write> writes;
   std::vector<store_op> ops;
-  std::vector<std::string> keys;  // the client key of each op
+  std::vector<std::string> keys;    // the client key of each op
+  std::vector<int64_t> ttl_ms;      // SET ... EX/PX of each op, -1 if none
 };
 
 void flush(self_ptr self);
@@ -276,18 +286,14 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
       w.ttl_ms = st.cfg.tombstone_ttl.count();
     } else {
       w.data = r.has_value ? r.value : op.value;
-      w.ttl_ms = st.ttl_ms(op.ns);
+      // SET ... EX/PX applies to the cache copy; only the key's newest write
+      // decides it.
+      w.ttl_ms = op.kind == op_kind::set && b->ttl_ms[k] >= 0 ? st.clamp_ttl(b->ttl_ms[k])
+                                                              : st.ttl_ms(op.ns);
     }
     writes.push_back(std::move(w));
     keys.push_back(key);
   }
-  // The TTL of SET ... EX/PX applies to the cache copy.
-  for (auto& pw : b->writes)
-    for (auto& kw : pw.request.writes)
-      if (kw.kind == op_kind::set && kw.ttl_ms >= 0)
-        for (std::size_t i = 0; i < keys.size(); ++i)
-          if (keys[i] == kw.key)
-            writes[i].ttl_ms = kw.ttl_ms;
 
   auto settle = [=](const std::vector<cache_write_result>* rs) {
     auto& st = self->state;
@@ -358,9 +364,34 @@ void flush(self_ptr self) {
   auto& st = self->state;
   if (st.batch_in_flight || st.pending.empty())
     return;
+  // Writes whose client has already been answered (deadline passed while
+  // queued) are dropped: they never run, so "outcome unknown" stays true.
+  auto now = clock_type::now();
+  auto queued_before = st.pending.size();
+  auto expired_end = std::stable_partition(st.pending.begin(), st.pending.end(),
+                                           [&](const auto& w) { return w.deadline < now; });
+  for (auto it = st.pending.begin(); it != expired_end; ++it) {
+    st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
+    it->promise.deliver(make_error(ec::timeout, "waited past its deadline in the queue; "
+                                                "nothing was written"));
+  }
+  st.pending.erase(st.pending.begin(), expired_end);
+  if (st.pending.empty()) {
+    st.cfg.metrics->queued_writes.fetch_sub(queued_before, std::memory_order_relaxed);
+    return;
+  }
+  // One batch takes whole commands up to max_batch_ops operations (at least
+  // one command); the rest wait for the next.
   auto b = std::make_shared<batch>();
-  b->writes.swap(st.pending);
-  st.cfg.metrics->queued_writes.fetch_sub(b->writes.size(), std::memory_order_relaxed);
+  std::size_t take = 0, ops = 0;
+  while (take < st.pending.size() &&
+         (take == 0 || ops + st.pending[take].request.writes.size() <= st.cfg.max_batch_ops))
+    ops += st.pending[take++].request.writes.size();
+  b->writes.assign(std::make_move_iterator(st.pending.begin()),
+                   std::make_move_iterator(st.pending.begin() + static_cast<std::ptrdiff_t>(take)));
+  st.pending.erase(st.pending.begin(), st.pending.begin() + static_cast<std::ptrdiff_t>(take));
+  st.cfg.metrics->queued_writes.fetch_sub(queued_before - st.pending.size(),
+                                          std::memory_order_relaxed);
   uint32_t group = 0;
   for (auto& w : b->writes) {
     for (auto& kw : w.request.writes) {
@@ -374,6 +405,7 @@ void flush(self_ptr self) {
       op.group = group;
       b->ops.push_back(std::move(op));
       b->keys.push_back(kw.key);
+      b->ttl_ms.push_back(kw.ttl_ms);
     }
     ++group;
   }
@@ -410,14 +442,16 @@ void write_tombstones(self_ptr self, int64_t fresh) {
   auto& st = self->state;
   std::vector<cache_write> writes;
   std::vector<std::string> keys;
-  for (auto& [key, version] : st.dirty) {
+  std::vector<uint64_t> generations;
+  for (auto& [key, mark] : st.dirty) {
     cache_write w;
     w.redis_key = st.redis_key(key);
-    w.version = version == 0 ? fresh : version;
+    w.version = mark.version == 0 ? fresh : mark.version;
     w.tombstone = true;
     w.ttl_ms = st.cfg.tombstone_ttl.count();
     writes.push_back(std::move(w));
     keys.push_back(key);
+    generations.push_back(mark.generation);
   }
   auto worker = pick(st.redis_workers, st.next_redis);
   auto failed = [=] {
@@ -429,19 +463,17 @@ void write_tombstones(self_ptr self, int64_t fresh) {
     failed();
     return;
   }
-  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::put::value,
-                writes, deadline_after(st.cfg.redis_timeout))
+  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::put::value, writes,
+                deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<cache_write_result>& rs) {
         auto& st = self->state;
         for (std::size_t i = 0; i < keys.size(); ++i) {
           auto it = st.dirty.find(keys[i]);
-          // Only if no newer failure re-dirtied the key meanwhile.
+          // Only if nothing re-dirtied the key while the tombstone was on its way.
           if (rs[i] != cache_write_result::failed && it != st.dirty.end() &&
-              (it->second == 0 ? writes[i].version == fresh : it->second <= writes[i].version)) {
-            st.dirty.erase(it);
-            st.cfg.metrics->dirty_keys.fetch_sub(1, std::memory_order_relaxed);
-          }
+              it->second.generation == generations[i])
+            st.clear_dirty(it);
         }
         st.retry_attempt = st.dirty.empty() ? 0 : st.retry_attempt + 1;
         if (st.dirty.empty())
@@ -458,7 +490,7 @@ void retry_dirty(self_ptr self) {
   if (st.dirty.empty())
     return;
   bool need_fresh = std::any_of(st.dirty.begin(), st.dirty.end(),
-                                [](auto& kv) { return kv.second == 0; });
+                                [](auto& kv) { return kv.second.version == 0; });
   if (!need_fresh) {
     write_tombstones(self, 0);
     return;
@@ -487,8 +519,11 @@ caf::behavior shard_coordinator(self_ptr self, shard_settings cfg) {
     },
     [=](atom::put, write_request& req) -> caf::result<std::vector<int64_t>> {
       auto& st = self->state;
+      if (st.pending.size() >= st.cfg.max_queued_writes)
+        return make_error(ec::busy, "write queue full; retry later");
       auto rp = self->make_response_promise();
-      st.pending.push_back({std::move(req), rp, clock_type::now()});
+      auto now = clock_type::now();
+      st.pending.push_back({std::move(req), rp, now, now + st.cfg.request_timeout});
       st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
       flush(self);
       return caf::delegated<std::vector<int64_t>>{};

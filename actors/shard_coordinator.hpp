@@ -48,6 +48,9 @@ struct shard_settings {
   std::chrono::milliseconds tombstone_ttl{60 * 1000};
   std::chrono::milliseconds postgres_timeout{3000};
   std::chrono::milliseconds redis_timeout{1000};
+  std::chrono::milliseconds request_timeout{5000};  // the client's deadline
+  std::size_t max_batch_ops = 1000;      // operations in one transaction
+  std::size_t max_queued_writes = 10000;  // commands waiting; more get -BUSY
   backoff_policy retry_backoff;
   shard_hooks hooks;
 };
@@ -66,6 +69,7 @@ struct shard_state {
     write_request request;
     caf::response_promise promise;
     std::chrono::steady_clock::time_point received;
+    std::chrono::steady_clock::time_point deadline;  // the client's
   };
   std::vector<pending_write> pending;
   bool batch_in_flight = false;
@@ -76,8 +80,15 @@ struct shard_state {
   std::unordered_map<uint64_t, std::vector<caf::response_promise>> read_waiters;
   uint64_t next_read_id = 1;
 
-  // Dirty keys -> the version to write the tombstone at (0: draw a fresh one).
-  std::unordered_map<std::string, int64_t> dirty;
+  // Dirty keys -> the version to write the tombstone at (0: draw a fresh
+  // one), and a generation bumped whenever the key is marked again, so that
+  // a tombstone only clears the mark it was written for.
+  struct dirty_mark {
+    int64_t version = 0;
+    uint64_t generation = 0;
+  };
+  std::unordered_map<std::string, dirty_mark> dirty;
+  uint64_t dirty_generation = 0;
   bool retry_scheduled = false;
   unsigned retry_attempt = 0;
   std::minstd_rand rng{std::random_device{}()};
@@ -85,8 +96,10 @@ struct shard_state {
   // Pure bookkeeping, unit-testable without an actor system.
   void mark_dirty(const std::string& key, int64_t version);
   void clear_dirty_upto(const std::string& key, int64_t version);
+  void clear_dirty(std::unordered_map<std::string, dirty_mark>::iterator it);
   std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }
   int64_t ttl_ms(std::size_t ns) const;
+  int64_t clamp_ttl(int64_t ms) const;
 };
 
 caf::behavior shard_coordinator(caf::stateful_actor<shard_state>* self, shard_settings cfg);

@@ -297,6 +297,8 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read_ms("request_timeout_ms", cfg.request_timeout, 10, 3600 * 1000);
   server.read("max_value_bytes", cfg.max_value_bytes, 1, 512LL * 1024 * 1024);
   server.read("max_pipeline", cfg.max_pipeline, 1, 1 << 20);
+  server.read("max_batch_ops", cfg.max_batch_ops, 1, 100000);
+  server.read("max_queued_writes", cfg.max_queued_writes, 1, 10000000);
   server.read("data_dir", cfg.data_dir);
   server.reject_unknown();
 
@@ -321,6 +323,10 @@ config parse_config_text(const std::string& text, const std::string& source) {
   cache.read_seconds("default_ttl", cfg.default_ttl, 0, 365LL * 24 * 3600);
   cache.read_seconds("tombstone_ttl", cfg.tombstone_ttl, 1, 24 * 3600);
   cache.reject_unknown();
+  // A tombstone must outlive any read-through fill still on its way, or the
+  // fill could land after it expired (fills run within redis.timeout_ms).
+  if (cfg.tombstone_ttl < 2 * cfg.redis_timeout)
+    throw config_error("cache.tombstone_ttl", "must be at least twice redis.timeout_ms");
 
   auto sup = sub("supervisor");
   sup.read_ms("min_backoff_ms", cfg.restart_backoff.min, 1, 3600 * 1000);

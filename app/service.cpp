@@ -79,6 +79,9 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.tombstone_ttl = cfg.tombstone_ttl;
     s.postgres_timeout = cfg.postgres_timeout;
     s.redis_timeout = cfg.redis_timeout;
+    s.request_timeout = cfg.request_timeout;
+    s.max_batch_ops = cfg.max_batch_ops;
+    s.max_queued_writes = cfg.max_queued_writes;
     s.retry_backoff = cfg.restart_backoff;
     s.hooks = opts.hooks;
     svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
@@ -108,6 +111,8 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   // A shard answers within its own deadlines (database, then cache); the
   // client's deadline covers both plus the queueing before them.
   fe->request_timeout = cfg.request_timeout;
+  fe->answer_timeout = cfg.request_timeout + cfg.postgres_timeout + cfg.redis_timeout +
+                       std::chrono::seconds(2);
   fe->max_pipeline = cfg.max_pipeline;
   fe->started = std::chrono::steady_clock::now();
   svc->listener_ = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);

@@ -139,7 +139,9 @@ parser::status parser::next(command& out) {
           state_ = state::skip_body;
         } else {
           cur_.args.emplace_back();
-          cur_.args.back().reserve(bulk_len_);
+          // Reserve no more than a modest amount up front: a declared length
+          // costs nothing to send, the bytes behind it do.
+          cur_.args.back().reserve(std::min<std::size_t>(bulk_len_, 1024 * 1024));
           partial_bytes_ = 0;
           state_ = state::arg_body;
         }

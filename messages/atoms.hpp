@@ -14,5 +14,6 @@ using version = caf::atom_constant<caf::atom("version")>;    // draw a fresh ver
 using gate = caf::atom_constant<caf::atom("gate")>;          // test hook: may I go on?
 using respawn = caf::atom_constant<caf::atom("respawn")>;    // supervisor: restart a worker
 using peers = caf::atom_constant<caf::atom("peers")>;        // the other shards of this node
+using deadline = caf::atom_constant<caf::atom("deadline")>;  // a request's time is up
 
 }  // namespace wtcache::atom

@@ -74,14 +74,7 @@ std::string info_field(resp_client& c, const std::string& name) {
 
 class Service : public ::testing::Test {
 protected:
-  static void SetUpTestSuite() {
-    sys_cfg_ = std::make_unique<caf::actor_system_config>();
-    configure_actor_system(*sys_cfg_);
-    sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
-    fill_gate_ = std::make_unique<test_gate>();
-    write_gate_ = std::make_unique<test_gate>();
-    fill_gate_->actor = sys_->spawn(gate, fill_gate_->held);
-    write_gate_->actor = sys_->spawn(gate, write_gate_->held);
+  static config suite_config() {
     auto cfg = parse_config_text(sample_config_text(), "config/wtcache.toml");
     cfg.listen_port = 0;
     cfg.shards = 4;
@@ -91,10 +84,25 @@ protected:
     cfg.request_timeout = 2000ms;
     cfg.postgres_timeout = 1000ms;
     cfg.redis_timeout = 500ms;
+    return cfg;
+  }
+
+  static std::unique_ptr<service> start_service(const config& cfg) {
     service_options opts;
     opts.hooks.before_fill = fill_gate_->actor;
     opts.hooks.before_cache_write = write_gate_->actor;
-    svc_ = service::start(*sys_, cfg, opts);
+    return service::start(*sys_, cfg, opts);
+  }
+
+  static void SetUpTestSuite() {
+    sys_cfg_ = std::make_unique<caf::actor_system_config>();
+    configure_actor_system(*sys_cfg_);
+    sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+    fill_gate_ = std::make_unique<test_gate>();
+    write_gate_ = std::make_unique<test_gate>();
+    fill_gate_->actor = sys_->spawn(gate, fill_gate_->held);
+    write_gate_->actor = sys_->spawn(gate, write_gate_->held);
+    svc_ = start_service(suite_config());
     port_ = svc_->port();
   }
 
@@ -107,6 +115,27 @@ protected:
     write_gate_.reset();
     sys_.reset();
     sys_cfg_.reset();
+  }
+
+  // A key of this test that the shard of `other` owns (4 shards).
+  std::string key_beside(const std::string& other, const std::string& prefix = "") {
+    for (;;) {
+      auto k = key(prefix);
+      if (shard_of(k, 4) == shard_of(other, 4))
+        return k;
+    }
+  }
+
+  // Holds the shard of `k` after its next write's COMMIT (until release).
+  std::future<reply> hold_shard_with(const std::string& k, uint16_t port) {
+    write_gate_->arm(k);
+    int held = *write_gate_->held;
+    auto f = std::async(std::launch::async, [k, port] {
+      resp_client w(port);
+      return w.cmd({"SET", k, "held"});
+    });
+    EXPECT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
+    return f;
   }
 
   // A key unique to this test, in the default namespace unless a prefix is given.
@@ -480,22 +509,9 @@ TEST_F(Service, AWriteThatMissesItsDeadlineSaysTheOutcomeIsUnknown) {
 TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone) {
   resp_client c(port_);
   auto first = key();
-  auto same_shard = [&](const std::string& prefix) {
-    for (;;) {
-      auto k = key(prefix);
-      if (shard_of(k, 4) == shard_of(first, 4))
-        return k;
-    }
-  };
-  auto a = same_shard(""), b = same_shard("");
-  auto bad = same_shard("session:x");  // not a bigint: PostgreSQL refuses it
-  write_gate_->arm(first);
-  int held = *write_gate_->held;
-  auto hold = std::async(std::launch::async, [&] {
-    resp_client w(port_);
-    return w.cmd({"SET", first, "0"});
-  });
-  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
+  auto a = key_beside(first), b = key_beside(first);
+  auto bad = key_beside(first, "session:x");  // not a bigint: PostgreSQL refuses it
+  auto hold = hold_shard_with(first, port_);
   auto queued_before = std::stoll(info_field(c, "queued_writes"));
   auto transactions_before = std::stoll(info_field(c, "db_transactions"));
   std::vector<std::future<reply>> writes;
@@ -517,4 +533,54 @@ TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone
   EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 2u);
   EXPECT_EQ(c.cmd({"GET", a}).str, "1");
   EXPECT_EQ(c.cmd({"GET", b}).str, "2");
+}
+
+// Only a key's newest write decides its cache TTL, and a DEL's tombstone
+// always lives tombstone_ttl: a short TTL must not let an old value back in.
+TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  auto first = key();
+  auto k = key_beside(first);
+  ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
+  auto hold = hold_shard_with(first, port_);
+  auto queued_before = std::stoll(info_field(c, "queued_writes"));
+  resp_client pipe(port_);
+  pipe.append({"SET", k, "brief", "PX", "1"});
+  pipe.append({"DEL", k});
+  pipe.flush();
+  ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued_before + 2; }));
+  write_gate_->release(first);
+  EXPECT_EQ(hold.get().str, "OK");
+  EXPECT_EQ(pipe.read().str, "OK");
+  EXPECT_EQ(pipe.read().number, 1);
+  EXPECT_EQ(field(redis_entry(k), "k"), "t");
+  EXPECT_GT(redis.cmd({"PTTL", "wtc:" + k}).number, 50 * 1000);  // tombstone_ttl = 60 s
+  // And a very short TTL is raised to outlive a fill in flight (2 x redis timeout).
+  ASSERT_EQ(c.cmd({"SET", k, "brief", "PX", "1"}).str, "OK");
+  EXPECT_GT(redis.cmd({"PTTL", "wtc:" + k}).number, 900);
+}
+
+// Bounded resources: a shard's write queue has a limit, and a write beyond
+// it is refused at once with -BUSY instead of waiting or growing memory.
+TEST_F(Service, AFullWriteQueueAnswersBusy) {
+  auto cfg = suite_config();
+  cfg.max_queued_writes = 2;
+  auto small = start_service(cfg);
+  resp_client c(small->port());
+  auto first = key();
+  auto hold = hold_shard_with(first, small->port());
+  std::vector<std::future<reply>> queued;
+  for (int i = 0; i < 2; ++i)
+    queued.push_back(std::async(std::launch::async, [&, k = key_beside(first)] {
+      resp_client w(small->port());
+      return w.cmd({"SET", k, "q"});
+    }));
+  ASSERT_TRUE(eventually([&] { return small->metrics().queued_writes.load() == 2; }));
+  EXPECT_EQ(c.cmd({"SET", key_beside(first), "over"}).str, "BUSY write queue full; retry later");
+  write_gate_->release(first);
+  EXPECT_EQ(hold.get().str, "OK");
+  for (auto& q : queued)
+    EXPECT_EQ(q.get().str, "OK");
+  small->stop();
 }

@@ -73,6 +73,13 @@ void resp_client::append(const std::vector<std::string>& args) {
   redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
 }
 
+void resp_client::flush() {
+  int done = 0;
+  while (!done)
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK)
+      throw std::runtime_error(std::string("connection error: ") + ctx_->errstr);
+}
+
 reply resp_client::read() {
   void* raw = nullptr;
   if (redisGetReply(ctx_, &raw) != REDIS_OK)

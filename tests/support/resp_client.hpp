@@ -32,6 +32,8 @@ public:
   reply cmd(const std::vector<std::string>& args);
   // Pipelining: queue commands, then read their replies in order.
   void append(const std::vector<std::string>& args);
+  // Sends what append() queued without waiting for replies.
+  void flush();
   reply read();
 
 private:
