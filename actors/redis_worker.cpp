@@ -94,7 +94,8 @@ caf::error redis_worker_state::connect() {
     return make_error(ec::redis_unavailable, why);
   };
   if (!endpoint.password.empty()) {
-    auto r = run({"AUTH", endpoint.password});
+    auto r = endpoint.user.empty() ? run({"AUTH", endpoint.password})
+                                   : run({"AUTH", endpoint.user, endpoint.password});
     if (!r || r->type == REDIS_REPLY_ERROR)
       return failed(r, "AUTH");
   }

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -172,20 +173,29 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
   else
     throw config_error(s.field("mode"), "must be \"write-through\", got \"" + mode + "\"");
   s.reject_unknown();
+  // Every column is named once in the INSERT: no two may be the same
+  // (PostgreSQL folds unquoted names to lower case, and so do we).
+  std::vector<std::pair<std::string, std::string>> cols = {
+    {"key_column", ns.key_column}, {"value_column", ns.value_column},
+    {"version_column", ns.version_column}};
   for (auto& c : ns.touch_columns)
-    if (c == ns.key_column || c == ns.value_column || c == ns.version_column)
-      throw config_error(s.field("touch_columns"), "\"" + c + "\" is also the key, value or version column");
-  if (ns.key_column == ns.value_column)
-    throw config_error(s.field("value_column"), "must differ from key_column");
+    cols.emplace_back("touch_columns", c);
+  for (std::size_t i = 0; i < cols.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (quote_identifier(cols[i].second) == quote_identifier(cols[j].second))
+        throw config_error(s.field(cols[i].first), "column \"" + cols[i].second +
+                                                       "\" is already used as " + cols[j].first);
   return ns;
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw config_error("--config", "cannot read " + path + " (not a file)");
   std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw config_error("--config", "cannot read " + path);
   std::ostringstream ss;
-  ss << in.rdbuf();
+  if (!in || !(ss << in.rdbuf()) || in.bad())
+    throw config_error("--config", "cannot read " + path);
   return ss.str();
 }
 
@@ -202,7 +212,12 @@ redis_endpoint parse_redis_url(const std::string& url, const std::string& field)
   if (at != std::string::npos) {
     auto cred = rest.substr(0, at);
     auto colon = cred.find(':');
-    ep.password = colon == std::string::npos ? cred : cred.substr(colon + 1);
+    if (colon == std::string::npos) {
+      ep.password = cred;
+    } else {
+      ep.user = cred.substr(0, colon);  // Redis 6 ACL user; empty means "default"
+      ep.password = cred.substr(colon + 1);
+    }
     rest = rest.substr(at + 1);
   }
   auto slash = rest.find('/');
@@ -237,12 +252,11 @@ void check_postgres_url(const std::string& url, const std::string& field) {
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
   if (!opts) {
-    std::string msg = err ? err : "invalid connection string";
+    // libpq's message may quote the URL, password included: say less.
     if (err)
       PQfreemem(err);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
-      msg.pop_back();
-    throw config_error(field, msg);
+    throw config_error(field, "libpq cannot parse this URL (expected "
+                              "postgresql://user[:password]@host:port/dbname[?param=value])");
   }
   std::string bad_port;
   for (auto* o = opts; o->keyword; ++o) {
@@ -258,15 +272,38 @@ void check_postgres_url(const std::string& url, const std::string& field) {
     throw config_error(field, "invalid port \"" + bad_port + "\"");
 }
 
+std::string with_connection_timeouts(const std::string& url, std::chrono::milliseconds timeout) {
+  std::string out = url;
+  auto add = [&](const std::string& key, long long value) {
+    if (out.find(key + "=") != std::string::npos)
+      return;
+    out += (out.find('?') == std::string::npos ? "?" : "&") + key + "=" + std::to_string(value);
+  };
+  add("connect_timeout", std::max<long long>(2, (timeout.count() + 999) / 1000));
+  add("tcp_user_timeout", timeout.count() + 2000);
+  return out;
+}
+
 std::string redact_url(const std::string& url) {
-  auto scheme = url.find("://");
-  auto at = url.rfind('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme)
-    return url;
-  auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at)
-    return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
+  std::string out = url;
+  // user:password@ in the authority
+  auto scheme = out.find("://");
+  auto at = out.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  auto slash = out.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme != std::string::npos && at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    auto colon = out.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at)
+      out = out.substr(0, colon + 1) + "***" + out.substr(at);
+  }
+  // password=... among the query parameters
+  for (auto pos = out.find("password="); pos != std::string::npos;
+       pos = out.find("password=", pos + 1)) {
+    if (pos > 0 && out[pos - 1] != '?' && out[pos - 1] != '&')
+      continue;
+    auto end = out.find('&', pos);
+    out = out.substr(0, pos + 9) + "***" + (end == std::string::npos ? "" : out.substr(end));
+  }
+  return out;
 }
 
 config parse_config_text(const std::string& text, const std::string& source) {

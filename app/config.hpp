@@ -26,6 +26,7 @@ struct config_error : std::runtime_error {
 struct redis_endpoint {
   std::string host = "127.0.0.1";
   uint16_t port = 6379;
+  std::string user;      // ACL user (Redis 6+); empty: the default user
   std::string password;  // never logged
   int db = 0;
 };
@@ -34,6 +35,10 @@ struct redis_endpoint {
 redis_endpoint parse_redis_url(const std::string& url, const std::string& field);
 // Checks a PostgreSQL URL or key=value conninfo with libpq; throws config_error.
 void check_postgres_url(const std::string& url, const std::string& field);
+// The URL with connect_timeout and tcp_user_timeout added (unless it sets
+// them): a PostgreSQL host that stops answering must not block a worker, or
+// shutdown, for the kernel's TCP timeouts (many minutes).
+std::string with_connection_timeouts(const std::string& url, std::chrono::milliseconds timeout);
 // The URL with any password replaced by "***", for logs and banners.
 std::string redact_url(const std::string& url);
 

@@ -53,13 +53,13 @@ template <class F>
 bool wait_until(F ready, std::chrono::milliseconds limit, child_process* proc) {
   auto deadline = clock_type::now() + limit;
   while (clock_type::now() < deadline) {
-    if (ready())
-      return true;
     if (proc && !proc->running())
       return false;
+    if (ready())
+      return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return ready();
+  return false;
 }
 
 void chown_tree(const std::string& path, uid_t uid, gid_t gid) {
@@ -89,6 +89,7 @@ void child_process::start(const std::vector<std::string>& argv, const std::strin
                           const std::string& run_as, int death_signal) {
   uid_t uid = 0;
   gid_t gid = 0;
+  std::vector<gid_t> groups;
   bool switch_user = !run_as.empty() && ::geteuid() == 0;
   if (switch_user) {
     auto pw = ::getpwnam(run_as.c_str());
@@ -96,6 +97,14 @@ void child_process::start(const std::vector<std::string>& argv, const std::strin
       throw std::runtime_error("no user '" + run_as + "'");
     uid = pw->pw_uid;
     gid = pw->pw_gid;
+    // Looked up here: after fork() only async-signal-safe calls are allowed.
+    int n = 64;
+    groups.resize(static_cast<std::size_t>(n));
+    if (::getgrouplist(run_as.c_str(), gid, groups.data(), &n) < 0) {
+      groups.resize(static_cast<std::size_t>(n));
+      ::getgrouplist(run_as.c_str(), gid, groups.data(), &n);
+    }
+    groups.resize(static_cast<std::size_t>(n));
   }
   std::vector<char*> args;
   for (auto& a : argv)
@@ -124,9 +133,13 @@ void child_process::start(const std::vector<std::string>& argv, const std::strin
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0)
       ::dup2(devnull, 0);
+    // Nothing of ours (client sockets, the listener) leaks into the server.
+    ::close_range(3, ~0U, 0);
     if (switch_user) {
-      if (::setgid(gid) != 0 || ::initgroups(run_as.c_str(), gid) != 0 || ::setuid(uid) != 0) {
-        std::fprintf(stderr, "cannot switch to user %s: %s\n", run_as.c_str(), std::strerror(errno));
+      if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(gid) != 0 ||
+          ::setuid(uid) != 0) {
+        const char msg[] = "cannot switch to the server's user\n";
+        ::write(2, msg, sizeof msg - 1);
         ::_exit(127);
       }
     }
@@ -135,7 +148,8 @@ void child_process::start(const std::vector<std::string>& argv, const std::strin
     if (::getppid() != parent)
       ::_exit(1);
     ::execvp(args[0], args.data());
-    std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
+    const char msg[] = "cannot run the server binary\n";
+    ::write(2, msg, sizeof msg - 1);
     ::_exit(127);
   }
   ::close(fd);
@@ -270,8 +284,11 @@ void embedded_redis::start(const std::string& dir, uint16_t port,
     auto* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
     bool ok = false;
     if (c && !c->err) {
-      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-      ok = r && r->type == REDIS_REPLY_STATUS;
+      // Ours, not some other server that got the port first.
+      auto* r = static_cast<redisReply*>(redisCommand(c, "INFO server"));
+      ok = r && r->type == REDIS_REPLY_STRING &&
+           std::string(r->str, r->len).find("process_id:" + std::to_string(proc_.pid()) + "\r\n") !=
+             std::string::npos;
       if (r)
         freeReplyObject(r);
     }
@@ -315,9 +332,11 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
   }
   auto bin = postgres_bindir();
   if (!fs::exists(data + "/PG_VERSION")) {
-    run_command({bin + "/initdb", "-D", data, "-U", "wtcache", "--auth=trust", "--encoding=UTF8",
-                 "--locale=C.UTF-8", "--no-sync"},
-                dir_ + "/initdb.log", run_as);
+    std::vector<std::string> initdb = {bin + "/initdb", "-D", data, "-U", "wtcache",
+                                       "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"};
+    if (!durable)
+      initdb.push_back("--no-sync");
+    run_command(initdb, dir_ + "/initdb.log", run_as);
   }
   port_ = free_loopback_port();
   std::vector<std::string> argv = {
@@ -334,16 +353,37 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
   // If wtcached dies (even by kill -9) PostgreSQL does a fast, clean shutdown.
   proc_.start(argv, dir_ + "/postgres.log", run_as, SIGINT);
   auto admin = "postgresql://wtcache@127.0.0.1:" + std::to_string(port_) + "/postgres";
-  auto ready = [&] { return PQping(admin.c_str()) == PQPING_OK; };
+  // Ready, and ours: the server answering runs on our data directory (not
+  // some other cluster that got the port first).
+  auto ours = fs::weakly_canonical(data);
+  auto ready = [&] {
+    if (PQping(admin.c_str()) != PQPING_OK)
+      return false;
+    try {
+      pqxx::connection c(admin);
+      pqxx::nontransaction tx(c);
+      auto dir = tx.exec("SELECT current_setting('data_directory')")[0][0].as<std::string>();
+      return fs::weakly_canonical(dir) == ours;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
   if (!wait_until(ready, std::chrono::seconds(60), &proc_))
     throw std::runtime_error("PostgreSQL did not start; its log:" + tail_of(dir_ + "/postgres.log"));
   pqxx::connection c(admin);
   pqxx::nontransaction tx(c);
-  if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'wtcache'").empty()) {
+  if (tx.exec("SELECT 1 FROM pg_database WHERE datname = 'wtcache'").empty())
     tx.exec("CREATE DATABASE wtcache");
+  // The init script runs in one transaction and leaves a mark, so a start
+  // that died half-way loads it again next time.
+  auto marked = tx.exec("SELECT shobj_description(oid, 'pg_database') = 'wtcache: initialised' "
+                        "FROM pg_database WHERE datname = 'wtcache'");
+  if (marked[0][0].is_null() || !marked[0][0].as<bool>()) {
     pqxx::connection db(url());
-    pqxx::nontransaction init(db);
+    pqxx::work init(db);
     init.exec(init_sql);
+    init.exec("COMMENT ON DATABASE wtcache IS 'wtcache: initialised'");
+    init.commit();
   }
 }
 

@@ -123,7 +123,12 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       int sig = 0;
       sigwait(&stop_signals, &sig);
-      spdlog::info("received {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      spdlog::info("received {}, stopping (again to stop at once)",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+      // A second signal ends the process at once, should stopping hang.
+      std::signal(SIGINT, SIG_DFL);
+      std::signal(SIGTERM, SIG_DFL);
+      pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
       svc->stop();
     }
   }

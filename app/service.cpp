@@ -29,7 +29,9 @@ void check_redis(const redis_endpoint& ep, const std::string& url) {
   } else {
     redisSetTimeout(c, tv);
     if (!ep.password.empty()) {
-      auto* r = static_cast<redisReply*>(redisCommand(c, "AUTH %s", ep.password.c_str()));
+      auto* r = static_cast<redisReply*>(
+        ep.user.empty() ? redisCommand(c, "AUTH %s", ep.password.c_str())
+                        : redisCommand(c, "AUTH %s %s", ep.user.c_str(), ep.password.c_str()));
       if (!r || r->type == REDIS_REPLY_ERROR)
         why = r ? std::string(r->str, r->len) : c->errstr;
       if (r)
@@ -60,7 +62,8 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
                                         service_options opts) {
   auto redis = parse_redis_url(cfg.redis_url, "redis.url");
   check_postgres_url(cfg.postgres_url, "postgres.url");
-  prepare_schema(cfg.postgres_url, cfg.namespaces);
+  auto postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
+  prepare_schema(postgres_url, cfg.namespaces);
   check_redis(redis, cfg.redis_url);
 
   std::unique_ptr<service> svc(new service);
@@ -90,7 +93,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     caf::anon_send(shard, atom::peers::value, svc->shards_);
 
   supervisor_settings sup;
-  sup.postgres_url = cfg.postgres_url;
+  sup.postgres_url = postgres_url;
   sup.postgres_pool = cfg.postgres_pool;
   sup.postgres_timeout = cfg.postgres_timeout;
   sup.spaces = spaces;

@@ -80,7 +80,10 @@ command_plan plan_set(std::vector<std::string>& args, const namespace_table& spa
       int64_t n = 0;
       if (!parse_int64(args[i + 1], n))
         return error_plan("ERR value is not an integer or out of range");
-      if (n <= 0 || (opt == "EX" && n > LLONG_MAX / 1000))
+      // More than a century is a mistake, and Redis's PEXPIRE would refuse it
+      // after the row had been written.
+      constexpr int64_t max_ms = 100LL * 365 * 24 * 3600 * 1000;
+      if (n <= 0 || (opt == "EX" ? n > max_ms / 1000 : n > max_ms))
         return error_plan("ERR invalid expire time in 'set' command");
       w.ttl_ms = opt == "EX" ? n * 1000 : n;
       ++i;

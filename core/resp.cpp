@@ -51,34 +51,89 @@ bool parser::read_line(std::string_view& line, std::size_t max_len,
   return true;
 }
 
-parser::status parser::parse_inline(command& out) {
-  std::string_view line;
-  bool too_long = false;
-  if (!read_line(line, lim_.max_inline, too_long)) {
-    // Redis accepts a bare '\n' as the end of an inline command too.
-    auto nl = buf_.find('\n', pos_);
-    if (nl != std::string::npos && nl - pos_ <= lim_.max_inline) {
-      line = std::string_view(buf_).substr(pos_, nl - pos_);
-      pos_ = nl + 1;
-    } else if (too_long || buf_.size() - pos_ > lim_.max_inline) {
-      return fail("too big inline request");
+// Splits an inline command line like Redis's sdssplitargs: words separated
+// by blanks, "double quotes" with \n \r \t \b \a \\ \" \xHH escapes,
+// 'single quotes' with \' only. False for unbalanced quotes.
+bool split_inline(std::string_view line, std::vector<std::string>& args) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  std::size_t i = 0;
+  for (;;) {
+    while (i < line.size() && blank(line[i]))
+      ++i;
+    if (i == line.size())
+      return true;
+    std::string cur;
+    if (line[i] == '"') {
+      for (++i;; ++i) {
+        if (i >= line.size())
+          return false;
+        char c = line[i];
+        if (c == '\\' && i + 3 < line.size() && line[i + 1] == 'x' && hex(line[i + 2]) >= 0 &&
+            hex(line[i + 3]) >= 0) {
+          cur += static_cast<char>(hex(line[i + 2]) * 16 + hex(line[i + 3]));
+          i += 3;
+        } else if (c == '\\' && i + 1 < line.size()) {
+          char e = line[++i];
+          cur += e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e == 'b' ? '\b'
+               : e == 'a' ? '\a' : e;
+        } else if (c == '"') {
+          ++i;
+          break;
+        } else {
+          cur += c;
+        }
+      }
+      if (i < line.size() && !blank(line[i]))
+        return false;  // a closing quote must be followed by a blank
+    } else if (line[i] == '\'') {
+      for (++i;; ++i) {
+        if (i >= line.size())
+          return false;
+        if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '\'') {
+          cur += '\'';
+          ++i;
+        } else if (line[i] == '\'') {
+          ++i;
+          break;
+        } else {
+          cur += line[i];
+        }
+      }
+      if (i < line.size() && !blank(line[i]))
+        return false;
     } else {
-      return status::incomplete;
+      while (i < line.size() && !blank(line[i]))
+        cur += line[i++];
     }
+    args.push_back(std::move(cur));
   }
+}
+
+parser::status parser::parse_inline(command& out) {
+  // An inline command ends at the first '\n' (a '\r' before it is dropped),
+  // as in Redis: "DEL a\nDEL b\r\n" is two commands.
+  auto nl = buf_.find('\n', pos_);
+  if (nl == std::string::npos) {
+    if (buf_.size() - pos_ > lim_.max_inline)
+      return fail("too big inline request");
+    return status::incomplete;
+  }
+  if (nl - pos_ > lim_.max_inline)
+    return fail("too big inline request");
+  auto line = std::string_view(buf_).substr(pos_, nl - pos_);
+  if (!line.empty() && line.back() == '\r')
+    line.remove_suffix(1);
+  pos_ = nl + 1;
   out.args.clear();
   out.oversized_bytes = 0;
-  std::size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-      ++i;
-    std::size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r')
-      ++j;
-    if (j > i)
-      out.args.emplace_back(line.substr(i, j - i));
-    i = j;
-  }
+  if (!split_inline(line, out.args))
+    return fail("unbalanced quotes in request");
   return status::command;
 }
 
@@ -110,7 +165,8 @@ parser::status parser::next(command& out) {
         if (n <= 0)
           continue;  // "*0" and "*-1" are empty commands
         cur_.args.clear();
-        cur_.args.reserve(static_cast<std::size_t>(n));
+        // A declared count costs the client nothing: reserve modestly.
+        cur_.args.reserve(std::min<std::size_t>(static_cast<std::size_t>(n), 1024));
         cur_.oversized_bytes = 0;
         args_left_ = static_cast<std::size_t>(n);
         state_ = state::arg_header;

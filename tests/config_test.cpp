@@ -62,6 +62,10 @@ TEST(Config, MistakesNameTheirField) {
             "namespace[0].colour");
   EXPECT_EQ(field_of_error("this is not toml"), "test.toml");
   EXPECT_EQ(field_of_error("[server]\nrequest_timeout_ms = 1000\n"), "server.request_timeout_ms");
+  EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"ID\"\nvalue_column=\"id\"\n"),
+            "namespace[0].value_column");
+  EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"k\"\nvalue_column=\"v\"\ntouch_columns=[\"u\",\"u\"]\n"),
+            "namespace[0].touch_columns");
 }
 
 TEST(Config, RedisUrls) {
@@ -70,6 +74,7 @@ TEST(Config, RedisUrls) {
   EXPECT_EQ(ep.port, 7000);
   EXPECT_EQ(ep.password, "secret");
   EXPECT_EQ(ep.db, 2);
+  EXPECT_EQ(parse_redis_url("redis://alice:pw@h", "f").user, "alice");
   EXPECT_THROW(parse_redis_url("redis://host:99999", "f"), config_error);
   EXPECT_THROW(parse_redis_url("redis://", "f"), config_error);
 }
@@ -78,6 +83,14 @@ TEST(Config, PasswordsAreRedacted) {
   EXPECT_EQ(redact_url("postgresql://u:pw@h:5432/db"), "postgresql://u:***@h:5432/db");
   EXPECT_EQ(redact_url("redis://:pw@h:6379"), "redis://:***@h:6379");
   EXPECT_EQ(redact_url("redis://h:6379"), "redis://h:6379");
+  EXPECT_EQ(redact_url("postgresql://app@db/app?password=s3cret&sslmode=require"),
+            "postgresql://app@db/app?password=***&sslmode=require");
+  try {
+    check_postgres_url("postgresql://app:s3cr%zz@db/app", "--postgres");
+    ADD_FAILURE() << "accepted";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("s3cr"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Config, IdentifiersAreQuotedAndFolded) {
@@ -86,4 +99,12 @@ TEST(Config, IdentifiersAreQuotedAndFolded) {
   EXPECT_FALSE(is_plain_identifier("1abc"));
   EXPECT_FALSE(is_plain_identifier("a\"b"));
   EXPECT_EQ(quote_identifier("UserSessions"), "\"usersessions\"");
+}
+
+TEST(Config, PostgresUrlsGetConnectionTimeouts) {
+  using namespace std::chrono_literals;
+  EXPECT_EQ(with_connection_timeouts("postgresql://u@h/db", 3000ms),
+            "postgresql://u@h/db?connect_timeout=3&tcp_user_timeout=5000");
+  EXPECT_EQ(with_connection_timeouts("postgresql://u@h/db?sslmode=require&connect_timeout=9", 3000ms),
+            "postgresql://u@h/db?sslmode=require&connect_timeout=9&tcp_user_timeout=5000");
 }

@@ -174,3 +174,23 @@ TEST(RespWriter, EncodesEachReplyKind) {
   wtcache::resp::array_header(out, 2);
   EXPECT_EQ(out, std::string("+OK\r\n-ERR bad  thing\r\n:-42\r\n$3\r\na\0b\r\n$-1\r\n*2\r\n", 46));
 }
+
+TEST(RespParser, AnInlineCommandEndsAtItsOwnLineFeed) {
+  parser p;
+  auto cmds = parse_all(p, "DEL a\nDEL b\r\n");
+  ASSERT_EQ(cmds.size(), 2u);
+  EXPECT_EQ(cmds[0], (std::vector<std::string>{"DEL", "a"}));
+  EXPECT_EQ(cmds[1], (std::vector<std::string>{"DEL", "b"}));
+}
+
+TEST(RespParser, InlineCommandsHonourQuotes) {
+  parser p;
+  auto cmds = parse_all(p, "SET k \"a b\\n\\x41\" 'it\\'s'\r\n");
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0], (std::vector<std::string>{"SET", "k", "a b\nA", "it's"}));
+  status st;
+  parser q;
+  parse_all(q, "SET k \"open\r\n", &st);
+  EXPECT_EQ(st, status::error);
+  EXPECT_EQ(q.error_message(), "Protocol error: unbalanced quotes in request");
+}
