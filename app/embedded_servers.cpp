@@ -284,11 +284,14 @@ void embedded_redis::start(const std::string& dir, uint16_t port,
     auto* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
     bool ok = false;
     if (c && !c->err) {
-      // Ours, not some other server that got the port first.
-      auto* r = static_cast<redisReply*>(redisCommand(c, "INFO server"));
-      ok = r && r->type == REDIS_REPLY_STRING &&
-           std::string(r->str, r->len).find("process_id:" + std::to_string(proc_.pid()) + "\r\n") !=
-             std::string::npos;
+      // Ours (not some other server that got the port first), and done
+      // loading its AOF (INFO answers while loading; commands do not).
+      auto* r = static_cast<redisReply*>(redisCommand(c, "INFO"));
+      if (r && r->type == REDIS_REPLY_STRING) {
+        std::string info(r->str, r->len);
+        ok = info.find("process_id:" + std::to_string(proc_.pid()) + "\r\n") != std::string::npos &&
+             info.find("\r\nloading:0\r\n") != std::string::npos;
+      }
       if (r)
         freeReplyObject(r);
     }

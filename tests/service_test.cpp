@@ -476,7 +476,9 @@ TEST_F(Service, ADirtyKeyIsNeverReadStaleAndIsInvalidatedWhenRedisReturns) {
   EXPECT_EQ(c.cmd({"GET", k}).str, "v2");
   EXPECT_GE(std::stoll(info_field(c, "dirty_keys")), 1);
   servers::get().start_redis();
-  EXPECT_EQ(field(redis_entry(k), "d"), "v1");  // the stale copy came back with Redis
+  // The stale copy came back with Redis, unless the retry loop was quicker.
+  auto back = redis_entry(k);
+  EXPECT_TRUE(field(back, "d") == "v1" || field(back, "k") == "t") << back;
   bool cleared = eventually([&] {
     EXPECT_EQ(c.cmd({"GET", k}).str, "v2");
     return std::stoll(info_field(c, "dirty_keys")) == 0;
