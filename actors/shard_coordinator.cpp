@@ -546,6 +546,11 @@ caf::behavior shard_coordinator(self_ptr self, shard_settings cfg) {
         self->state.redis_workers = std::move(pool);
     },
     [=](atom::peers, std::vector<caf::actor> peers) { self->state.peers = std::move(peers); },
+    // How many workers this shard knows (the service waits for them at start).
+    [=](atom::workers) {
+      return std::vector<uint64_t>{self->state.postgres_workers.size(),
+                                   self->state.redis_workers.size()};
+    },
   };
 }
 

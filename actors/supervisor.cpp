@@ -82,6 +82,8 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
     }
   });
   return {
+    // Answered after the first pools were announced to the shards.
+    [=](atom::get) { return caf::ok_atom::value; },
     [=](atom::respawn, uint64_t i) {
       if (i < self->state.slots.size() && !self->state.slots[i].worker)
         spawn_slot(self, i);

@@ -105,6 +105,25 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   sup.metrics = svc->metrics_;
   svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
 
+  // Accept no client before every shard knows its workers: the supervisor
+  // announced them before answering, and each shard reads its mailbox in order.
+  caf::scoped_actor self{sys};
+  std::string start_error;
+  self->request(svc->supervisor_, std::chrono::seconds(10), atom::get::value)
+    .receive([](caf::ok_atom) {}, [&](caf::error& err) { start_error = sys.render(err); });
+  for (auto& shard : svc->shards_)
+    self->request(shard, std::chrono::seconds(10), atom::workers::value)
+      .receive(
+        [&](const std::vector<uint64_t>& n) {
+          if (n.size() != 2 || n[0] != cfg.postgres_pool || n[1] != cfg.redis_pool)
+            start_error = "a shard did not learn its workers";
+        },
+        [&](caf::error& err) { start_error = sys.render(err); });
+  if (!start_error.empty()) {
+    svc->stop();
+    throw std::runtime_error("cannot start the actors: " + start_error);
+  }
+
   auto fe = std::make_shared<front_end>();
   fe->spaces = spaces;
   fe->metrics = svc->metrics_;
@@ -120,7 +139,6 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   fe->started = std::chrono::steady_clock::now();
   svc->listener_ = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
 
-  caf::scoped_actor self{sys};
   std::string bind_error;
   self->request(svc->listener_, std::chrono::seconds(10), atom::get::value)
     .receive([&](uint16_t port) { svc->port_ = port; },
