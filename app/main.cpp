@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   {
     caf::actor_system_config sys_cfg;
     wtcache::configure_actor_system(sys_cfg);
+    wtcache::use_sharing_scheduler(sys_cfg);
     caf::actor_system sys{sys_cfg};
     std::unique_ptr<wtcache::service> svc;
     try {

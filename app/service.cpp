@@ -58,6 +58,10 @@ void configure_actor_system(caf::actor_system_config& cfg) {
   register_message_types(cfg);
 }
 
+void use_sharing_scheduler(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.policy", caf::atom("sharing"));
+}
+
 std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cfg,
                                         service_options opts) {
   auto redis = parse_redis_url(cfg.redis_url, "redis.url");

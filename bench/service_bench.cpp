@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -43,6 +44,7 @@ struct options {
   std::string target_host;
   uint16_t target_port = 0;
   uint16_t redis_port = 0;
+  std::string scheduler = "sharing";
 };
 
 struct phase_result {
@@ -111,7 +113,7 @@ bool command_ok(redisContext* c, int argc, const char** argv, const size_t* lens
 
 void usage() {
   std::puts("usage: wtcache_bench [--clients N] [--seconds S] [--keys K] [--value-size B]\n"
-            "                     [--target HOST:PORT [--redis-port P]]");
+            "                     [--scheduler sharing|stealing] [--target HOST:PORT [--redis-port P]]");
 }
 
 }  // namespace
@@ -132,6 +134,7 @@ int main(int argc, char** argv) {
     else if (a == "--keys") o.keys = std::stoi(next());
     else if (a == "--value-size") o.value_size = std::stoi(next());
     else if (a == "--redis-port") o.redis_port = static_cast<uint16_t>(std::stoi(next()));
+    else if (a == "--scheduler") o.scheduler = next();
     else if (a == "--target") {
       auto t = next();
       auto colon = t.rfind(':');
@@ -166,6 +169,10 @@ int main(int argc, char** argv) {
     cfg.postgres_url = postgres->url();
     sys_cfg = std::make_unique<caf::actor_system_config>();
     wtcache::configure_actor_system(*sys_cfg);
+    if (o.scheduler == "sharing")
+      wtcache::use_sharing_scheduler(*sys_cfg);  // what wtcached runs
+    else
+      sys_cfg->set("scheduler.policy", caf::atom("stealing"));
     sys = std::make_unique<caf::actor_system>(*sys_cfg);
     svc = wtcache::service::start(*sys, cfg);
     host = "127.0.0.1";
@@ -204,7 +211,8 @@ int main(int argc, char** argv) {
 
   std::printf("\nwtcache bench: %d clients, %.1f s per phase, %d keys, %d-byte values%s\n\n",
               o.clients, o.seconds, o.keys, o.value_size,
-              svc ? " (embedded Redis + PostgreSQL, fsync on)" : "");
+              svc ? (" (embedded Redis + PostgreSQL, fsync on; CAF scheduler: " + o.scheduler + ")").c_str()
+                  : "");
   std::printf("%-22s %12s %10s %10s %10s %8s\n", "phase", "ops/s", "p50 ms", "p99 ms", "ops",
               "errors");
   for (auto& r : results)

@@ -97,6 +97,7 @@ protected:
   static void SetUpTestSuite() {
     sys_cfg_ = std::make_unique<caf::actor_system_config>();
     configure_actor_system(*sys_cfg_);
+    use_sharing_scheduler(*sys_cfg_);  // as wtcached runs
     sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
     fill_gate_ = std::make_unique<test_gate>();
     write_gate_ = std::make_unique<test_gate>();
