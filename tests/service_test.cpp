@@ -150,6 +150,14 @@ protected:
     return r.cmd({"HGETALL", "wtc:" + client_key});
   }
 
+  // Writes `k` through the service, then removes its cache entry behind the
+  // service's back, so the next GET misses.
+  void set_then_evict(resp_client& c, const std::string& k, const std::string& v) {
+    ASSERT_EQ(c.cmd({"SET", k, v}).str, "OK");
+    resp_client redis(servers::get().redis_port());
+    ASSERT_EQ(redis.cmd({"DEL", "wtc:" + k}).number, 1);
+  }
+
   static std::string field(const reply& hash, const std::string& name) {
     for (std::size_t i = 0; i + 1 < hash.elements.size(); i += 2)
       if (hash.elements[i].str == name)
@@ -411,10 +419,8 @@ TEST_F(Service, InfoReportsServerAndStats) {
 // write committed must not put its older value over the write's.
 TEST_F(Service, ASlowFillDoesNotOverwriteANewerWrite) {
   resp_client c(port_);
-  resp_client redis(servers::get().redis_port());
   auto k = key();
-  ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
-  redis.cmd({"DEL", "wtc:" + k});
+  set_then_evict(c, k, "old");
   fill_gate_->arm(k);
   int held = *fill_gate_->held;
   auto slow_get = std::async(std::launch::async, [&] {
@@ -431,10 +437,8 @@ TEST_F(Service, ASlowFillDoesNotOverwriteANewerWrite) {
 
 TEST_F(Service, ConcurrentMissesOfOneKeyMakeOneDatabaseRead) {
   resp_client c(port_);
-  resp_client redis(servers::get().redis_port());
   auto k = key();
-  ASSERT_EQ(c.cmd({"SET", k, "shared"}).str, "OK");
-  redis.cmd({"DEL", "wtc:" + k});
+  set_then_evict(c, k, "shared");
   fill_gate_->arm(k);
   auto reads_before = std::stoll(info_field(c, "db_reads"));
   auto misses_before = std::stoll(info_field(c, "keyspace_misses"));

@@ -65,6 +65,16 @@ run_result run(std::vector<std::string> args, const scratch_dir& dir) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(log)};
 }
 
+// Starts wtcached and waits for its banner; false (with the log) if it
+// never came.
+::testing::AssertionResult serve(child_process& p, const std::vector<std::string>& argv,
+                                 const std::string& log) {
+  p.start(argv, log);
+  if (eventually([&] { return slurp(log).find("try it") != std::string::npos; }, 60s))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "no banner; log:\n" << slurp(log);
+}
+
 std::string with_namespace(const std::string& table) {
   return "[[namespace]]\nprefix = \"p:\"\ntable = \"" + table +
          "\"\nkey_column = \"sku\"\nvalue_column = \"doc\"\nvalue_type = \"jsonb\"\n";
@@ -124,9 +134,9 @@ TEST(Wtcached, RefusesATableWithoutVersionColumnUntilMigrated) {
   auto cfg = d.file("p.toml", with_namespace("products"));
   std::vector<std::string> common = {"--config", cfg, "--redis", servers::get().redis_url(),
                                      "--postgres", servers::get().postgres_url()};
-  auto serve = common;
-  serve.insert(serve.end(), {"--listen", "127.0.0.1:0"});
-  auto refused = run(serve, d);
+  auto serve_args = common;
+  serve_args.insert(serve_args.end(), {"--listen", "127.0.0.1:0"});
+  auto refused = run(serve_args, d);
   EXPECT_EQ(refused.status, 2) << refused.output;
   EXPECT_NE(refused.output.find("table \"products\" has no version column \"version\"; add it "
                                 "with: wtcached migrate"),
@@ -151,9 +161,7 @@ TEST(Wtcached, RefusesATableWithoutVersionColumnUntilMigrated) {
   std::vector<std::string> argv = {WTCACHED_PATH};
   argv.insert(argv.end(), common.begin(), common.end());
   argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
-  p.start(argv, log);
-  ASSERT_TRUE(eventually([&] { return slurp(log).find("try it") != std::string::npos; }, 30s))
-    << slurp(log);
+  ASSERT_TRUE(serve(p, argv, log));
   resp_client c(port);
   EXPECT_EQ(c.cmd({"GET", "p:a1"}).str, "{\"n\": 1}");
   EXPECT_EQ(p.stop(SIGTERM), 0);
@@ -174,9 +182,7 @@ TEST(Wtcached, EmbeddedDefaultRunsItsOwnServersAndKeepsTheData) {
   };
   {
     child_process p;
-    p.start(argv, log);
-    ASSERT_TRUE(eventually([&] { return slurp(log).find("try it") != std::string::npos; }, 60s))
-      << slurp(log);
+    ASSERT_TRUE(serve(p, argv, log));
     auto banner = slurp(log);
     EXPECT_NE(banner.find("(embedded)"), std::string::npos) << banner;
     EXPECT_NE(banner.find("redis-cli -p " + std::to_string(port)), std::string::npos) << banner;
@@ -192,9 +198,7 @@ TEST(Wtcached, EmbeddedDefaultRunsItsOwnServersAndKeepsTheData) {
   fs::remove(log);
   {
     child_process p;
-    p.start(argv, log);
-    ASSERT_TRUE(eventually([&] { return slurp(log).find("try it") != std::string::npos; }, 60s))
-      << slurp(log);
+    ASSERT_TRUE(serve(p, argv, log));
     resp_client c(port);
     EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1]}");
     EXPECT_EQ(p.stop(SIGINT), 0);
