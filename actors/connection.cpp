@@ -28,6 +28,32 @@ std::set<std::size_t> shards_of(const command_plan& plan, std::size_t n) {
   return out;
 }
 
+// Reading stops while too many commands are unanswered or too many reply
+// bytes wait for the client to take them, and resumes well below either.
+void update_reading(self_ptr self) {
+  auto& st = self->state;
+  if (st.closed)
+    return;
+  auto pending = st.in_flight + st.waiting.size() + st.ready.size();
+  auto limit = st.fe->max_reply_buffer_bytes;
+  bool over = pending >= st.fe->max_pipeline || st.unsent_bytes > limit / 4;
+  bool under = pending < st.fe->max_pipeline / 2 + 1 && st.unsent_bytes <= limit / 8;
+  if (!st.reading_halted && over) {
+    st.reading_halted = true;
+    self->halt(st.hdl);
+  } else if (st.reading_halted && under) {
+    st.reading_halted = false;
+    self->trigger(st.hdl);
+  }
+}
+
+void close_now(self_ptr self) {
+  auto& st = self->state;
+  st.closed = true;
+  self->close(st.hdl);
+  self->quit();
+}
+
 void send_ready(self_ptr self) {
   auto& st = self->state;
   if (st.closed)
@@ -44,14 +70,21 @@ void send_ready(self_ptr self) {
     }
   }
   if (!out.empty()) {
+    st.unsent_bytes += out.size();
+    if (st.unsent_bytes > st.fe->max_reply_buffer_bytes) {
+      // The client does not read what it asked for: cut it off rather than
+      // hold its replies in memory without bound.
+      spdlog::warn("connection: closing a client that does not read its replies "
+                   "({} bytes unsent, limit {})",
+                   st.unsent_bytes, st.fe->max_reply_buffer_bytes);
+      close_now(self);
+      return;
+    }
     self->write(st.hdl, out.size(), out.data());
     self->flush(st.hdl);
   }
-  if (close) {
-    st.closed = true;
-    self->close(st.hdl);
-    self->quit();
-  }
+  if (close)
+    close_now(self);
 }
 
 void complete(self_ptr self, uint64_t seq, std::string reply) {
@@ -90,12 +123,7 @@ void finished(self_ptr self, const command_plan& plan, bool barrier) {
     st.barrier_in_flight = false;
   release_keys(self, plan);
   pump(self);
-  if (st.reading_halted &&
-      st.in_flight + st.waiting.size() + st.ready.size() < st.fe->max_pipeline / 2 + 1 &&
-      !st.closed) {
-    st.reading_halted = false;
-    self->trigger(st.hdl);
-  }
+  update_reading(self);
 }
 
 void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
@@ -299,12 +327,7 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
     if (st.close_at != UINT64_MAX)
       return;
   }
-  if (!st.reading_halted &&
-      st.in_flight + st.waiting.size() + st.ready.size() >= st.fe->max_pipeline) {
-    // Too many unanswered commands: stop reading until the shards catch up.
-    st.reading_halted = true;
-    self->halt(st.hdl);
-  }
+  update_reading(self);
 }
 
 std::string fmt_ratio(uint64_t hits, uint64_t misses) {
@@ -381,9 +404,14 @@ caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
     m->connections_open.fetch_sub(1, std::memory_order_relaxed);
   });
   self->configure_read(hdl, caf::io::receive_policy::at_most(64 * 1024));
+  self->ack_writes(hdl, true);
   return {
     [=](const caf::io::new_data_msg& msg) { on_data(self, msg.buf); },
     [=](atom::deadline, uint64_t seq) { on_write_deadline(self, seq); },
+    [=](const caf::io::data_transferred_msg& msg) {
+      self->state.unsent_bytes = msg.remaining;
+      update_reading(self);
+    },
     [=](const caf::io::connection_closed_msg&) {
       self->state.closed = true;
       self->quit();

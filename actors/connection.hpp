@@ -44,6 +44,7 @@ struct front_end {
   // overtake it.
   std::chrono::milliseconds answer_timeout{15000};
   std::size_t max_pipeline = 1024;
+  std::size_t max_reply_buffer_bytes = 256 * 1024 * 1024;
   std::chrono::steady_clock::time_point started;
   uint16_t port = 0;
 };
@@ -77,6 +78,7 @@ struct connection_state {
   // Writes not answered by the shard yet; those in `told_unknown` were
   // already answered to the client when their deadline passed.
   std::unordered_set<uint64_t> writes_in_flight, told_unknown;
+  uint64_t unsent_bytes = 0;  // written to the socket's buffer, not yet sent
   bool reading_halted = false;
   bool closed = false;
 };

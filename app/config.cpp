@@ -334,6 +334,8 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read_ms("request_timeout_ms", cfg.request_timeout, 10, 3600 * 1000);
   server.read("max_value_bytes", cfg.max_value_bytes, 1, 512LL * 1024 * 1024);
   server.read("max_pipeline", cfg.max_pipeline, 1, 1 << 20);
+  server.read("max_reply_buffer_bytes", cfg.max_reply_buffer_bytes, 1024 * 1024,
+              64LL * 1024 * 1024 * 1024);
   server.read("max_batch_ops", cfg.max_batch_ops, 1, 100000);
   server.read("max_queued_writes", cfg.max_queued_writes, 1, 10000000);
   server.read("data_dir", cfg.data_dir);

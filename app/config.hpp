@@ -50,6 +50,7 @@ struct config {
   std::chrono::milliseconds request_timeout{5000};
   std::size_t max_value_bytes = 16 * 1024 * 1024;
   std::size_t max_pipeline = 1024;  // unanswered commands per connection
+  std::size_t max_reply_buffer_bytes = 256 * 1024 * 1024;  // unsent replies per connection
   std::size_t max_batch_ops = 1000;  // operations in one group-commit transaction
   std::size_t max_queued_writes = 10000;  // per shard; beyond it writes get -BUSY
   std::string data_dir = "./var";

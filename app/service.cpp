@@ -140,6 +140,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   fe->answer_timeout = cfg.request_timeout + cfg.postgres_timeout + cfg.redis_timeout +
                        std::chrono::seconds(2);
   fe->max_pipeline = cfg.max_pipeline;
+  fe->max_reply_buffer_bytes = cfg.max_reply_buffer_bytes;
   fe->started = std::chrono::steady_clock::now();
   svc->listener_ = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
 

@@ -591,3 +591,22 @@ TEST_F(Service, AFullWriteQueueAnswersBusy) {
     EXPECT_EQ(q.get().str, "OK");
   small->stop();
 }
+
+// Bounded resources: a client that asks for more than it reads is cut off
+// once its unsent replies pass the limit; other clients are unaffected.
+TEST_F(Service, AClientThatDoesNotReadItsRepliesIsCutOff) {
+  auto cfg = suite_config();
+  cfg.max_reply_buffer_bytes = 4 * 1024 * 1024;
+  auto small = start_service(cfg);
+  resp_client c(small->port());
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, std::string(1024 * 1024, 'x')}).str, "OK");
+  raw_socket greedy(small->port());
+  std::string mget = "*9\r\n$4\r\nMGET\r\n";
+  for (int i = 0; i < 8; ++i)
+    mget += "$" + std::to_string(k.size()) + "\r\n" + k + "\r\n";
+  greedy.send(mget);  // an 8 MiB reply, twice the limit
+  EXPECT_TRUE(greedy.closed_by_peer(10000));
+  EXPECT_EQ(c.cmd({"PING"}).str, "PONG");
+  small->stop();
+}
