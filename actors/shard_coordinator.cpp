@@ -300,17 +300,15 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
     for (std::size_t i = 0; i < keys.size(); ++i) {
       bool ok = rs && (*rs)[i] != cache_write_result::failed;
       auto version = writes[i].version;
-      auto owner = shard_of(keys[i], st.cfg.shard_count);
-      if (owner != st.cfg.index && owner < st.peers.size()) {
-        self->send(st.peers[owner], atom::committed::value, keys[i], version, ok);
-        continue;
-      }
-      if (ok) {
-        st.clear_dirty_upto(keys[i], version);
-      } else {
+      if (!ok)
         st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
+      auto owner = shard_of(keys[i], st.cfg.shard_count);
+      if (owner != st.cfg.index && owner < st.peers.size())
+        self->send(st.peers[owner], atom::committed::value, keys[i], version, ok);
+      else if (ok)
+        st.clear_dirty_upto(keys[i], version);
+      else
         st.mark_dirty(keys[i], version);
-      }
     }
     if (!st.dirty.empty())
       schedule_retry(self);
@@ -400,7 +398,7 @@ void flush(self_ptr self) {
       op.kind = kw.kind;
       op.ns = static_cast<uint32_t>(match.index);
       op.id = std::string(match.id);
-      op.value = kw.value;
+      op.value = std::move(kw.value);  // the request needs it no more
       op.delta = kw.delta;
       op.group = group;
       b->ops.push_back(std::move(op));
