@@ -1,5 +1,6 @@
 #include "actors/connection.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -28,30 +29,86 @@ std::set<std::size_t> shards_of(const command_plan& plan, std::size_t n) {
   return out;
 }
 
-// Reading stops while too many commands are unanswered or too many reply
-// bytes wait for the client to take them, and resumes well below either.
-void update_reading(self_ptr self) {
-  auto& st = self->state;
-  if (st.closed)
-    return;
-  auto pending = st.in_flight + st.waiting.size() + st.ready.size();
-  auto limit = st.fe->max_reply_buffer_bytes;
-  bool over = pending >= st.fe->max_pipeline || st.unsent_bytes > limit / 4;
-  bool under = pending < st.fe->max_pipeline / 2 + 1 && st.unsent_bytes <= limit / 8;
-  if (!st.reading_halted && over) {
-    st.reading_halted = true;
-    self->halt(st.hdl);
-  } else if (st.reading_halted && under) {
-    st.reading_halted = false;
-    self->trigger(st.hdl);
-  }
+std::size_t unanswered(const connection_state& st) {
+  return st.in_flight + st.waiting.size() + st.ready.size();
 }
 
+using steady = std::chrono::steady_clock;
+
+// Reading stops while too many commands are unanswered or too many reply
+// bytes wait for the client, and resumes well below both. CAF 0.17 applies
+// a halt at the end of the multiplexer's round and ignores a trigger that
+// comes before that, so a resume goes through a short timer and never
+// follows a halt by less than a millisecond.
+void halt_reading(self_ptr self) {
+  auto& st = self->state;
+  if (st.closed || st.reading_halted)
+    return;
+  st.reading_halted = true;
+  st.last_halt = steady::now();
+  self->halt(st.hdl);
+}
+
+void maybe_resume_reading(self_ptr self) {
+  auto& st = self->state;
+  if (st.closed || !st.reading_halted || st.resume_scheduled || st.output_over_limit ||
+      unanswered(st) > st.fe->max_pipeline / 2)
+    return;
+  st.resume_scheduled = true;
+  self->delayed_send(self, std::chrono::milliseconds(1), atom::resume::value);
+}
+
+void on_resume(self_ptr self) {
+  auto& st = self->state;
+  st.resume_scheduled = false;
+  if (steady::now() - st.last_halt < std::chrono::milliseconds(1)) {
+    maybe_resume_reading(self);  // too close to a halt: try again shortly
+    return;
+  }
+  if (st.closed || !st.reading_halted || st.output_over_limit ||
+      unanswered(st) > st.fe->max_pipeline / 2)
+    return;  // a later answer or drain resumes
+  st.reading_halted = false;
+  self->trigger(st.hdl);
+}
+
+// Ends the connection now: nothing more is read, dispatched or written.
 void close_now(self_ptr self) {
   auto& st = self->state;
   st.closed = true;
+  st.close_at = st.next_to_send;
+  st.waiting.clear();
   self->close(st.hdl);
   self->quit();
+}
+
+// Cuts off a client that stopped reading its replies. CAF's close() is
+// graceful: it would keep the unsent replies until the client reads them.
+// Resetting the socket (the default multiplexer's handle id is the socket)
+// drops them: CAF's next write fails and it releases the buffers.
+void cut_off(self_ptr self) {
+  auto& st = self->state;
+  spdlog::warn("connection: closing a client that does not read its replies "
+               "({} bytes unsent, limit {})",
+               st.unsent_bytes, st.fe->max_reply_buffer_bytes);
+  auto fd = static_cast<int>(st.hdl.id());
+  linger abort{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+  ::shutdown(fd, SHUT_RDWR);
+  close_now(self);
+}
+
+// While the output is over its limit: cut the client off once it has taken
+// nothing for a second, else look again in a second.
+void check_output(self_ptr self) {
+  auto& st = self->state;
+  if (st.closed || !st.output_over_limit)
+    return;
+  if (steady::now() - st.last_drained >= std::chrono::seconds(1)) {
+    cut_off(self);
+    return;
+  }
+  self->delayed_send(self, std::chrono::seconds(1), atom::tick::value);
 }
 
 void send_ready(self_ptr self) {
@@ -71,17 +128,14 @@ void send_ready(self_ptr self) {
   }
   if (!out.empty()) {
     st.unsent_bytes += out.size();
-    if (st.unsent_bytes > st.fe->max_reply_buffer_bytes) {
-      // The client does not read what it asked for: cut it off rather than
-      // hold its replies in memory without bound.
-      spdlog::warn("connection: closing a client that does not read its replies "
-                   "({} bytes unsent, limit {})",
-                   st.unsent_bytes, st.fe->max_reply_buffer_bytes);
-      close_now(self);
-      return;
-    }
     self->write(st.hdl, out.size(), out.data());
     self->flush(st.hdl);
+    if (st.unsent_bytes > st.fe->max_reply_buffer_bytes && !st.output_over_limit) {
+      // Take no more commands until the client reads; cut it off if it does not.
+      st.output_over_limit = true;
+      halt_reading(self);
+      check_output(self);
+    }
   }
   if (close)
     close_now(self);
@@ -123,7 +177,7 @@ void finished(self_ptr self, const command_plan& plan, bool barrier) {
     st.barrier_in_flight = false;
   release_keys(self, plan);
   pump(self);
-  update_reading(self);
+  maybe_resume_reading(self);
 }
 
 void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
@@ -253,7 +307,7 @@ bool ready_to_dispatch(self_ptr self, const command_plan& plan, bool barrier) {
 
 void pump(self_ptr self) {
   auto& st = self->state;
-  while (!st.waiting.empty()) {
+  while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
     bool barrier = front.plan.kind == plan_kind::write &&
                    shards_of(front.plan, st.fe->shards.size()).size() > 1;
@@ -308,7 +362,7 @@ void on_command(self_ptr self, resp::command& cmd) {
 
 void on_data(self_ptr self, const std::vector<char>& buf) {
   auto& st = self->state;
-  if (st.close_at != UINT64_MAX)
+  if (st.closed || st.close_at != UINT64_MAX)
     return;  // QUIT or a protocol error: nothing after it is read
   st.parser->feed(buf.data(), buf.size());
   resp::command cmd;
@@ -327,7 +381,8 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
     if (st.close_at != UINT64_MAX)
       return;
   }
-  update_reading(self);
+  if (unanswered(st) >= st.fe->max_pipeline)
+    halt_reading(self);
 }
 
 std::string fmt_ratio(uint64_t hits, uint64_t misses) {
@@ -409,9 +464,16 @@ caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
     [=](const caf::io::new_data_msg& msg) { on_data(self, msg.buf); },
     [=](atom::deadline, uint64_t seq) { on_write_deadline(self, seq); },
     [=](const caf::io::data_transferred_msg& msg) {
-      self->state.unsent_bytes = msg.remaining;
-      update_reading(self);
+      auto& st = self->state;
+      st.unsent_bytes = msg.remaining;
+      st.last_drained = steady::now();
+      if (st.output_over_limit && st.unsent_bytes <= st.fe->max_reply_buffer_bytes / 2) {
+        st.output_over_limit = false;
+        maybe_resume_reading(self);
+      }
     },
+    [=](atom::tick) { check_output(self); },
+    [=](atom::resume) { on_resume(self); },
     [=](const caf::io::connection_closed_msg&) {
       self->state.closed = true;
       self->quit();

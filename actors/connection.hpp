@@ -79,7 +79,11 @@ struct connection_state {
   // already answered to the client when their deadline passed.
   std::unordered_set<uint64_t> writes_in_flight, told_unknown;
   uint64_t unsent_bytes = 0;  // written to the socket's buffer, not yet sent
+  std::chrono::steady_clock::time_point last_drained = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_halt;
+  bool output_over_limit = false;  // reading halted until the client drains
   bool reading_halted = false;
+  bool resume_scheduled = false;
   bool closed = false;
 };
 

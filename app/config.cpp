@@ -340,6 +340,8 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read("max_queued_writes", cfg.max_queued_writes, 1, 10000000);
   server.read("data_dir", cfg.data_dir);
   server.reject_unknown();
+  if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)
+    throw config_error("server.max_reply_buffer_bytes", "must be at least twice max_value_bytes");
 
   auto redis = sub("redis");
   redis.read("url", cfg.redis_url);

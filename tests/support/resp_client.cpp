@@ -116,6 +116,15 @@ void raw_socket::send(const std::string& bytes) {
   }
 }
 
+bool raw_socket::try_send(const std::string& bytes) {
+  try {
+    send(bytes);
+    return true;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
 std::string raw_socket::receive(std::size_t n, int timeout_ms) {
   std::string out;
   char buf[65536];

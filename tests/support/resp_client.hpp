@@ -46,6 +46,8 @@ public:
   explicit raw_socket(uint16_t port);
   ~raw_socket();
   void send(const std::string& bytes);
+  // False once the peer has closed (or reset) the connection.
+  bool try_send(const std::string& bytes);
   // Reads until `n` bytes arrived or the peer closed; returns what came.
   std::string receive(std::size_t n, int timeout_ms = 5000);
   // True when the peer closed the connection within the timeout.
