@@ -610,3 +610,23 @@ TEST_F(Service, AClientThatDoesNotReadItsRepliesIsCutOff) {
   EXPECT_EQ(c.cmd({"PING"}).str, "PONG");
   small->stop();
 }
+
+// Reading stops at max_pipeline unanswered commands and must always resume:
+// a long pipeline through a tiny window still completes, in order.
+TEST_F(Service, ALongPipelineThroughASmallWindowCompletesInOrder) {
+  auto cfg = suite_config();
+  cfg.max_pipeline = 4;
+  auto small = start_service(cfg);
+  resp_client c(small->port());
+  auto k = key();
+  constexpr int n = 2000;
+  for (int i = 0; i < n; ++i) {
+    c.append({"SET", k, std::to_string(i)});
+    c.append({"GET", k});
+  }
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(c.read().str, "OK") << i;
+    ASSERT_EQ(c.read().str, std::to_string(i)) << i;
+  }
+  small->stop();
+}
