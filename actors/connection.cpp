@@ -180,59 +180,81 @@ void finished(self_ptr self, const command_plan& plan, bool barrier) {
   maybe_resume_reading(self);
 }
 
-void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
-  auto& st = self->state;
-  struct gather {
-    std::vector<lookup> values;
-    std::size_t left;
-    std::string error;
-  };
-  auto g = std::make_shared<gather>();
-  g->values.resize(plan->keys.size());
-  g->left = plan->keys.size();
-  auto done = [=] {
-    std::string out;
-    if (!g->error.empty()) {
-      resp::error(out, g->error);
-    } else if (plan->shape == reply_shape::bulk) {
-      if (g->values[0].found)
-        resp::bulk(out, g->values[0].value);
+// The lookups of one read command (GET, MGET, EXISTS) and their answers.
+struct read_gather {
+  uint64_t seq;
+  std::shared_ptr<command_plan> plan;
+  std::vector<lookup> values;
+  std::size_t next = 0;  // the next key to send
+  std::size_t left;      // answers still missing
+  std::string error;
+};
+
+// A command with many keys (MGET of a million) keeps at most this many
+// lookups in flight, so it cannot flood the shards ahead of other clients.
+constexpr std::size_t lookup_window = 256;
+
+void reply_read(self_ptr self, read_gather& g) {
+  std::string out;
+  const auto& plan = *g.plan;
+  if (!g.error.empty()) {
+    resp::error(out, g.error);
+  } else if (plan.shape == reply_shape::bulk) {
+    if (g.values[0].found)
+      resp::bulk(out, g.values[0].value);
+    else
+      resp::nil(out);
+  } else if (plan.shape == reply_shape::bulk_array) {
+    resp::array_header(out, g.values.size());
+    for (auto& v : g.values) {
+      if (v.found)
+        resp::bulk(out, v.value);
       else
         resp::nil(out);
-    } else if (plan->shape == reply_shape::bulk_array) {
-      resp::array_header(out, g->values.size());
-      for (auto& v : g->values) {
-        if (v.found)
-          resp::bulk(out, v.value);
-        else
-          resp::nil(out);
-      }
-    } else {
-      long long n = 0;
-      for (auto& v : g->values)
-        n += v.found ? 1 : 0;
-      resp::integer(out, n);
     }
-    complete(self, seq, std::move(out));
-    finished(self, *plan, false);
-  };
-  for (std::size_t i = 0; i < plan->keys.size(); ++i) {
-    const auto& key = plan->keys[i];
-    auto& shard = st.fe->shards[shard_of(key, st.fe->shards.size())];
-    self->request(shard, st.fe->request_timeout, atom::get::value, key)
+  } else {
+    long long n = 0;
+    for (auto& v : g.values)
+      n += v.found ? 1 : 0;
+    resp::integer(out, n);
+  }
+  complete(self, g.seq, std::move(out));
+  finished(self, plan, false);
+}
+
+void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
+  auto& st = self->state;
+  const auto& keys = g->plan->keys;
+  while (g->next < keys.size() && g->next - (keys.size() - g->left) < lookup_window) {
+    auto i = g->next++;
+    auto& shard = st.fe->shards[shard_of(keys[i], st.fe->shards.size())];
+    auto answered = [=] {
+      if (--g->left == 0)
+        reply_read(self, *g);
+      else
+        send_lookups(self, g);
+    };
+    self->request(shard, st.fe->request_timeout, atom::get::value, keys[i])
       .then(
         [=](lookup& v) {
           g->values[i] = std::move(v);
-          if (--g->left == 0)
-            done();
+          answered();
         },
         [=](caf::error& err) {
           if (g->error.empty())
             g->error = client_error_text(err);
-          if (--g->left == 0)
-            done();
+          answered();
         });
   }
+}
+
+void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
+  auto g = std::make_shared<read_gather>();
+  g->seq = seq;
+  g->values.resize(plan->keys.size());
+  g->left = plan->keys.size();
+  g->plan = std::move(plan);
+  send_lookups(self, g);
 }
 
 void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan,

@@ -630,3 +630,21 @@ TEST_F(Service, ALongPipelineThroughASmallWindowCompletesInOrder) {
   }
   small->stop();
 }
+
+// A command with more keys than a batch or a lookup window still works as
+// one command: MSET stays one transaction, MGET answers every key in order.
+TEST_F(Service, CommandsWithThousandsOfKeysWork) {
+  resp_client c(port_);
+  constexpr int n = 3000;  // above max_batch_ops (1000) and the lookup window (256)
+  std::vector<std::string> mset = {"MSET"}, mget = {"MGET"};
+  for (int i = 0; i < n; ++i) {
+    auto k = key();
+    mset.insert(mset.end(), {k, "v" + std::to_string(i)});
+    mget.push_back(k);
+  }
+  ASSERT_EQ(c.cmd(mset).str, "OK");
+  auto got = c.cmd(mget);
+  ASSERT_EQ(got.elements.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(got.elements[i].str, "v" + std::to_string(i)) << i;
+}
