@@ -27,6 +27,7 @@
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
 #include "core/resp.hpp"
+#include "messages/shard_protocol.hpp"
 
 namespace wtcache {
 
@@ -34,7 +35,7 @@ namespace wtcache {
 struct front_end {
   std::shared_ptr<const namespace_table> spaces;
   std::shared_ptr<service_metrics> metrics;
-  std::vector<caf::actor> shards;
+  std::vector<shard_actor> shards;
   resp::limits parse_limits;
   command_limits limits;
   std::chrono::milliseconds request_timeout{5000};

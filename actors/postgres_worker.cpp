@@ -5,6 +5,7 @@
 
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
@@ -302,9 +303,10 @@ void postgres_worker_state::abandon_transaction() {
   }
 }
 
-caf::behavior postgres_worker(caf::stateful_actor<postgres_worker_state>* self, std::string url,
-                              std::shared_ptr<const namespace_table> spaces,
-                              std::chrono::milliseconds statement_timeout) {
+postgres_worker_actor::behavior_type
+postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
+                std::shared_ptr<const namespace_table> spaces,
+                std::chrono::milliseconds statement_timeout) {
   self->state.url = std::move(url);
   self->state.spaces = std::move(spaces);
   self->state.statement_timeout = statement_timeout;

@@ -13,6 +13,7 @@
 #include <caf/fwd.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <pqxx/connection>
 
 #include "core/namespaces.hpp"
@@ -45,9 +46,10 @@ private:
   void abandon_transaction();
 };
 
-caf::behavior postgres_worker(caf::stateful_actor<postgres_worker_state>* self, std::string url,
-                              std::shared_ptr<const namespace_table> spaces,
-                              std::chrono::milliseconds statement_timeout);
+postgres_worker_actor::behavior_type
+postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
+                std::shared_ptr<const namespace_table> spaces,
+                std::chrono::milliseconds statement_timeout);
 
 // Redis's integer rules for INCR: optional '-', digits, no spaces, fits int64.
 bool parse_redis_integer(const std::string& s, int64_t& out);

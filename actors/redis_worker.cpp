@@ -4,6 +4,7 @@
 
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
 #include "messages/atoms.hpp"
@@ -202,8 +203,9 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
   return out;
 }
 
-caf::behavior redis_worker(caf::stateful_actor<redis_worker_state>* self, redis_endpoint ep,
-                           std::chrono::milliseconds timeout) {
+redis_worker_actor::behavior_type
+redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
+             std::chrono::milliseconds timeout) {
   self->state.endpoint = std::move(ep);
   self->state.timeout = timeout;
   return {

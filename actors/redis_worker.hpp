@@ -14,6 +14,7 @@
 #include <caf/fwd.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "app/config.hpp"
 #include "messages/cache_protocol.hpp"
@@ -40,8 +41,9 @@ private:
   void disconnect();
 };
 
-caf::behavior redis_worker(caf::stateful_actor<redis_worker_state>* self, redis_endpoint ep,
-                           std::chrono::milliseconds timeout);
+redis_worker_actor::behavior_type
+redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
+             std::chrono::milliseconds timeout);
 
 // The fence script's source, exposed for tests.
 extern const char* const fence_script;

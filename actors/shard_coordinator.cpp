@@ -15,7 +15,7 @@
 
 namespace wtcache {
 
-using self_ptr = caf::stateful_actor<shard_state>*;
+using self_ptr = shard_actor::stateful_pointer<shard_state>;
 using clock_type = std::chrono::steady_clock;
 
 void shard_state::mark_dirty(const std::string& key, int64_t version) {
@@ -66,7 +66,8 @@ int64_t deadline_after(std::chrono::milliseconds d) {
 // unknown, so that a late answer is rare and a late COMMIT impossible.
 constexpr auto worker_margin = std::chrono::milliseconds(250);
 
-caf::actor pick(std::vector<caf::actor>& pool, std::size_t& next) {
+template <class Handle>
+Handle pick(std::vector<Handle>& pool, std::size_t& next) {
   if (pool.empty())
     return {};
   return pool[next++ % pool.size()];
@@ -509,7 +510,7 @@ void retry_dirty(self_ptr self) {
 
 }  // namespace
 
-caf::behavior shard_coordinator(self_ptr self, shard_settings cfg) {
+shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) {
   self->state.cfg = std::move(cfg);
   return {
     [=](atom::get, const std::string& key) -> caf::result<lookup> {
@@ -537,13 +538,17 @@ caf::behavior shard_coordinator(self_ptr self, shard_settings cfg) {
       }
     },
     [=](atom::tick) { retry_dirty(self); },
-    [=](atom::workers, const std::string& kind, std::vector<caf::actor> pool) {
-      if (kind == "postgres")
-        self->state.postgres_workers = std::move(pool);
-      else
-        self->state.redis_workers = std::move(pool);
+    [=](atom::workers, std::vector<postgres_worker_actor> pool) {
+      self->state.postgres_workers = std::move(pool);
     },
-    [=](atom::peers, std::vector<caf::actor> peers) { self->state.peers = std::move(peers); },
+    [=](atom::workers, std::vector<redis_worker_actor> pool) {
+      self->state.redis_workers = std::move(pool);
+    },
+    [=](atom::peers, const std::vector<caf::actor>& peers) {
+      self->state.peers.clear();
+      for (auto& p : peers)
+        self->state.peers.push_back(caf::actor_cast<shard_actor>(p));
+    },
     // How many workers this shard knows (the service waits for them at start).
     [=](atom::workers) {
       return std::vector<uint64_t>{self->state.postgres_workers.size(),

@@ -21,6 +21,7 @@
 #include <caf/response_promise.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
 
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
@@ -61,7 +62,9 @@ struct shard_state {
   shard_settings cfg;
 
   // Workers and peers, as the supervisor and the service last announced them.
-  std::vector<caf::actor> postgres_workers, redis_workers, peers;
+  std::vector<postgres_worker_actor> postgres_workers;
+  std::vector<redis_worker_actor> redis_workers;
+  std::vector<shard_actor> peers;
   std::size_t next_postgres = 0, next_redis = 0;
 
   // Group commit: at most one transaction in flight; writes queue behind it.
@@ -102,6 +105,7 @@ struct shard_state {
   int64_t clamp_ttl(int64_t ms) const;
 };
 
-caf::behavior shard_coordinator(caf::stateful_actor<shard_state>* self, shard_settings cfg);
+shard_actor::behavior_type shard_coordinator(shard_actor::stateful_pointer<shard_state> self,
+                                             shard_settings cfg);
 
 }  // namespace wtcache

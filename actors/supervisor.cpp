@@ -20,25 +20,38 @@ namespace {
 
 void announce(self_ptr self, bool postgres) {
   auto& st = self->state;
-  std::vector<caf::actor> pool;
-  for (auto& s : st.slots)
-    if (s.postgres == postgres && s.worker)
-      pool.push_back(s.worker);
-  for (auto& shard : st.cfg.shards)
-    self->send(shard, atom::workers::value, std::string(postgres ? "postgres" : "redis"), pool);
+  if (postgres) {
+    std::vector<postgres_worker_actor> pool;
+    for (auto& s : st.slots)
+      if (s.postgres && s.postgres_worker)
+        pool.push_back(s.postgres_worker);
+    for (auto& shard : st.cfg.shards)
+      self->send(shard, atom::workers::value, pool);
+  } else {
+    std::vector<redis_worker_actor> pool;
+    for (auto& s : st.slots)
+      if (!s.postgres && s.redis_worker)
+        pool.push_back(s.redis_worker);
+    for (auto& shard : st.cfg.shards)
+      self->send(shard, atom::workers::value, pool);
+  }
 }
 
 void spawn_slot(self_ptr self, std::size_t i) {
   auto& st = self->state;
   auto& s = st.slots[i];
-  if (s.postgres)
-    s.worker = self->spawn<caf::detached + caf::monitored>(
+  if (s.postgres) {
+    s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
       postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout);
-  else
-    s.worker = self->spawn<caf::detached + caf::monitored>(redis_worker, st.cfg.redis,
-                                                           st.cfg.redis_timeout);
+    s.address = s.postgres_worker.address();
+    st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
+  } else {
+    s.redis_worker = self->spawn<caf::detached + caf::monitored>(redis_worker, st.cfg.redis,
+                                                                 st.cfg.redis_timeout);
+    s.address = s.redis_worker.address();
+    st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.redis_worker));
+  }
   s.started = std::chrono::steady_clock::now();
-  st.live->push_back(s.worker);
   announce(self, s.postgres);
 }
 
@@ -48,26 +61,30 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   for (std::size_t i = 0; i < st.cfg.postgres_pool; ++i)
-    st.slots.push_back({true, {}, 0, {}});
+    st.slots.push_back({true, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.cfg.redis_pool; ++i)
-    st.slots.push_back({false, {}, 0, {}});
+    st.slots.push_back({false, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.slots.size(); ++i)
     spawn_slot(self, i);
   self->attach_functor([live = st.live] {
     for (auto& w : *live)
-      caf::anon_send_exit(w, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(caf::actor_cast<caf::actor_addr>(w), caf::exit_reason::user_shutdown);
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
     auto& live = *st.live;
     live.erase(std::remove_if(live.begin(), live.end(),
-                              [&](const caf::actor& w) { return w.address() == dm.source; }),
+                              [&](const caf::strong_actor_ptr& w) {
+                                return caf::actor_cast<caf::actor_addr>(w) == dm.source;
+                              }),
                live.end());
     for (std::size_t i = 0; i < st.slots.size(); ++i) {
       auto& s = st.slots[i];
-      if (!s.worker || s.worker.address() != dm.source)
+      if (!s.address || s.address != dm.source)
         continue;
-      s.worker = nullptr;
+      s.postgres_worker = nullptr;
+      s.redis_worker = nullptr;
+      s.address = nullptr;
       // A worker that ran for a while had recovered: start the backoff over.
       if (std::chrono::steady_clock::now() - s.started > 2 * st.cfg.backoff.max)
         s.failures = 0;
@@ -85,7 +102,7 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
     // Answered after the first pools were announced to the shards.
     [=](atom::get) { return caf::ok_atom::value; },
     [=](atom::respawn, uint64_t i) {
-      if (i < self->state.slots.size() && !self->state.slots[i].worker)
+      if (i < self->state.slots.size() && !self->state.slots[i].address)
         spawn_slot(self, i);
     },
   };

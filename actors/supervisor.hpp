@@ -20,6 +20,7 @@
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
+#include "messages/shard_protocol.hpp"
 
 namespace wtcache {
 
@@ -32,7 +33,7 @@ struct supervisor_settings {
   std::size_t redis_pool = 2;
   std::chrono::milliseconds redis_timeout{1000};
   backoff_policy backoff;
-  std::vector<caf::actor> shards;
+  std::vector<shard_actor> shards;
   std::shared_ptr<service_metrics> metrics;
 };
 
@@ -42,13 +43,16 @@ struct supervisor_state {
   supervisor_settings cfg;
   struct slot {
     bool postgres = true;
-    caf::actor worker;
+    postgres_worker_actor postgres_worker;  // set when `postgres` and alive
+    redis_worker_actor redis_worker;        // set when `!postgres` and alive
+    caf::actor_addr address;                // of the live worker, either kind
     unsigned failures = 0;
     std::chrono::steady_clock::time_point started;
   };
   std::vector<slot> slots;
   // Shared with the exit hook, which runs after the state is gone.
-  std::shared_ptr<std::vector<caf::actor>> live = std::make_shared<std::vector<caf::actor>>();
+  std::shared_ptr<std::vector<caf::strong_actor_ptr>> live =
+    std::make_shared<std::vector<caf::strong_actor_ptr>>();
   std::minstd_rand rng{std::random_device{}()};
 };
 

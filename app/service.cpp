@@ -93,8 +93,11 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.hooks = opts.hooks;
     svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
   }
+  std::vector<caf::actor> peers;
   for (auto& shard : svc->shards_)
-    caf::anon_send(shard, atom::peers::value, svc->shards_);
+    peers.push_back(caf::actor_cast<caf::actor>(shard));
+  for (auto& shard : svc->shards_)
+    caf::anon_send(shard, atom::peers::value, peers);
 
   supervisor_settings sup;
   sup.postgres_url = postgres_url;
@@ -164,7 +167,7 @@ void service::stop() {
     return;
   // Dependency order: no new requests, then the coordinators, then the workers.
   caf::scoped_actor self{*sys_};
-  auto stop_and_wait = [&](const caf::actor& a) {
+  auto stop_and_wait = [&](const auto& a) {
     if (!a)
       return;
     self->monitor(a);

@@ -59,7 +59,7 @@ private:
   service() = default;
   caf::actor_system* sys_ = nullptr;
   caf::actor listener_;
-  std::vector<caf::actor> shards_;
+  std::vector<shard_actor> shards_;
   caf::actor supervisor_;
   std::shared_ptr<service_metrics> metrics_;
   uint16_t port_ = 0;

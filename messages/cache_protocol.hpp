@@ -14,6 +14,10 @@
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
 
 namespace wtcache {
 
@@ -48,5 +52,13 @@ enum class cache_write_result : int8_t {
   fenced,   // an entry at this or a newer version was there; nothing changed
   failed,   // Redis refused it (the entry is unknown: treat the key as dirty)
 };
+
+// The Redis worker's interface (actors/redis_worker.hpp).
+using redis_worker_actor = caf::typed_actor<
+  // Reads entries; one per key, in order.
+  caf::replies_to<atom::get, std::vector<std::string>, int64_t>::with<std::vector<cache_entry>>,
+  // Writes entries through the fence script; one result per write, in order.
+  caf::replies_to<atom::put, std::vector<cache_write>, int64_t>::with<
+    std::vector<cache_write_result>>>;
 
 }  // namespace wtcache

@@ -19,6 +19,12 @@
 
 #include <caf/meta/type_name.hpp>
 
+#include <caf/actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
+#include "messages/cache_protocol.hpp"
 #include "messages/store_protocol.hpp"
 
 namespace wtcache {
@@ -55,5 +61,24 @@ template <class F>
 typename F::result_type inspect(F& f, write_request& x) {
   return f(caf::meta::type_name("write_request"), x.writes);
 }
+
+// The shard coordinator's interface (actors/shard_coordinator.hpp).
+using shard_actor = caf::typed_actor<
+  // Reads a key: cache, else one database read per key in flight.
+  caf::replies_to<atom::get, std::string>::with<lookup>,
+  // Writes a command's keys in the next group commit.
+  caf::replies_to<atom::put, write_request>::with<std::vector<int64_t>>,
+  // Another shard committed one of this shard's keys.
+  caf::reacts_to<atom::committed, std::string, int64_t, bool>,
+  // The supervisor's current pools.
+  caf::reacts_to<atom::workers, std::vector<postgres_worker_actor>>,
+  caf::reacts_to<atom::workers, std::vector<redis_worker_actor>>,
+  // How many workers of each kind this shard knows.
+  caf::replies_to<atom::workers>::with<std::vector<uint64_t>>,
+  // The other shards of this node (untyped: a typed list would name this
+  // type inside its own definition); index = shard number.
+  caf::reacts_to<atom::peers, std::vector<caf::actor>>,
+  // Timer: retry invalidating dirty keys.
+  caf::reacts_to<atom::tick>>;
 
 }  // namespace wtcache

@@ -16,6 +16,10 @@
 #include <vector>
 
 #include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "messages/atoms.hpp"
 
 namespace wtcache {
 
@@ -59,5 +63,14 @@ template <class F>
 typename F::result_type inspect(F& f, store_row& x) {
   return f(caf::meta::type_name("store_row"), x.found, x.version, x.value);
 }
+
+// The PostgreSQL worker's interface (actors/postgres_worker.hpp).
+using postgres_worker_actor = caf::typed_actor<
+  // One transaction over the ops, by the deadline or not at all.
+  caf::replies_to<atom::put, std::vector<store_op>, int64_t>::with<std::vector<store_result>>,
+  // Reads one row of a namespace.
+  caf::replies_to<atom::get, uint32_t, std::string, int64_t>::with<store_row>,
+  // Draws a fresh version.
+  caf::replies_to<atom::version>::with<int64_t>>;
 
 }  // namespace wtcache

@@ -17,20 +17,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Reads pool announcements until `kind`'s pool has `size` workers.
-std::vector<caf::actor> await_pool(caf::scoped_actor& self, const std::string& kind,
-                                   std::size_t size) {
-  std::vector<caf::actor> last;
+// Reads pool announcements until the pool of `Worker`s has `size` workers.
+template <class Worker>
+std::vector<Worker> await_pool(caf::scoped_actor& self, std::size_t size) {
+  using other = std::conditional_t<std::is_same_v<Worker, postgres_worker_actor>,
+                                   redis_worker_actor, postgres_worker_actor>;
+  std::vector<Worker> last;
   bool timed_out = false;
   while (!timed_out && last.size() != size) {
     self->receive(
-      [&](atom::workers, const std::string& k, const std::vector<caf::actor>& pool) {
-        if (k == kind && pool.size() == size)
+      [&](atom::workers, const std::vector<Worker>& pool) {
+        if (pool.size() == size)
           last = pool;
       },
+      [&](atom::workers, const std::vector<other>&) {},
       caf::after(std::chrono::seconds(10)) >> [&] { timed_out = true; });
   }
-  EXPECT_FALSE(timed_out) << "no " << kind << " pool of " << size;
+  EXPECT_FALSE(timed_out) << "no pool of " << size;
   return last;
 }
 
@@ -51,22 +54,22 @@ TEST(Supervisor, RestartsACrashedWorkerAfterABackoffAndAnnouncesIt) {
   s.redis = parse_redis_url(test::servers::get().redis_url(), "redis");
   s.redis_pool = 1;
   s.backoff = backoff_policy{50ms, 1000ms, 0.0};
-  s.shards = {shard};
+  s.shards = {caf::actor_cast<shard_actor>(shard)};
   s.metrics = metrics;
   prepare_schema(s.postgres_url, {def});
   auto sup = sys.spawn(supervisor, s);
 
-  auto pool = await_pool(shard, "postgres", 2);
-  await_pool(shard, "redis", 1);
+  auto pool = await_pool<postgres_worker_actor>(shard, 2);
+  await_pool<redis_worker_actor>(shard, 1);
   ASSERT_EQ(pool.size(), 2u);
   auto crashed = pool[0];
   auto killed_at = std::chrono::steady_clock::now();
   shard->send_exit(crashed, caf::exit_reason::kill);
 
-  auto survivors = await_pool(shard, "postgres", 1);
+  auto survivors = await_pool<postgres_worker_actor>(shard, 1);
   ASSERT_EQ(survivors.size(), 1u);
   EXPECT_EQ(survivors[0], pool[1]);
-  auto restarted = await_pool(shard, "postgres", 2);
+  auto restarted = await_pool<postgres_worker_actor>(shard, 2);
   EXPECT_GE(std::chrono::steady_clock::now() - killed_at, 50ms);  // the backoff
   EXPECT_EQ(metrics->worker_restarts.load(), 1u);
   ASSERT_EQ(restarted.size(), 2u);
