@@ -3,8 +3,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
-#include <set>
 #include <type_traits>
 
 #include <caf/behavior.hpp>
@@ -22,12 +22,16 @@ using self_ptr = caf::io::stateful_broker<connection_state>*;
 
 namespace {
 
-std::set<std::size_t> shards_of(const command_plan& plan, std::size_t n) {
-  std::set<std::size_t> out;
-  for (auto& w : plan.request.writes)
-    out.insert(shard_of(w.key, n));
-  return out;
+// A write over keys of more than one shard (MSET, DEL of several keys).
+bool spans_shards(const command_plan& plan, std::size_t n) {
+  const auto& ws = plan.request.writes;
+  return std::any_of(ws.begin(), ws.end(), [&](const key_write& w) {
+    return shard_of(w.key, n) != shard_of(ws.front().key, n);
+  });
 }
+
+constexpr const char* no_answer_in_time =
+  "ERR outcome unknown: no answer within the request deadline";
 
 std::size_t unanswered(const connection_state& st) {
   return st.in_flight + st.waiting.size() + st.ready.size();
@@ -49,10 +53,15 @@ void halt_reading(self_ptr self) {
   self->halt(st.hdl);
 }
 
+// Halted, and now well below both limits.
+bool may_read_again(const connection_state& st) {
+  return !st.closed && st.reading_halted && !st.output_over_limit &&
+         unanswered(st) <= st.fe->max_pipeline / 2;
+}
+
 void maybe_resume_reading(self_ptr self) {
   auto& st = self->state;
-  if (st.closed || !st.reading_halted || st.resume_scheduled || st.output_over_limit ||
-      unanswered(st) > st.fe->max_pipeline / 2)
+  if (st.resume_scheduled || !may_read_again(st))
     return;
   st.resume_scheduled = true;
   self->delayed_send(self, std::chrono::milliseconds(1), atom::resume::value);
@@ -65,8 +74,7 @@ void on_resume(self_ptr self) {
     maybe_resume_reading(self);  // too close to a halt: try again shortly
     return;
   }
-  if (st.closed || !st.reading_halted || st.output_over_limit ||
-      unanswered(st) > st.fe->max_pipeline / 2)
+  if (!may_read_again(st))
     return;  // a later answer or drain resumes
   st.reading_halted = false;
   self->trigger(st.hdl);
@@ -294,9 +302,8 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
       },
       [=](caf::error& err) {
         // A write that got no answer at all may still have committed: say so.
-        answer(error_reply(err == caf::sec::request_timeout
-                             ? "ERR outcome unknown: no answer within the request deadline"
-                             : client_error_text(err)));
+        answer(error_reply(err == caf::sec::request_timeout ? no_answer_in_time
+                                                            : client_error_text(err)));
       });
 }
 
@@ -305,7 +312,7 @@ void on_write_deadline(self_ptr self, uint64_t seq) {
   if (!st.writes_in_flight.count(seq) || st.told_unknown.count(seq))
     return;
   st.told_unknown.insert(seq);
-  complete(self, seq, error_reply("ERR outcome unknown: no answer within the request deadline"));
+  complete(self, seq, error_reply(no_answer_in_time));
 }
 
 bool ready_to_dispatch(self_ptr self, const command_plan& plan, bool barrier) {
@@ -332,7 +339,7 @@ void pump(self_ptr self) {
   while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
     bool barrier = front.plan.kind == plan_kind::write &&
-                   shards_of(front.plan, st.fe->shards.size()).size() > 1;
+                   spans_shards(front.plan, st.fe->shards.size());
     if (!ready_to_dispatch(self, front.plan, barrier))
       return;
     auto plan = std::make_shared<command_plan>(std::move(front.plan));

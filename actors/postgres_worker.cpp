@@ -24,15 +24,6 @@ struct group_failure {
 // The batch's deadline passed before it could commit.
 struct deadline_passed {};
 
-std::string one_line(std::string s) {
-  for (auto& c : s)
-    if (c == '\n' || c == '\r')
-      c = ' ';
-  while (!s.empty() && s.back() == ' ')
-    s.pop_back();
-  return s;
-}
-
 bool expired(int64_t deadline_ns) {
   return std::chrono::steady_clock::now().time_since_epoch().count() > deadline_ns;
 }

@@ -36,8 +36,10 @@ struct redis_worker_state {
   caf::expected<std::vector<cache_entry>> read(const std::vector<std::string>& keys);
   caf::expected<std::vector<cache_write_result>> write(const std::vector<cache_write>& writes);
 
-private:
+  // Connects unless connected: AUTH, SELECT, loads the fence script.
   caf::error connect();
+
+private:
   void disconnect();
 };
 

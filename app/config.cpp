@@ -111,17 +111,22 @@ private:
   std::set<std::string> used_;
 };
 
+// A TCP port; 0 only where `zero_ok` (listen: pick a free one).
+uint16_t parse_port(const std::string& text, const std::string& field, bool zero_ok) {
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
+  if (ec != std::errc{} || p != text.data() + text.size() || port > 65535 ||
+      (port == 0 && !zero_ok))
+    throw config_error(field, "invalid port \"" + text + "\"");
+  return static_cast<uint16_t>(port);
+}
+
 void parse_listen(const std::string& value, const std::string& field, config& cfg) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos || colon == 0)
     throw config_error(field, "expected HOST:PORT, got \"" + value + "\"");
-  auto port_text = value.substr(colon + 1);
-  unsigned port = 0;
-  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc{} || p != port_text.data() + port_text.size() || port > 65535)
-    throw config_error(field, "invalid port \"" + port_text + "\"");
+  cfg.listen_port = parse_port(value.substr(colon + 1), field, true);
   cfg.listen_host = value.substr(0, colon);
-  cfg.listen_port = static_cast<uint16_t>(port);
 }
 
 namespace_config default_namespace() {
@@ -232,12 +237,7 @@ redis_endpoint parse_redis_url(const std::string& url, const std::string& field)
   }
   auto colon = rest.rfind(':');
   if (colon != std::string::npos) {
-    auto port = rest.substr(colon + 1);
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
-    if (ec != std::errc{} || p != port.data() + port.size() || v == 0 || v > 65535)
-      throw config_error(field, "invalid port \"" + port + "\"");
-    ep.port = static_cast<uint16_t>(v);
+    ep.port = parse_port(rest.substr(colon + 1), field, false);
     rest = rest.substr(0, colon);
   }
   if (rest.empty())

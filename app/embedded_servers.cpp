@@ -177,20 +177,11 @@ int child_process::stop(int sig, std::chrono::milliseconds grace) {
     return 0;
   ::kill(pid_, sig);
   ::kill(pid_, SIGCONT);  // a paused process cannot act on the signal
-  auto deadline = clock_type::now() + grace;
   int status = 0;
-  for (;;) {
-    auto r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_ || r < 0)
-      break;
-    if (clock_type::now() >= deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (!wait_for(grace, status)) {
+    ::kill(pid_, SIGKILL);
+    status = wait();
   }
-  pid_ = -1;
   return status;
 }
 

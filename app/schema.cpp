@@ -6,6 +6,7 @@
 #include <pqxx/pqxx>
 
 #include "app/config.hpp"
+#include "messages/errors.hpp"
 
 namespace wtcache {
 
@@ -48,10 +49,7 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url) {
   try {
     return std::make_unique<pqxx::connection>(url);
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
-      msg.pop_back();
-    throw config_error("postgres", "cannot connect to " + redact_url(url) + ": " + msg);
+    throw config_error("postgres", "cannot connect to " + redact_url(url) + ": " + one_line(e.what()));
   }
 }
 

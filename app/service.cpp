@@ -1,7 +1,5 @@
 #include "app/service.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -9,6 +7,7 @@
 #include <caf/send.hpp>
 
 #include "actors/listener.hpp"
+#include "actors/redis_worker.hpp"
 #include "actors/supervisor.hpp"
 #include "app/schema.hpp"
 #include "messages/atoms.hpp"
@@ -19,36 +18,14 @@ namespace wtcache {
 
 namespace {
 
-// Fails early, with a message a person can act on, when Redis is not there.
+// Fails early, with a message a person can act on, when Redis is not there:
+// the connection a worker would make, made once on this thread.
 void check_redis(const redis_endpoint& ep, const std::string& url) {
-  timeval tv{2, 0};
-  auto* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
-  std::string why;
-  if (!c || c->err) {
-    why = c ? c->errstr : "out of memory";
-  } else {
-    redisSetTimeout(c, tv);
-    if (!ep.password.empty()) {
-      auto* r = static_cast<redisReply*>(
-        ep.user.empty() ? redisCommand(c, "AUTH %s", ep.password.c_str())
-                        : redisCommand(c, "AUTH %s %s", ep.user.c_str(), ep.password.c_str()));
-      if (!r || r->type == REDIS_REPLY_ERROR)
-        why = r ? std::string(r->str, r->len) : c->errstr;
-      if (r)
-        freeReplyObject(r);
-    }
-    if (why.empty()) {
-      auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-      if (!r || r->type == REDIS_REPLY_ERROR)
-        why = r ? std::string(r->str, r->len) : c->errstr;
-      if (r)
-        freeReplyObject(r);
-    }
-  }
-  if (c)
-    redisFree(c);
-  if (!why.empty())
-    throw config_error("redis", "cannot reach " + redact_url(url) + ": " + why);
+  redis_worker_state probe;
+  probe.endpoint = ep;
+  probe.timeout = std::chrono::seconds(2);
+  if (auto err = probe.connect())
+    throw config_error("redis", "cannot reach " + redact_url(url) + ": " + error_detail(err));
 }
 
 }  // namespace

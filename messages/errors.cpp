@@ -17,14 +17,28 @@ constexpr std::array<const char*, 9> descriptions = {
 static_assert(descriptions.size() == static_cast<std::size_t>(ec::busy) + 1,
               "every ec value needs a description");
 
-std::string context_text(const caf::error& err) {
+}  // namespace
+
+std::string error_detail(const caf::error& err) {
   const auto& ctx = err.context();
   if (ctx.size() == 1 && ctx.match_element<std::string>(0))
     return ctx.get_as<std::string>(0);
   return {};
 }
 
-}  // namespace
+std::string one_line(std::string s) {
+  std::string out;
+  for (char c : s) {
+    bool blank = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (!blank)
+      out += c;
+    else if (!out.empty() && out.back() != ' ')
+      out += ' ';
+  }
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
+  return out;
+}
 
 std::string to_string(ec x) {
   auto i = static_cast<std::size_t>(x);
@@ -34,7 +48,7 @@ std::string to_string(ec x) {
 std::string client_error_text(const caf::error& err) {
   if (err.category() == caf::atom("wtcache")) {
     auto code = static_cast<ec>(err.code());
-    auto ctx = context_text(err);
+    auto ctx = error_detail(err);
     switch (code) {
       case ec::client_error:
         return ctx;

@@ -53,6 +53,14 @@ std::string to_string(ec x);
 // actors), e.g. "ERR outcome unknown: ..." or "BUSY ...".
 std::string client_error_text(const caf::error& err);
 
+// The context text an error was made with ("Connection refused"), without
+// the code's prefix; empty if it has none.
+std::string error_detail(const caf::error& err);
+
+// A driver's message as one line: newlines and tabs become single spaces
+// (libpq's messages span lines), trailing blanks go.
+std::string one_line(std::string s);
+
 // Registers the error category's renderer with CAF.
 void add_error_category(caf::actor_system_config& cfg);
 

@@ -87,6 +87,15 @@ protected:
     return cfg;
   }
 
+  // Another service on the same servers, with one setting changed; it stops
+  // when the returned pointer goes.
+  template <class Tweak>
+  static std::unique_ptr<service> start_service_with(Tweak tweak) {
+    auto cfg = suite_config();
+    tweak(cfg);
+    return start_service(cfg);
+  }
+
   static std::unique_ptr<service> start_service(const config& cfg) {
     service_options opts;
     opts.hooks.before_fill = fill_gate_->actor;
@@ -571,9 +580,7 @@ TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
 // Bounded resources: a shard's write queue has a limit, and a write beyond
 // it is refused at once with -BUSY instead of waiting or growing memory.
 TEST_F(Service, AFullWriteQueueAnswersBusy) {
-  auto cfg = suite_config();
-  cfg.max_queued_writes = 2;
-  auto small = start_service(cfg);
+  auto small = start_service_with([](config& cfg) { cfg.max_queued_writes = 2; });
   resp_client c(small->port());
   auto first = key();
   auto hold = hold_shard_with(first, small->port());
@@ -589,16 +596,13 @@ TEST_F(Service, AFullWriteQueueAnswersBusy) {
   EXPECT_EQ(hold.get().str, "OK");
   for (auto& q : queued)
     EXPECT_EQ(q.get().str, "OK");
-  small->stop();
 }
 
 // Bounded resources: a client that asks for more than it reads is cut off
 // once its unsent replies pass the limit and stop draining; other clients
 // are unaffected.
 TEST_F(Service, AClientThatDoesNotReadItsRepliesIsCutOff) {
-  auto cfg = suite_config();
-  cfg.max_reply_buffer_bytes = 4 * 1024 * 1024;
-  auto small = start_service(cfg);
+  auto small = start_service_with([](config& cfg) { cfg.max_reply_buffer_bytes = 4 * 1024 * 1024; });
   resp_client c(small->port());
   auto k = key();
   ASSERT_EQ(c.cmd({"SET", k, std::string(1024 * 1024, 'x')}).str, "OK");
@@ -608,15 +612,12 @@ TEST_F(Service, AClientThatDoesNotReadItsRepliesIsCutOff) {
   // off (its sends then fail with a reset) instead of buffering without end.
   EXPECT_TRUE(eventually([&] { return !greedy.try_send(get); }, 30s));
   EXPECT_EQ(c.cmd({"PING"}).str, "PONG");
-  small->stop();
 }
 
 // Reading stops at max_pipeline unanswered commands and must always resume:
 // a long pipeline through a tiny window still completes, in order.
 TEST_F(Service, ALongPipelineThroughASmallWindowCompletesInOrder) {
-  auto cfg = suite_config();
-  cfg.max_pipeline = 4;
-  auto small = start_service(cfg);
+  auto small = start_service_with([](config& cfg) { cfg.max_pipeline = 4; });
   resp_client c(small->port());
   auto k = key();
   constexpr int n = 2000;
@@ -628,7 +629,6 @@ TEST_F(Service, ALongPipelineThroughASmallWindowCompletesInOrder) {
     ASSERT_EQ(c.read().str, "OK") << i;
     ASSERT_EQ(c.read().str, std::to_string(i)) << i;
   }
-  small->stop();
 }
 
 // A command with more keys than a batch or a lookup window still works as
