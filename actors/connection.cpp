@@ -473,6 +473,25 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "fills_fenced", m.fills_fenced.load());
     line(out, "worker_restarts", m.worker_restarts.load());
   }
+  if ((all || section == "write-behind" || section == "writebehind") && !m.write_behind.empty()) {
+    // One line per namespace, in the style of Redis's keyspace lines.
+    if (all)
+      out += "\r\n";
+    out += "# Write-behind\r\n";
+    for (auto& wb : m.write_behind) {
+      int64_t oldest = 0;
+      for (auto& a : wb->oldest_age_ms)
+        oldest = std::max<int64_t>(oldest, a.load());
+      out += "wb_" + wb->table + ":queue_depth=" + std::to_string(wb->depth.load()) +
+             ",queue_bytes=" + std::to_string(wb->bytes.load()) +
+             ",oldest_entry_age_ms=" + std::to_string(oldest) +
+             ",flushed=" + std::to_string(wb->flushed.load()) +
+             ",rows_written=" + std::to_string(wb->rows.load()) +
+             ",batches=" + std::to_string(wb->batches.load()) +
+             ",retries=" + std::to_string(wb->retries.load()) +
+             ",dead_letters=" + std::to_string(wb->dead_letters.load()) + "\r\n";
+    }
+  }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "messages/atoms.hpp"
+#include "core/namespaces.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -36,15 +37,215 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', K
 return 1
 )lua";
 
+// Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
+// version clock, KEYS[2] a scratch key for INCRBY arithmetic. ARGV[1] the
+// number of ops, then 15 fields per op: group, kind (s|d|i), client key,
+// value, delta, ttl, entry, stream, stats, max entries, max bytes, low
+// entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value.
+// Returns 4 strings per op: status, version, count, error.
+//
+// A command is planned on a copy first and applied only when every op can
+// be: a refused command changes nothing. Versions come from Redis's clock in
+// microseconds, above the last one issued and above the entry's, so they
+// keep growing even if Redis loses its data. Pending entries have no TTL
+// (pinned): an eviction policy that spares keys without a TTL cannot drop a
+// value that has not reached PostgreSQL yet.
+const char* const enqueue_script = R"lua(
+local F = 15
+local n = tonumber(ARGV[1])
+local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
+local function fmt(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local clock = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local out = {}
+local stats, entries = {}, {}
+local function stat(key)
+  local s = stats[key]
+  if not s then
+    local r = redis.call('HMGET', key, 'n', 'b', 'full')
+    s = {n = tonumber(r[1] or '0') or 0, b = tonumber(r[2] or '0') or 0, full = r[3] == '1'}
+    stats[key] = s
+  end
+  return s
+end
+local function entry(key)
+  local e = entries[key]
+  if not e then
+    local r = redis.pcall('HMGET', key, 'v', 'k', 'd')
+    if r.err then e = {v = 0, wrong = true}
+    elseif r[1] then e = {k = r[2], v = tonumber(r[1]) or 0, d = r[3] or ''}
+    else e = {v = 0} end
+    entries[key] = e
+  end
+  return e
+end
+local function result(status, version, count, err)
+  out[#out + 1] = status; out[#out + 1] = version; out[#out + 1] = count; out[#out + 1] = err
+end
+local stopped = false
+local i = 1
+while i <= n do
+  local g = arg(i, 1)
+  local j = i
+  while j <= n and arg(j, 1) == g do j = j + 1 end
+  local status, err = 'done', ''
+  local plan, loads, add, view = {}, {}, {}, {}
+  if stopped then status = 'not_run' end
+  for x = i, j - 1 do
+    if status ~= 'done' then break end
+    local kind, key = arg(x, 2), arg(x, 7)
+    if not view[key] then
+      local e = entry(key)
+      view[key] = {k = e.k, d = e.d}
+    end
+    local e = view[key]
+    local present, value
+    if e.k == 'v' or e.k == 'x' then present, value = e.k == 'v', e.d
+    elseif arg(x, 14) == '1' then present, value = true, arg(x, 15)
+    elseif arg(x, 14) == '2' then present, value = false, '' end
+    local p = {}
+    if kind == 's' then
+      p.op, p.data, p.count = 's', arg(x, 4), '0'
+    elseif present == nil then
+      loads[x] = true
+    elseif kind == 'd' then
+      p.op, p.data, p.count = 'd', '', present and '1' or '0'
+    else
+      redis.call('SET', KEYS[2], present and value or '0')
+      local r = redis.pcall('INCRBY', KEYS[2], arg(x, 5))
+      local nv = redis.call('GET', KEYS[2])
+      redis.call('DEL', KEYS[2])
+      if type(r) == 'table' and r.err then status, err = 'refused', r.err
+      else p.op, p.data, p.count = 's', nv, nv end
+    end
+    plan[x] = p
+    if p.op then
+      e.k, e.d = (p.op == 'd') and 'x' or 'v', p.data
+      local sk = arg(x, 9)
+      local a = add[sk]
+      if not a then
+        a = {n = 0, b = 0, max_n = tonumber(arg(x, 10)), max_b = tonumber(arg(x, 11)),
+             low_n = tonumber(arg(x, 12)), low_b = tonumber(arg(x, 13))}
+        add[sk] = a
+      end
+      a.n = a.n + 1
+      a.b = a.b + #arg(x, 3) + #p.data
+    end
+  end
+  if status == 'done' and next(loads) then
+    status, stopped = 'needs_load', true
+  end
+  if status == 'done' then
+    for sk, a in pairs(add) do
+      local s = stat(sk)
+      if s.full then
+        if s.n < a.low_n and s.b < a.low_b then
+          s.full = false
+          redis.call('HDEL', sk, 'full')
+        else
+          status = 'busy'
+        end
+      end
+      if status == 'done' and s.n > 0 and (s.n + a.n > a.max_n or s.b + a.b > a.max_b) then
+        status, s.full = 'busy', true
+        redis.call('HSET', sk, 'full', '1')
+      end
+    end
+  end
+  for x = i, j - 1 do
+    if status == 'done' then
+      local p, key = plan[x], arg(x, 7)
+      local e = entry(key)
+      local v = math.max(clock + 1, now, e.v + 1)
+      clock = v
+      local vs = fmt(v)
+      if e.wrong then redis.call('DEL', key); e.wrong = false end
+      local k = (p.op == 'd') and 'x' or 'v'
+      redis.call('HSET', key, 'v', vs, 'k', k, 'd', p.data)
+      redis.call('PERSIST', key)
+      e.k, e.v, e.d = k, v, p.data
+      local bytes = #arg(x, 3) + #p.data
+      redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
+                 't', arg(x, 6), 'b', tostring(bytes))
+      local s = stat(arg(x, 9))
+      s.n, s.b = s.n + 1, s.b + bytes
+      redis.call('HINCRBY', arg(x, 9), 'n', 1)
+      redis.call('HINCRBY', arg(x, 9), 'b', bytes)
+      result('done', vs, p.count, '')
+    elseif status == 'needs_load' then
+      result(loads[x] and 'needs_load' or 'not_run', '0', '0', '')
+    else
+      result(status, '0', '0', err)
+    end
+  end
+  i = j
+end
+redis.call('SET', KEYS[1], fmt(clock))
+return out
+)lua";
+
+// After a write-behind batch committed. ARGV: stream, group, stats, tombstone
+// TTL, number of ids, then (id, bytes) per stream entry, then (entry,
+// version, action, ttl, normalised?, normalised value) per key. Acknowledges
+// and deletes the entries, takes them off the queue's counters (once, even if
+// run again), and unpins each entry still at the version just persisted:
+// action "u" gives it its TTL back (and jsonb's normalised text), action "t"
+// (dead letter) makes it a tombstone so reads go to the database.
+const char* const settle_script = R"lua(
+local stream, group, stats = ARGV[1], ARGV[2], ARGV[3]
+local tomb_ttl = tonumber(ARGV[4])
+local nids = tonumber(ARGV[5])
+local acked, bytes = 0, 0
+local p = 6
+for i = 1, nids do
+  if redis.call('XACK', stream, group, ARGV[p]) == 1 then
+    acked = acked + 1
+    bytes = bytes + tonumber(ARGV[p + 1])
+  end
+  redis.call('XDEL', stream, ARGV[p])
+  p = p + 2
+end
+if acked > 0 then
+  redis.call('HINCRBY', stats, 'n', -acked)
+  redis.call('HINCRBY', stats, 'b', -bytes)
+end
+while p <= #ARGV do
+  local key, v, action, ttl = ARGV[p], ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3])
+  local has, norm = ARGV[p + 4], ARGV[p + 5]
+  p = p + 6
+  local r = redis.pcall('HMGET', key, 'v', 'k')
+  if not r.err and r[1] == v then
+    if action == 't' then
+      redis.call('HSET', key, 'k', 't', 'd', '')
+      redis.call('PEXPIRE', key, tomb_ttl)
+    else
+      if has == '1' then redis.call('HSET', key, 'd', norm) end
+      if r[2] == 'x' then redis.call('PEXPIRE', key, tomb_ttl)
+      elseif ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+    end
+  end
+end
+return acked
+)lua";
+
+void redis_reply_deleter::operator()(redisReply* r) const {
+  if (r)
+    freeReplyObject(r);
+}
+
 namespace {
 
-struct reply_deleter {
-  void operator()(redisReply* r) const {
-    if (r)
-      freeReplyObject(r);
+using reply_ptr = redis_reply;
+
+const char* script_source(redis_script s) {
+  switch (s) {
+    case redis_script::fence: return fence_script;
+    case redis_script::enqueue: return enqueue_script;
+    case redis_script::settle: return settle_script;
   }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+  return "";
+}
 
 timeval to_timeval(std::chrono::milliseconds d) {
   timeval tv;
@@ -105,11 +306,129 @@ caf::error redis_worker_state::connect() {
     if (!r || r->type == REDIS_REPLY_ERROR)
       return failed(r, "SELECT");
   }
-  auto r = run({"SCRIPT", "LOAD", fence_script});
-  if (!r || r->type != REDIS_REPLY_STRING)
-    return failed(r, "SCRIPT LOAD");
-  fence_sha.assign(r->str, r->len);
+  for (auto sc : {redis_script::fence, redis_script::enqueue, redis_script::settle}) {
+    auto r = run({"SCRIPT", "LOAD", script_source(sc)});
+    if (!r || r->type != REDIS_REPLY_STRING)
+      return failed(r, "SCRIPT LOAD");
+    shas[static_cast<int>(sc)].assign(r->str, r->len);
+  }
   return caf::none;
+}
+
+caf::expected<redis_reply> redis_worker_state::command(const std::vector<std::string>& args,
+                                                       bool* sent) {
+  if (sent)
+    *sent = false;
+  if (auto err = connect())
+    return err;
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
+  if (sent)
+    *sent = true;
+  void* raw = nullptr;
+  if (redisGetReply(ctx, &raw) != REDIS_OK) {
+    std::string why = ctx->errstr;
+    disconnect();
+    return make_error(ec::redis_unavailable, why);
+  }
+  return redis_reply(static_cast<redisReply*>(raw));
+}
+
+caf::expected<redis_reply> redis_worker_state::eval(redis_script sc,
+                                                    const std::vector<std::string>& keys,
+                                                    const std::vector<std::string>& args,
+                                                    bool* sent) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (auto err = connect())
+      return err;
+    std::vector<std::string> argv;
+    argv.reserve(3 + keys.size() + args.size());
+    argv.push_back("EVALSHA");
+    argv.push_back(shas[static_cast<int>(sc)]);
+    argv.push_back(std::to_string(keys.size()));
+    argv.insert(argv.end(), keys.begin(), keys.end());
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = command(argv, sent);
+    if (!r)
+      return r;
+    auto& rep = *r;
+    if (rep->type == REDIS_REPLY_ERROR &&
+        std::string_view(rep->str, rep->len).rfind("NOSCRIPT", 0) == 0) {
+      // The script cache was flushed (SCRIPT FLUSH, a restart): load it again.
+      auto l = command({"SCRIPT", "LOAD", script_source(sc)});
+      if (!l)
+        return l;
+      if ((*l)->type != REDIS_REPLY_STRING)
+        return make_error(ec::redis_error, "cannot load a script");
+      shas[static_cast<int>(sc)].assign((*l)->str, (*l)->len);
+      continue;
+    }
+    return r;
+  }
+  return make_error(ec::redis_error, "the script cache keeps being flushed");
+}
+
+caf::expected<std::vector<queued_result>>
+redis_worker_state::enqueue(const std::string& prefix, const std::vector<queued_write>& writes) {
+  constexpr const char* kinds[] = {"s", "d", "i"};
+  std::vector<std::string> args;
+  args.reserve(1 + writes.size() * 15);
+  args.push_back(std::to_string(writes.size()));
+  for (auto& w : writes) {
+    args.push_back(std::to_string(w.group));
+    args.push_back(kinds[static_cast<int>(w.kind)]);
+    args.push_back(w.key);
+    args.push_back(w.value);
+    args.push_back(std::to_string(w.delta));
+    args.push_back(std::to_string(w.ttl_ms));
+    args.push_back(w.redis_key);
+    args.push_back(w.stream);
+    args.push_back(w.stats);
+    args.push_back(std::to_string(w.max_entries));
+    args.push_back(std::to_string(w.max_bytes));
+    args.push_back(std::to_string(w.low_entries));
+    args.push_back(std::to_string(w.low_bytes));
+    args.push_back(std::to_string(static_cast<int>(w.loaded)));
+    args.push_back(w.loaded_value);
+  }
+  bool sent = false;
+  auto r = eval(redis_script::enqueue, {version_clock(prefix), prefix + "wbscratch"}, args, &sent);
+  if (!r) {
+    // Once the call went out it may have run: nobody can say it did not.
+    if (sent)
+      return make_error(ec::outcome_unknown, "lost the connection to redis: " + error_detail(r.error()));
+    return r.error();
+  }
+  auto& rep = *r;
+  if (rep->type == REDIS_REPLY_ERROR)
+    return make_error(ec::redis_error, std::string(rep->str, rep->len));
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * writes.size())
+    return make_error(ec::redis_error, "unexpected reply from the enqueue script");
+  auto str = [&](std::size_t i) {
+    auto* e = rep->element[i];
+    return e->type == REDIS_REPLY_STRING ? std::string(e->str, e->len) : std::string();
+  };
+  std::vector<queued_result> out(writes.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    auto status = str(4 * i);
+    auto& o = out[i];
+    o.status = status == "done"         ? queued_status::done
+               : status == "busy"       ? queued_status::busy
+               : status == "refused"    ? queued_status::refused
+               : status == "needs_load" ? queued_status::needs_load
+                                        : queued_status::not_run;
+    o.version = std::strtoll(str(4 * i + 1).c_str(), nullptr, 10);
+    o.count = std::strtoll(str(4 * i + 2).c_str(), nullptr, 10);
+    o.error = str(4 * i + 3);
+  }
+  return out;
 }
 
 caf::expected<std::vector<cache_entry>>
@@ -142,6 +461,7 @@ redis_worker_state::read(const std::vector<std::string>& keys) {
     e.present = true;
     e.version = std::strtoll(v->str, nullptr, 10);
     e.tombstone = k->len == 1 && k->str[0] == 't';
+    e.deleted = k->len == 1 && k->str[0] == 'x';
     if (d->type == REDIS_REPLY_STRING)
       e.data.assign(d->str, d->len);
   }
@@ -167,6 +487,7 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
       auto& w = writes[i];
       auto version = std::to_string(w.version);
       auto ttl = std::to_string(w.ttl_ms);
+      auto& fence_sha = shas[static_cast<int>(redis_script::fence)];
       const char* argv[] = {"EVALSHA",        fence_sha.data(), "1",
                             w.redis_key.data(), version.data(),  w.tombstone ? "t" : "v",
                             w.data.data(),    ttl.data()};
@@ -197,7 +518,7 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
         disconnect();
         return make_error(ec::redis_unavailable, "cannot load the fence script");
       }
-      fence_sha.assign(r->str, r->len);
+      shas[static_cast<int>(redis_script::fence)].assign(r->str, r->len);
     }
   }
   return out;
@@ -223,6 +544,15 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue");
       auto res = self->state.write(writes);
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
+    },
+    [=](atom::enqueue, const std::string& prefix, const std::vector<queued_write>& writes,
+        int64_t deadline) -> caf::result<std::vector<queued_result>> {
+      if (expired(deadline))
+        return make_error(ec::timeout, "redis request expired in the queue; nothing was written");
+      auto res = self->state.enqueue(prefix, writes);
       if (!res)
         return std::move(res.error());
       return std::move(*res);

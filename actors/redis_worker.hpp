@@ -20,8 +20,17 @@
 #include "messages/cache_protocol.hpp"
 
 struct redisContext;
+struct redisReply;
 
 namespace wtcache {
+
+struct redis_reply_deleter {
+  void operator()(redisReply* r) const;
+};
+using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
+
+// The Lua scripts wtcached runs, loaded at connect and called by EVALSHA.
+enum class redis_script : uint8_t { fence, enqueue, settle };
 
 struct redis_worker_state {
   static inline const char* name = "redis_worker";
@@ -29,17 +38,26 @@ struct redis_worker_state {
   redis_endpoint endpoint;
   std::chrono::milliseconds timeout{1000};
   redisContext* ctx = nullptr;
-  std::string fence_sha;
+  std::string shas[3];  // by redis_script
 
   ~redis_worker_state();
 
   caf::expected<std::vector<cache_entry>> read(const std::vector<std::string>& keys);
   caf::expected<std::vector<cache_write_result>> write(const std::vector<cache_write>& writes);
+  // Write-behind commands through the enqueue script; keys under `prefix`.
+  caf::expected<std::vector<queued_result>> enqueue(const std::string& prefix,
+                                                    const std::vector<queued_write>& writes);
 
-  // Connects unless connected: AUTH, SELECT, loads the fence script.
+  // Connects unless connected: AUTH, SELECT, loads the scripts.
   caf::error connect();
 
-private:
+  // One command; an error reply is returned as a reply, a lost connection
+  // as ec::redis_unavailable (`sent` tells whether the command went out).
+  caf::expected<redis_reply> command(const std::vector<std::string>& args, bool* sent = nullptr);
+  // EVALSHA of one of the scripts (loading it again after a SCRIPT FLUSH).
+  caf::expected<redis_reply> eval(redis_script s, const std::vector<std::string>& keys,
+                                  const std::vector<std::string>& args, bool* sent = nullptr);
+
   void disconnect();
 };
 
@@ -47,7 +65,9 @@ redis_worker_actor::behavior_type
 redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
              std::chrono::milliseconds timeout);
 
-// The fence script's source, exposed for tests.
+// The scripts' sources, exposed for tests.
 extern const char* const fence_script;
+extern const char* const enqueue_script;
+extern const char* const settle_script;
 
 }  // namespace wtcache

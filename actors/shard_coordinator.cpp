@@ -55,6 +55,25 @@ int64_t shard_state::clamp_ttl(int64_t ms) const {
   return ms <= 0 ? 0 : std::max(ms, floor);
 }
 
+queued_write shard_state::make_queued(const key_write& w) const {
+  auto match = cfg.spaces->resolve(w.key);
+  const auto& ns = cfg.spaces->at(match.index);
+  queued_write q;
+  q.kind = w.kind;
+  q.key = w.key;
+  q.value = w.value;
+  q.delta = w.delta;
+  q.ttl_ms = w.kind == op_kind::set && w.ttl_ms >= 0 ? clamp_ttl(w.ttl_ms) : ttl_ms(match.index);
+  q.redis_key = redis_key(w.key);
+  q.stream = queue_stream(cfg.redis_prefix, ns, stream_of(w.key, ns.writers));
+  q.stats = queue_stats(cfg.redis_prefix, ns);
+  q.max_entries = static_cast<int64_t>(ns.max_queue_entries);
+  q.max_bytes = static_cast<int64_t>(ns.max_queue_bytes);
+  q.low_entries = static_cast<int64_t>(ns.low_watermark * static_cast<double>(ns.max_queue_entries));
+  q.low_bytes = static_cast<int64_t>(ns.low_watermark * static_cast<double>(ns.max_queue_bytes));
+  return q;
+}
+
 namespace {
 
 int64_t deadline_after(std::chrono::milliseconds d) {
@@ -208,7 +227,12 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
         auto& m = *self->state.cfg.metrics;
         if (!es.empty() && es[0].present && !es[0].tombstone && !self->state.dirty.count(key)) {
           m.hits.fetch_add(1, std::memory_order_relaxed);
-          rp.deliver(lookup{true, std::move(es[0].data)});
+          // A write-behind DEL not yet in PostgreSQL: the row may still be
+          // there, but the key is gone.
+          if (es[0].deleted)
+            rp.deliver(lookup{false, {}});
+          else
+            rp.deliver(lookup{true, std::move(es[0].data)});
           return;
         }
         m.misses.fetch_add(1, std::memory_order_relaxed);
@@ -424,6 +448,189 @@ void flush(self_ptr self) {
           [=](caf::error& err) { batch_failed(self, b, err); });
 }
 
+// ---- write-behind ---------------------------------------------------------
+
+void flush_queue(self_ptr self);
+
+// A command's answer: one number per key, as for write-through.
+std::vector<int64_t> queued_numbers(const std::vector<queued_write>& ops,
+                                    const std::vector<queued_result>& rs, std::size_t first) {
+  std::vector<int64_t> out;
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    out.push_back(ops[i].kind == op_kind::set ? rs[first + i].version : rs[first + i].count);
+  return out;
+}
+
+// Reads the rows the script asked for, then sends the commands again, the
+// one that asked first.
+void load_then_resume(self_ptr self) {
+  auto& st = self->state;
+  auto& head = st.wb_pending.front();
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < head.ops.size(); ++i)
+    if (head.ops[i].loaded == queued_write::not_loaded && head.ops[i].kind != op_kind::set)
+      todo.push_back(i);
+  auto worker = pick(st.postgres_workers, st.next_postgres);
+  auto fail_head = [=](const caf::error& err) {
+    auto& st = self->state;
+    st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
+    st.wb_pending.front().promise.deliver(err);
+    st.wb_pending.pop_front();
+    st.cfg.metrics->queued_writes.fetch_sub(1, std::memory_order_relaxed);
+    st.wb_in_flight = false;
+    flush_queue(self);
+  };
+  if (!worker) {
+    fail_head(make_error(ec::postgres_unavailable, "no connection"));
+    return;
+  }
+  if (todo.empty()) {  // cannot happen: the script asks only for DEL and INCR
+    fail_head(make_error(ec::redis_error, "the enqueue script asked for a load it cannot use"));
+    return;
+  }
+  auto left = std::make_shared<std::size_t>(todo.size());
+  auto failed = std::make_shared<caf::error>();
+  for (auto i : todo) {
+    auto match = st.cfg.spaces->resolve(head.ops[i].key);
+    st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+    auto done = [=] {
+      if (--*left > 0)
+        return;
+      if (*failed) {
+        fail_head(*failed);
+        return;
+      }
+      self->state.wb_in_flight = false;
+      flush_queue(self);
+    };
+    self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::get::value,
+                  static_cast<uint32_t>(match.index), std::string(match.id),
+                  deadline_after(st.cfg.postgres_timeout))
+      .then(
+        [=](store_row& row) {
+          // The head is still the command that asked: nothing runs while
+          // a load is on its way.
+          auto& op = self->state.wb_pending.front().ops[i];
+          op.loaded = row.found ? queued_write::loaded_found : queued_write::loaded_absent;
+          op.loaded_value = std::move(row.value);
+          done();
+        },
+        [=](caf::error& err) {
+          if (!*failed)
+            *failed = err;
+          done();
+        });
+  }
+}
+
+void queue_answered(self_ptr self, std::shared_ptr<std::vector<shard_state::pending_enqueue>> cmds,
+                    const std::vector<queued_result>& rs) {
+  auto& st = self->state;
+  auto& m = *st.cfg.metrics;
+  auto now = clock_type::now();
+  std::size_t k = 0, ci = 0;
+  for (; ci < cmds->size(); ++ci) {
+    auto& c = (*cmds)[ci];
+    auto status = rs[k].status;
+    for (std::size_t i = 0; i < c.ops.size(); ++i)
+      if (rs[k + i].status == queued_status::needs_load)
+        status = queued_status::needs_load;
+    if (status == queued_status::needs_load || status == queued_status::not_run)
+      break;
+    m.queued_writes.fetch_sub(1, std::memory_order_relaxed);
+    m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - c.received));
+    if (status == queued_status::done) {
+      for (std::size_t i = 0; i < c.ops.size(); ++i) {
+        auto& key = c.ops[i].key;
+        auto owner = shard_of(key, st.cfg.shard_count);
+        if (owner != st.cfg.index && owner < st.peers.size())
+          self->send(st.peers[owner], atom::committed::value, key, rs[k + i].version, true);
+        else
+          st.open_reads.erase(key);  // a read that started before must not fill
+      }
+      m.writes.fetch_add(1, std::memory_order_relaxed);
+      c.promise.deliver(queued_numbers(c.ops, rs, k));
+    } else {
+      m.write_errors.fetch_add(1, std::memory_order_relaxed);
+      if (status == queued_status::busy)
+        c.promise.deliver(make_error(ec::busy, "write-behind queue full"));
+      else
+        c.promise.deliver(make_error(ec::client_error, rs[k].error));
+    }
+    k += c.ops.size();
+  }
+  // Not run yet: back to the front, in order; the first may need rows loaded.
+  bool load = ci < cmds->size();
+  for (auto i = cmds->size(); i > ci; --i)
+    st.wb_pending.push_front(std::move((*cmds)[i - 1]));
+  if (load) {
+    load_then_resume(self);
+    return;
+  }
+  st.wb_in_flight = false;
+  flush_queue(self);
+}
+
+void flush_queue(self_ptr self) {
+  auto& st = self->state;
+  if (st.wb_in_flight || st.wb_pending.empty())
+    return;
+  auto now = clock_type::now();
+  auto cmds = std::make_shared<std::vector<shard_state::pending_enqueue>>();
+  std::size_t ops = 0;
+  while (!st.wb_pending.empty() &&
+         (cmds->empty() || ops + st.wb_pending.front().ops.size() <= st.cfg.max_batch_ops)) {
+    auto c = std::move(st.wb_pending.front());
+    st.wb_pending.pop_front();
+    if (c.deadline < now) {
+      st.cfg.metrics->queued_writes.fetch_sub(1, std::memory_order_relaxed);
+      st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
+      c.promise.deliver(make_error(ec::timeout, "waited past its deadline in the queue; "
+                                                "nothing was written"));
+      continue;
+    }
+    ops += c.ops.size();
+    cmds->push_back(std::move(c));
+  }
+  if (cmds->empty())
+    return;
+  std::vector<queued_write> batch;
+  batch.reserve(ops);
+  uint32_t group = 0;
+  for (auto& c : *cmds) {
+    for (auto& op : c.ops) {
+      batch.push_back(op);
+      batch.back().group = group;
+    }
+    ++group;
+  }
+  auto fail_all = [=](const caf::error& err) {
+    auto& st = self->state;
+    for (auto& c : *cmds) {
+      st.cfg.metrics->queued_writes.fetch_sub(1, std::memory_order_relaxed);
+      st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
+      c.promise.deliver(err);
+    }
+    st.wb_in_flight = false;
+    flush_queue(self);
+  };
+  auto worker = pick(st.redis_workers, st.next_redis);
+  if (!worker) {
+    fail_all(make_error(ec::redis_unavailable, "no connection"));
+    return;
+  }
+  st.wb_in_flight = true;
+  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
+                st.cfg.redis_prefix, std::move(batch), deadline_after(st.cfg.redis_timeout))
+    .then([=](const std::vector<queued_result>& rs) { queue_answered(self, cmds, rs); },
+          [=](caf::error& err) {
+            // No answer in time: the script may have run.
+            if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
+              err = make_error(ec::outcome_unknown, "no answer from redis in time");
+            fail_all(err);
+          });
+}
+
 // ---- dirty keys -----------------------------------------------------------
 
 void retry_dirty(self_ptr self);
@@ -518,11 +725,25 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
     },
     [=](atom::put, write_request& req) -> caf::result<std::vector<int64_t>> {
       auto& st = self->state;
+      auto now = clock_type::now();
+      const auto& first = req.writes.front().key;
+      if (st.cfg.spaces->at(st.cfg.spaces->resolve(first).index).mode == write_mode::write_behind) {
+        if (st.wb_pending.size() >= st.cfg.max_queued_writes)
+          return make_error(ec::busy, "write queue full; retry later");
+        // Made only once the write is taken: a promise takes over the reply.
+        shard_state::pending_enqueue c{{}, self->make_response_promise(), now,
+                                       now + st.cfg.request_timeout};
+        for (auto& w : req.writes)
+          c.ops.push_back(st.make_queued(w));
+        st.wb_pending.push_back(std::move(c));
+        st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
+        flush_queue(self);
+        return caf::delegated<std::vector<int64_t>>{};
+      }
       if (st.pending.size() >= st.cfg.max_queued_writes)
         return make_error(ec::busy, "write queue full; retry later");
-      auto rp = self->make_response_promise();
-      auto now = clock_type::now();
-      st.pending.push_back({std::move(req), rp, now, now + st.cfg.request_timeout});
+      st.pending.push_back({std::move(req), self->make_response_promise(), now,
+                            now + st.cfg.request_timeout});
       st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
       flush(self);
       return caf::delegated<std::vector<int64_t>>{};

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -77,6 +78,18 @@ struct shard_state {
   std::vector<pending_write> pending;
   bool batch_in_flight = false;
 
+  // Write-behind commands: sent to Redis in arrival order, one script call
+  // in flight, so that a command waiting for a row load (INCR or DEL of an
+  // uncached key) is not overtaken by a later write to the same key.
+  struct pending_enqueue {
+    std::vector<queued_write> ops;  // one group; carries the loaded rows
+    caf::response_promise promise;
+    std::chrono::steady_clock::time_point received;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::deque<pending_enqueue> wb_pending;
+  bool wb_in_flight = false;
+
   // Single-flight reads: GETs of a key join the read in `open_reads` until a
   // write to that key commits, after which new GETs start a fresh read.
   std::unordered_map<std::string, uint64_t> open_reads;
@@ -103,6 +116,8 @@ struct shard_state {
   std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }
   int64_t ttl_ms(std::size_t ns) const;
   int64_t clamp_ttl(int64_t ms) const;
+  // The queue op for one key of a write-behind command.
+  queued_write make_queued(const key_write& w) const;
 };
 
 shard_actor::behavior_type shard_coordinator(shard_actor::stateful_pointer<shard_state> self,

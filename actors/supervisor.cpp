@@ -1,6 +1,7 @@
 #include "actors/supervisor.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
@@ -18,19 +19,27 @@ using self_ptr = caf::stateful_actor<supervisor_state>*;
 
 namespace {
 
-void announce(self_ptr self, bool postgres) {
+using kind = supervisor_state::kind;
+
+const char* kind_name(kind k) {
+  return k == kind::postgres ? "postgres" : k == kind::redis ? "redis" : "write-behind";
+}
+
+void announce(self_ptr self, kind k) {
   auto& st = self->state;
-  if (postgres) {
+  if (k == kind::writer)
+    return;  // writers run on their own; nobody sends them work
+  if (k == kind::postgres) {
     std::vector<postgres_worker_actor> pool;
     for (auto& s : st.slots)
-      if (s.postgres && s.postgres_worker)
+      if (s.postgres_worker)
         pool.push_back(s.postgres_worker);
     for (auto& shard : st.cfg.shards)
       self->send(shard, atom::workers::value, pool);
   } else {
     std::vector<redis_worker_actor> pool;
     for (auto& s : st.slots)
-      if (!s.postgres && s.redis_worker)
+      if (s.redis_worker)
         pool.push_back(s.redis_worker);
     for (auto& shard : st.cfg.shards)
       self->send(shard, atom::workers::value, pool);
@@ -40,19 +49,28 @@ void announce(self_ptr self, bool postgres) {
 void spawn_slot(self_ptr self, std::size_t i) {
   auto& st = self->state;
   auto& s = st.slots[i];
-  if (s.postgres) {
-    s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
-      postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout);
-    s.address = s.postgres_worker.address();
-    st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
-  } else {
-    s.redis_worker = self->spawn<caf::detached + caf::monitored>(redis_worker, st.cfg.redis,
-                                                                 st.cfg.redis_timeout);
-    s.address = s.redis_worker.address();
-    st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.redis_worker));
+  switch (s.what) {
+    case kind::postgres:
+      s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
+        postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout);
+      s.address = s.postgres_worker.address();
+      st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
+      break;
+    case kind::redis:
+      s.redis_worker = self->spawn<caf::detached + caf::monitored>(redis_worker, st.cfg.redis,
+                                                                   st.cfg.redis_timeout);
+      s.address = s.redis_worker.address();
+      st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.redis_worker));
+      break;
+    case kind::writer:
+      s.writer_worker = self->spawn<caf::detached + caf::monitored>(write_behind_writer,
+                                                                    st.cfg.writers[s.writer]);
+      s.address = s.writer_worker.address();
+      st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.writer_worker));
+      break;
   }
   s.started = std::chrono::steady_clock::now();
-  announce(self, s.postgres);
+  announce(self, s.what);
 }
 
 }  // namespace
@@ -61,9 +79,11 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   for (std::size_t i = 0; i < st.cfg.postgres_pool; ++i)
-    st.slots.push_back({true, {}, {}, {}, 0, {}});
+    st.slots.push_back({kind::postgres, 0, {}, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.cfg.redis_pool; ++i)
-    st.slots.push_back({false, {}, {}, {}, 0, {}});
+    st.slots.push_back({kind::redis, 0, {}, {}, {}, {}, 0, {}});
+  for (std::size_t i = 0; i < st.cfg.writers.size(); ++i)
+    st.slots.push_back({kind::writer, i, {}, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.slots.size(); ++i)
     spawn_slot(self, i);
   self->attach_functor([live = st.live] {
@@ -84,6 +104,7 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
         continue;
       s.postgres_worker = nullptr;
       s.redis_worker = nullptr;
+      s.writer_worker = nullptr;
       s.address = nullptr;
       // A worker that ran for a while had recovered: start the backoff over.
       if (std::chrono::steady_clock::now() - s.started > 2 * st.cfg.backoff.max)
@@ -91,9 +112,8 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
       auto delay = st.cfg.backoff.delay(s.failures++, st.rng);
       st.cfg.metrics->worker_restarts.fetch_add(1, std::memory_order_relaxed);
       spdlog::warn("supervisor: {} worker {} stopped ({}); restarting in {} ms",
-                   s.postgres ? "postgres" : "redis", i, self->system().render(dm.reason),
-                   delay.count());
-      announce(self, s.postgres);
+                   kind_name(s.what), i, self->system().render(dm.reason), delay.count());
+      announce(self, s.what);
       self->delayed_send(self, delay, atom::respawn::value, static_cast<uint64_t>(i));
       return;
     }
@@ -101,6 +121,40 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   return {
     // Answered after the first pools were announced to the shards.
     [=](atom::get) { return caf::ok_atom::value; },
+    // Drains every write-behind stream (shutdown); answers the entries left.
+    [=](atom::flush, int64_t deadline) -> caf::result<uint64_t> {
+      auto rp = self->make_response_promise();
+      // Each writer answers its namespace's depth: sum over namespaces.
+      auto left = std::make_shared<std::map<std::string, uint64_t>>();
+      auto waiting = std::make_shared<std::size_t>(0);
+      auto answer = [=]() mutable {
+        if (--*waiting > 0)
+          return;
+        uint64_t n = 0;
+        for (auto& kv : *left)
+          n += kv.second;
+        rp.deliver(n);
+      };
+      auto wait = std::chrono::nanoseconds(
+        deadline - std::chrono::steady_clock::now().time_since_epoch().count());
+      for (auto& s : self->state.slots) {
+        if (!s.writer_worker)
+          continue;
+        ++*waiting;
+        auto table = self->state.cfg.writers[s.writer].ns.table;
+        self->request(s.writer_worker, wait + std::chrono::seconds(2), atom::flush::value, deadline)
+          .then(
+            [=](uint64_t n) mutable {
+              auto& x = (*left)[table];
+              x = std::max(x, n);
+              answer();
+            },
+            [=](caf::error&) mutable { answer(); });
+      }
+      if (*waiting == 0)
+        rp.deliver(uint64_t{0});
+      return caf::delegated<uint64_t>{};
+    },
     [=](atom::respawn, uint64_t i) {
       if (i < self->state.slots.size() && !self->state.slots[i].address)
         spawn_slot(self, i);

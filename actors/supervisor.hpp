@@ -20,6 +20,8 @@
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
+#include "actors/write_behind_writer.hpp"
+#include "messages/queue_protocol.hpp"
 #include "messages/shard_protocol.hpp"
 
 namespace wtcache {
@@ -35,17 +37,21 @@ struct supervisor_settings {
   backoff_policy backoff;
   std::vector<shard_actor> shards;
   std::shared_ptr<service_metrics> metrics;
+  std::vector<writer_settings> writers;  // one per write-behind stream
 };
 
 struct supervisor_state {
   static inline const char* name = "supervisor";
 
   supervisor_settings cfg;
+  enum class kind { postgres, redis, writer };
   struct slot {
-    bool postgres = true;
-    postgres_worker_actor postgres_worker;  // set when `postgres` and alive
-    redis_worker_actor redis_worker;        // set when `!postgres` and alive
-    caf::actor_addr address;                // of the live worker, either kind
+    kind what = kind::postgres;
+    std::size_t writer = 0;                 // kind::writer: index into cfg.writers
+    postgres_worker_actor postgres_worker;  // the live worker of its kind
+    redis_worker_actor redis_worker;
+    writer_actor writer_worker;
+    caf::actor_addr address;                // of the live worker, any kind
     unsigned failures = 0;
     std::chrono::steady_clock::time_point started;
   };

@@ -174,9 +174,21 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
   if (mode == "write-through")
     ns.mode = write_mode::write_through;
   else if (mode == "write-behind")
-    throw config_error(s.field("mode"), "\"write-behind\" is not available yet");
+    ns.mode = write_mode::write_behind;
   else
-    throw config_error(s.field("mode"), "must be \"write-through\", got \"" + mode + "\"");
+    throw config_error(s.field("mode"), "must be \"write-through\" or \"write-behind\", got \"" +
+                                          mode + "\"");
+  s.read("batch_size", ns.batch_size, 1, 100000);
+  s.read_ms("flush_interval_ms", ns.flush_interval, 1, 60 * 1000);
+  s.read("writers", ns.writers, 1, 64);
+  s.read("max_queue_entries", ns.max_queue_entries, 1, 1000000000LL);
+  s.read("max_queue_bytes", ns.max_queue_bytes, 1024, 1LL << 40);
+  s.read("low_watermark", ns.low_watermark, 0.0, 1.0);
+  if (ns.mode == write_mode::write_through)
+    for (auto* k : {"batch_size", "flush_interval_ms", "writers", "max_queue_entries",
+                    "max_queue_bytes", "low_watermark"})
+      if (s.get(k))
+        throw config_error(s.field(k), "applies to mode = \"write-behind\" only");
   s.reject_unknown();
   // Every column is named once in the INSERT: no two may be the same
   // (PostgreSQL folds unquoted names to lower case, and so do we).
@@ -339,6 +351,7 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read("max_batch_ops", cfg.max_batch_ops, 1, 100000);
   server.read("max_queued_writes", cfg.max_queued_writes, 1, 10000000);
   server.read("data_dir", cfg.data_dir);
+  server.read_ms("shutdown_grace_ms", cfg.shutdown_grace, 0, 3600 * 1000);
   server.reject_unknown();
   if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)
     throw config_error("server.max_reply_buffer_bytes", "must be at least twice max_value_bytes");
@@ -397,6 +410,13 @@ config parse_config_text(const std::string& text, const std::string& source) {
       for (auto& other : cfg.namespaces)
         if (other.prefix == ns.prefix)
           throw config_error(path + ".prefix", "\"" + ns.prefix + "\" is used twice");
+      // A write-behind queue is named after its table.
+      for (auto& other : cfg.namespaces)
+        if (other.table == ns.table &&
+            (other.mode == write_mode::write_behind || ns.mode == write_mode::write_behind))
+          throw config_error(path + ".table", "\"" + ns.table +
+                                                "\" already belongs to another namespace; a "
+                                                "write-behind table cannot be shared");
       cfg.namespaces.push_back(std::move(ns));
     }
   }

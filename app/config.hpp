@@ -54,6 +54,8 @@ struct config {
   std::size_t max_batch_ops = 1000;  // operations in one group-commit transaction
   std::size_t max_queued_writes = 10000;  // per shard; beyond it writes get -BUSY
   std::string data_dir = "./var";
+  // On SIGTERM/SIGINT: how long write-behind queues may take to drain.
+  std::chrono::milliseconds shutdown_grace{10000};
   // [redis] -- an empty url means: start a private redis-server under data_dir
   std::string redis_url;
   std::size_t redis_pool = 2;

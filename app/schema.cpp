@@ -31,6 +31,12 @@ void create_owned_objects(pqxx::connection& c) {
   tx.exec("CREATE TABLE IF NOT EXISTS wtcache_kv ("
           "key text PRIMARY KEY, value bytea NOT NULL, version bigint NOT NULL, "
           "updated_at timestamptz NOT NULL DEFAULT now())");
+  // Write-behind entries PostgreSQL refused for good, with the reason.
+  tx.exec("CREATE TABLE IF NOT EXISTS wtcache_dead_letters ("
+          "id bigserial PRIMARY KEY, failed_at timestamptz NOT NULL DEFAULT now(), "
+          "table_name text NOT NULL, key text NOT NULL, version bigint NOT NULL, "
+          "operation text NOT NULL, value bytea, error text NOT NULL, "
+          "UNIQUE (table_name, key, version))");
   tx.commit();
 }
 
@@ -107,6 +113,16 @@ void prepare_schema(const std::string& url, const std::vector<namespace_config>&
                          "column \"" + folded(ns.version_column) + "\" must be bigint, not " +
                            ver->second);
   }
+}
+
+void raise_version_floor(const std::string& url, int64_t floor) {
+  auto c = connect(url);
+  pqxx::nontransaction tx(*c);
+  // Only ever forward: versions other nodes draw meanwhile are far below a
+  // clock reading, so this cannot hand out a number twice.
+  tx.exec_params(std::string("SELECT setval('") + version_sequence + "', $1) WHERE (SELECT last_value FROM " +
+                   version_sequence + ") < $1",
+                 floor);
 }
 
 std::vector<std::string> migrate_schema(const std::string& url,

@@ -4,6 +4,7 @@
 // only checks. It never alters a user table; `wtcached migrate` does that.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@ namespace wtcache {
 // table, columns, unique key and version column. Throws config_error naming
 // the namespace field at fault.
 void prepare_schema(const std::string& postgres_url, const std::vector<namespace_config>& spaces);
+
+// Moves the version sequence up to `floor` (Redis's clock in microseconds,
+// where write-behind versions come from) unless it is there already, so that
+// write-through versions stay above write-behind ones when a namespace
+// changes mode.
+void raise_version_floor(const std::string& postgres_url, int64_t floor);
 
 // Adds the version column to every namespace table that lacks it. Returns one
 // line per table saying what was done.

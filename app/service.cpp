@@ -6,6 +6,9 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
 #include "actors/listener.hpp"
 #include "actors/redis_worker.hpp"
 #include "actors/supervisor.hpp"
@@ -19,13 +22,47 @@ namespace wtcache {
 namespace {
 
 // Fails early, with a message a person can act on, when Redis is not there:
-// the connection a worker would make, made once on this thread.
-void check_redis(const redis_endpoint& ep, const std::string& url) {
+// the connection a worker would make, made once on this thread. Write-behind
+// keeps its queue and its not yet persisted values in keys without a TTL, so
+// a Redis that may evict those is refused. Returns Redis's clock in
+// microseconds.
+int64_t check_redis(const redis_endpoint& ep, const std::string& url,
+                    const std::vector<namespace_config>& spaces) {
   redis_worker_state probe;
   probe.endpoint = ep;
   probe.timeout = std::chrono::seconds(2);
   if (auto err = probe.connect())
     throw config_error("redis", "cannot reach " + redact_url(url) + ": " + error_detail(err));
+  auto text = [](const redis_reply& r, std::size_t i) {
+    auto* e = r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : r.get();
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
+             ? std::string(e->str, e->len) : std::string();
+  };
+  for (auto& ns : spaces) {
+    if (ns.mode != write_mode::write_behind)
+      continue;
+    auto info = probe.command({"INFO", "memory"});
+    if (!info)
+      throw std::runtime_error("redis: " + error_detail(info.error()));
+    auto body = text(*info, 0);
+    auto at = body.find("maxmemory_policy:");
+    auto policy = at == std::string::npos
+                    ? std::string()
+                    : body.substr(at + 17, body.find_first_of("\r\n", at) - at - 17);
+    if (policy.rfind("allkeys-", 0) == 0)
+      throw config_error(
+        "redis", "maxmemory-policy is " + policy + " on " + redact_url(url) +
+                   ": Redis may evict keys without a TTL, and write-behind namespace \"" +
+                   ns.prefix + "\" keeps its queue and its values not yet in PostgreSQL in such "
+                   "keys. Set maxmemory-policy to volatile-lru (or another volatile-* policy, "
+                   "or noeviction), e.g. redis-cli CONFIG SET maxmemory-policy volatile-lru, "
+                   "or make the namespace write-through");
+    break;
+  }
+  auto now = probe.command({"TIME"});
+  if (!now || (*now)->type != REDIS_REPLY_ARRAY)
+    throw std::runtime_error("redis: TIME failed");
+  return std::stoll(text(*now, 0)) * 1000000 + std::stoll(text(*now, 1));
 }
 
 }  // namespace
@@ -45,12 +82,34 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   check_postgres_url(cfg.postgres_url, "postgres.url");
   auto postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
   prepare_schema(postgres_url, cfg.namespaces);
-  check_redis(redis, cfg.redis_url);
+  raise_version_floor(postgres_url, check_redis(redis, cfg.redis_url, cfg.namespaces));
 
   std::unique_ptr<service> svc(new service);
   svc->sys_ = &sys;
   svc->metrics_ = std::make_shared<service_metrics>();
+  svc->shutdown_grace_ = cfg.shutdown_grace;
   auto spaces = std::make_shared<const namespace_table>(cfg.namespaces);
+  std::vector<writer_settings> writers;
+  for (auto& ns : cfg.namespaces) {
+    if (ns.mode != write_mode::write_behind)
+      continue;
+    auto m = std::make_shared<write_behind_metrics>(ns.table, ns.writers);
+    svc->metrics_->write_behind.push_back(m);
+    for (std::size_t i = 0; i < ns.writers; ++i) {
+      writer_settings w;
+      w.ns = ns;
+      w.stream_index = i;
+      w.redis_prefix = cfg.redis_key_prefix;
+      w.redis = redis;
+      w.postgres_url = postgres_url;
+      w.redis_timeout = cfg.redis_timeout;
+      w.postgres_timeout = cfg.postgres_timeout;
+      w.tombstone_ttl = cfg.tombstone_ttl;
+      w.backoff = cfg.restart_backoff;
+      w.metrics = m;
+      writers.push_back(std::move(w));
+    }
+  }
 
   for (std::size_t i = 0; i < cfg.shards; ++i) {
     shard_settings s;
@@ -87,6 +146,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   sup.backoff = cfg.restart_backoff;
   sup.shards = svc->shards_;
   sup.metrics = svc->metrics_;
+  sup.writers = std::move(writers);
   svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
 
   // Accept no client before every shard knows its workers: the supervisor
@@ -155,6 +215,25 @@ void service::stop() {
   stop_and_wait(listener_);
   for (auto& s : shards_)
     stop_and_wait(s);
+  // Write-behind: what is queued goes to PostgreSQL now, within the grace
+  // period; whatever is left stays queued in Redis for the next start.
+  if (supervisor_ && !metrics_->write_behind.empty()) {
+    auto deadline = std::chrono::steady_clock::now() + shutdown_grace_;
+    self->request(supervisor_, shutdown_grace_ + std::chrono::seconds(5), atom::flush::value,
+                  static_cast<int64_t>(deadline.time_since_epoch().count()))
+      .receive(
+        [](uint64_t left) {
+          if (left == 0)
+            spdlog::info("write-behind queues drained into PostgreSQL");
+          else
+            spdlog::warn("write-behind: {} entries still queued after the grace period; they "
+                         "stay in Redis and drain at the next start", left);
+        },
+        [](caf::error&) {
+          spdlog::warn("write-behind: no answer while draining the queues; what is queued "
+                       "stays in Redis and drains at the next start");
+        });
+  }
   stop_and_wait(supervisor_);
   listener_ = nullptr;
   shards_.clear();

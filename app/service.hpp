@@ -13,6 +13,7 @@
 // in detached workers). Not thread-safe: call start/stop from one thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -63,6 +64,7 @@ private:
   caf::actor supervisor_;
   std::shared_ptr<service_metrics> metrics_;
   uint16_t port_ = 0;
+  std::chrono::milliseconds shutdown_grace_{10000};
 };
 
 }  // namespace wtcache

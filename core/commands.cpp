@@ -66,6 +66,19 @@ std::string check_value(const std::string& key, const std::string& value,
   return {};
 }
 
+// A command's keys must all be write-through or all write-behind: the two
+// are acknowledged at different points and cannot be one atomic write.
+bool mixes_modes(const write_request& req, const namespace_table& spaces) {
+  auto mode_of = [&](const key_write& w) { return spaces.at(spaces.resolve(w.key).index).mode; };
+  return std::any_of(req.writes.begin(), req.writes.end(),
+                     [&](const key_write& w) { return mode_of(w) != mode_of(req.writes.front()); });
+}
+
+command_plan mixed_modes_error(const std::string& name) {
+  return error_plan("ERR " + upper(name) +
+                    " mixes write-through and write-behind keys; send them separately");
+}
+
 command_plan plan_set(std::vector<std::string>& args, const namespace_table& spaces,
                       const command_limits& limits) {
   if (args.size() < 3)
@@ -220,6 +233,8 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
       w.key = std::move(args[i]);
       p.request.writes.push_back(std::move(w));
     }
+    if (mixes_modes(p.request, spaces))
+      return mixed_modes_error(name);
     return p;
   }
   if (name == "mset") {
@@ -239,6 +254,8 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
       w.value = std::move(args[i + 1]);
       p.request.writes.push_back(std::move(w));
     }
+    if (mixes_modes(p.request, spaces))
+      return mixed_modes_error(name);
     return p;
   }
   command_plan p;

@@ -7,6 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
 namespace wtcache {
 
@@ -28,6 +31,21 @@ private:
   std::array<std::atomic<uint64_t>, buckets> counts_{};
 };
 
+// One write-behind namespace's queue, as its writers last saw it.
+struct write_behind_metrics {
+  write_behind_metrics(std::string table, std::size_t streams)
+    : table(std::move(table)), oldest_age_ms(streams) {}
+  const std::string table;
+  std::atomic<int64_t> depth{0};  // entries queued, over all streams
+  std::atomic<int64_t> bytes{0};
+  std::vector<std::atomic<int64_t>> oldest_age_ms;  // per stream; 0 when empty
+  std::atomic<uint64_t> flushed{0};       // entries persisted and acknowledged
+  std::atomic<uint64_t> rows{0};          // row writes they came to, after coalescing
+  std::atomic<uint64_t> batches{0};       // transactions committed
+  std::atomic<uint64_t> retries{0};       // batches that failed and were tried again
+  std::atomic<uint64_t> dead_letters{0};  // entries PostgreSQL refused for good
+};
+
 struct service_metrics {
   std::atomic<uint64_t> connections_total{0};
   std::atomic<uint64_t> connections_open{0};
@@ -44,6 +62,8 @@ struct service_metrics {
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};
   latency_histogram write_latency;
+  // One per write-behind namespace, fixed at start.
+  std::vector<std::shared_ptr<write_behind_metrics>> write_behind;
 };
 
 }  // namespace wtcache

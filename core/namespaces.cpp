@@ -68,6 +68,23 @@ namespace_sql build_sql(const namespace_config& ns) {
   // hold what a read-through would return, so take the stored text back.
   if (ns.type == value_type::jsonb)
     sql.upsert += ", " + v + "::text";
+  // Write-behind: the version comes with the change (drawn in Redis), and a
+  // row only ever moves forward, so a replayed or reordered entry is a no-op.
+  std::string acols = k + ", " + v + ", " + ver;
+  std::string avals = "$1, $2, $3";
+  std::string asets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
+  for (auto& c : ns.touch_columns) {
+    auto q = quote_identifier(c);
+    acols += ", " + q;
+    avals += ", now()";
+    asets += ", " + q + " = EXCLUDED." + q;
+  }
+  sql.apply_set = "INSERT INTO " + t + " AS cur (" + acols + ") VALUES (" + avals +
+                  ") ON CONFLICT (" + k + ") DO UPDATE SET " + asets + " WHERE cur." + ver +
+                  " IS NULL OR cur." + ver + " < EXCLUDED." + ver + " RETURNING " +
+                  (ns.type == value_type::jsonb ? v + "::text" : ver);
+  sql.apply_del = "DELETE FROM " + t + " WHERE " + k + " = $1 AND (" + ver + " IS NULL OR " +
+                  ver + " < $2)";
   sql.remove = "WITH d AS (DELETE FROM " + t + " WHERE " + k +
                " = $1 RETURNING 1) SELECT (SELECT count(*) FROM d), " + next_version;
   return sql;
@@ -105,6 +122,17 @@ uint64_t stable_hash(std::string_view s, uint64_t seed) {
   }
   return h;
 }
+
+std::string queue_stream(const std::string& redis_prefix, const namespace_config& ns,
+                         std::size_t i) {
+  return redis_prefix + "wbq:" + ns.table + ":" + std::to_string(i);
+}
+
+std::string queue_stats(const std::string& redis_prefix, const namespace_config& ns) {
+  return redis_prefix + "wbq:" + ns.table + ":stats";
+}
+
+std::string version_clock(const std::string& redis_prefix) { return redis_prefix + "wbclock"; }
 
 int64_t row_lock_id(std::string_view table, std::string_view id) {
   auto h = stable_hash(id, stable_hash(std::string_view("\0", 1), stable_hash(table)));

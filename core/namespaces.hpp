@@ -29,6 +29,18 @@ struct namespace_config {
   std::chrono::milliseconds ttl{0};  // 0: the cache default applies
   std::vector<std::string> touch_columns;
   write_mode mode = write_mode::write_through;
+
+  // Write-behind only. The queue is `writers` Redis Streams (a key always
+  // goes to the same one), each drained by its own writer actor in batches
+  // of up to batch_size entries, gathered for at most flush_interval.
+  std::size_t batch_size = 500;
+  std::chrono::milliseconds flush_interval{50};
+  std::size_t writers = 2;
+  // Queue limits over all its streams; at a limit writes get -BUSY until the
+  // queue drains below low_watermark times both limits.
+  std::size_t max_queue_entries = 100000;
+  std::size_t max_queue_bytes = 128 * 1024 * 1024;
+  double low_watermark = 0.8;
 };
 
 // The statements one namespace runs. Parameters: $1 the row id, $2 the value.
@@ -37,6 +49,11 @@ struct namespace_sql {
   std::string upsert;  // -> version [, value as stored (jsonb)]
   std::string remove;  // -> rows deleted, tombstone version
   std::string read_for_update;  // -> value (locks the row)
+  // Write-behind apply, idempotent: only ever moves a row to a newer version.
+  // $1 id, $2 value, $3 version -> [value as stored (jsonb)], no row when older
+  std::string apply_set;
+  // $1 id, $2 version: deletes the row unless it is at this version or newer
+  std::string apply_del;
 };
 
 // A PostgreSQL identifier we accept from configuration: starts with a letter
@@ -77,6 +94,18 @@ uint64_t stable_hash(std::string_view s, uint64_t seed = 14695981039346656037ull
 // The one key routing function: which shard owns a key.
 inline std::size_t shard_of(std::string_view key, std::size_t shards) {
   return static_cast<std::size_t>(stable_hash(key) % shards);
+}
+
+// The Redis keys of a write-behind namespace's queue (under the cache's key
+// prefix): stream i of `writers`, the counters hash (entries "n", bytes "b",
+// "full" while refusing), and the clock all write-behind versions come from.
+std::string queue_stream(const std::string& redis_prefix, const namespace_config& ns,
+                         std::size_t i);
+std::string queue_stats(const std::string& redis_prefix, const namespace_config& ns);
+std::string version_clock(const std::string& redis_prefix);
+// Which of a namespace's streams carries a key's changes.
+inline std::size_t stream_of(std::string_view key, std::size_t writers) {
+  return static_cast<std::size_t>(stable_hash(key, 0x9e3779b97f4a7c15ull) % writers);
 }
 
 // The advisory lock id that serialises writes of one row across nodes.

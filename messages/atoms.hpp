@@ -15,6 +15,8 @@ using gate = caf::atom_constant<caf::atom("gate")>;          // test hook: may I
 using respawn = caf::atom_constant<caf::atom("respawn")>;    // supervisor: restart a worker
 using peers = caf::atom_constant<caf::atom("peers")>;        // the other shards of this node
 using deadline = caf::atom_constant<caf::atom("deadline")>;  // a request's time is up
+using enqueue = caf::atom_constant<caf::atom("enqueue")>;  // write-behind: cache + queue
+using flush = caf::atom_constant<caf::atom("flush")>;      // drain write-behind queues
 using resume = caf::atom_constant<caf::atom("resume")>;      // a connection may read again
 
 }  // namespace wtcache::atom

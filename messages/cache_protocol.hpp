@@ -3,6 +3,11 @@
 //
 //   (atom::get, std::vector<std::string> redis_keys, deadline) -> std::vector<cache_entry>
 //   (atom::put, std::vector<cache_write>, deadline)          -> std::vector<cache_write_result>
+//   (atom::enqueue, key prefix, std::vector<queued_write>, deadline) -> std::vector<queued_result>
+//       Write-behind: one script call runs the commands in order; each
+//       command (ops sharing a `group`) updates its cache entries and appends
+//       its changes to the write-behind streams atomically, or changes
+//       nothing. A failure after the call was sent is ec::outcome_unknown.
 //
 // `deadline` is steady-clock nanoseconds: a request that waited in the
 // worker's mailbox past it is answered with ec::timeout instead of being run
@@ -18,19 +23,22 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/store_protocol.hpp"
 
 namespace wtcache {
 
 struct cache_entry {
   bool present = false;    // a value or a tombstone is there
   bool tombstone = false;  // "nothing newer than `version` is known": read the database
+  bool deleted = false;    // write-behind DEL: the key does not exist (at `version`)
   int64_t version = 0;
   std::string data;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, cache_entry& x) {
-  return f(caf::meta::type_name("cache_entry"), x.present, x.tombstone, x.version, x.data);
+  return f(caf::meta::type_name("cache_entry"), x.present, x.tombstone, x.deleted, x.version,
+           x.data);
 }
 
 struct cache_write {
@@ -53,12 +61,61 @@ enum class cache_write_result : int8_t {
   failed,   // Redis refused it (the entry is unknown: treat the key as dirty)
 };
 
+// One key of a write-behind command.
+struct queued_write {
+  uint32_t group = 0;       // the client command; its ops apply together or not at all
+  op_kind kind = op_kind::set;
+  std::string key;          // the client's key, as the queue entry carries it
+  std::string value;        // set
+  int64_t delta = 0;        // incr
+  int64_t ttl_ms = 0;       // the cache TTL once the change is in PostgreSQL (0: none)
+  std::string redis_key;    // the cache entry
+  std::string stream;       // the queue stream it is appended to
+  std::string stats;        // its namespace's queue counters
+  int64_t max_entries = 0, max_bytes = 0, low_entries = 0, low_bytes = 0;
+  // INCR and DEL need the key's current value; when the cache has none the
+  // shard reads the row and sends the command again with it.
+  enum load_state : int8_t { not_loaded, loaded_found, loaded_absent };
+  int8_t loaded = not_loaded;
+  std::string loaded_value;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, queued_write& x) {
+  return f(caf::meta::type_name("queued_write"), x.group, x.kind, x.key, x.value, x.delta,
+           x.ttl_ms, x.redis_key, x.stream, x.stats, x.max_entries, x.max_bytes, x.low_entries,
+           x.low_bytes, x.loaded, x.loaded_value);
+}
+
+enum class queued_status : int8_t {
+  done,        // in the cache and the queue; `version`, and `count` (DEL, INCR)
+  busy,        // the namespace's queue is full; nothing changed
+  refused,     // `error` (INCR of a non-integer...); nothing changed
+  needs_load,  // this op needs the row's current value; nothing changed
+  not_run,     // an earlier command needed a load; send it again
+};
+
+struct queued_result {
+  queued_status status = queued_status::not_run;
+  int64_t version = 0;
+  int64_t count = 0;
+  std::string error;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, queued_result& x) {
+  return f(caf::meta::type_name("queued_result"), x.status, x.version, x.count, x.error);
+}
+
 // The Redis worker's interface (actors/redis_worker.hpp).
 using redis_worker_actor = caf::typed_actor<
   // Reads entries; one per key, in order.
   caf::replies_to<atom::get, std::vector<std::string>, int64_t>::with<std::vector<cache_entry>>,
   // Writes entries through the fence script; one result per write, in order.
   caf::replies_to<atom::put, std::vector<cache_write>, int64_t>::with<
-    std::vector<cache_write_result>>>;
+    std::vector<cache_write_result>>,
+  // Write-behind commands: cache and queue in one atomic script call each.
+  caf::replies_to<atom::enqueue, std::string, std::vector<queued_write>, int64_t>::with<
+    std::vector<queued_result>>>;
 
 }  // namespace wtcache

@@ -16,6 +16,10 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<cache_write>>("cache_write_vec");
   cfg.add_message_type<cache_write_result>("cache_write_result");
   cfg.add_message_type<std::vector<cache_write_result>>("cache_write_result_vec");
+  cfg.add_message_type<queued_write>("queued_write");
+  cfg.add_message_type<std::vector<queued_write>>("queued_write_vec");
+  cfg.add_message_type<queued_result>("queued_result");
+  cfg.add_message_type<std::vector<queued_result>>("queued_result_vec");
   cfg.add_message_type<store_op>("store_op");
   cfg.add_message_type<std::vector<store_op>>("store_op_vec");
   cfg.add_message_type<store_result>("store_result");

@@ -1,0 +1,471 @@
+#include "actors/write_behind_writer.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include <caf/behavior.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+
+namespace wtcache {
+
+using self_ptr = writer_actor::stateful_pointer<writer_state>;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+constexpr const char* consumer = "writer";
+
+int64_t now_ns() { return steady::now().time_since_epoch().count(); }
+
+// PostgreSQL refuses this row for good: no retry can help (data exception,
+// integrity constraint violation).
+bool permanent(const pqxx::sql_error& e) {
+  auto state = e.sqlstate();
+  return state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0;
+}
+
+std::string reply_text(const redisReply* r) {
+  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ||
+               r->type == REDIS_REPLY_STATUS)
+           ? std::string(r->str, r->len)
+           : std::string();
+}
+
+caf::error redis_refused(const redis_reply& r, const char* what) {
+  return make_error(ec::redis_error, std::string(what) + ": " + reply_text(r.get()));
+}
+
+// Appends the entries of an XREADGROUP / XAUTOCLAIM entry list.
+void parse_entries(const redisReply* list, std::vector<writer_state::entry>& out) {
+  if (!list || list->type != REDIS_REPLY_ARRAY)
+    return;
+  for (std::size_t i = 0; i < list->elements; ++i) {
+    auto* item = list->element[i];
+    if (item->type != REDIS_REPLY_ARRAY || item->elements != 2)
+      continue;
+    writer_state::entry e;
+    e.id = reply_text(item->element[0]);
+    auto* fields = item->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY) {
+      e.op = 0;  // deleted from the stream while pending: acknowledge it only
+      out.push_back(std::move(e));
+      continue;
+    }
+    for (std::size_t f = 0; f + 1 < fields->elements; f += 2) {
+      auto name = reply_text(fields->element[f]);
+      auto value = reply_text(fields->element[f + 1]);
+      if (name == "k") e.key = std::move(value);
+      else if (name == "v") e.version = std::move(value);
+      else if (name == "o") e.op = value.empty() ? 0 : value[0];
+      else if (name == "d") e.data = std::move(value);
+      else if (name == "t") e.ttl_ms = std::strtoll(value.c_str(), nullptr, 10);
+      else if (name == "b") e.bytes = std::strtoll(value.c_str(), nullptr, 10);
+    }
+    out.push_back(std::move(e));
+  }
+}
+
+}  // namespace
+
+writer_state::writer_state() = default;
+writer_state::~writer_state() = default;
+
+void writer_state::lose_postgres() {
+  pg.reset();
+  owner = false;
+}
+
+caf::error writer_state::ensure_ready() {
+  if (auto err = redis.connect())
+    return err;
+  if (!pg || !pg->is_open()) {
+    lose_postgres();
+    try {
+      auto c = std::make_unique<pqxx::connection>(cfg.postgres_url);
+      pqxx::nontransaction tx(*c);
+      tx.exec("SET statement_timeout = " + std::to_string(cfg.postgres_timeout.count()));
+      tx.exec("SET lock_timeout = " + std::to_string(cfg.postgres_timeout.count()));
+      tx.commit();
+      auto sql = build_sql(cfg.ns);
+      c->prepare("apply_set", sql.apply_set);
+      c->prepare("apply_del", sql.apply_del);
+      c->prepare("dead_letter",
+                 "INSERT INTO wtcache_dead_letters (table_name, key, version, operation, value, "
+                 "error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
+      c->prepare("try_lock", "SELECT pg_try_advisory_lock($1)");
+      pg = std::move(c);
+    } catch (const std::exception& e) {
+      return make_error(ec::postgres_unavailable, one_line(e.what()));
+    }
+  }
+  if (owner)
+    return caf::none;
+  try {
+    pqxx::nontransaction tx(*pg);
+    auto lock = static_cast<int64_t>(stable_hash("wtcache-writer:" + stream));
+    owner = tx.exec_prepared("try_lock", lock)[0][0].as<bool>();
+  } catch (const std::exception& e) {
+    lose_postgres();
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+  if (!owner)
+    return caf::none;
+  // The stream is ours: make sure the group exists (from the stream's start,
+  // so nothing appended before it existed is skipped), and take over what
+  // any other consumer had been delivered and never acknowledged.
+  batch.clear();
+  batch_committed = false;
+  reading_pending = true;
+  auto r = redis.command({"XGROUP", "CREATE", stream, writer_group, "0", "MKSTREAM"});
+  if (!r)
+    return r.error();
+  if ((*r)->type == REDIS_REPLY_ERROR && reply_text(r->get()).rfind("BUSYGROUP", 0) != 0)
+    return redis_refused(*r, "XGROUP CREATE");
+  std::string cursor = "0-0";
+  do {
+    auto c = redis.command({"XAUTOCLAIM", stream, writer_group, consumer, "0", cursor, "COUNT",
+                            "1000", "JUSTID"});
+    if (!c)
+      return c.error();
+    if ((*c)->type != REDIS_REPLY_ARRAY || (*c)->elements < 2)
+      return redis_refused(*c, "XAUTOCLAIM");
+    cursor = reply_text((*c)->element[0]);
+  } while (cursor != "0-0");
+  spdlog::info("write-behind {}: draining stream {}", cfg.ns.table, stream);
+  return caf::none;
+}
+
+caf::error writer_state::read_batch(bool flushing) {
+  auto want = [&] { return std::to_string(cfg.ns.batch_size - batch.size()); };
+  auto read = [&](const char* from, std::chrono::milliseconds block) -> caf::expected<std::size_t> {
+    std::vector<std::string> args = {"XREADGROUP", "GROUP", writer_group, consumer,
+                                     "COUNT",      want()};
+    if (block.count() > 0) {
+      args.push_back("BLOCK");
+      args.push_back(std::to_string(block.count()));
+    }
+    args.insert(args.end(), {"STREAMS", stream, from});
+    auto r = redis.command(args);
+    if (!r)
+      return r.error();
+    auto* rep = r->get();
+    if (rep->type == REDIS_REPLY_ERROR) {
+      if (reply_text(rep).rfind("NOGROUP", 0) == 0) {
+        // Redis lost the stream (restarted without its data): start again.
+        owner = false;
+        lose_postgres();
+        return make_error(ec::redis_error, "the consumer group is gone");
+      }
+      return redis_refused(*r, "XREADGROUP");
+    }
+    auto before = batch.size();
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+        rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
+      parse_entries(rep->element[0]->element[1], batch);
+    return batch.size() - before;
+  };
+  drained = false;
+  if (reading_pending) {
+    auto n = read("0", std::chrono::milliseconds(0));
+    if (!n)
+      return n.error();
+    if (*n > 0)
+      return caf::none;
+    reading_pending = false;
+  }
+  auto block = flushing ? std::chrono::milliseconds(0) : cfg.ns.flush_interval;
+  auto n = read(">", block);
+  if (!n)
+    return n.error();
+  if (*n == 0) {
+    drained = true;
+    return caf::none;
+  }
+  // Gather more until the batch is full or flush_interval has passed since
+  // the first entry arrived.
+  auto window_end = steady::now() + cfg.ns.flush_interval;
+  while (!flushing && batch.size() < cfg.ns.batch_size) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(window_end - steady::now());
+    if (left.count() <= 0)
+      break;
+    auto more = read(">", left);
+    if (!more)
+      return more.error();
+  }
+  return caf::none;
+}
+
+caf::error writer_state::persist() {
+  // Coalesce: the newest entry of each key is the row's fate.
+  std::unordered_map<std::string, std::size_t> newest;
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    auto& e = batch[i];
+    if (e.op != 's' && e.op != 'd')
+      continue;
+    auto [it, fresh] = newest.emplace(e.key, i);
+    if (!fresh && std::strtoll(batch[it->second].version.c_str(), nullptr, 10) <
+                    std::strtoll(e.version.c_str(), nullptr, 10))
+      it->second = i;
+  }
+  for (auto& kv : newest)
+    rows.push_back(kv.second);
+  std::sort(rows.begin(), rows.end());
+
+  std::vector<std::string> stored(batch.size());  // jsonb as stored, by entry
+  std::vector<std::string> dead(batch.size());    // the refusal, by entry
+  if (!batch_committed && !rows.empty()) {
+    const auto& prefix = cfg.ns.prefix;
+    auto run = [&](bool savepoints) {
+      pqxx::nontransaction tx(*pg);
+      tx.exec("BEGIN");
+      for (auto i : rows) {
+        auto& e = batch[i];
+        if (savepoints)
+          tx.exec("SAVEPOINT row");
+        try {
+          if (e.key.compare(0, prefix.size(), prefix) != 0)
+            throw std::invalid_argument("the key is not in namespace \"" + prefix + "\"");
+          auto id = e.key.substr(prefix.size());
+          auto version = std::strtoll(e.version.c_str(), nullptr, 10);
+          if (e.op == 'd') {
+            tx.exec_prepared("apply_del", id, version);
+          } else {
+            auto res = cfg.ns.type == value_type::bytea
+                         ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version)
+                         : tx.exec_prepared("apply_set", id, e.data, version);
+            if (cfg.ns.type == value_type::jsonb && !res.empty())
+              stored[i] = res[0][0].as<std::string>();
+          }
+          if (savepoints)
+            tx.exec("RELEASE SAVEPOINT row");
+        } catch (const pqxx::sql_error& err) {
+          if (!savepoints || !permanent(err))
+            throw;
+          dead[i] = one_line(err.what());
+        } catch (const std::invalid_argument& err) {
+          if (!savepoints)
+            throw pqxx::data_exception(err.what(), "", "22000");
+          dead[i] = err.what();
+        }
+        if (!dead[i].empty()) {
+          tx.exec("ROLLBACK TO SAVEPOINT row");
+          tx.exec_prepared("dead_letter", cfg.ns.table, e.key,
+                           std::strtoll(e.version.c_str(), nullptr, 10),
+                           e.op == 'd' ? "del" : "set", pqxx::binarystring(e.data), dead[i]);
+        }
+      }
+      tx.exec("COMMIT");
+    };
+    auto abandon = [&] {
+      try {
+        pqxx::nontransaction tx(*pg);
+        tx.exec("ROLLBACK");
+      } catch (const std::exception&) {
+        lose_postgres();
+      }
+    };
+    try {
+      try {
+        run(false);
+      } catch (const pqxx::sql_error& e) {
+        if (!permanent(e))
+          throw;
+        // Some row is refused for good: again, a savepoint per row, so that
+        // it alone goes to the dead letters.
+        abandon();
+        if (!pg)
+          return make_error(ec::postgres_unavailable, "connection lost");
+        run(true);
+      }
+    } catch (const pqxx::broken_connection& e) {
+      lose_postgres();
+      return make_error(ec::postgres_unavailable, one_line(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      abandon();
+      return make_error(ec::postgres_error, one_line(e.what()));
+    } catch (const std::exception& e) {
+      lose_postgres();
+      return make_error(ec::postgres_unavailable, one_line(e.what()));
+    }
+    batch_committed = true;
+  }
+
+  // Committed: acknowledge every entry and unpin the cache entries.
+  std::vector<std::string> args = {stream, writer_group, stats,
+                                   std::to_string(cfg.tombstone_ttl.count()),
+                                   std::to_string(batch.size())};
+  for (auto& e : batch) {
+    args.push_back(e.id);
+    args.push_back(std::to_string(e.bytes));
+  }
+  std::size_t dead_count = 0;
+  for (auto i : rows) {
+    auto& e = batch[i];
+    args.push_back(cfg.redis_prefix + e.key);
+    args.push_back(e.version);
+    args.push_back(dead[i].empty() ? "u" : "t");
+    args.push_back(std::to_string(e.ttl_ms));
+    args.push_back(stored[i].empty() ? "0" : "1");
+    args.push_back(stored[i]);
+    dead_count += dead[i].empty() ? 0 : 1;
+  }
+  auto r = redis.eval(redis_script::settle, {}, args);
+  if (!r)
+    return r.error();
+  if ((*r)->type == REDIS_REPLY_ERROR)
+    return redis_refused(*r, "settle");
+  for (auto i : rows)
+    if (!dead[i].empty())
+      spdlog::error("write-behind {}: PostgreSQL refused {} at version {}; moved to "
+                    "wtcache_dead_letters: {}",
+                    cfg.ns.table, batch[i].key, batch[i].version, dead[i]);
+  auto& m = *cfg.metrics;
+  m.flushed.fetch_add(batch.size(), std::memory_order_relaxed);
+  m.rows.fetch_add(rows.size() - dead_count, std::memory_order_relaxed);
+  m.batches.fetch_add(1, std::memory_order_relaxed);
+  m.dead_letters.fetch_add(dead_count, std::memory_order_relaxed);
+  batch.clear();
+  batch_committed = false;
+  return caf::none;
+}
+
+void writer_state::refresh_stats() {
+  if (!redis.ctx)
+    return;
+  last_stats = steady::now();
+  auto& m = *cfg.metrics;
+  auto counts = redis.command({"HMGET", stats, "n", "b"});
+  if (counts && (*counts)->type == REDIS_REPLY_ARRAY && (*counts)->elements == 2) {
+    m.depth.store(std::strtoll(reply_text((*counts)->element[0]).c_str(), nullptr, 10),
+                  std::memory_order_relaxed);
+    m.bytes.store(std::strtoll(reply_text((*counts)->element[1]).c_str(), nullptr, 10),
+                  std::memory_order_relaxed);
+  }
+  // Stream ids start with the milliseconds Redis's clock showed at XADD.
+  auto first = redis.command({"XRANGE", stream, "-", "+", "COUNT", "1"});
+  auto time = redis.command({"TIME"});
+  int64_t age = 0;
+  if (first && time && (*first)->type == REDIS_REPLY_ARRAY && (*first)->elements == 1 &&
+      (*time)->type == REDIS_REPLY_ARRAY && (*time)->elements == 2) {
+    auto id = reply_text((*first)->element[0]->element[0]);
+    auto added = std::strtoll(id.c_str(), nullptr, 10);
+    auto now_ms = std::strtoll(reply_text((*time)->element[0]).c_str(), nullptr, 10) * 1000 +
+                  std::strtoll(reply_text((*time)->element[1]).c_str(), nullptr, 10) / 1000;
+    age = std::max<int64_t>(0, now_ms - added);
+  }
+  m.oldest_age_ms[cfg.stream_index].store(age, std::memory_order_relaxed);
+}
+
+namespace {
+
+void schedule(self_ptr self, std::chrono::milliseconds delay) {
+  if (delay.count() <= 0)
+    self->send(self, atom::tick::value);
+  else
+    self->delayed_send(self, delay, atom::tick::value);
+}
+
+// Answers a flush request once the stream is drained or its time is up.
+void check_flush(self_ptr self) {
+  auto& st = self->state;
+  if (!st.flush_promise)
+    return;
+  bool done = !st.owner || (st.batch.empty() && st.drained);
+  if (!done && now_ns() < st.flush_deadline)
+    return;
+  if (st.redis.ctx)
+    st.refresh_stats();
+  auto left = done ? 0 : static_cast<uint64_t>(std::max<int64_t>(0, st.cfg.metrics->depth.load()));
+  st.flush_promise->deliver(left);
+  st.flush_promise.reset();
+}
+
+void failed(self_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  auto why = error_detail(err);
+  if (why.empty())
+    why = to_string(static_cast<ec>(err.code()));
+  if (st.failing.empty())
+    spdlog::warn("write-behind {} stream {}: {}; {} entries wait, retrying with backoff",
+                 st.cfg.ns.table, st.cfg.stream_index, why, st.batch.size());
+  st.failing = why;
+  if (!st.batch.empty())
+    st.cfg.metrics->retries.fetch_add(1, std::memory_order_relaxed);
+  schedule(self, st.cfg.backoff.delay(st.attempt++, st.rng));
+  check_flush(self);
+}
+
+void step(self_ptr self) {
+  auto& st = self->state;
+  if (auto err = st.ensure_ready()) {
+    failed(self, err);
+    return;
+  }
+  if (!st.owner) {
+    // Another node drains this stream; look again for its lock now and then.
+    st.refresh_stats();
+    check_flush(self);
+    schedule(self, std::chrono::seconds(1));
+    return;
+  }
+  bool flushing = st.flush_promise.has_value();
+  if (st.batch.empty())
+    if (auto err = st.read_batch(flushing)) {
+      failed(self, err);
+      return;
+    }
+  if (!st.batch.empty())
+    if (auto err = st.persist()) {
+      failed(self, err);
+      return;
+    }
+  if (!st.failing.empty()) {
+    spdlog::info("write-behind {} stream {}: draining again after {} failed attempts",
+                 st.cfg.ns.table, st.cfg.stream_index, st.attempt);
+    st.failing.clear();
+  }
+  st.attempt = 0;
+  if (steady::now() - st.last_stats > std::chrono::milliseconds(200) || st.drained)
+    st.refresh_stats();
+  check_flush(self);
+  schedule(self, std::chrono::milliseconds(0));
+}
+
+}  // namespace
+
+writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings cfg) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.stream = queue_stream(st.cfg.redis_prefix, st.cfg.ns, st.cfg.stream_index);
+  st.stats = queue_stats(st.cfg.redis_prefix, st.cfg.ns);
+  st.redis.endpoint = st.cfg.redis;
+  // A read may block for a flush interval on top of the round trip.
+  st.redis.timeout = st.cfg.redis_timeout + st.cfg.ns.flush_interval;
+  self->send(self, atom::tick::value);
+  return {
+    [=](atom::tick) { step(self); },
+    [=](atom::deadline) { check_flush(self); },
+    [=](atom::flush, int64_t deadline) -> caf::result<uint64_t> {
+      auto& st = self->state;
+      if (st.flush_promise)
+        st.flush_promise->deliver(uint64_t{0});
+      st.flush_promise = self->make_response_promise();
+      st.flush_deadline = deadline;
+      auto wait = std::chrono::nanoseconds(deadline - now_ns());
+      self->delayed_send(self, std::max(wait, std::chrono::nanoseconds(0)), atom::deadline::value);
+      check_flush(self);
+      return caf::delegated<uint64_t>{};
+    },
+  };
+}
+
+}  // namespace wtcache

@@ -1,0 +1,112 @@
+// The write-behind writer: drains one Redis Stream of one write-behind
+// namespace into PostgreSQL. It owns a Redis and a PostgreSQL connection of
+// its own (both drivers block, so it is spawned detached) and loops:
+//
+//   read entries with the consumer group (its own pending ones first), up to
+//   batch_size or until flush_interval has passed since the first arrived;
+//   coalesce them to the newest entry per key; apply them in one transaction
+//   that only ever moves a row forward (replays are no-ops); acknowledge and
+//   delete the entries and unpin their cache entries, only after COMMIT.
+//
+// A transient failure (connection lost, timeout) keeps the batch and tries
+// again after an exponential backoff with jitter. An entry PostgreSQL
+// refuses for good (SQLSTATE class 22 data exception, 23 constraint) goes to
+// wtcache_dead_letters with its key and the error, its cache entry becomes a
+// tombstone, and the rest of the batch commits.
+//
+// Only one writer per stream drains it at a time, across nodes: it holds a
+// PostgreSQL session advisory lock while it does. A standby writer polls for
+// the lock and takes the stream over, claiming the pending entries, when the
+// owner's connection goes away.
+// Protocol: messages/queue_protocol.hpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <caf/fwd.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <pqxx/connection>
+
+#include "actors/redis_worker.hpp"
+#include "app/config.hpp"
+#include "core/backoff.hpp"
+#include "core/latency.hpp"
+#include "core/namespaces.hpp"
+#include "messages/queue_protocol.hpp"
+
+namespace wtcache {
+
+struct writer_settings {
+  namespace_config ns;
+  std::size_t stream_index = 0;
+  std::string redis_prefix = "wtc:";
+  redis_endpoint redis;
+  std::string postgres_url;
+  std::chrono::milliseconds redis_timeout{1000};
+  std::chrono::milliseconds postgres_timeout{3000};
+  std::chrono::milliseconds tombstone_ttl{60000};
+  backoff_policy backoff;
+  std::shared_ptr<write_behind_metrics> metrics;
+};
+
+// The consumer group every writer reads with.
+inline constexpr const char* writer_group = "wtcache";
+
+struct writer_state {
+  static inline const char* name = "write_behind_writer";
+
+  writer_settings cfg;
+  std::string stream, stats;
+  redis_worker_state redis;
+  std::unique_ptr<pqxx::connection> pg;
+  bool owner = false;            // holds the stream's lock
+  bool reading_pending = true;   // our delivered, unacknowledged entries come first
+
+  struct entry {
+    std::string id;
+    std::string key;      // the client's key
+    std::string version;  // as Redis wrote it
+    char op = 's';        // 's' set, 'd' delete, 0: deleted from the stream, ack only
+    std::string data;
+    int64_t ttl_ms = 0;
+    int64_t bytes = 0;
+  };
+  std::vector<entry> batch;
+  bool batch_committed = false;  // in PostgreSQL, not acknowledged yet
+
+  unsigned attempt = 0;          // consecutive failures
+  std::string failing;           // what failed, while it does (logged once)
+  std::minstd_rand rng{std::random_device{}()};
+  std::chrono::steady_clock::time_point last_stats;
+
+  std::optional<caf::response_promise> flush_promise;
+  int64_t flush_deadline = 0;
+  bool drained = false;          // the last read found nothing
+
+  writer_state();
+  ~writer_state();
+
+  // Connects both backends, takes the stream's lock if free; a caf::error
+  // when a backend is unreachable.
+  caf::error ensure_ready();
+  // Reads the next batch; `flushing`: take what is there, wait for nothing.
+  caf::error read_batch(bool flushing);
+  // Applies the batch, then acknowledges it.
+  caf::error persist();
+  void refresh_stats();
+  // Forgets the PostgreSQL connection, and with it the stream's lock.
+  void lose_postgres();
+};
+
+writer_actor::behavior_type write_behind_writer(writer_actor::stateful_pointer<writer_state> self,
+                                                writer_settings cfg);
+
+}  // namespace wtcache
