@@ -177,30 +177,35 @@ caf::error writer_state::read_batch(bool flushing) {
     auto n = read("0", std::chrono::milliseconds(0));
     if (!n)
       return n.error();
-    if (*n > 0)
+    if (*n > 0) {
+      window_end = steady::now();  // delivered before: write them at once
       return caf::none;
+    }
     reading_pending = false;
   }
-  auto block = flushing ? std::chrono::milliseconds(0) : cfg.ns.flush_interval;
+  // Block briefly at a time, so that a flush request or an exit is never
+  // kept waiting for a long flush interval.
+  constexpr auto max_block = std::chrono::milliseconds(100);
+  auto block = cfg.ns.flush_interval;
+  if (!batch.empty())
+    block = std::chrono::duration_cast<std::chrono::milliseconds>(window_end - steady::now());
+  block = std::min(block, max_block);
+  if (flushing || block.count() <= 0)
+    block = std::chrono::milliseconds(0);
+  bool first = batch.empty();
   auto n = read(">", block);
   if (!n)
     return n.error();
-  if (*n == 0) {
-    drained = true;
-    return caf::none;
-  }
-  // Gather more until the batch is full or flush_interval has passed since
-  // the first entry arrived.
-  auto window_end = steady::now() + cfg.ns.flush_interval;
-  while (!flushing && batch.size() < cfg.ns.batch_size) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(window_end - steady::now());
-    if (left.count() <= 0)
-      break;
-    auto more = read(">", left);
-    if (!more)
-      return more.error();
-  }
+  // A batch is written when full or flush_interval after its first entry.
+  if (first && *n > 0)
+    window_end = steady::now() + cfg.ns.flush_interval;
+  drained = *n == 0 && batch.empty();
   return caf::none;
+}
+
+bool writer_state::batch_ready(bool flushing) const {
+  return !batch.empty() && (flushing || batch_committed || batch.size() >= cfg.ns.batch_size ||
+                            steady::now() >= window_end);
 }
 
 caf::error writer_state::persist() {
@@ -394,11 +399,12 @@ void failed(self_ptr self, const caf::error& err) {
   auto why = error_detail(err);
   if (why.empty())
     why = to_string(static_cast<ec>(err.code()));
+  st.refresh_stats();  // the queue's figures stay current while it cannot drain
   if (st.failing.empty())
-    spdlog::warn("write-behind {} stream {}: {}; {} entries wait, retrying with backoff",
-                 st.cfg.ns.table, st.cfg.stream_index, why, st.batch.size());
+    spdlog::warn("write-behind {} stream {}: {}; the queue holds {} entries, retrying with backoff",
+                 st.cfg.ns.table, st.cfg.stream_index, why, st.cfg.metrics->depth.load());
   st.failing = why;
-  if (!st.batch.empty())
+  if (!st.batch.empty() || st.cfg.metrics->depth.load() > 0)
     st.cfg.metrics->retries.fetch_add(1, std::memory_order_relaxed);
   schedule(self, st.cfg.backoff.delay(st.attempt++, st.rng));
   check_flush(self);
@@ -418,12 +424,12 @@ void step(self_ptr self) {
     return;
   }
   bool flushing = st.flush_promise.has_value();
-  if (st.batch.empty())
+  if (!st.batch_ready(flushing))
     if (auto err = st.read_batch(flushing)) {
       failed(self, err);
       return;
     }
-  if (!st.batch.empty())
+  if (st.batch_ready(flushing))
     if (auto err = st.persist()) {
       failed(self, err);
       return;
@@ -448,8 +454,8 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   st.stream = queue_stream(st.cfg.redis_prefix, st.cfg.ns, st.cfg.stream_index);
   st.stats = queue_stats(st.cfg.redis_prefix, st.cfg.ns);
   st.redis.endpoint = st.cfg.redis;
-  // A read may block for a flush interval on top of the round trip.
-  st.redis.timeout = st.cfg.redis_timeout + st.cfg.ns.flush_interval;
+  // A read may block for up to 100 ms on top of the round trip.
+  st.redis.timeout = st.cfg.redis_timeout + std::chrono::milliseconds(100);
   self->send(self, atom::tick::value);
   return {
     [=](atom::tick) { step(self); },

@@ -81,6 +81,7 @@ struct writer_state {
   };
   std::vector<entry> batch;
   bool batch_committed = false;  // in PostgreSQL, not acknowledged yet
+  std::chrono::steady_clock::time_point window_end;  // the batch is written by then
 
   unsigned attempt = 0;          // consecutive failures
   std::string failing;           // what failed, while it does (logged once)
@@ -97,8 +98,11 @@ struct writer_state {
   // Connects both backends, takes the stream's lock if free; a caf::error
   // when a backend is unreachable.
   caf::error ensure_ready();
-  // Reads the next batch; `flushing`: take what is there, wait for nothing.
+  // Reads more entries into the batch, blocking at most briefly;
+  // `flushing`: take what is there, wait for nothing.
   caf::error read_batch(bool flushing);
+  // Full, or its flush interval is over (or we are flushing).
+  bool batch_ready(bool flushing) const;
   // Applies the batch, then acknowledges it.
   caf::error persist();
   void refresh_stats();

@@ -303,7 +303,7 @@ void embedded_redis::kill() { proc_.stop(SIGKILL, std::chrono::seconds(5)); }
 embedded_postgres::~embedded_postgres() { stop(); }
 
 void embedded_postgres::start(const std::string& dir, const std::string& init_sql,
-                              bool durable) {
+                              bool durable, uint16_t port) {
   dir_ = fs::absolute(dir).string();
   auto data = dir_ + "/data";
   fs::create_directories(dir_);
@@ -332,7 +332,7 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
       initdb.push_back("--no-sync");
     run_command(initdb, dir_ + "/initdb.log", run_as);
   }
-  port_ = free_loopback_port();
+  port_ = port ? port : free_loopback_port();
   std::vector<std::string> argv = {
     bin + "/postgres", "-D", data, "-p", std::to_string(port_),
     "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",

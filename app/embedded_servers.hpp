@@ -76,11 +76,12 @@ private:
 class embedded_postgres {
 public:
   ~embedded_postgres();
-  // Initialises a cluster in `dir` if there is none, starts it on a free port
-  // and waits until it accepts connections. A new database "wtcache" is
-  // created and loaded with `init_sql`. `durable = false` turns fsync off
-  // (tests only). Throws.
-  void start(const std::string& dir, const std::string& init_sql, bool durable = true);
+  // Initialises a cluster in `dir` if there is none, starts it on `port` (0:
+  // a free one) and waits until it accepts connections. A new database
+  // "wtcache" is created and loaded with `init_sql`. `durable = false` turns
+  // fsync off (tests only). Throws.
+  void start(const std::string& dir, const std::string& init_sql, bool durable = true,
+             uint16_t port = 0);
   void stop();
   void kill();
   uint16_t port() const { return port_; }

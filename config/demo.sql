@@ -16,3 +16,12 @@ CREATE TABLE IF NOT EXISTS page_views (
   view_count bigint NOT NULL DEFAULT 0,
   version    bigint NOT NULL DEFAULT 0
 );
+
+-- The sample write-behind namespace: a shopping cart changes often, and a
+-- few milliseconds until PostgreSQL has it are fine.
+CREATE TABLE IF NOT EXISTS shopping_carts (
+  cart_id    text PRIMARY KEY,
+  items      jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  version    bigint NOT NULL DEFAULT 0
+);

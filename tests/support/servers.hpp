@@ -31,6 +31,9 @@ public:
   // port with the same data.
   void stop_redis() { redis.stop(); }
   void start_redis() { redis.start(redis.dir(), redis.port()); }
+  // The same for PostgreSQL (a fast shutdown: open connections are cut).
+  void stop_postgres() { postgres.stop(); }
+  void start_postgres() { postgres.start(dir + "/postgres", demo_sql, false, postgres.port()); }
 
   // A fresh connection to the test database.
   std::unique_ptr<pqxx::connection> connect() const;

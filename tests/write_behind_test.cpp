@@ -1,0 +1,324 @@
+// Write-behind against a real Redis and PostgreSQL: acknowledged writes reach
+// the database (batched and coalesced), also across a PostgreSQL outage and a
+// graceful stop; a poison entry goes to the dead letters alone; the queue is
+// bounded; eviction never makes a read go back to an older row; a Redis that
+// may evict the queue is refused. The service runs in this process.
+#include <future>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include "app/config.hpp"
+#include "app/service.hpp"
+#include "tests/support/resp_client.hpp"
+#include "tests/support/servers.hpp"
+
+using namespace wtcache;
+using namespace wtcache::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string info_line(uint16_t port, const std::string& name) {
+  resp_client c(port);
+  auto text = c.cmd({"INFO", "write-behind"}).str;
+  auto pos = text.find(name + ":");
+  if (pos == std::string::npos)
+    return {};
+  return text.substr(pos, text.find("\r\n", pos) - pos);
+}
+
+// A figure of the wb_items namespace's INFO line ("flushed", "queue_depth"...).
+long long wb_figure(uint16_t port, const std::string& figure) {
+  auto line = info_line(port, "wb_wb_items");
+  auto pos = line.find(figure + "=");
+  if (pos == std::string::npos)
+    return -1;
+  return std::stoll(line.substr(pos + figure.size() + 1));
+}
+
+std::string row_of(const std::string& id) {
+  auto r = sql("SELECT doc FROM wb_items WHERE id = $1", id);
+  return r.empty() ? std::string("<none>") : r[0][0].as<std::string>();
+}
+
+}  // namespace
+
+class WriteBehind : public ::testing::Test {
+protected:
+  static config suite_config() {
+    auto cfg = parse_config_text(sample_config_text() + R"(
+[[namespace]]
+prefix = "wb:"
+table = "wb_items"
+key_column = "id"
+value_column = "doc"
+value_type = "text"
+mode = "write-behind"
+flush_interval_ms = 20
+)",
+                                 "test config");
+    cfg.listen_port = 0;
+    cfg.shards = 4;
+    cfg.redis_url = servers::get().redis_url();
+    cfg.postgres_url = servers::get().postgres_url();
+    cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
+    cfg.request_timeout = 2000ms;
+    cfg.postgres_timeout = 1000ms;
+    cfg.redis_timeout = 500ms;
+    return cfg;
+  }
+
+  static namespace_config& wb(config& cfg) { return cfg.namespaces.back(); }
+
+  template <class Tweak>
+  static std::unique_ptr<service> start_service_with(Tweak tweak) {
+    auto cfg = suite_config();
+    tweak(cfg);
+    return service::start(*sys_, cfg);
+  }
+
+  static void SetUpTestSuite() {
+    sql("CREATE TABLE IF NOT EXISTS wb_items (id text PRIMARY KEY, "
+        "doc text NOT NULL CHECK (doc <> 'poison'), version bigint NOT NULL DEFAULT 0)");
+    sys_cfg_ = std::make_unique<caf::actor_system_config>();
+    configure_actor_system(*sys_cfg_);
+    use_sharing_scheduler(*sys_cfg_);
+    sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
+  }
+
+  static void TearDownTestSuite() {
+    sys_.reset();
+    sys_cfg_.reset();
+  }
+
+  std::string key() {
+    auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    return std::string(info->name()) + std::to_string(++counter_);
+  }
+
+  static reply redis(const std::vector<std::string>& args) {
+    resp_client r(servers::get().redis_port());
+    return r.cmd(args);
+  }
+
+  static inline std::unique_ptr<caf::actor_system_config> sys_cfg_;
+  static inline std::unique_ptr<caf::actor_system> sys_;
+  static inline int counter_ = 0;
+};
+
+// The acknowledgement comes from Redis alone: the value is cached (pinned,
+// no TTL, until it is persisted) and queued; the writer then persists it and
+// gives the cache entry its TTL back.
+TEST_F(WriteBehind, SetIsCachedAndQueuedThenPersisted) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 300ms; });
+  resp_client c(svc->port());
+  auto id = key();
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "hello"}).str, "OK");
+  EXPECT_EQ(c.cmd({"GET", "wb:" + id}).str, "hello");
+  // Within the flush interval it is not in PostgreSQL yet, and it is pinned.
+  EXPECT_EQ(redis({"PTTL", "wtc:wb:" + id}).number, -1);
+  ASSERT_TRUE(eventually([&] { return row_of(id) == "hello"; }));
+  EXPECT_TRUE(eventually([&] { return redis({"PTTL", "wtc:wb:" + id}).number > 0; }));
+  auto version = sql("SELECT version FROM wb_items WHERE id = $1", id)[0][0].as<std::string>();
+  reply entry = redis({"HGET", "wtc:wb:" + id, "v"});
+  EXPECT_EQ(entry.str, version);  // the row carries the version the cache entry has
+  EXPECT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
+}
+
+// Many writes to few keys: few rows written, the newest value of each key.
+TEST_F(WriteBehind, ManyWritesToFewKeysAreCoalescedIntoFewRowWrites) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 200ms; });
+  auto base = key();
+  constexpr int keys = 20, rounds = 50;
+  std::vector<std::future<void>> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.push_back(std::async(std::launch::async, [&, t] {
+      resp_client c(svc->port());
+      for (int r = 0; r < rounds; ++r)
+        for (int k = t; k < keys; k += 4)
+          c.append({"SET", "wb:" + base + "-" + std::to_string(k), std::to_string(r)});
+      for (int r = 0; r < rounds; ++r)
+        for (int k = t; k < keys; k += 4)
+          ASSERT_EQ(c.read().str, "OK");
+    }));
+  for (auto& f : clients)
+    f.get();
+  ASSERT_TRUE(eventually([&] {
+    return wb_figure(svc->port(), "flushed") == keys * rounds &&
+           wb_figure(svc->port(), "queue_depth") == 0;
+  }));
+  for (int k = 0; k < keys; ++k)
+    EXPECT_EQ(row_of(base + "-" + std::to_string(k)), std::to_string(rounds - 1));
+  auto rows = wb_figure(svc->port(), "rows_written");
+  auto batches = wb_figure(svc->port(), "batches");
+  EXPECT_GE(rows, keys);
+  EXPECT_LE(rows, keys * rounds / 5) << "1000 writes to 20 keys came to " << rows << " rows";
+  EXPECT_LE(batches, rows);
+  std::printf("  coalescing: %d writes -> %lld row writes in %lld batches\n", keys * rounds, rows,
+              batches);
+}
+
+// INCR and DEL need the current value; for a key the cache does not hold,
+// the shard reads the row first. A write-behind DEL hides the key at once.
+TEST_F(WriteBehind, IncrAndDelOfUncachedKeysReadTheRowFirst) {
+  auto svc = start_service_with([](config&) {});
+  resp_client c(svc->port());
+  auto counter = key(), gone = key(), never = key();
+  sql("INSERT INTO wb_items (id, doc, version) VALUES ($1, '41', 1), ($2, 'x', 1)", counter, gone);
+  EXPECT_EQ(c.cmd({"INCR", "wb:" + counter}).number, 42);
+  EXPECT_EQ(c.cmd({"INCRBY", "wb:" + counter, "8"}).number, 50);
+  EXPECT_EQ(c.cmd({"DEL", "wb:" + gone, "wb:" + never}).number, 1);
+  EXPECT_TRUE(c.cmd({"GET", "wb:" + gone}).is_nil());
+  EXPECT_EQ(c.cmd({"EXISTS", "wb:" + gone}).number, 0);
+  ASSERT_TRUE(eventually([&] { return row_of(counter) == "50" && row_of(gone) == "<none>"; }));
+  EXPECT_EQ(c.cmd({"SET", "wb:" + gone, "abc"}).str, "OK");
+  EXPECT_EQ(c.cmd({"INCR", "wb:" + gone}).str, "ERR value is not an integer or out of range");
+  EXPECT_EQ(c.cmd({"GET", "wb:" + gone}).str, "abc");
+  ASSERT_TRUE(eventually([&] { return row_of(gone) == "abc"; }));
+  // Mixed modes in one command are refused.
+  EXPECT_EQ(c.cmd({"MSET", "wb:" + gone, "1", "k" + gone, "2"}).str,
+            "ERR MSET mixes write-through and write-behind keys; send them separately");
+}
+
+// A value PostgreSQL refuses for good goes to wtcache_dead_letters with the
+// error and its key; the other entries of the batch land, and the cache
+// entry is invalidated so reads show what the database has.
+TEST_F(WriteBehind, APoisonEntryGoesToTheDeadLettersAndTheRestLand) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 100ms; });
+  resp_client c(svc->port());
+  auto bad = key(), good1 = key(), good2 = key();
+  c.append({"SET", "wb:" + good1, "fine"});
+  c.append({"SET", "wb:" + bad, "poison"});
+  c.append({"SET", "wb:" + good2, "also fine"});
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(c.read().str, "OK");
+  ASSERT_TRUE(eventually([&] {
+    return sql("SELECT 1 FROM wtcache_dead_letters WHERE key = $1", "wb:" + bad).size() == 1;
+  }));
+  auto dl = sql("SELECT table_name, operation, error, value FROM wtcache_dead_letters "
+                "WHERE key = $1", "wb:" + bad);
+  EXPECT_EQ(dl[0][0].as<std::string>(), "wb_items");
+  EXPECT_EQ(dl[0][1].as<std::string>(), "set");
+  EXPECT_NE(dl[0][2].as<std::string>().find("check constraint"), std::string::npos)
+    << dl[0][2].as<std::string>();
+  EXPECT_TRUE(eventually([&] { return row_of(good1) == "fine" && row_of(good2) == "also fine"; }));
+  EXPECT_EQ(row_of(bad), "<none>");
+  EXPECT_TRUE(eventually([&] { return c.cmd({"GET", "wb:" + bad}).is_nil(); }));
+  EXPECT_GE(wb_figure(svc->port(), "dead_letters"), 1);
+  EXPECT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
+}
+
+// PostgreSQL stopped: writes are still acknowledged until the queue limit,
+// then -BUSY; once it is back everything drains, nothing is lost and no row
+// goes backwards; writes are accepted again below the low watermark.
+TEST_F(WriteBehind, ADatabaseOutageQueuesUpToTheLimitThenDrains) {
+  auto svc = start_service_with([](config& cfg) {
+    wb(cfg).max_queue_entries = 40;
+    wb(cfg).low_watermark = 0.5;
+  });
+  resp_client c(svc->port());
+  auto base = key();
+  servers::get().stop_postgres();
+  std::map<std::string, std::string> acknowledged;
+  int ok = 0;
+  std::string refusal;
+  for (int i = 0; i < 100 && refusal.empty(); ++i) {
+    auto k = base + "-" + std::to_string(i % 10);  // 10 keys, written again and again
+    auto r = c.cmd({"SET", "wb:" + k, "v" + std::to_string(i)});
+    if (r.str == "OK") {
+      acknowledged[k] = "v" + std::to_string(i);
+      ++ok;
+    } else {
+      refusal = r.str;
+    }
+  }
+  EXPECT_EQ(ok, 40);
+  EXPECT_EQ(refusal, "BUSY write-behind queue full");
+  EXPECT_EQ(c.cmd({"GET", "wb:" + base + "-3"}).str, acknowledged[base + "-3"]);
+  EXPECT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 40; }));
+  EXPECT_TRUE(eventually([&] { return wb_figure(svc->port(), "retries") > 0; }));
+  servers::get().start_postgres();
+  ASSERT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }, 30s));
+  for (auto& [k, v] : acknowledged)
+    EXPECT_EQ(row_of(k), v) << k;
+  EXPECT_EQ(c.cmd({"SET", "wb:" + base + "-after", "x"}).str, "OK");
+}
+
+// A stop (SIGTERM in wtcached) drains the queue into PostgreSQL first.
+TEST_F(WriteBehind, StoppingFlushesTheQueue) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 60s; });
+  resp_client c(svc->port());
+  auto base = key();
+  for (int i = 0; i < 50; ++i)
+    c.append({"SET", "wb:" + base + "-" + std::to_string(i), "last" + std::to_string(i)});
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(c.read().str, "OK");
+  // A writer waits for its batch to fill; nothing is in PostgreSQL yet.
+  EXPECT_EQ(row_of(base + "-0"), "<none>");
+  svc->stop();
+  for (int i = 0; i < 50; ++i)
+    EXPECT_EQ(row_of(base + "-" + std::to_string(i)), "last" + std::to_string(i));
+}
+
+// Redis under maxmemory evicts cache entries, but never a value that is
+// still on its way to PostgreSQL: a GET never returns the older row.
+TEST_F(WriteBehind, EvictionNeverMakesAReadReturnAnOlderRow) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 60s; });
+  resp_client c(svc->port());
+  auto base = key();
+  constexpr int n = 200;
+  for (int i = 0; i < n; ++i)
+    sql("INSERT INTO wb_items (id, doc, version) VALUES ($1, 'old', 1)", base + std::to_string(i));
+  for (int i = 0; i < n; ++i)
+    ASSERT_EQ(c.cmd({"SET", "wb:" + base + std::to_string(i), "new"}).str, "OK");
+  auto used = [] {
+    auto text = redis({"INFO", "memory"}).str;
+    auto pos = text.find("used_memory:");
+    return std::stoll(text.substr(pos + 12));
+  };
+  redis({"CONFIG", "SET", "maxmemory-policy", "volatile-lru"});
+  redis({"CONFIG", "SET", "maxmemory", std::to_string(used() + 4 * 1024 * 1024)});
+  auto evicted = [] {
+    auto text = redis({"INFO", "stats"}).str;
+    return std::stoll(text.substr(text.find("evicted_keys:") + 13));
+  };
+  auto before = evicted();
+  {
+    // Cache traffic with TTLs, far more than fits.
+    resp_client r(servers::get().redis_port());
+    std::string blob(4096, 'x');
+    for (int i = 0; i < 4000; ++i)
+      r.append({"SET", "junk:" + base + std::to_string(i), blob, "EX", "600"});
+    for (int i = 0; i < 4000; ++i)
+      r.read();
+  }
+  EXPECT_GT(evicted(), before);
+  for (int i = 0; i < n; ++i)
+    EXPECT_EQ(c.cmd({"GET", "wb:" + base + std::to_string(i)}).str, "new") << i;
+  redis({"CONFIG", "SET", "maxmemory", "0"});
+  redis({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+  svc->stop();
+  EXPECT_EQ(row_of(base + "0"), "new");
+}
+
+// A Redis that may evict keys without a TTL would lose the queue: refused,
+// saying why and what to set; a volatile-* policy is fine.
+TEST_F(WriteBehind, ARedisThatMayEvictTheQueueIsRefused) {
+  redis({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"});
+  try {
+    start_service_with([](config&) {});
+    ADD_FAILURE() << "started on an allkeys-lru Redis";
+  } catch (const config_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("maxmemory-policy is allkeys-lru"), std::string::npos) << what;
+    EXPECT_NE(what.find("volatile-lru"), std::string::npos) << what;
+  }
+  redis({"CONFIG", "SET", "maxmemory-policy", "volatile-lru"});
+  EXPECT_NO_THROW(start_service_with([](config&) {})->stop());
+  redis({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+}
