@@ -123,6 +123,7 @@ caf::error writer_state::ensure_ready() {
   // any other consumer had been delivered and never acknowledged.
   batch.clear();
   batch_committed = false;
+  topped_up = false;
   reading_pending = true;
   auto r = redis.command({"XGROUP", "CREATE", stream, writer_group, "0", "MKSTREAM"});
   if (!r)
@@ -178,34 +179,37 @@ caf::error writer_state::read_batch(bool flushing) {
     if (!n)
       return n.error();
     if (*n > 0) {
-      window_end = steady::now();  // delivered before: write them at once
+      topped_up = true;  // delivered before: write them at once
       return caf::none;
     }
     reading_pending = false;
   }
-  // Block briefly at a time, so that a flush request or an exit is never
-  // kept waiting for a long flush interval.
-  constexpr auto max_block = std::chrono::milliseconds(100);
-  auto block = cfg.ns.flush_interval;
-  if (!batch.empty())
-    block = std::chrono::duration_cast<std::chrono::milliseconds>(window_end - steady::now());
-  block = std::min(block, max_block);
-  if (flushing || block.count() <= 0)
+  if (!batch.empty()) {
+    // The window is over (or we flush): take what came meanwhile, once.
+    auto n = read(">", std::chrono::milliseconds(0));
+    if (!n)
+      return n.error();
+    topped_up = true;
+    return caf::none;
+  }
+  // Empty: wait briefly for the first entry (never long, so that a flush
+  // request or an exit is not kept waiting).
+  auto block = std::min(cfg.ns.flush_interval, std::chrono::milliseconds(100));
+  if (flushing)
     block = std::chrono::milliseconds(0);
-  bool first = batch.empty();
   auto n = read(">", block);
   if (!n)
     return n.error();
-  // A batch is written when full or flush_interval after its first entry.
-  if (first && *n > 0)
-    window_end = steady::now() + cfg.ns.flush_interval;
-  drained = *n == 0 && batch.empty();
+  drained = *n == 0;
+  // The batch is written when full, or flush_interval after its first entry
+  // arrived; a backlog (a full read, or flushing) is written at once.
+  window_end = steady::now() + cfg.ns.flush_interval;
+  topped_up = flushing || batch.size() >= cfg.ns.batch_size;
   return caf::none;
 }
 
-bool writer_state::batch_ready(bool flushing) const {
-  return !batch.empty() && (flushing || batch_committed || batch.size() >= cfg.ns.batch_size ||
-                            steady::now() >= window_end);
+bool writer_state::batch_ready() const {
+  return !batch.empty() && (batch_committed || topped_up || batch.size() >= cfg.ns.batch_size);
 }
 
 caf::error writer_state::persist() {
@@ -340,6 +344,7 @@ caf::error writer_state::persist() {
   m.dead_letters.fetch_add(dead_count, std::memory_order_relaxed);
   batch.clear();
   batch_committed = false;
+  topped_up = false;
   return caf::none;
 }
 
@@ -372,11 +377,13 @@ void writer_state::refresh_stats() {
 
 namespace {
 
-void schedule(self_ptr self, std::chrono::milliseconds delay) {
+// Arms the loop's next step; a tick armed earlier no longer counts.
+void schedule(self_ptr self, std::chrono::nanoseconds delay) {
+  auto gen = ++self->state.tick;
   if (delay.count() <= 0)
-    self->send(self, atom::tick::value);
+    self->send(self, atom::tick::value, gen);
   else
-    self->delayed_send(self, delay, atom::tick::value);
+    self->delayed_send(self, delay, atom::tick::value, gen);
 }
 
 // Answers a flush request once the stream is drained or its time is up.
@@ -424,12 +431,23 @@ void step(self_ptr self) {
     return;
   }
   bool flushing = st.flush_promise.has_value();
-  if (!st.batch_ready(flushing))
+  if (!st.batch_ready()) {
+    auto now = steady::now();
+    if (!st.batch.empty() && !flushing && now < st.window_end) {
+      // Gathering: look again when the window closes, not before.
+      schedule(self, st.window_end - now);
+      return;
+    }
     if (auto err = st.read_batch(flushing)) {
       failed(self, err);
       return;
     }
-  if (st.batch_ready(flushing))
+    if (!st.batch_ready() && !st.batch.empty()) {
+      schedule(self, st.window_end - steady::now());
+      return;
+    }
+  }
+  if (st.batch_ready())
     if (auto err = st.persist()) {
       failed(self, err);
       return;
@@ -456,9 +474,12 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   st.redis.endpoint = st.cfg.redis;
   // A read may block for up to 100 ms on top of the round trip.
   st.redis.timeout = st.cfg.redis_timeout + std::chrono::milliseconds(100);
-  self->send(self, atom::tick::value);
+  schedule(self, std::chrono::nanoseconds(0));
   return {
-    [=](atom::tick) { step(self); },
+    [=](atom::tick, uint64_t gen) {
+      if (gen == self->state.tick)
+        step(self);
+    },
     [=](atom::deadline) { check_flush(self); },
     [=](atom::flush, int64_t deadline) -> caf::result<uint64_t> {
       auto& st = self->state;
@@ -466,6 +487,8 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
         st.flush_promise->deliver(uint64_t{0});
       st.flush_promise = self->make_response_promise();
       st.flush_deadline = deadline;
+      if (st.owner && st.failing.empty())
+        schedule(self, std::chrono::nanoseconds(0));  // stop gathering: write what is there
       auto wait = std::chrono::nanoseconds(deadline - now_ns());
       self->delayed_send(self, std::max(wait, std::chrono::nanoseconds(0)), atom::deadline::value);
       check_flush(self);

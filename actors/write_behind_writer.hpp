@@ -82,6 +82,8 @@ struct writer_state {
   std::vector<entry> batch;
   bool batch_committed = false;  // in PostgreSQL, not acknowledged yet
   std::chrono::steady_clock::time_point window_end;  // the batch is written by then
+  bool topped_up = false;        // the batch took what the stream had at window_end
+  uint64_t tick = 0;             // the one tick that drives the loop
 
   unsigned attempt = 0;          // consecutive failures
   std::string failing;           // what failed, while it does (logged once)
@@ -98,11 +100,12 @@ struct writer_state {
   // Connects both backends, takes the stream's lock if free; a caf::error
   // when a backend is unreachable.
   caf::error ensure_ready();
-  // Reads more entries into the batch, blocking at most briefly;
-  // `flushing`: take what is there, wait for nothing.
+  // Reads entries into the batch: when it is empty, blocking briefly for
+  // the first; at the end of its window, what has come since (up to
+  // batch_size). `flushing`: take what is there, wait for nothing.
   caf::error read_batch(bool flushing);
-  // Full, or its flush interval is over (or we are flushing).
-  bool batch_ready(bool flushing) const;
+  // Full, or topped up at the end of its flush interval.
+  bool batch_ready() const;
   // Applies the batch, then acknowledges it.
   caf::error persist();
   void refresh_stats();

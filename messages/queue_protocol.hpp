@@ -1,6 +1,6 @@
 // The write-behind writer protocol (actors/write_behind_writer.hpp).
 //
-//   (atom::tick)                       drain one batch (the writer's own loop)
+//   (atom::tick, generation)           the writer's own loop; only the newest tick counts
 //   (atom::flush, deadline) -> uint64_t
 //       Drain the stream now, without waiting for batches to fill, until it
 //       is empty or `deadline` (steady-clock nanoseconds) passes; answers the
@@ -18,7 +18,7 @@
 namespace wtcache {
 
 using writer_actor = caf::typed_actor<
-  caf::reacts_to<atom::tick>,
+  caf::reacts_to<atom::tick, uint64_t>,
   caf::reacts_to<atom::deadline>,
   caf::replies_to<atom::flush, int64_t>::with<uint64_t>>;
 
