@@ -20,7 +20,11 @@ namespace_table spaces() {
   views.prefix = "views:";
   views.table = "page_views";
   views.type = value_type::text;
-  return namespace_table({def, session, views});
+  namespace_config carts;
+  carts.prefix = "cart:";
+  carts.table = "shopping_carts";
+  carts.mode = write_mode::write_behind;
+  return namespace_table({def, session, views, carts});
 }
 
 command_plan plan(std::vector<std::string> args) {
@@ -109,4 +113,14 @@ TEST(Commands, UnknownCommandsGetRedissText) {
             "-ERR unknown command 'FLUSHALL', with args beginning with: \r\n");
   EXPECT_EQ(plan({"hset", "a", "b"}).reply,
             "-ERR unknown command 'hset', with args beginning with: 'a' 'b' \r\n");
+}
+
+TEST(Commands, OneCommandNeverMixesWriteThroughAndWriteBehindKeys) {
+  auto mixed = plan({"MSET", "cart:1", "a", "views:x", "1"});
+  EXPECT_EQ(mixed.kind, plan_kind::reply);
+  EXPECT_EQ(mixed.reply, "-ERR MSET mixes write-through and write-behind keys; send them "
+                         "separately\r\n");
+  EXPECT_EQ(plan({"DEL", "cart:1", "k"}).kind, plan_kind::reply);
+  EXPECT_EQ(plan({"MSET", "cart:1", "a", "cart:2", "b"}).kind, plan_kind::write);
+  EXPECT_EQ(plan({"DEL", "views:x", "k"}).kind, plan_kind::write);
 }

@@ -108,3 +108,66 @@ TEST(Config, PostgresUrlsGetConnectionTimeouts) {
   EXPECT_EQ(with_connection_timeouts("postgresql://u@h/db?sslmode=require&connect_timeout=9", 3000ms),
             "postgresql://u@h/db?sslmode=require&connect_timeout=9&tcp_user_timeout=5000");
 }
+
+TEST(Config, WriteBehindNamespacesHaveTheirOwnOptions) {
+  auto cfg = parse_config_text(R"(
+[[namespace]]
+prefix = "cart:"
+table = "shopping_carts"
+key_column = "cart_id"
+value_column = "items"
+mode = "write-behind"
+batch_size = 100
+flush_interval_ms = 20
+writers = 3
+max_queue_entries = 5000
+max_queue_bytes = 1048576
+low_watermark = 0.5
+)", "t");
+  auto& ns = cfg.namespaces.at(1);
+  EXPECT_EQ(ns.mode, write_mode::write_behind);
+  EXPECT_EQ(ns.batch_size, 100u);
+  EXPECT_EQ(ns.flush_interval.count(), 20);
+  EXPECT_EQ(ns.writers, 3u);
+  EXPECT_EQ(ns.max_queue_entries, 5000u);
+  EXPECT_EQ(ns.max_queue_bytes, 1048576u);
+  EXPECT_DOUBLE_EQ(ns.low_watermark, 0.5);
+
+  std::string base = "[[namespace]]\nprefix = \"c:\"\ntable = \"t\"\nkey_column = \"k\"\n"
+                     "value_column = \"v\"\n";
+  EXPECT_EQ(field_of_error(base + "mode = \"write-around\"\n"), "namespace[0].mode");
+  EXPECT_EQ(field_of_error(base + "mode = \"write-behind\"\nbatch_size = 0\n"),
+            "namespace[0].batch_size");
+  EXPECT_EQ(field_of_error(base + "mode = \"write-behind\"\nlow_watermark = 2\n"),
+            "namespace[0].low_watermark");
+  // Write-behind options on a write-through namespace are a mistake, not a no-op.
+  EXPECT_EQ(field_of_error(base + "batch_size = 10\n"), "namespace[0].batch_size");
+  // A write-behind queue is named after its table: no sharing.
+  EXPECT_EQ(field_of_error(base + "mode = \"write-behind\"\n" +
+                           "[[namespace]]\nprefix = \"d:\"\ntable = \"t\"\nkey_column = \"k\"\n"
+                           "value_column = \"v\"\n"),
+            "namespace[1].table");
+  EXPECT_EQ(field_of_error("[server]\nshutdown_grace_ms = -1\n"), "server.shutdown_grace_ms");
+}
+
+TEST(Config, WriteBehindAppliesOnlyMoveARowForward) {
+  namespace_config ns;
+  ns.prefix = "cart:";
+  ns.table = "shopping_carts";
+  ns.key_column = "cart_id";
+  ns.value_column = "items";
+  ns.type = value_type::jsonb;
+  ns.touch_columns = {"updated_at"};
+  auto sql = build_sql(ns);
+  EXPECT_EQ(sql.apply_set,
+            "INSERT INTO \"shopping_carts\" AS cur (\"cart_id\", \"items\", \"version\", "
+            "\"updated_at\") VALUES ($1, $2, $3, now()) ON CONFLICT (\"cart_id\") DO UPDATE SET "
+            "\"items\" = EXCLUDED.\"items\", \"version\" = EXCLUDED.\"version\", \"updated_at\" = "
+            "EXCLUDED.\"updated_at\" WHERE cur.\"version\" IS NULL OR cur.\"version\" < "
+            "EXCLUDED.\"version\" RETURNING \"items\"::text");
+  EXPECT_EQ(sql.apply_del, "DELETE FROM \"shopping_carts\" WHERE \"cart_id\" = $1 AND "
+                           "(\"version\" IS NULL OR \"version\" < $2)");
+  // A key's changes always travel in the same stream.
+  EXPECT_EQ(stream_of("cart:42", 4), stream_of("cart:42", 4));
+  EXPECT_EQ(queue_stream("wtc:", ns, 1), "wtc:wbq:shopping_carts:1");
+}

@@ -322,3 +322,27 @@ TEST_F(WriteBehind, ARedisThatMayEvictTheQueueIsRefused) {
   EXPECT_NO_THROW(start_service_with([](config&) {})->stop());
   redis({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
 }
+
+// Versions come from Redis's clock, not from a counter kept in Redis: after
+// Redis loses everything (here FLUSHALL, the queue drained before), new
+// writes still carry versions above the rows', so the apply that only moves
+// rows forward does not drop them. The writers recreate their consumer group.
+TEST_F(WriteBehind, VersionsKeepGrowingWhenRedisLosesItsData) {
+  auto svc = start_service_with([](config&) {});
+  resp_client c(svc->port());
+  auto id = key();
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "before"}).str, "OK");
+  ASSERT_TRUE(eventually([&] { return row_of(id) == "before"; }));
+  auto v1 = sql("SELECT version FROM wb_items WHERE id = $1", id)[0][0].as<long long>();
+  ASSERT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
+  ASSERT_EQ(redis({"FLUSHALL"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "after"}).str, "OK");
+  ASSERT_TRUE(eventually([&] { return row_of(id) == "after"; }, 15s));
+  EXPECT_GT(sql("SELECT version FROM wb_items WHERE id = $1", id)[0][0].as<long long>(), v1);
+  // Integers keep Redis's full 64-bit range (the arithmetic is Redis's own).
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "9007199254740993"}).str, "OK");
+  EXPECT_EQ(c.cmd({"INCR", "wb:" + id}).number, 9007199254740994LL);
+  EXPECT_EQ(c.cmd({"INCRBY", "wb:" + id, "9223372036854775807"}).str,
+            "ERR increment or decrement would overflow");
+  EXPECT_TRUE(eventually([&] { return row_of(id) == "9007199254740994"; }));
+}
