@@ -80,6 +80,17 @@ local function entry(key)
   end
   return e
 end
+-- A queue key some other program overwrote would fail a write half-way
+-- through (a script does not roll back): refuse the command up front.
+local kinds = {}
+local function wrong_kind(key, want)
+  local k = kinds[key]
+  if not k then
+    k = redis.call('TYPE', key)['ok']
+    kinds[key] = k
+  end
+  return k ~= want and k ~= 'none'
+end
 local function result(status, version, count, err)
   out[#out + 1] = status; out[#out + 1] = version; out[#out + 1] = count; out[#out + 1] = err
 end
@@ -95,6 +106,11 @@ while i <= n do
   for x = i, j - 1 do
     if status ~= 'done' then break end
     local kind, key = arg(x, 2), arg(x, 7)
+    if wrong_kind(arg(x, 8), 'stream') or wrong_kind(arg(x, 9), 'hash') then
+      status, err = 'refused', 'ERR the write-behind queue keys ' .. arg(x, 8) .. ' / ' ..
+        arg(x, 9) .. ' hold something else; wtcached will not overwrite them'
+      break
+    end
     if not view[key] then
       local e = entry(key)
       view[key] = {k = e.k, d = e.d}

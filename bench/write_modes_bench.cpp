@@ -24,6 +24,8 @@
 #include <vector>
 
 #include <hiredis/hiredis.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <pqxx/pqxx>
 
 #include <caf/actor_system.hpp>
@@ -197,6 +199,7 @@ void usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));  // stdout: the tables only
   options o;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

@@ -346,3 +346,26 @@ TEST_F(WriteBehind, VersionsKeepGrowingWhenRedisLosesItsData) {
             "ERR increment or decrement would overflow");
   EXPECT_TRUE(eventually([&] { return row_of(id) == "9007199254740994"; }));
 }
+
+// A Lua script does not roll back: a queue key that some other program
+// overwrote must make the command fail before it writes anything.
+TEST_F(WriteBehind, AClobberedQueueKeyRefusesTheWriteAndChangesNothing) {
+  auto svc = start_service_with([](config&) {});
+  resp_client c(svc->port());
+  auto id = key();
+  ASSERT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
+  auto saved = redis({"HGETALL", "wtc:wbq:wb_items:stats"});
+  ASSERT_EQ(redis({"SET", "wtc:wbq:wb_items:stats", "not a hash"}).str, "OK");
+  auto r = c.cmd({"SET", "wb:" + id, "v"});
+  EXPECT_TRUE(r.is_error());
+  EXPECT_NE(r.str.find("hold something else"), std::string::npos) << r.str;
+  EXPECT_EQ(redis({"EXISTS", "wtc:wb:" + id}).number, 0);
+  std::vector<std::string> restore = {"HSET", "wtc:wbq:wb_items:stats"};
+  for (auto& e : saved.elements)
+    restore.push_back(e.str);
+  redis({"DEL", "wtc:wbq:wb_items:stats"});
+  if (restore.size() > 2)
+    redis(restore);
+  EXPECT_EQ(c.cmd({"SET", "wb:" + id, "v"}).str, "OK");
+  EXPECT_TRUE(eventually([&] { return row_of(id) == "v"; }));
+}
