@@ -27,7 +27,7 @@ namespace {
 // a Redis that may evict those is refused. Returns Redis's clock in
 // microseconds.
 int64_t check_redis(const redis_endpoint& ep, const std::string& url,
-                    const std::vector<namespace_config>& spaces) {
+                    const std::vector<namespace_config>& spaces, const std::string& ep_prefix) {
   redis_worker_state probe;
   probe.endpoint = ep;
   probe.timeout = std::chrono::seconds(2);
@@ -38,6 +38,19 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
     return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
              ? std::string(e->str, e->len) : std::string();
   };
+  // A namespace switched back to write-through would strand what its
+  // write-behind queue still holds (and keep those values pinned).
+  for (auto& ns : spaces) {
+    if (ns.mode == write_mode::write_behind || ns.table.empty())
+      continue;
+    auto n = probe.command({"HGET", queue_stats(ep_prefix, ns), "n"});
+    if (n && (*n)->type == REDIS_REPLY_STRING && std::atoll((*n)->str) > 0)
+      throw config_error(
+        "namespace \"" + ns.prefix + "\" mode",
+        "is write-through, but its write-behind queue still holds " + text(*n, 0) +
+          " entries not yet in PostgreSQL; run it as write-behind until the queue has drained "
+          "(stopping wtcached with SIGTERM drains it), then switch");
+  }
   for (auto& ns : spaces) {
     if (ns.mode != write_mode::write_behind)
       continue;
@@ -82,7 +95,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   check_postgres_url(cfg.postgres_url, "postgres.url");
   auto postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
   prepare_schema(postgres_url, cfg.namespaces);
-  raise_version_floor(postgres_url, check_redis(redis, cfg.redis_url, cfg.namespaces));
+  raise_version_floor(postgres_url, check_redis(redis, cfg.redis_url, cfg.namespaces, cfg.redis_key_prefix));
 
   std::unique_ptr<service> svc(new service);
   svc->sys_ = &sys;

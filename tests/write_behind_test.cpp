@@ -369,3 +369,16 @@ TEST_F(WriteBehind, AClobberedQueueKeyRefusesTheWriteAndChangesNothing) {
   EXPECT_EQ(c.cmd({"SET", "wb:" + id, "v"}).str, "OK");
   EXPECT_TRUE(eventually([&] { return row_of(id) == "v"; }));
 }
+
+// Switching a namespace back to write-through while its queue still holds
+// entries would strand them: refused, saying how to drain it.
+TEST_F(WriteBehind, AWriteThroughNamespaceWithAQueueLeftIsRefused) {
+  ASSERT_EQ(redis({"HSET", "wtc:wbq:user_sessions:stats", "n", "3"}).number, 1);
+  try {
+    start_service_with([](config&) {});
+    ADD_FAILURE() << "started with 3 entries stranded";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("still holds 3 entries"), std::string::npos) << e.what();
+  }
+  redis({"DEL", "wtc:wbq:user_sessions:stats"});
+}
