@@ -30,6 +30,7 @@
 #include "app/config.hpp"
 #include "app/embedded_servers.hpp"
 #include "app/service.hpp"
+#include "bench/bench_util.hpp"
 #include "core/latency.hpp"
 
 using namespace std::chrono;
@@ -54,15 +55,7 @@ struct phase_result {
   uint64_t ops = 0, errors = 0;
 };
 
-redisContext* connect(const std::string& host, uint16_t port) {
-  timeval tv{10, 0};
-  auto* c = redisConnectWithTimeout(host.c_str(), port, tv);
-  if (!c || c->err) {
-    std::fprintf(stderr, "cannot connect to %s:%u\n", host.c_str(), port);
-    std::exit(1);
-  }
-  return c;
-}
+using wtcache::bench::connect;
 
 // Runs `clients` threads issuing `op` (returns false on an error reply) until
 // the time is up; each operation's latency goes into one histogram.
@@ -111,40 +104,30 @@ bool command_ok(redisContext* c, int argc, const char** argv, const size_t* lens
   return ok;
 }
 
-void usage() {
-  std::puts("usage: wtcache_bench [--clients N] [--seconds S] [--keys K] [--value-size B]\n"
-            "                     [--scheduler sharing|stealing] [--target HOST:PORT [--redis-port P]]");
-}
+constexpr const char* usage =
+  "usage: wtcache_bench [--clients N] [--seconds S] [--keys K] [--value-size B]\n"
+  "                     [--scheduler sharing|stealing] [--target HOST:PORT [--redis-port P]]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        usage();
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--clients") o.clients = std::stoi(next());
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--keys") o.keys = std::stoi(next());
-    else if (a == "--value-size") o.value_size = std::stoi(next());
-    else if (a == "--redis-port") o.redis_port = static_cast<uint16_t>(std::stoi(next()));
-    else if (a == "--scheduler") o.scheduler = next();
-    else if (a == "--target") {
-      auto t = next();
-      auto colon = t.rfind(':');
-      o.target_host = t.substr(0, colon);
-      o.target_port = static_cast<uint16_t>(std::stoi(t.substr(colon + 1)));
+  wtcache::bench::parse_flags(argc, argv, usage, [&](const std::string& f, const std::string& v) {
+    if (f == "--clients") o.clients = std::stoi(v);
+    else if (f == "--seconds") o.seconds = std::stod(v);
+    else if (f == "--keys") o.keys = std::stoi(v);
+    else if (f == "--value-size") o.value_size = std::stoi(v);
+    else if (f == "--redis-port") o.redis_port = static_cast<uint16_t>(std::stoi(v));
+    else if (f == "--scheduler") o.scheduler = v;
+    else if (f == "--target") {
+      auto colon = v.rfind(':');
+      o.target_host = v.substr(0, colon);
+      o.target_port = static_cast<uint16_t>(std::stoi(v.substr(colon + 1)));
     } else {
-      usage();
-      return a == "--help" ? 0 : 2;
+      return false;
     }
-  }
+    return true;
+  });
 
   std::unique_ptr<wtcache::embedded_redis> redis;
   std::unique_ptr<wtcache::embedded_postgres> postgres;

@@ -34,6 +34,7 @@
 #include "app/config.hpp"
 #include "app/embedded_servers.hpp"
 #include "app/service.hpp"
+#include "bench/bench_util.hpp"
 #include "core/latency.hpp"
 
 using namespace std::chrono;
@@ -58,15 +59,7 @@ struct mode_result {
   std::vector<int64_t> last;  // per key: the last acknowledged sequence number, -1 none
 };
 
-redisContext* connect(uint16_t port) {
-  timeval tv{10, 0};
-  auto* c = redisConnectWithTimeout("127.0.0.1", port, tv);
-  if (!c || c->err) {
-    std::fprintf(stderr, "cannot connect to 127.0.0.1:%u\n", port);
-    std::exit(1);
-  }
-  return c;
-}
+redisContext* connect(uint16_t port) { return wtcache::bench::connect("127.0.0.1", port); }
 
 // A session document of a few hundred bytes, different for every write.
 std::string session_value(int key, int64_t seq) {
@@ -189,35 +182,24 @@ void verify(mode_result& m, const options& o, const std::string& pg_url, uint16_
   redisFree(redis);
 }
 
-void usage() {
-  std::puts("usage: wtcache_modes_bench [--clients N] [--seconds S] [--keys K]\n"
-            "Runs the same SET workload (JSON session values) against a write-through and a\n"
-            "write-behind namespace on a private Redis + PostgreSQL, then verifies PostgreSQL\n"
-            "and the cache against the last acknowledged value of every key.");
-}
+constexpr const char* usage =
+  "usage: wtcache_modes_bench [--clients N] [--seconds S] [--keys K]\n"
+  "Runs the same SET workload (JSON session values) against a write-through and a\n"
+  "write-behind namespace on a private Redis + PostgreSQL, then verifies PostgreSQL\n"
+  "and the cache against the last acknowledged value of every key.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));  // stdout: the tables only
   options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        usage();
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--clients") o.clients = std::stoi(next());
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--keys") o.keys = std::stoi(next());
-    else {
-      usage();
-      return a == "--help" ? 0 : 2;
-    }
-  }
+  wtcache::bench::parse_flags(argc, argv, usage, [&](const std::string& f, const std::string& v) {
+    if (f == "--clients") o.clients = std::stoi(v);
+    else if (f == "--seconds") o.seconds = std::stod(v);
+    else if (f == "--keys") o.keys = std::stoi(v);
+    else return false;
+    return true;
+  });
   if (o.clients < 1 || o.keys < o.clients || o.seconds <= 0) {
     std::fprintf(stderr, "need --clients >= 1, --keys >= --clients, --seconds > 0\n");
     return 2;

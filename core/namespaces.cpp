@@ -53,35 +53,30 @@ namespace_sql build_sql(const namespace_config& ns) {
   sql.read = "SELECT " + value_out + ", " + ver + " FROM " + t + " WHERE " + k + " = $1";
   sql.read_for_update = "SELECT " + value_out + " FROM " + t + " WHERE " + k + " = $1 FOR UPDATE";
 
-  std::string cols = k + ", " + v + ", " + ver;
-  std::string vals = "$1, $2, " + next_version;
-  std::string sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
-  for (auto& c : ns.touch_columns) {
-    auto q = quote_identifier(c);
-    cols += ", " + q;
-    vals += ", now()";
-    sets += ", " + q + " = EXCLUDED." + q;
-  }
-  sql.upsert = "INSERT INTO " + t + " (" + cols + ") VALUES (" + vals + ") ON CONFLICT (" + k +
-               ") DO UPDATE SET " + sets + " RETURNING " + ver;
+  // INSERT ... ON CONFLICT DO UPDATE of the key, value, version and touch
+  // columns; `version` is the version's SQL expression.
+  auto upsert = [&](const std::string& version, const std::string& into) {
+    std::string cols = k + ", " + v + ", " + ver;
+    std::string vals = "$1, $2, " + version;
+    std::string sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
+    for (auto& c : ns.touch_columns) {
+      auto q = quote_identifier(c);
+      cols += ", " + q;
+      vals += ", now()";
+      sets += ", " + q + " = EXCLUDED." + q;
+    }
+    return "INSERT INTO " + into + " (" + cols + ") VALUES (" + vals + ") ON CONFLICT (" + k +
+           ") DO UPDATE SET " + sets;
+  };
+  sql.upsert = upsert(next_version, t) + " RETURNING " + ver;
   // jsonb normalises its input ({"a":1} is stored as {"a": 1}); the cache must
   // hold what a read-through would return, so take the stored text back.
   if (ns.type == value_type::jsonb)
     sql.upsert += ", " + v + "::text";
   // Write-behind: the version comes with the change (drawn in Redis), and a
   // row only ever moves forward, so a replayed or reordered entry is a no-op.
-  std::string acols = k + ", " + v + ", " + ver;
-  std::string avals = "$1, $2, $3";
-  std::string asets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
-  for (auto& c : ns.touch_columns) {
-    auto q = quote_identifier(c);
-    acols += ", " + q;
-    avals += ", now()";
-    asets += ", " + q + " = EXCLUDED." + q;
-  }
-  sql.apply_set = "INSERT INTO " + t + " AS cur (" + acols + ") VALUES (" + avals +
-                  ") ON CONFLICT (" + k + ") DO UPDATE SET " + asets + " WHERE cur." + ver +
-                  " IS NULL OR cur." + ver + " < EXCLUDED." + ver + " RETURNING " +
+  sql.apply_set = upsert("$3", t + " AS cur") + " WHERE cur." + ver + " IS NULL OR cur." + ver +
+                  " < EXCLUDED." + ver + " RETURNING " +
                   (ns.type == value_type::jsonb ? v + "::text" : ver);
   sql.apply_del = "DELETE FROM " + t + " WHERE " + k + " = $1 AND (" + ver + " IS NULL OR " +
                   ver + " < $2)";
