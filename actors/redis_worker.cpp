@@ -39,9 +39,10 @@ return 1
 
 // Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
 // version clock, KEYS[2] a scratch key for INCRBY arithmetic. ARGV[1] the
-// number of ops, then 15 fields per op: group, kind (s|d|i), client key,
+// number of ops, then 16 fields per op: group, kind (s|d|i), client key,
 // value, delta, ttl, entry, stream, stats, max entries, max bytes, low
-// entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value.
+// entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value, loaded
+// row's version.
 // Returns 4 strings per op: status, version, count, error.
 //
 // A command is planned on a copy first and applied only when every op can
@@ -51,7 +52,7 @@ return 1
 // (pinned): an eviction policy that spares keys without a TTL cannot drop a
 // value that has not reached PostgreSQL yet.
 const char* const enqueue_script = R"lua(
-local F = 15
+local F = 16
 local n = tonumber(ARGV[1])
 local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
 local function fmt(x) return string.format('%.0f', x) end
@@ -64,7 +65,8 @@ local function stat(key)
   local s = stats[key]
   if not s then
     local r = redis.call('HMGET', key, 'n', 'b', 'full')
-    s = {n = tonumber(r[1] or '0') or 0, b = tonumber(r[2] or '0') or 0, full = r[3] == '1'}
+    s = {n = tonumber(r[1] or '0'), b = tonumber(r[2] or '0'), full = r[3] == '1'}
+    s.bad = s.n == nil or s.b == nil
     stats[key] = s
   end
   return s
@@ -106,7 +108,8 @@ while i <= n do
   for x = i, j - 1 do
     if status ~= 'done' then break end
     local kind, key = arg(x, 2), arg(x, 7)
-    if wrong_kind(arg(x, 8), 'stream') or wrong_kind(arg(x, 9), 'hash') then
+    if wrong_kind(arg(x, 8), 'stream') or wrong_kind(arg(x, 9), 'hash') or
+       (not wrong_kind(arg(x, 9), 'hash') and stat(arg(x, 9)).bad) then
       status, err = 'refused', 'ERR the write-behind queue keys ' .. arg(x, 8) .. ' / ' ..
         arg(x, 9) .. ' hold something else; wtcached will not overwrite them'
       break
@@ -173,7 +176,11 @@ while i <= n do
     if status == 'done' then
       local p, key = plan[x], arg(x, 7)
       local e = entry(key)
-      local v = math.max(clock + 1, now, e.v + 1)
+      local floor = e.v
+      if (e.k == nil or e.k == 't') and arg(x, 14) ~= '0' then
+        floor = math.max(floor, tonumber(arg(x, 16)) or 0)
+      end
+      local v = math.max(clock + 1, now, floor + 1)
       clock = v
       local vs = fmt(v)
       if e.wrong then redis.call('DEL', key); e.wrong = false end
@@ -395,7 +402,7 @@ caf::expected<std::vector<queued_result>>
 redis_worker_state::enqueue(const std::string& prefix, const std::vector<queued_write>& writes) {
   constexpr const char* kinds[] = {"s", "d", "i"};
   std::vector<std::string> args;
-  args.reserve(1 + writes.size() * 15);
+  args.reserve(1 + writes.size() * 16);
   args.push_back(std::to_string(writes.size()));
   for (auto& w : writes) {
     args.push_back(std::to_string(w.group));
@@ -413,6 +420,7 @@ redis_worker_state::enqueue(const std::string& prefix, const std::vector<queued_
     args.push_back(std::to_string(w.low_bytes));
     args.push_back(std::to_string(static_cast<int>(w.loaded)));
     args.push_back(w.loaded_value);
+    args.push_back(std::to_string(w.loaded_version));
   }
   bool sent = false;
   auto r = eval(redis_script::enqueue, {version_clock(prefix), prefix + "wbscratch"}, args, &sent);

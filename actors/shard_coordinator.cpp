@@ -206,8 +206,16 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
       [=](caf::error& err) { finish_read(self, id, key, err); });
 }
 
+// A write-behind key's newest value may exist only in Redis (queued, not yet
+// in PostgreSQL): without Redis, its database row is no answer.
+bool redis_only_truth(const shard_state& st, const std::string& key) {
+  return st.cfg.spaces->at(st.cfg.spaces->resolve(key).index).mode == write_mode::write_behind;
+}
+
 caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
   auto& st = self->state;
+  if (st.redis_workers.empty() && redis_only_truth(st, key))
+    return make_error(ec::redis_unavailable, "a write-behind key's newest value is in Redis");
   auto rp = self->make_response_promise();
   if (st.dirty.count(key)) {
     st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
@@ -238,7 +246,11 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
         m.misses.fetch_add(1, std::memory_order_relaxed);
         read_through(self, key, rp, true);
       },
-      [=](caf::error&) mutable {
+      [=](caf::error& err) mutable {
+        if (redis_only_truth(self->state, key)) {
+          rp.deliver(err);
+          return;
+        }
         // Redis is unreachable: the database still answers, without a fill.
         self->state.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
         read_through(self, key, rp, false);
@@ -513,6 +525,7 @@ void load_then_resume(self_ptr self) {
           auto& op = self->state.wb_pending.front().ops[i];
           op.loaded = row.found ? queued_write::loaded_found : queued_write::loaded_absent;
           op.loaded_value = std::move(row.value);
+          op.loaded_version = row.version;
           done();
         },
         [=](caf::error& err) {

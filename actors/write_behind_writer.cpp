@@ -101,6 +101,8 @@ caf::error writer_state::ensure_ready() {
                  "INSERT INTO wtcache_dead_letters (table_name, key, version, operation, value, "
                  "error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
       c->prepare("try_lock", "SELECT pg_try_advisory_lock($1)");
+      if (cfg.ns.type == value_type::jsonb)
+        c->prepare("read_at", sql.read_at_version);
       pg = std::move(c);
     } catch (const std::exception& e) {
       return make_error(ec::postgres_unavailable, one_line(e.what()));
@@ -192,6 +194,10 @@ caf::error writer_state::read_batch(bool flushing) {
     topped_up = true;
     return caf::none;
   }
+  // Only the lock holder takes new entries: a session that died (and with it
+  // the lock) must not take entries another node is draining meanwhile.
+  if (!still_owner())
+    return make_error(ec::postgres_unavailable, "lost the connection holding the stream's lock");
   // Empty: wait briefly for the first entry (never long, so that a flush
   // request or an exit is not kept waiting).
   auto block = std::min(cfg.ns.flush_interval, std::chrono::milliseconds(100));
@@ -213,63 +219,68 @@ bool writer_state::batch_ready() const {
 }
 
 caf::error writer_state::persist() {
-  // Coalesce: the newest entry of each key is the row's fate.
-  std::unordered_map<std::string, std::size_t> newest;
-  std::vector<std::size_t> rows;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    auto& e = batch[i];
-    if (e.op != 's' && e.op != 'd')
-      continue;
-    auto [it, fresh] = newest.emplace(e.key, i);
-    if (!fresh && std::strtoll(batch[it->second].version.c_str(), nullptr, 10) <
-                    std::strtoll(e.version.c_str(), nullptr, 10))
-      it->second = i;
+  // Coalesce: each key's entries, newest first. The newest decides the row;
+  // should PostgreSQL refuse it for good, the next newest is tried, as if
+  // the writes had been applied one by one.
+  std::unordered_map<std::string, std::vector<std::size_t>> by_key;
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].op == 's' || batch[i].op == 'd')
+      by_key[batch[i].key].push_back(i);
+  auto version_of = [&](std::size_t i) { return std::strtoll(batch[i].version.c_str(), nullptr, 10); };
+  std::vector<std::vector<std::size_t>> keys;  // candidates per key, newest first
+  for (auto& kv : by_key) {
+    auto c = std::move(kv.second);
+    std::sort(c.begin(), c.end(), [&](auto a, auto b) { return version_of(a) > version_of(b); });
+    keys.push_back(std::move(c));
   }
-  for (auto& kv : newest)
-    rows.push_back(kv.second);
-  std::sort(rows.begin(), rows.end());
+  std::sort(keys.begin(), keys.end(), [](auto& a, auto& b) { return a.front() < b.front(); });
 
-  std::vector<std::string> stored(batch.size());  // jsonb as stored, by entry
-  std::vector<std::string> dead(batch.size());    // the refusal, by entry
-  if (!batch_committed && !rows.empty()) {
+  if (!batch_committed && !keys.empty()) {
     const auto& prefix = cfg.ns.prefix;
     auto run = [&](bool savepoints) {
+      for (auto& e : batch)
+        e.stored.clear(), e.dead.clear();
       pqxx::nontransaction tx(*pg);
       tx.exec("BEGIN");
-      for (auto i : rows) {
-        auto& e = batch[i];
-        if (savepoints)
-          tx.exec("SAVEPOINT row");
-        try {
-          if (e.key.compare(0, prefix.size(), prefix) != 0)
-            throw std::invalid_argument("the key is not in namespace \"" + prefix + "\"");
-          auto id = e.key.substr(prefix.size());
-          auto version = std::strtoll(e.version.c_str(), nullptr, 10);
-          if (e.op == 'd') {
-            tx.exec_prepared("apply_del", id, version);
-          } else {
-            auto res = cfg.ns.type == value_type::bytea
-                         ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version)
-                         : tx.exec_prepared("apply_set", id, e.data, version);
-            if (cfg.ns.type == value_type::jsonb && !res.empty())
-              stored[i] = res[0][0].as<std::string>();
-          }
+      for (auto& candidates : keys) {
+        for (auto i : candidates) {
+          auto& e = batch[i];
           if (savepoints)
-            tx.exec("RELEASE SAVEPOINT row");
-        } catch (const pqxx::sql_error& err) {
-          if (!savepoints || !permanent(err))
-            throw;
-          dead[i] = one_line(err.what());
-        } catch (const std::invalid_argument& err) {
-          if (!savepoints)
-            throw pqxx::data_exception(err.what(), "", "22000");
-          dead[i] = err.what();
-        }
-        if (!dead[i].empty()) {
+            tx.exec("SAVEPOINT row");
+          try {
+            if (e.key.compare(0, prefix.size(), prefix) != 0)
+              throw std::invalid_argument("the key is not in namespace \"" + prefix + "\"");
+            auto id = e.key.substr(prefix.size());
+            auto version = version_of(i);
+            if (e.op == 'd') {
+              tx.exec_prepared("apply_del", id, version);
+            } else {
+              auto res = cfg.ns.type == value_type::bytea
+                           ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version)
+                           : tx.exec_prepared("apply_set", id, e.data, version);
+              // A replay changes nothing and returns nothing: read the text
+              // back, so the cache ends up with exactly what the row holds.
+              if (cfg.ns.type == value_type::jsonb && res.empty())
+                res = tx.exec_prepared("read_at", id, version);
+              if (cfg.ns.type == value_type::jsonb && !res.empty())
+                e.stored = res[0][0].as<std::string>();
+            }
+            if (savepoints)
+              tx.exec("RELEASE SAVEPOINT row");
+          } catch (const pqxx::sql_error& err) {
+            if (!savepoints || !permanent(err))
+              throw;
+            e.dead = one_line(err.what());
+          } catch (const std::invalid_argument& err) {
+            if (!savepoints)
+              throw pqxx::data_exception(err.what(), "", "22000");
+            e.dead = err.what();
+          }
+          if (e.dead.empty())
+            break;  // this key's row is decided
           tx.exec("ROLLBACK TO SAVEPOINT row");
-          tx.exec_prepared("dead_letter", cfg.ns.table, e.key,
-                           std::strtoll(e.version.c_str(), nullptr, 10),
-                           e.op == 'd' ? "del" : "set", pqxx::binarystring(e.data), dead[i]);
+          tx.exec_prepared("dead_letter", cfg.ns.table, e.key, version_of(i),
+                           e.op == 'd' ? "del" : "set", pqxx::binarystring(e.data), e.dead);
         }
       }
       tx.exec("COMMIT");
@@ -308,7 +319,8 @@ caf::error writer_state::persist() {
     batch_committed = true;
   }
 
-  // Committed: acknowledge every entry and unpin the cache entries.
+  // Committed: acknowledge every entry and unpin the cache entries (each at
+  // its key's newest version; a tombstone where that one was refused).
   std::vector<std::string> args = {stream, writer_group, stats,
                                    std::to_string(cfg.tombstone_ttl.count()),
                                    std::to_string(batch.size())};
@@ -317,35 +329,48 @@ caf::error writer_state::persist() {
     args.push_back(std::to_string(e.bytes));
   }
   std::size_t dead_count = 0;
-  for (auto i : rows) {
-    auto& e = batch[i];
+  for (auto& candidates : keys) {
+    auto& e = batch[candidates.front()];
     args.push_back(cfg.redis_prefix + e.key);
     args.push_back(e.version);
-    args.push_back(dead[i].empty() ? "u" : "t");
+    args.push_back(e.dead.empty() ? "u" : "t");
     args.push_back(std::to_string(e.ttl_ms));
-    args.push_back(stored[i].empty() ? "0" : "1");
-    args.push_back(stored[i]);
-    dead_count += dead[i].empty() ? 0 : 1;
+    args.push_back(e.stored.empty() ? "0" : "1");
+    args.push_back(e.stored);
   }
   auto r = redis.eval(redis_script::settle, {}, args);
   if (!r)
     return r.error();
   if ((*r)->type == REDIS_REPLY_ERROR)
     return redis_refused(*r, "settle");
-  for (auto i : rows)
-    if (!dead[i].empty())
+  for (auto& e : batch)
+    if (!e.dead.empty()) {
+      ++dead_count;
       spdlog::error("write-behind {}: PostgreSQL refused {} at version {}; moved to "
                     "wtcache_dead_letters: {}",
-                    cfg.ns.table, batch[i].key, batch[i].version, dead[i]);
+                    cfg.ns.table, e.key, e.version, e.dead);
+    }
   auto& m = *cfg.metrics;
   m.flushed.fetch_add(batch.size(), std::memory_order_relaxed);
-  m.rows.fetch_add(rows.size() - dead_count, std::memory_order_relaxed);
+  m.rows.fetch_add(keys.size(), std::memory_order_relaxed);
   m.batches.fetch_add(1, std::memory_order_relaxed);
   m.dead_letters.fetch_add(dead_count, std::memory_order_relaxed);
   batch.clear();
   batch_committed = false;
   topped_up = false;
+  reading_pending = true;  // anything delivered and not acknowledged comes first
   return caf::none;
+}
+
+bool writer_state::still_owner() {
+  try {
+    pqxx::nontransaction tx(*pg);
+    tx.exec("SELECT 1");
+    return true;
+  } catch (const std::exception&) {
+    lose_postgres();
+    return false;
+  }
 }
 
 void writer_state::refresh_stats() {
@@ -386,23 +411,33 @@ void schedule(self_ptr self, std::chrono::nanoseconds delay) {
     self->delayed_send(self, delay, atom::tick::value, gen);
 }
 
-// Answers a flush request once the stream is drained or its time is up.
+// Answers a flush request once the stream is drained or its time is up;
+// the answer is what is known to be left, never an optimistic zero.
 void check_flush(self_ptr self) {
   auto& st = self->state;
   if (!st.flush_promise)
     return;
-  bool done = !st.owner || (st.batch.empty() && st.drained);
+  st.refresh_stats();
+  auto depth = std::max<int64_t>(0, st.cfg.metrics->depth.load());
+  // Drained: this stream, by us; or, when another node owns it (or we cannot
+  // reach PostgreSQL), the whole namespace's queue is empty.
+  bool done = st.owner ? st.batch.empty() && st.drained : depth == 0;
   if (!done && now_ns() < st.flush_deadline)
     return;
-  if (st.redis.ctx)
-    st.refresh_stats();
-  auto left = done ? 0 : static_cast<uint64_t>(std::max<int64_t>(0, st.cfg.metrics->depth.load()));
-  st.flush_promise->deliver(left);
+  st.flush_promise->deliver(done ? uint64_t{0} : static_cast<uint64_t>(std::max<int64_t>(depth, 1)));
   st.flush_promise.reset();
 }
 
 void failed(self_ptr self, const caf::error& err) {
   auto& st = self->state;
+  // Whatever was read and not committed is in the pending list: read it
+  // again from there, in order, on the next attempt.
+  if (!st.batch_committed) {
+    st.batch.clear();
+    st.topped_up = false;
+  }
+  st.reading_pending = true;
+  st.drained = false;
   auto why = error_detail(err);
   if (why.empty())
     why = to_string(static_cast<ec>(err.code()));
@@ -487,6 +522,7 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
         st.flush_promise->deliver(uint64_t{0});
       st.flush_promise = self->make_response_promise();
       st.flush_deadline = deadline;
+      st.drained = false;  // only a read made from now on can say so
       if (st.owner && st.failing.empty())
         schedule(self, std::chrono::nanoseconds(0));  // stop gathering: write what is there
       auto wait = std::chrono::nanoseconds(deadline - now_ns());

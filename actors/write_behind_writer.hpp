@@ -78,6 +78,9 @@ struct writer_state {
     std::string data;
     int64_t ttl_ms = 0;
     int64_t bytes = 0;
+    // Filled in by the transaction (kept should the settle step be retried):
+    std::string stored;  // jsonb: the row's text as PostgreSQL normalised it
+    std::string dead;    // why PostgreSQL refused it for good (a dead letter)
   };
   std::vector<entry> batch;
   bool batch_committed = false;  // in PostgreSQL, not acknowledged yet
@@ -111,6 +114,8 @@ struct writer_state {
   void refresh_stats();
   // Forgets the PostgreSQL connection, and with it the stream's lock.
   void lose_postgres();
+  // The session holding the stream's lock is still alive (so is the lock).
+  bool still_owner();
 };
 
 writer_actor::behavior_type write_behind_writer(writer_actor::stateful_pointer<writer_state> self,

@@ -72,10 +72,34 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
                    "or make the namespace write-through");
     break;
   }
+  // A key's changes must stay in one stream: the number of streams may only
+  // change while the queue is empty.
+  for (auto& ns : spaces) {
+    if (ns.mode != write_mode::write_behind)
+      continue;
+    auto stats = queue_stats(ep_prefix, ns);
+    auto r = probe.command({"HMGET", stats, "n", "writers"});
+    if (!r || (*r)->type != REDIS_REPLY_ARRAY)
+      throw std::runtime_error("redis: cannot read " + stats);
+    auto queued = std::atoll(text(*r, 0).c_str());
+    auto before = text(*r, 1);
+    if (queued > 0 && !before.empty() && before != std::to_string(ns.writers))
+      throw config_error(
+        "namespace \"" + ns.prefix + "\" writers",
+        "is " + std::to_string(ns.writers) + ", but the queue still holds " +
+          std::to_string(queued) + " entries spread over " + before +
+          " streams; run with writers = " + before + " until it has drained, then change it");
+    probe.command({"HSET", stats, "writers", std::to_string(ns.writers)});
+  }
   auto now = probe.command({"TIME"});
   if (!now || (*now)->type != REDIS_REPLY_ARRAY)
     throw std::runtime_error("redis: TIME failed");
-  return std::stoll(text(*now, 0)) * 1000000 + std::stoll(text(*now, 1));
+  int64_t floor = std::stoll(text(*now, 0)) * 1000000 + std::stoll(text(*now, 1));
+  // Never below a version already handed out, should Redis's clock step back.
+  auto clock = probe.command({"GET", version_clock(ep_prefix)});
+  if (clock && (*clock)->type == REDIS_REPLY_STRING)
+    floor = std::max<int64_t>(floor, std::atoll((*clock)->str));
+  return floor;
 }
 
 }  // namespace
@@ -235,7 +259,10 @@ void service::stop() {
     self->request(supervisor_, shutdown_grace_ + std::chrono::seconds(5), atom::flush::value,
                   static_cast<int64_t>(deadline.time_since_epoch().count()))
       .receive(
-        [](uint64_t left) {
+        [&](uint64_t left) {
+          // A namespace whose writers could not answer still shows its depth.
+          for (auto& wb : metrics_->write_behind)
+            left = std::max<uint64_t>(left, std::max<int64_t>(0, wb->depth.load()));
           if (left == 0)
             spdlog::info("write-behind queues drained into PostgreSQL");
           else

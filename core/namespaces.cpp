@@ -78,6 +78,8 @@ namespace_sql build_sql(const namespace_config& ns) {
   sql.apply_set = upsert("$3", t + " AS cur") + " WHERE cur." + ver + " IS NULL OR cur." + ver +
                   " < EXCLUDED." + ver + " RETURNING " +
                   (ns.type == value_type::jsonb ? v + "::text" : ver);
+  sql.read_at_version = "SELECT " + v + "::text FROM " + t + " WHERE " + k + " = $1 AND " + ver +
+                        " = $2";
   sql.apply_del = "DELETE FROM " + t + " WHERE " + k + " = $1 AND (" + ver + " IS NULL OR " +
                   ver + " < $2)";
   sql.remove = "WITH d AS (DELETE FROM " + t + " WHERE " + k +

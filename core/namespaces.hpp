@@ -54,6 +54,8 @@ struct namespace_sql {
   std::string apply_set;
   // $1 id, $2 version: deletes the row unless it is at this version or newer
   std::string apply_del;
+  // $1 id, $2 version -> value as text, if the row is at that version
+  std::string read_at_version;
 };
 
 // A PostgreSQL identifier we accept from configuration: starts with a letter

@@ -78,13 +78,14 @@ struct queued_write {
   enum load_state : int8_t { not_loaded, loaded_found, loaded_absent };
   int8_t loaded = not_loaded;
   std::string loaded_value;
+  int64_t loaded_version = 0;  // the row's: new versions go above it
 };
 
 template <class F>
 typename F::result_type inspect(F& f, queued_write& x) {
   return f(caf::meta::type_name("queued_write"), x.group, x.kind, x.key, x.value, x.delta,
            x.ttl_ms, x.redis_key, x.stream, x.stats, x.max_entries, x.max_bytes, x.low_entries,
-           x.low_bytes, x.loaded, x.loaded_value);
+           x.low_bytes, x.loaded, x.loaded_value, x.loaded_version);
 }
 
 enum class queued_status : int8_t {

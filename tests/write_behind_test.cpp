@@ -191,11 +191,15 @@ TEST_F(WriteBehind, IncrAndDelOfUncachedKeysReadTheRowFirst) {
 TEST_F(WriteBehind, APoisonEntryGoesToTheDeadLettersAndTheRestLand) {
   auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 100ms; });
   resp_client c(svc->port());
-  auto bad = key(), good1 = key(), good2 = key();
+  auto bad = key(), good1 = key(), good2 = key(), twice = key();
   c.append({"SET", "wb:" + good1, "fine"});
   c.append({"SET", "wb:" + bad, "poison"});
   c.append({"SET", "wb:" + good2, "also fine"});
-  for (int i = 0; i < 3; ++i)
+  // Coalesced in one batch: the refused newest value falls back to the one
+  // before it, as if the writes had been applied one by one.
+  c.append({"SET", "wb:" + twice, "first"});
+  c.append({"SET", "wb:" + twice, "poison"});
+  for (int i = 0; i < 5; ++i)
     ASSERT_EQ(c.read().str, "OK");
   ASSERT_TRUE(eventually([&] {
     return sql("SELECT 1 FROM wtcache_dead_letters WHERE key = $1", "wb:" + bad).size() == 1;
@@ -208,6 +212,8 @@ TEST_F(WriteBehind, APoisonEntryGoesToTheDeadLettersAndTheRestLand) {
     << dl[0][2].as<std::string>();
   EXPECT_TRUE(eventually([&] { return row_of(good1) == "fine" && row_of(good2) == "also fine"; }));
   EXPECT_EQ(row_of(bad), "<none>");
+  EXPECT_TRUE(eventually([&] { return row_of(twice) == "first"; }));
+  EXPECT_TRUE(eventually([&] { return c.cmd({"GET", "wb:" + twice}).str == "first"; }));
   EXPECT_TRUE(eventually([&] { return c.cmd({"GET", "wb:" + bad}).is_nil(); }));
   EXPECT_GE(wb_figure(svc->port(), "dead_letters"), 1);
   EXPECT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
@@ -381,4 +387,54 @@ TEST_F(WriteBehind, AWriteThroughNamespaceWithAQueueLeftIsRefused) {
     EXPECT_NE(std::string(e.what()).find("still holds 3 entries"), std::string::npos) << e.what();
   }
   redis({"DEL", "wtc:wbq:user_sessions:stats"});
+}
+
+// A key's changes must stay in one stream: changing `writers` while the
+// queue holds entries is refused.
+TEST_F(WriteBehind, ChangingTheNumberOfWritersNeedsAnEmptyQueue) {
+  ASSERT_EQ(redis({"HSET", "wtc:wbq:wb_items:stats", "n", "5"}).number, 0);
+  try {
+    start_service_with([](config& cfg) { wb(cfg).writers = 3; });
+    ADD_FAILURE() << "started with 5 entries spread over 2 streams and writers = 3";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("run with writers = 2"), std::string::npos) << e.what();
+  }
+  redis({"HSET", "wtc:wbq:wb_items:stats", "n", "0"});
+  EXPECT_NO_THROW(start_service_with([](config& cfg) { wb(cfg).writers = 3; })->stop());
+  redis({"HSET", "wtc:wbq:wb_items:stats", "writers", "2"});
+}
+
+// Without Redis a write-behind key has no trustworthy answer (its newest
+// value may not be in PostgreSQL yet): an error, never the older row.
+TEST_F(WriteBehind, WithoutRedisAReadOfAWriteBehindKeyFailsRatherThanGoBack) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 60s; });
+  resp_client c(svc->port());
+  auto id = key();
+  sql("INSERT INTO wb_items (id, doc, version) VALUES ($1, 'old', 1)", id);
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "new"}).str, "OK");
+  servers::get().stop_redis();
+  auto r = c.cmd({"GET", "wb:" + id});
+  EXPECT_TRUE(r.is_error()) << r.str;
+  EXPECT_NE(r.str, "old");
+  servers::get().start_redis();
+  EXPECT_TRUE(eventually([&] { return c.cmd({"GET", "wb:" + id}).str == "new"; }));
+  svc->stop();
+  EXPECT_EQ(row_of(id), "new");
+}
+
+// Stopped while PostgreSQL is down: the grace period passes, nothing is
+// lost; the next start drains the queue.
+TEST_F(WriteBehind, AStopThatCannotDrainLeavesTheQueueForTheNextStart) {
+  auto base = key();
+  auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 300ms; });
+  resp_client c(svc->port());
+  servers::get().stop_postgres();
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(c.cmd({"SET", "wb:" + base + std::to_string(i), "kept"}).str, "OK");
+  svc->stop();
+  servers::get().start_postgres();
+  EXPECT_EQ(row_of(base + "0"), "<none>");
+  auto next = start_service_with([](config&) {});
+  for (int i = 0; i < 5; ++i)
+    EXPECT_TRUE(eventually([&] { return row_of(base + std::to_string(i)) == "kept"; }, 15s)) << i;
 }
