@@ -74,18 +74,7 @@ std::string info_field(resp_client& c, const std::string& name) {
 
 class Service : public ::testing::Test {
 protected:
-  static config suite_config() {
-    auto cfg = parse_config_text(sample_config_text(), "config/wtcache.toml");
-    cfg.listen_port = 0;
-    cfg.shards = 4;
-    cfg.redis_url = servers::get().redis_url();
-    cfg.postgres_url = servers::get().postgres_url();
-    cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
-    cfg.request_timeout = 2000ms;
-    cfg.postgres_timeout = 1000ms;
-    cfg.redis_timeout = 500ms;
-    return cfg;
-  }
+  static config suite_config() { return test_config(); }
 
   // Another service on the same servers, with one setting changed; it stops
   // when the returned pointer goes.

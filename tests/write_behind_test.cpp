@@ -51,7 +51,7 @@ std::string row_of(const std::string& id) {
 class WriteBehind : public ::testing::Test {
 protected:
   static config suite_config() {
-    auto cfg = parse_config_text(sample_config_text() + R"(
+    return test_config(R"(
 [[namespace]]
 prefix = "wb:"
 table = "wb_items"
@@ -60,17 +60,7 @@ value_column = "doc"
 value_type = "text"
 mode = "write-behind"
 flush_interval_ms = 20
-)",
-                                 "test config");
-    cfg.listen_port = 0;
-    cfg.shards = 4;
-    cfg.redis_url = servers::get().redis_url();
-    cfg.postgres_url = servers::get().postgres_url();
-    cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
-    cfg.request_timeout = 2000ms;
-    cfg.postgres_timeout = 1000ms;
-    cfg.redis_timeout = 500ms;
-    return cfg;
+)");
   }
 
   static namespace_config& wb(config& cfg) { return cfg.namespaces.back(); }

@@ -44,6 +44,20 @@ std::string sample_config_text() {
   return ss.str();
 }
 
+config test_config(const std::string& extra_toml) {
+  using namespace std::chrono_literals;
+  auto cfg = parse_config_text(sample_config_text() + extra_toml, "test configuration");
+  cfg.listen_port = 0;
+  cfg.shards = 4;
+  cfg.redis_url = servers::get().redis_url();
+  cfg.postgres_url = servers::get().postgres_url();
+  cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
+  cfg.request_timeout = 2000ms;
+  cfg.postgres_timeout = 1000ms;
+  cfg.redis_timeout = 500ms;
+  return cfg;
+}
+
 // One environment per test binary that links this file.
 static auto* const env = ::testing::AddGlobalTestEnvironment(new servers);
 

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "app/config.hpp"
 #include "app/embedded_servers.hpp"
 
 namespace wtcache::test {
@@ -55,6 +56,10 @@ pqxx::result sql(const std::string& query, Ts&&... params) {
 
 // The text of config/wtcache.toml, the sample configuration.
 std::string sample_config_text();
+
+// The sample configuration plus `extra_toml`, pointed at this binary's
+// servers, with short timeouts and backoffs and 4 shards; port 0.
+config test_config(const std::string& extra_toml = {});
 
 // Waits for `cond` with a deadline; true when it held in time.
 template <class F>
