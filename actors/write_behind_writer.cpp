@@ -493,7 +493,7 @@ void step(self_ptr self) {
     st.failing.clear();
   }
   st.attempt = 0;
-  if (steady::now() - st.last_stats > std::chrono::milliseconds(200) || st.drained)
+  if (steady::now() - st.last_stats > std::chrono::milliseconds(200))
     st.refresh_stats();
   check_flush(self);
   schedule(self, std::chrono::milliseconds(0));
