@@ -1,0 +1,363 @@
+// The fault-injection suite: real redis-server, PostgreSQL and wtcached
+// processes; concurrent clients on a few contended keys; a fault injected
+// mid-load and healed; then the history and the final state are checked
+// (tests/fault/history.hpp): no acknowledged write lost, no stale read, the
+// cache converged to the rows, write-behind queues empty, the service up.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "app/embedded_servers.hpp"
+#include "tests/fault/history.hpp"
+#include "tests/support/resp_client.hpp"
+#include "tests/support/servers.hpp"
+
+using namespace wtcache;
+using namespace wtcache::test;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+std::string replace_once(std::string text, const std::string& from, const std::string& to) {
+  auto at = text.find(from);
+  if (at == std::string::npos)
+    throw std::runtime_error("sample config has no \"" + from + "\"");
+  return text.replace(at, from.size(), to);
+}
+
+// The sample configuration with deadlines and backoffs short enough for
+// faults that last a second or two.
+std::string fault_config() {
+  auto t = sample_config_text();
+  t = replace_once(t, "request_timeout_ms = 5000", "request_timeout_ms = 2000");
+  t = replace_once(t, "timeout_ms = 1000", "timeout_ms = 300");    // redis
+  t = replace_once(t, "timeout_ms = 3000", "timeout_ms = 1000");   // postgres
+  t = replace_once(t, "min_backoff_ms = 100", "min_backoff_ms = 50");
+  t = replace_once(t, "max_backoff_ms = 10000", "max_backoff_ms = 1000");
+  t = replace_once(t, "shutdown_grace_ms = 10000", "shutdown_grace_ms = 3000");
+  return t;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One wtcached process on a fixed port, so that clients find it again
+// after a restart.
+class node {
+public:
+  node(const std::string& dir, const std::string& name) {
+    config_ = dir + "/" + name + ".toml";
+    log_ = dir + "/" + name + ".log";
+    std::ofstream(config_) << fault_config();
+    port_ = free_loopback_port();
+  }
+  ~node() {
+    if (proc_.running())
+      proc_.stop(SIGKILL);
+  }
+
+  void start() {
+    std::ofstream(log_, std::ios::app) << "--- start\n";
+    proc_.start({WTCACHED_PATH, "--config", config_, "--listen", "127.0.0.1:" + std::to_string(port_),
+                 "--redis", servers::get().redis_url(), "--postgres", servers::get().postgres_url()},
+                log_);
+    ++starts_;
+    if (!eventually([&] { return count_of(slurp(log_), "try it") >= starts_; }, 60s))
+      throw std::runtime_error("wtcached did not start; log:\n" + slurp(log_));
+  }
+  void kill() {
+    proc_.signal(SIGKILL);
+    proc_.wait();
+  }
+  int stop() { return proc_.stop(SIGTERM); }
+  bool running() { return proc_.running(); }
+  uint16_t port() const { return port_; }
+  std::string log() const { return slurp(log_); }
+
+  // A figure from INFO ("dirty_keys") or -1.
+  long long info(const std::string& field) const {
+    try {
+      resp_client c(port_);
+      auto text = c.cmd({"INFO"}).str;
+      auto at = text.find(field + ":");
+      if (at == std::string::npos) {
+        at = text.find(field + "=");
+        if (at == std::string::npos)
+          return -1;
+      }
+      return std::stoll(text.substr(at + field.size() + 1));
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+
+private:
+  static int count_of(const std::string& text, const std::string& what) {
+    int n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+      ++n;
+    return n;
+  }
+  child_process proc_;
+  std::string config_, log_;
+  uint16_t port_ = 0;
+  int starts_ = 0;
+};
+
+// Clients on a few keys, spread over the nodes: half writes of unique values,
+// half reads; every operation goes into the history.
+class load {
+public:
+  load(history& h, std::vector<const node*> nodes, std::vector<std::string> keys,
+       std::function<std::string(const std::string&)> encode, int clients = 4)
+    : h_(h), nodes_(std::move(nodes)), keys_(std::move(keys)), encode_(std::move(encode)) {
+    for (int t = 0; t < clients; ++t)
+      threads_.emplace_back([this, t] { run(t); });
+  }
+  ~load() { stop(); }
+
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable())
+        t.join();
+  }
+  uint64_t completed() const { return completed_; }
+  uint64_t succeeded() const { return succeeded_; }
+
+private:
+  void run(int t) {
+    std::minstd_rand rng(static_cast<unsigned>(t * 7919 + 1));
+    std::unique_ptr<resp_client> c;
+    int seq = 0;
+    auto port = nodes_[static_cast<std::size_t>(t) % nodes_.size()]->port();
+    while (!stop_) {
+      if (!c) {
+        try {
+          c = std::make_unique<resp_client>(port);
+        } catch (const std::exception&) {
+          // The node is down: try again shortly (load pacing, not a wait).
+          std::this_thread::sleep_for(20ms);
+          continue;
+        }
+      }
+      operation op;
+      op.key = keys_[rng() % keys_.size()];
+      bool write = rng() % 2 == 0;
+      op.kind = write ? operation::write : operation::read;
+      if (write)
+        op.value = "c" + std::to_string(t) + "-" + std::to_string(++seq);
+      op.invoked = steady::now();
+      try {
+        auto r = write ? c->cmd({"SET", op.key, encode_(op.value)}) : c->cmd({"GET", op.key});
+        if (r.is_error()) {
+          op.result = write ? outcome_of_error(r.str) : outcome::failed;
+        } else if (!write) {
+          op.found = !r.is_nil();
+          op.value = r.str;
+        }
+      } catch (const std::exception&) {
+        op.result = write ? outcome::unknown : outcome::failed;  // the connection died
+        c.reset();
+      }
+      op.completed = steady::now();
+      if (!write && op.found && op.result == outcome::ok)
+        op.value = decode(op.value);
+      ++completed_;
+      if (op.result == outcome::ok)
+        ++succeeded_;
+      h_.add(std::move(op));
+    }
+  }
+  std::string decode(const std::string& v) {
+    // JSON string values come back quoted.
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+      return v.substr(1, v.size() - 2);
+    return v;
+  }
+
+  history& h_;
+  std::vector<const node*> nodes_;
+  std::vector<std::string> keys_;
+  std::function<std::string(const std::string&)> encode_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> completed_{0}, succeeded_{0};
+};
+
+struct mode {
+  const char* name;
+  std::string prefix;  // of the keys
+  std::string row_sql;  // $1: the key -> the value as text
+  std::function<std::string(const std::string&)> encode;
+};
+
+const mode write_through{"write-through", "ft:",
+                         "SELECT convert_from(value, 'UTF8') FROM wtcache_kv WHERE key = $1",
+                         [](const std::string& v) { return v; }};
+const mode write_behind{"write-behind", "cart:ft",
+                        "SELECT items #>> '{}' FROM shopping_carts WHERE cart_id = $1",
+                        [](const std::string& v) { return "\"" + v + "\""; }};
+
+class Fault : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = servers::get().dir + "/fault-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(dir_);
+  }
+
+  std::vector<std::string> keys_of(const mode& m) {
+    std::vector<std::string> keys;
+    auto* name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (int i = 0; i < 6; ++i)
+      keys.push_back(m.prefix + name + std::to_string(i));
+    return keys;
+  }
+
+  // Load on `nodes`; after some traffic `inject`, let the load run into the
+  // fault, `heal`, wait until the service answers again, stop, check.
+  void run(const mode& m, std::vector<node*> nodes, const std::function<void()>& inject,
+           const std::function<void()>& heal) {
+    auto keys = keys_of(m);
+    history h;
+    std::vector<const node*> targets(nodes.begin(), nodes.end());
+    load l(h, targets, keys, m.encode);
+    ASSERT_TRUE(eventually([&] { return l.succeeded() > 200; }, 20s));
+    inject();
+    auto at_fault = l.completed();
+    // Let the clients run into the fault (their requests fail or time out)
+    // for a while: 150 operations, or 3 seconds when they block on it.
+    eventually([&] { return l.completed() > at_fault + 150; }, 3s);
+    heal();
+    auto healed = l.succeeded();
+    EXPECT_TRUE(eventually([&] { return l.succeeded() > healed + 200; }, 30s))
+      << "the service did not recover; log:\n" << nodes.front()->log();
+    l.stop();
+
+    // Quiescence: dirty keys invalidated, write-behind queues drained.
+    for (auto* n : nodes) {
+      if (!n->running())
+        continue;
+      EXPECT_TRUE(eventually([&] { return n->info("dirty_keys") == 0; }, 30s)) << n->log();
+      EXPECT_TRUE(eventually([&] { return n->info("queue_depth") <= 0; }, 30s)) << n->log();
+    }
+    std::map<std::string, std::optional<std::string>> rows;
+    for (auto& k : keys) {
+      auto id = m.prefix.rfind("cart:", 0) == 0 ? k.substr(5) : k;
+      auto r = sql(m.row_sql, id);
+      rows[k] = r.empty() ? std::nullopt : std::optional<std::string>(r[0][0].as<std::string>());
+    }
+    auto result = check(h.operations(), rows);
+    std::printf("  %s: %s\n", m.name, result.summary().c_str());
+    for (auto& p : result.problems)
+      ADD_FAILURE() << p;
+    EXPECT_TRUE(result.ok());
+    EXPECT_GT(result.writes_ok, 0u);
+
+    // Convergence: every cache entry equals its row (or is absent).
+    resp_client redis(servers::get().redis_port());
+    for (auto& k : keys) {
+      auto e = redis.cmd({"HGETALL", "wtc:" + k});
+      std::map<std::string, std::string> f;
+      for (std::size_t i = 0; i + 1 < e.elements.size(); i += 2)
+        f[e.elements[i].str] = e.elements[i + 1].str;
+      if (f.empty() || f["k"] != "v")
+        continue;
+      EXPECT_TRUE(rows[k].has_value()) << k << " is cached but has no row";
+      if (rows[k])
+        EXPECT_EQ(load_decode(f["d"]), *rows[k]) << k << ": the cache holds another value";
+    }
+    // Still up and answering.
+    for (auto* n : nodes)
+      if (n->running()) {
+        resp_client c(n->port());
+        EXPECT_EQ(c.cmd({"PING"}).str, "PONG");
+      }
+  }
+
+  static std::string load_decode(const std::string& v) {
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"')
+      return v.substr(1, v.size() - 2);
+    return v;
+  }
+
+  std::string dir_;
+};
+
+}  // namespace
+
+TEST_F(Fault, RedisPausedWithSigstop) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n}, [] { servers::get().redis.pause(); },
+      [] { servers::get().redis.resume(); });
+}
+
+TEST_F(Fault, RedisKilledAndRestarted) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n}, [] { servers::get().redis.kill(); },
+      [] { servers::get().start_redis(); });
+}
+
+TEST_F(Fault, PostgresKilledAndRestarted) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n}, [] { servers::get().postgres.kill(); },
+      [] { servers::get().start_postgres(); });
+}
+
+TEST_F(Fault, RedisConnectionsDroppedByClientKill) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n},
+      [] {
+        resp_client admin(servers::get().redis_port());
+        admin.cmd({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"});
+      },
+      [] {});
+}
+
+TEST_F(Fault, PostgresBackendsTerminated) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n},
+      [] {
+        sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = 'wtcache' AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+      },
+      [] {});
+}
+
+TEST_F(Fault, ServiceKilledAndRestartedWriteThrough) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n}, [&] { n.kill(); }, [&] { n.start(); });
+}
+
+TEST_F(Fault, ServiceKilledAndRestartedWriteBehind) {
+  node n(dir_, "a");
+  n.start();
+  run(write_behind, {&n}, [&] { n.kill(); }, [&] { n.start(); });
+}
+
+TEST_F(Fault, TwoNodesThenOneKilled) {
+  node a(dir_, "a"), b(dir_, "b");
+  a.start();
+  b.start();
+  run(write_through, {&a, &b}, [&] { b.kill(); }, [&] { b.start(); });
+}
