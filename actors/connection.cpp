@@ -472,6 +472,11 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "queued_writes", m.queued_writes.load());
     line(out, "fills_fenced", m.fills_fenced.load());
     line(out, "worker_restarts", m.worker_restarts.load());
+    auto now = std::chrono::steady_clock::now();
+    line(out, "breaker_postgres", std::string(circuit_breaker::name(m.postgres_breaker.current(now))));
+    line(out, "breaker_redis", std::string(circuit_breaker::name(m.redis_breaker.current(now))));
+    line(out, "breaker_postgres_opened", m.postgres_breaker.times_opened());
+    line(out, "breaker_redis_opened", m.redis_breaker.times_opened());
   }
   if ((all || section == "write-behind" || section == "writebehind") && !m.write_behind.empty()) {
     // One line per namespace, in the style of Redis's keyspace lines.

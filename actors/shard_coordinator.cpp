@@ -92,6 +92,59 @@ Handle pick(std::vector<Handle>& pool, std::size_t& next) {
   return pool[next++ % pool.size()];
 }
 
+// ---- backends: workers, circuit breakers --------------------------------
+
+enum class backend { postgres, redis };
+
+circuit_breaker& breaker_of(self_ptr self, backend b) {
+  auto& m = *self->state.cfg.metrics;
+  return b == backend::postgres ? m.postgres_breaker : m.redis_breaker;
+}
+
+// A worker to send to; none when the pool is empty or the backend's circuit
+// is open (the request then fails at once instead of waiting for a timeout).
+postgres_worker_actor postgres_for(self_ptr self) {
+  auto& st = self->state;
+  if (st.postgres_workers.empty() || !st.cfg.metrics->postgres_breaker.allow(clock_type::now()))
+    return {};
+  return pick(st.postgres_workers, st.next_postgres);
+}
+
+redis_worker_actor redis_for(self_ptr self) {
+  auto& st = self->state;
+  if (st.redis_workers.empty() || !st.cfg.metrics->redis_breaker.allow(clock_type::now()))
+    return {};
+  return pick(st.redis_workers, st.next_redis);
+}
+
+// Why there was no worker to send to.
+caf::error unavailable(self_ptr self, backend b) {
+  auto& st = self->state;
+  bool none = b == backend::postgres ? st.postgres_workers.empty() : st.redis_workers.empty();
+  auto code = b == backend::postgres ? ec::postgres_unavailable : ec::redis_unavailable;
+  return make_error(code, none ? "no connection" : "circuit open, failing fast");
+}
+
+// A reply (or `err`) from a backend: feeds its breaker, and logs a change of
+// state once. An error the backend answered with (a refused statement) means
+// it is up.
+void observed(self_ptr self, backend b, const caf::error* err = nullptr) {
+  auto& br = breaker_of(self, b);
+  auto now = clock_type::now();
+  bool down = err && (*err == ec::postgres_unavailable || *err == ec::redis_unavailable ||
+                      *err == ec::timeout || *err == ec::outcome_unknown ||
+                      *err == caf::sec::request_timeout || *err == caf::sec::request_receiver_down);
+  auto t = down ? br.failure(now) : br.success(now);
+  const char* name = b == backend::postgres ? "postgres" : "redis";
+  if (t.opened)
+    spdlog::warn("{} circuit open after consecutive failures (last: {}); requests fail fast, "
+                 "then one probe at a time",
+                 name, client_error_text(*err));
+  else if (t.closed)
+    spdlog::info("{} circuit closed: the first request succeeded {} ms after it opened", name,
+                 t.outage.count());
+}
+
 // A failed write request whose transaction may have committed.
 bool outcome_may_be_committed(const caf::error& err) {
   if (err == ec::outcome_unknown)
@@ -140,7 +193,7 @@ void finish_read(self_ptr self, uint64_t id, const std::string& key,
 void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t ns, store_row row) {
   auto& st = self->state;
   lookup answer{true, row.value};
-  auto worker = pick(st.redis_workers, st.next_redis);
+  auto worker = redis_for(self);
   if (!worker) {
     finish_read(self, id, key, answer);
     return;
@@ -151,11 +204,15 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
                 deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<cache_write_result>& rs) {
+        observed(self, backend::redis);
         if (!rs.empty() && rs[0] == cache_write_result::fenced)
           self->state.cfg.metrics->fills_fenced.fetch_add(1, std::memory_order_relaxed);
         finish_read(self, id, key, answer);
       },
-      [=](caf::error&) { finish_read(self, id, key, answer); });
+      [=](caf::error& err) {
+        observed(self, backend::redis, &err);
+        finish_read(self, id, key, answer);
+      });
 }
 
 // Reads the row; joins the read of the same key already in flight if any.
@@ -174,9 +231,9 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
   st.open_reads[key] = id;
   auto match = st.cfg.spaces->resolve(key);
   auto ns = match.index;
-  auto worker = pick(st.postgres_workers, st.next_postgres);
+  auto worker = postgres_for(self);
   if (!worker) {
-    finish_read(self, id, key, make_error(ec::postgres_unavailable, "no connection"));
+    finish_read(self, id, key, unavailable(self, backend::postgres));
     return;
   }
   st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
@@ -185,6 +242,7 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
                 deadline_after(st.cfg.postgres_timeout))
     .then(
       [=](store_row& row) {
+        observed(self, backend::postgres);
         auto& st = self->state;
         auto open = st.open_reads.find(key);
         // Still the read new GETs join: no write to the key has committed
@@ -203,7 +261,10 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
         through_gate(self, st.cfg.hooks.before_fill, key,
                      [=]() mutable { fill_then_finish(self, id, key, ns, std::move(row)); });
       },
-      [=](caf::error& err) { finish_read(self, id, key, err); });
+      [=](caf::error& err) {
+        observed(self, backend::postgres, &err);
+        finish_read(self, id, key, err);
+      });
 }
 
 // A write-behind key's newest value may exist only in Redis (queued, not yet
@@ -222,8 +283,12 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
     read_through(self, key, rp, false);
     return caf::delegated<lookup>{};
   }
-  auto worker = pick(st.redis_workers, st.next_redis);
+  auto worker = redis_for(self);
   if (!worker) {
+    if (redis_only_truth(st, key)) {
+      rp.deliver(unavailable(self, backend::redis));
+      return caf::delegated<lookup>{};
+    }
     st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
     read_through(self, key, rp, false);
     return caf::delegated<lookup>{};
@@ -232,6 +297,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
                 std::vector<std::string>{st.redis_key(key)}, deadline_after(st.cfg.redis_timeout))
     .then(
       [=](std::vector<cache_entry>& es) mutable {
+        observed(self, backend::redis);
         auto& m = *self->state.cfg.metrics;
         if (!es.empty() && es[0].present && !es[0].tombstone && !self->state.dirty.count(key)) {
           m.hits.fetch_add(1, std::memory_order_relaxed);
@@ -247,6 +313,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
         read_through(self, key, rp, true);
       },
       [=](caf::error& err) mutable {
+        observed(self, backend::redis, &err);
         if (redis_only_truth(self->state, key)) {
           rp.deliver(err);
           return;
@@ -354,15 +421,20 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
 
   through_gate(self, st.cfg.hooks.before_cache_write, keys.front(), [=] {
     auto& st = self->state;
-    auto worker = pick(st.redis_workers, st.next_redis);
+    auto worker = redis_for(self);
     if (!worker) {
       settle(nullptr);
       return;
     }
     self->request(worker, st.cfg.redis_timeout + worker_margin, atom::put::value,
                   writes, deadline_after(st.cfg.redis_timeout))
-      .then([=](const std::vector<cache_write_result>& rs) { settle(&rs); },
-            [=](caf::error& err) {
+      .then(
+        [=](const std::vector<cache_write_result>& rs) {
+          observed(self, backend::redis);
+          settle(&rs);
+        },
+        [=](caf::error& err) {
+              observed(self, backend::redis, &err);
               spdlog::warn("shard {}: cache update after commit failed ({}); {} key(s) marked dirty",
                            self->state.cfg.index, client_error_text(err), keys.size());
               settle(nullptr);
@@ -444,9 +516,17 @@ void flush(self_ptr self) {
     }
     ++group;
   }
-  auto worker = pick(st.postgres_workers, st.next_postgres);
+  // on_cache_failure = "fail": while Redis is down, refuse rather than let
+  // the cache lag behind the database (nothing is written).
+  if (st.cfg.refuse_writes_without_cache &&
+      (st.redis_workers.empty() || st.cfg.metrics->redis_breaker.current(clock_type::now()) ==
+                                     circuit_breaker::state::open)) {
+    batch_failed(self, b, make_error(ec::redis_unavailable, "on_cache_failure = fail: nothing was written"));
+    return;
+  }
+  auto worker = postgres_for(self);
   if (!worker) {
-    batch_failed(self, b, make_error(ec::postgres_unavailable, "no connection"));
+    batch_failed(self, b, unavailable(self, backend::postgres));
     return;
   }
   st.batch_in_flight = true;
@@ -454,10 +534,14 @@ void flush(self_ptr self) {
                 deadline_after(st.cfg.postgres_timeout))
     .then(
       [=](std::vector<store_result>& results) {
+        observed(self, backend::postgres);
         self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
         after_commit(self, b, std::move(results));
       },
-          [=](caf::error& err) { batch_failed(self, b, err); });
+      [=](caf::error& err) {
+        observed(self, backend::postgres, &err);
+        batch_failed(self, b, err);
+      });
 }
 
 // ---- write-behind ---------------------------------------------------------
@@ -482,7 +566,6 @@ void load_then_resume(self_ptr self) {
   for (std::size_t i = 0; i < head.ops.size(); ++i)
     if (head.ops[i].loaded == queued_write::not_loaded && head.ops[i].kind != op_kind::set)
       todo.push_back(i);
-  auto worker = pick(st.postgres_workers, st.next_postgres);
   auto fail_head = [=](const caf::error& err) {
     auto& st = self->state;
     st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
@@ -492,12 +575,13 @@ void load_then_resume(self_ptr self) {
     st.wb_in_flight = false;
     flush_queue(self);
   };
-  if (!worker) {
-    fail_head(make_error(ec::postgres_unavailable, "no connection"));
-    return;
-  }
   if (todo.empty()) {  // cannot happen: the script asks only for DEL and INCR
     fail_head(make_error(ec::redis_error, "the enqueue script asked for a load it cannot use"));
+    return;
+  }
+  auto worker = postgres_for(self);
+  if (!worker) {
+    fail_head(unavailable(self, backend::postgres));
     return;
   }
   auto left = std::make_shared<std::size_t>(todo.size());
@@ -520,6 +604,7 @@ void load_then_resume(self_ptr self) {
                   deadline_after(st.cfg.postgres_timeout))
       .then(
         [=](store_row& row) {
+          observed(self, backend::postgres);
           // The head is still the command that asked: nothing runs while
           // a load is on its way.
           auto& op = self->state.wb_pending.front().ops[i];
@@ -529,6 +614,7 @@ void load_then_resume(self_ptr self) {
           done();
         },
         [=](caf::error& err) {
+          observed(self, backend::postgres, &err);
           if (!*failed)
             *failed = err;
           done();
@@ -627,16 +713,21 @@ void flush_queue(self_ptr self) {
     st.wb_in_flight = false;
     flush_queue(self);
   };
-  auto worker = pick(st.redis_workers, st.next_redis);
+  auto worker = redis_for(self);
   if (!worker) {
-    fail_all(make_error(ec::redis_unavailable, "no connection"));
+    fail_all(unavailable(self, backend::redis));
     return;
   }
   st.wb_in_flight = true;
   self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
                 st.cfg.redis_prefix, std::move(batch), deadline_after(st.cfg.redis_timeout))
-    .then([=](const std::vector<queued_result>& rs) { queue_answered(self, cmds, rs); },
-          [=](caf::error& err) {
+    .then(
+      [=](const std::vector<queued_result>& rs) {
+        observed(self, backend::redis);
+        queue_answered(self, cmds, rs);
+      },
+      [=](caf::error& err) {
+            observed(self, backend::redis, &err);
             // No answer in time: the script may have run.
             if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
               err = make_error(ec::outcome_unknown, "no answer from redis in time");
@@ -672,7 +763,7 @@ void write_tombstones(self_ptr self, int64_t fresh) {
     keys.push_back(key);
     generations.push_back(mark.generation);
   }
-  auto worker = pick(st.redis_workers, st.next_redis);
+  auto worker = redis_for(self);
   auto failed = [=] {
     auto& st = self->state;
     ++st.retry_attempt;
@@ -686,6 +777,7 @@ void write_tombstones(self_ptr self, int64_t fresh) {
                 deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<cache_write_result>& rs) {
+        observed(self, backend::redis);
         auto& st = self->state;
         for (std::size_t i = 0; i < keys.size(); ++i) {
           auto it = st.dirty.find(keys[i]);
@@ -700,7 +792,10 @@ void write_tombstones(self_ptr self, int64_t fresh) {
                        st.cfg.index);
         schedule_retry(self);
       },
-      [=](caf::error&) { failed(); });
+      [=](caf::error& err) {
+        observed(self, backend::redis, &err);
+        failed();
+      });
 }
 
 void retry_dirty(self_ptr self) {
@@ -714,15 +809,20 @@ void retry_dirty(self_ptr self) {
     write_tombstones(self, 0);
     return;
   }
-  auto worker = pick(st.postgres_workers, st.next_postgres);
+  auto worker = postgres_for(self);
   if (!worker) {
     ++st.retry_attempt;
     schedule_retry(self);
     return;
   }
   self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::version::value)
-    .then([=](int64_t fresh) { write_tombstones(self, fresh); },
-          [=](caf::error&) {
+    .then(
+      [=](int64_t fresh) {
+        observed(self, backend::postgres);
+        write_tombstones(self, fresh);
+      },
+      [=](caf::error& err) {
+            observed(self, backend::postgres, &err);
             ++self->state.retry_attempt;
             schedule_retry(self);
           });

@@ -54,6 +54,8 @@ struct shard_settings {
   std::size_t max_batch_ops = 1000;      // operations in one transaction
   std::size_t max_queued_writes = 10000;  // commands waiting; more get -BUSY
   backoff_policy retry_backoff;
+  // on_cache_failure = "fail": refuse write-through writes while Redis is down.
+  bool refuse_writes_without_cache = false;
   shard_hooks hooks;
 };
 

@@ -376,6 +376,13 @@ config parse_config_text(const std::string& text, const std::string& source) {
   auto cache = sub("cache");
   cache.read_seconds("default_ttl", cfg.default_ttl, 0, 365LL * 24 * 3600);
   cache.read_seconds("tombstone_ttl", cfg.tombstone_ttl, 1, 24 * 3600);
+  std::string policy = "bypass";
+  cache.read("on_cache_failure", policy);
+  if (policy == "bypass" || policy == "fail")
+    cfg.refuse_writes_without_cache = policy == "fail";
+  else
+    throw config_error(cache.field("on_cache_failure"),
+                       "must be \"bypass\" or \"fail\", got \"" + policy + "\"");
   cache.reject_unknown();
   // A tombstone must outlive any read-through fill still on its way, or the
   // fill could land after it expired (fills run within redis.timeout_ms).
@@ -386,6 +393,9 @@ config parse_config_text(const std::string& text, const std::string& source) {
   sup.read_ms("min_backoff_ms", cfg.restart_backoff.min, 1, 3600 * 1000);
   sup.read_ms("max_backoff_ms", cfg.restart_backoff.max, 1, 3600 * 1000);
   sup.read("random_factor", cfg.restart_backoff.random_factor, 0.0, 10.0);
+  cfg.breaker.failures_to_open =
+    static_cast<unsigned>(sup.read_int("breaker_failures", cfg.breaker.failures_to_open, 1, 1000));
+  sup.read_ms("breaker_open_ms", cfg.breaker.open_for, 1, 3600 * 1000);
   sup.reject_unknown();
   // A request's deadline must leave room for its database and cache steps,
   // or clients would hear "outcome unknown" for writes that merely queued.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/backoff.hpp"
+#include "core/breaker.hpp"
 #include "core/namespaces.hpp"
 
 namespace wtcache {
@@ -68,8 +69,12 @@ struct config {
   // [cache]
   std::chrono::milliseconds default_ttl{std::chrono::hours(1)};
   std::chrono::milliseconds tombstone_ttl{std::chrono::seconds(60)};
+  // on_cache_failure: "bypass" (false) acknowledges write-through writes
+  // while Redis is down and marks their keys dirty; "fail" (true) refuses them.
+  bool refuse_writes_without_cache = false;
   // [supervisor]
   backoff_policy restart_backoff;
+  circuit_breaker::settings breaker;
   // [[namespace]] -- namespaces[0] is the default namespace (wtcache_kv)
   std::vector<namespace_config> namespaces;
 

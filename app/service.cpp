@@ -125,6 +125,8 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   svc->sys_ = &sys;
   svc->metrics_ = std::make_shared<service_metrics>();
   svc->shutdown_grace_ = cfg.shutdown_grace;
+  svc->metrics_->postgres_breaker.configure(cfg.breaker);
+  svc->metrics_->redis_breaker.configure(cfg.breaker);
   auto spaces = std::make_shared<const namespace_table>(cfg.namespaces);
   std::vector<writer_settings> writers;
   for (auto& ns : cfg.namespaces) {
@@ -163,6 +165,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.max_batch_ops = cfg.max_batch_ops;
     s.max_queued_writes = cfg.max_queued_writes;
     s.retry_backoff = cfg.restart_backoff;
+    s.refuse_writes_without_cache = cfg.refuse_writes_without_cache;
     s.hooks = opts.hooks;
     svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
   }

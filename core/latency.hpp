@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "core/breaker.hpp"
+
 namespace wtcache {
 
 // Log-linear buckets over microseconds: 8 sub-buckets per power of two gives
@@ -62,6 +64,8 @@ struct service_metrics {
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};
   latency_histogram write_latency;
+  // One per backend, shared by the node's shards.
+  circuit_breaker postgres_breaker, redis_breaker;
   // One per write-behind namespace, fixed at start.
   std::vector<std::shared_ptr<write_behind_metrics>> write_behind;
 };

@@ -58,10 +58,10 @@ std::string slurp(const std::string& path) {
 // after a restart.
 class node {
 public:
-  node(const std::string& dir, const std::string& name) {
+  node(const std::string& dir, const std::string& name, std::string config = fault_config()) {
     config_ = dir + "/" + name + ".toml";
     log_ = dir + "/" + name + ".log";
-    std::ofstream(config_) << fault_config();
+    std::ofstream(config_) << config;
     port_ = free_loopback_port();
   }
   ~node() {
@@ -360,4 +360,59 @@ TEST_F(Fault, TwoNodesThenOneKilled) {
   a.start();
   b.start();
   run(write_through, {&a, &b}, [&] { b.kill(); }, [&] { b.start(); });
+}
+
+// PostgreSQL down: after a few failures the breaker opens and write-through
+// writes fail fast with a clear error, changing nothing; cached reads are
+// still served; when PostgreSQL is back the breaker closes by itself.
+TEST_F(Fault, WithPostgresDownWritesFailFastAndCachedReadsGoOn) {
+  node n(dir_, "a");
+  n.start();
+  resp_client c(n.port());
+  ASSERT_EQ(c.cmd({"SET", "ft:cached", "v1"}).str, "OK");
+  servers::get().postgres.kill();
+  reply r;
+  for (int i = 0; i < 20 && r.str.find("circuit open") == std::string::npos; ++i)
+    r = c.cmd({"SET", "ft:cached", "v2"});
+  EXPECT_NE(r.str.find("TRYAGAIN postgres unavailable: circuit open"), std::string::npos) << r.str;
+  auto start = steady::now();
+  r = c.cmd({"SET", "ft:other", "x"});
+  auto took = steady::now() - start;
+  EXPECT_TRUE(r.is_error());
+  EXPECT_LT(took, 500ms) << "an open breaker answers at once, not after a timeout";
+  EXPECT_EQ(c.cmd({"GET", "ft:cached"}).str, "v1");  // served from the cache
+  EXPECT_EQ(n.info("breaker_postgres") == -1, true);  // a word, not a number
+  {
+    resp_client i(n.port());
+    auto text = i.cmd({"INFO"}).str;
+    EXPECT_NE(text.find("breaker_postgres:open"), std::string::npos) << text;
+  }
+  servers::get().start_postgres();
+  EXPECT_TRUE(eventually([&] { return c.cmd({"SET", "ft:cached", "v3"}).str == "OK"; }, 20s));
+  EXPECT_EQ(sql("SELECT convert_from(value, 'UTF8') FROM wtcache_kv WHERE key = 'ft:cached'")[0][0]
+              .as<std::string>(),
+            "v3");
+  EXPECT_NE(n.log().find("postgres circuit closed"), std::string::npos) << n.log();
+}
+
+// on_cache_failure = "fail": once Redis is known to be down, write-through
+// writes are refused (nothing written) rather than leave the cache behind.
+TEST_F(Fault, WithTheFailPolicyWritesAreRefusedWhileRedisIsDown) {
+  node n(dir_, "a", replace_once(fault_config(), "on_cache_failure = \"bypass\"",
+                                 "on_cache_failure = \"fail\""));
+  n.start();
+  resp_client c(n.port());
+  ASSERT_EQ(c.cmd({"SET", "ft:policy", "before"}).str, "OK");
+  servers::get().redis.kill();
+  reply r;
+  for (int i = 0; i < 20 && r.str.find("TRYAGAIN redis unavailable") == std::string::npos; ++i)
+    r = c.cmd({"SET", "ft:policy-" + std::to_string(i), "x"});
+  EXPECT_NE(r.str.find("TRYAGAIN redis unavailable"), std::string::npos) << r.str;
+  EXPECT_TRUE(c.cmd({"SET", "ft:policy", "refused"}).is_error());
+  EXPECT_EQ(sql("SELECT convert_from(value, 'UTF8') FROM wtcache_kv WHERE key = 'ft:policy'")[0][0]
+              .as<std::string>(),
+            "before");
+  servers::get().start_redis();
+  EXPECT_TRUE(eventually([&] { return c.cmd({"SET", "ft:policy", "after"}).str == "OK"; }, 20s));
+  EXPECT_EQ(c.cmd({"GET", "ft:policy"}).str, "after");
 }

@@ -1,0 +1,36 @@
+// The circuit breaker's states, with time passed in.
+#include <gtest/gtest.h>
+
+#include "core/breaker.hpp"
+
+using namespace wtcache;
+using namespace std::chrono_literals;
+using state = circuit_breaker::state;
+
+TEST(Breaker, OpensAfterConsecutiveFailuresAndProbesOnceWhenHalfOpen) {
+  circuit_breaker b;
+  b.configure({3, 1000ms});
+  auto t = std::chrono::steady_clock::time_point{} + 1h;
+  EXPECT_TRUE(b.allow(t));
+  b.failure(t);
+  b.failure(t);
+  b.success(t);  // a success in between starts the count again
+  b.failure(t);
+  b.failure(t);
+  EXPECT_EQ(b.current(t), state::closed);
+  EXPECT_TRUE(b.failure(t).opened);
+  EXPECT_EQ(b.current(t), state::open);
+  EXPECT_FALSE(b.allow(t + 999ms));
+  EXPECT_EQ(b.current(t + 1000ms), state::half_open);
+  EXPECT_TRUE(b.allow(t + 1000ms));   // the probe
+  EXPECT_FALSE(b.allow(t + 1001ms));  // one at a time
+  b.failure(t + 1100ms);              // the probe failed: open again
+  EXPECT_FALSE(b.allow(t + 1500ms));
+  EXPECT_TRUE(b.allow(t + 2100ms));
+  auto closed = b.success(t + 2200ms);
+  EXPECT_TRUE(closed.closed);
+  EXPECT_EQ(closed.outage, 2200ms);
+  EXPECT_EQ(b.current(t + 2200ms), state::closed);
+  EXPECT_TRUE(b.allow(t + 2200ms));
+  EXPECT_EQ(b.times_opened(), 1u);
+}
