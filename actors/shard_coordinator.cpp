@@ -277,6 +277,9 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
   auto& st = self->state;
   if (st.redis_workers.empty() && redis_only_truth(st, key))
     return make_error(ec::redis_unavailable, "a write-behind key's newest value is in Redis");
+  if (st.cfg.refuse_reads_without_database &&
+      st.cfg.metrics->postgres_breaker.current(clock_type::now()) == circuit_breaker::state::open)
+    return make_error(ec::postgres_unavailable, "on_database_failure = fail");
   auto rp = self->make_response_promise();
   if (st.dirty.count(key)) {
     st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);

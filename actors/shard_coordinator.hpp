@@ -56,6 +56,8 @@ struct shard_settings {
   backoff_policy retry_backoff;
   // on_cache_failure = "fail": refuse write-through writes while Redis is down.
   bool refuse_writes_without_cache = false;
+  // on_database_failure = "fail": refuse reads while PostgreSQL is down.
+  bool refuse_reads_without_database = false;
   shard_hooks hooks;
 };
 

@@ -109,10 +109,16 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
       // A worker that ran for a while had recovered: start the backoff over.
       if (std::chrono::steady_clock::now() - s.started > 2 * st.cfg.backoff.max)
         s.failures = 0;
+      bool first = s.failures == 0;
       auto delay = st.cfg.backoff.delay(s.failures++, st.rng);
       st.cfg.metrics->worker_restarts.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("supervisor: {} worker {} stopped ({}); restarting in {} ms",
-                   kind_name(s.what), i, self->system().render(dm.reason), delay.count());
+      // Logged when a worker starts failing, not at every attempt after.
+      if (first)
+        spdlog::warn("supervisor: {} worker {} stopped ({}); restarting with backoff, first in {} ms",
+                     kind_name(s.what), i, self->system().render(dm.reason), delay.count());
+      else
+        spdlog::debug("supervisor: {} worker {} stopped again (attempt {}); next in {} ms",
+                      kind_name(s.what), i, s.failures, delay.count());
       announce(self, s.what);
       self->delayed_send(self, delay, atom::respawn::value, static_cast<uint64_t>(i));
       return;

@@ -383,6 +383,13 @@ config parse_config_text(const std::string& text, const std::string& source) {
   else
     throw config_error(cache.field("on_cache_failure"),
                        "must be \"bypass\" or \"fail\", got \"" + policy + "\"");
+  std::string db_policy = "serve-cached";
+  cache.read("on_database_failure", db_policy);
+  if (db_policy == "serve-cached" || db_policy == "fail")
+    cfg.refuse_reads_without_database = db_policy == "fail";
+  else
+    throw config_error(cache.field("on_database_failure"),
+                       "must be \"serve-cached\" or \"fail\", got \"" + db_policy + "\"");
   cache.reject_unknown();
   // A tombstone must outlive any read-through fill still on its way, or the
   // fill could land after it expired (fills run within redis.timeout_ms).
@@ -396,6 +403,7 @@ config parse_config_text(const std::string& text, const std::string& source) {
   cfg.breaker.failures_to_open =
     static_cast<unsigned>(sup.read_int("breaker_failures", cfg.breaker.failures_to_open, 1, 1000));
   sup.read_ms("breaker_open_ms", cfg.breaker.open_for, 1, 3600 * 1000);
+  cfg.breaker.max_open_for = std::max(cfg.breaker.open_for, cfg.restart_backoff.max);
   sup.reject_unknown();
   // A request's deadline must leave room for its database and cache steps,
   // or clients would hear "outcome unknown" for writes that merely queued.

@@ -72,6 +72,9 @@ struct config {
   // on_cache_failure: "bypass" (false) acknowledges write-through writes
   // while Redis is down and marks their keys dirty; "fail" (true) refuses them.
   bool refuse_writes_without_cache = false;
+  // on_database_failure: "serve-cached" (false) keeps answering cache hits
+  // while PostgreSQL is down; "fail" (true) refuses every read then.
+  bool refuse_reads_without_database = false;
   // [supervisor]
   backoff_policy restart_backoff;
   circuit_breaker::settings breaker;

@@ -166,6 +166,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.max_queued_writes = cfg.max_queued_writes;
     s.retry_backoff = cfg.restart_backoff;
     s.refuse_writes_without_cache = cfg.refuse_writes_without_cache;
+    s.refuse_reads_without_database = cfg.refuse_reads_without_database;
     s.hooks = opts.hooks;
     svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
   }

@@ -1,5 +1,7 @@
 #include "core/breaker.hpp"
 
+#include <algorithm>
+
 namespace wtcache {
 
 void circuit_breaker::configure(settings s) {
@@ -31,6 +33,7 @@ circuit_breaker::transition circuit_breaker::success(time_point now) {
   std::lock_guard<std::mutex> lock(mutex_);
   transition t;
   failures_ = 0;
+  failed_probes_ = 0;
   if (state_ != state::closed) {
     t.closed = true;
     t.outage = std::chrono::duration_cast<std::chrono::milliseconds>(now - opened_at_);
@@ -44,10 +47,11 @@ circuit_breaker::transition circuit_breaker::failure(time_point now) {
   std::lock_guard<std::mutex> lock(mutex_);
   transition t;
   if (state_ == state::half_open) {
-    // The probe failed: open again for another period.
+    // The probe failed: open again, for longer each time (backoff).
     state_ = state::open;
     probing_ = false;
-    retry_at_ = now + cfg_.open_for;
+    auto wait = cfg_.open_for * (1LL << std::min(++failed_probes_, 16u));
+    retry_at_ = now + std::min<std::chrono::milliseconds>(wait, cfg_.max_open_for);
     return t;
   }
   if (state_ == state::open)

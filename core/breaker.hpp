@@ -2,7 +2,7 @@
 //
 //   closed --(N consecutive failures)--> open --(open_for passes)--> half-open
 //   half-open --(the one probe succeeds)--> closed
-//   half-open --(the probe fails)--> open again
+//   half-open --(the probe fails)--> open again, twice as long (up to a cap)
 //
 // While open, requests fail at once instead of waiting for a timeout each.
 // Thread-safe (a small mutex: shards on different threads share it). Pure
@@ -24,6 +24,8 @@ public:
   struct settings {
     unsigned failures_to_open = 5;
     std::chrono::milliseconds open_for{1000};
+    // Each failed probe doubles the wait before the next, up to this.
+    std::chrono::milliseconds max_open_for{10000};
   };
 
   // What a call changed, for the caller to log (once per transition).
@@ -49,6 +51,7 @@ private:
   state state_ = state::closed;
   unsigned failures_ = 0;
   bool probing_ = false;
+  unsigned failed_probes_ = 0;
   time_point opened_at_{}, retry_at_{};
   uint64_t times_opened_ = 0;
 };

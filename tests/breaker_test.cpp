@@ -9,7 +9,7 @@ using state = circuit_breaker::state;
 
 TEST(Breaker, OpensAfterConsecutiveFailuresAndProbesOnceWhenHalfOpen) {
   circuit_breaker b;
-  b.configure({3, 1000ms});
+  b.configure({3, 1000ms, 10000ms});
   auto t = std::chrono::steady_clock::time_point{} + 1h;
   EXPECT_TRUE(b.allow(t));
   b.failure(t);
@@ -24,13 +24,16 @@ TEST(Breaker, OpensAfterConsecutiveFailuresAndProbesOnceWhenHalfOpen) {
   EXPECT_EQ(b.current(t + 1000ms), state::half_open);
   EXPECT_TRUE(b.allow(t + 1000ms));   // the probe
   EXPECT_FALSE(b.allow(t + 1001ms));  // one at a time
-  b.failure(t + 1100ms);              // the probe failed: open again
-  EXPECT_FALSE(b.allow(t + 1500ms));
-  EXPECT_TRUE(b.allow(t + 2100ms));
-  auto closed = b.success(t + 2200ms);
+  b.failure(t + 1100ms);              // the probe failed: open again, 2 s now
+  EXPECT_FALSE(b.allow(t + 3000ms));
+  EXPECT_TRUE(b.allow(t + 3100ms));
+  b.failure(t + 3100ms);              // and 4 s
+  EXPECT_FALSE(b.allow(t + 7000ms));
+  EXPECT_TRUE(b.allow(t + 7100ms));
+  auto closed = b.success(t + 7200ms);
   EXPECT_TRUE(closed.closed);
-  EXPECT_EQ(closed.outage, 2200ms);
-  EXPECT_EQ(b.current(t + 2200ms), state::closed);
-  EXPECT_TRUE(b.allow(t + 2200ms));
+  EXPECT_EQ(closed.outage, 7200ms);
+  EXPECT_EQ(b.current(t + 7200ms), state::closed);
+  EXPECT_TRUE(b.allow(t + 7200ms));
   EXPECT_EQ(b.times_opened(), 1u);
 }

@@ -416,3 +416,21 @@ TEST_F(Fault, WithTheFailPolicyWritesAreRefusedWhileRedisIsDown) {
   EXPECT_TRUE(eventually([&] { return c.cmd({"SET", "ft:policy", "after"}).str == "OK"; }, 20s));
   EXPECT_EQ(c.cmd({"GET", "ft:policy"}).str, "after");
 }
+
+// on_database_failure = "fail": with PostgreSQL known to be down, even cache
+// hits are refused.
+TEST_F(Fault, WithTheFailPolicyReadsAreRefusedWhilePostgresIsDown) {
+  node n(dir_, "a", replace_once(fault_config(), "on_database_failure = \"serve-cached\"",
+                                 "on_database_failure = \"fail\""));
+  n.start();
+  resp_client c(n.port());
+  ASSERT_EQ(c.cmd({"SET", "ft:strict", "v1"}).str, "OK");
+  servers::get().postgres.kill();
+  reply r;
+  for (int i = 0; i < 20 && r.str.find("circuit open") == std::string::npos; ++i)
+    r = c.cmd({"SET", "ft:strict", "v2"});
+  auto g = c.cmd({"GET", "ft:strict"});
+  EXPECT_EQ(g.str.rfind("TRYAGAIN postgres unavailable", 0), 0u) << g.str;
+  servers::get().start_postgres();
+  EXPECT_TRUE(eventually([&] { return c.cmd({"GET", "ft:strict"}).str == "v1"; }, 20s));
+}
