@@ -434,3 +434,18 @@ TEST_F(Fault, WithTheFailPolicyReadsAreRefusedWhilePostgresIsDown) {
   servers::get().start_postgres();
   EXPECT_TRUE(eventually([&] { return c.cmd({"GET", "ft:strict"}).str == "v1"; }, 20s));
 }
+
+// KNOWN TO FAIL (issue 4, open): two nodes and a Redis pause. Node A commits
+// a write whose cache update times out and marks the key dirty, but only in
+// A; once Redis answers again, node B serves the older cached value until A's
+// tombstone retry lands (about 1 run in 3 finds stale reads). The fix needs
+// invalidation that all nodes see (a tombstone written before COMMIT, and a
+// shared record of dirty keys for when even that cannot be written).
+// Run with --gtest_also_run_disabled_tests.
+TEST_F(Fault, DISABLED_TwoNodesWithRedisPaused) {
+  node a(dir_, "a"), b(dir_, "b");
+  a.start();
+  b.start();
+  run(write_through, {&a, &b}, [] { servers::get().redis.pause(); },
+      [] { servers::get().redis.resume(); });
+}
