@@ -277,8 +277,9 @@ protected:
       if (f.empty() || f["k"] != "v")
         continue;
       EXPECT_TRUE(rows[k].has_value()) << k << " is cached but has no row";
-      if (rows[k])
+      if (rows[k]) {
         EXPECT_EQ(load_decode(f["d"]), *rows[k]) << k << ": the cache holds another value";
+      }
     }
     // Still up and answering.
     for (auto* n : nodes)
