@@ -249,9 +249,11 @@ protected:
     l.stop();
 
     // Quiescence: dirty keys invalidated, write-behind queues drained.
-    for (auto* n : nodes)
-      if (n->running())
+    for (auto* n : nodes) {
+      if (n->running()) {
         EXPECT_TRUE(eventually([&] { return n->info("dirty_keys") == 0; }, 30s)) << n->log();
+      }
+    }
     // The queue's own counter in Redis, not a node's last look at it.
     EXPECT_TRUE(eventually([&] { return queued_entries() == 0; }, 30s)) << nodes.front()->log();
     std::map<std::string, std::optional<std::string>> rows;
