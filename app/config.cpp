@@ -79,6 +79,17 @@ public:
                                          std::to_string(hi));
   }
 
+  // One of two words; the first is the default.
+  std::string read_choice(const std::string& key, const std::string& first,
+                          const std::string& second) {
+    std::string value = first;
+    read(key, value);
+    if (value != first && value != second)
+      throw config_error(field(key), "must be \"" + first + "\" or \"" + second + "\", got \"" +
+                                       value + "\"");
+    return value;
+  }
+
   void read_identifier(const std::string& key, std::string& out, bool required) {
     auto n = get(key);
     if (!n) {
@@ -376,20 +387,10 @@ config parse_config_text(const std::string& text, const std::string& source) {
   auto cache = sub("cache");
   cache.read_seconds("default_ttl", cfg.default_ttl, 0, 365LL * 24 * 3600);
   cache.read_seconds("tombstone_ttl", cfg.tombstone_ttl, 1, 24 * 3600);
-  std::string policy = "bypass";
-  cache.read("on_cache_failure", policy);
-  if (policy == "bypass" || policy == "fail")
-    cfg.refuse_writes_without_cache = policy == "fail";
-  else
-    throw config_error(cache.field("on_cache_failure"),
-                       "must be \"bypass\" or \"fail\", got \"" + policy + "\"");
-  std::string db_policy = "serve-cached";
-  cache.read("on_database_failure", db_policy);
-  if (db_policy == "serve-cached" || db_policy == "fail")
-    cfg.refuse_reads_without_database = db_policy == "fail";
-  else
-    throw config_error(cache.field("on_database_failure"),
-                       "must be \"serve-cached\" or \"fail\", got \"" + db_policy + "\"");
+  cfg.refuse_writes_without_cache =
+    cache.read_choice("on_cache_failure", "bypass", "fail") == "fail";
+  cfg.refuse_reads_without_database =
+    cache.read_choice("on_database_failure", "serve-cached", "fail") == "fail";
   cache.reject_unknown();
   // A tombstone must outlive any read-through fill still on its way, or the
   // fill could land after it expired (fills run within redis.timeout_ms).

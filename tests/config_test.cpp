@@ -148,6 +148,10 @@ low_watermark = 0.5
                            "value_column = \"v\"\n"),
             "namespace[1].table");
   EXPECT_EQ(field_of_error("[server]\nshutdown_grace_ms = -1\n"), "server.shutdown_grace_ms");
+  EXPECT_EQ(field_of_error("[cache]\non_cache_failure = \"ignore\"\n"), "cache.on_cache_failure");
+  EXPECT_EQ(field_of_error("[cache]\non_database_failure = \"x\"\n"), "cache.on_database_failure");
+  EXPECT_EQ(field_of_error("[supervisor]\nbreaker_failures = 0\n"), "supervisor.breaker_failures");
+  EXPECT_TRUE(parse_config_text("[cache]\non_cache_failure = \"fail\"\n", "t").refuse_writes_without_cache);
 }
 
 TEST(Config, WriteBehindAppliesOnlyMoveARowForward) {
