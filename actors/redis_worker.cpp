@@ -302,15 +302,12 @@ caf::error redis_worker_state::connect() {
     return make_error(ec::redis_unavailable, why);
   }
   redisSetTimeout(ctx, to_timeval(timeout));
-  auto run = [&](std::vector<std::string> args) -> reply_ptr {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    return reply_ptr(static_cast<redisReply*>(
-      redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  auto run = [&](const std::vector<std::string>& args) -> reply_ptr {
+    append(args);
+    void* raw = nullptr;
+    if (redisGetReply(ctx, &raw) != REDIS_OK)
+      return nullptr;
+    return reply_ptr(static_cast<redisReply*>(raw));
   };
   auto failed = [&](const reply_ptr& r, const char* what) -> caf::error {
     std::string why = !r ? std::string(ctx->errstr)
@@ -344,6 +341,16 @@ caf::expected<redis_reply> redis_worker_state::command(const std::vector<std::st
     *sent = false;
   if (auto err = connect())
     return err;
+  append(args);
+  if (sent)
+    *sent = true;
+  redis_reply r;
+  if (auto err = next_reply(r))
+    return err;
+  return r;
+}
+
+void redis_worker_state::append(const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   argv.reserve(args.size());
@@ -353,15 +360,17 @@ caf::expected<redis_reply> redis_worker_state::command(const std::vector<std::st
     lens.push_back(a.size());
   }
   redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
-  if (sent)
-    *sent = true;
+}
+
+caf::error redis_worker_state::next_reply(redis_reply& out) {
   void* raw = nullptr;
   if (redisGetReply(ctx, &raw) != REDIS_OK) {
     std::string why = ctx->errstr;
     disconnect();
     return make_error(ec::redis_unavailable, why);
   }
-  return redis_reply(static_cast<redisReply*>(raw));
+  out.reset(static_cast<redisReply*>(raw));
+  return caf::none;
 }
 
 caf::expected<redis_reply> redis_worker_state::eval(redis_script sc,
@@ -466,13 +475,9 @@ redis_worker_state::read(const std::vector<std::string>& keys) {
   }
   std::vector<cache_entry> out(keys.size());
   for (auto& e : out) {
-    void* raw = nullptr;
-    if (redisGetReply(ctx, &raw) != REDIS_OK) {
-      std::string why = ctx->errstr;
-      disconnect();
-      return make_error(ec::redis_unavailable, why);
-    }
-    reply_ptr r(static_cast<redisReply*>(raw));
+    reply_ptr r;
+    if (auto err = next_reply(r))
+      return err;
     if (r->type == REDIS_REPLY_ERROR)
       continue;  // e.g. WRONGTYPE: treat as absent, the fence script replaces it
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
@@ -520,13 +525,9 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
       redisAppendCommandArgv(ctx, 8, argv, lens);
     }
     for (auto i : todo) {
-      void* raw = nullptr;
-      if (redisGetReply(ctx, &raw) != REDIS_OK) {
-        std::string why = ctx->errstr;
-        disconnect();
-        return make_error(ec::redis_unavailable, why);
-      }
-      reply_ptr r(static_cast<redisReply*>(raw));
+      reply_ptr r;
+      if (auto err = next_reply(r))
+        return err;
       if (r->type == REDIS_REPLY_INTEGER) {
         out[i] = r->integer == 1 ? cache_write_result::applied : cache_write_result::fenced;
       } else if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {

@@ -59,6 +59,12 @@ struct redis_worker_state {
                                   const std::vector<std::string>& args, bool* sent = nullptr);
 
   void disconnect();
+
+private:
+  // Queues one command on the connection (pipelined until its reply is read).
+  void append(const std::vector<std::string>& args);
+  // The next reply, or ec::redis_unavailable (and the connection dropped).
+  caf::error next_reply(redis_reply& out);
 };
 
 redis_worker_actor::behavior_type

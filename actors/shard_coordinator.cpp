@@ -275,8 +275,6 @@ bool redis_only_truth(const shard_state& st, const std::string& key) {
 
 caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
   auto& st = self->state;
-  if (st.redis_workers.empty() && redis_only_truth(st, key))
-    return make_error(ec::redis_unavailable, "a write-behind key's newest value is in Redis");
   if (st.cfg.refuse_reads_without_database &&
       st.cfg.metrics->postgres_breaker.current(clock_type::now()) == circuit_breaker::state::open)
     return make_error(ec::postgres_unavailable, "on_database_failure = fail");
