@@ -469,6 +469,8 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "write_latency_p99_us", static_cast<long long>(m.write_latency.percentile(0.99).count()));
     line(out, "cache_write_failures", m.cache_write_failures.load());
     line(out, "dirty_keys", m.dirty_keys.load());
+    line(out, "dirty_keys_shared", m.dirty_keys_shared.load());
+    line(out, "writes_recorded", m.writes_recorded.load());
     line(out, "queued_writes", m.queued_writes.load());
     line(out, "fills_fenced", m.fills_fenced.load());
     line(out, "worker_restarts", m.worker_restarts.load());

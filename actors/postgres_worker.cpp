@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <memory>
 
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
@@ -30,6 +32,29 @@ bool expired(int64_t deadline_ns) {
 
 std::string stmt(const char* kind, uint32_t ns) {
   return std::string(kind) + std::to_string(ns);
+}
+
+// Array literals for a bound parameter ($1::bigint[], $1::text[]): libpqxx
+// 6.4 binds no arrays. Text elements are quoted, with '"' and '\' escaped.
+std::string number_array(const std::vector<int64_t>& xs) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    out += (i ? "," : "") + std::to_string(xs[i]);
+  return out + "}";
+}
+
+std::string text_array(const std::vector<std::string>& xs) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : xs[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 }  // namespace
@@ -69,6 +94,15 @@ caf::error postgres_worker_state::connect() {
     }
     c->prepare("lock", "SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS x");
     c->prepare("version", std::string("SELECT nextval('") + version_sequence + "')");
+    c->prepare("mark_dirty",
+               "INSERT INTO wtcache_dirty_keys (key, version) "
+               "SELECT * FROM unnest($1::text[], $2::bigint[]) "
+               "ON CONFLICT (key) DO UPDATE SET "
+               "version = GREATEST(wtcache_dirty_keys.version, EXCLUDED.version), marked_at = now()");
+    c->prepare("dirty", "SELECT key, version FROM wtcache_dirty_keys ORDER BY key LIMIT $1");
+    c->prepare("clear_dirty",
+               "DELETE FROM wtcache_dirty_keys d USING unnest($1::text[], $2::bigint[]) AS c(key, version) "
+               "WHERE d.key = c.key AND d.version <= c.version");
     conn = std::move(c);
     return caf::none;
   } catch (const std::exception& e) {
@@ -120,7 +154,8 @@ caf::expected<int64_t> postgres_worker_state::fresh_version() {
 }
 
 caf::expected<std::vector<store_result>>
-postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline) {
+postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline) {
+  in_transaction = false;
   if (auto err = connect())
     return err;
   std::vector<store_result> results(ops.size());
@@ -133,10 +168,6 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
     locks.push_back(row_lock_id(spaces->at(op.ns).table, op.id));
   std::sort(locks.begin(), locks.end());
   locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
-  std::string lock_array = "{";
-  for (std::size_t i = 0; i < locks.size(); ++i)
-    lock_array += (i ? "," : "") + std::to_string(locks[i]);
-  lock_array += "}";
 
   auto run_op = [&](pqxx::transaction_base& tx, const store_op& op, store_result& out) {
     const auto& ns = spaces->at(op.ns);
@@ -190,11 +221,10 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
   // its commit() stays silent when PostgreSQL answers COMMIT of an aborted
   // transaction with ROLLBACK. So the rule here: every failed statement is
   // followed by ROLLBACK TO SAVEPOINT or by ROLLBACK, never by COMMIT.
-  bool committing = false;
   try {
     pqxx::nontransaction tx(*conn);
     tx.exec("BEGIN");
-    tx.exec_prepared("lock", lock_array);
+    tx.exec_prepared("lock", number_array(locks));
     bool many_groups = ops.front().group != ops.back().group;
     std::size_t i = 0;
     bool any_ok = false;
@@ -236,30 +266,16 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
       }
       i = end;
     }
-    // Past the deadline the shard may already have told the client the
-    // outcome is unknown and moved on: roll back rather than commit late.
-    if (!any_ok || expired(deadline)) {
+    if (!any_ok) {
       tx.exec("ROLLBACK");
-      if (any_ok)
-        return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
       return results;
     }
-    committing = true;
-    tx.exec("COMMIT");
+    in_transaction = true;  // committed (or not) by commit()
     return results;
-  } catch (const pqxx::in_doubt_error& e) {
-    conn.reset();
-    return make_error(ec::outcome_unknown, one_line(e.what()));
   } catch (const pqxx::broken_connection& e) {
     conn.reset();
-    if (committing)
-      return make_error(ec::outcome_unknown, one_line(e.what()));
     return make_error(ec::postgres_unavailable, one_line(e.what()));
   } catch (const pqxx::sql_error& e) {
-    // PostgreSQL answered COMMIT with an error (a deferred constraint, a
-    // serialization failure): the transaction is rolled back, nothing written.
-    if (committing)
-      return make_error(ec::postgres_error, "COMMIT failed: " + one_line(e.what()));
     abandon_transaction();
     if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
       return make_error(ec::timeout, "postgres statement timeout; nothing was written");
@@ -279,8 +295,97 @@ postgres_worker_state::write(const std::vector<store_op>& ops, int64_t deadline)
     return results;
   } catch (const std::exception& e) {
     conn.reset();
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+}
+
+caf::error postgres_worker_state::commit(const dirty_records& record, bool refuse_to_record,
+                                         int64_t deadline) {
+  if (!in_transaction)
+    return make_error(ec::postgres_error, "no transaction to commit");
+  in_transaction = false;
+  if (!record.keys.empty() && refuse_to_record) {
+    abandon_transaction();
+    return make_error(ec::redis_unavailable,
+                      "on_cache_failure = fail: the cache could not be invalidated; nothing was written");
+  }
+  // Past the deadline the shard may already have told the client the
+  // outcome is unknown and moved on: roll back rather than commit late.
+  if (expired(deadline)) {
+    abandon_transaction();
+    return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
+  }
+  bool committing = false;
+  try {
+    pqxx::nontransaction tx(*conn);
+    if (!record.keys.empty())
+      tx.exec_prepared("mark_dirty", text_array(record.keys), number_array(record.versions));
+    committing = true;
+    tx.exec("COMMIT");
+    return caf::none;
+  } catch (const pqxx::in_doubt_error& e) {
+    conn.reset();
+    return make_error(ec::outcome_unknown, one_line(e.what()));
+  } catch (const pqxx::broken_connection& e) {
+    conn.reset();
     if (committing)
       return make_error(ec::outcome_unknown, one_line(e.what()));
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  } catch (const pqxx::sql_error& e) {
+    // PostgreSQL answered COMMIT with an error (a deferred constraint, a
+    // serialization failure): the transaction is rolled back, nothing written.
+    if (committing)
+      return make_error(ec::postgres_error, "COMMIT failed: " + one_line(e.what()));
+    abandon_transaction();
+    if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
+      return make_error(ec::timeout, "postgres statement timeout; nothing was written");
+    return make_error(ec::postgres_error, one_line(e.what()));
+  } catch (const std::exception& e) {
+    conn.reset();
+    if (committing)
+      return make_error(ec::outcome_unknown, one_line(e.what()));
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+}
+
+caf::expected<dirty_records> postgres_worker_state::dirty_keys(std::size_t limit) {
+  if (auto err = connect())
+    return err;
+  try {
+    pqxx::nontransaction tx(*conn);
+    dirty_records out;
+    for (auto row : tx.exec_prepared("dirty", static_cast<int64_t>(limit))) {
+      out.keys.push_back(row[0].as<std::string>());
+      out.versions.push_back(row[1].as<int64_t>());
+    }
+    return out;
+  } catch (const pqxx::broken_connection& e) {
+    conn.reset();
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  } catch (const pqxx::sql_error& e) {
+    return make_error(ec::postgres_error, one_line(e.what()));
+  } catch (const std::exception& e) {
+    conn.reset();
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+}
+
+caf::error postgres_worker_state::clear_dirty(const dirty_records& done) {
+  if (done.keys.empty())
+    return caf::none;
+  if (auto err = connect())
+    return err;
+  try {
+    pqxx::nontransaction tx(*conn);
+    tx.exec_prepared("clear_dirty", text_array(done.keys), number_array(done.versions));
+    return caf::none;
+  } catch (const pqxx::broken_connection& e) {
+    conn.reset();
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  } catch (const pqxx::sql_error& e) {
+    return make_error(ec::postgres_error, one_line(e.what()));
+  } catch (const std::exception& e) {
+    conn.reset();
     return make_error(ec::postgres_unavailable, one_line(e.what()));
   }
 }
@@ -302,16 +407,91 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
   self->state.spaces = std::move(spaces);
   self->state.statement_timeout = statement_timeout;
   return {
-    [=](atom::put, const std::vector<store_op>& ops,
-        int64_t deadline) -> caf::result<std::vector<store_result>> {
+    [=](atom::put, const std::vector<store_op>& ops, int64_t deadline,
+        const redis_worker_actor& redis, const invalidation& inv) -> caf::result<store_outcome> {
       if (ops.empty())
-        return std::vector<store_result>{};
+        return store_outcome{};
       if (expired(deadline))
         return make_error(ec::timeout, "postgres request expired in the queue; nothing was written");
-      auto res = self->state.write(ops, deadline);
+      auto& st = self->state;
+      auto ran = st.run_ops(ops, deadline);
+      if (!ran)
+        return std::move(ran.error());
+      auto outcome = std::make_shared<store_outcome>();
+      outcome->results = std::move(*ran);
+      if (!st.in_transaction)
+        return std::move(*outcome);  // nothing to commit: every command failed
+      // The newest version of every written key, as a tombstone. The rows
+      // are locked, so no other node's write to them can commit before ours,
+      // and every read that could fill an older value is fenced out by it.
+      std::map<std::string, int64_t> newest;
+      for (std::size_t k = 0; k < ops.size(); ++k)
+        if (outcome->results[k].error.empty())
+          newest[inv.keys[k]] = outcome->results[k].version;
+      auto record = std::make_shared<dirty_records>();
+      std::vector<cache_write> tombstones;
+      for (auto& [key, version] : newest) {
+        record->keys.push_back(key);
+        record->versions.push_back(version);
+        tombstones.push_back({inv.redis_prefix + key, version, true, {}, inv.tombstone_ttl_ms});
+      }
+      auto finish = [=](const dirty_records& missed) -> caf::expected<store_outcome> {
+        if (auto err = self->state.commit(missed, inv.required, deadline))
+          return err;
+        outcome->recorded = !missed.keys.empty();
+        return std::move(*outcome);
+      };
+      if (!redis) {
+        auto done = finish(*record);
+        if (!done)
+          return std::move(done.error());
+        return std::move(*done);
+      }
+      // Waits for Redis with the row locks held (and nothing else runs on
+      // this connection meanwhile): the tombstones are cheap, and without
+      // them the commit would have to be recorded for every node to see.
+      auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+      auto left = std::chrono::nanoseconds(std::max<int64_t>(0, deadline - now));
+      auto wait = std::min<std::chrono::nanoseconds>(
+        std::chrono::milliseconds(inv.redis_timeout_ms), left / 2);
+      auto rp = self->make_response_promise<store_outcome>();
+      auto deliver = [rp](caf::expected<store_outcome> x) mutable {
+        if (x)
+          rp.deliver(std::move(*x));
+        else
+          rp.deliver(std::move(x.error()));
+      };
+      self->request(redis, wait + std::chrono::milliseconds(100), atom::put::value, tombstones,
+                    now + wait.count())
+        .await(
+          [=](const std::vector<cache_write_result>& rs) mutable {
+            outcome->redis = store_outcome::answered;
+            dirty_records missed;
+            for (std::size_t i = 0; i < rs.size() && i < record->keys.size(); ++i)
+              if (rs[i] == cache_write_result::failed) {
+                missed.keys.push_back(record->keys[i]);
+                missed.versions.push_back(record->versions[i]);
+              }
+            deliver(finish(missed));
+          },
+          [=](caf::error& err) mutable {
+            // Redis said something (a script error): it is up, just refusing.
+            bool up = err == ec::redis_error;
+            outcome->redis = up ? store_outcome::answered : store_outcome::no_answer;
+            deliver(finish(*record));
+          });
+      return rp;
+    },
+    [=](atom::dirty) -> caf::result<dirty_records> {
+      auto res = self->state.dirty_keys(max_dirty_records);
       if (!res)
         return std::move(res.error());
       return std::move(*res);
+    },
+    [=](atom::clear, const dirty_records& done) {
+      if (auto err = self->state.clear_dirty(done))
+        spdlog::debug("postgres: could not delete {} dirty-key record(s): {}", done.keys.size(),
+                      client_error_text(err));
     },
     [=](atom::get, uint32_t ns, const std::string& id, int64_t deadline) -> caf::result<store_row> {
       if (expired(deadline))

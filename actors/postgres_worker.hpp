@@ -33,12 +33,22 @@ struct postgres_worker_state {
   postgres_worker_state();
   ~postgres_worker_state();
 
-  // `deadline`: steady-clock nanoseconds; past it the transaction is rolled
-  // back instead of committed.
-  caf::expected<std::vector<store_result>> write(const std::vector<store_op>& ops,
-                                                 int64_t deadline);
+  // A write in two steps, so that the cache can be invalidated between them
+  // with the rows locked. run_ops: BEGIN, the row locks, the ops; leaves the
+  // transaction open (in_transaction) when any command succeeded, else rolls
+  // it back. commit: records `record` in wtcache_dirty_keys (unless
+  // `refuse_to_record`: then it rolls back) and commits. `deadline`:
+  // steady-clock nanoseconds; past it the transaction is rolled back
+  // instead of committed.
+  caf::expected<std::vector<store_result>> run_ops(const std::vector<store_op>& ops,
+                                                   int64_t deadline);
+  caf::error commit(const dirty_records& record, bool refuse_to_record, int64_t deadline);
+  bool in_transaction = false;
+
   caf::expected<store_row> read(uint32_t ns, const std::string& id);
   caf::expected<int64_t> fresh_version();
+  caf::expected<dirty_records> dirty_keys(std::size_t limit);
+  caf::error clear_dirty(const dirty_records& done);
 
 private:
   caf::error connect();
@@ -50,6 +60,10 @@ postgres_worker_actor::behavior_type
 postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
                 std::shared_ptr<const namespace_table> spaces,
                 std::chrono::milliseconds statement_timeout);
+
+// The most dirty-key records one poll reads; more than that and every
+// write-through read bypasses the cache until fewer remain.
+constexpr std::size_t max_dirty_records = 10000;
 
 // Redis's integer rules for INCR: optional '-', digits, no spaces, fits int64.
 bool parse_redis_integer(const std::string& s, int64_t& out);

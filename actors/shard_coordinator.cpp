@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include <caf/behavior.hpp>
 #include <caf/event_based_actor.hpp>
@@ -18,8 +19,8 @@ namespace wtcache {
 using self_ptr = shard_actor::stateful_pointer<shard_state>;
 using clock_type = std::chrono::steady_clock;
 
-void shard_state::mark_dirty(const std::string& key, int64_t version) {
-  auto [it, inserted] = dirty.emplace(key, dirty_mark{version, ++dirty_generation});
+void shard_state::mark_dirty(const std::string& key, int64_t version, bool shared) {
+  auto [it, inserted] = dirty.emplace(key, dirty_mark{version, ++dirty_generation, shared});
   if (inserted) {
     cfg.metrics->dirty_keys.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -29,6 +30,7 @@ void shard_state::mark_dirty(const std::string& key, int64_t version) {
   auto& d = it->second;
   d.version = (d.version == 0 || version == 0) ? 0 : std::max(d.version, version);
   d.generation = dirty_generation;
+  d.shared = d.shared || shared;
 }
 
 void shard_state::clear_dirty_upto(const std::string& key, int64_t version) {
@@ -273,6 +275,18 @@ bool redis_only_truth(const shard_state& st, const std::string& key) {
   return st.cfg.spaces->at(st.cfg.spaces->resolve(key).index).mode == write_mode::write_behind;
 }
 
+// Whether this node's look at wtcache_dirty_keys is recent enough to trust
+// a cached write-through value. While PostgreSQL is known to be down the
+// cache is trusted anyway (on_database_failure = "serve-cached"; "fail"
+// refuses those reads before they get here): nothing can commit meanwhile.
+bool cache_trusted(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock_type::now();
+  if (!st.dirty_overflow && now.time_since_epoch().count() < st.lease_until)
+    return true;
+  return st.cfg.metrics->postgres_breaker.current(now) == circuit_breaker::state::open;
+}
+
 caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
   auto& st = self->state;
   if (st.cfg.refuse_reads_without_database &&
@@ -282,6 +296,14 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
   if (st.dirty.count(key)) {
     st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
     read_through(self, key, rp, false);
+    return caf::delegated<lookup>{};
+  }
+  if (!redis_only_truth(st, key) && !cache_trusted(self)) {
+    // Another node may have committed a newer value that it could not
+    // invalidate: the database answers (and its row may fill the cache:
+    // the fill carries the row's version, so it can only move forward).
+    st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+    read_through(self, key, rp, true);
     return caf::delegated<lookup>{};
   }
   auto worker = redis_for(self);
@@ -337,10 +359,9 @@ struct batch {
 
 void flush(self_ptr self);
 
-void finish_batch(self_ptr self, std::shared_ptr<batch> b,
+void answer_batch(self_ptr self, std::shared_ptr<batch> b,
                   const std::vector<store_result>& results) {
-  auto& st = self->state;
-  auto& m = *st.cfg.metrics;
+  auto& m = *self->state.cfg.metrics;
   std::size_t k = 0;
   auto now = clock_type::now();
   for (auto& w : b->writes) {
@@ -360,20 +381,42 @@ void finish_batch(self_ptr self, std::shared_ptr<batch> b,
       w.promise.deliver(make_error(ec::client_error, std::move(error)));
     }
   }
+}
+
+// `recorded_at`: the batch recorded its keys in wtcache_dirty_keys and
+// committed by then; its replies wait until every node's lease from before
+// that has run out. The next batch need not wait for them.
+void finish_batch(self_ptr self, std::shared_ptr<batch> b, std::vector<store_result> results,
+                  std::optional<clock_type::time_point> recorded_at = std::nullopt) {
+  auto& st = self->state;
+  auto release = recorded_at ? *recorded_at + st.cfg.dirty_lease : clock_type::now();
+  if (release > clock_type::now()) {
+    auto id = st.next_held++;
+    st.held.emplace(id, [=] { answer_batch(self, b, results); });
+    self->delayed_send(self, release - clock_type::now(), atom::release::value, id);
+  } else {
+    answer_batch(self, b, results);
+  }
   st.batch_in_flight = false;
   flush(self);
 }
 
 // The database committed: update the cache (newest version per key), then
 // tell other shards about their keys, then answer.
-void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_result> results) {
+void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_result> results,
+                  bool recorded) {
   auto& st = self->state;
+  std::optional<clock_type::time_point> recorded_at;
+  if (recorded) {
+    recorded_at = clock_type::now();
+    st.cfg.metrics->writes_recorded.fetch_add(b->writes.size(), std::memory_order_relaxed);
+  }
   std::map<std::string, std::size_t> newest;  // key -> index of its last successful op
   for (std::size_t k = 0; k < b->ops.size(); ++k)
     if (results[k].error.empty())
       newest[b->keys[k]] = k;
   if (newest.empty()) {
-    finish_batch(self, b, results);
+    finish_batch(self, b, std::move(results), recorded_at);
     return;
   }
   std::vector<cache_write> writes;
@@ -402,22 +445,30 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
 
   auto settle = [=](const std::vector<cache_write_result>* rs) {
     auto& st = self->state;
+    dirty_records done;  // recorded keys the cache update has just covered
     for (std::size_t i = 0; i < keys.size(); ++i) {
       bool ok = rs && (*rs)[i] != cache_write_result::failed;
       auto version = writes[i].version;
       if (!ok)
         st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
+      if (ok && recorded) {
+        done.keys.push_back(keys[i]);
+        done.versions.push_back(version);
+      }
       auto owner = shard_of(keys[i], st.cfg.shard_count);
       if (owner != st.cfg.index && owner < st.peers.size())
         self->send(st.peers[owner], atom::committed::value, keys[i], version, ok);
       else if (ok)
         st.clear_dirty_upto(keys[i], version);
       else
-        st.mark_dirty(keys[i], version);
+        st.mark_dirty(keys[i], version, recorded);
     }
+    if (!done.keys.empty())
+      if (auto worker = postgres_for(self))
+        self->send(worker, atom::clear::value, std::move(done));
     if (!st.dirty.empty())
       schedule_retry(self);
-    finish_batch(self, b, results);
+    finish_batch(self, b, results, recorded_at);
   };
 
   through_gate(self, st.cfg.hooks.before_cache_write, keys.front(), [=] {
@@ -531,13 +582,27 @@ void flush(self_ptr self) {
     return;
   }
   st.batch_in_flight = true;
+  // The transaction puts tombstones in before it commits (or records the
+  // keys, when Redis is unreachable): messages/store_protocol.hpp.
+  invalidation inv;
+  inv.keys = b->keys;
+  inv.redis_prefix = st.cfg.redis_prefix;
+  inv.tombstone_ttl_ms = st.cfg.tombstone_ttl.count();
+  inv.redis_timeout_ms = st.cfg.redis_timeout.count();
+  inv.required = st.cfg.refuse_writes_without_cache;
   self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::put::value, b->ops,
-                deadline_after(st.cfg.postgres_timeout))
+                deadline_after(st.cfg.postgres_timeout), redis_for(self), std::move(inv))
     .then(
-      [=](std::vector<store_result>& results) {
+      [=](store_outcome& outcome) {
         observed(self, backend::postgres);
+        if (outcome.redis == store_outcome::answered) {
+          observed(self, backend::redis);
+        } else if (outcome.redis == store_outcome::no_answer) {
+          auto err = make_error(ec::redis_unavailable, "no answer to the tombstones before COMMIT");
+          observed(self, backend::redis, &err);
+        }
         self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
-        after_commit(self, b, std::move(results));
+        after_commit(self, b, std::move(outcome.results), outcome.recorded);
       },
       [=](caf::error& err) {
         observed(self, backend::postgres, &err);
@@ -780,13 +845,24 @@ void write_tombstones(self_ptr self, int64_t fresh) {
       [=](const std::vector<cache_write_result>& rs) {
         observed(self, backend::redis);
         auto& st = self->state;
+        dirty_records done;
         for (std::size_t i = 0; i < keys.size(); ++i) {
           auto it = st.dirty.find(keys[i]);
           // Only if nothing re-dirtied the key while the tombstone was on its way.
           if (rs[i] != cache_write_result::failed && it != st.dirty.end() &&
-              it->second.generation == generations[i])
+              it->second.generation == generations[i]) {
+            if (it->second.shared) {
+              done.keys.push_back(keys[i]);
+              done.versions.push_back(writes[i].version);
+            }
             st.clear_dirty(it);
+          }
         }
+        // The records may go now: the tombstones are in. (Lost deletes are
+        // harmless: the next look marks the keys again.)
+        if (!done.keys.empty())
+          if (auto worker = postgres_for(self))
+            self->send(worker, atom::clear::value, std::move(done));
         st.retry_attempt = st.dirty.empty() ? 0 : st.retry_attempt + 1;
         if (st.dirty.empty())
           spdlog::info("shard {}: dirty keys invalidated; the cache is trusted again",
@@ -873,6 +949,29 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
       }
     },
     [=](atom::tick) { retry_dirty(self); },
+    [=](atom::dirty, const dirty_records& recorded, int64_t lease_until, bool overflow) {
+      auto& st = self->state;
+      for (std::size_t i = 0; i < recorded.keys.size(); ++i) {
+        auto it = st.dirty.find(recorded.keys[i]);
+        if (it == st.dirty.end() || (it->second.version != 0 &&
+                                     it->second.version < recorded.versions[i]))
+          st.mark_dirty(recorded.keys[i], recorded.versions[i], true);
+        else
+          it->second.shared = true;
+      }
+      st.lease_until = lease_until;
+      st.dirty_overflow = overflow;
+      schedule_retry(self);
+    },
+    [=](atom::release, uint64_t id) {
+      auto& held = self->state.held;
+      auto it = held.find(id);
+      if (it == held.end())
+        return;
+      auto answer = std::move(it->second);
+      held.erase(it);
+      answer();
+    },
     [=](atom::workers, std::vector<postgres_worker_actor> pool) {
       self->state.postgres_workers = std::move(pool);
     },

@@ -3,14 +3,18 @@
 // fenced cache update, then the reply; the writes that arrive while a
 // transaction is in flight form the next one (group commit). Reads: cache,
 // else one database read per key in flight (single-flight), then a fenced
-// fill. A key whose cache update failed is dirty: its reads bypass the cache
-// and a retry loop writes a tombstone until Redis accepts it.
+// fill. Before a transaction commits, its keys get tombstones at their new
+// versions (or, when Redis cannot take them, a record in wtcache_dirty_keys
+// that every node's dirty-key watch reads). A key whose cache update failed,
+// or that another node recorded, is dirty: its reads bypass the cache and a
+// retry loop writes a tombstone until Redis accepts it.
 // Protocol: messages/shard_protocol.hpp.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -58,6 +62,8 @@ struct shard_settings {
   bool refuse_writes_without_cache = false;
   // on_database_failure = "fail": refuse reads while PostgreSQL is down.
   bool refuse_reads_without_database = false;
+  // How long a look at wtcache_dirty_keys is trusted (actors/dirty_watch.hpp).
+  std::chrono::milliseconds dirty_lease{400};
   shard_hooks hooks;
 };
 
@@ -103,18 +109,32 @@ struct shard_state {
   // Dirty keys -> the version to write the tombstone at (0: draw a fresh
   // one), and a generation bumped whenever the key is marked again, so that
   // a tombstone only clears the mark it was written for.
+  // `shared`: the key is (also) in wtcache_dirty_keys, whose record is
+  // deleted once the tombstone is in.
   struct dirty_mark {
     int64_t version = 0;
     uint64_t generation = 0;
+    bool shared = false;
   };
   std::unordered_map<std::string, dirty_mark> dirty;
   uint64_t dirty_generation = 0;
   bool retry_scheduled = false;
   unsigned retry_attempt = 0;
+
+  // The dirty-key watch's lease (steady-clock ns): cached write-through
+  // values are trusted only before it; `dirty_overflow`: the watch saw more
+  // records than it reads at once, so none are trusted.
+  int64_t lease_until = 0;
+  bool dirty_overflow = false;
+
+  // Replies of writes that recorded their keys in wtcache_dirty_keys, held
+  // until one lease after their COMMIT.
+  std::unordered_map<uint64_t, std::function<void()>> held;
+  uint64_t next_held = 1;
   std::minstd_rand rng{std::random_device{}()};
 
   // Pure bookkeeping, unit-testable without an actor system.
-  void mark_dirty(const std::string& key, int64_t version);
+  void mark_dirty(const std::string& key, int64_t version, bool shared = false);
   void clear_dirty_upto(const std::string& key, int64_t version);
   void clear_dirty(std::unordered_map<std::string, dirty_mark>::iterator it);
   std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }

@@ -9,6 +9,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/dirty_watch.hpp"
 #include "actors/postgres_worker.hpp"
 #include "actors/redis_worker.hpp"
 #include "messages/atoms.hpp"
@@ -22,13 +23,19 @@ namespace {
 using kind = supervisor_state::kind;
 
 const char* kind_name(kind k) {
-  return k == kind::postgres ? "postgres" : k == kind::redis ? "redis" : "write-behind";
+  switch (k) {
+    case kind::postgres: return "postgres";
+    case kind::redis: return "redis";
+    case kind::writer: return "write-behind";
+    case kind::watch: return "dirty-key watch";
+  }
+  return "?";
 }
 
 void announce(self_ptr self, kind k) {
   auto& st = self->state;
-  if (k == kind::writer)
-    return;  // writers run on their own; nobody sends them work
+  if (k == kind::writer || k == kind::watch)
+    return;  // they run on their own; nobody sends them work
   if (k == kind::postgres) {
     std::vector<postgres_worker_actor> pool;
     for (auto& s : st.slots)
@@ -68,6 +75,14 @@ void spawn_slot(self_ptr self, std::size_t i) {
       s.address = s.writer_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.writer_worker));
       break;
+    case kind::watch: {
+      dirty_watch_settings w{st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout,
+                             st.cfg.dirty_lease, st.cfg.shards, st.cfg.metrics};
+      s.watch = self->spawn<caf::monitored>(dirty_watch, std::move(w));
+      s.address = s.watch.address();
+      st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.watch));
+      break;
+    }
   }
   s.started = std::chrono::steady_clock::now();
   announce(self, s.what);
@@ -79,11 +94,12 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   for (std::size_t i = 0; i < st.cfg.postgres_pool; ++i)
-    st.slots.push_back({kind::postgres, 0, {}, {}, {}, {}, 0, {}});
+    st.slots.push_back({kind::postgres, 0, {}, {}, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.cfg.redis_pool; ++i)
-    st.slots.push_back({kind::redis, 0, {}, {}, {}, {}, 0, {}});
+    st.slots.push_back({kind::redis, 0, {}, {}, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.cfg.writers.size(); ++i)
-    st.slots.push_back({kind::writer, i, {}, {}, {}, {}, 0, {}});
+    st.slots.push_back({kind::writer, i, {}, {}, {}, {}, {}, 0, {}});
+  st.slots.push_back({kind::watch, 0, {}, {}, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.slots.size(); ++i)
     spawn_slot(self, i);
   self->attach_functor([live = st.live] {
@@ -105,6 +121,7 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
       s.postgres_worker = nullptr;
       s.redis_worker = nullptr;
       s.writer_worker = nullptr;
+      s.watch = nullptr;
       s.address = nullptr;
       // A worker that ran for a while had recovered: start the backoff over.
       if (std::chrono::steady_clock::now() - s.started > 2 * st.cfg.backoff.max)
@@ -126,7 +143,16 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   });
   return {
     // Answered after the first pools were announced to the shards.
-    [=](atom::get) { return caf::ok_atom::value; },
+    // Answered once the shards know their workers and the dirty-key watch
+    // gave them their first lease.
+    [=](atom::get) -> caf::result<caf::ok_atom> {
+      for (auto& s : self->state.slots)
+        if (s.watch) {
+          self->delegate(s.watch, atom::get::value);
+          return caf::delegated<caf::ok_atom>{};
+        }
+      return caf::ok_atom::value;
+    },
     // Drains every write-behind stream (shutdown); answers the entries left.
     [=](atom::flush, int64_t deadline) -> caf::result<uint64_t> {
       auto rp = self->make_response_promise();

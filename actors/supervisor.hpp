@@ -2,7 +2,8 @@
 // actors: the drivers block), monitors every worker, and restarts one that
 // dies after an exponential backoff with jitter (core/backoff.hpp). After
 // every change it tells the shards which workers are alive. When the
-// supervisor exits, its workers exit with it.
+// supervisor exits, its workers exit with it. It also runs the node's
+// dirty-key watch (actors/dirty_watch.hpp) the same way.
 #pragma once
 
 #include <chrono>
@@ -38,19 +39,21 @@ struct supervisor_settings {
   std::vector<shard_actor> shards;
   std::shared_ptr<service_metrics> metrics;
   std::vector<writer_settings> writers;  // one per write-behind stream
+  std::chrono::milliseconds dirty_lease{400};  // actors/dirty_watch.hpp
 };
 
 struct supervisor_state {
   static inline const char* name = "supervisor";
 
   supervisor_settings cfg;
-  enum class kind { postgres, redis, writer };
+  enum class kind { postgres, redis, writer, watch };
   struct slot {
     kind what = kind::postgres;
     std::size_t writer = 0;                 // kind::writer: index into cfg.writers
     postgres_worker_actor postgres_worker;  // the live worker of its kind
     redis_worker_actor redis_worker;
     writer_actor writer_worker;
+    caf::actor watch;                       // the dirty-key watch
     caf::actor_addr address;                // of the live worker, any kind
     unsigned failures = 0;
     std::chrono::steady_clock::time_point started;

@@ -391,11 +391,15 @@ config parse_config_text(const std::string& text, const std::string& source) {
     cache.read_choice("on_cache_failure", "bypass", "fail") == "fail";
   cfg.refuse_reads_without_database =
     cache.read_choice("on_database_failure", "serve-cached", "fail") == "fail";
+  cache.read_ms("dirty_lease_ms", cfg.dirty_lease, 40, 60 * 1000);
   cache.reject_unknown();
   // A tombstone must outlive any read-through fill still on its way, or the
   // fill could land after it expired (fills run within redis.timeout_ms).
   if (cfg.tombstone_ttl < 2 * cfg.redis_timeout)
     throw config_error("cache.tombstone_ttl", "must be at least twice redis.timeout_ms");
+  // A write that waits out the lease must still answer by its deadline.
+  if (2 * cfg.dirty_lease > cfg.request_timeout)
+    throw config_error("cache.dirty_lease_ms", "must be at most half of server.request_timeout_ms");
 
   auto sup = sub("supervisor");
   sup.read_ms("min_backoff_ms", cfg.restart_backoff.min, 1, 3600 * 1000);

@@ -75,6 +75,9 @@ struct config {
   // on_database_failure: "serve-cached" (false) keeps answering cache hits
   // while PostgreSQL is down; "fail" (true) refuses every read then.
   bool refuse_reads_without_database = false;
+  // How long a node trusts its last look at wtcache_dirty_keys; a write that
+  // had to record its keys there is acknowledged only this long after COMMIT.
+  std::chrono::milliseconds dirty_lease{400};
   // [supervisor]
   backoff_policy restart_backoff;
   circuit_breaker::settings breaker;

@@ -37,6 +37,12 @@ void create_owned_objects(pqxx::connection& c) {
           "table_name text NOT NULL, key text NOT NULL, version bigint NOT NULL, "
           "operation text NOT NULL, value bytea, error text NOT NULL, "
           "UNIQUE (table_name, key, version))");
+  // Write-through keys whose cache entry could not be invalidated before
+  // their transaction committed (Redis unreachable): every node treats them
+  // as dirty until one of them has written the tombstone and deleted the row.
+  tx.exec("CREATE TABLE IF NOT EXISTS wtcache_dirty_keys ("
+          "key text PRIMARY KEY, version bigint NOT NULL, "
+          "marked_at timestamptz NOT NULL DEFAULT now())");
   tx.commit();
 }
 

@@ -167,6 +167,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.retry_backoff = cfg.restart_backoff;
     s.refuse_writes_without_cache = cfg.refuse_writes_without_cache;
     s.refuse_reads_without_database = cfg.refuse_reads_without_database;
+    s.dirty_lease = cfg.dirty_lease;
     s.hooks = opts.hooks;
     svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
   }
@@ -188,10 +189,12 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   sup.shards = svc->shards_;
   sup.metrics = svc->metrics_;
   sup.writers = std::move(writers);
+  sup.dirty_lease = cfg.dirty_lease;
   svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
 
-  // Accept no client before every shard knows its workers: the supervisor
-  // announced them before answering, and each shard reads its mailbox in order.
+  // Accept no client before every shard knows its workers and has its first
+  // dirty-key lease: the supervisor answers after both, and each shard reads
+  // its mailbox in order.
   caf::scoped_actor self{sys};
   std::string start_error;
   self->request(svc->supervisor_, std::chrono::seconds(10), atom::get::value)

@@ -19,11 +19,15 @@ bool circuit_breaker::allow(time_point now) {
         return false;
       state_ = state::half_open;
       probing_ = true;
+      probe_given_up_at_ = now + cfg_.max_open_for;
       return true;
     case state::half_open:
-      if (probing_)
+      // A probe whose answer nobody reported is given up after a while, so
+      // that one lost answer cannot keep the circuit open for good.
+      if (probing_ && now < probe_given_up_at_)
         return false;
       probing_ = true;
+      probe_given_up_at_ = now + cfg_.max_open_for;
       return true;
   }
   return true;

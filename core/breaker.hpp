@@ -3,6 +3,7 @@
 //   closed --(N consecutive failures)--> open --(open_for passes)--> half-open
 //   half-open --(the one probe succeeds)--> closed
 //   half-open --(the probe fails)--> open again, twice as long (up to a cap)
+//   half-open --(no answer reported for max_open_for)--> the next request probes
 //
 // While open, requests fail at once instead of waiting for a timeout each.
 // Thread-safe (a small mutex: shards on different threads share it). Pure
@@ -52,7 +53,7 @@ private:
   unsigned failures_ = 0;
   bool probing_ = false;
   unsigned failed_probes_ = 0;
-  time_point opened_at_{}, retry_at_{};
+  time_point opened_at_{}, retry_at_{}, probe_given_up_at_{};
   uint64_t times_opened_ = 0;
 };
 

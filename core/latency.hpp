@@ -60,6 +60,10 @@ struct service_metrics {
   std::atomic<uint64_t> write_errors{0};
   std::atomic<uint64_t> cache_write_failures{0};
   std::atomic<uint64_t> dirty_keys{0};
+  // Keys in wtcache_dirty_keys at the last look (any node's), and writes
+  // that had to record theirs there because Redis could not be invalidated.
+  std::atomic<uint64_t> dirty_keys_shared{0};
+  std::atomic<uint64_t> writes_recorded{0};
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};

@@ -18,5 +18,8 @@ using deadline = caf::atom_constant<caf::atom("deadline")>;  // a request's time
 using enqueue = caf::atom_constant<caf::atom("enqueue")>;  // write-behind: cache + queue
 using flush = caf::atom_constant<caf::atom("flush")>;      // drain write-behind queues
 using resume = caf::atom_constant<caf::atom("resume")>;      // a connection may read again
+using dirty = caf::atom_constant<caf::atom("dirty")>;        // keys another node could not invalidate
+using clear = caf::atom_constant<caf::atom("clear")>;        // those keys are invalidated now
+using release = caf::atom_constant<caf::atom("release")>;    // held replies may go out
 
 }  // namespace wtcache::atom

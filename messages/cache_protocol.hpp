@@ -23,7 +23,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
-#include "messages/store_protocol.hpp"
+#include "messages/op_kind.hpp"
 
 namespace wtcache {
 

@@ -25,6 +25,9 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<store_result>("store_result");
   cfg.add_message_type<std::vector<store_result>>("store_result_vec");
   cfg.add_message_type<store_row>("store_row");
+  cfg.add_message_type<invalidation>("invalidation");
+  cfg.add_message_type<store_outcome>("store_outcome");
+  cfg.add_message_type<dirty_records>("dirty_records");
   cfg.add_message_type<lookup>("lookup");
   cfg.add_message_type<key_write>("key_write");
   cfg.add_message_type<write_request>("write_request");

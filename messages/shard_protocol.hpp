@@ -11,6 +11,8 @@
 //   (atom::committed, std::string key, int64_t version, bool cache_ok)
 //       Another shard committed this shard's key (MSET/DEL over several
 //       shards): drop single-flight reads of it; mark it dirty if !cache_ok.
+//   (atom::dirty, dirty_records, lease_until, overflow)
+//       From the dirty-key watch (actors/dirty_watch.hpp).
 #pragma once
 
 #include <cstdint>
@@ -79,6 +81,12 @@ using shard_actor = caf::typed_actor<
   // type inside its own definition); index = shard number.
   caf::reacts_to<atom::peers, std::vector<caf::actor>>,
   // Timer: retry invalidating dirty keys.
-  caf::reacts_to<atom::tick>>;
+  caf::reacts_to<atom::tick>,
+  // The dirty-key watch: this shard's keys in wtcache_dirty_keys, the lease
+  // (steady-clock ns) until which the cache may be trusted otherwise, and
+  // whether there were more records than one look reads.
+  caf::reacts_to<atom::dirty, dirty_records, int64_t, bool>,
+  // Timer: replies held until the dirty-key lease ran out may go.
+  caf::reacts_to<atom::release, uint64_t>>;
 
 }  // namespace wtcache

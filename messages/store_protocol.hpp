@@ -1,14 +1,26 @@
 // The PostgreSQL worker protocol.
 //
-//   (atom::put, std::vector<store_op>, deadline) -> std::vector<store_result>
+//   (atom::put, std::vector<store_op>, deadline, redis_worker_actor, invalidation)
+//       -> store_outcome
 //       One transaction: advisory locks on every row (sorted), then the ops in
 //       order. Ops sharing a `group` (one client command) succeed or fail
 //       together; a failed group rolls back to its savepoint and the others
-//       still commit. A lost connection during COMMIT is ec::outcome_unknown.
-//       Past `deadline` (steady-clock nanoseconds) nothing is started or
-//       committed: the answer is ec::timeout and nothing was written.
+//       still commit. Before COMMIT every written key gets a tombstone at its
+//       new version through the given Redis worker, so that no node serves an
+//       older cached value once the transaction is visible, even if the cache
+//       update after COMMIT never happens (this process dies, Redis stops
+//       answering). When the tombstones cannot be written, the keys are
+//       recorded in wtcache_dirty_keys in the same transaction instead
+//       (`recorded`), or, with `invalidation::required`, the transaction is
+//       rolled back (ec::redis_unavailable). A lost connection during COMMIT
+//       is ec::outcome_unknown. Past `deadline` (steady-clock nanoseconds)
+//       nothing is started or committed: the answer is ec::timeout and
+//       nothing was written.
 //   (atom::get, uint32_t ns, std::string id, deadline) -> store_row
 //   (atom::version) -> int64_t      a fresh version, above every committed one
+//   (atom::dirty) -> dirty_records  the keys recorded in wtcache_dirty_keys
+//   (atom::clear, dirty_records)    deletes those records at or below the
+//                                   given versions (their keys' tombstones landed)
 #pragma once
 
 #include <cstdint>
@@ -20,10 +32,10 @@
 #include <caf/typed_actor.hpp>
 
 #include "messages/atoms.hpp"
+#include "messages/cache_protocol.hpp"
+#include "messages/op_kind.hpp"
 
 namespace wtcache {
-
-enum class op_kind : uint8_t { set, del, incr };
 
 struct store_op {
   op_kind kind = op_kind::set;
@@ -64,13 +76,59 @@ typename F::result_type inspect(F& f, store_row& x) {
   return f(caf::meta::type_name("store_row"), x.found, x.version, x.value);
 }
 
+// How a write transaction invalidates its keys before it commits.
+struct invalidation {
+  std::vector<std::string> keys;  // the client key of each op
+  std::string redis_prefix;
+  int64_t tombstone_ttl_ms = 60000;
+  int64_t redis_timeout_ms = 1000;
+  bool required = false;  // on_cache_failure = "fail": roll back rather than record
+};
+
+template <class F>
+typename F::result_type inspect(F& f, invalidation& x) {
+  return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
+           x.redis_timeout_ms, x.required);
+}
+
+struct store_outcome {
+  std::vector<store_result> results;
+  // The tombstones could not be written: the written keys are in
+  // wtcache_dirty_keys, and the replies must wait out the nodes' leases.
+  bool recorded = false;
+  // How the Redis worker answered the tombstones, for the Redis breaker.
+  enum redis_reply : int8_t { not_asked, answered, no_answer };
+  int8_t redis = not_asked;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, store_outcome& x) {
+  return f(caf::meta::type_name("store_outcome"), x.results, x.recorded, x.redis);
+}
+
+// Rows of wtcache_dirty_keys: client key and the version to invalidate at.
+struct dirty_records {
+  std::vector<std::string> keys;
+  std::vector<int64_t> versions;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, dirty_records& x) {
+  return f(caf::meta::type_name("dirty_records"), x.keys, x.versions);
+}
+
 // The PostgreSQL worker's interface (actors/postgres_worker.hpp).
 using postgres_worker_actor = caf::typed_actor<
   // One transaction over the ops, by the deadline or not at all.
-  caf::replies_to<atom::put, std::vector<store_op>, int64_t>::with<std::vector<store_result>>,
+  caf::replies_to<atom::put, std::vector<store_op>, int64_t, redis_worker_actor,
+                  invalidation>::with<store_outcome>,
   // Reads one row of a namespace.
   caf::replies_to<atom::get, uint32_t, std::string, int64_t>::with<store_row>,
   // Draws a fresh version.
-  caf::replies_to<atom::version>::with<int64_t>>;
+  caf::replies_to<atom::version>::with<int64_t>,
+  // The keys some node could not invalidate in Redis.
+  caf::replies_to<atom::dirty>::with<dirty_records>,
+  // Those keys are invalidated now (up to the versions given).
+  caf::reacts_to<atom::clear, dirty_records>>;
 
 }  // namespace wtcache

@@ -37,3 +37,17 @@ TEST(Breaker, OpensAfterConsecutiveFailuresAndProbesOnceWhenHalfOpen) {
   EXPECT_TRUE(b.allow(t + 7200ms));
   EXPECT_EQ(b.times_opened(), 1u);
 }
+
+// A probe whose answer never comes back (its caller lost it) must not keep
+// the circuit half-open for good: after max_open_for another request probes.
+TEST(Breaker, GivesUpOnAProbeNobodyReportedOn) {
+  circuit_breaker b;
+  b.configure({1, 1000ms, 5000ms});
+  auto t = std::chrono::steady_clock::time_point{} + 1h;
+  b.failure(t);
+  EXPECT_TRUE(b.allow(t + 1000ms));    // the probe, never reported
+  EXPECT_FALSE(b.allow(t + 5999ms));
+  EXPECT_TRUE(b.allow(t + 6000ms));    // given up: the next one probes
+  EXPECT_FALSE(b.allow(t + 6001ms));
+  EXPECT_TRUE(b.success(t + 6100ms).closed);
+}

@@ -152,6 +152,12 @@ low_watermark = 0.5
   EXPECT_EQ(field_of_error("[cache]\non_database_failure = \"x\"\n"), "cache.on_database_failure");
   EXPECT_EQ(field_of_error("[supervisor]\nbreaker_failures = 0\n"), "supervisor.breaker_failures");
   EXPECT_TRUE(parse_config_text("[cache]\non_cache_failure = \"fail\"\n", "t").refuse_writes_without_cache);
+  // A write that waits out the dirty-key lease must still answer in time.
+  EXPECT_EQ(field_of_error("[cache]\ndirty_lease_ms = 10\n"), "cache.dirty_lease_ms");
+  EXPECT_EQ(field_of_error("[server]\nrequest_timeout_ms = 500\n[cache]\ndirty_lease_ms = 400\n"),
+            "cache.dirty_lease_ms");
+  EXPECT_EQ(parse_config_text("[cache]\ndirty_lease_ms = 250\n", "t").dirty_lease,
+            std::chrono::milliseconds(250));
 }
 
 TEST(Config, WriteBehindAppliesOnlyMoveARowForward) {

@@ -509,6 +509,29 @@ TEST_F(Service, AWriteThatMissesItsDeadlineSaysTheOutcomeIsUnknown) {
   EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", k).size(), 1u);
 }
 
+// Before a write commits, its key gets a tombstone at the new version: when
+// the transaction becomes visible, no reader anywhere can be served the
+// older cached value, even if this process died before its cache update.
+TEST_F(Service, ATombstoneAtTheNewVersionIsInRedisBeforeTheCacheUpdate) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
+  ASSERT_EQ(field(redis_entry(k), "d"), "old");
+  auto hold = hold_shard_with(k, port_);  // committed, cache update not yet sent
+  auto row = sql("SELECT version FROM wtcache_kv WHERE key = $1", k);
+  ASSERT_EQ(row.size(), 1u);
+  auto entry = redis_entry(k);
+  EXPECT_EQ(field(entry, "k"), "t") << entry;
+  EXPECT_EQ(field(entry, "v"), row[0][0].as<std::string>());
+  EXPECT_TRUE(sql("SELECT 1 FROM wtcache_dirty_keys WHERE key = $1", k).empty());
+  write_gate_->release(k);
+  EXPECT_EQ(hold.get().str, "OK");
+  entry = redis_entry(k);  // the value replaced its own tombstone
+  EXPECT_EQ(field(entry, "k"), "v");
+  EXPECT_EQ(field(entry, "d"), "held");
+  EXPECT_EQ(field(entry, "v"), row[0][0].as<std::string>());
+}
+
 // Group commit: writes that arrive while a transaction is in flight share the
 // next one, and one bad command among them fails alone.
 TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone) {
