@@ -5,7 +5,9 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sys/ipc.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -386,6 +388,38 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
 
 void embedded_postgres::stop() { proc_.stop(SIGINT); }  // fast shutdown: clean, no waiting for clients
 
-void embedded_postgres::kill() { proc_.stop(SIGKILL, std::chrono::seconds(5)); }
+namespace {
+
+// The System V shared memory segment of the postmaster running on `data`
+// (postmaster.pid, line 7: "key id"); -1 if there is none.
+int shared_memory_id(const std::string& data) {
+  std::ifstream in(data + "/postmaster.pid");
+  std::string line;
+  for (int i = 0; i < 7 && std::getline(in, line); ++i) {
+  }
+  long key = 0, id = -1;
+  if (std::sscanf(line.c_str(), "%ld %ld", &key, &id) != 2)
+    return -1;
+  return static_cast<int>(id);
+}
+
+// No process is attached to the segment any more (or it is gone).
+bool shared_memory_released(int id) {
+  struct shmid_ds ds{};
+  return ::shmctl(id, IPC_STAT, &ds) != 0 || ds.shm_nattch == 0;
+}
+
+}  // namespace
+
+// The backends outlive a killed postmaster for a moment (they notice its
+// death and exit); a new postmaster refuses to start on the data directory
+// while any of them still holds the old shared memory, so wait for that.
+void embedded_postgres::kill() {
+  auto shm = shared_memory_id(dir_ + "/data");
+  proc_.stop(SIGKILL, std::chrono::seconds(5));
+  if (shm >= 0 && !wait_until([&] { return shared_memory_released(shm); },
+                              std::chrono::seconds(30), nullptr))
+    throw std::runtime_error("PostgreSQL's backends did not exit after its postmaster was killed");
+}
 
 }  // namespace wtcache
