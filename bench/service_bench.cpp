@@ -1,76 +1,81 @@
-// wtcache_bench: drives wtcached over RESP with N concurrent clients.
+// wtcache_bench: write-through wtcached against the limits of what it runs on.
 //
-// Measures, in one run:
-//   1. write-through SET through the service: acknowledged writes/s, p50, p99
-//   2. cache-hit GET through the service: reads/s, p50, p99
-//   3. baseline: the same GET load sent straight to the Redis behind it, so the
-//      service's cost shows as a ratio that a noisy shared machine cannot fake
-//
-// By default it starts its own Redis and PostgreSQL (fsync on, as the embedded
-// default runs) and the service in-process; --target HOST:PORT measures an
-// already running wtcached instead (then the Redis baseline needs --redis-port).
+// Starts `wtcached` (the binary next to this one) on its embedded default:
+// private Redis (AOF everysec) and PostgreSQL (fsync on) under a temporary
+// data directory. Then, for each client count, in one run:
+//   - write-through SET through the service: acknowledged writes/s, p50, p99;
+//   - the database alone: the same single-row upsert the service runs, one
+//     transaction each, straight to the same PostgreSQL (libpq) -- the
+//     per-commit baseline;
+//   - SET straight to the same Redis -- with the upsert, the latency floor of
+//     a write-through write;
+//   - cache-hit GET through the service, and GET straight to the same Redis
+//     -- the cost of the hop;
+//   - the service's peak RSS (VmHWM of the wtcached process).
+// Prints a table and the target ratios, and writes every row to a
+// CSV file (--out) so that runs can be compared.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <hiredis/hiredis.h>
+#include <libpq-fe.h>
 
-#include <caf/actor_system.hpp>
-#include <caf/actor_system_config.hpp>
-
-#include "app/config.hpp"
 #include "app/embedded_servers.hpp"
-#include "app/service.hpp"
 #include "bench/bench_util.hpp"
 #include "core/latency.hpp"
 
 using namespace std::chrono;
+namespace fs = std::filesystem;
 
 namespace {
 
 struct options {
-  int clients = 16;
-  double seconds = 5;
+  std::vector<int> clients = {1, 16, 50, 64};
+  double seconds = 3;
   int keys = 1000;
   int value_size = 100;
-  std::string target_host;
-  uint16_t target_port = 0;
-  uint16_t redis_port = 0;
-  std::string scheduler = "sharing";
+  std::string out = "wtcache-bench.csv";
+  std::string wtcached;  // default: next to this binary
 };
 
-struct phase_result {
-  std::string name;
+struct result {
+  std::string phase;
+  int clients = 0;
   double ops_per_s = 0;
   double p50_ms = 0, p99_ms = 0;
   uint64_t ops = 0, errors = 0;
 };
 
-using wtcache::bench::connect;
-
-// Runs `clients` threads issuing `op` (returns false on an error reply) until
-// the time is up; each operation's latency goes into one histogram.
-template <class Op>
-phase_result run_phase(const std::string& name, const options& o, const std::string& host,
-                       uint16_t port, Op op) {
+// Runs `clients` threads; each opens its connection with `open`, then calls
+// `op(connection, i)` (false: an error reply) until the time is up.
+template <class Conn>
+result run_phase(const std::string& phase, int clients, double seconds,
+                 const std::function<Conn*()>& open, const std::function<bool(Conn*, uint64_t)>& op,
+                 const std::function<void(Conn*)>& close) {
   wtcache::latency_histogram hist;
   std::atomic<uint64_t> errors{0};
+  std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
-  auto deadline = steady_clock::now() + duration<double>(o.seconds) + milliseconds(100);
-  for (int t = 0; t < o.clients; ++t)
+  steady_clock::time_point deadline;
+  for (int t = 0; t < clients; ++t)
     threads.emplace_back([&, t] {
-      auto* c = connect(host, port);
+      auto* c = open();
       uint64_t i = static_cast<uint64_t>(t) * 7919;
+      ++ready;
       while (!go.load())
         std::this_thread::yield();
       while (steady_clock::now() < deadline) {
@@ -79,15 +84,19 @@ phase_result run_phase(const std::string& name, const options& o, const std::str
           errors.fetch_add(1);
         hist.record(duration_cast<microseconds>(steady_clock::now() - start));
       }
-      redisFree(c);
+      close(c);
     });
+  while (ready.load() < clients)
+    std::this_thread::yield();
   auto start = steady_clock::now();
+  deadline = start + duration_cast<steady_clock::duration>(duration<double>(seconds));
   go = true;
   for (auto& t : threads)
     t.join();
   double elapsed = duration<double>(steady_clock::now() - start).count();
-  phase_result r;
-  r.name = name;
+  result r;
+  r.phase = phase;
+  r.clients = clients;
   r.ops = hist.count();
   r.errors = errors.load();
   r.ops_per_s = static_cast<double>(r.ops) / elapsed;
@@ -96,125 +105,235 @@ phase_result run_phase(const std::string& name, const options& o, const std::str
   return r;
 }
 
-bool command_ok(redisContext* c, int argc, const char** argv, const size_t* lens) {
-  auto* r = static_cast<redisReply*>(redisCommandArgv(c, argc, argv, lens));
+bool command_ok(redisContext* c, std::initializer_list<std::string> args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+    redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()));
   bool ok = r && r->type != REDIS_REPLY_ERROR && r->type != REDIS_REPLY_NIL;
   if (r)
     freeReplyObject(r);
   return ok;
 }
 
+// The upsert wtcached runs for the default namespace (core/namespaces.cpp,
+// build_sql), one transaction per call.
+const char* const upsert_sql =
+  "INSERT INTO wtcache_kv (key, value, version, updated_at) "
+  "VALUES ($1, $2::bytea, nextval('wtcache_version'), now()) "
+  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version, "
+  "updated_at = EXCLUDED.updated_at";
+
+PGconn* open_postgres(const std::string& url) {
+  auto* c = PQconnectdb(url.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::fprintf(stderr, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+    std::exit(1);
+  }
+  auto* p = PQprepare(c, "upsert", upsert_sql, 2, nullptr);
+  if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "cannot prepare the upsert: %s", PQerrorMessage(c));
+    std::exit(1);
+  }
+  PQclear(p);
+  return c;
+}
+
+uint64_t peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stoull(line.substr(6));
+  return 0;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The value after `label` on its line of wtcached's start-up banner.
+std::string banner_field(const std::string& log, const std::string& label) {
+  auto at = log.find(label);
+  if (at == std::string::npos)
+    return {};
+  at += label.size();
+  while (at < log.size() && log[at] == ' ')
+    ++at;
+  return log.substr(at, log.find('\n', at) - at);
+}
+
+std::vector<int> parse_list(const std::string& v) {
+  std::vector<int> out;
+  std::stringstream ss(v);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    out.push_back(std::stoi(item));
+  return out;
+}
+
+const result* find(const std::vector<result>& rs, const std::string& phase, int clients) {
+  for (auto& r : rs)
+    if (r.phase == phase && r.clients == clients)
+      return &r;
+  return nullptr;
+}
+
 constexpr const char* usage =
-  "usage: wtcache_bench [--clients N] [--seconds S] [--keys K] [--value-size B]\n"
-  "                     [--scheduler sharing|stealing] [--target HOST:PORT [--redis-port P]]\n";
+  "usage: wtcache_bench [--clients 1,16,50,64] [--seconds S] [--keys K] [--value-size B]\n"
+  "                     [--out FILE.csv] [--wtcached PATH]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   options o;
   wtcache::bench::parse_flags(argc, argv, usage, [&](const std::string& f, const std::string& v) {
-    if (f == "--clients") o.clients = std::stoi(v);
+    if (f == "--clients") o.clients = parse_list(v);
     else if (f == "--seconds") o.seconds = std::stod(v);
     else if (f == "--keys") o.keys = std::stoi(v);
     else if (f == "--value-size") o.value_size = std::stoi(v);
-    else if (f == "--redis-port") o.redis_port = static_cast<uint16_t>(std::stoi(v));
-    else if (f == "--scheduler") o.scheduler = v;
-    else if (f == "--target") {
-      auto colon = v.rfind(':');
-      o.target_host = v.substr(0, colon);
-      o.target_port = static_cast<uint16_t>(std::stoi(v.substr(colon + 1)));
-    } else {
-      return false;
-    }
+    else if (f == "--out") o.out = v;
+    else if (f == "--wtcached") o.wtcached = v;
+    else return false;
     return true;
   });
+  if (o.wtcached.empty())
+    o.wtcached = (fs::read_symlink("/proc/self/exe").parent_path() / "wtcached").string();
 
-  std::unique_ptr<wtcache::embedded_redis> redis;
-  std::unique_ptr<wtcache::embedded_postgres> postgres;
-  std::unique_ptr<caf::actor_system_config> sys_cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::unique_ptr<wtcache::service> svc;
-  std::string dir;
-  std::string host = o.target_host;
-  uint16_t port = o.target_port;
-  if (!port) {
-    char tmpl[] = "/tmp/wtcache-bench-XXXXXX";
-    dir = ::mkdtemp(tmpl);
-    ::chmod(dir.c_str(), 0755);
-    std::fprintf(stderr, "starting Redis and PostgreSQL in %s ...\n", dir.c_str());
-    postgres = std::make_unique<wtcache::embedded_postgres>();
-    postgres->start(dir + "/postgres", wtcache::demo_sql, true);
-    redis = std::make_unique<wtcache::embedded_redis>();
-    redis->start(dir + "/redis");
-    wtcache::config cfg = wtcache::parse_config_text("", "defaults");
-    cfg.listen_port = 0;
-    cfg.redis_url = redis->url();
-    cfg.postgres_url = postgres->url();
-    sys_cfg = std::make_unique<caf::actor_system_config>();
-    wtcache::configure_actor_system(*sys_cfg);
-    if (o.scheduler == "sharing")
-      wtcache::use_sharing_scheduler(*sys_cfg);  // what wtcached runs
-    else
-      sys_cfg->set("scheduler.policy", caf::atom("stealing"));
-    sys = std::make_unique<caf::actor_system>(*sys_cfg);
-    svc = wtcache::service::start(*sys, cfg);
-    host = "127.0.0.1";
-    port = svc->port();
-    o.redis_port = redis->port();
+  char tmpl[] = "/tmp/wtcache-bench-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  ::chmod(dir.c_str(), 0755);
+  auto port = wtcache::free_loopback_port();
+  auto log = dir + "/wtcached.log";
+  std::fprintf(stderr, "starting %s on its embedded default under %s ...\n", o.wtcached.c_str(),
+               dir.c_str());
+  wtcache::child_process service;
+  service.start({o.wtcached, "--data-dir", dir + "/var", "--listen",
+                 "127.0.0.1:" + std::to_string(port)},
+                log, {}, SIGTERM);
+  auto started = steady_clock::now();
+  while (slurp(log).find("try it") == std::string::npos) {
+    if (!service.running() || steady_clock::now() - started > seconds(120)) {
+      std::fprintf(stderr, "wtcached did not start:\n%s\n", slurp(log).c_str());
+      return 1;
+    }
+    std::this_thread::sleep_for(milliseconds(50));
   }
+  auto banner = slurp(log);
+  auto redis_url = banner_field(banner, "redis:");        // redis://127.0.0.1:PORT
+  // "postgresql://... (embedded)": the URL is the first word.
+  auto postgres_url = banner_field(banner, "postgres:");
+  postgres_url = postgres_url.substr(0, postgres_url.find(' '));
+  auto redis_port = static_cast<uint16_t>(std::stoi(redis_url.substr(redis_url.rfind(':') + 1)));
 
   std::string value(static_cast<std::size_t>(o.value_size), 'v');
-  auto key_of = [&](uint64_t i) { return "bench:" + std::to_string(i % static_cast<uint64_t>(o.keys)); };
-
-  std::vector<phase_result> results;
-  results.push_back(run_phase("write-through SET", o, host, port, [&](redisContext* c, uint64_t i) {
-    auto k = key_of(i);
-    const char* args[] = {"SET", k.c_str(), value.c_str()};
-    size_t lens[] = {3, k.size(), value.size()};
-    return command_ok(c, 3, args, lens);
-  }));
-  auto get = [&](redisContext* c, uint64_t i) {
-    auto k = key_of(i);
-    const char* args[] = {"GET", k.c_str()};
-    size_t lens[] = {3, k.size()};
-    return command_ok(c, 2, args, lens);
+  auto key_of = [&](const char* prefix, uint64_t i) {
+    return prefix + std::to_string(i % static_cast<uint64_t>(o.keys));
   };
-  // Every key was written above, so these are cache hits.
-  results.push_back(run_phase("cache-hit GET", o, host, port, get));
-  if (o.redis_port) {
-    // The same reads against Redis itself (wtcached's entries are hashes).
-    results.push_back(run_phase("baseline: Redis HGET", o, "127.0.0.1", o.redis_port,
-                                [&](redisContext* c, uint64_t i) {
-                                  auto k = "wtc:" + key_of(i);
-                                  const char* args[] = {"HGET", k.c_str(), "d"};
-                                  size_t lens[] = {4, k.size(), 1};
-                                  return command_ok(c, 3, args, lens);
-                                }));
+  using redis_fn = std::function<bool(redisContext*, uint64_t)>;
+  std::function<redisContext*()> to_service = [&] { return wtcache::bench::connect("127.0.0.1", port); };
+  std::function<redisContext*()> to_redis = [&] {
+    return wtcache::bench::connect("127.0.0.1", redis_port);
+  };
+  std::function<void(redisContext*)> close_redis = [](redisContext* c) { redisFree(c); };
+  std::function<PGconn*()> to_postgres = [&] { return open_postgres(postgres_url); };
+  std::function<void(PGconn*)> close_postgres = [](PGconn* c) { PQfinish(c); };
+
+  redis_fn service_set = [&](redisContext* c, uint64_t i) {
+    return command_ok(c, {"SET", key_of("bench:", i), value});
+  };
+  redis_fn service_get = [&](redisContext* c, uint64_t i) {
+    return command_ok(c, {"GET", key_of("bench:", i)});
+  };
+  redis_fn redis_set = [&](redisContext* c, uint64_t i) {
+    return command_ok(c, {"SET", key_of("direct:", i), value});
+  };
+  redis_fn redis_get = [&](redisContext* c, uint64_t i) {
+    return command_ok(c, {"GET", key_of("direct:", i)});
+  };
+  std::function<bool(PGconn*, uint64_t)> upsert = [&](PGconn* c, uint64_t i) {
+    auto k = key_of("direct:", i);
+    const char* params[] = {k.c_str(), value.c_str()};
+    int lens[] = {static_cast<int>(k.size()), static_cast<int>(value.size())};
+    int formats[] = {0, 1};
+    auto* r = PQexecPrepared(c, "upsert", 2, params, lens, formats, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+  };
+
+  // Every key exists in both places before anything is timed, so that the
+  // GETs are hits and the upserts updates.
+  {
+    auto* s = to_service();
+    auto* r = to_redis();
+    for (int i = 0; i < o.keys; ++i) {
+      service_set(s, static_cast<uint64_t>(i));
+      redis_set(r, static_cast<uint64_t>(i));
+    }
+    redisFree(s);
+    redisFree(r);
+    auto* pg = to_postgres();
+    for (int i = 0; i < o.keys; ++i)
+      upsert(pg, static_cast<uint64_t>(i));
+    PQfinish(pg);
   }
 
-  std::printf("\nwtcache bench: %d clients, %.1f s per phase, %d keys, %d-byte values%s\n\n",
-              o.clients, o.seconds, o.keys, o.value_size,
-              svc ? (" (embedded Redis + PostgreSQL, fsync on; CAF scheduler: " + o.scheduler + ")").c_str()
-                  : "");
-  std::printf("%-22s %12s %10s %10s %10s %8s\n", "phase", "ops/s", "p50 ms", "p99 ms", "ops",
-              "errors");
-  for (auto& r : results)
-    std::printf("%-22s %12.0f %10.3f %10.3f %10llu %8llu\n", r.name.c_str(), r.ops_per_s,
-                r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ops),
-                static_cast<unsigned long long>(r.errors));
-  if (results.size() == 3 && results[2].ops_per_s > 0)
-    std::printf("\ncache-hit GET through wtcached runs at %.2fx the rate of Redis alone\n",
-                results[1].ops_per_s / results[2].ops_per_s);
+  std::vector<result> results;
+  for (int n : o.clients) {
+    std::fprintf(stderr, "%d client(s) ...\n", n);
+    results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis));
+    results.push_back(run_phase("postgres upsert", n, o.seconds, to_postgres, upsert, close_postgres));
+    results.push_back(run_phase("redis SET", n, o.seconds, to_redis, redis_set, close_redis));
+    results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis));
+    results.push_back(run_phase("redis GET", n, o.seconds, to_redis, redis_get, close_redis));
+  }
+  auto rss_mib = static_cast<double>(peak_rss_kib(service.pid())) / 1024.0;
+  int status = service.stop(SIGTERM);
 
-  if (svc)
-    svc->stop();
-  svc.reset();
-  sys.reset();
-  if (redis)
-    redis->stop();
-  if (postgres)
-    postgres->stop();
-  if (!dir.empty())
-    std::filesystem::remove_all(dir);
-  return 0;
+  std::printf("\nwtcache bench: %.1f s per phase, %d keys, %d-byte values, wtcached on its embedded "
+              "default (Redis AOF everysec, PostgreSQL fsync on), %u cores\n\n",
+              o.seconds, o.keys, o.value_size, std::thread::hardware_concurrency());
+  std::printf("%-16s %8s %12s %10s %10s %10s %8s\n", "phase", "clients", "ops/s", "p50 ms",
+              "p99 ms", "ops", "errors");
+  for (auto& r : results)
+    std::printf("%-16s %8d %12.0f %10.3f %10.3f %10llu %8llu\n", r.phase.c_str(), r.clients,
+                r.ops_per_s, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ops),
+                static_cast<unsigned long long>(r.errors));
+  std::printf("\nwtcached peak RSS: %.1f MiB\n\n", rss_mib);
+
+  // The targets, as ratios measured in this run.
+  auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
+  if (auto *s = find(results, "service SET", 64), *u = find(results, "postgres upsert", 64); s && u)
+    std::printf("SET at 64 clients: %.2fx the direct upsert transactions/s (target >= 6x): %s\n",
+                s->ops_per_s / u->ops_per_s, verdict(s->ops_per_s >= 6 * u->ops_per_s));
+  if (auto *s = find(results, "service SET", 1), *u = find(results, "postgres upsert", 1),
+      *r = find(results, "redis SET", 1);
+      s && u && r) {
+    double floor = u->p50_ms + r->p50_ms;
+    std::printf("SET p50 at 1 client: %.3f ms = %.2fx (upsert p50 + Redis SET p50 = %.3f ms) "
+                "(target <= 1.3x): %s\n",
+                s->p50_ms, s->p50_ms / floor, floor, verdict(s->p50_ms <= 1.3 * floor));
+  }
+  if (auto *s = find(results, "service GET", 50), *r = find(results, "redis GET", 50); s && r)
+    std::printf("cache-hit GET at 50 clients: %.2fx direct Redis GET/s (target >= 0.7x): %s\n",
+                s->ops_per_s / r->ops_per_s, verdict(s->ops_per_s >= 0.7 * r->ops_per_s));
+  std::printf("peak RSS: %.1f MiB (target <= 64 MiB): %s\n", rss_mib, verdict(rss_mib <= 64));
+
+  std::ofstream csv(o.out);
+  csv << "phase,clients,ops_per_s,p50_ms,p99_ms,ops,errors,service_peak_rss_mib\n";
+  for (auto& r : results)
+    csv << r.phase << "," << r.clients << "," << r.ops_per_s << "," << r.p50_ms << ","
+        << r.p99_ms << "," << r.ops << "," << r.errors << "," << rss_mib << "\n";
+  std::printf("\nresults written to %s\n", o.out.c_str());
+
+  fs::remove_all(dir);
+  return status == 0 ? 0 : 1;
 }
