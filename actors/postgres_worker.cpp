@@ -85,14 +85,35 @@ caf::error postgres_worker_state::connect() {
     tx.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
     tx.exec("SET lock_timeout = " + std::to_string(statement_timeout.count()));
     tx.commit();
+    pqxx::nontransaction catalog(*c);
     for (uint32_t i = 0; i < spaces->size(); ++i) {
       const auto& sql = spaces->sql(i);
       c->prepare(stmt("r", i), sql.read);
       c->prepare(stmt("u", i), sql.upsert);
       c->prepare(stmt("d", i), sql.remove);
       c->prepare(stmt("f", i), sql.read_for_update);
+      const auto& ns = spaces->at(i);
+      auto type_of = [&](const std::string& column) {
+        auto r = catalog.exec_params(
+          "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+          "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
+          quote_identifier(ns.table), column);
+        if (r.empty())
+          throw std::runtime_error("no column " + column + " in " + ns.table);
+        return r[0][0].as<std::string>();
+      };
+      c->prepare(stmt("m", i),
+                 build_multi_upsert(ns, type_of(ns.key_column), type_of(ns.value_column)));
     }
+    catalog.commit();
     c->prepare("lock", "SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS x");
+    // The locks first (all of them: the count needs every row), then the
+    // versions, so that they follow each row's commit order across nodes.
+    c->prepare("lock_versions",
+               "WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(x)) AS n "
+               "FROM unnest($1::bigint[]) AS x) "
+               "SELECT nextval('" + std::string(version_sequence) + "') AS v "
+               "FROM l, generate_series(1, $2::int) ORDER BY v");
     c->prepare("version", std::string("SELECT nextval('") + version_sequence + "')");
     c->prepare("mark_dirty",
                "INSERT INTO wtcache_dirty_keys (key, version) "
@@ -224,6 +245,25 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   try {
     pqxx::nontransaction tx(*conn);
     tx.exec("BEGIN");
+    // Only SETs (the common batch): one statement per namespace. If it
+    // fails, one statement per command finds the culprit and fails it alone.
+    bool only_sets = std::all_of(ops.begin(), ops.end(),
+                                 [](const store_op& op) { return op.kind == op_kind::set; });
+    if (only_sets && ops.size() > 1) {
+      tx.exec("SAVEPOINT m");
+      try {
+        upsert_all(tx, ops, locks, results);
+        tx.exec("RELEASE SAVEPOINT m");
+        in_transaction = true;
+        return results;
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
+          throw;  // the whole transaction's fate
+        tx.exec("ROLLBACK TO SAVEPOINT m");
+        for (auto& r : results)
+          r = store_result{};
+      }
+    }
     tx.exec_prepared("lock", number_array(locks));
     bool many_groups = ops.front().group != ops.back().group;
     std::size_t i = 0;
@@ -296,6 +336,52 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   } catch (const std::exception& e) {
     conn.reset();
     return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+}
+
+void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
+                                       const std::vector<int64_t>& locks,
+                                       std::vector<store_result>& results) {
+  auto drawn = tx.exec_prepared("lock_versions", number_array(locks), static_cast<int>(ops.size()));
+  for (std::size_t k = 0; k < ops.size(); ++k)
+    results[k].version = drawn[static_cast<pqxx::result::size_type>(k)][0].as<int64_t>();
+  // A key set twice in the batch: each SET has its own version, in order,
+  // and the row gets the last one.
+  std::map<uint32_t, std::map<std::string, std::size_t>> last;  // ns -> id -> op
+  for (std::size_t k = 0; k < ops.size(); ++k)
+    last[ops[k].ns][ops[k].id] = k;
+  static const char* hex = "0123456789abcdef";
+  for (auto& [ns, ids] : last) {
+    bool bytea = spaces->at(ns).type == value_type::bytea;
+    std::vector<std::string> keys, values;
+    std::vector<int64_t> versions;
+    for (auto& [id, k] : ids) {
+      keys.push_back(id);
+      versions.push_back(results[k].version);
+      if (!bytea) {
+        values.push_back(ops[k].value);
+        continue;
+      }
+      std::string h;
+      h.reserve(ops[k].value.size() * 2);
+      for (unsigned char ch : ops[k].value) {
+        h += hex[ch >> 4];
+        h += hex[ch & 15];
+      }
+      values.push_back(std::move(h));
+    }
+    auto res = tx.exec_prepared(stmt("m", ns), text_array(keys), text_array(values),
+                                number_array(versions));
+    if (spaces->at(ns).type != value_type::jsonb)
+      continue;
+    // jsonb comes back normalised; the cache must hold what a read returns.
+    std::map<int64_t, std::string> stored;  // by version: unique per row
+    for (auto row : res)
+      stored[row[1].as<int64_t>()] = row[2].as<std::string>();
+    for (auto& [id, k] : ids) {
+      results[k].has_value = true;
+      results[k].value = stored[results[k].version];
+    }
   }
 }
 

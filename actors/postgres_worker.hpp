@@ -15,6 +15,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <pqxx/connection>
+#include <pqxx/transaction_base>
 
 #include "core/namespaces.hpp"
 #include "messages/store_protocol.hpp"
@@ -52,6 +53,10 @@ struct postgres_worker_state {
 
 private:
   caf::error connect();
+  // Group commit's fast path: every op is a SET. Takes the row locks, draws
+  // the versions, and writes each namespace's rows with one statement.
+  void upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
+                  const std::vector<int64_t>& locks, std::vector<store_result>& results);
   // Ends a failed transaction so the connection can be reused.
   void abandon_transaction();
 };

@@ -87,6 +87,28 @@ namespace_sql build_sql(const namespace_config& ns) {
   return sql;
 }
 
+std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
+                               const std::string& value_type) {
+  auto t = quote_identifier(ns.table);
+  auto k = quote_identifier(ns.key_column);
+  auto v = quote_identifier(ns.value_column);
+  auto ver = quote_identifier(ns.version_column);
+  std::string value_in = ns.type == value_type::bytea ? "decode(x.v, 'hex')" : "x.v::" + value_type;
+  std::string cols = k + ", " + v + ", " + ver;
+  std::string vals = "x.k::" + key_type + ", " + value_in + ", x.ver";
+  std::string sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
+  for (auto& c : ns.touch_columns) {
+    auto q = quote_identifier(c);
+    cols += ", " + q;
+    vals += ", now()";
+    sets += ", " + q + " = EXCLUDED." + q;
+  }
+  return "INSERT INTO " + t + " (" + cols + ") SELECT " + vals +
+         " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(k, v, ver) ON CONFLICT (" + k +
+         ") DO UPDATE SET " + sets + " RETURNING " + k + "::text, " + ver +
+         (ns.type == value_type::jsonb ? ", " + v + "::text" : std::string());
+}
+
 namespace_table::namespace_table(std::vector<namespace_config> spaces)
   : spaces_(std::move(spaces)) {
   if (spaces_.empty() || !spaces_[0].prefix.empty())

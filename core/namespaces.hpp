@@ -65,6 +65,14 @@ std::string quote_identifier(std::string_view s);
 
 namespace_sql build_sql(const namespace_config& ns);
 
+// Group commit's one statement for many SETs of a namespace: $1 keys, $2
+// values (bytea: hex), $3 versions, as text/text/bigint arrays, one element
+// per distinct key. `key_type` and `value_type` are the columns' types as
+// PostgreSQL's format_type() names them (from the catalog, never from a
+// client). Returns key::text, version [, value as stored, for jsonb] per row.
+std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
+                               const std::string& value_type);
+
 // The name of the sequence every version is drawn from.
 inline constexpr const char* version_sequence = "wtcache_version";
 

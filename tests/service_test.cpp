@@ -563,6 +563,48 @@ TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone
   EXPECT_EQ(c.cmd({"GET", b}).str, "2");
 }
 
+// Group commit writes a batch of SETs with one statement per namespace; a
+// key set twice in it: both are acknowledged, in order, and the later wins
+// in the row and in the cache.
+TEST_F(Service, AKeySetTwiceInOneBatchEndsWithTheLaterValue) {
+  resp_client c(port_);
+  auto first = key();
+  auto k = key_beside(first), other = key_beside(first);
+  // A jsonb row in the same batch: the cache gets the text as stored.
+  std::string session;
+  for (int i = 900000 + counter_ * 1000;; ++i)
+    if (shard_of("session:" + std::to_string(i), 4) == shard_of(first, 4)) {
+      session = "session:" + std::to_string(i);
+      break;
+    }
+  auto hold = hold_shard_with(first, port_);
+  auto queued = std::stoll(info_field(c, "queued_writes"));
+  auto transactions_before = std::stoll(info_field(c, "db_transactions"));
+  std::vector<std::future<reply>> writes;
+  for (auto& [kk, v] : std::vector<std::pair<std::string, std::string>>{
+         {k, "earlier"}, {other, "x"}, {session, "{\"a\":1}"}, {k, "later"}}) {
+    writes.push_back(std::async(std::launch::async, [&, kk = kk, v = v] {
+      resp_client w(port_);
+      return w.cmd({"SET", kk, v});
+    }));
+    // One at a time, so that they queue in this order.
+    ++queued;
+    ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued; }));
+  }
+  write_gate_->release(first);
+  EXPECT_EQ(hold.get().str, "OK");
+  for (auto& w : writes)
+    EXPECT_EQ(w.get().str, "OK");
+  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 1);
+  auto row = sql("SELECT convert_from(value, 'UTF8'), version FROM wtcache_kv WHERE key = $1", k);
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "later");
+  EXPECT_EQ(field(redis_entry(k), "d"), "later");
+  EXPECT_EQ(field(redis_entry(k), "v"), row[0][1].as<std::string>());
+  EXPECT_EQ(c.cmd({"GET", other}).str, "x");
+  EXPECT_EQ(field(redis_entry(session), "d"), "{\"a\": 1}");
+}
+
 // Only a key's newest write decides its cache TTL, and a DEL's tombstone
 // always lives tombstone_ttl: a short TTL must not let an old value back in.
 TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
