@@ -188,6 +188,58 @@ void finished(self_ptr self, const command_plan& plan, bool barrier) {
   maybe_resume_reading(self);
 }
 
+// ---- deadlines ------------------------------------------------------------
+
+void arm_watchdog(self_ptr self) {
+  auto& st = self->state;
+  if (st.watchdog_armed || st.watches.empty())
+    return;
+  auto next = steady::time_point::max();
+  for (auto& [seq, w] : st.watches)
+    next = std::min(next, w.told ? w.give_up : w.deadline);
+  st.watchdog_armed = true;
+  auto wait = std::max(next - steady::now(), steady::duration::zero());
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::milliseconds>(wait) +
+                             std::chrono::milliseconds(1),
+                     atom::deadline::value);
+}
+
+// Command `seq` went to the shards (their requests carry no timeout).
+void watch(self_ptr self, uint64_t seq, std::function<void()> on_deadline,
+           std::function<void()> on_give_up) {
+  auto& st = self->state;
+  auto now = steady::now();
+  st.watches.emplace(seq, connection_state::watch{now + st.fe->request_timeout,
+                                                  now + st.fe->answer_timeout,
+                                                  std::move(on_deadline), std::move(on_give_up)});
+  arm_watchdog(self);
+}
+
+void unwatch(self_ptr self, uint64_t seq) { self->state.watches.erase(seq); }
+
+void on_watchdog(self_ptr self) {
+  auto& st = self->state;
+  st.watchdog_armed = false;
+  auto now = steady::now();
+  std::vector<std::function<void()>> due;
+  for (auto it = st.watches.begin(); it != st.watches.end();) {
+    auto& w = it->second;
+    if (w.told && w.give_up <= now) {
+      due.push_back(std::move(w.on_give_up));
+      it = st.watches.erase(it);
+      continue;
+    }
+    if (!w.told && w.deadline <= now) {
+      w.told = true;
+      due.push_back(w.on_deadline);
+    }
+    ++it;
+  }
+  for (auto& f : due)
+    f();
+  arm_watchdog(self);
+}
+
 // The lookups of one read command (GET, MGET, EXISTS) and their answers.
 struct read_gather {
   uint64_t seq;
@@ -196,6 +248,8 @@ struct read_gather {
   std::size_t next = 0;  // the next key to send
   std::size_t left;      // answers still missing
   std::string error;
+  bool told = false;     // the client heard a timeout already
+  bool settled = false;  // finished: later answers are ignored
 };
 
 // A command with many keys (MGET of a million) keeps at most this many
@@ -203,6 +257,14 @@ struct read_gather {
 constexpr std::size_t lookup_window = 256;
 
 void reply_read(self_ptr self, read_gather& g) {
+  if (g.settled)
+    return;
+  g.settled = true;
+  unwatch(self, g.seq);
+  if (g.told) {
+    finished(self, *g.plan, false);
+    return;
+  }
   std::string out;
   const auto& plan = *g.plan;
   if (!g.error.empty()) {
@@ -233,7 +295,8 @@ void reply_read(self_ptr self, read_gather& g) {
 void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   auto& st = self->state;
   const auto& keys = g->plan->keys;
-  while (g->next < keys.size() && g->next - (keys.size() - g->left) < lookup_window) {
+  while (!g->settled && g->next < keys.size() &&
+         g->next - (keys.size() - g->left) < lookup_window) {
     auto i = g->next++;
     auto& shard = st.fe->shards[shard_of(keys[i], st.fe->shards.size())];
     auto answered = [=] {
@@ -242,7 +305,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
       else
         send_lookups(self, g);
     };
-    self->request(shard, st.fe->request_timeout, atom::get::value, keys[i])
+    self->request(shard, caf::infinite, atom::get::value, keys[i])
       .then(
         [=](lookup& v) {
           g->values[i] = std::move(v);
@@ -262,7 +325,25 @@ void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> pl
   g->values.resize(plan->keys.size());
   g->left = plan->keys.size();
   g->plan = std::move(plan);
+  watch(
+    self, seq,
+    [self, g] {
+      g->told = true;
+      complete(self, g->seq, error_reply(client_error_text(make_error(caf::sec::request_timeout))));
+    },
+    [self, g] {
+      g->settled = true;
+      finished(self, *g->plan, false);
+    });
   send_lookups(self, g);
+}
+
+void on_write_deadline(self_ptr self, uint64_t seq) {
+  auto& st = self->state;
+  if (!st.writes_in_flight.count(seq) || st.told_unknown.count(seq))
+    return;
+  st.told_unknown.insert(seq);
+  complete(self, seq, error_reply(no_answer_in_time));
 }
 
 void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan,
@@ -270,17 +351,20 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
   auto& st = self->state;
   auto lead = shard_of(plan->request.writes.front().key, st.fe->shards.size());
   st.writes_in_flight.insert(seq);
-  // The client hears "outcome unknown" at its deadline (atom::deadline);
-  // the real answer still releases the keys when it comes.
-  self->delayed_send(self, st.fe->request_timeout, atom::deadline::value, seq);
+  // The client hears "outcome unknown" at its deadline; the real answer
+  // still releases the keys when it comes (or, failing that, answer_timeout).
   auto answer = [=](std::string out) {
     auto& st = self->state;
-    st.writes_in_flight.erase(seq);
+    if (!st.writes_in_flight.erase(seq))
+      return;  // given up on already
+    unwatch(self, seq);
     if (!st.told_unknown.erase(seq))
       complete(self, seq, std::move(out));
     finished(self, *plan, barrier);
   };
-  self->request(st.fe->shards[lead], st.fe->answer_timeout, atom::put::value, plan->request)
+  watch(self, seq, [self, seq] { on_write_deadline(self, seq); },
+        [answer] { answer(error_reply(no_answer_in_time)); });
+  self->request(st.fe->shards[lead], caf::infinite, atom::put::value, plan->request)
     .then(
       [=](const std::vector<int64_t>& numbers) {
         std::string out;
@@ -307,13 +391,6 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
       });
 }
 
-void on_write_deadline(self_ptr self, uint64_t seq) {
-  auto& st = self->state;
-  if (!st.writes_in_flight.count(seq) || st.told_unknown.count(seq))
-    return;
-  st.told_unknown.insert(seq);
-  complete(self, seq, error_reply(no_answer_in_time));
-}
 
 bool ready_to_dispatch(self_ptr self, const command_plan& plan, bool barrier) {
   auto& st = self->state;
@@ -517,7 +594,7 @@ caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
   self->ack_writes(hdl, true);
   return {
     [=](const caf::io::new_data_msg& msg) { on_data(self, msg.buf); },
-    [=](atom::deadline, uint64_t seq) { on_write_deadline(self, seq); },
+    [=](atom::deadline) { on_watchdog(self); },
     [=](const caf::io::data_transferred_msg& msg) {
       auto& st = self->state;
       st.unsent_bytes = msg.remaining;

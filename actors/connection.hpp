@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -79,6 +80,18 @@ struct connection_state {
   // Writes not answered by the shard yet; those in `told_unknown` were
   // already answered to the client when their deadline passed.
   std::unordered_set<uint64_t> writes_in_flight, told_unknown;
+  // Deadlines of the commands at the shards, by request number. One timer
+  // per connection (for the earliest), not one per request: each CAF timer
+  // costs the clock thread a wake-up to set and another to cancel.
+  // `on_deadline` tells the client (request_timeout); `on_give_up` releases
+  // the command's keys if the shard never answers (answer_timeout).
+  struct watch {
+    std::chrono::steady_clock::time_point deadline, give_up;
+    std::function<void()> on_deadline, on_give_up;
+    bool told = false;
+  };
+  std::map<uint64_t, watch> watches;
+  bool watchdog_armed = false;
   uint64_t unsent_bytes = 0;  // written to the socket's buffer, not yet sent
   std::chrono::steady_clock::time_point last_drained = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_halt;
