@@ -555,14 +555,46 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
   self->state.endpoint = std::move(ep);
   self->state.timeout = timeout;
   return {
-    [=](atom::get, const std::vector<std::string>& keys,
+    [=](atom::get, std::vector<std::string>& keys,
         int64_t deadline) -> caf::result<std::vector<cache_entry>> {
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue");
+      auto& reads = self->state.reads;
+      if (reads.empty())
+        self->send(self, atom::flush::value);
+      reads.push_back({std::move(keys), self->make_response_promise<std::vector<cache_entry>>(),
+                       deadline});
+      return reads.back().promise;
+    },
+    [=](atom::flush) {
+      auto reads = std::move(self->state.reads);
+      self->state.reads.clear();
+      std::vector<std::string> keys;
+      std::vector<bool> live(reads.size());
+      for (std::size_t i = 0; i < reads.size(); ++i) {
+        live[i] = !expired(reads[i].deadline);
+        if (live[i])
+          keys.insert(keys.end(), reads[i].keys.begin(), reads[i].keys.end());
+        else
+          reads[i].promise.deliver(make_error(ec::timeout, "redis request expired in the queue"));
+      }
+      if (keys.empty())
+        return;
       auto res = self->state.read(keys);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
+      std::size_t at = 0;
+      for (std::size_t i = 0; i < reads.size(); ++i) {
+        auto& r = reads[i];
+        if (!live[i])
+          continue;
+        if (!res) {
+          r.promise.deliver(res.error());
+          continue;
+        }
+        std::vector<cache_entry> mine(std::make_move_iterator(res->begin() + at),
+                                      std::make_move_iterator(res->begin() + at + r.keys.size()));
+        at += r.keys.size();
+        r.promise.deliver(std::move(mine));
+      }
     },
     [=](atom::put, const std::vector<cache_write>& writes,
         int64_t deadline) -> caf::result<std::vector<cache_write_result>> {

@@ -12,6 +12,7 @@
 
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/typed_response_promise.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -39,6 +40,16 @@ struct redis_worker_state {
   std::chrono::milliseconds timeout{1000};
   redisContext* ctx = nullptr;
   std::string shas[3];  // by redis_script
+
+  // Reads waiting for this round's pipeline: the worker sends itself a
+  // flush when the first arrives, so that every read already in its mailbox
+  // by then shares one round trip to Redis.
+  struct pending_read {
+    std::vector<std::string> keys;
+    caf::typed_response_promise<std::vector<cache_entry>> promise;
+    int64_t deadline;
+  };
+  std::vector<pending_read> reads;
 
   ~redis_worker_state();
 

@@ -49,6 +49,7 @@ struct options {
   int value_size = 100;
   std::string out = "wtcache-bench.csv";
   std::string wtcached;  // default: next to this binary
+  std::string config;    // passed to wtcached as --config, if given
 };
 
 struct result {
@@ -188,7 +189,7 @@ const result* find(const std::vector<result>& rs, const std::string& phase, int 
 
 constexpr const char* usage =
   "usage: wtcache_bench [--clients 1,16,50,64] [--seconds S] [--keys K] [--value-size B]\n"
-  "                     [--out FILE.csv] [--wtcached PATH]\n";
+  "                     [--out FILE.csv] [--wtcached PATH] [--config wtcached.toml]\n";
 
 }  // namespace
 
@@ -201,6 +202,7 @@ int main(int argc, char** argv) {
     else if (f == "--value-size") o.value_size = std::stoi(v);
     else if (f == "--out") o.out = v;
     else if (f == "--wtcached") o.wtcached = v;
+    else if (f == "--config") o.config = v;
     else return false;
     return true;
   });
@@ -215,9 +217,13 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "starting %s on its embedded default under %s ...\n", o.wtcached.c_str(),
                dir.c_str());
   wtcache::child_process service;
-  service.start({o.wtcached, "--data-dir", dir + "/var", "--listen",
-                 "127.0.0.1:" + std::to_string(port)},
-                log, {}, SIGTERM);
+  std::vector<std::string> args = {o.wtcached, "--data-dir", dir + "/var", "--listen",
+                                   "127.0.0.1:" + std::to_string(port)};
+  if (!o.config.empty()) {
+    args.push_back("--config");
+    args.push_back(fs::absolute(o.config).string());
+  }
+  service.start(args, log, {}, SIGTERM);
   auto started = steady_clock::now();
   while (slurp(log).find("try it") == std::string::npos) {
     if (!service.running() || steady_clock::now() - started > seconds(120)) {

@@ -117,6 +117,8 @@ using redis_worker_actor = caf::typed_actor<
     std::vector<cache_write_result>>,
   // Write-behind commands: cache and queue in one atomic script call each.
   caf::replies_to<atom::enqueue, std::string, std::vector<queued_write>, int64_t>::with<
-    std::vector<queued_result>>>;
+    std::vector<queued_result>>,
+  // To itself: run the reads gathered so far as one pipeline.
+  caf::reacts_to<atom::flush>>;
 
 }  // namespace wtcache
