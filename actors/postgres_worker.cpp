@@ -71,6 +71,22 @@ bool parse_redis_integer(const std::string& s, int64_t& out) {
 }
 
 postgres_worker_state::postgres_worker_state() = default;
+
+template <class F>
+auto postgres_worker_state::alone(F f)
+  -> caf::expected<decltype(f(std::declval<pqxx::nontransaction&>()))> {
+  if (auto err = connect())
+    return err;
+  try {
+    pqxx::nontransaction tx(*conn);
+    return f(tx);
+  } catch (const pqxx::sql_error& e) {
+    return make_error(ec::postgres_error, one_line(e.what()));
+  } catch (const std::exception& e) {  // pqxx::broken_connection among them
+    conn.reset();
+    return make_error(ec::postgres_unavailable, one_line(e.what()));
+  }
+}
 postgres_worker_state::~postgres_worker_state() = default;
 
 caf::error postgres_worker_state::connect() {
@@ -161,17 +177,7 @@ caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::str
 }
 
 caf::expected<int64_t> postgres_worker_state::fresh_version() {
-  if (auto err = connect())
-    return err;
-  try {
-    pqxx::nontransaction tx(*conn);
-    return tx.exec_prepared("version")[0][0].as<int64_t>();
-  } catch (const pqxx::sql_error& e) {
-    return make_error(ec::postgres_error, one_line(e.what()));
-  } catch (const std::exception& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  }
+  return alone([](pqxx::nontransaction& tx) { return tx.exec_prepared("version")[0][0].as<int64_t>(); });
 }
 
 caf::expected<std::vector<store_result>>
@@ -435,45 +441,24 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
 }
 
 caf::expected<dirty_records> postgres_worker_state::dirty_keys(std::size_t limit) {
-  if (auto err = connect())
-    return err;
-  try {
-    pqxx::nontransaction tx(*conn);
+  return alone([&](pqxx::nontransaction& tx) {
     dirty_records out;
     for (auto row : tx.exec_prepared("dirty", static_cast<int64_t>(limit))) {
       out.keys.push_back(row[0].as<std::string>());
       out.versions.push_back(row[1].as<int64_t>());
     }
     return out;
-  } catch (const pqxx::broken_connection& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  } catch (const pqxx::sql_error& e) {
-    return make_error(ec::postgres_error, one_line(e.what()));
-  } catch (const std::exception& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  }
+  });
 }
 
 caf::error postgres_worker_state::clear_dirty(const dirty_records& done) {
   if (done.keys.empty())
     return caf::none;
-  if (auto err = connect())
-    return err;
-  try {
-    pqxx::nontransaction tx(*conn);
+  auto res = alone([&](pqxx::nontransaction& tx) {
     tx.exec_prepared("clear_dirty", text_array(done.keys), number_array(done.versions));
-    return caf::none;
-  } catch (const pqxx::broken_connection& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  } catch (const pqxx::sql_error& e) {
-    return make_error(ec::postgres_error, one_line(e.what()));
-  } catch (const std::exception& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  }
+    return true;
+  });
+  return res ? caf::none : res.error();
 }
 
 void postgres_worker_state::abandon_transaction() {

@@ -15,6 +15,7 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <pqxx/connection>
+#include <pqxx/nontransaction>
 #include <pqxx/transaction_base>
 
 #include "core/namespaces.hpp"
@@ -53,6 +54,10 @@ struct postgres_worker_state {
 
 private:
   caf::error connect();
+  // One call outside a transaction, connecting first; a lost connection is
+  // dropped (the next call connects again), an error becomes ours.
+  template <class F>
+  auto alone(F f) -> caf::expected<decltype(f(std::declval<pqxx::nontransaction&>()))>;
   // Group commit's fast path: every op is a SET. Takes the row locks, draws
   // the versions, and writes each namespace's rows with one statement.
   void upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,

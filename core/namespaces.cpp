@@ -40,6 +40,31 @@ std::string quote_identifier(std::string_view s) {
   return out;
 }
 
+namespace {
+
+// What every upsert of a namespace writes: the key, value, version and touch
+// columns (touched with now()), and its DO UPDATE SET list.
+struct upsert_columns {
+  std::string cols, touch_values, sets;
+};
+
+upsert_columns upsert_columns_of(const namespace_config& ns) {
+  auto v = quote_identifier(ns.value_column);
+  auto ver = quote_identifier(ns.version_column);
+  upsert_columns u;
+  u.cols = quote_identifier(ns.key_column) + ", " + v + ", " + ver;
+  u.sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
+  for (auto& c : ns.touch_columns) {
+    auto q = quote_identifier(c);
+    u.cols += ", " + q;
+    u.touch_values += ", now()";
+    u.sets += ", " + q + " = EXCLUDED." + q;
+  }
+  return u;
+}
+
+}  // namespace
+
 namespace_sql build_sql(const namespace_config& ns) {
   auto t = quote_identifier(ns.table);
   auto k = quote_identifier(ns.key_column);
@@ -56,17 +81,9 @@ namespace_sql build_sql(const namespace_config& ns) {
   // INSERT ... ON CONFLICT DO UPDATE of the key, value, version and touch
   // columns; `version` is the version's SQL expression.
   auto upsert = [&](const std::string& version, const std::string& into) {
-    std::string cols = k + ", " + v + ", " + ver;
-    std::string vals = "$1, $2, " + version;
-    std::string sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
-    for (auto& c : ns.touch_columns) {
-      auto q = quote_identifier(c);
-      cols += ", " + q;
-      vals += ", now()";
-      sets += ", " + q + " = EXCLUDED." + q;
-    }
-    return "INSERT INTO " + into + " (" + cols + ") VALUES (" + vals + ") ON CONFLICT (" + k +
-           ") DO UPDATE SET " + sets;
+    auto u = upsert_columns_of(ns);
+    return "INSERT INTO " + into + " (" + u.cols + ") VALUES ($1, $2, " + version +
+           u.touch_values + ") ON CONFLICT (" + k + ") DO UPDATE SET " + u.sets;
   };
   sql.upsert = upsert(next_version, t) + " RETURNING " + ver;
   // jsonb normalises its input ({"a":1} is stored as {"a": 1}); the cache must
@@ -89,23 +106,15 @@ namespace_sql build_sql(const namespace_config& ns) {
 
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type) {
-  auto t = quote_identifier(ns.table);
   auto k = quote_identifier(ns.key_column);
   auto v = quote_identifier(ns.value_column);
   auto ver = quote_identifier(ns.version_column);
   std::string value_in = ns.type == value_type::bytea ? "decode(x.v, 'hex')" : "x.v::" + value_type;
-  std::string cols = k + ", " + v + ", " + ver;
-  std::string vals = "x.k::" + key_type + ", " + value_in + ", x.ver";
-  std::string sets = v + " = EXCLUDED." + v + ", " + ver + " = EXCLUDED." + ver;
-  for (auto& c : ns.touch_columns) {
-    auto q = quote_identifier(c);
-    cols += ", " + q;
-    vals += ", now()";
-    sets += ", " + q + " = EXCLUDED." + q;
-  }
-  return "INSERT INTO " + t + " (" + cols + ") SELECT " + vals +
+  auto u = upsert_columns_of(ns);
+  return "INSERT INTO " + quote_identifier(ns.table) + " (" + u.cols + ") SELECT x.k::" +
+         key_type + ", " + value_in + ", x.ver" + u.touch_values +
          " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(k, v, ver) ON CONFLICT (" + k +
-         ") DO UPDATE SET " + sets + " RETURNING " + k + "::text, " + ver +
+         ") DO UPDATE SET " + u.sets + " RETURNING " + k + "::text, " + ver +
          (ns.type == value_type::jsonb ? ", " + v + "::text" : std::string());
 }
 
