@@ -292,31 +292,100 @@ void reply_read(self_ptr self, read_gather& g) {
   finished(self, plan, false);
 }
 
+// A Redis worker to take a cache hit straight from, skipping the shard and
+// two thread hand-offs; none while anything makes the cache doubtful, and
+// then the shard decides: a backend's circuit not closed, a dirty key
+// anywhere on this node (marked, on its way to its shard, or recorded by
+// another node), or no fresh lease from the dirty-key watch. A write marks
+// its key before it is acknowledged, so a GET sent after that sees the mark.
+redis_worker_actor straight_to_cache(self_ptr self) {
+  auto& st = self->state;
+  auto& m = *st.fe->metrics;
+  auto now = steady::now();
+  if (!st.fe->directory || now.time_since_epoch().count() >= m.dirty_lease_until.load() ||
+      m.dirty_keys_shared.load() != 0 || m.dirty_keys.load() != 0 ||
+      m.dirty_in_transit.load() != 0 ||
+      m.redis_breaker.current(now) != circuit_breaker::state::closed ||
+      m.postgres_breaker.current(now) != circuit_breaker::state::closed)
+    return {};
+  return st.fe->directory->redis(st.next_redis++);
+}
+
+void send_lookups(self_ptr self, std::shared_ptr<read_gather> g);
+
+// One key's answer is in: the command's reply once all are, else more keys.
+void answered(self_ptr self, const std::shared_ptr<read_gather>& g) {
+  if (--g->left == 0)
+    reply_read(self, *g);
+  else
+    send_lookups(self, g);
+}
+
+void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i) {
+  auto& st = self->state;
+  const auto& key = g->plan->keys[i];
+  self->request(st.fe->shards[shard_of(key, st.fe->shards.size())], caf::infinite,
+                atom::get::value, key)
+    .then(
+      [=](lookup& v) {
+        g->values[i] = std::move(v);
+        answered(self, g);
+      },
+      [=](caf::error& err) {
+        if (g->error.empty())
+          g->error = client_error_text(err);
+        answered(self, g);
+      });
+}
+
 void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   auto& st = self->state;
   const auto& keys = g->plan->keys;
+  std::vector<std::size_t> batch;  // the keys this round sends
   while (!g->settled && g->next < keys.size() &&
-         g->next - (keys.size() - g->left) < lookup_window) {
-    auto i = g->next++;
-    auto& shard = st.fe->shards[shard_of(keys[i], st.fe->shards.size())];
-    auto answered = [=] {
-      if (--g->left == 0)
-        reply_read(self, *g);
-      else
-        send_lookups(self, g);
-    };
-    self->request(shard, caf::infinite, atom::get::value, keys[i])
-      .then(
-        [=](lookup& v) {
-          g->values[i] = std::move(v);
-          answered();
-        },
-        [=](caf::error& err) {
-          if (g->error.empty())
-            g->error = client_error_text(err);
-          answered();
-        });
+         g->next - (keys.size() - g->left) < lookup_window)
+    batch.push_back(g->next++);
+  if (batch.empty())
+    return;
+  auto redis = straight_to_cache(self);
+  if (!redis) {
+    for (auto i : batch)
+      ask_shard(self, g, i);
+    return;
   }
+  // The round's keys as one pipelined read; a miss or a tombstone is the
+  // shard's to read through, and so is every key if Redis fails.
+  std::vector<std::string> redis_keys;
+  for (auto i : batch)
+    redis_keys.push_back(st.fe->redis_prefix + keys[i]);
+  auto deadline = (steady::now() + st.fe->redis_timeout).time_since_epoch().count();
+  self->request(redis, caf::infinite, atom::get::value, std::move(redis_keys), deadline)
+    .then(
+      [=](std::vector<cache_entry>& es) {
+        std::vector<std::size_t> misses;
+        for (std::size_t j = 0; j < batch.size(); ++j) {
+          if (j >= es.size() || !es[j].present || es[j].tombstone) {
+            misses.push_back(batch[j]);
+            continue;
+          }
+          // A value, or a write-behind DEL not yet in PostgreSQL.
+          self->state.fe->metrics->hits.fetch_add(1, std::memory_order_relaxed);
+          g->values[batch[j]] =
+            es[j].deleted ? lookup{false, {}} : lookup{true, std::move(es[j].data)};
+        }
+        for (auto i : misses)
+          ask_shard(self, g, i);
+        // All the hits at once, so that the next round is one read again.
+        g->left -= batch.size() - misses.size();
+        if (g->left == 0)
+          reply_read(self, *g);
+        else
+          send_lookups(self, g);
+      },
+      [=](caf::error&) {
+        for (auto i : batch)
+          ask_shard(self, g, i);
+      });
 }
 
 void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {

@@ -28,6 +28,7 @@
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
 #include "core/resp.hpp"
+#include "actors/worker_directory.hpp"
 #include "messages/shard_protocol.hpp"
 
 namespace wtcache {
@@ -45,6 +46,10 @@ struct front_end {
   // its barrier) stay held, so the connection's later commands cannot
   // overtake it.
   std::chrono::milliseconds answer_timeout{15000};
+  // Cache hits may go straight to a Redis worker (see connection.cpp).
+  std::shared_ptr<const worker_directory> directory;
+  std::string redis_prefix = "wtc:";
+  std::chrono::milliseconds redis_timeout{1000};
   std::size_t max_pipeline = 1024;
   std::size_t max_reply_buffer_bytes = 256 * 1024 * 1024;
   std::chrono::steady_clock::time_point started;
@@ -92,6 +97,7 @@ struct connection_state {
   };
   std::map<uint64_t, watch> watches;
   bool watchdog_armed = false;
+  std::size_t next_redis = 0;  // round robin over the Redis workers
   uint64_t unsent_bytes = 0;  // written to the socket's buffer, not yet sent
   std::chrono::steady_clock::time_point last_drained = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_halt;

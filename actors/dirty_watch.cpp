@@ -33,10 +33,13 @@ void look(self_ptr self) {
           mine.keys.push_back(std::move(all.keys[i]));
           mine.versions.push_back(all.versions[i]);
         }
+        // Connections read the count only under a lease stored after it.
+        auto& m = *st.cfg.metrics;
+        m.dirty_keys_shared.store(overflow ? max_dirty_records : all.keys.size());
         for (std::size_t s = 0; s < st.cfg.shards.size(); ++s)
           self->send(st.cfg.shards[s], atom::dirty::value, std::move(per_shard[s]), lease_until,
                      overflow);
-        st.cfg.metrics->dirty_keys_shared.store(all.keys.size(), std::memory_order_relaxed);
+        m.dirty_lease_until.store(lease_until);
         if (st.failing)
           spdlog::info("dirty-key watch: reading wtcache_dirty_keys again; cached reads are "
                        "trusted again");

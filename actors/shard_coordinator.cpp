@@ -154,6 +154,17 @@ void observed(self_ptr self, backend b, const caf::error* err = nullptr) {
                  t.outage.count());
 }
 
+// Tells the shard that owns `key` that this one committed it; a dirty mark
+// is counted until that shard has it, so that no connection takes a cache
+// hit of the key for granted meanwhile (actors/connection.cpp).
+void tell_owner(self_ptr self, std::size_t owner, const std::string& key, int64_t version,
+                bool cache_ok) {
+  auto& st = self->state;
+  if (!cache_ok)
+    st.cfg.metrics->dirty_in_transit.fetch_add(1);
+  self->send(st.peers[owner], atom::committed::value, key, version, cache_ok);
+}
+
 // A failed write request whose transaction may have committed.
 bool outcome_may_be_committed(const caf::error& err) {
   if (err == ec::outcome_unknown)
@@ -464,7 +475,7 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
       }
       auto owner = shard_of(keys[i], st.cfg.shard_count);
       if (owner != st.cfg.index && owner < st.peers.size())
-        self->send(st.peers[owner], atom::committed::value, keys[i], version, ok);
+        tell_owner(self, owner, keys[i], version, ok);
       else if (ok)
         st.clear_dirty_upto(keys[i], version);
       else
@@ -511,7 +522,7 @@ void batch_failed(self_ptr self, std::shared_ptr<batch> b, const caf::error& err
       st.open_reads.erase(key);
       auto owner = shard_of(key, st.cfg.shard_count);
       if (owner != st.cfg.index && owner < st.peers.size())
-        self->send(st.peers[owner], atom::committed::value, key, int64_t{0}, false);
+        tell_owner(self, owner, key, 0, false);
       else
         st.mark_dirty(key, 0);
     }
@@ -952,6 +963,7 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
         st.clear_dirty_upto(key, version);
       } else {
         st.mark_dirty(key, version);
+        st.cfg.metrics->dirty_in_transit.fetch_sub(1);
         schedule_retry(self);
       }
     },

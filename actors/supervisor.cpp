@@ -48,6 +48,8 @@ void announce(self_ptr self, kind k) {
     for (auto& s : st.slots)
       if (s.redis_worker)
         pool.push_back(s.redis_worker);
+    if (st.cfg.directory)
+      st.cfg.directory->set_redis(pool);
     for (auto& shard : st.cfg.shards)
       self->send(shard, atom::workers::value, pool);
   }

@@ -21,6 +21,7 @@
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
+#include "actors/worker_directory.hpp"
 #include "actors/write_behind_writer.hpp"
 #include "messages/queue_protocol.hpp"
 #include "messages/shard_protocol.hpp"
@@ -40,6 +41,7 @@ struct supervisor_settings {
   std::shared_ptr<service_metrics> metrics;
   std::vector<writer_settings> writers;  // one per write-behind stream
   std::chrono::milliseconds dirty_lease{400};  // actors/dirty_watch.hpp
+  std::shared_ptr<worker_directory> directory;  // told the Redis pool too
 };
 
 struct supervisor_state {

@@ -190,6 +190,8 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   sup.metrics = svc->metrics_;
   sup.writers = std::move(writers);
   sup.dirty_lease = cfg.dirty_lease;
+  auto directory = std::make_shared<worker_directory>();
+  sup.directory = directory;
   svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
 
   // Accept no client before every shard knows its workers and has its first
@@ -216,6 +218,9 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   fe->spaces = spaces;
   fe->metrics = svc->metrics_;
   fe->shards = svc->shards_;
+  fe->directory = directory;
+  fe->redis_prefix = cfg.redis_key_prefix;
+  fe->redis_timeout = cfg.redis_timeout;
   fe->parse_limits.max_bulk = cfg.max_value_bytes;
   fe->limits.max_value_bytes = cfg.max_value_bytes;
   // A shard answers within its own deadlines (database, then cache); the

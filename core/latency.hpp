@@ -64,6 +64,11 @@ struct service_metrics {
   // that had to record theirs there because Redis could not be invalidated.
   std::atomic<uint64_t> dirty_keys_shared{0};
   std::atomic<uint64_t> writes_recorded{0};
+  // What lets a connection answer a cache hit without its shard: the
+  // dirty-key watch's lease (steady-clock ns, stored after
+  // dirty_keys_shared) and dirty marks on their way to another shard.
+  std::atomic<int64_t> dirty_lease_until{0};
+  std::atomic<int64_t> dirty_in_transit{0};
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};

@@ -698,7 +698,7 @@ TEST_F(Service, CommandsWithThousandsOfKeysWork) {
   }
   ASSERT_EQ(c.cmd(mset).str, "OK");
   auto got = c.cmd(mget);
-  ASSERT_EQ(got.elements.size(), static_cast<std::size_t>(n));
+  ASSERT_EQ(got.elements.size(), static_cast<std::size_t>(n)) << got.str;
   for (int i = 0; i < n; ++i)
     ASSERT_EQ(got.elements[i].str, "v" + std::to_string(i)) << i;
 }
