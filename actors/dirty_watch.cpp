@@ -71,8 +71,10 @@ void look(self_ptr self) {
 caf::behavior dirty_watch(self_ptr self, dirty_watch_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
+  // Reads and deletes only: its Redis connection is never opened.
   st.db = self->spawn<caf::detached + caf::linked>(postgres_worker, st.cfg.postgres_url,
-                                                   st.cfg.spaces, st.cfg.postgres_timeout);
+                                                   st.cfg.spaces, st.cfg.postgres_timeout,
+                                                   redis_endpoint{}, st.cfg.postgres_timeout);
   look(self);
   return {
     [=](atom::tick) { look(self); },

@@ -57,6 +57,16 @@ std::string text_array(const std::vector<std::string>& xs) {
   return out + "}";
 }
 
+// Tombstones are idempotent (fenced), so a connection found dead (Redis
+// restarted since this worker last used it) gets one fresh try.
+caf::expected<std::vector<cache_write_result>>
+put_tombstones(redis_worker_state& cache, const std::vector<cache_write>& tombstones) {
+  auto rs = cache.write(tombstones);
+  if (!rs && rs.error() == ec::redis_unavailable)
+    rs = cache.write(tombstones);
+  return rs;
+}
+
 }  // namespace
 
 bool parse_redis_integer(const std::string& s, int64_t& out) {
@@ -473,13 +483,16 @@ void postgres_worker_state::abandon_transaction() {
 postgres_worker_actor::behavior_type
 postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
                 std::shared_ptr<const namespace_table> spaces,
-                std::chrono::milliseconds statement_timeout) {
+                std::chrono::milliseconds statement_timeout, redis_endpoint redis,
+                std::chrono::milliseconds redis_timeout) {
   self->state.url = std::move(url);
   self->state.spaces = std::move(spaces);
   self->state.statement_timeout = statement_timeout;
+  self->state.cache.endpoint = std::move(redis);
+  self->state.cache.timeout = redis_timeout;
   return {
-    [=](atom::put, const std::vector<store_op>& ops, int64_t deadline,
-        const redis_worker_actor& redis, const invalidation& inv) -> caf::result<store_outcome> {
+    [=](atom::put, const std::vector<store_op>& ops, int64_t deadline, bool use_cache,
+        const invalidation& inv) -> caf::result<store_outcome> {
       if (ops.empty())
         return store_outcome{};
       if (expired(deadline))
@@ -488,70 +501,46 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       auto ran = st.run_ops(ops, deadline);
       if (!ran)
         return std::move(ran.error());
-      auto outcome = std::make_shared<store_outcome>();
-      outcome->results = std::move(*ran);
+      store_outcome outcome;
+      outcome.results = std::move(*ran);
       if (!st.in_transaction)
-        return std::move(*outcome);  // nothing to commit: every command failed
+        return outcome;  // nothing to commit: every command failed
       // The newest version of every written key, as a tombstone. The rows
       // are locked, so no other node's write to them can commit before ours,
       // and every read that could fill an older value is fenced out by it.
       std::map<std::string, int64_t> newest;
       for (std::size_t k = 0; k < ops.size(); ++k)
-        if (outcome->results[k].error.empty())
-          newest[inv.keys[k]] = outcome->results[k].version;
-      auto record = std::make_shared<dirty_records>();
+        if (outcome.results[k].error.empty())
+          newest[inv.keys[k]] = outcome.results[k].version;
+      dirty_records record;
       std::vector<cache_write> tombstones;
       for (auto& [key, version] : newest) {
-        record->keys.push_back(key);
-        record->versions.push_back(version);
+        record.keys.push_back(key);
+        record.versions.push_back(version);
         tombstones.push_back({inv.redis_prefix + key, version, true, {}, inv.tombstone_ttl_ms});
       }
-      auto finish = [=](const dirty_records& missed) -> caf::expected<store_outcome> {
-        if (auto err = self->state.commit(missed, inv.required, deadline))
-          return err;
-        outcome->recorded = !missed.keys.empty();
-        return std::move(*outcome);
-      };
-      if (!redis) {
-        auto done = finish(*record);
-        if (!done)
-          return std::move(done.error());
-        return std::move(*done);
+      // What could not be invalidated is recorded instead (or, when that is
+      // not allowed, the transaction rolls back).
+      dirty_records missed;
+      if (!use_cache) {
+        missed = record;
+      } else if (auto rs = put_tombstones(st.cache, tombstones); !rs) {
+        // Redis said something (a script error): it is up, just refusing.
+        outcome.redis = rs.error() == ec::redis_error ? store_outcome::answered
+                                                       : store_outcome::no_answer;
+        missed = record;
+      } else {
+        outcome.redis = store_outcome::answered;
+        for (std::size_t i = 0; i < rs->size() && i < record.keys.size(); ++i)
+          if ((*rs)[i] == cache_write_result::failed) {
+            missed.keys.push_back(record.keys[i]);
+            missed.versions.push_back(record.versions[i]);
+          }
       }
-      // Waits for Redis with the row locks held (and nothing else runs on
-      // this connection meanwhile): the tombstones are cheap, and without
-      // them the commit would have to be recorded for every node to see.
-      auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-      auto left = std::chrono::nanoseconds(std::max<int64_t>(0, deadline - now));
-      auto wait = std::min<std::chrono::nanoseconds>(
-        std::chrono::milliseconds(inv.redis_timeout_ms), left / 2);
-      auto rp = self->make_response_promise<store_outcome>();
-      auto deliver = [rp](caf::expected<store_outcome> x) mutable {
-        if (x)
-          rp.deliver(std::move(*x));
-        else
-          rp.deliver(std::move(x.error()));
-      };
-      self->request(redis, wait + std::chrono::milliseconds(100), atom::put::value, tombstones,
-                    now + wait.count())
-        .await(
-          [=](const std::vector<cache_write_result>& rs) mutable {
-            outcome->redis = store_outcome::answered;
-            dirty_records missed;
-            for (std::size_t i = 0; i < rs.size() && i < record->keys.size(); ++i)
-              if (rs[i] == cache_write_result::failed) {
-                missed.keys.push_back(record->keys[i]);
-                missed.versions.push_back(record->versions[i]);
-              }
-            deliver(finish(missed));
-          },
-          [=](caf::error& err) mutable {
-            // Redis said something (a script error): it is up, just refusing.
-            bool up = err == ec::redis_error;
-            outcome->redis = up ? store_outcome::answered : store_outcome::no_answer;
-            deliver(finish(*record));
-          });
-      return rp;
+      if (auto err = st.commit(missed, inv.required, deadline))
+        return err;
+      outcome.recorded = !missed.keys.empty();
+      return outcome;
     },
     [=](atom::dirty) -> caf::result<dirty_records> {
       auto res = self->state.dirty_keys(max_dirty_records);

@@ -18,6 +18,7 @@
 #include <pqxx/nontransaction>
 #include <pqxx/transaction_base>
 
+#include "actors/redis_worker.hpp"
 #include "core/namespaces.hpp"
 #include "messages/store_protocol.hpp"
 
@@ -31,6 +32,10 @@ struct postgres_worker_state {
   std::shared_ptr<const namespace_table> spaces;
   std::chrono::milliseconds statement_timeout{3000};
   std::unique_ptr<pqxx::connection> conn;
+  // Its own Redis connection, for the tombstones a transaction puts in
+  // before it commits: a round trip from this thread instead of two thread
+  // hand-offs to a Redis worker and back.
+  redis_worker_state cache;
 
   postgres_worker_state();
   ~postgres_worker_state();
@@ -69,7 +74,8 @@ private:
 postgres_worker_actor::behavior_type
 postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
                 std::shared_ptr<const namespace_table> spaces,
-                std::chrono::milliseconds statement_timeout);
+                std::chrono::milliseconds statement_timeout, redis_endpoint redis,
+                std::chrono::milliseconds redis_timeout);
 
 // The most dirty-key records one poll reads; more than that and every
 // write-through read bypasses the cache until fewer remain.

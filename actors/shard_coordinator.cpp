@@ -609,7 +609,8 @@ void flush(self_ptr self) {
   inv.redis_timeout_ms = st.cfg.redis_timeout.count();
   inv.required = st.cfg.refuse_writes_without_cache;
   self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::put::value, b->ops,
-                deadline_after(st.cfg.postgres_timeout), redis_for(self), std::move(inv))
+                deadline_after(st.cfg.postgres_timeout), static_cast<bool>(redis_for(self)),
+                std::move(inv))
     .then(
       [=](store_outcome& outcome) {
         observed(self, backend::postgres);

@@ -61,7 +61,8 @@ void spawn_slot(self_ptr self, std::size_t i) {
   switch (s.what) {
     case kind::postgres:
       s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
-        postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout);
+        postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout, st.cfg.redis,
+        st.cfg.redis_timeout);
       s.address = s.postgres_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
       break;

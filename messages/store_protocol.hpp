@@ -1,12 +1,13 @@
 // The PostgreSQL worker protocol.
 //
-//   (atom::put, std::vector<store_op>, deadline, redis_worker_actor, invalidation)
+//   (atom::put, std::vector<store_op>, deadline, bool use_cache, invalidation)
 //       -> store_outcome
 //       One transaction: advisory locks on every row (sorted), then the ops in
 //       order. Ops sharing a `group` (one client command) succeed or fail
 //       together; a failed group rolls back to its savepoint and the others
 //       still commit. Before COMMIT every written key gets a tombstone at its
-//       new version through the given Redis worker, so that no node serves an
+//       new version through the worker's own Redis connection (unless
+//       !use_cache: Redis is known to be down), so that no node serves an
 //       older cached value once the transaction is visible, even if the cache
 //       update after COMMIT never happens (this process dies, Redis stops
 //       answering). When the tombstones cannot be written, the keys are
@@ -120,8 +121,8 @@ typename F::result_type inspect(F& f, dirty_records& x) {
 // The PostgreSQL worker's interface (actors/postgres_worker.hpp).
 using postgres_worker_actor = caf::typed_actor<
   // One transaction over the ops, by the deadline or not at all.
-  caf::replies_to<atom::put, std::vector<store_op>, int64_t, redis_worker_actor,
-                  invalidation>::with<store_outcome>,
+  caf::replies_to<atom::put, std::vector<store_op>, int64_t, bool, invalidation>::with<
+    store_outcome>,
   // Reads one row of a namespace.
   caf::replies_to<atom::get, uint32_t, std::string, int64_t>::with<store_row>,
   // Draws a fresh version.
