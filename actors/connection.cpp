@@ -302,9 +302,11 @@ redis_worker_actor straight_to_cache(self_ptr self) {
   auto& st = self->state;
   auto& m = *st.fe->metrics;
   auto now = steady::now();
+  // In this order: a shard counts a mark in dirty_keys before it takes it
+  // off dirty_in_transit, and the watch stores its count before its lease.
   if (!st.fe->directory || now.time_since_epoch().count() >= m.dirty_lease_until.load() ||
-      m.dirty_keys_shared.load() != 0 || m.dirty_keys.load() != 0 ||
-      m.dirty_in_transit.load() != 0 ||
+      m.dirty_keys_shared.load() != 0 || m.dirty_in_transit.load() != 0 ||
+      m.dirty_keys.load() != 0 ||
       m.redis_breaker.current(now) != circuit_breaker::state::closed ||
       m.postgres_breaker.current(now) != circuit_breaker::state::closed)
     return {};
@@ -342,7 +344,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   auto& st = self->state;
   const auto& keys = g->plan->keys;
   std::vector<std::size_t> batch;  // the keys this round sends
-  while (!g->settled && g->next < keys.size() &&
+  while (!g->settled && !g->told && g->next < keys.size() &&
          g->next - (keys.size() - g->left) < lookup_window)
     batch.push_back(g->next++);
   if (batch.empty())
@@ -362,6 +364,8 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   self->request(redis, caf::infinite, atom::get::value, std::move(redis_keys), deadline)
     .then(
       [=](std::vector<cache_entry>& es) {
+        if (g->settled)
+          return;  // given up on: its keys are released already
         std::vector<std::size_t> misses;
         for (std::size_t j = 0; j < batch.size(); ++j) {
           if (j >= es.size() || !es[j].present || es[j].tombstone) {

@@ -58,11 +58,14 @@ std::string text_array(const std::vector<std::string>& xs) {
 }
 
 // Tombstones are idempotent (fenced), so a connection found dead (Redis
-// restarted since this worker last used it) gets one fresh try.
+// restarted since this worker last used it: the failure comes at once) gets
+// one fresh try. A timeout does not: the rows stay locked meanwhile.
 caf::expected<std::vector<cache_write_result>>
 put_tombstones(redis_worker_state& cache, const std::vector<cache_write>& tombstones) {
+  auto started = std::chrono::steady_clock::now();
   auto rs = cache.write(tombstones);
-  if (!rs && rs.error() == ec::redis_unavailable)
+  if (!rs && rs.error() == ec::redis_unavailable &&
+      std::chrono::steady_clock::now() - started < cache.timeout / 2)
     rs = cache.write(tombstones);
   return rs;
 }
@@ -121,7 +124,9 @@ caf::error postgres_worker_state::connect() {
       const auto& ns = spaces->at(i);
       auto type_of = [&](const std::string& column) {
         auto r = catalog.exec_params(
-          "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+          // The type without its modifier: casting to varchar(8) would
+          // silently truncate, while inserting into the column raises.
+          "SELECT format_type(a.atttypid, NULL) FROM pg_attribute a "
           "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
           quote_identifier(ns.table), column);
         if (r.empty())
@@ -393,7 +398,7 @@ void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::ve
     // jsonb comes back normalised; the cache must hold what a read returns.
     std::map<int64_t, std::string> stored;  // by version: unique per row
     for (auto row : res)
-      stored[row[1].as<int64_t>()] = row[2].as<std::string>();
+      stored[row[0].as<int64_t>()] = row[1].as<std::string>();
     for (auto& [id, k] : ids) {
       results[k].has_value = true;
       results[k].value = stored[results[k].version];

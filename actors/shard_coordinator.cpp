@@ -165,6 +165,15 @@ void tell_owner(self_ptr self, std::size_t owner, const std::string& key, int64_
   self->send(st.peers[owner], atom::committed::value, key, version, cache_ok);
 }
 
+// Deletes records of wtcache_dirty_keys whose tombstones are in. One-way,
+// so no breaker probe is spent on it (its answer would never reach the
+// breaker); a lost delete only means the next look marks the keys again.
+void forget_records(self_ptr self, dirty_records done) {
+  auto& st = self->state;
+  if (!st.postgres_workers.empty())
+    self->send(pick(st.postgres_workers, st.next_postgres), atom::clear::value, std::move(done));
+}
+
 // A failed write request whose transaction may have committed.
 bool outcome_may_be_committed(const caf::error& err) {
   if (err == ec::outcome_unknown)
@@ -482,8 +491,7 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
         st.mark_dirty(keys[i], version, recorded);
     }
     if (!done.keys.empty())
-      if (auto worker = postgres_for(self))
-        self->send(worker, atom::clear::value, std::move(done));
+      forget_records(self, std::move(done));
     if (!st.dirty.empty())
       schedule_retry(self);
     finish_batch(self, b, results, recorded_at);
@@ -606,11 +614,15 @@ void flush(self_ptr self) {
   inv.keys = b->keys;
   inv.redis_prefix = st.cfg.redis_prefix;
   inv.tombstone_ttl_ms = st.cfg.tombstone_ttl.count();
-  inv.redis_timeout_ms = st.cfg.redis_timeout.count();
   inv.required = st.cfg.refuse_writes_without_cache;
+  // Whether to try Redis before COMMIT: not while its circuit is open. (Not
+  // allow(): that would take the half-open probe, and this answer reaches
+  // the breaker only when the transaction gets as far as the tombstones.)
+  bool use_cache = !st.redis_workers.empty() &&
+                   st.cfg.metrics->redis_breaker.current(clock_type::now()) !=
+                     circuit_breaker::state::open;
   self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::put::value, b->ops,
-                deadline_after(st.cfg.postgres_timeout), static_cast<bool>(redis_for(self)),
-                std::move(inv))
+                deadline_after(st.cfg.postgres_timeout), use_cache, std::move(inv))
     .then(
       [=](store_outcome& outcome) {
         observed(self, backend::postgres);
@@ -880,8 +892,7 @@ void write_tombstones(self_ptr self, int64_t fresh) {
         // The records may go now: the tombstones are in. (Lost deletes are
         // harmless: the next look marks the keys again.)
         if (!done.keys.empty())
-          if (auto worker = postgres_for(self))
-            self->send(worker, atom::clear::value, std::move(done));
+          forget_records(self, std::move(done));
         st.retry_attempt = st.dirty.empty() ? 0 : st.retry_attempt + 1;
         if (st.dirty.empty())
           spdlog::info("shard {}: dirty keys invalidated; the cache is trusted again",

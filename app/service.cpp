@@ -227,6 +227,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   // client's deadline covers both plus the queueing before them.
   fe->request_timeout = cfg.request_timeout;
   fe->answer_timeout = cfg.request_timeout + cfg.postgres_timeout + cfg.redis_timeout +
+                       cfg.dirty_lease +
                        std::chrono::seconds(2);
   fe->max_pipeline = cfg.max_pipeline;
   fe->max_reply_buffer_bytes = cfg.max_reply_buffer_bytes;

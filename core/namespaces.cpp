@@ -114,7 +114,7 @@ std::string build_multi_upsert(const namespace_config& ns, const std::string& ke
   return "INSERT INTO " + quote_identifier(ns.table) + " (" + u.cols + ") SELECT x.k::" +
          key_type + ", " + value_in + ", x.ver" + u.touch_values +
          " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(k, v, ver) ON CONFLICT (" + k +
-         ") DO UPDATE SET " + u.sets + " RETURNING " + k + "::text, " + ver +
+         ") DO UPDATE SET " + u.sets + " RETURNING " + ver +
          (ns.type == value_type::jsonb ? ", " + v + "::text" : std::string());
 }
 

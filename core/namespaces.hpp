@@ -69,7 +69,7 @@ namespace_sql build_sql(const namespace_config& ns);
 // values (bytea: hex), $3 versions, as text/text/bigint arrays, one element
 // per distinct key. `key_type` and `value_type` are the columns' types as
 // PostgreSQL's format_type() names them (from the catalog, never from a
-// client). Returns key::text, version [, value as stored, for jsonb] per row.
+// client). Returns version [, value as stored, for jsonb] per row.
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type);
 

@@ -82,14 +82,13 @@ struct invalidation {
   std::vector<std::string> keys;  // the client key of each op
   std::string redis_prefix;
   int64_t tombstone_ttl_ms = 60000;
-  int64_t redis_timeout_ms = 1000;
   bool required = false;  // on_cache_failure = "fail": roll back rather than record
 };
 
 template <class F>
 typename F::result_type inspect(F& f, invalidation& x) {
   return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
-           x.redis_timeout_ms, x.required);
+           x.required);
 }
 
 struct store_outcome {
