@@ -605,6 +605,48 @@ TEST_F(Service, AKeySetTwiceInOneBatchEndsWithTheLaterValue) {
   EXPECT_EQ(field(redis_entry(session), "d"), "{\"a\": 1}");
 }
 
+// A batch of SETs goes in as one statement, casting its arrays to the
+// columns' types: a value too long for a varchar(n) column must fail its own
+// command, as it does alone, never be cut short to fit.
+TEST_F(Service, ABatchedValueTooLongForItsColumnFailsAloneAndIsNotCut) {
+  sql("CREATE TABLE IF NOT EXISTS short_notes (id varchar(12) PRIMARY KEY, "
+      "note varchar(4) NOT NULL, version bigint NOT NULL DEFAULT 0)");
+  auto notes = start_service_with([](config& cfg) {
+    namespace_config ns;
+    ns.prefix = "note:";
+    ns.table = "short_notes";
+    ns.key_column = "id";
+    ns.value_column = "note";
+    ns.type = value_type::text;
+    cfg.namespaces.push_back(ns);
+    cfg.shards = 1;  // every key in one shard, so that the writes share a batch
+  });
+  resp_client c(notes->port());
+  auto hold = hold_shard_with("note:first", notes->port());
+  auto queued = std::stoll(info_field(c, "queued_writes"));
+  std::vector<std::future<reply>> writes;
+  for (auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+         {"note:fits", "abcd"}, {"note:long", "abcdefgh"}, {"note:also", "xy"}}) {
+    writes.push_back(std::async(std::launch::async, [&, k = k, v = v] {
+      resp_client w(notes->port());
+      return w.cmd({"SET", k, v});
+    }));
+    ++queued;
+    ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued; }));
+  }
+  write_gate_->release("note:first");
+  EXPECT_EQ(hold.get().str, "OK");
+  EXPECT_EQ(writes[0].get().str, "OK");
+  auto refused = writes[1].get();
+  EXPECT_NE(refused.str.find("value too long"), std::string::npos) << refused;
+  EXPECT_EQ(writes[2].get().str, "OK");
+  EXPECT_TRUE(sql("SELECT 1 FROM short_notes WHERE id = 'long'").empty());
+  EXPECT_EQ(sql("SELECT note FROM short_notes WHERE id = 'fits'")[0][0].as<std::string>(), "abcd");
+  EXPECT_EQ(c.cmd({"GET", "note:also"}).str, "xy");
+  notes->stop();
+  sql("DROP TABLE short_notes");
+}
+
 // Only a key's newest write decides its cache TTL, and a DEL's tombstone
 // always lives tombstone_ttl: a short TTL must not let an old value back in.
 TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
