@@ -343,8 +343,18 @@ void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i) {
 void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   auto& st = self->state;
   const auto& keys = g->plan->keys;
+  if (g->told && !g->settled && g->next < keys.size()) {
+    // The client has its timeout: the keys not sent yet count as answered,
+    // so the command finishes (and frees its keys) once those out are back.
+    g->left -= keys.size() - g->next;
+    g->next = keys.size();
+    if (g->left == 0) {
+      reply_read(self, *g);
+      return;
+    }
+  }
   std::vector<std::size_t> batch;  // the keys this round sends
-  while (!g->settled && !g->told && g->next < keys.size() &&
+  while (!g->settled && g->next < keys.size() &&
          g->next - (keys.size() - g->left) < lookup_window)
     batch.push_back(g->next++);
   if (batch.empty())
