@@ -385,6 +385,7 @@ struct batch {
 };
 
 void flush(self_ptr self);
+void watch_batch(self_ptr self);
 
 void answer_batch(self_ptr self, std::shared_ptr<batch> b,
                   const std::vector<store_result>& results) {
@@ -621,10 +622,28 @@ void flush(self_ptr self) {
   bool use_cache = !st.redis_workers.empty() &&
                    st.cfg.metrics->redis_breaker.current(clock_type::now()) !=
                      circuit_breaker::state::open;
-  self->request(worker, st.cfg.postgres_timeout + worker_margin, atom::put::value, b->ops,
+  auto number = ++st.batch_number;
+  st.batch_give_up = clock_type::now() + st.cfg.postgres_timeout + worker_margin;
+  st.give_up_batch = [=] {
+    auto err = make_error(caf::sec::request_timeout);
+    observed(self, backend::postgres, &err);
+    batch_failed(self, b, err);
+  };
+  watch_batch(self);
+  // Ignores an answer to a transaction already given up on.
+  auto current = [=] {
+    auto& st = self->state;
+    if (st.batch_number != number || !st.give_up_batch)
+      return false;
+    st.give_up_batch = nullptr;
+    return true;
+  };
+  self->request(worker, caf::infinite, atom::put::value, b->ops,
                 deadline_after(st.cfg.postgres_timeout), use_cache, std::move(inv))
     .then(
       [=](store_outcome& outcome) {
+        if (!current())
+          return;
         observed(self, backend::postgres);
         if (outcome.redis == store_outcome::answered) {
           observed(self, backend::redis);
@@ -636,9 +655,33 @@ void flush(self_ptr self) {
         after_commit(self, b, std::move(outcome.results), outcome.recorded);
       },
       [=](caf::error& err) {
+        if (!current())
+          return;
         observed(self, backend::postgres, &err);
         batch_failed(self, b, err);
       });
+}
+
+void watch_batch(self_ptr self) {
+  auto& st = self->state;
+  if (st.batch_watchdog_armed || !st.give_up_batch)
+    return;
+  st.batch_watchdog_armed = true;
+  self->delayed_send(self, st.batch_give_up - clock_type::now(), atom::deadline::value);
+}
+
+void on_batch_watchdog(self_ptr self) {
+  auto& st = self->state;
+  st.batch_watchdog_armed = false;
+  if (!st.give_up_batch)
+    return;
+  if (clock_type::now() < st.batch_give_up) {
+    watch_batch(self);  // a later transaction than the one it was set for
+    return;
+  }
+  auto give_up = std::move(st.give_up_batch);
+  st.give_up_batch = nullptr;
+  give_up();
 }
 
 // ---- write-behind ---------------------------------------------------------
@@ -980,6 +1023,7 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
       }
     },
     [=](atom::tick) { retry_dirty(self); },
+    [=](atom::deadline) { on_batch_watchdog(self); },
     [=](atom::dirty, const dirty_records& recorded, int64_t lease_until, bool overflow) {
       auto& st = self->state;
       for (std::size_t i = 0; i < recorded.keys.size(); ++i) {

@@ -87,6 +87,15 @@ struct shard_state {
   };
   std::vector<pending_write> pending;
   bool batch_in_flight = false;
+  // The transaction in flight is given up on at `batch_give_up` (its answer,
+  // if it comes later, is ignored by number). One delayed message watches
+  // whatever is in flight, rather than a CAF request timeout per
+  // transaction: each of those sets and cancels a timer, two wake-ups of
+  // CAF's clock thread per batch.
+  uint64_t batch_number = 0;
+  std::chrono::steady_clock::time_point batch_give_up{};
+  std::function<void()> give_up_batch;
+  bool batch_watchdog_armed = false;
 
   // Write-behind commands: sent to Redis in arrival order, one script call
   // in flight, so that a command waiting for a row load (INCR or DEL of an

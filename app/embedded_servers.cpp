@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -414,6 +415,25 @@ bool shared_memory_released(int id) {
 // The backends outlive a killed postmaster for a moment (they notice its
 // death and exit); a new postmaster refuses to start on the data directory
 // while any of them still holds the old shared memory, so wait for that.
+void embedded_postgres::signal_all(int sig) const {
+  proc_.signal(sig);
+  for (auto& entry : fs::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream rest(stat.substr(close + 2));
+    std::string state;
+    pid_t parent = 0;
+    if (rest >> state >> parent && parent == proc_.pid())
+      ::kill(static_cast<pid_t>(std::stol(name)), sig);
+  }
+}
+
 void embedded_postgres::kill() {
   auto shm = shared_memory_id(dir_ + "/data");
   proc_.stop(SIGKILL, std::chrono::seconds(5));

@@ -84,12 +84,18 @@ public:
              uint16_t port = 0);
   void stop();
   void kill();
+  // SIGSTOP / SIGCONT to the postmaster and every backend: a database that
+  // holds connections open and answers nothing.
+  void pause() { signal_all(SIGSTOP); }
+  void resume() { signal_all(SIGCONT); }
   uint16_t port() const { return port_; }
   std::string url() const {
     return "postgresql://wtcache@127.0.0.1:" + std::to_string(port_) + "/wtcache";
   }
 
 private:
+  void signal_all(int sig) const;
+
   child_process proc_;
   std::string dir_;
   uint16_t port_ = 0;

@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -58,14 +59,31 @@ struct result {
   double ops_per_s = 0;
   double p50_ms = 0, p99_ms = 0;
   uint64_t ops = 0, errors = 0;
+  double cpu_us_per_op = -1;  // wtcached's CPU time (user + system) per op; -1: not measured
 };
+
+// CPU time (user + system) a process has used so far, in microseconds.
+double cpu_us(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces): state is field 3,
+  // utime and stime are fields 14 and 15.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
 
 // Runs `clients` threads; each opens its connection with `open`, then calls
 // `op(connection, i)` (false: an error reply) until the time is up.
 template <class Conn>
 result run_phase(const std::string& phase, int clients, double seconds,
                  const std::function<Conn*()>& open, const std::function<bool(Conn*, uint64_t)>& op,
-                 const std::function<void(Conn*)>& close) {
+                 const std::function<void(Conn*)>& close, pid_t measured = 0) {
   wtcache::latency_histogram hist;
   std::atomic<uint64_t> errors{0};
   std::atomic<int> ready{0};
@@ -89,6 +107,7 @@ result run_phase(const std::string& phase, int clients, double seconds,
     });
   while (ready.load() < clients)
     std::this_thread::yield();
+  double cpu_before = measured ? cpu_us(measured) : 0;
   auto start = steady_clock::now();
   deadline = start + duration_cast<steady_clock::duration>(duration<double>(seconds));
   go = true;
@@ -96,6 +115,8 @@ result run_phase(const std::string& phase, int clients, double seconds,
     t.join();
   double elapsed = duration<double>(steady_clock::now() - start).count();
   result r;
+  if (measured && hist.count() > 0)
+    r.cpu_us_per_op = (cpu_us(measured) - cpu_before) / static_cast<double>(hist.count());
   r.phase = phase;
   r.clients = clients;
   r.ops = hist.count();
@@ -295,10 +316,12 @@ int main(int argc, char** argv) {
   std::vector<result> results;
   for (int n : o.clients) {
     std::fprintf(stderr, "%d client(s) ...\n", n);
-    results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis));
+    results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis,
+                                      service.pid()));
     results.push_back(run_phase("postgres upsert", n, o.seconds, to_postgres, upsert, close_postgres));
     results.push_back(run_phase("redis SET", n, o.seconds, to_redis, redis_set, close_redis));
-    results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis));
+    results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis,
+                                      service.pid()));
     results.push_back(run_phase("redis GET", n, o.seconds, to_redis, redis_get, close_redis));
   }
   auto rss_mib = static_cast<double>(peak_rss_kib(service.pid())) / 1024.0;
@@ -307,12 +330,17 @@ int main(int argc, char** argv) {
   std::printf("\nwtcache bench: %.1f s per phase, %d keys, %d-byte values, wtcached on its embedded "
               "default (Redis AOF everysec, PostgreSQL fsync on), %u cores\n\n",
               o.seconds, o.keys, o.value_size, std::thread::hardware_concurrency());
-  std::printf("%-16s %8s %12s %10s %10s %10s %8s\n", "phase", "clients", "ops/s", "p50 ms",
-              "p99 ms", "ops", "errors");
-  for (auto& r : results)
-    std::printf("%-16s %8d %12.0f %10.3f %10.3f %10llu %8llu\n", r.phase.c_str(), r.clients,
+  std::printf("%-16s %8s %12s %10s %10s %10s %8s %12s\n", "phase", "clients", "ops/s", "p50 ms",
+              "p99 ms", "ops", "errors", "cpu us/op");
+  for (auto& r : results) {
+    std::printf("%-16s %8d %12.0f %10.3f %10.3f %10llu %8llu", r.phase.c_str(), r.clients,
                 r.ops_per_s, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ops),
                 static_cast<unsigned long long>(r.errors));
+    if (r.cpu_us_per_op >= 0)
+      std::printf(" %12.1f", r.cpu_us_per_op);
+    std::printf("\n");
+  }
+  std::printf("(cpu us/op: wtcached's CPU time, user + system, per operation)\n");
   std::printf("\nwtcached peak RSS: %.1f MiB\n\n", rss_mib);
 
   // The targets, as ratios measured in this run.
@@ -334,10 +362,15 @@ int main(int argc, char** argv) {
   std::printf("peak RSS: %.1f MiB (target <= 64 MiB): %s\n", rss_mib, verdict(rss_mib <= 64));
 
   std::ofstream csv(o.out);
-  csv << "phase,clients,ops_per_s,p50_ms,p99_ms,ops,errors,service_peak_rss_mib\n";
-  for (auto& r : results)
+  csv << "phase,clients,ops_per_s,p50_ms,p99_ms,ops,errors,service_cpu_us_per_op,"
+         "service_peak_rss_mib\n";
+  for (auto& r : results) {
     csv << r.phase << "," << r.clients << "," << r.ops_per_s << "," << r.p50_ms << ","
-        << r.p99_ms << "," << r.ops << "," << r.errors << "," << rss_mib << "\n";
+        << r.p99_ms << "," << r.ops << "," << r.errors << ",";
+    if (r.cpu_us_per_op >= 0)
+      csv << r.cpu_us_per_op;
+    csv << "," << rss_mib << "\n";
+  }
   std::printf("\nresults written to %s\n", o.out.c_str());
 
   fs::remove_all(dir);

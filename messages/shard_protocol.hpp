@@ -87,6 +87,8 @@ using shard_actor = caf::typed_actor<
   // whether there were more records than one look reads.
   caf::reacts_to<atom::dirty, dirty_records, int64_t, bool>,
   // Timer: replies held until the dirty-key lease ran out may go.
-  caf::reacts_to<atom::release, uint64_t>>;
+  caf::reacts_to<atom::release, uint64_t>,
+  // Timer: give up on a transaction its worker has not answered in time.
+  caf::reacts_to<atom::deadline>>;
 
 }  // namespace wtcache

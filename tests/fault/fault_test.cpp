@@ -332,6 +332,16 @@ TEST_F(Fault, PostgresKilledAndRestarted) {
       [] { servers::get().start_postgres(); });
 }
 
+// PostgreSQL stops answering without closing anything: every statement in
+// flight hangs. Writes get an answer by their deadline (the shard gives up
+// on the transaction its worker never answers), and all is well after.
+TEST_F(Fault, PostgresPausedWithSigstop) {
+  node n(dir_, "a");
+  n.start();
+  run(write_through, {&n}, [] { servers::get().postgres.pause(); },
+      [] { servers::get().postgres.resume(); });
+}
+
 TEST_F(Fault, RedisConnectionsDroppedByClientKill) {
   node n(dir_, "a");
   n.start();
