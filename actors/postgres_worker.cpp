@@ -57,17 +57,63 @@ std::string text_array(const std::vector<std::string>& xs) {
   return out + "}";
 }
 
-// Tombstones are idempotent (fenced), so a connection found dead (Redis
-// restarted since this worker last used it: the failure comes at once) gets
-// one fresh try. A timeout does not: the rows stay locked meanwhile.
+// Fenced writes are idempotent, so a connection found dead (Redis restarted
+// since this worker last used it: the failure comes at once) gets one fresh
+// try. A timeout does not: before COMMIT the rows stay locked meanwhile.
 caf::expected<std::vector<cache_write_result>>
-put_tombstones(redis_worker_state& cache, const std::vector<cache_write>& tombstones) {
+put_fenced(redis_worker_state& cache, const std::vector<cache_write>& writes) {
   auto started = std::chrono::steady_clock::now();
-  auto rs = cache.write(tombstones);
+  auto rs = cache.write(writes);
   if (!rs && rs.error() == ec::redis_unavailable &&
       std::chrono::steady_clock::now() - started < cache.timeout / 2)
-    rs = cache.write(tombstones);
+    rs = cache.write(writes);
   return rs;
+}
+
+// Client key -> the index of its last successful op.
+std::map<std::string, std::size_t> newest_ops(const std::vector<store_op>& ops,
+                                              const invalidation& inv,
+                                              const std::vector<store_result>& results) {
+  std::map<std::string, std::size_t> newest;
+  for (std::size_t k = 0; k < ops.size(); ++k)
+    if (results[k].error.empty())
+      newest[inv.keys[k]] = k;
+  return newest;
+}
+
+// Each committed key's newest value as stored (jsonb normalised, INCR's
+// sum), or a tombstone for DEL; in the order of `newest`.
+std::vector<cache_write> cache_writes(const std::vector<store_op>& ops, const invalidation& inv,
+                                      const std::vector<store_result>& results,
+                                      const std::map<std::string, std::size_t>& newest) {
+  std::vector<cache_write> writes;
+  writes.reserve(newest.size());
+  for (auto& [key, k] : newest) {
+    cache_write w;
+    w.redis_key = inv.redis_prefix + key;
+    w.version = results[k].version;
+    if (ops[k].kind == op_kind::del) {
+      w.tombstone = true;
+      w.ttl_ms = inv.tombstone_ttl_ms;
+    } else {
+      w.data = results[k].has_value ? results[k].value : ops[k].value;
+      w.ttl_ms = inv.cache_ttl_ms[k];
+    }
+    writes.push_back(std::move(w));
+  }
+  return writes;
+}
+
+void update_cache(postgres_worker_state& st, const std::vector<cache_write>& writes,
+                  store_outcome& outcome) {
+  auto rs = put_fenced(st.cache, writes);
+  if (rs && rs->size() == writes.size()) {
+    outcome.cache = std::move(*rs);
+    outcome.cache_redis = store_outcome::answered;
+  } else {
+    outcome.cache_redis = !rs && rs.error() == ec::redis_error ? store_outcome::answered
+                                                               : store_outcome::no_answer;
+  }
 }
 
 }  // namespace
@@ -515,13 +561,11 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       // The newest version of every written key, as a tombstone. The rows
       // are locked, so no other node's write to them can commit before ours,
       // and every read that could fill an older value is fenced out by it.
-      std::map<std::string, int64_t> newest;
-      for (std::size_t k = 0; k < ops.size(); ++k)
-        if (outcome.results[k].error.empty())
-          newest[inv.keys[k]] = outcome.results[k].version;
+      auto newest = newest_ops(ops, inv, outcome.results);
       dirty_records record;
       std::vector<cache_write> tombstones;
-      for (auto& [key, version] : newest) {
+      for (auto& [key, k] : newest) {
+        auto version = outcome.results[k].version;
         record.keys.push_back(key);
         record.versions.push_back(version);
         tombstones.push_back({inv.redis_prefix + key, version, true, {}, inv.tombstone_ttl_ms});
@@ -531,7 +575,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       dirty_records missed;
       if (!use_cache) {
         missed = record;
-      } else if (auto rs = put_tombstones(st.cache, tombstones); !rs) {
+      } else if (auto rs = put_fenced(st.cache, tombstones); !rs) {
         // Redis said something (a script error): it is up, just refusing.
         outcome.redis = rs.error() == ec::redis_error ? store_outcome::answered
                                                        : store_outcome::no_answer;
@@ -547,7 +591,28 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (auto err = st.commit(missed, inv.required, deadline))
         return err;
       outcome.recorded = !missed.keys.empty();
-      return outcome;
+      outcome.cached = std::move(record);
+      // Not after a failed try before COMMIT: Redis would most likely fail
+      // again, and the keys are dirty (or recorded) either way.
+      bool update = use_cache && !inv.cache_ttl_ms.empty() &&
+                    outcome.redis == store_outcome::answered;
+      if (!update)
+        return outcome;
+      auto writes = cache_writes(ops, inv, outcome.results, newest);
+      if (!inv.before_cache_write) {
+        update_cache(st, writes, outcome);
+        return outcome;
+      }
+      auto rp = self->make_response_promise<store_outcome>();
+      auto finish = [=]() mutable {
+        update_cache(self->state, writes, outcome);
+        rp.deliver(std::move(outcome));
+      };
+      self->request(inv.before_cache_write, std::chrono::seconds(30), atom::gate::value,
+                    outcome.cached.keys.front())
+        .await([finish](caf::ok_atom) mutable { finish(); },
+               [finish](caf::error&) mutable { finish(); });
+      return rp;
     },
     [=](atom::dirty) -> caf::result<dirty_records> {
       auto res = self->state.dirty_keys(max_dirty_records);

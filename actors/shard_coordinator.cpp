@@ -429,96 +429,49 @@ void finish_batch(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
   flush(self);
 }
 
-// The database committed: update the cache (newest version per key), then
-// tell other shards about their keys, then answer.
-void after_commit(self_ptr self, std::shared_ptr<batch> b, std::vector<store_result> results,
-                  bool recorded) {
+// The database committed and the worker updated the cache (newest version
+// per key): tell other shards about their keys, then answer.
+void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome) {
   auto& st = self->state;
   std::optional<clock_type::time_point> recorded_at;
-  if (recorded) {
+  if (outcome.recorded) {
     recorded_at = clock_type::now();
     st.cfg.metrics->writes_recorded.fetch_add(b->writes.size(), std::memory_order_relaxed);
   }
-  std::map<std::string, std::size_t> newest;  // key -> index of its last successful op
-  for (std::size_t k = 0; k < b->ops.size(); ++k)
-    if (results[k].error.empty())
-      newest[b->keys[k]] = k;
-  if (newest.empty()) {
-    finish_batch(self, b, std::move(results), recorded_at);
-    return;
+  const auto& keys = outcome.cached.keys;
+  const auto& versions = outcome.cached.versions;
+  if (outcome.cache_redis == store_outcome::answered) {
+    observed(self, backend::redis);
+  } else if (outcome.cache_redis == store_outcome::no_answer) {
+    auto err = make_error(ec::redis_unavailable, "no answer to the cache update after COMMIT");
+    observed(self, backend::redis, &err);
+    spdlog::warn("shard {}: cache update after commit failed; {} key(s) marked dirty", st.cfg.index,
+                 keys.size());
   }
-  std::vector<cache_write> writes;
-  std::vector<std::string> keys;
-  for (auto& [key, k] : newest) {
-    auto& op = b->ops[k];
-    auto& r = results[k];
+  dirty_records done;  // recorded keys the cache update has just covered
+  for (std::size_t i = 0; i < keys.size(); ++i) {
     // Reads that started before this commit must not be joined any more.
-    st.open_reads.erase(key);
-    cache_write w;
-    w.redis_key = st.redis_key(key);
-    w.version = r.version;
-    if (op.kind == op_kind::del) {
-      w.tombstone = true;
-      w.ttl_ms = st.cfg.tombstone_ttl.count();
-    } else {
-      w.data = r.has_value ? r.value : op.value;
-      // SET ... EX/PX applies to the cache copy; only the key's newest write
-      // decides it.
-      w.ttl_ms = op.kind == op_kind::set && b->ttl_ms[k] >= 0 ? st.clamp_ttl(b->ttl_ms[k])
-                                                              : st.ttl_ms(op.ns);
+    st.open_reads.erase(keys[i]);
+    bool ok = i < outcome.cache.size() && outcome.cache[i] != cache_write_result::failed;
+    if (!ok)
+      st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
+    if (ok && outcome.recorded) {
+      done.keys.push_back(keys[i]);
+      done.versions.push_back(versions[i]);
     }
-    writes.push_back(std::move(w));
-    keys.push_back(key);
+    auto owner = shard_of(keys[i], st.cfg.shard_count);
+    if (owner != st.cfg.index && owner < st.peers.size())
+      tell_owner(self, owner, keys[i], versions[i], ok);
+    else if (ok)
+      st.clear_dirty_upto(keys[i], versions[i]);
+    else
+      st.mark_dirty(keys[i], versions[i], outcome.recorded);
   }
-
-  auto settle = [=](const std::vector<cache_write_result>* rs) {
-    auto& st = self->state;
-    dirty_records done;  // recorded keys the cache update has just covered
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      bool ok = rs && (*rs)[i] != cache_write_result::failed;
-      auto version = writes[i].version;
-      if (!ok)
-        st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
-      if (ok && recorded) {
-        done.keys.push_back(keys[i]);
-        done.versions.push_back(version);
-      }
-      auto owner = shard_of(keys[i], st.cfg.shard_count);
-      if (owner != st.cfg.index && owner < st.peers.size())
-        tell_owner(self, owner, keys[i], version, ok);
-      else if (ok)
-        st.clear_dirty_upto(keys[i], version);
-      else
-        st.mark_dirty(keys[i], version, recorded);
-    }
-    if (!done.keys.empty())
-      forget_records(self, std::move(done));
-    if (!st.dirty.empty())
-      schedule_retry(self);
-    finish_batch(self, b, results, recorded_at);
-  };
-
-  through_gate(self, st.cfg.hooks.before_cache_write, keys.front(), [=] {
-    auto& st = self->state;
-    auto worker = redis_for(self);
-    if (!worker) {
-      settle(nullptr);
-      return;
-    }
-    self->request(worker, by_its_deadline, atom::put::value,
-                  writes, deadline_after(st.cfg.redis_timeout))
-      .then(
-        [=](const std::vector<cache_write_result>& rs) {
-          observed(self, backend::redis);
-          settle(&rs);
-        },
-        [=](caf::error& err) {
-              observed(self, backend::redis, &err);
-              spdlog::warn("shard {}: cache update after commit failed ({}); {} key(s) marked dirty",
-                           self->state.cfg.index, client_error_text(err), keys.size());
-              settle(nullptr);
-            });
-  });
+  if (!done.keys.empty())
+    forget_records(self, std::move(done));
+  if (!st.dirty.empty())
+    schedule_retry(self);
+  finish_batch(self, b, std::move(outcome.results), recorded_at);
 }
 
 void batch_failed(self_ptr self, std::shared_ptr<batch> b, const caf::error& err) {
@@ -537,7 +490,8 @@ void batch_failed(self_ptr self, std::shared_ptr<batch> b, const caf::error& err
     }
     schedule_retry(self);
     if (err != ec::outcome_unknown)
-      answer = make_error(ec::outcome_unknown, "no answer from postgres in time");
+      answer = make_error(ec::outcome_unknown,
+                          "the transaction or its cache update did not finish in time");
   }
   st.cfg.metrics->write_errors.fetch_add(b->writes.size(), std::memory_order_relaxed);
   for (auto& w : b->writes)
@@ -616,6 +570,14 @@ void flush(self_ptr self) {
   inv.redis_prefix = st.cfg.redis_prefix;
   inv.tombstone_ttl_ms = st.cfg.tombstone_ttl.count();
   inv.required = st.cfg.refuse_writes_without_cache;
+  // SET ... EX/PX applies to the cache copy; only the key's newest write
+  // decides it.
+  inv.cache_ttl_ms.reserve(b->ops.size());
+  for (std::size_t k = 0; k < b->ops.size(); ++k)
+    inv.cache_ttl_ms.push_back(b->ops[k].kind == op_kind::set && b->ttl_ms[k] >= 0
+                                 ? st.clamp_ttl(b->ttl_ms[k])
+                                 : st.ttl_ms(b->ops[k].ns));
+  inv.before_cache_write = st.cfg.hooks.before_cache_write;
   // Whether to try Redis before COMMIT: not while its circuit is open. (Not
   // allow(): that would take the half-open probe, and this answer reaches
   // the breaker only when the transaction gets as far as the tombstones.)
@@ -623,7 +585,9 @@ void flush(self_ptr self) {
                    st.cfg.metrics->redis_breaker.current(clock_type::now()) !=
                      circuit_breaker::state::open;
   auto number = ++st.batch_number;
-  st.batch_give_up = clock_type::now() + st.cfg.postgres_timeout + worker_margin;
+  // The transaction, then the cache update after COMMIT.
+  st.batch_give_up =
+    clock_type::now() + st.cfg.postgres_timeout + st.cfg.redis_timeout + worker_margin;
   st.give_up_batch = [=] {
     auto err = make_error(caf::sec::request_timeout);
     observed(self, backend::postgres, &err);
@@ -652,7 +616,7 @@ void flush(self_ptr self) {
           observed(self, backend::redis, &err);
         }
         self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
-        after_commit(self, b, std::move(outcome.results), outcome.recorded);
+        after_commit(self, b, std::move(outcome));
       },
       [=](caf::error& err) {
         if (!current())

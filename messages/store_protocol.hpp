@@ -16,7 +16,10 @@
 //       rolled back (ec::redis_unavailable). A lost connection during COMMIT
 //       is ec::outcome_unknown. Past `deadline` (steady-clock nanoseconds)
 //       nothing is started or committed: the answer is ec::timeout and
-//       nothing was written.
+//       nothing was written. After COMMIT the worker writes each key's
+//       newest value into the cache (fenced by version) over the same Redis
+//       connection and reports how each write went (`cached`, `cache`): the
+//       transaction and its cache update cost the shard one message each way.
 //   (atom::get, uint32_t ns, std::string id, deadline) -> store_row
 //   (atom::version) -> int64_t      a fresh version, above every committed one
 //   (atom::dirty) -> dirty_records  the keys recorded in wtcache_dirty_keys
@@ -28,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include <caf/actor.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
@@ -77,35 +81,6 @@ typename F::result_type inspect(F& f, store_row& x) {
   return f(caf::meta::type_name("store_row"), x.found, x.version, x.value);
 }
 
-// How a write transaction invalidates its keys before it commits.
-struct invalidation {
-  std::vector<std::string> keys;  // the client key of each op
-  std::string redis_prefix;
-  int64_t tombstone_ttl_ms = 60000;
-  bool required = false;  // on_cache_failure = "fail": roll back rather than record
-};
-
-template <class F>
-typename F::result_type inspect(F& f, invalidation& x) {
-  return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
-           x.required);
-}
-
-struct store_outcome {
-  std::vector<store_result> results;
-  // The tombstones could not be written: the written keys are in
-  // wtcache_dirty_keys, and the replies must wait out the nodes' leases.
-  bool recorded = false;
-  // How the Redis worker answered the tombstones, for the Redis breaker.
-  enum redis_reply : int8_t { not_asked, answered, no_answer };
-  int8_t redis = not_asked;
-};
-
-template <class F>
-typename F::result_type inspect(F& f, store_outcome& x) {
-  return f(caf::meta::type_name("store_outcome"), x.results, x.recorded, x.redis);
-}
-
 // Rows of wtcache_dirty_keys: client key and the version to invalidate at.
 struct dirty_records {
   std::vector<std::string> keys;
@@ -115,6 +90,50 @@ struct dirty_records {
 template <class F>
 typename F::result_type inspect(F& f, dirty_records& x) {
   return f(caf::meta::type_name("dirty_records"), x.keys, x.versions);
+}
+
+// How a write transaction invalidates its keys before it commits, and
+// updates the cache after.
+struct invalidation {
+  std::vector<std::string> keys;  // the client key of each op
+  std::string redis_prefix;
+  int64_t tombstone_ttl_ms = 60000;
+  bool required = false;  // on_cache_failure = "fail": roll back rather than record
+  // After COMMIT the worker writes each key's newest value (or tombstone)
+  // into the cache itself, with this TTL per op (0: none). Empty: it does
+  // not, and reports every key as not cached.
+  std::vector<int64_t> cache_ttl_ms;
+  // Test hook, if set: asked (atom::gate, first key) after COMMIT, before
+  // the cache update (actors/shard_coordinator.hpp, shard_hooks).
+  caf::actor before_cache_write;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, invalidation& x) {
+  return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
+           x.required, x.cache_ttl_ms, x.before_cache_write);
+}
+
+struct store_outcome {
+  std::vector<store_result> results;
+  // The tombstones could not be written: the written keys are in
+  // wtcache_dirty_keys, and the replies must wait out the nodes' leases.
+  bool recorded = false;
+  // How Redis answered the tombstones, for the Redis breaker.
+  enum redis_reply : int8_t { not_asked, answered, no_answer };
+  int8_t redis = not_asked;
+  // The cache update after COMMIT: every committed key at its newest
+  // version, and what the fenced write of each did (empty when it was not
+  // made or Redis did not answer: every key is to be treated as dirty).
+  dirty_records cached;
+  std::vector<cache_write_result> cache;
+  int8_t cache_redis = not_asked;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, store_outcome& x) {
+  return f(caf::meta::type_name("store_outcome"), x.results, x.recorded, x.redis, x.cached,
+           x.cache, x.cache_redis);
 }
 
 // The PostgreSQL worker's interface (actors/postgres_worker.hpp).

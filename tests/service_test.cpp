@@ -500,8 +500,10 @@ TEST_F(Service, AWriteThatMissesItsDeadlineSaysTheOutcomeIsUnknown) {
   auto start = std::chrono::steady_clock::now();
   auto r = c.cmd({"SET", k, "late"});
   auto waited = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(r.str, "ERR outcome unknown: no answer within the request deadline");
-  EXPECT_GE(waited, 1900ms);
+  // The shard gives up on the transaction (its worker is held after COMMIT)
+  // a little before the client's deadline, whichever answers first.
+  EXPECT_EQ(r.str.rfind("ERR outcome unknown: ", 0), 0u) << r.str;
+  EXPECT_GE(waited, 1500ms);
   EXPECT_LT(waited, 10s);  // a hang would be caught here
   write_gate_->release(k);
   // It had committed: the row is there, and reads agree with it.
@@ -556,8 +558,9 @@ TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone
   EXPECT_TRUE(refused.is_error()) << refused;
   EXPECT_NE(refused.str.find("invalid input syntax for type bigint"), std::string::npos) << refused;
   EXPECT_EQ(writes[2].get().str, "OK");
-  // The held one was already counted; the three queued ones made one more.
-  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 1);
+  // The held one (counted when its worker answers, after the cache update)
+  // and one more for the three queued ones.
+  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 2);
   EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 2u);
   EXPECT_EQ(c.cmd({"GET", a}).str, "1");
   EXPECT_EQ(c.cmd({"GET", b}).str, "2");
@@ -595,7 +598,8 @@ TEST_F(Service, AKeySetTwiceInOneBatchEndsWithTheLaterValue) {
   EXPECT_EQ(hold.get().str, "OK");
   for (auto& w : writes)
     EXPECT_EQ(w.get().str, "OK");
-  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 1);
+  // The held one, counted once its worker answers, and the batch of four.
+  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 2);
   auto row = sql("SELECT convert_from(value, 'UTF8'), version FROM wtcache_kv WHERE key = $1", k);
   ASSERT_EQ(row.size(), 1u);
   EXPECT_EQ(row[0][0].as<std::string>(), "later");
