@@ -135,9 +135,26 @@ void send_ready(self_ptr self) {
     }
   }
   if (!out.empty()) {
-    st.unsent_bytes += out.size();
-    self->write(st.hdl, out.size(), out.data());
-    self->flush(st.hdl);
+    std::size_t sent = 0;
+    // Nothing of ours waits in CAF's buffers: send straight away. Through
+    // CAF, every reply would subscribe the socket to write readiness, wait
+    // for it, write, and unsubscribe (three more system calls a reply, on
+    // the multiplexer thread that all connections share). What the socket
+    // does not take goes to CAF's buffer, in order, as before; a socket
+    // error is left to CAF too, which reports it and closes.
+    if (st.unsent_bytes == 0) {
+      auto n = ::send(static_cast<int>(st.hdl.id()), out.data(), out.size(),
+                      MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        sent = static_cast<std::size_t>(n);
+        st.last_drained = steady::now();
+      }
+    }
+    if (sent < out.size()) {
+      st.unsent_bytes += out.size() - sent;
+      self->write(st.hdl, out.size() - sent, out.data() + sent);
+      self->flush(st.hdl);
+    }
     if (st.unsent_bytes > st.fe->max_reply_buffer_bytes && !st.output_over_limit) {
       // Take no more commands until the client reads; cut it off if it does not.
       st.output_over_limit = true;
