@@ -16,7 +16,7 @@
 
 namespace wtcache {
 
-using self_ptr = shard_actor::stateful_pointer<shard_state>;
+using self_ptr = shard_self*;
 using clock_type = std::chrono::steady_clock;
 
 void shard_state::mark_dirty(const std::string& key, int64_t version, bool shared) {

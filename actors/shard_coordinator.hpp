@@ -26,6 +26,7 @@
 #include <caf/response_promise.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
+#include <caf/io/typed_broker.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/backoff.hpp"
@@ -153,7 +154,19 @@ struct shard_state {
   queued_write make_queued(const key_write& w) const;
 };
 
-shard_actor::behavior_type shard_coordinator(shard_actor::stateful_pointer<shard_state> self,
-                                             shard_settings cfg);
+// Shards are brokers without connections: CAF runs brokers on its
+// multiplexer thread, the one that runs the client connections, so that a
+// command's hops between its connection and its shard are calls on one
+// thread rather than hand-offs between threads (each a wake-up, and a pipe
+// write for the way back). Spawn with caf::io::middleman::spawn_broker.
+template <class Handle>
+struct broker_for;
+template <class... Sigs>
+struct broker_for<caf::typed_actor<Sigs...>> {
+  using type = caf::io::typed_broker<Sigs...>;
+};
+using shard_self = caf::stateful_actor<shard_state, broker_for<shard_actor>::type>;
+
+shard_actor::behavior_type shard_coordinator(shard_self* self, shard_settings cfg);
 
 }  // namespace wtcache

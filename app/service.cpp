@@ -173,7 +173,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.refuse_reads_without_database = cfg.refuse_reads_without_database;
     s.dirty_lease = cfg.dirty_lease;
     s.hooks = opts.hooks;
-    svc->shards_.push_back(sys.spawn(shard_coordinator, std::move(s)));
+    svc->shards_.push_back(sys.middleman().spawn_broker(shard_coordinator, std::move(s)));
   }
   std::vector<caf::actor> peers;
   for (auto& shard : svc->shards_)
