@@ -118,6 +118,29 @@ std::string build_multi_upsert(const namespace_config& ns, const std::string& ke
          (ns.type == value_type::jsonb ? ", " + v + "::text" : std::string());
 }
 
+std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
+                                const std::string& value_type) {
+  auto k = quote_identifier(ns.key_column);
+  auto v = quote_identifier(ns.value_column);
+  auto ver = quote_identifier(ns.version_column);
+  std::string value_in = ns.type == value_type::bytea ? "decode(x.v, 'hex')" : "x.v::" + value_type;
+  bool jsonb = ns.type == value_type::jsonb;
+  auto u = upsert_columns_of(ns);
+  // l: every lock (count() needs them all) before d draws any version.
+  return "WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(x)) AS n "
+         "FROM unnest($1::bigint[]) AS x), "
+         "d AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
+         "FROM l, generate_series(1, $2::int) ORDER BY ver), "
+         "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), "
+         "w AS (INSERT INTO " + quote_identifier(ns.table) + " (" + u.cols + ") SELECT x.k::" +
+         key_type + ", " + value_in + ", n.ver" + u.touch_values +
+         " FROM unnest($3::text[], $4::text[], $5::bigint[]) AS x(k, v, i) JOIN n ON n.i = x.i"
+         " ON CONFLICT (" + k + ") DO UPDATE SET " + u.sets + " RETURNING " + ver + " AS ver" +
+         (jsonb ? ", " + v + "::text AS stored" : std::string()) + ") "
+         "SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
+         " FROM n LEFT JOIN w ON w.ver = n.ver ORDER BY n.i";
+}
+
 namespace_table::namespace_table(std::vector<namespace_config> spaces)
   : spaces_(std::move(spaces)) {
   if (spaces_.empty() || !spaces_[0].prefix.empty())

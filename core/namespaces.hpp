@@ -73,6 +73,17 @@ namespace_sql build_sql(const namespace_config& ns);
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type);
 
+// The same for a batch whose SETs are all in this namespace, with the row
+// locks and the versions in the same statement (one round trip less): $1
+// the advisory lock keys, $2 the number of SETs, $3 keys, $4 values, $5 for
+// each row the (1-based) SET whose value it takes. Every lock is taken
+// before any version is drawn, and SET i gets the i-th smallest version, so
+// that versions follow each row's commit order across nodes. Returns one
+// row per SET, in order: version [, the value as stored, for jsonb, on the
+// rows written].
+std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
+                                const std::string& value_type);
+
 // The name of the sequence every version is drawn from.
 inline constexpr const char* version_sequence = "wtcache_version";
 
