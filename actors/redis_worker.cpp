@@ -3,6 +3,8 @@
 #include <hiredis/hiredis.h>
 
 #include <caf/behavior.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/network/multiplexer.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <spdlog/spdlog.h>
@@ -549,6 +551,35 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
   return out;
 }
 
+namespace {
+
+using answer = std::pair<caf::typed_response_promise<std::vector<cache_entry>>,
+                         caf::expected<std::vector<cache_entry>>>;
+
+// The answers of one pipelined round. Most go to connections and shards,
+// which are brokers: each one answered from this thread costs a write to
+// the multiplexer's wake-up pipe and a read on the other side. Handed to the
+// multiplexer thread as one job instead, they cost one pipe write between
+// them, and each delivery there is a queue append.
+void deliver_all(caf::actor_system& sys, std::vector<answer> answers) {
+  auto deliver = [](std::vector<answer>& all) {
+    for (auto& [promise, result] : all) {
+      if (result)
+        promise.deliver(std::move(*result));
+      else
+        promise.deliver(result.error());
+    }
+  };
+  if (answers.size() < 2 || !sys.has_middleman()) {
+    deliver(answers);
+    return;
+  }
+  sys.middleman().backend().post(
+    [all = std::move(answers), deliver]() mutable { deliver(all); });
+}
+
+}  // namespace
+
 redis_worker_actor::behavior_type
 redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
              std::chrono::milliseconds timeout) {
@@ -581,20 +612,23 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       if (keys.empty())
         return;
       auto res = self->state.read(keys);
+      std::vector<answer> answers;
+      answers.reserve(reads.size());
       std::size_t at = 0;
       for (std::size_t i = 0; i < reads.size(); ++i) {
         auto& r = reads[i];
         if (!live[i])
           continue;
         if (!res) {
-          r.promise.deliver(res.error());
+          answers.push_back({std::move(r.promise), res.error()});
           continue;
         }
         std::vector<cache_entry> mine(std::make_move_iterator(res->begin() + at),
                                       std::make_move_iterator(res->begin() + at + r.keys.size()));
         at += r.keys.size();
-        r.promise.deliver(std::move(mine));
+        answers.push_back({std::move(r.promise), std::move(mine)});
       }
+      deliver_all(self->system(), std::move(answers));
     },
     [=](atom::put, const std::vector<cache_write>& writes,
         int64_t deadline) -> caf::result<std::vector<cache_write_result>> {
