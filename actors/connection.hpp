@@ -62,6 +62,8 @@ struct connection_state {
   std::shared_ptr<const front_end> fe;
   caf::io::connection_handle hdl;
   std::unique_ptr<resp::parser> parser;
+  // How much one read may take (actors/connection.cpp, read_size_after).
+  std::size_t read_size = 16 * 1024;
 
   // Replies by request number; sent once all earlier ones are sent.
   uint64_t next_seq = 0;
@@ -106,6 +108,11 @@ struct connection_state {
   bool resume_scheduled = false;
   bool closed = false;
 };
+
+// How much a connection's next read may take, after a read of `got` bytes
+// with room for `current`: fourfold while reads come back full, up to 1 MiB;
+// 16 KiB again once one does not (CAF zero-fills the whole buffer per read).
+std::size_t read_size_after(std::size_t current, std::size_t got);
 
 caf::behavior connection(caf::io::stateful_broker<connection_state>* self,
                          caf::io::connection_handle hdl, std::shared_ptr<const front_end> fe);

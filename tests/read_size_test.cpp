@@ -1,0 +1,25 @@
+#include <gtest/gtest.h>
+
+#include "actors/connection.hpp"
+
+using wtcache::read_size_after;
+
+TEST(ReadSize, GrowsFourfoldWhileReadsComeBackFull) {
+  EXPECT_EQ(read_size_after(16 * 1024, 16 * 1024), 64u * 1024);
+  EXPECT_EQ(read_size_after(64 * 1024, 64 * 1024), 256u * 1024);
+  EXPECT_EQ(read_size_after(256 * 1024, 256 * 1024), 1024u * 1024);
+}
+
+TEST(ReadSize, StopsAtOneMebibyte) {
+  EXPECT_EQ(read_size_after(1024 * 1024, 1024 * 1024), 1024u * 1024);
+}
+
+TEST(ReadSize, StaysSmallForSmallReads) {
+  EXPECT_EQ(read_size_after(16 * 1024, 30), 16u * 1024);
+  EXPECT_EQ(read_size_after(16 * 1024, 16 * 1024 - 1), 16u * 1024);
+}
+
+TEST(ReadSize, DropsBackOnceAReadIsSmall) {
+  EXPECT_EQ(read_size_after(1024 * 1024, 40 * 1024), 1024u * 1024);  // a large value's tail
+  EXPECT_EQ(read_size_after(1024 * 1024, 30), 16u * 1024);
+}
