@@ -8,6 +8,7 @@
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
@@ -116,6 +117,53 @@ void update_cache(postgres_worker_state& st, const std::vector<cache_write>& wri
   }
 }
 
+// libpqxx 6.4 keeps the libpq handle to itself; its connection policy is
+// the one place that sees it, once, as it connects (on this thread).
+thread_local pqxx::internal::pq::PGconn* connected_handle = nullptr;
+
+class handle_seeing_connect : public pqxx::connect_direct {
+public:
+  explicit handle_seeing_connect(const std::string& opts) : pqxx::connect_direct(opts) {}
+  handle do_startconnect(handle orig) override {
+    orig = pqxx::connect_direct::do_startconnect(orig);
+    connected_handle = orig;
+    return orig;
+  }
+};
+
+using worker_connection = pqxx::basic_connection_base<handle_seeing_connect>;
+
+// A result of the pipeline, checked as libpqxx would: an error reply is a
+// pqxx::sql_error with its SQLSTATE, no reply a lost connection.
+struct pg_result {
+  PGresult* res;
+  explicit pg_result(PGresult* r) : res(r) {}
+  pg_result(const pg_result&) = delete;
+  ~pg_result() { if (res) PQclear(res); }
+};
+
+void check(PGconn* pg, const pg_result& r, ExecStatusType expected, const char* what) {
+  if (!r.res) {
+    if (PQstatus(pg) == CONNECTION_BAD)
+      throw pqxx::broken_connection(PQerrorMessage(pg));
+    throw pqxx::failure(std::string("no result for ") + what);
+  }
+  auto status = PQresultStatus(r.res);
+  if (status == expected)
+    return;
+  if (status == PGRES_FATAL_ERROR) {
+    const char* state = PQresultErrorField(r.res, PG_DIAG_SQLSTATE);
+    throw pqxx::sql_error(PQresultErrorMessage(r.res), what, state);
+  }
+  if (status == PGRES_PIPELINE_ABORTED)
+    throw pqxx::sql_error(std::string(what) + " was not run: an earlier statement failed", what,
+                          "25P02");
+  if (PQstatus(pg) == CONNECTION_BAD)
+    throw pqxx::broken_connection(PQerrorMessage(pg));
+  throw pqxx::failure(std::string("unexpected result status for ") + what + ": " +
+                      PQresStatus(status));
+}
+
 }  // namespace
 
 bool parse_redis_integer(const std::string& s, int64_t& out) {
@@ -153,7 +201,17 @@ caf::error postgres_worker_state::connect() {
     return caf::none;
   conn.reset();
   try {
-    auto c = std::make_unique<pqxx::connection>(url);
+    connected_handle = nullptr;
+    auto c = std::make_unique<worker_connection>(url);
+    auto* handle = connected_handle;
+    if (!handle || PQstatus(handle) != CONNECTION_OK)
+      throw pqxx::broken_connection("connected, but the connection handle was not seen");
+    // Never reconnect behind our back: `raw` would point at the old one.
+    // (Deprecated in libpqxx 6.4, gone in 7, where the handle is reachable.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    c->inhibit_reactivation(true);
+#pragma GCC diagnostic pop
     // Our own deadline for every statement, below the shards' request
     // timeout, so the worker answers before anyone gives up on it.
     pqxx::nontransaction tx(*c);
@@ -187,7 +245,18 @@ caf::error postgres_worker_state::connect() {
       };
       auto key_type = type_of(ns.key_column), value_type = type_of(ns.value_column);
       c->prepare(stmt("m", i), build_multi_upsert(ns, key_type, value_type));
-      c->prepare(stmt("L", i), build_locked_upsert(ns, key_type, value_type));
+      // Prepared through libpq, for the pipeline; libpqxx prepares its own
+      // statements on first use and would not know this one.
+      auto locked = build_locked_upsert(ns, key_type, value_type);
+      if (auto* res = PQprepare(handle, stmt("L", i).c_str(), locked.c_str(), 0, nullptr)) {
+        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        std::string error = ok ? "" : PQresultErrorMessage(res);
+        PQclear(res);
+        if (!ok)
+          throw std::runtime_error("cannot prepare the batched upsert: " + error);
+      } else {
+        throw pqxx::broken_connection(PQerrorMessage(handle));
+      }
     }
     catalog.commit();
     c->prepare("lock", "SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS x");
@@ -209,6 +278,7 @@ caf::error postgres_worker_state::connect() {
                "DELETE FROM wtcache_dirty_keys d USING unnest($1::text[], $2::bigint[]) AS c(key, version) "
                "WHERE d.key = c.key AND d.version <= c.version");
     conn = std::move(c);
+    raw = handle;
     return caf::none;
   } catch (const std::exception& e) {
     return make_error(ec::postgres_unavailable, one_line(e.what()));
@@ -318,29 +388,36 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   // followed by ROLLBACK TO SAVEPOINT or by ROLLBACK, never by COMMIT.
   try {
     pqxx::nontransaction tx(*conn);
-    tx.exec("BEGIN");
     // Only SETs (the common batch): one statement per namespace. If it
     // fails, one statement per command finds the culprit and fails it alone.
     bool only_sets = std::all_of(ops.begin(), ops.end(),
                                  [](const store_op& op) { return op.kind == op_kind::set; });
+    bool one_namespace = std::all_of(ops.begin(), ops.end(), [&](const store_op& op) {
+      return op.ns == ops.front().ns;
+    });
     // No savepoint around it: nothing precedes it in the transaction, so a
     // failure rolls back and starts over (two round trips, on the rare
     // path, instead of two on every batch). A lone SET's failure is its
     // answer as it is.
     if (only_sets) {
       try {
-        upsert_all(tx, ops, locks, results);
+        if (one_namespace) {
+          begin_and_upsert(ops, locks, results);
+        } else {
+          tx.exec("BEGIN");
+          upsert_all(tx, ops, locks, results);
+        }
         in_transaction = true;
         return results;
       } catch (const pqxx::sql_error& e) {
         if (e.sqlstate() == "57014" || e.sqlstate() == "55P03" || ops.size() == 1)
           throw;  // the whole transaction's fate
         tx.exec("ROLLBACK");
-        tx.exec("BEGIN");
         for (auto& r : results)
           r = store_result{};
       }
     }
+    tx.exec("BEGIN");
     tx.exec_prepared("lock", number_array(locks));
     bool many_groups = ops.front().group != ops.back().group;
     std::size_t i = 0;
@@ -416,6 +493,91 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   }
 }
 
+void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
+                                             const std::vector<int64_t>& locks,
+                                             std::vector<store_result>& results) {
+  // The rows: each key once, taking its last SET (as upsert_all).
+  std::map<std::string, std::size_t> last;
+  for (std::size_t k = 0; k < ops.size(); ++k)
+    last[ops[k].id] = k;
+  auto ns = ops.front().ns;
+  bool bytea = spaces->at(ns).type == value_type::bytea;
+  bool jsonb = spaces->at(ns).type == value_type::jsonb;
+  static const char* hex = "0123456789abcdef";
+  std::vector<std::string> keys, values;
+  std::vector<int64_t> sources;
+  for (auto& [id, k] : last) {
+    keys.push_back(id);
+    sources.push_back(static_cast<int64_t>(k) + 1);
+    if (!bytea) {
+      values.push_back(ops[k].value);
+      continue;
+    }
+    std::string h;
+    h.reserve(ops[k].value.size() * 2);
+    for (unsigned char ch : ops[k].value) {
+      h += hex[ch >> 4];
+      h += hex[ch & 15];
+    }
+    values.push_back(std::move(h));
+  }
+  std::string params[] = {number_array(locks), std::to_string(ops.size()), text_array(keys),
+                          text_array(values), number_array(sources)};
+  const char* values_of[] = {params[0].c_str(), params[1].c_str(), params[2].c_str(),
+                             params[3].c_str(), params[4].c_str()};
+  auto name = stmt("L", ns);
+  PGconn* pg = raw;
+  if (PQenterPipelineMode(pg) != 1)
+    throw pqxx::broken_connection(PQerrorMessage(pg));
+  // Every result is read before leaving pipeline mode, whatever happens.
+  std::vector<std::unique_ptr<pg_result>> got;
+  bool sent = PQsendQueryParams(pg, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+              PQsendQueryPrepared(pg, name.c_str(), 5, values_of, nullptr, nullptr, 0) == 1 &&
+              PQpipelineSync(pg) == 1;
+  if (sent) {
+    // BEGIN, the statement (each followed by a null), then the sync.
+    for (int i = 0; i < 2; ++i) {
+      got.push_back(std::make_unique<pg_result>(PQgetResult(pg)));
+      if (!got.back()->res)
+        break;
+      while (auto* extra = PQgetResult(pg))
+        PQclear(extra);
+    }
+    if (got.size() == 2 && got.back()->res) {
+      pg_result sync(PQgetResult(pg));
+      sent = sync.res && PQresultStatus(sync.res) == PGRES_PIPELINE_SYNC;
+    } else {
+      sent = false;
+    }
+  }
+  if (!sent || PQexitPipelineMode(pg) != 1) {
+    // Out of step with the server: this connection is done for.
+    auto text = std::string(PQerrorMessage(pg));
+    throw pqxx::broken_connection(text.empty() ? "lost the pipeline" : text);
+  }
+  check(pg, *got[0], PGRES_COMMAND_OK, "BEGIN");
+  check(pg, *got[1], PGRES_TUPLES_OK, "the batched upsert");
+  auto* res = got[1]->res;
+  if (PQntuples(res) != static_cast<int>(ops.size()))
+    throw pqxx::failure("the batched upsert returned " + std::to_string(PQntuples(res)) +
+                        " versions for " + std::to_string(ops.size()) + " SETs");
+  std::map<int64_t, std::string> stored;
+  for (std::size_t k = 0; k < ops.size(); ++k) {
+    auto row = static_cast<int>(k);
+    results[k].version = std::stoll(PQgetvalue(res, row, 0));
+    if (jsonb && !PQgetisnull(res, row, 1))
+      stored[results[k].version] = std::string(PQgetvalue(res, row, 1),
+                                               static_cast<std::size_t>(PQgetlength(res, row, 1)));
+  }
+  if (jsonb)
+    for (auto& [id, k] : last) {
+      results[k].has_value = true;
+      auto it = stored.find(results[k].version);
+      if (it != stored.end())
+        results[k].value = it->second;
+    }
+}
+
 void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
                                        const std::vector<int64_t>& locks,
                                        std::vector<store_result>& results) {
@@ -453,33 +615,6 @@ void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::ve
         results[k].value = it->second;
     }
   };
-
-  if (last.size() == 1) {
-    // One namespace (the usual batch): locks, versions and rows in one
-    // statement.
-    auto& [ns, ids] = *last.begin();
-    std::vector<std::string> keys, values;
-    std::vector<int64_t> sources;  // the SET (1-based) each row takes
-    rows_of(ns, ids, keys, values);
-    for (auto& entry : ids)
-      sources.push_back(static_cast<int64_t>(entry.second) + 1);
-    auto res = tx.exec_prepared(stmt("L", ns), number_array(locks), static_cast<int>(ops.size()),
-                                text_array(keys), text_array(values), number_array(sources));
-    if (res.size() != ops.size())
-      throw std::runtime_error("the batched upsert returned " + std::to_string(res.size()) +
-                               " versions for " + std::to_string(ops.size()) + " SETs");
-    std::map<int64_t, std::string> stored;
-    bool jsonb = spaces->at(ns).type == value_type::jsonb;
-    for (std::size_t k = 0; k < ops.size(); ++k) {
-      auto row = res[static_cast<pqxx::result::size_type>(k)];
-      results[k].version = row[0].as<int64_t>();
-      if (jsonb && !row[1].is_null())
-        stored[results[k].version] = row[1].as<std::string>();
-    }
-    if (jsonb)
-      take_stored(ids, stored);
-    return;
-  }
 
   auto drawn = tx.exec_prepared("lock_versions", number_array(locks), static_cast<int>(ops.size()));
   for (std::size_t k = 0; k < ops.size(); ++k)

@@ -31,7 +31,11 @@ struct postgres_worker_state {
   std::string url;
   std::shared_ptr<const namespace_table> spaces;
   std::chrono::milliseconds statement_timeout{3000};
-  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<pqxx::connection_base> conn;
+  // The same connection as libpq sees it, for what libpqxx 6.4 cannot do:
+  // pipelining (BEGIN and a batch's statement in one round trip). Set with
+  // `conn` by connect(), used only right after it succeeded.
+  pqxx::internal::pq::PGconn* raw = nullptr;
   // Its own Redis connection, for the tombstones a transaction puts in
   // before it commits: a round trip from this thread instead of two thread
   // hand-offs to a Redis worker and back.
@@ -63,10 +67,15 @@ private:
   // dropped (the next call connects again), an error becomes ours.
   template <class F>
   auto alone(F f) -> caf::expected<decltype(f(std::declval<pqxx::nontransaction&>()))>;
-  // Group commit's fast path: every op is a SET. Takes the row locks, draws
-  // the versions, and writes each namespace's rows with one statement.
+  // Group commit's fast path: every op is a SET, in more than one
+  // namespace. Takes the row locks, draws the versions, and writes each
+  // namespace's rows with one statement.
   void upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
                   const std::vector<int64_t>& locks, std::vector<store_result>& results);
+  // The same for SETs of one namespace, with BEGIN in the same round trip
+  // (libpq pipeline mode). Throws as libpqxx would.
+  void begin_and_upsert(const std::vector<store_op>& ops, const std::vector<int64_t>& locks,
+                        std::vector<store_result>& results);
   // Ends a failed transaction so the connection can be reused.
   void abandon_transaction();
 };

@@ -534,6 +534,22 @@ TEST_F(Service, ATombstoneAtTheNewVersionIsInRedisBeforeTheCacheUpdate) {
   EXPECT_EQ(field(entry, "v"), row[0][0].as<std::string>());
 }
 
+// A lone SET goes in pipelined with its BEGIN; when PostgreSQL refuses it,
+// its error is the answer, and every worker is fit for the next writes (none is left mid-pipeline or in an aborted transaction).
+TEST_F(Service, ALoneSetThatPostgresRefusesFailsAloneAndLeavesTheWorkersFit) {
+  resp_client c(port_);
+  for (int i = 0; i < 8; ++i) {  // more than there are workers
+    auto r = c.cmd({"SET", "session:not-a-number-" + std::to_string(i), "{}"});
+    EXPECT_TRUE(r.is_error()) << r;
+    EXPECT_NE(r.str.find("invalid input syntax for type bigint"), std::string::npos) << r;
+  }
+  for (int i = 0; i < 8; ++i) {
+    auto k = key();
+    ASSERT_EQ(c.cmd({"SET", k, "fine"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", k}).str, "fine");
+  }
+}
+
 // Group commit: writes that arrive while a transaction is in flight share the
 // next one, and one bad command among them fails alone.
 TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone) {
