@@ -117,6 +117,34 @@ void update_cache(postgres_worker_state& st, const std::vector<cache_write>& wri
   }
 }
 
+// A SET's value as a text parameter of the batched upserts: bytea goes as
+// hex (decoded in SQL), anything else as it is.
+std::string value_parameter(const std::string& value, bool bytea) {
+  if (!bytea)
+    return value;
+  static const char* hex = "0123456789abcdef";
+  std::string h;
+  h.reserve(value.size() * 2);
+  for (unsigned char ch : value) {
+    h += hex[ch >> 4];
+    h += hex[ch & 15];
+  }
+  return h;
+}
+
+// jsonb comes back normalised; the cache must hold what a read returns.
+// `ids`: row key -> the SET it took; `stored`: the text stored, by version.
+void take_stored(const std::map<std::string, std::size_t>& ids,
+                 const std::map<int64_t, std::string>& stored,
+                 std::vector<store_result>& results) {
+  for (auto& [id, k] : ids) {
+    results[k].has_value = true;
+    auto it = stored.find(results[k].version);
+    if (it != stored.end())
+      results[k].value = it->second;
+  }
+}
+
 // libpqxx 6.4 keeps the libpq handle to itself; its connection policy is
 // the one place that sees it, once, as it connects (on this thread).
 thread_local pqxx::internal::pq::PGconn* connected_handle = nullptr;
@@ -503,23 +531,12 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
   auto ns = ops.front().ns;
   bool bytea = spaces->at(ns).type == value_type::bytea;
   bool jsonb = spaces->at(ns).type == value_type::jsonb;
-  static const char* hex = "0123456789abcdef";
   std::vector<std::string> keys, values;
   std::vector<int64_t> sources;
   for (auto& [id, k] : last) {
     keys.push_back(id);
     sources.push_back(static_cast<int64_t>(k) + 1);
-    if (!bytea) {
-      values.push_back(ops[k].value);
-      continue;
-    }
-    std::string h;
-    h.reserve(ops[k].value.size() * 2);
-    for (unsigned char ch : ops[k].value) {
-      h += hex[ch >> 4];
-      h += hex[ch & 15];
-    }
-    values.push_back(std::move(h));
+    values.push_back(value_parameter(ops[k].value, bytea));
   }
   std::string params[] = {number_array(locks), std::to_string(ops.size()), text_array(keys),
                           text_array(values), number_array(sources)};
@@ -570,12 +587,7 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
                                                static_cast<std::size_t>(PQgetlength(res, row, 1)));
   }
   if (jsonb)
-    for (auto& [id, k] : last) {
-      results[k].has_value = true;
-      auto it = stored.find(results[k].version);
-      if (it != stored.end())
-        results[k].value = it->second;
-    }
+    take_stored(last, stored, results);
 }
 
 void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
@@ -586,45 +598,18 @@ void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::ve
   std::map<uint32_t, std::map<std::string, std::size_t>> last;  // ns -> id -> op
   for (std::size_t k = 0; k < ops.size(); ++k)
     last[ops[k].ns][ops[k].id] = k;
-  static const char* hex = "0123456789abcdef";
-  auto rows_of = [&](uint32_t ns, const std::map<std::string, std::size_t>& ids,
-                     std::vector<std::string>& keys, std::vector<std::string>& values) {
-    bool bytea = spaces->at(ns).type == value_type::bytea;
-    for (auto& [id, k] : ids) {
-      keys.push_back(id);
-      if (!bytea) {
-        values.push_back(ops[k].value);
-        continue;
-      }
-      std::string h;
-      h.reserve(ops[k].value.size() * 2);
-      for (unsigned char ch : ops[k].value) {
-        h += hex[ch >> 4];
-        h += hex[ch & 15];
-      }
-      values.push_back(std::move(h));
-    }
-  };
-  // jsonb comes back normalised; the cache must hold what a read returns.
-  auto take_stored = [&](const std::map<std::string, std::size_t>& ids,
-                         const std::map<int64_t, std::string>& stored) {
-    for (auto& [id, k] : ids) {
-      results[k].has_value = true;
-      auto it = stored.find(results[k].version);
-      if (it != stored.end())
-        results[k].value = it->second;
-    }
-  };
-
   auto drawn = tx.exec_prepared("lock_versions", number_array(locks), static_cast<int>(ops.size()));
   for (std::size_t k = 0; k < ops.size(); ++k)
     results[k].version = drawn[static_cast<pqxx::result::size_type>(k)][0].as<int64_t>();
   for (auto& [ns, ids] : last) {
+    bool bytea = spaces->at(ns).type == value_type::bytea;
     std::vector<std::string> keys, values;
     std::vector<int64_t> versions;
-    rows_of(ns, ids, keys, values);
-    for (auto& entry : ids)
-      versions.push_back(results[entry.second].version);
+    for (auto& [id, k] : ids) {
+      keys.push_back(id);
+      values.push_back(value_parameter(ops[k].value, bytea));
+      versions.push_back(results[k].version);
+    }
     auto res = tx.exec_prepared(stmt("m", ns), text_array(keys), text_array(values),
                                 number_array(versions));
     if (spaces->at(ns).type != value_type::jsonb)
@@ -632,7 +617,7 @@ void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::ve
     std::map<int64_t, std::string> stored;  // by version: unique per row
     for (auto row : res)
       stored[row[0].as<int64_t>()] = row[1].as<std::string>();
-    take_stored(ids, stored);
+    take_stored(ids, stored, results);
   }
 }
 

@@ -63,6 +63,25 @@ upsert_columns upsert_columns_of(const namespace_config& ns) {
   return u;
 }
 
+// The rows of a batched upsert, from unnest() as x(k, v, ...): the key and
+// value cast to the columns' types (bytea arrives as hex), then the version
+// `version_in`, then the touch columns; and the rest of the INSERT after
+// its SELECT list's FROM: ON CONFLICT ... RETURNING the version.
+struct batched_upsert {
+  std::string insert_select, on_conflict;
+};
+
+batched_upsert batched_upsert_of(const namespace_config& ns, const std::string& key_type,
+                                 const std::string& value_type, const std::string& version_in) {
+  auto value_in = ns.type == value_type::bytea ? std::string("decode(x.v, 'hex')")
+                                               : "x.v::" + value_type;
+  auto u = upsert_columns_of(ns);
+  return {"INSERT INTO " + quote_identifier(ns.table) + " (" + u.cols + ") SELECT x.k::" +
+            key_type + ", " + value_in + ", " + version_in + u.touch_values,
+          " ON CONFLICT (" + quote_identifier(ns.key_column) + ") DO UPDATE SET " + u.sets +
+            " RETURNING " + quote_identifier(ns.version_column)};
+}
+
 }  // namespace
 
 namespace_sql build_sql(const namespace_config& ns) {
@@ -106,38 +125,28 @@ namespace_sql build_sql(const namespace_config& ns) {
 
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type) {
-  auto k = quote_identifier(ns.key_column);
-  auto v = quote_identifier(ns.value_column);
-  auto ver = quote_identifier(ns.version_column);
-  std::string value_in = ns.type == value_type::bytea ? "decode(x.v, 'hex')" : "x.v::" + value_type;
-  auto u = upsert_columns_of(ns);
-  return "INSERT INTO " + quote_identifier(ns.table) + " (" + u.cols + ") SELECT x.k::" +
-         key_type + ", " + value_in + ", x.ver" + u.touch_values +
-         " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(k, v, ver) ON CONFLICT (" + k +
-         ") DO UPDATE SET " + u.sets + " RETURNING " + ver +
-         (ns.type == value_type::jsonb ? ", " + v + "::text" : std::string());
+  auto up = batched_upsert_of(ns, key_type, value_type, "x.ver");
+  return up.insert_select + " FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(k, v, ver)" +
+         up.on_conflict +
+         (ns.type == value_type::jsonb ? ", " + quote_identifier(ns.value_column) + "::text"
+                                       : std::string());
 }
 
 std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
                                 const std::string& value_type) {
-  auto k = quote_identifier(ns.key_column);
-  auto v = quote_identifier(ns.value_column);
-  auto ver = quote_identifier(ns.version_column);
-  std::string value_in = ns.type == value_type::bytea ? "decode(x.v, 'hex')" : "x.v::" + value_type;
   bool jsonb = ns.type == value_type::jsonb;
-  auto u = upsert_columns_of(ns);
+  auto up = batched_upsert_of(ns, key_type, value_type, "n.ver");
   // l: every lock (count() needs them all) before d draws any version.
   return "WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(x)) AS n "
          "FROM unnest($1::bigint[]) AS x), "
          "d AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
          "FROM l, generate_series(1, $2::int) ORDER BY ver), "
          "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), "
-         "w AS (INSERT INTO " + quote_identifier(ns.table) + " (" + u.cols + ") SELECT x.k::" +
-         key_type + ", " + value_in + ", n.ver" + u.touch_values +
-         " FROM unnest($3::text[], $4::text[], $5::bigint[]) AS x(k, v, i) JOIN n ON n.i = x.i"
-         " ON CONFLICT (" + k + ") DO UPDATE SET " + u.sets + " RETURNING " + ver + " AS ver" +
-         (jsonb ? ", " + v + "::text AS stored" : std::string()) + ") "
-         "SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
+         "w AS (" + up.insert_select +
+         " FROM unnest($3::text[], $4::text[], $5::bigint[]) AS x(k, v, i) JOIN n ON n.i = x.i" +
+         up.on_conflict + " AS ver" +
+         (jsonb ? ", " + quote_identifier(ns.value_column) + "::text AS stored" : std::string()) +
+         ") SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
          " FROM n LEFT JOIN w ON w.ver = n.ver ORDER BY n.i";
 }
 
