@@ -607,14 +607,13 @@ std::string fmt_ratio(uint64_t hits, uint64_t misses) {
 
 // CAF zero-fills a connection's whole read buffer before every read (it
 // shrinks it to what was read, hands it over, then resizes it back): 64 KiB
-// of memset for a 30-byte GET. So reads start small and grow fourfold while
-// they come back full (a large value, a deep pipeline), up to 1 MiB, and
-// drop back once one does not.
+// of memset for a 30-byte GET. So reads start at 16 KiB, take 64 KiB while
+// they come back full (a large value, a deep pipeline), and drop back once
+// one does not. (The buffer keeps its largest capacity for the connection's
+// life: 64 KiB at most, as before.)
 std::size_t read_size_after(std::size_t current, std::size_t got) {
-  constexpr std::size_t smallest = 16 * 1024, largest = 1024 * 1024;
-  if (got >= current)
-    return std::min(current * 4, largest);
-  return got < smallest ? smallest : current;
+  constexpr std::size_t smallest = 16 * 1024, largest = 64 * 1024;
+  return got >= current ? std::min(current * 4, largest) : smallest;
 }
 
 

@@ -110,8 +110,8 @@ struct connection_state {
 };
 
 // How much a connection's next read may take, after a read of `got` bytes
-// with room for `current`: fourfold while reads come back full, up to 1 MiB;
-// 16 KiB again once one does not (CAF zero-fills the whole buffer per read).
+// with room for `current`: 64 KiB while reads come back full, 16 KiB again
+// once one does not (CAF zero-fills the whole buffer before every read).
 std::size_t read_size_after(std::size_t current, std::size_t got);
 
 caf::behavior connection(caf::io::stateful_broker<connection_state>* self,

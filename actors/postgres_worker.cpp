@@ -145,21 +145,8 @@ void take_stored(const std::map<std::string, std::size_t>& ids,
   }
 }
 
-// libpqxx 6.4 keeps the libpq handle to itself; its connection policy is
-// the one place that sees it, once, as it connects (on this thread).
+// The handle handle_seeing_connect saw last on this thread.
 thread_local pqxx::internal::pq::PGconn* connected_handle = nullptr;
-
-class handle_seeing_connect : public pqxx::connect_direct {
-public:
-  explicit handle_seeing_connect(const std::string& opts) : pqxx::connect_direct(opts) {}
-  handle do_startconnect(handle orig) override {
-    orig = pqxx::connect_direct::do_startconnect(orig);
-    connected_handle = orig;
-    return orig;
-  }
-};
-
-using worker_connection = pqxx::basic_connection_base<handle_seeing_connect>;
 
 // A result of the pipeline, checked as libpqxx would: an error reply is a
 // pqxx::sql_error with its SQLSTATE, no reply a lost connection.
@@ -193,6 +180,12 @@ void check(PGconn* pg, const pg_result& r, ExecStatusType expected, const char* 
 }
 
 }  // namespace
+
+handle_seeing_connect::handle handle_seeing_connect::do_startconnect(handle orig) {
+  orig = pqxx::connect_direct::do_startconnect(orig);
+  connected_handle = orig;
+  return orig;
+}
 
 bool parse_redis_integer(const std::string& s, int64_t& out) {
   if (s.empty() || s.size() > 20)

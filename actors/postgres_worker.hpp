@@ -25,13 +25,25 @@
 
 namespace wtcache {
 
+// libpqxx 6.4 keeps the libpq handle to itself; its connection policy is
+// the one place that sees it, once, as it connects (on the worker's thread).
+class handle_seeing_connect : public pqxx::connect_direct {
+public:
+  explicit handle_seeing_connect(const std::string& opts) : pqxx::connect_direct(opts) {}
+  handle do_startconnect(handle orig) override;
+};
+
+// Held as itself: pqxx::connection_base has no virtual destructor, and only
+// this type's destructor closes the connection.
+using worker_connection = pqxx::basic_connection_base<handle_seeing_connect>;
+
 struct postgres_worker_state {
   static inline const char* name = "postgres_worker";
 
   std::string url;
   std::shared_ptr<const namespace_table> spaces;
   std::chrono::milliseconds statement_timeout{3000};
-  std::unique_ptr<pqxx::connection_base> conn;
+  std::unique_ptr<worker_connection> conn;
   // The same connection as libpq sees it, for what libpqxx 6.4 cannot do:
   // pipelining (BEGIN and a batch's statement in one round trip). Set with
   // `conn` by connect(), used only right after it succeeded.

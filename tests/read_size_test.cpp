@@ -4,14 +4,12 @@
 
 using wtcache::read_size_after;
 
-TEST(ReadSize, GrowsFourfoldWhileReadsComeBackFull) {
+TEST(ReadSize, GrowsWhileReadsComeBackFull) {
   EXPECT_EQ(read_size_after(16 * 1024, 16 * 1024), 64u * 1024);
-  EXPECT_EQ(read_size_after(64 * 1024, 64 * 1024), 256u * 1024);
-  EXPECT_EQ(read_size_after(256 * 1024, 256 * 1024), 1024u * 1024);
 }
 
-TEST(ReadSize, StopsAtOneMebibyte) {
-  EXPECT_EQ(read_size_after(1024 * 1024, 1024 * 1024), 1024u * 1024);
+TEST(ReadSize, StopsAtSixtyFourKibibytes) {
+  EXPECT_EQ(read_size_after(64 * 1024, 64 * 1024), 64u * 1024);
 }
 
 TEST(ReadSize, StaysSmallForSmallReads) {
@@ -19,7 +17,7 @@ TEST(ReadSize, StaysSmallForSmallReads) {
   EXPECT_EQ(read_size_after(16 * 1024, 16 * 1024 - 1), 16u * 1024);
 }
 
-TEST(ReadSize, DropsBackOnceAReadIsSmall) {
-  EXPECT_EQ(read_size_after(1024 * 1024, 40 * 1024), 1024u * 1024);  // a large value's tail
-  EXPECT_EQ(read_size_after(1024 * 1024, 30), 16u * 1024);
+TEST(ReadSize, DropsBackOnceAReadIsNotFull) {
+  EXPECT_EQ(read_size_after(64 * 1024, 40 * 1024), 16u * 1024);  // a large value's tail
+  EXPECT_EQ(read_size_after(64 * 1024, 30), 16u * 1024);
 }
