@@ -49,8 +49,8 @@ struct postgres_worker_state {
   // `conn` by connect(), used only right after it succeeded.
   pqxx::internal::pq::PGconn* raw = nullptr;
   // Its own Redis connection, for the tombstones a transaction puts in
-  // before it commits: a round trip from this thread instead of two thread
-  // hand-offs to a Redis worker and back.
+  // before it commits and the cache update after: round trips from this
+  // thread instead of hand-offs to a Redis worker and back.
   redis_worker_state cache;
 
   postgres_worker_state();
