@@ -105,16 +105,22 @@ std::vector<cache_write> cache_writes(const std::vector<store_op>& ops, const in
   return writes;
 }
 
+// How a failed Redis call counts for the breaker: an error reply (a script
+// error) means Redis is up, just refusing.
+int8_t reply_of(const caf::error& err) {
+  return err == ec::redis_error ? store_outcome::answered : store_outcome::no_answer;
+}
+
 void update_cache(postgres_worker_state& st, const std::vector<cache_write>& writes,
                   store_outcome& outcome) {
   auto rs = put_fenced(st.cache, writes);
-  if (rs && rs->size() == writes.size()) {
-    outcome.cache = std::move(*rs);
-    outcome.cache_redis = store_outcome::answered;
-  } else {
-    outcome.cache_redis = !rs && rs.error() == ec::redis_error ? store_outcome::answered
-                                                               : store_outcome::no_answer;
+  if (!rs) {
+    outcome.cache_redis = reply_of(rs.error());
+    return;
   }
+  outcome.cache_redis = store_outcome::answered;
+  if (rs->size() == writes.size())
+    outcome.cache = std::move(*rs);
 }
 
 // A SET's value as a text parameter of the batched upserts: bytea goes as
@@ -641,11 +647,6 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
   } catch (const pqxx::in_doubt_error& e) {
     conn.reset();
     return make_error(ec::outcome_unknown, one_line(e.what()));
-  } catch (const pqxx::broken_connection& e) {
-    conn.reset();
-    if (committing)
-      return make_error(ec::outcome_unknown, one_line(e.what()));
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
   } catch (const pqxx::sql_error& e) {
     // PostgreSQL answered COMMIT with an error (a deferred constraint, a
     // serialization failure): the transaction is rolled back, nothing written.
@@ -655,7 +656,7 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
     if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
       return make_error(ec::timeout, "postgres statement timeout; nothing was written");
     return make_error(ec::postgres_error, one_line(e.what()));
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // pqxx::broken_connection among them
     conn.reset();
     if (committing)
       return make_error(ec::outcome_unknown, one_line(e.what()));
@@ -736,9 +737,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (!use_cache) {
         missed = record;
       } else if (auto rs = put_fenced(st.cache, tombstones); !rs) {
-        // Redis said something (a script error): it is up, just refusing.
-        outcome.redis = rs.error() == ec::redis_error ? store_outcome::answered
-                                                       : store_outcome::no_answer;
+        outcome.redis = reply_of(rs.error());
         missed = record;
       } else {
         outcome.redis = store_outcome::answered;

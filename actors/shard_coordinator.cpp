@@ -154,6 +154,19 @@ void observed(self_ptr self, backend b, const caf::error* err = nullptr) {
                  t.outage.count());
 }
 
+// Feeds the Redis breaker how a PostgreSQL worker's own Redis calls went
+// (store_outcome::redis_reply); true when Redis did not answer.
+bool observed_redis(self_ptr self, int8_t reply, const char* no_answer) {
+  if (reply == store_outcome::answered) {
+    observed(self, backend::redis);
+  } else if (reply == store_outcome::no_answer) {
+    auto err = make_error(ec::redis_unavailable, no_answer);
+    observed(self, backend::redis, &err);
+    return true;
+  }
+  return false;
+}
+
 // Tells the shard that owns `key` that this one committed it; a dirty mark
 // is counted until that shard has it, so that no connection takes a cache
 // hit of the key for granted meanwhile (actors/connection.cpp).
@@ -440,14 +453,9 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
   }
   const auto& keys = outcome.cached.keys;
   const auto& versions = outcome.cached.versions;
-  if (outcome.cache_redis == store_outcome::answered) {
-    observed(self, backend::redis);
-  } else if (outcome.cache_redis == store_outcome::no_answer) {
-    auto err = make_error(ec::redis_unavailable, "no answer to the cache update after COMMIT");
-    observed(self, backend::redis, &err);
+  if (observed_redis(self, outcome.cache_redis, "no answer to the cache update after COMMIT"))
     spdlog::warn("shard {}: cache update after commit failed; {} key(s) marked dirty", st.cfg.index,
                  keys.size());
-  }
   dirty_records done;  // recorded keys the cache update has just covered
   for (std::size_t i = 0; i < keys.size(); ++i) {
     // Reads that started before this commit must not be joined any more.
@@ -609,12 +617,7 @@ void flush(self_ptr self) {
         if (!current())
           return;
         observed(self, backend::postgres);
-        if (outcome.redis == store_outcome::answered) {
-          observed(self, backend::redis);
-        } else if (outcome.redis == store_outcome::no_answer) {
-          auto err = make_error(ec::redis_unavailable, "no answer to the tombstones before COMMIT");
-          observed(self, backend::redis, &err);
-        }
+        observed_redis(self, outcome.redis, "no answer to the tombstones before COMMIT");
         self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
         after_commit(self, b, std::move(outcome));
       },
