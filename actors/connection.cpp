@@ -315,7 +315,7 @@ void reply_read(self_ptr self, read_gather& g) {
 // anywhere on this node (marked, on its way to its shard, or recorded by
 // another node), or no fresh lease from the dirty-key watch. A write marks
 // its key before it is acknowledged, so a GET sent after that sees the mark.
-redis_worker_actor straight_to_cache(self_ptr self) {
+cache_read_actor straight_to_cache(self_ptr self) {
   auto& st = self->state;
   auto& m = *st.fe->metrics;
   auto now = steady::now();
@@ -327,7 +327,7 @@ redis_worker_actor straight_to_cache(self_ptr self) {
       m.redis_breaker.current(now) != circuit_breaker::state::closed ||
       m.postgres_breaker.current(now) != circuit_breaker::state::closed)
     return {};
-  return st.fe->directory->redis(st.next_redis++);
+  return st.fe->directory->reads(st.next_redis++);
 }
 
 void send_lookups(self_ptr self, std::shared_ptr<read_gather> g);
@@ -667,6 +667,8 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "queued_writes", m.queued_writes.load());
     line(out, "fills_fenced", m.fills_fenced.load());
     line(out, "worker_restarts", m.worker_restarts.load());
+    line(out, "cache_reader", std::string(m.cache_reader_up.load() ? "up" : "down"));
+    line(out, "cache_reader_connections", m.cache_reader_connects.load());
     auto now = std::chrono::steady_clock::now();
     line(out, "breaker_postgres", std::string(circuit_breaker::name(m.postgres_breaker.current(now))));
     line(out, "breaker_redis", std::string(circuit_breaker::name(m.redis_breaker.current(now))));

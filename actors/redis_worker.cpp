@@ -1,5 +1,6 @@
 #include "actors/redis_worker.hpp"
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 
 #include <caf/behavior.hpp>
@@ -294,18 +295,24 @@ void redis_worker_state::disconnect() {
   }
 }
 
-caf::error redis_worker_state::connect() {
-  if (ctx)
-    return caf::none;
-  ctx = redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, to_timeval(timeout));
-  if (!ctx || ctx->err) {
-    std::string why = ctx ? ctx->errstr : "out of memory";
-    disconnect();
-    return make_error(ec::redis_unavailable, why);
+namespace {
+
+void append_command(redisContext* ctx, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
   }
-  redisSetTimeout(ctx, to_timeval(timeout));
+  redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
+}
+
+// AUTH and SELECT on a new connection; a failure is returned with its reason.
+caf::error prepare(redisContext* ctx, const redis_endpoint& ep) {
   auto run = [&](const std::vector<std::string>& args) -> reply_ptr {
-    append(args);
+    append_command(ctx, args);
     void* raw = nullptr;
     if (redisGetReply(ctx, &raw) != REDIS_OK)
       return nullptr;
@@ -314,27 +321,73 @@ caf::error redis_worker_state::connect() {
   auto failed = [&](const reply_ptr& r, const char* what) -> caf::error {
     std::string why = !r ? std::string(ctx->errstr)
                          : std::string(what) + ": " + std::string(r->str ? r->str : "");
-    disconnect();
     return make_error(ec::redis_unavailable, why);
   };
-  if (!endpoint.password.empty()) {
-    auto r = endpoint.user.empty() ? run({"AUTH", endpoint.password})
-                                   : run({"AUTH", endpoint.user, endpoint.password});
+  if (!ep.password.empty()) {
+    auto r = ep.user.empty() ? run({"AUTH", ep.password}) : run({"AUTH", ep.user, ep.password});
     if (!r || r->type == REDIS_REPLY_ERROR)
       return failed(r, "AUTH");
   }
-  if (endpoint.db != 0) {
-    auto r = run({"SELECT", std::to_string(endpoint.db)});
+  if (ep.db != 0) {
+    auto r = run({"SELECT", std::to_string(ep.db)});
     if (!r || r->type == REDIS_REPLY_ERROR)
       return failed(r, "SELECT");
   }
+  return caf::none;
+}
+
+redisContext* connect_to(const redis_endpoint& ep, std::chrono::milliseconds timeout,
+                         caf::error& err) {
+  auto* ctx = redisConnectWithTimeout(ep.host.c_str(), ep.port, to_timeval(timeout));
+  if (!ctx || ctx->err) {
+    err = make_error(ec::redis_unavailable, ctx ? ctx->errstr : "out of memory");
+    if (ctx)
+      redisFree(ctx);
+    return nullptr;
+  }
+  redisSetTimeout(ctx, to_timeval(timeout));
+  if ((err = prepare(ctx, ep))) {
+    redisFree(ctx);
+    return nullptr;
+  }
+  return ctx;
+}
+
+}  // namespace
+
+caf::error redis_worker_state::connect() {
+  if (ctx)
+    return caf::none;
+  caf::error err;
+  ctx = connect_to(endpoint, timeout, err);
+  if (!ctx)
+    return err;
   for (auto sc : {redis_script::fence, redis_script::enqueue, redis_script::settle}) {
-    auto r = run({"SCRIPT", "LOAD", script_source(sc)});
-    if (!r || r->type != REDIS_REPLY_STRING)
-      return failed(r, "SCRIPT LOAD");
+    append({"SCRIPT", "LOAD", script_source(sc)});
+    void* raw = nullptr;
+    reply_ptr r;
+    if (redisGetReply(ctx, &raw) == REDIS_OK)
+      r.reset(static_cast<redisReply*>(raw));
+    if (!r || r->type != REDIS_REPLY_STRING) {
+      std::string why = !r ? std::string(ctx->errstr)
+                           : std::string("SCRIPT LOAD: ") + std::string(r->str ? r->str : "");
+      disconnect();
+      return make_error(ec::redis_unavailable, why);
+    }
     shas[static_cast<int>(sc)].assign(r->str, r->len);
   }
   return caf::none;
+}
+
+caf::expected<int> redis_worker_state::open_socket() const {
+  caf::error err;
+  auto* c = connect_to(endpoint, timeout, err);
+  if (!c)
+    return err;
+  // The shard's multiplexer never blocks on it.
+  int fd = redisFreeKeepFd(c);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
 }
 
 caf::expected<redis_reply> redis_worker_state::command(const std::vector<std::string>& args,
@@ -353,15 +406,7 @@ caf::expected<redis_reply> redis_worker_state::command(const std::vector<std::st
 }
 
 void redis_worker_state::append(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
+  append_command(ctx, args);
 }
 
 caf::error redis_worker_state::next_reply(redis_reply& out) {
@@ -489,14 +534,22 @@ redis_worker_state::read(const std::vector<std::string>& keys) {
     auto* d = r->element[2];
     if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
       continue;
-    e.present = true;
-    e.version = std::strtoll(v->str, nullptr, 10);
-    e.tombstone = k->len == 1 && k->str[0] == 't';
-    e.deleted = k->len == 1 && k->str[0] == 'x';
-    if (d->type == REDIS_REPLY_STRING)
-      e.data.assign(d->str, d->len);
+    e = cache_entry_of(std::string_view(v->str, v->len), std::string_view(k->str, k->len),
+                       d->type == REDIS_REPLY_STRING ? std::string_view(d->str, d->len)
+                                                     : std::string_view());
   }
   return out;
+}
+
+cache_entry cache_entry_of(std::string_view version, std::string_view kind,
+                           std::string_view data) {
+  cache_entry e;
+  e.present = true;
+  e.version = std::strtoll(std::string(version).c_str(), nullptr, 10);
+  e.tombstone = kind == "t";
+  e.deleted = kind == "x";
+  e.data.assign(data);
+  return e;
 }
 
 caf::expected<std::vector<cache_write_result>>
@@ -629,6 +682,14 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
         answers.push_back({std::move(r.promise), std::move(mine)});
       }
       deliver_all(self->system(), std::move(answers));
+    },
+    [=](atom::open, int64_t deadline) -> caf::result<int32_t> {
+      if (expired(deadline))
+        return make_error(ec::timeout, "redis request expired in the queue");
+      auto fd = self->state.open_socket();
+      if (!fd)
+        return std::move(fd.error());
+      return static_cast<int32_t>(*fd);
     },
     [=](atom::put, const std::vector<cache_write>& writes,
         int64_t deadline) -> caf::result<std::vector<cache_write_result>> {

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -61,6 +62,8 @@ struct redis_worker_state {
 
   // Connects unless connected: AUTH, SELECT, loads the scripts.
   caf::error connect();
+  // A new connection (AUTH, SELECT) of its own, as a non-blocking socket.
+  caf::expected<int> open_socket() const;
 
   // One command; an error reply is returned as a reply, a lost connection
   // as ec::redis_unavailable (`sent` tells whether the command went out).
@@ -81,6 +84,11 @@ private:
 redis_worker_actor::behavior_type
 redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
              std::chrono::milliseconds timeout);
+
+// A cache entry from the fields v, k and d of its hash (read by HMGET; v and
+// k are there, d may not be).
+cache_entry cache_entry_of(std::string_view version, std::string_view kind,
+                           std::string_view data);
 
 // The scripts' sources, exposed for tests.
 extern const char* const fence_script;

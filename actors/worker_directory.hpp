@@ -1,6 +1,7 @@
-// The node's Redis workers as the supervisor last announced them, for the
-// connections: a cache hit may go from a connection straight to a Redis
-// worker (actors/connection.cpp). Thread-safe.
+// The node's Redis workers as the supervisor last announced them, and the
+// cache reader while it has a connection, for the connections: a cache hit
+// may go from a connection straight to Redis (actors/connection.cpp).
+// Thread-safe.
 #pragma once
 
 #include <mutex>
@@ -22,9 +23,22 @@ public:
     return redis_.empty() ? redis_worker_actor{} : redis_[turn % redis_.size()];
   }
 
+  void set_reader(cache_read_actor reader) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reader_ = std::move(reader);
+  }
+  // Where a connection reads cache hits: the cache reader, else a worker.
+  cache_read_actor reads(std::size_t turn) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (reader_ || redis_.empty())
+      return reader_;
+    return redis_[turn % redis_.size()];
+  }
+
 private:
   mutable std::mutex mutex_;
   std::vector<redis_worker_actor> redis_;
+  cache_read_actor reader_;
 };
 
 }  // namespace wtcache

@@ -9,6 +9,7 @@
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/cache_reader.hpp"
 #include "actors/listener.hpp"
 #include "actors/redis_worker.hpp"
 #include "actors/supervisor.hpp"
@@ -197,6 +198,12 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   auto directory = std::make_shared<worker_directory>();
   sup.directory = directory;
   svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
+  cache_reader_settings reader;
+  reader.directory = directory;
+  reader.metrics = svc->metrics_;
+  reader.timeout = cfg.redis_timeout;
+  reader.backoff = cfg.restart_backoff;
+  svc->cache_reader_ = sys.middleman().spawn_broker(cache_reader, std::move(reader));
 
   // Accept no client before every shard knows its workers and has its first
   // dirty-key lease: the supervisor answers after both, and each shard reads
@@ -267,6 +274,7 @@ void service::stop() {
                   caf::after(std::chrono::seconds(10)) >> [] {});
   };
   stop_and_wait(listener_);
+  stop_and_wait(cache_reader_);
   for (auto& s : shards_)
     stop_and_wait(s);
   // Write-behind: what is queued goes to PostgreSQL now, within the grace
@@ -293,6 +301,7 @@ void service::stop() {
   }
   stop_and_wait(supervisor_);
   listener_ = nullptr;
+  cache_reader_ = nullptr;
   shards_.clear();
   supervisor_ = nullptr;
   sys_ = nullptr;

@@ -60,6 +60,7 @@ private:
   service() = default;
   caf::actor_system* sys_ = nullptr;
   caf::actor listener_;
+  caf::actor cache_reader_;
   std::vector<shard_actor> shards_;
   caf::actor supervisor_;
   std::shared_ptr<service_metrics> metrics_;

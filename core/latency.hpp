@@ -72,6 +72,10 @@ struct service_metrics {
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};
+  // The cache reader (actors/cache_reader.hpp): connected and serving, and
+  // how many times it has (re)connected.
+  std::atomic<bool> cache_reader_up{false};
+  std::atomic<uint64_t> cache_reader_connects{0};
   latency_histogram write_latency;
   // One per backend, shared by the node's shards.
   circuit_breaker postgres_breaker, redis_breaker;

@@ -1,5 +1,7 @@
 #include "core/resp.hpp"
 
+#include <climits>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -251,6 +253,110 @@ parser::status parser::next(command& out) {
       }
     }
   }
+}
+
+void reply_parser::feed(const char* data, std::size_t size) {
+  if (pos_ > 0 && pos_ >= buf_.size() / 2) {
+    buf_.erase(0, pos_);
+    pos_ = 0;
+  }
+  buf_.append(data, size);
+}
+
+reply_parser::step reply_parser::fail(std::string msg) {
+  error_ = std::move(msg);
+  return step::error;
+}
+
+reply_parser::step reply_parser::parse(std::size_t& at, reply& out, int depth) {
+  if (depth > 8)
+    return fail("replies nested too deeply");
+  if (at >= buf_.size())
+    return step::incomplete;
+  auto eol = buf_.find("\r\n", at);
+  if (eol == std::string::npos)
+    return buf_.size() - at > 64 * 1024 ? fail("reply line too long") : step::incomplete;
+  auto type = buf_[at];
+  auto line = std::string_view(buf_).substr(at + 1, eol - at - 1);
+  auto number = [&](long long& n) {
+    bool neg = !line.empty() && line[0] == '-';
+    auto digits = line.substr(neg ? 1 : 0);
+    if (digits.empty() || digits.size() > 19)
+      return false;
+    unsigned long long u = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9')
+        return false;
+      u = u * 10 + static_cast<unsigned>(c - '0');
+    }
+    constexpr auto max = static_cast<unsigned long long>(LLONG_MAX);
+    if (u > max + (neg ? 1 : 0))
+      return false;
+    n = neg ? static_cast<long long>(0 - u) : static_cast<long long>(u);
+    return true;
+  };
+  at = eol + 2;
+  switch (type) {
+    case '+':
+    case '-':
+      out.type = type == '+' ? reply::kind::status : reply::kind::error;
+      out.str.assign(line);
+      return step::done;
+    case ':':
+      out.type = reply::kind::integer;
+      return number(out.integer) ? step::done : fail("invalid integer reply");
+    case '$': {
+      long long n = 0;
+      if (!number(n) || n < -1 || (n >= 0 && static_cast<unsigned long long>(n) > max_bulk_))
+        return fail("invalid bulk length in reply");
+      if (n == -1) {
+        out.type = reply::kind::nil;
+        return step::done;
+      }
+      auto len = static_cast<std::size_t>(n);
+      if (buf_.size() - at < len + 2)
+        return step::incomplete;
+      if (buf_.compare(at + len, 2, "\r\n") != 0)
+        return fail("bulk reply not terminated by CRLF");
+      out.type = reply::kind::bulk;
+      out.str.assign(buf_, at, len);
+      at += len + 2;
+      return step::done;
+    }
+    case '*': {
+      long long n = 0;
+      if (!number(n) || n < -1 || n > 1024 * 1024)
+        return fail("invalid array length in reply");
+      if (n == -1) {
+        out.type = reply::kind::nil;
+        return step::done;
+      }
+      out.type = reply::kind::array;
+      out.elements.resize(static_cast<std::size_t>(n));
+      for (auto& e : out.elements)
+        if (auto s = parse(at, e, depth + 1); s != step::done)
+          return s;
+      return step::done;
+    }
+    default:
+      return fail(std::string("unexpected reply type '") + type + "'");
+  }
+}
+
+reply_parser::status reply_parser::next(reply& out) {
+  if (!error_.empty())
+    return status::error;
+  auto at = pos_;
+  switch (parse(at, out, 0)) {
+    case step::done:
+      pos_ = at;
+      return status::reply;
+    case step::incomplete:
+      return status::incomplete;
+    case step::error:
+      break;
+  }
+  return status::error;
 }
 
 void simple(std::string& out, std::string_view s) {

@@ -118,7 +118,17 @@ using redis_worker_actor = caf::typed_actor<
   // Write-behind commands: cache and queue in one atomic script call each.
   caf::replies_to<atom::enqueue, std::string, std::vector<queued_write>, int64_t>::with<
     std::vector<queued_result>>,
+  // Opens a Redis connection (authenticated, its database selected) and
+  // hands over its socket: a shard reads the cache over it itself, without
+  // blocking (actors/shard_coordinator.cpp). Connecting blocks, so it is
+  // done here. The socket is the caller's to close.
+  caf::replies_to<atom::open, int64_t>::with<int32_t>,
   // To itself: run the reads gathered so far as one pipeline.
   caf::reacts_to<atom::flush>>;
+
+// What a connection reads cache hits from: the cache reader
+// (actors/cache_reader.hpp) or, while it has no connection, a Redis worker.
+using cache_read_actor = caf::typed_actor<
+  caf::replies_to<atom::get, std::vector<std::string>, int64_t>::with<std::vector<cache_entry>>>;
 
 }  // namespace wtcache

@@ -1,5 +1,7 @@
 // The RESP parser on its own, byte by byte: partial input, pipelines, junk,
 // oversized arguments, and recovery.
+#include <climits>
+
 #include <gtest/gtest.h>
 
 #include "core/resp.hpp"
@@ -193,4 +195,86 @@ TEST(RespParser, InlineCommandsHonourQuotes) {
   parse_all(q, "SET k \"open\r\n", &st);
   EXPECT_EQ(st, status::error);
   EXPECT_EQ(q.error_message(), "Protocol error: unbalanced quotes in request");
+}
+
+// ---- replies (the parser for wtcached's own connections to Redis) ----------
+
+using wtcache::resp::reply;
+using wtcache::resp::reply_parser;
+
+TEST(RespReplyParser, ParsesEachKindOfReply) {
+  reply_parser p;
+  std::string in = "+OK\r\n-WRONGTYPE Operation against a key\r\n:-42\r\n$5\r\nhe\r\no\r\n$-1\r\n"
+                   "*3\r\n$1\r\n7\r\n$-1\r\n*1\r\n:1\r\n*-1\r\n";
+  p.feed(in.data(), in.size());
+  reply r;
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.type, reply::kind::status);
+  EXPECT_EQ(r.str, "OK");
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.type, reply::kind::error);
+  EXPECT_EQ(r.str, "WRONGTYPE Operation against a key");
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.type, reply::kind::integer);
+  EXPECT_EQ(r.integer, -42);
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.type, reply::kind::bulk);
+  EXPECT_EQ(r.str, "he\r\no");  // a bulk is binary-safe
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.type, reply::kind::nil);
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  ASSERT_EQ(r.type, reply::kind::array);
+  ASSERT_EQ(r.elements.size(), 3u);
+  EXPECT_EQ(r.elements[0].str, "7");
+  EXPECT_EQ(r.elements[1].type, reply::kind::nil);
+  ASSERT_EQ(r.elements[2].type, reply::kind::array);
+  EXPECT_EQ(r.elements[2].elements.at(0).integer, 1);
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.type, reply::kind::nil);
+  EXPECT_EQ(p.next(r), reply_parser::status::incomplete);
+  EXPECT_EQ(p.buffered(), 0u);
+}
+
+TEST(RespReplyParser, TakesAReplyOnlyWhenAllOfItIsThere) {
+  std::string in = "*3\r\n$2\r\n12\r\n$1\r\nv\r\n$11\r\nhello world\r\n:5\r\n";
+  reply_parser p;
+  reply r;
+  std::vector<reply> got;
+  for (char c : in) {
+    p.feed(&c, 1);
+    reply_parser::status st;
+    while ((st = p.next(r)) == reply_parser::status::reply)
+      got.push_back(r);
+    ASSERT_NE(st, reply_parser::status::error);
+  }
+  ASSERT_EQ(got.size(), 2u);
+  ASSERT_EQ(got[0].elements.size(), 3u);
+  EXPECT_EQ(got[0].elements[2].str, "hello world");
+  EXPECT_EQ(got[1].integer, 5);
+}
+
+TEST(RespReplyParser, RefusesJunkAndStaysRefused) {
+  for (std::string junk : {"?what\r\n", "$abc\r\n", "$3\r\nabcde\r\n", "*-5\r\n",
+                           ":99999999999999999999\r\n", "$-2\r\n"}) {
+    reply_parser p;
+    p.feed(junk.data(), junk.size());
+    reply r;
+    EXPECT_EQ(p.next(r), reply_parser::status::error) << junk;
+    EXPECT_FALSE(p.error_message().empty());
+    std::string more = "+OK\r\n";
+    p.feed(more.data(), more.size());
+    EXPECT_EQ(p.next(r), reply_parser::status::error);
+  }
+}
+
+TEST(RespReplyParser, ReadsTheExtremeIntegers) {
+  reply_parser p;
+  std::string in = ":9223372036854775807\r\n:-9223372036854775808\r\n:9223372036854775808\r\n";
+  p.feed(in.data(), in.size());
+  reply r;
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.integer, LLONG_MAX);
+  ASSERT_EQ(p.next(r), reply_parser::status::reply);
+  EXPECT_EQ(r.integer, LLONG_MIN);
+  EXPECT_EQ(p.next(r), reply_parser::status::error);
 }

@@ -13,6 +13,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/cache_reader.hpp"
 #include "app/config.hpp"
 #include "app/service.hpp"
 #include "messages/atoms.hpp"
@@ -381,6 +382,58 @@ TEST_F(Service, MalformedRespClosesOnlyThatConnection) {
   EXPECT_EQ(got, "+PONG\r\n-ERR Protocol error: expected '$', got ':'\r\n");
   EXPECT_TRUE(s.closed_by_peer());
   EXPECT_EQ(other.cmd({"PING"}).str, "PONG");
+}
+
+// Cache hits are read over the cache reader's own connection to Redis. When
+// Redis drops it, hits are still answered (through the Redis workers) and it
+// connects again.
+TEST_F(Service, CacheHitsGoOverTheCacheReadersOwnConnectionWhichComesBack) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  // The reader's line in Redis's CLIENT LIST, empty while it has none.
+  auto reader_line = [&] {
+    auto list = redis.cmd({"CLIENT", "LIST"}).str;
+    auto at = list.find(std::string(" name=") + reader_client_name + " ");
+    if (at == std::string::npos)
+      return std::string();
+    auto begin = list.rfind('\n', at);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    return list.substr(begin, list.find('\n', at) - begin);
+  };
+  auto field_of = [](const std::string& line, const std::string& name) {
+    auto at = line.find(name + "=");
+    return at == std::string::npos ? std::string()
+                                   : line.substr(at + name.size() + 1,
+                                                 line.find(' ', at) - at - name.size() - 1);
+  };
+  ASSERT_TRUE(eventually([&] { return info_field(c, "cache_reader") == "up"; }));
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "v1"}).str, "OK");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v1");
+  auto line = reader_line();
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(field_of(line, "cmd"), "hmget") << line;
+
+  auto connects = std::stoll(info_field(c, "cache_reader_connections"));
+  auto misses = info_field(c, "keyspace_misses");
+  EXPECT_EQ(redis.cmd({"CLIENT", "KILL", "ID", field_of(line, "id")}).number, 1);
+  // Answered throughout: by the reader's fallback while it notices, then
+  // by the workers until it is back.
+  for (int i = 0; i < 20; ++i)
+    ASSERT_EQ(c.cmd({"GET", k}).str, "v1");
+  ASSERT_TRUE(eventually([&] {
+    return info_field(c, "cache_reader") == "up" &&
+           std::stoll(info_field(c, "cache_reader_connections")) == connects + 1;
+  }));
+  // A new connection, and it serves the hits again (nothing else sends
+  // HMGET over it).
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v1");
+  auto again = reader_line();
+  ASSERT_FALSE(again.empty());
+  EXPECT_NE(field_of(again, "id"), field_of(line, "id"));
+  EXPECT_EQ(field_of(again, "cmd"), "hmget") << again;
+  // Every one of those GETs was a hit: none had to read the database.
+  EXPECT_EQ(info_field(c, "keyspace_misses"), misses);
 }
 
 TEST_F(Service, ConnectionCommandsAnswerLikeRedis) {

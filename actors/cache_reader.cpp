@@ -1,0 +1,268 @@
+#include "actors/cache_reader.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <caf/behavior.hpp>
+#include <caf/io/system_messages.hpp>
+#include <caf/stateful_actor.hpp>
+#include <spdlog/spdlog.h>
+
+#include "actors/redis_worker.hpp"
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+
+namespace wtcache {
+
+using self_ptr = cache_reader_self*;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t read_size = 16 * 1024;
+
+}  // namespace
+
+const char* const reader_client_name = "wtcache-reader";
+
+namespace {
+
+int64_t now_ns() { return clock_type::now().time_since_epoch().count(); }
+
+void append_bulk(std::string& out, std::string_view s) {
+  out += '$';
+  out += std::to_string(s.size());
+  out += "\r\n";
+  out += s;
+  out += "\r\n";
+}
+
+// HMGET key v k d: the fields of a cache entry (actors/redis_worker.hpp).
+void append_read(std::string& out, std::string_view redis_key) {
+  out += "*5\r\n$5\r\nHMGET\r\n";
+  append_bulk(out, redis_key);
+  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n";
+}
+
+// As the Redis worker reads it: an error reply or an entry without its
+// version and kind is absent (the fence script replaces whatever is there).
+cache_entry entry_of(const resp::reply& r) {
+  if (r.type != resp::reply::kind::array || r.elements.size() != 3)
+    return {};
+  const auto& v = r.elements[0];
+  const auto& k = r.elements[1];
+  const auto& d = r.elements[2];
+  if (v.type != resp::reply::kind::bulk || k.type != resp::reply::kind::bulk)
+    return {};
+  return cache_entry_of(v.str, k.str,
+                        d.type == resp::reply::kind::bulk ? std::string_view(d.str)
+                                                          : std::string_view());
+}
+
+void send_out(self_ptr self) {
+  auto& st = self->state;
+  st.flush_posted = false;
+  if (st.out.empty() || !st.link)
+    return;
+  std::size_t sent = 0;
+  // As a connection sends its replies (actors/connection.cpp): straight to
+  // the socket while nothing of ours waits in CAF's buffer.
+  if (st.unsent == 0) {
+    auto n = ::send(static_cast<int>(st.link->id()), st.out.data(), st.out.size(),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0)
+      sent = static_cast<std::size_t>(n);
+  }
+  if (sent < st.out.size()) {
+    st.unsent += st.out.size() - sent;
+    self->write(*st.link, st.out.size() - sent, st.out.data() + sent);
+    self->flush(*st.link);
+  }
+  st.out.clear();
+}
+
+void arm_watchdog(self_ptr self, clock_type::duration after) {
+  auto& st = self->state;
+  if (st.watchdog_armed)
+    return;
+  st.watchdog_armed = true;
+  self->delayed_send(self, std::max<clock_type::duration>(after, std::chrono::milliseconds(1)),
+                     atom::deadline::value);
+}
+
+void connect_later(self_ptr self);
+
+// Drops the connection: every request on it fails, and a new one is
+// opened after the backoff.
+void drop(self_ptr self, const std::string& why) {
+  auto& st = self->state;
+  if (st.link) {
+    if (st.verified)
+      spdlog::warn("cache reader: connection to Redis lost ({}); cache hits go through the "
+                   "Redis workers until it is back",
+                   why);
+    // CAF's close() is graceful and would wait for a Redis that does not
+    // read; shutting the socket down first makes it final.
+    ::shutdown(static_cast<int>(st.link->id()), SHUT_RDWR);
+    self->close(*st.link);
+    st.link.reset();
+  }
+  if (st.verified) {
+    st.cfg.directory->set_reader({});
+    st.cfg.metrics->cache_reader_up.store(false);
+  }
+  st.verified = false;
+  st.out.clear();
+  st.unsent = 0;
+  st.parser = resp::reply_parser{};
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& w : waiting)
+    if (w.keys > 0)
+      w.promise.deliver(make_error(ec::redis_unavailable, why));
+  connect_later(self);
+}
+
+void connect_later(self_ptr self) {
+  auto& st = self->state;
+  self->delayed_send(self, st.cfg.backoff.delay(st.attempt++, st.rng), atom::open::value);
+}
+
+void connect(self_ptr self) {
+  auto& st = self->state;
+  auto worker = st.cfg.directory->redis(0);
+  if (!worker) {
+    connect_later(self);
+    return;
+  }
+  auto deadline = (clock_type::now() + st.cfg.timeout).time_since_epoch().count();
+  self->request(worker, st.cfg.timeout * 2 + std::chrono::seconds(1), atom::open::value,
+                deadline)
+    .then(
+      [=](int32_t fd) {
+        auto& st = self->state;
+        auto hdl = self->add_scribe(fd);
+        st.link = hdl;
+        self->configure_read(hdl, caf::io::receive_policy::at_most(read_size));
+        self->ack_writes(hdl, true);
+        // Named, so that CLIENT LIST tells it from the workers; it serves
+        // no one before Redis has answered on it.
+        st.out += "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n";
+        append_bulk(st.out, reader_client_name);
+        st.out += "*1\r\n$4\r\nPING\r\n";
+        auto deadline = now_ns() + std::chrono::nanoseconds(st.cfg.timeout).count();
+        st.waiting.push_back({0, {}, {}, deadline});
+        st.waiting.push_back({0, {}, {}, deadline});
+        send_out(self);
+        arm_watchdog(self, st.cfg.timeout);
+      },
+      [=](caf::error& err) {
+        connect_later(self);
+        spdlog::debug("cache reader: no connection to Redis yet: {}", client_error_text(err));
+      });
+}
+
+void on_data(self_ptr self, const std::vector<char>& buf) {
+  auto& st = self->state;
+  st.parser.feed(buf.data(), buf.size());
+  resp::reply r;
+  for (;;) {
+    auto status = st.parser.next(r);
+    if (status == resp::reply_parser::status::incomplete)
+      return;
+    if (status == resp::reply_parser::status::error) {
+      drop(self, "unreadable reply from Redis: " + st.parser.error_message());
+      return;
+    }
+    if (st.waiting.empty()) {
+      drop(self, "a reply from Redis that nothing asked for");
+      return;
+    }
+    auto& w = st.waiting.front();
+    if (w.keys == 0) {  // CLIENT SETNAME, then PING
+      if (r.type != resp::reply::kind::status) {
+        drop(self, "setting up the connection: " + r.str);
+        return;
+      }
+      st.waiting.pop_front();
+      if (r.str == "PONG") {
+        st.verified = true;
+        st.attempt = 0;
+        st.cfg.metrics->cache_reader_up.store(true);
+        st.cfg.metrics->cache_reader_connects.fetch_add(1, std::memory_order_relaxed);
+        st.cfg.directory->set_reader(caf::actor_cast<cache_read_actor>(self));
+      }
+      continue;
+    }
+    w.entries.push_back(entry_of(r));
+    if (w.entries.size() == w.keys) {
+      w.promise.deliver(std::move(w.entries));
+      st.waiting.pop_front();
+    }
+  }
+}
+
+void on_watchdog(self_ptr self) {
+  auto& st = self->state;
+  st.watchdog_armed = false;
+  if (st.waiting.empty())
+    return;
+  auto left = st.waiting.front().deadline - now_ns();
+  if (left < 0) {
+    drop(self, "no answer within redis.timeout_ms");
+    return;
+  }
+  arm_watchdog(self, std::chrono::nanoseconds(left));
+}
+
+}  // namespace
+
+caf::behavior cache_reader(self_ptr self, cache_reader_settings cfg) {
+  self->state.cfg = std::move(cfg);
+  self->attach_functor([dir = self->state.cfg.directory, m = self->state.cfg.metrics] {
+    dir->set_reader({});
+    m->cache_reader_up.store(false);
+  });
+  connect(self);
+  return {
+    [=](atom::get, std::vector<std::string>& keys,
+        int64_t deadline) -> caf::result<std::vector<cache_entry>> {
+      auto& st = self->state;
+      if (!st.verified)
+        return make_error(ec::redis_unavailable, "the cache reader has no connection");
+      if (keys.empty())
+        return std::vector<cache_entry>{};
+      for (auto& k : keys)
+        append_read(st.out, k);
+      st.waiting.push_back({keys.size(), {}, self->make_response_promise(), deadline});
+      st.waiting.back().entries.reserve(keys.size());
+      // Whatever else is in the mailbox by now goes out in the same write.
+      if (!st.flush_posted) {
+        st.flush_posted = true;
+        self->send(self, atom::flush::value);
+      }
+      arm_watchdog(self, std::chrono::nanoseconds(deadline - now_ns()));
+      return st.waiting.back().promise;
+    },
+    [=](atom::flush) { send_out(self); },
+    [=](atom::deadline) { on_watchdog(self); },
+    [=](atom::open) {
+      if (!self->state.link)
+        connect(self);
+    },
+    [=](const caf::io::new_data_msg& msg) {
+      if (self->state.link && msg.handle == *self->state.link)
+        on_data(self, msg.buf);
+    },
+    [=](const caf::io::data_transferred_msg& msg) {
+      if (self->state.link && msg.handle == *self->state.link)
+        self->state.unsent = msg.remaining;
+    },
+    [=](const caf::io::connection_closed_msg& msg) {
+      if (self->state.link && msg.handle == *self->state.link)
+        drop(self, "Redis closed the connection");
+    },
+  };
+}
+
+}  // namespace wtcache
