@@ -16,28 +16,38 @@
 
 namespace wtcache {
 
-// KEYS[1] the entry; ARGV: version, kind ("v" value | "t" tombstone), data, ttl in ms.
-// Returns 1 when written, 0 when an entry at this or a newer version is there.
+// KEYS: the entries; ARGV: four per entry: version, kind ("v" value | "t"
+// tombstone), data, ttl in ms. Returns one integer per entry: 1 when
+// written, 0 when an entry at this or a newer version is there. One call
+// takes a whole round of writes: per call, EVALSHA costs Redis more than the
+// fence itself.
 // A value at version V may replace a tombstone at V: the tombstone of a dirty
 // key carries the version of the write whose cache update failed, and the
 // row read back at that version is exactly what belongs in the cache. (A
 // DEL's tombstone has a version of its own that no value ever carries.)
 const char* const fence_script = R"lua(
-local t = redis.call('TYPE', KEYS[1])['ok']
-if t == 'hash' then
-  local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '-1') or -1
-  local new = tonumber(ARGV[1])
-  if cur > new then return 0 end
-  if cur == new and not (ARGV[2] == 'v' and redis.call('HGET', KEYS[1], 'k') == 't') then
-    return 0
+local out = {}
+for i = 1, #KEYS do
+  local key, a = KEYS[i], (i - 1) * 4
+  local new, kind = tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local cur = redis.pcall('HMGET', key, 'v', 'k')
+  local write = true
+  if cur.err then
+    redis.call('DEL', key)  -- not a hash: some other program's key
+  elseif cur[1] then
+    local v = tonumber(cur[1]) or -1
+    write = v < new or (v == new and kind == 'v' and cur[2] == 't')
   end
-elseif t ~= 'none' then
-  redis.call('DEL', KEYS[1])
+  if write then
+    redis.call('HSET', key, 'v', ARGV[a + 1], 'k', kind, 'd', ARGV[a + 3])
+    local ttl = tonumber(ARGV[a + 4])
+    if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+    out[i] = 1
+  else
+    out[i] = 0
+  end
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'k', ARGV[2], 'd', ARGV[3])
-local ttl = tonumber(ARGV[4])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
-return 1
+return out
 )lua";
 
 // Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
@@ -556,40 +566,65 @@ caf::expected<std::vector<cache_write_result>>
 redis_worker_state::write(const std::vector<cache_write>& writes) {
   if (auto err = connect())
     return err;
+  // Entries per script call: a call holds Redis up while it runs.
+  constexpr std::size_t per_call = 128;
   std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
-  std::vector<std::size_t> retry;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::vector<std::size_t> todo;
-    if (attempt == 0)
-      for (std::size_t i = 0; i < writes.size(); ++i)
-        todo.push_back(i);
-    else
-      todo.swap(retry);
-    if (todo.empty())
-      break;
-    for (auto i : todo) {
-      auto& w = writes[i];
-      auto version = std::to_string(w.version);
-      auto ttl = std::to_string(w.ttl_ms);
-      auto& fence_sha = shas[static_cast<int>(redis_script::fence)];
-      const char* argv[] = {"EVALSHA",        fence_sha.data(), "1",
-                            w.redis_key.data(), version.data(),  w.tombstone ? "t" : "v",
-                            w.data.data(),    ttl.data()};
-      size_t lens[] = {7, fence_sha.size(), 1, w.redis_key.size(), version.size(), 1,
-                       w.data.size(), ttl.size()};
-      redisAppendCommandArgv(ctx, 8, argv, lens);
+  std::vector<std::size_t> retry;  // the first entry of each call to send again
+  std::vector<std::string> numbers;  // versions and TTLs as text, two per entry
+  auto send_call = [&](std::size_t first) {
+    auto n = std::min(per_call, writes.size() - first);
+    auto& sha = shas[static_cast<int>(redis_script::fence)];
+    auto count = std::to_string(n);
+    std::vector<const char*> argv{"EVALSHA", sha.data(), count.data()};
+    std::vector<size_t> lens{7, sha.size(), count.size()};
+    numbers.clear();
+    numbers.reserve(2 * n);
+    for (std::size_t i = first; i < first + n; ++i) {
+      argv.push_back(writes[i].redis_key.data());
+      lens.push_back(writes[i].redis_key.size());
     }
-    for (auto i : todo) {
+    for (std::size_t i = first; i < first + n; ++i) {
+      auto& w = writes[i];
+      numbers.push_back(std::to_string(w.version));
+      numbers.push_back(std::to_string(w.ttl_ms));
+      auto& version = numbers[numbers.size() - 2];
+      auto& ttl = numbers.back();
+      argv.insert(argv.end(), {version.data(), w.tombstone ? "t" : "v", w.data.data(), ttl.data()});
+      lens.insert(lens.end(), {version.size(), 1, w.data.size(), ttl.size()});
+    }
+    redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
+  };
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<std::size_t> calls;
+    if (attempt == 0)
+      for (std::size_t first = 0; first < writes.size(); first += per_call)
+        calls.push_back(first);
+    else
+      calls.swap(retry);
+    if (calls.empty())
+      break;
+    for (auto first : calls)
+      send_call(first);
+    for (auto first : calls) {
+      auto n = std::min(per_call, writes.size() - first);
       reply_ptr r;
       if (auto err = next_reply(r))
         return err;
-      if (r->type == REDIS_REPLY_INTEGER) {
-        out[i] = r->integer == 1 ? cache_write_result::applied : cache_write_result::fenced;
-      } else if (r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
-        retry.push_back(i);  // the script cache was flushed: load it again below
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
+        for (std::size_t j = 0; j < n; ++j) {
+          auto* e = r->element[j];
+          out[first + j] = e->type == REDIS_REPLY_INTEGER && e->integer == 1
+                             ? cache_write_result::applied
+                             : cache_write_result::fenced;
+        }
+      } else if (r->type == REDIS_REPLY_ERROR &&
+                 std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
+        retry.push_back(first);  // the script cache was flushed: load it again below
       } else {
-        spdlog::warn("redis: fenced write of {} failed: {}", writes[i].redis_key,
-                     r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len) : "unexpected reply");
+        spdlog::warn("redis: {} fenced write(s) from {} on failed: {}", n,
+                     writes[first].redis_key,
+                     r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len)
+                                                  : "unexpected reply");
       }
     }
     if (!retry.empty()) {

@@ -205,6 +205,28 @@ TEST_F(Service, GetAfterTheCacheWasFlushedReadsThroughAndRefills) {
   EXPECT_LE(ttl, 3600 * 1000);
 }
 
+// One fence script call writes a command's keys: after Redis lost its
+// scripts, and with one key holding something that is not a cache entry,
+// every key is cached at its committed version.
+TEST_F(Service, AWriteOfSeveralKeysCachesEachEvenAfterAScriptFlush) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  auto k1 = key(), k2 = key(), k3 = key();
+  ASSERT_EQ(redis.cmd({"SET", "wtc:" + k2, "not a cache entry"}).str, "OK");
+  ASSERT_EQ(redis.cmd({"SCRIPT", "FLUSH"}).str, "OK");
+  ASSERT_EQ(c.cmd({"MSET", k1, "one", k2, "two", k3, "three"}).str, "OK");
+  std::map<std::string, std::string> want{{k1, "one"}, {k2, "two"}, {k3, "three"}};
+  for (auto& [k, v] : want) {
+    auto entry = redis_entry(k);
+    EXPECT_EQ(field(entry, "d"), v) << k;
+    EXPECT_EQ(field(entry, "k"), "v") << k;
+    auto rows = sql("SELECT version FROM wtcache_kv WHERE key = $1", k);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(field(entry, "v"), rows[0][0].as<std::string>()) << k;
+    EXPECT_EQ(c.cmd({"GET", k}).str, v);
+  }
+}
+
 TEST_F(Service, SetWithExpiryAppliesTheTtlToTheCacheCopyOnly) {
   resp_client c(port_);
   resp_client redis(servers::get().redis_port());
