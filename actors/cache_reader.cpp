@@ -20,6 +20,9 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t read_size = 16 * 1024;
+// Keys asked for and not answered yet: beyond this, reads go to the shards
+// (Redis is slow, and the requests would only pile up here).
+constexpr std::size_t max_keys_waiting = 10000;
 
 }  // namespace
 
@@ -117,6 +120,7 @@ void drop(self_ptr self, const std::string& why) {
   st.parser = resp::reply_parser{};
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
+  st.keys_waiting = 0;
   for (auto& w : waiting)
     if (w.keys > 0)
       w.promise.deliver(make_error(ec::redis_unavailable, why));
@@ -136,7 +140,9 @@ void connect(self_ptr self) {
     return;
   }
   auto deadline = (clock_type::now() + st.cfg.timeout).time_since_epoch().count();
-  self->request(worker, st.cfg.timeout * 2 + std::chrono::seconds(1), atom::open::value,
+  // The worker closes a socket it opens after the deadline; this waits
+  // longer than connecting, AUTH and SELECT can take after it.
+  self->request(worker, st.cfg.timeout * 4 + std::chrono::seconds(1), atom::open::value,
                 deadline)
     .then(
       [=](int32_t fd) {
@@ -164,6 +170,7 @@ void connect(self_ptr self) {
 
 void on_data(self_ptr self, const std::vector<char>& buf) {
   auto& st = self->state;
+  st.last_data = clock_type::now();
   st.parser.feed(buf.data(), buf.size());
   resp::reply r;
   for (;;) {
@@ -179,13 +186,14 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
       return;
     }
     auto& w = st.waiting.front();
-    if (w.keys == 0) {  // CLIENT SETNAME, then PING
-      if (r.type != resp::reply::kind::status) {
-        drop(self, "setting up the connection: " + r.str);
+    if (w.keys == 0) {  // CLIENT SETNAME (its answer does not matter), then PING
+      bool ping = st.waiting.size() == 1 || st.waiting[1].keys != 0;
+      st.waiting.pop_front();
+      if (ping && (r.type != resp::reply::kind::status || r.str != "PONG")) {
+        drop(self, "PING answered with " + r.str);
         return;
       }
-      st.waiting.pop_front();
-      if (r.str == "PONG") {
+      if (ping) {
         st.verified = true;
         st.attempt = 0;
         st.cfg.metrics->cache_reader_up.store(true);
@@ -196,6 +204,8 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
     }
     w.entries.push_back(entry_of(r));
     if (w.entries.size() == w.keys) {
+      st.keys_waiting -= w.keys;
+      st.cfg.metrics->cache_read_latency.observe(clock_type::now() - w.asked);
       w.promise.deliver(std::move(w.entries));
       st.waiting.pop_front();
     }
@@ -207,11 +217,17 @@ void on_watchdog(self_ptr self) {
   st.watchdog_armed = false;
   if (st.waiting.empty())
     return;
-  auto left = st.waiting.front().deadline - now_ns();
-  if (left < 0) {
+  auto& front = st.waiting.front();
+  auto left = front.deadline - now_ns();
+  // Past its deadline with nothing read since it was asked: Redis is not
+  // answering. (Replies still coming in mean a busy thread, not a dead
+  // connection: that request's client has its own deadline.)
+  if (left < 0 && st.last_data < front.asked) {
     drop(self, "no answer within redis.timeout_ms");
     return;
   }
+  if (left < 0)
+    left = std::chrono::nanoseconds(st.cfg.timeout).count();
   arm_watchdog(self, std::chrono::nanoseconds(left));
 }
 
@@ -232,9 +248,13 @@ caf::behavior cache_reader(self_ptr self, cache_reader_settings cfg) {
         return make_error(ec::redis_unavailable, "the cache reader has no connection");
       if (keys.empty())
         return std::vector<cache_entry>{};
+      if (st.keys_waiting + keys.size() > max_keys_waiting)
+        return make_error(ec::redis_unavailable, "the cache reader has too many reads waiting");
+      st.keys_waiting += keys.size();
       for (auto& k : keys)
         append_read(st.out, k);
-      st.waiting.push_back({keys.size(), {}, self->make_response_promise(), deadline});
+      st.waiting.push_back({keys.size(), {}, self->make_response_promise(), deadline,
+                            clock_type::now()});
       st.waiting.back().entries.reserve(keys.size());
       // Whatever else is in the mailbox by now goes out in the same write.
       if (!st.flush_posted) {

@@ -62,8 +62,11 @@ struct cache_reader_state {
     std::vector<cache_entry> entries;
     caf::response_promise promise;
     int64_t deadline = 0;  // steady-clock ns
+    std::chrono::steady_clock::time_point asked{};
   };
   std::deque<waiting> waiting;
+  std::size_t keys_waiting = 0;                 // over `waiting`
+  std::chrono::steady_clock::time_point last_data{};  // bytes last came from Redis
   std::string out;             // commands of this round, not sent yet
   std::size_t unsent = 0;      // bytes in CAF's buffer for the socket
   bool flush_posted = false;

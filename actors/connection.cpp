@@ -125,8 +125,18 @@ void send_ready(self_ptr self) {
     return;
   std::string out;
   bool close = false;
+  auto now = steady::now();
   while (!st.ready.empty() && st.ready.begin()->first == st.next_to_send) {
     auto node = st.ready.begin();
+    // Commands are answered in order: the oldest one started is this one.
+    if (!st.started.empty()) {
+      auto [command, at] = st.started.front();
+      st.started.pop_front();
+      command->calls.fetch_add(1, std::memory_order_relaxed);
+      if (!node->second.empty() && node->second[0] == '-')
+        command->errors.fetch_add(1, std::memory_order_relaxed);
+      command->latency.observe(now - at);
+    }
     out += node->second;
     st.ready.erase(node);
     if (st.next_to_send++ == st.close_at) {
@@ -400,7 +410,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
             continue;
           }
           // A value, or a write-behind DEL not yet in PostgreSQL.
-          self->state.fe->metrics->hits.fetch_add(1, std::memory_order_relaxed);
+          self->state.fe->metrics->hit(self->state.fe->spaces->resolve(g->plan->keys[batch[j]]).index);
           g->values[batch[j]] =
             es[j].deleted ? lookup{false, {}} : lookup{true, std::move(es[j].data)};
         }
@@ -541,6 +551,8 @@ void on_command(self_ptr self, resp::command& cmd) {
   auto& st = self->state;
   auto seq = st.next_seq++;
   st.fe->metrics->commands.fetch_add(1, std::memory_order_relaxed);
+  st.started.emplace_back(&st.fe->metrics->command(cmd.args.empty() ? std::string() : cmd.args[0]),
+                          steady::now());
   if (cmd.oversized_bytes > 0) {
     complete(self, seq, error_reply(oversized_error(cmd.oversized_bytes,
                                                     st.fe->parse_limits.max_bulk)));
@@ -583,6 +595,7 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
     if (status == resp::parser::status::error) {
       auto seq = st.next_seq++;
       st.close_at = seq;
+      st.started.emplace_back(&st.fe->metrics->command("other"), steady::now());
       spdlog::info("connection: closing after a protocol error: {}", st.parser->error_message());
       complete(self, seq, error_reply("ERR " + st.parser->error_message()));
       return;

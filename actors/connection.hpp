@@ -69,6 +69,9 @@ struct connection_state {
   uint64_t next_seq = 0;
   uint64_t next_to_send = 0;
   std::map<uint64_t, std::string> ready;
+  // Each command not answered yet, in request order: its figures and when
+  // it was parsed.
+  std::deque<std::pair<command_metrics*, std::chrono::steady_clock::time_point>> started;
   uint64_t close_at = UINT64_MAX;  // QUIT or a protocol error: close after this reply
 
   // Commands not yet dispatched because an earlier one must finish first.

@@ -74,7 +74,8 @@ caf::behavior dirty_watch(self_ptr self, dirty_watch_settings cfg) {
   // Reads and deletes only: its Redis connection is never opened.
   st.db = self->spawn<caf::detached + caf::linked>(postgres_worker, st.cfg.postgres_url,
                                                    st.cfg.spaces, st.cfg.postgres_timeout,
-                                                   redis_endpoint{}, st.cfg.postgres_timeout);
+                                                   redis_endpoint{}, st.cfg.postgres_timeout,
+                                                   std::shared_ptr<service_metrics>{});
   look(self);
   return {
     [=](atom::tick) { look(self); },

@@ -62,7 +62,9 @@ std::string text_array(const std::vector<std::string>& xs) {
 // since this worker last used it: the failure comes at once) gets one fresh
 // try. A timeout does not: before COMMIT the rows stay locked meanwhile.
 caf::expected<std::vector<cache_write_result>>
-put_fenced(redis_worker_state& cache, const std::vector<cache_write>& writes) {
+put_fenced(redis_worker_state& cache, const std::vector<cache_write>& writes,
+           service_metrics* m) {
+  busy_call timed(nullptr, m ? &m->cache_write_latency : nullptr);
   auto started = std::chrono::steady_clock::now();
   auto rs = cache.write(writes);
   if (!rs && rs.error() == ec::redis_unavailable &&
@@ -113,7 +115,7 @@ int8_t reply_of(const caf::error& err) {
 
 void update_cache(postgres_worker_state& st, const std::vector<cache_write>& writes,
                   store_outcome& outcome) {
-  auto rs = put_fenced(st.cache, writes);
+  auto rs = put_fenced(st.cache, writes, st.metrics.get());
   if (!rs) {
     outcome.cache_redis = reply_of(rs.error());
     return;
@@ -698,7 +700,8 @@ postgres_worker_actor::behavior_type
 postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
                 std::shared_ptr<const namespace_table> spaces,
                 std::chrono::milliseconds statement_timeout, redis_endpoint redis,
-                std::chrono::milliseconds redis_timeout) {
+                std::chrono::milliseconds redis_timeout, std::shared_ptr<service_metrics> metrics) {
+  self->state.metrics = std::move(metrics);
   self->state.url = std::move(url);
   self->state.spaces = std::move(spaces);
   self->state.statement_timeout = statement_timeout;
@@ -712,6 +715,8 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (expired(deadline))
         return make_error(ec::timeout, "postgres request expired in the queue; nothing was written");
       auto& st = self->state;
+      auto* m = st.metrics.get();
+      busy_call busy(m ? &m->postgres_in_use : nullptr, m ? &m->db_transaction_latency : nullptr);
       auto ran = st.run_ops(ops, deadline);
       if (!ran)
         return std::move(ran.error());
@@ -736,7 +741,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       dirty_records missed;
       if (!use_cache) {
         missed = record;
-      } else if (auto rs = put_fenced(st.cache, tombstones); !rs) {
+      } else if (auto rs = put_fenced(st.cache, tombstones, st.metrics.get()); !rs) {
         outcome.redis = reply_of(rs.error());
         missed = record;
       } else {
@@ -787,6 +792,8 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
     [=](atom::get, uint32_t ns, const std::string& id, int64_t deadline) -> caf::result<store_row> {
       if (expired(deadline))
         return make_error(ec::timeout, "postgres request expired in the queue");
+      auto* m = self->state.metrics.get();
+      busy_call busy(m ? &m->postgres_in_use : nullptr, m ? &m->db_read_latency : nullptr);
       auto res = self->state.read(ns, id);
       if (!res)
         return std::move(res.error());

@@ -19,6 +19,7 @@
 #include <pqxx/transaction_base>
 
 #include "actors/redis_worker.hpp"
+#include "core/latency.hpp"
 #include "core/namespaces.hpp"
 #include "messages/store_protocol.hpp"
 
@@ -42,6 +43,7 @@ struct postgres_worker_state {
 
   std::string url;
   std::shared_ptr<const namespace_table> spaces;
+  std::shared_ptr<service_metrics> metrics;  // null: reports none (the dirty-key watch's)
   std::chrono::milliseconds statement_timeout{3000};
   std::unique_ptr<worker_connection> conn;
   // The same connection as libpq sees it, for what libpqxx 6.4 cannot do:
@@ -96,7 +98,8 @@ postgres_worker_actor::behavior_type
 postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
                 std::shared_ptr<const namespace_table> spaces,
                 std::chrono::milliseconds statement_timeout, redis_endpoint redis,
-                std::chrono::milliseconds redis_timeout);
+                std::chrono::milliseconds redis_timeout,
+                std::shared_ptr<service_metrics> metrics);
 
 // The most dirty-key records one poll reads; more than that and every
 // write-through read bypasses the cache until fewer remain.

@@ -1,6 +1,10 @@
 #include "actors/redis_worker.hpp"
 
 #include <fcntl.h>
+#include <unistd.h>
+
+#include <optional>
+
 #include <hiredis/hiredis.h>
 
 #include <caf/behavior.hpp>
@@ -566,13 +570,22 @@ caf::expected<std::vector<cache_write_result>>
 redis_worker_state::write(const std::vector<cache_write>& writes) {
   if (auto err = connect())
     return err;
-  // Entries per script call: a call holds Redis up while it runs.
+  // Entries per script call: a call holds Redis up while it runs, and
+  // Redis refuses a command beyond its query buffer limit (1 GiB).
   constexpr std::size_t per_call = 128;
+  constexpr std::size_t bytes_per_call = 4 * 1024 * 1024;
+  auto entries_in_call = [&](std::size_t first) {
+    std::size_t n = 0, bytes = 0;
+    while (first + n < writes.size() && n < per_call &&
+           (n == 0 || bytes + writes[first + n].data.size() <= bytes_per_call))
+      bytes += writes[first + n++].data.size();
+    return n;
+  };
   std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
   std::vector<std::size_t> retry;  // the first entry of each call to send again
   std::vector<std::string> numbers;  // versions and TTLs as text, two per entry
   auto send_call = [&](std::size_t first) {
-    auto n = std::min(per_call, writes.size() - first);
+    auto n = entries_in_call(first);
     auto& sha = shas[static_cast<int>(redis_script::fence)];
     auto count = std::to_string(n);
     std::vector<const char*> argv{"EVALSHA", sha.data(), count.data()};
@@ -597,7 +610,7 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::vector<std::size_t> calls;
     if (attempt == 0)
-      for (std::size_t first = 0; first < writes.size(); first += per_call)
+      for (std::size_t first = 0; first < writes.size(); first += entries_in_call(first))
         calls.push_back(first);
     else
       calls.swap(retry);
@@ -606,16 +619,16 @@ redis_worker_state::write(const std::vector<cache_write>& writes) {
     for (auto first : calls)
       send_call(first);
     for (auto first : calls) {
-      auto n = std::min(per_call, writes.size() - first);
+      auto n = entries_in_call(first);
       reply_ptr r;
       if (auto err = next_reply(r))
         return err;
       if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
         for (std::size_t j = 0; j < n; ++j) {
           auto* e = r->element[j];
-          out[first + j] = e->type == REDIS_REPLY_INTEGER && e->integer == 1
-                             ? cache_write_result::applied
-                             : cache_write_result::fenced;
+          out[first + j] = e->type != REDIS_REPLY_INTEGER ? cache_write_result::failed
+                           : e->integer == 1                ? cache_write_result::applied
+                                                            : cache_write_result::fenced;
         }
       } else if (r->type == REDIS_REPLY_ERROR &&
                  std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
@@ -670,7 +683,8 @@ void deliver_all(caf::actor_system& sys, std::vector<answer> answers) {
 
 redis_worker_actor::behavior_type
 redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
-             std::chrono::milliseconds timeout) {
+             std::chrono::milliseconds timeout, std::shared_ptr<service_metrics> metrics) {
+  self->state.metrics = std::move(metrics);
   self->state.endpoint = std::move(ep);
   self->state.timeout = timeout;
   return {
@@ -699,7 +713,11 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       }
       if (keys.empty())
         return;
+      auto* m = self->state.metrics.get();
+      std::optional<busy_call> busy;
+      busy.emplace(m ? &m->redis_in_use : nullptr, m ? &m->cache_read_latency : nullptr);
       auto res = self->state.read(keys);
+      busy.reset();
       std::vector<answer> answers;
       answers.reserve(reads.size());
       std::size_t at = 0;
@@ -724,12 +742,18 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       auto fd = self->state.open_socket();
       if (!fd)
         return std::move(fd.error());
+      if (expired(deadline)) {
+        ::close(*fd);
+        return make_error(ec::timeout, "redis connection opened too late");
+      }
       return static_cast<int32_t>(*fd);
     },
     [=](atom::put, const std::vector<cache_write>& writes,
         int64_t deadline) -> caf::result<std::vector<cache_write_result>> {
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue");
+      auto* m = self->state.metrics.get();
+      busy_call busy(m ? &m->redis_in_use : nullptr, m ? &m->cache_write_latency : nullptr);
       auto res = self->state.write(writes);
       if (!res)
         return std::move(res.error());
@@ -739,6 +763,8 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
         int64_t deadline) -> caf::result<std::vector<queued_result>> {
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue; nothing was written");
+      auto* m = self->state.metrics.get();
+      busy_call busy(m ? &m->redis_in_use : nullptr, m ? &m->cache_write_latency : nullptr);
       auto res = self->state.enqueue(prefix, writes);
       if (!res)
         return std::move(res.error());

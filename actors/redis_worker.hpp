@@ -19,6 +19,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "app/config.hpp"
+#include "core/latency.hpp"
 #include "messages/cache_protocol.hpp"
 
 struct redisContext;
@@ -39,6 +40,7 @@ struct redis_worker_state {
 
   redis_endpoint endpoint;
   std::chrono::milliseconds timeout{1000};
+  std::shared_ptr<service_metrics> metrics;  // null: reports none
   redisContext* ctx = nullptr;
   std::string shas[3];  // by redis_script
 
@@ -83,7 +85,7 @@ private:
 
 redis_worker_actor::behavior_type
 redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redis_endpoint ep,
-             std::chrono::milliseconds timeout);
+             std::chrono::milliseconds timeout, std::shared_ptr<service_metrics> metrics);
 
 // A cache entry from the fields v, k and d of its hash (read by HMGET; v and
 // k are there, d may not be).

@@ -242,6 +242,7 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
                                  st.ttl_ms(ns)}};
+  st.cfg.metrics->fills.fetch_add(1, std::memory_order_relaxed);
   self->request(worker, by_its_deadline, atom::put::value, std::move(fill),
                 deadline_after(st.cfg.redis_timeout))
     .then(
@@ -334,7 +335,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
     return make_error(ec::postgres_unavailable, "on_database_failure = fail");
   auto rp = self->make_response_promise();
   if (st.dirty.count(key)) {
-    st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+    st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
     read_through(self, key, rp, false);
     return caf::delegated<lookup>{};
   }
@@ -342,7 +343,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
     // Another node may have committed a newer value that it could not
     // invalidate: the database answers (and its row may fill the cache:
     // the fill carries the row's version, so it can only move forward).
-    st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+    st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
     read_through(self, key, rp, true);
     return caf::delegated<lookup>{};
   }
@@ -352,7 +353,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
       rp.deliver(unavailable(self, backend::redis));
       return caf::delegated<lookup>{};
     }
-    st.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+    st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
     read_through(self, key, rp, false);
     return caf::delegated<lookup>{};
   }
@@ -363,7 +364,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
         observed(self, backend::redis);
         auto& m = *self->state.cfg.metrics;
         if (!es.empty() && es[0].present && !es[0].tombstone && !self->state.dirty.count(key)) {
-          m.hits.fetch_add(1, std::memory_order_relaxed);
+          m.hit(self->state.cfg.spaces->resolve(key).index);
           // A write-behind DEL not yet in PostgreSQL: the row may still be
           // there, but the key is gone.
           if (es[0].deleted)
@@ -372,7 +373,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
             rp.deliver(lookup{true, std::move(es[0].data)});
           return;
         }
-        m.misses.fetch_add(1, std::memory_order_relaxed);
+        m.miss(self->state.cfg.spaces->resolve(key).index);
         read_through(self, key, rp, true);
       },
       [=](caf::error& err) mutable {
@@ -382,7 +383,7 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
           return;
         }
         // Redis is unreachable: the database still answers, without a fill.
-        self->state.cfg.metrics->misses.fetch_add(1, std::memory_order_relaxed);
+        self->state.cfg.metrics->miss(self->state.cfg.spaces->resolve(key).index);
         read_through(self, key, rp, false);
       });
   return caf::delegated<lookup>{};

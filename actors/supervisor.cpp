@@ -62,13 +62,13 @@ void spawn_slot(self_ptr self, std::size_t i) {
     case kind::postgres:
       s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
         postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout, st.cfg.redis,
-        st.cfg.redis_timeout);
+        st.cfg.redis_timeout, st.cfg.metrics);
       s.address = s.postgres_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
       break;
     case kind::redis:
-      s.redis_worker = self->spawn<caf::detached + caf::monitored>(redis_worker, st.cfg.redis,
-                                                                   st.cfg.redis_timeout);
+      s.redis_worker = self->spawn<caf::detached + caf::monitored>(
+        redis_worker, st.cfg.redis, st.cfg.redis_timeout, st.cfg.metrics);
       s.address = s.redis_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.redis_worker));
       break;

@@ -132,6 +132,14 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   svc->shutdown_grace_ = cfg.shutdown_grace;
   svc->metrics_->postgres_breaker.configure(cfg.breaker);
   svc->metrics_->redis_breaker.configure(cfg.breaker);
+  svc->metrics_->postgres_pool_size = cfg.postgres_pool;
+  svc->metrics_->redis_pool_size = cfg.redis_pool;
+  {
+    std::vector<std::string> tables;
+    for (auto& ns : cfg.namespaces)
+      tables.push_back(ns.table);
+    svc->metrics_->set_namespaces(tables);
+  }
   auto spaces = std::make_shared<const namespace_table>(cfg.namespaces);
   std::vector<writer_settings> writers;
   for (auto& ns : cfg.namespaces) {

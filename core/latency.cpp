@@ -1,6 +1,9 @@
 #include "core/latency.hpp"
 
 #include <algorithm>
+#include <cctype>
+
+#include "core/commands.hpp"
 
 namespace wtcache {
 
@@ -52,6 +55,69 @@ void latency_histogram::merge_into(latency_histogram& other) const {
   for (int i = 0; i < buckets; ++i)
     other.counts_[i].fetch_add(counts_[i].load(std::memory_order_relaxed),
                                std::memory_order_relaxed);
+}
+
+void bucket_histogram::observe(std::chrono::nanoseconds d) {
+  auto ns = std::max<int64_t>(0, d.count());
+  double seconds = static_cast<double>(ns) / 1e9;
+  std::size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i])
+    ++i;
+  counts_[i].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<uint64_t>(ns), std::memory_order_relaxed);
+}
+
+std::array<uint64_t, bucket_histogram::bounds.size() + 1> bucket_histogram::counts() const {
+  std::array<uint64_t, bounds.size() + 1> out{};
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = counts_[i].load(std::memory_order_relaxed);
+  return out;
+}
+
+double bucket_histogram::sum_seconds() const {
+  return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+}
+
+service_metrics::service_metrics() {
+  for (auto& name : supported_commands()) {
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    commands_by_name.emplace_back(lower);
+  }
+  commands_by_name.emplace_back("other");
+}
+
+void service_metrics::set_namespaces(const std::vector<std::string>& tables) {
+  namespaces.clear();
+  for (auto& t : tables)
+    namespaces.emplace_back(t);
+}
+
+command_metrics& service_metrics::command(const std::string& name) {
+  // A handful of names: a linear scan of short strings beats hashing here.
+  for (auto& c : commands_by_name) {
+    if (c.name.size() != name.size())
+      continue;
+    bool same = true;
+    for (std::size_t i = 0; i < name.size() && same; ++i)
+      same = std::tolower(static_cast<unsigned char>(name[i])) == c.name[i];
+    if (same)
+      return c;
+  }
+  return commands_by_name.back();
+}
+
+void service_metrics::hit(std::size_t ns) {
+  hits.fetch_add(1, std::memory_order_relaxed);
+  if (ns < namespaces.size())
+    namespaces[ns].hits.fetch_add(1, std::memory_order_relaxed);
+}
+
+void service_metrics::miss(std::size_t ns) {
+  misses.fetch_add(1, std::memory_order_relaxed);
+  if (ns < namespaces.size())
+    namespaces[ns].misses.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace wtcache

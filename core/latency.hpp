@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,64 @@ private:
   std::array<std::atomic<uint64_t>, buckets> counts_{};
 };
 
+// A Prometheus histogram: fixed upper bounds, in seconds, from 100 us to
+// 10 s (what a cache in front of a database spans), plus +Inf.
+class bucket_histogram {
+public:
+  static constexpr std::array<double, 16> bounds{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                 0.005,  0.01,    0.025,  0.05,  0.1,
+                                                 0.25,   0.5,     1,      2.5,   5,  10};
+  void observe(std::chrono::nanoseconds d);
+  // Per bucket (the last one +Inf), not cumulative.
+  std::array<uint64_t, bounds.size() + 1> counts() const;
+  double sum_seconds() const;
+
+private:
+  std::array<std::atomic<uint64_t>, bounds.size() + 1> counts_{};
+  std::atomic<uint64_t> sum_ns_{0};
+};
+
+// A worker's call, while it runs: counted in use, and timed when done.
+// Either pointer may be null (a worker that reports no figures).
+class busy_call {
+public:
+  busy_call(std::atomic<int64_t>* in_use, bucket_histogram* latency)
+    : in_use_(in_use), latency_(latency), started_(std::chrono::steady_clock::now()) {
+    if (in_use_)
+      in_use_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~busy_call() {
+    if (in_use_)
+      in_use_->fetch_sub(1, std::memory_order_relaxed);
+    if (latency_)
+      latency_->observe(std::chrono::steady_clock::now() - started_);
+  }
+  busy_call(const busy_call&) = delete;
+  busy_call& operator=(const busy_call&) = delete;
+
+private:
+  std::atomic<int64_t>* in_use_;
+  bucket_histogram* latency_;
+  std::chrono::steady_clock::time_point started_;
+};
+
+// One client command's figures.
+struct command_metrics {
+  explicit command_metrics(std::string name) : name(std::move(name)) {}
+  const std::string name;  // lower case; "other" for commands wtcached does not know
+  std::atomic<uint64_t> calls{0};
+  std::atomic<uint64_t> errors{0};  // answered with an error reply
+  bucket_histogram latency;         // from parsed to answered
+};
+
+// One namespace's cache figures.
+struct namespace_metrics {
+  explicit namespace_metrics(std::string table) : table(std::move(table)) {}
+  const std::string table;
+  std::atomic<uint64_t> hits{0};
+  std::atomic<uint64_t> misses{0};
+};
+
 // One write-behind namespace's queue, as its writers last saw it.
 struct write_behind_metrics {
   write_behind_metrics(std::string table, std::size_t streams)
@@ -49,6 +108,18 @@ struct write_behind_metrics {
 };
 
 struct service_metrics {
+  // Per command: supported_commands() in order, then "other".
+  service_metrics();
+  // Per namespace, in the configuration's order; set once before any actor runs.
+  void set_namespaces(const std::vector<std::string>& tables);
+  // The slot of a command name (any case); "other" for unknown ones.
+  command_metrics& command(const std::string& name);
+  void hit(std::size_t ns);
+  void miss(std::size_t ns);
+
+  std::deque<command_metrics> commands_by_name;
+  std::deque<namespace_metrics> namespaces;
+
   std::atomic<uint64_t> connections_total{0};
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> commands{0};
@@ -70,6 +141,7 @@ struct service_metrics {
   std::atomic<int64_t> dirty_lease_until{0};
   std::atomic<int64_t> dirty_in_transit{0};
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
+  std::atomic<uint64_t> fills{0};  // read-through fills sent to Redis
   std::atomic<uint64_t> fills_fenced{0};
   std::atomic<uint64_t> worker_restarts{0};
   // The cache reader (actors/cache_reader.hpp): connected and serving, and
@@ -77,6 +149,16 @@ struct service_metrics {
   std::atomic<bool> cache_reader_up{false};
   std::atomic<uint64_t> cache_reader_connects{0};
   latency_histogram write_latency;
+  // Backend calls as the workers see them: a write transaction from BEGIN to
+  // its cache update, a row read; a cache read (a pipelined round), a
+  // fenced cache write (a round of entries).
+  bucket_histogram db_transaction_latency, db_read_latency;
+  bucket_histogram cache_read_latency, cache_write_latency;
+  // The pools: configured size and workers busy with a request right now.
+  std::atomic<uint64_t> postgres_pool_size{0}, redis_pool_size{0};
+  std::atomic<int64_t> postgres_in_use{0}, redis_in_use{0};
+  // From Redis's INFO, read periodically (-1: not read yet).
+  std::atomic<int64_t> redis_used_memory{-1}, redis_evicted_keys{-1};
   // One per backend, shared by the node's shards.
   circuit_breaker postgres_breaker, redis_breaker;
   // One per write-behind namespace, fixed at start.

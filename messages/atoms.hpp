@@ -20,7 +20,7 @@ using flush = caf::atom_constant<caf::atom("flush")>;      // drain write-behind
 using resume = caf::atom_constant<caf::atom("resume")>;      // a connection may read again
 using dirty = caf::atom_constant<caf::atom("dirty")>;        // keys another node could not invalidate
 using clear = caf::atom_constant<caf::atom("clear")>;        // those keys are invalidated now
-using release = caf::atom_constant<caf::atom("release")>;
-using open = caf::atom_constant<caf::atom("open")>;          // a Redis connection of a shard's own    // held replies may go out
+using release = caf::atom_constant<caf::atom("release")>;    // held replies may go out
+using open = caf::atom_constant<caf::atom("open")>;          // a Redis connection for the cache reader
 
 }  // namespace wtcache::atom

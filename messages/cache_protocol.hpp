@@ -119,9 +119,10 @@ using redis_worker_actor = caf::typed_actor<
   caf::replies_to<atom::enqueue, std::string, std::vector<queued_write>, int64_t>::with<
     std::vector<queued_result>>,
   // Opens a Redis connection (authenticated, its database selected) and
-  // hands over its socket: a shard reads the cache over it itself, without
-  // blocking (actors/shard_coordinator.cpp). Connecting blocks, so it is
-  // done here. The socket is the caller's to close.
+  // hands over its socket: the cache reader reads the cache over it without
+  // blocking (actors/cache_reader.hpp). Connecting blocks, so it is done
+  // here. The socket is the caller's to close; one ready only after the
+  // deadline is closed here instead, since the caller no longer waits.
   caf::replies_to<atom::open, int64_t>::with<int32_t>,
   // To itself: run the reads gathered so far as one pipeline.
   caf::reacts_to<atom::flush>>;
