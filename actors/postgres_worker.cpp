@@ -347,6 +347,10 @@ caf::expected<int64_t> postgres_worker_state::fresh_version() {
   return alone([](pqxx::nontransaction& tx) { return tx.exec_prepared("version")[0][0].as<int64_t>(); });
 }
 
+caf::expected<bool> postgres_worker_state::probe() {
+  return alone([](pqxx::nontransaction& tx) { return tx.exec("SELECT 1")[0][0].as<int>() == 1; });
+}
+
 caf::expected<std::vector<store_result>>
 postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline) {
   in_transaction = false;
@@ -798,6 +802,14 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (!res)
         return std::move(res.error());
       return std::move(*res);
+    },
+    [=](atom::probe, int64_t deadline) -> caf::result<bool> {
+      if (expired(deadline))
+        return make_error(ec::timeout, "postgres request expired in the queue");
+      auto res = self->state.probe();
+      if (!res)
+        return std::move(res.error());
+      return *res;
     },
     [=](atom::version) -> caf::result<int64_t> {
       auto res = self->state.fresh_version();

@@ -72,6 +72,7 @@ struct postgres_worker_state {
 
   caf::expected<store_row> read(uint32_t ns, const std::string& id);
   caf::expected<int64_t> fresh_version();
+  caf::expected<bool> probe();
   caf::expected<dirty_records> dirty_keys(std::size_t limit);
   caf::error clear_dirty(const dirty_records& done);
 

@@ -393,6 +393,25 @@ caf::error redis_worker_state::connect() {
   return caf::none;
 }
 
+caf::expected<std::vector<int64_t>> redis_worker_state::info_figures() {
+  std::vector<int64_t> out{-1, -1};
+  int i = 0;
+  for (const char* section : {"memory", "stats"}) {
+    auto r = command({"INFO", section});
+    if (!r)
+      return r.error();
+    if ((*r)->type != REDIS_REPLY_STRING)
+      return make_error(ec::redis_error, "INFO answered with no text");
+    std::string_view text((*r)->str, (*r)->len);
+    auto field = i == 0 ? std::string_view("used_memory:") : std::string_view("evicted_keys:");
+    auto at = text.find(field);
+    if (at != std::string_view::npos && (at == 0 || text[at - 1] == '\n'))
+      out[i] = std::strtoll(text.data() + at + field.size(), nullptr, 10);
+    ++i;
+  }
+  return out;
+}
+
 caf::expected<int> redis_worker_state::open_socket() const {
   caf::error err;
   auto* c = connect_to(endpoint, timeout, err);
@@ -735,6 +754,14 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
         answers.push_back({std::move(r.promise), std::move(mine)});
       }
       deliver_all(self->system(), std::move(answers));
+    },
+    [=](atom::probe, int64_t deadline) -> caf::result<std::vector<int64_t>> {
+      if (expired(deadline))
+        return make_error(ec::timeout, "redis request expired in the queue");
+      auto res = self->state.info_figures();
+      if (!res)
+        return std::move(res.error());
+      return std::move(*res);
     },
     [=](atom::open, int64_t deadline) -> caf::result<int32_t> {
       if (expired(deadline))

@@ -64,6 +64,8 @@ struct redis_worker_state {
 
   // Connects unless connected: AUTH, SELECT, loads the scripts.
   caf::error connect();
+  // {used_memory, evicted_keys} from INFO (-1 for one not found).
+  caf::expected<std::vector<int64_t>> info_figures();
   // A new connection (AUTH, SELECT) of its own, as a non-blocking socket.
   caf::expected<int> open_socket() const;
 

@@ -41,6 +41,8 @@ void announce(self_ptr self, kind k) {
     for (auto& s : st.slots)
       if (s.postgres_worker)
         pool.push_back(s.postgres_worker);
+    if (st.cfg.directory)
+      st.cfg.directory->set_postgres(pool);
     for (auto& shard : st.cfg.shards)
       self->send(shard, atom::workers::value, pool);
   } else {

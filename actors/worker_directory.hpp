@@ -1,13 +1,14 @@
-// The node's Redis workers as the supervisor last announced them, and the
-// cache reader while it has a connection, for the connections: a cache hit
-// may go from a connection straight to Redis (actors/connection.cpp).
-// Thread-safe.
+// The node's workers as the supervisor last announced them, and the cache
+// reader while it has a connection: for the connections (a cache hit may go
+// from a connection straight to Redis, actors/connection.cpp) and for the
+// HTTP endpoint's readiness probes. Thread-safe.
 #pragma once
 
 #include <mutex>
 #include <vector>
 
 #include "messages/cache_protocol.hpp"
+#include "messages/store_protocol.hpp"
 
 namespace wtcache {
 
@@ -23,6 +24,14 @@ public:
     return redis_.empty() ? redis_worker_actor{} : redis_[turn % redis_.size()];
   }
 
+  void set_postgres(std::vector<postgres_worker_actor> pool) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    postgres_ = std::move(pool);
+  }
+  postgres_worker_actor postgres(std::size_t turn) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return postgres_.empty() ? postgres_worker_actor{} : postgres_[turn % postgres_.size()];
+  }
   void set_reader(cache_read_actor reader) {
     std::lock_guard<std::mutex> lock(mutex_);
     reader_ = std::move(reader);
@@ -38,6 +47,7 @@ public:
 private:
   mutable std::mutex mutex_;
   std::vector<redis_worker_actor> redis_;
+  std::vector<postgres_worker_actor> postgres_;
   cache_read_actor reader_;
 };
 

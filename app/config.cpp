@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 #include <sstream>
 
 #include <libpq-fe.h>
@@ -132,12 +133,24 @@ uint16_t parse_port(const std::string& text, const std::string& field, bool zero
   return static_cast<uint16_t>(port);
 }
 
-void parse_listen(const std::string& value, const std::string& field, config& cfg) {
+std::pair<std::string, uint16_t> parse_host_port(const std::string& value,
+                                                 const std::string& field) {
   auto colon = value.rfind(':');
   if (colon == std::string::npos || colon == 0)
     throw config_error(field, "expected HOST:PORT, got \"" + value + "\"");
-  cfg.listen_port = parse_port(value.substr(colon + 1), field, true);
-  cfg.listen_host = value.substr(0, colon);
+  auto port = parse_port(value.substr(colon + 1), field, true);
+  return {value.substr(0, colon), port};
+}
+
+void parse_listen(const std::string& value, const std::string& field, config& cfg) {
+  std::tie(cfg.listen_host, cfg.listen_port) = parse_host_port(value, field);
+}
+
+// HOST:PORT, or "" for no HTTP endpoint.
+void parse_http_listen(const std::string& value, const std::string& field, config& cfg) {
+  cfg.http_enabled = !value.empty();
+  if (cfg.http_enabled)
+    std::tie(cfg.http_host, cfg.http_port) = parse_host_port(value, field);
 }
 
 namespace_config default_namespace() {
@@ -367,6 +380,12 @@ config parse_config_text(const std::string& text, const std::string& source) {
   if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)
     throw config_error("server.max_reply_buffer_bytes", "must be at least twice max_value_bytes");
 
+  auto http = sub("http");
+  std::string http_listen = cfg.http_host + ":" + std::to_string(cfg.http_port);
+  http.read("listen", http_listen);
+  parse_http_listen(http_listen, "http.listen", cfg);
+  http.reject_unknown();
+
   auto redis = sub("redis");
   redis.read("url", cfg.redis_url);
   if (!cfg.redis_url.empty())
@@ -473,6 +492,7 @@ command_line parse_command_line(int argc, char** argv) {
     };
     if (name == "--config") cl.config_file = take();
     else if (name == "--listen") cl.listen = take();
+    else if (name == "--http-listen") cl.http_listen = take();
     else if (name == "--redis") cl.redis_url = take();
     else if (name == "--postgres") cl.postgres_url = take();
     else if (name == "--data-dir") cl.data_dir = take();
@@ -495,6 +515,8 @@ config load_config(const command_line& cl) {
   };
   if (cl.listen)
     parse_listen(*cl.listen, "--listen", cfg);
+  if (cl.http_listen)
+    parse_http_listen(*cl.http_listen, "--http-listen", cfg);
   if (cl.redis_url) {
     parse_redis_url(*cl.redis_url, "--redis");
     cfg.redis_url = *cl.redis_url;

@@ -57,6 +57,10 @@ struct config {
   std::string data_dir = "./var";
   // On SIGTERM/SIGINT: how long write-behind queues may take to drain.
   std::chrono::milliseconds shutdown_grace{10000};
+  // [http] -- /metrics, /healthz, /readyz; listen = "" turns it off
+  bool http_enabled = true;
+  std::string http_host = "127.0.0.1";
+  uint16_t http_port = 9380;
   // [redis] -- an empty url means: start a private redis-server under data_dir
   std::string redis_url;
   std::size_t redis_pool = 2;
@@ -92,7 +96,7 @@ struct config {
 
 struct command_line {
   std::string subcommand;  // "" (serve), "migrate"
-  std::optional<std::string> config_file, listen, redis_url, postgres_url, data_dir;
+  std::optional<std::string> config_file, listen, http_listen, redis_url, postgres_url, data_dir;
   bool help = false;
 };
 

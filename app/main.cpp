@@ -120,6 +120,9 @@ int main(int argc, char** argv) {
                   servers.postgres ? " (embedded)" : "");
       if (servers.redis || servers.postgres)
         std::printf("  data:     %s\n", std::filesystem::absolute(cfg.data_dir).lexically_normal().c_str());
+      if (svc->http_port() != 0)
+        std::printf("  metrics:  http://%s:%u/metrics (also /healthz, /readyz)\n",
+                    cfg.http_host.c_str(), svc->http_port());
       std::printf("try it:     redis-cli -p %u SET session:42 '{\"cart\":[1]}'\n", svc->port());
       std::fflush(stdout);
       int sig = 0;

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cache_reader.hpp"
+#include "actors/http_endpoint.hpp"
 #include "actors/listener.hpp"
 #include "actors/redis_worker.hpp"
 #include "actors/supervisor.hpp"
@@ -263,6 +264,23 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
       throw config_error("server.listen", bind_error);
     throw std::runtime_error(bind_error);
   }
+
+  if (cfg.http_enabled) {
+    http_settings http;
+    http.host = cfg.http_host;
+    http.port = cfg.http_port;
+    http.metrics = svc->metrics_;
+    http.directory = directory;
+    http.probe_timeout = std::max(cfg.redis_timeout, cfg.postgres_timeout);
+    svc->http_ = sys.middleman().spawn_broker(http_endpoint, std::move(http));
+    self->request(svc->http_, std::chrono::seconds(10), atom::get::value)
+      .receive([&](uint16_t port) { svc->http_port_ = port; },
+               [&](caf::error& err) { bind_error = client_error_text(err); });
+    if (!bind_error.empty()) {
+      svc->stop();
+      throw config_error("http.listen", bind_error);
+    }
+  }
   return svc;
 }
 
@@ -282,6 +300,7 @@ void service::stop() {
                   caf::after(std::chrono::seconds(10)) >> [] {});
   };
   stop_and_wait(listener_);
+  stop_and_wait(http_);
   stop_and_wait(cache_reader_);
   for (auto& s : shards_)
     stop_and_wait(s);
@@ -310,6 +329,7 @@ void service::stop() {
   stop_and_wait(supervisor_);
   listener_ = nullptr;
   cache_reader_ = nullptr;
+  http_ = nullptr;
   shards_.clear();
   supervisor_ = nullptr;
   sys_ = nullptr;

@@ -50,6 +50,8 @@ public:
   ~service();
 
   uint16_t port() const { return port_; }
+  // The HTTP endpoint's port (/metrics, /healthz, /readyz); 0 when it is off.
+  uint16_t http_port() const { return http_port_; }
   const service_metrics& metrics() const { return *metrics_; }
 
   // Closes the listener and every connection, then stops the shards and the
@@ -61,10 +63,12 @@ private:
   caf::actor_system* sys_ = nullptr;
   caf::actor listener_;
   caf::actor cache_reader_;
+  caf::actor http_;
   std::vector<shard_actor> shards_;
   caf::actor supervisor_;
   std::shared_ptr<service_metrics> metrics_;
   uint16_t port_ = 0;
+  uint16_t http_port_ = 0;
   std::chrono::milliseconds shutdown_grace_{10000};
 };
 

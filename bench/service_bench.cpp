@@ -239,7 +239,8 @@ int main(int argc, char** argv) {
                dir.c_str());
   wtcache::child_process service;
   std::vector<std::string> args = {o.wtcached, "--data-dir", dir + "/var", "--listen",
-                                   "127.0.0.1:" + std::to_string(port)};
+                                   "127.0.0.1:" + std::to_string(port), "--http-listen",
+                                   "127.0.0.1:0"};
   if (!o.config.empty()) {
     args.push_back("--config");
     args.push_back(fs::absolute(o.config).string());

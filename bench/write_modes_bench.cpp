@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
                   "\"jsonb\"\ntouch_columns = [\"updated_at\"]\nmode = \"" + mode + "\"\n";
   auto cfg = wtcache::parse_config_text(namespaces, "bench");
   cfg.listen_port = 0;
+  cfg.http_port = 0;
   cfg.redis_url = redis.url();
   cfg.postgres_url = postgres.url();
   caf::actor_system_config sys_cfg;

@@ -12,4 +12,8 @@ namespace wtcache {
 // (e.g. "invalid JSON at byte 7: expected ',' or '}'").
 std::optional<std::string> json_error(std::string_view text);
 
+// Appends `s` as a JSON string: quoted, with '"', '\\' and control
+// characters escaped (bytes from 0x80 up are passed through as they are).
+void json_quote(std::string& out, std::string_view s);
+
 }  // namespace wtcache

@@ -124,6 +124,9 @@ using redis_worker_actor = caf::typed_actor<
   // here. The socket is the caller's to close; one ready only after the
   // deadline is closed here instead, since the caller no longer waits.
   caf::replies_to<atom::open, int64_t>::with<int32_t>,
+  // Readiness and Redis's own figures: INFO memory and stats, answered as
+  // {used_memory, evicted_keys}.
+  caf::replies_to<atom::probe, int64_t>::with<std::vector<int64_t>>,
   // To itself: run the reads gathered so far as one pipeline.
   caf::reacts_to<atom::flush>>;
 

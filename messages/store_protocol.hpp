@@ -148,6 +148,8 @@ using postgres_worker_actor = caf::typed_actor<
   // The keys some node could not invalidate in Redis.
   caf::replies_to<atom::dirty>::with<dirty_records>,
   // Those keys are invalidated now (up to the versions given).
-  caf::reacts_to<atom::clear, dirty_records>>;
+  caf::reacts_to<atom::clear, dirty_records>,
+  // Readiness: SELECT 1 by the deadline.
+  caf::replies_to<atom::probe, int64_t>::with<bool>>;
 
 }  // namespace wtcache

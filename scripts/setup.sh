@@ -8,6 +8,7 @@ packages=(
   libcaf-dev libhiredis-dev libpqxx-dev libpq-dev libspdlog-dev libfmt-dev
   googletest libgtest-dev libbenchmark-dev libtomlplusplus-dev
   redis-server redis-tools postgresql-15 postgresql-client-15
+  prometheus gnuplot-nox curl
 )
 
 missing=()

@@ -17,6 +17,7 @@
 #include "app/config.hpp"
 #include "app/service.hpp"
 #include "messages/atoms.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
 
@@ -456,6 +457,68 @@ TEST_F(Service, CacheHitsGoOverTheCacheReadersOwnConnectionWhichComesBack) {
   EXPECT_EQ(field_of(again, "cmd"), "hmget") << again;
   // Every one of those GETs was a hit: none had to read the database.
   EXPECT_EQ(info_field(c, "keyspace_misses"), misses);
+}
+
+// /metrics after a known workload: each counter moved by exactly what the
+// workload did, and promtool accepts the output.
+TEST_F(Service, MetricsCountAKnownWorkloadAndPassPromtool) {
+  ASSERT_NE(svc_->http_port(), 0);
+  resp_client c(port_);
+  auto k = key(), missing = key();
+  ASSERT_EQ(c.cmd({"SET", k, "v"}).str, "OK");  // caches k
+  auto before = http_get(svc_->http_port(), "/metrics");
+  ASSERT_EQ(before.status, 200);
+  EXPECT_NE(before.headers.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  auto at = [](const std::string& text, const std::string& series) {
+    auto v = metric(text, series);
+    return v < 0 ? 0.0 : v;  // a series appears with its first sample
+  };
+  const std::string ns = "{namespace=\"wtcache_kv\"}";
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v");
+  EXPECT_TRUE(c.cmd({"GET", missing}).is_nil());
+  ASSERT_EQ(c.cmd({"SET", k, "w"}).str, "OK");
+  ASSERT_EQ(c.cmd({"INCR", k}).kind, reply::error);  // not an integer
+  ASSERT_EQ(c.cmd({"NOSUCHCOMMAND"}).kind, reply::error);
+  auto after = http_get(svc_->http_port(), "/metrics");
+  ASSERT_EQ(after.status, 200);
+  auto moved = [&](const std::string& series) { return at(after.body, series) - at(before.body, series); };
+  EXPECT_EQ(moved("wtcache_cache_hits_total" + ns), 2);
+  EXPECT_EQ(moved("wtcache_cache_misses_total" + ns), 1);
+  EXPECT_EQ(moved("wtcache_commands_total{command=\"get\"}"), 3);
+  EXPECT_EQ(moved("wtcache_commands_total{command=\"set\"}"), 1);
+  EXPECT_EQ(moved("wtcache_command_errors_total{command=\"set\"}"), 0);
+  EXPECT_EQ(moved("wtcache_commands_total{command=\"incr\"}"), 1);
+  EXPECT_EQ(moved("wtcache_command_errors_total{command=\"incr\"}"), 1);
+  EXPECT_EQ(moved("wtcache_command_errors_total{command=\"other\"}"), 1);
+  EXPECT_EQ(moved("wtcache_command_duration_seconds_count{command=\"get\"}"), 3);
+  EXPECT_EQ(moved("wtcache_command_duration_seconds_bucket{command=\"get\",le=\"+Inf\"}"), 3);
+  EXPECT_EQ(moved("wtcache_db_reads_total"), 1);  // the missing key
+  EXPECT_GE(moved("wtcache_writes_total"), 1);
+  EXPECT_GE(moved("wtcache_db_call_duration_seconds_count{call=\"transaction\"}"), 1);
+  EXPECT_EQ(at(after.body, "wtcache_circuit_breaker_state{backend=\"redis\"}"), 0);
+  EXPECT_EQ(at(after.body, "wtcache_pool_size{backend=\"postgres\"}"),
+            static_cast<double>(suite_config().postgres_pool));
+  auto ratio = metric(after.body, "wtcache_cache_hit_ratio" + ns);
+  EXPECT_GT(ratio, 0);
+  EXPECT_LE(ratio, 1);
+  std::string lint;
+  EXPECT_EQ(promtool_check_metrics(after.body, lint), 0) << lint;
+  EXPECT_EQ(lint, "");
+}
+
+TEST_F(Service, TheHttpEndpointAnswersHealthAndReadinessAndNothingElse) {
+  auto health = http_get(svc_->http_port(), "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "{\"alive\":true}\n");
+  auto ready = http_get(svc_->http_port(), "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  EXPECT_EQ(ready.body.rfind("{\"ready\":true,", 0), 0u) << ready.body;
+  EXPECT_EQ(http_get(svc_->http_port(), "/nothing").status, 404);
+  EXPECT_EQ(http_request(svc_->http_port(), "POST", "/metrics").status, 405);
+  raw_socket junk(svc_->http_port());
+  junk.send("hello\r\n\r\n");
+  EXPECT_EQ(junk.receive(1 << 20).rfind("HTTP/1.1 400 ", 0), 0u);
 }
 
 TEST_F(Service, ConnectionCommandsAnswerLikeRedis) {

@@ -9,9 +9,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "app/embedded_servers.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
 
@@ -56,6 +59,9 @@ run_result run(std::vector<std::string> args, const scratch_dir& dir) {
   args.insert(args.begin(), WTCACHED_PATH);
   if (args.size() < 2 || args[1] != "migrate")
     args.insert(args.end(), {"--data-dir", dir.path + "/var"});
+  // Not the default 9380: tests run side by side.
+  if (std::find(args.begin(), args.end(), "--http-listen") == args.end())
+    args.insert(args.end(), {"--http-listen", "127.0.0.1:0"});
   auto log = dir.file("run.log");
   fs::remove(log);
   child_process p;
@@ -163,7 +169,8 @@ TEST(Wtcached, RefusesATableWithoutVersionColumnUntilMigrated) {
   child_process p;
   std::vector<std::string> argv = {WTCACHED_PATH};
   argv.insert(argv.end(), common.begin(), common.end());
-  argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
+  argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(port), "--http-listen",
+                           "127.0.0.1:0"});
   ASSERT_TRUE(serve(p, argv, log));
   resp_client c(port);
   EXPECT_EQ(c.cmd({"GET", "p:a1"}).str, "{\"n\": 1}");
@@ -176,9 +183,11 @@ TEST(Wtcached, EmbeddedDefaultRunsItsOwnServersAndKeepsTheData) {
   scratch_dir d;
   auto log = d.file("serve.log");
   uint16_t port = free_loopback_port();
+  uint16_t http_port = free_loopback_port();  // not 9380: tests run side by side
   std::vector<std::string> argv = {WTCACHED_PATH, "--config", WTCACHE_SOURCE_DIR "/config/wtcache.toml",
                                    "--data-dir", d.path + "/var", "--listen",
-                                   "127.0.0.1:" + std::to_string(port)};
+                                   "127.0.0.1:" + std::to_string(port), "--http-listen",
+                                   "127.0.0.1:" + std::to_string(http_port)};
   auto redis_port_of = [&](const std::string& text) {
     auto pos = text.find("redis:    redis://127.0.0.1:");
     return static_cast<uint16_t>(std::stoi(text.substr(pos + 28)));
@@ -194,7 +203,19 @@ TEST(Wtcached, EmbeddedDefaultRunsItsOwnServersAndKeepsTheData) {
     auto redis_port = redis_port_of(banner);
     resp_client redis(redis_port);
     ASSERT_EQ(redis.cmd({"FLUSHALL"}).str, "OK");
-    EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1]}");
+    EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1]}");  // a miss, then filled
+    EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1]}");  // a hit
+    // What an operator sees: the banner names the endpoint, which shows the
+    // hit ratio and the latencies.
+    EXPECT_NE(banner.find("metrics:  http://127.0.0.1:" + std::to_string(http_port) + "/metrics"),
+              std::string::npos) << banner;
+    auto metrics = http_get(http_port, "/metrics");
+    ASSERT_EQ(metrics.status, 200);
+    EXPECT_EQ(metric(metrics.body, "wtcache_cache_hit_ratio{namespace=\"user_sessions\"}"), 0.5)
+      << metrics.body;
+    EXPECT_EQ(metric(metrics.body, "wtcache_command_duration_seconds_count{command=\"get\"}"), 2);
+    EXPECT_EQ(metric(metrics.body, "wtcache_command_duration_seconds_count{command=\"set\"}"), 1);
+    EXPECT_EQ(http_get(http_port, "/readyz").status, 200);
     EXPECT_EQ(p.stop(SIGTERM), 0);
     EXPECT_THROW(resp_client{redis_port}, std::runtime_error);  // its Redis stopped with it
   }
@@ -220,7 +241,8 @@ std::string sample_with_flush_interval(const std::string& ms) {
 
 std::vector<std::string> serve_argv(const std::string& config, uint16_t port) {
   return {WTCACHED_PATH, "--config", config, "--listen", "127.0.0.1:" + std::to_string(port),
-          "--redis", servers::get().redis_url(), "--postgres", servers::get().postgres_url()};
+          "--http-listen", "127.0.0.1:0", "--redis", servers::get().redis_url(), "--postgres",
+          servers::get().postgres_url()};
 }
 
 long long cart_queue_depth() {

@@ -15,6 +15,7 @@
 
 #include "app/embedded_servers.hpp"
 #include "tests/fault/history.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
 
@@ -63,6 +64,7 @@ public:
     log_ = dir + "/" + name + ".log";
     std::ofstream(config_) << config;
     port_ = free_loopback_port();
+    http_port_ = free_loopback_port();
   }
   ~node() {
     if (proc_.running())
@@ -72,7 +74,8 @@ public:
   void start() {
     std::ofstream(log_, std::ios::app) << "--- start\n";
     proc_.start({WTCACHED_PATH, "--config", config_, "--listen", "127.0.0.1:" + std::to_string(port_),
-                 "--redis", servers::get().redis_url(), "--postgres", servers::get().postgres_url()},
+                 "--http-listen", "127.0.0.1:" + std::to_string(http_port_), "--redis",
+                 servers::get().redis_url(), "--postgres", servers::get().postgres_url()},
                 log_);
     ++starts_;
     if (!eventually([&] { return count_of(slurp(log_), "try it") >= starts_; }, 60s))
@@ -85,6 +88,7 @@ public:
   int stop() { return proc_.stop(SIGTERM); }
   bool running() { return proc_.running(); }
   uint16_t port() const { return port_; }
+  uint16_t http_port() const { return http_port_; }
   std::string log() const { return slurp(log_); }
 
   // A figure from INFO ("dirty_keys") or -1.
@@ -114,6 +118,7 @@ private:
   child_process proc_;
   std::string config_, log_;
   uint16_t port_ = 0;
+  uint16_t http_port_ = 0;
   int starts_ = 0;
 };
 
@@ -436,6 +441,27 @@ TEST_F(Fault, WithTheFailPolicyWritesAreRefusedWhileRedisIsDown) {
   servers::get().start_redis();
   EXPECT_TRUE(eventually([&] { return c.cmd({"SET", "ft:policy", "after"}).str == "OK"; }, 20s));
   EXPECT_EQ(c.cmd({"GET", "ft:policy"}).str, "after");
+}
+
+// /readyz follows the backends: unready (503, saying why) while Redis is
+// stopped, even with no traffic, and ready again once it is back.
+TEST_F(Fault, ReadinessTurnsUnreadyWhileRedisIsStoppedAndReadyAfter) {
+  node n(dir_, "a");
+  n.start();
+  auto ready = http_get(n.http_port(), "/readyz");
+  ASSERT_EQ(ready.status, 200) << ready.body;
+  servers::get().redis.kill();
+  http_reply down;
+  EXPECT_TRUE(eventually([&] {
+    down = http_get(n.http_port(), "/readyz");
+    return down.status == 503;
+  }, 20s)) << down.body;
+  EXPECT_NE(down.body.find("\"ready\":false"), std::string::npos) << down.body;
+  EXPECT_NE(down.body.find("\"reasons\":[\"redis: "), std::string::npos) << down.body;
+  EXPECT_NE(down.body.find("\"postgres\":{\"reachable\":true"), std::string::npos) << down.body;
+  EXPECT_EQ(http_get(n.http_port(), "/healthz").status, 200);  // alive all along
+  servers::get().start_redis();
+  EXPECT_TRUE(eventually([&] { return http_get(n.http_port(), "/readyz").status == 200; }, 30s));
 }
 
 // on_database_failure = "fail": with PostgreSQL known to be down, even cache

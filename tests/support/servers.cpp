@@ -48,6 +48,7 @@ config test_config(const std::string& extra_toml) {
   using namespace std::chrono_literals;
   auto cfg = parse_config_text(sample_config_text() + extra_toml, "test configuration");
   cfg.listen_port = 0;
+  cfg.http_port = 0;  // tests run side by side: never the default 9380
   cfg.shards = 4;
   cfg.redis_url = servers::get().redis_url();
   cfg.postgres_url = servers::get().postgres_url();

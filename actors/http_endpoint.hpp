@@ -1,0 +1,68 @@
+// The HTTP endpoint operators watch the node through (default
+// 127.0.0.1:9380, [http] listen; off when empty):
+//   GET /metrics  the Prometheus text exposition format (core/prometheus.hpp)
+//   GET /healthz  200 while the process runs
+//   GET /readyz   200 when both backends answer a probe (Redis INFO,
+//                 PostgreSQL SELECT 1) and neither circuit breaker is open;
+//                 else 503. The JSON body says which check failed and why.
+// It also reads Redis's used_memory and evicted_keys every few seconds for
+// /metrics. A broker on CAF's multiplexer thread: each request is small and
+// answered at once, except /readyz, which waits for its probes (each with a
+// deadline). One request per connection (Connection: close).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <caf/io/broker.hpp>
+#include <caf/io/connection_handle.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/worker_directory.hpp"
+#include "core/latency.hpp"
+
+namespace wtcache {
+
+struct http_settings {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9380;  // 0: any free port
+  std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<worker_directory> directory;
+  std::chrono::milliseconds probe_timeout{1000};
+  std::chrono::milliseconds redis_info_every{5000};
+};
+
+struct http_state {
+  static inline const char* name = "http_endpoint";
+  http_settings cfg;
+  uint16_t port = 0;
+  struct client {
+    std::string request;  // bytes so far, up to the end of the headers
+    std::chrono::steady_clock::time_point opened;
+    bool answered = false;
+  };
+  std::map<caf::io::connection_handle, client> clients;
+  uint64_t next_probe = 0;
+};
+
+using http_self = caf::io::stateful_broker<http_state>;
+
+// (atom::get) -> uint16_t answers the bound port, or the error that kept it
+// from binding.
+caf::behavior http_endpoint(http_self* self, http_settings cfg);
+
+// The response to one request line; pure, for tests. `ready_body` is left
+// to the caller (readiness needs the probes): answered with status 0.
+struct http_response {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+http_response route(const std::string& method, const std::string& path,
+                    const service_metrics& m);
+std::string http_message(const http_response& r);
+
+}  // namespace wtcache
