@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/version.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 #include "messages/shard_protocol.hpp"
@@ -648,7 +649,7 @@ std::string info_text(const front_end& fe, const std::string& section) {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::steady_clock::now() - fe.started).count();
     out += "# Server\r\n";
-    line(out, "wtcache_version", std::string("0.1.0"));
+    line(out, "wtcache_version", std::string(version));
     line(out, "redis_version", std::string("7.0.0"));
     line(out, "redis_mode", std::string("standalone"));
     line(out, "process_id", static_cast<long long>(::getpid()));

@@ -471,13 +471,17 @@ command_line parse_command_line(int argc, char** argv) {
   int i = 1;
   if (i < argc && argv[i][0] != '-') {
     cl.subcommand = argv[i++];
-    if (cl.subcommand != "migrate")
-      throw config_error(cl.subcommand, "unknown command (expected: migrate)");
+    if (cl.subcommand != "migrate" && cl.subcommand != "check")
+      throw config_error(cl.subcommand, "unknown command (expected: migrate or check)");
   }
   for (; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
       cl.help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      cl.version = true;
       continue;
     }
     std::string value;
@@ -496,6 +500,17 @@ command_line parse_command_line(int argc, char** argv) {
     else if (name == "--redis") cl.redis_url = take();
     else if (name == "--postgres") cl.postgres_url = take();
     else if (name == "--data-dir") cl.data_dir = take();
+    else if (name == "--log-level") {
+      cl.log_level = take();
+      if (cl.log_level != "trace" && cl.log_level != "debug" && cl.log_level != "info" &&
+          cl.log_level != "warn" && cl.log_level != "error" && cl.log_level != "off")
+        throw config_error(name, "expected trace, debug, info, warn, error or off, got \"" +
+                                   cl.log_level + "\"");
+    } else if (name == "--log-format") {
+      cl.log_format = take();
+      if (cl.log_format != "text" && cl.log_format != "json")
+        throw config_error(name, "expected text or json, got \"" + cl.log_format + "\"");
+    }
     else throw config_error(name, "unknown option (see wtcached --help)");
   }
   return cl;
@@ -536,15 +551,58 @@ config load_config(const command_line& cl) {
   return cfg;
 }
 
-const char* usage_text() {
-  return "usage: wtcached [--config FILE] [--listen HOST:PORT] [--redis URL] [--postgres URL]\n"
-         "                [--data-dir DIR]\n"
-         "       wtcached migrate [--config FILE] [--postgres URL] [--data-dir DIR]\n"
-         "\n"
-         "Serves RESP on --listen (default 127.0.0.1:6380), writing through to PostgreSQL\n"
-         "and caching in Redis. Without --redis/REDIS_URL or --postgres/DATABASE_URL it\n"
-         "starts private servers under --data-dir (default ./var).\n"
-         "'migrate' adds the version column wtcached needs to each namespace's table.\n";
+std::string usage_text() {
+  // The defaults as the parser has them, so that this text cannot drift.
+  auto d = parse_config_text("", "defaults");
+  auto ms = [](std::chrono::milliseconds v) { return std::to_string(v.count()); };
+  auto s = [](std::chrono::milliseconds v) { return std::to_string(v.count() / 1000); };
+  auto n = [](auto v) { return std::to_string(v); };
+  std::string out =
+    "usage: wtcached [OPTIONS]            serve RESP, writing through to PostgreSQL\n"
+    "       wtcached check [OPTIONS]      check the configuration and both backends, then exit\n"
+    "       wtcached migrate [OPTIONS]    add the version column to each namespace's table\n"
+    "\n"
+    "Options (a flag wins over the configuration file):\n"
+    "  --config FILE          TOML configuration (every key below; see config/wtcache.toml)\n"
+    "  --listen HOST:PORT     RESP address (server.listen)       default " + d.listen_host + ":" + n(d.listen_port) + "\n"
+    "  --http-listen HOST:PORT  /metrics, /healthz, /readyz (http.listen; \"\" turns it off)\n"
+    "                                                            default " + d.http_host + ":" + n(d.http_port) + "\n"
+    "  --redis URL            redis://[[user]:password@]host[:port][/db] (redis.url, REDIS_URL)\n"
+    "                                                            default: start a private redis-server\n"
+    "  --postgres URL         PostgreSQL URL or conninfo (postgres.url, DATABASE_URL)\n"
+    "                                                            default: start a private PostgreSQL\n"
+    "  --data-dir DIR         where private servers keep their data (server.data_dir)\n"
+    "                                                            default " + d.data_dir + "\n"
+    "  --log-level LEVEL      trace, debug, info, warn, error, off   default info\n"
+    "  --log-format FORMAT    text, or json (one object per line)    default text\n"
+    "  --version              print the version and exit\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Configuration keys and their defaults:\n"
+    "  [server]     listen = \"" + d.listen_host + ":" + n(d.listen_port) + "\", shards = " + n(d.shards) +
+    ", request_timeout_ms = " + ms(d.request_timeout) + ",\n"
+    "               max_value_bytes = " + n(d.max_value_bytes) + ", max_pipeline = " + n(d.max_pipeline) +
+    ", max_reply_buffer_bytes = " + n(d.max_reply_buffer_bytes) + ",\n"
+    "               max_batch_ops = " + n(d.max_batch_ops) + ", max_queued_writes = " + n(d.max_queued_writes) +
+    ", data_dir = \"" + d.data_dir + "\", shutdown_grace_ms = " + ms(d.shutdown_grace) + "\n"
+    "  [http]       listen = \"" + d.http_host + ":" + n(d.http_port) + "\"\n"
+    "  [redis]      url = \"\", pool_size = " + n(d.redis_pool) + ", key_prefix = \"" + d.redis_key_prefix +
+    "\", timeout_ms = " + ms(d.redis_timeout) + "\n"
+    "  [postgres]   url = \"\", pool_size = " + n(d.postgres_pool) + ", timeout_ms = " + ms(d.postgres_timeout) + "\n"
+    "  [cache]      default_ttl = " + s(d.default_ttl) + ", tombstone_ttl = " + s(d.tombstone_ttl) +
+    ", on_cache_failure = \"" + (d.refuse_writes_without_cache ? "fail" : "bypass") +
+    "\", on_database_failure = \"" + (d.refuse_reads_without_database ? "fail" : "serve-cached") +
+    "\",\n"
+    "               dirty_lease_ms = " + ms(d.dirty_lease) + "\n"
+    "  [supervisor] min_backoff_ms = " + ms(d.restart_backoff.min) + ", max_backoff_ms = " +
+    ms(d.restart_backoff.max) + ", random_factor = " + std::to_string(d.restart_backoff.random_factor).substr(0, 3) +
+    ", breaker_failures = " + n(d.breaker.failures_to_open) + ", breaker_open_ms = " + ms(d.breaker.open_for) + "\n"
+    "  [[namespace]] prefix, table, key_column, value_column, value_type (text|jsonb|bytea),\n"
+    "               touch_columns, ttl, mode (write-through|write-behind), and for write-behind\n"
+    "               its queue settings: see config/wtcache.toml\n"
+    "\n"
+    "Keys that match no namespace go to the table wtcache_kv. Exit status 2: bad configuration.\n";
+  return out;
 }
 
 }  // namespace wtcache

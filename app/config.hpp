@@ -95,9 +95,12 @@ struct config {
 };
 
 struct command_line {
-  std::string subcommand;  // "" (serve), "migrate"
+  std::string subcommand;  // "" (serve), "migrate", "check"
   std::optional<std::string> config_file, listen, http_listen, redis_url, postgres_url, data_dir;
+  std::string log_level = "info";   // trace, debug, info, warn, error, off
+  std::string log_format = "text";  // text, json (one object per line)
   bool help = false;
+  bool version = false;
 };
 
 // Throws config_error for an unknown flag or a flag without its value.
@@ -110,6 +113,7 @@ config load_config(const command_line& cl);
 // Parses TOML text (exposed for tests); `source` names it in messages.
 config parse_config_text(const std::string& text, const std::string& source);
 
-const char* usage_text();
+// --help: every option and configuration key, with its default.
+std::string usage_text();
 
 }  // namespace wtcache

@@ -8,13 +8,15 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/check.hpp"
 #include "app/config.hpp"
 #include "app/embedded_servers.hpp"
 #include "app/schema.hpp"
+#include "app/logging.hpp"
 #include "app/service.hpp"
+#include "core/version.hpp"
 
 namespace {
 
@@ -58,8 +60,7 @@ int fail(const char* what, const std::exception& e, int status) {
 
 int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only the start-up banner.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("wtcached"));
-  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  wtcache::set_up_logging("text", "info");
   // Block the stop signals in every thread; the main thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -73,9 +74,14 @@ int main(int argc, char** argv) {
   try {
     cl = wtcache::parse_command_line(argc, argv);
     if (cl.help) {
-      std::fputs(wtcache::usage_text(), stdout);
+      std::fputs(wtcache::usage_text().c_str(), stdout);
       return 0;
     }
+    if (cl.version) {
+      std::printf("wtcached %s\n", wtcache::version);
+      return 0;
+    }
+    wtcache::set_up_logging(cl.log_format, cl.log_level);
     cfg = wtcache::load_config(cl);
   } catch (const wtcache::config_error& e) {
     return fail("invalid configuration: ", e, 2);
@@ -89,6 +95,11 @@ int main(int argc, char** argv) {
         std::printf("migrate: %s\n", line.c_str());
       servers.stop();
       return 0;
+    }
+    if (cl.subcommand == "check") {
+      auto status = wtcache::run_check(cfg, cl.config_file ? *cl.config_file : "built-in defaults");
+      servers.stop();
+      return status;
     }
   } catch (const wtcache::config_error& e) {
     servers.stop();
@@ -113,6 +124,15 @@ int main(int argc, char** argv) {
       status = fail("", e, 1);
     }
     if (svc) {
+      spdlog::info("wtcached {} serving RESP on {}:{}, HTTP {}; {} shards; redis {}{} (pool {}); "
+                   "postgres {}{} (pool {}); {} namespace(s) besides the default",
+                   wtcache::version, cfg.listen_host, svc->port(),
+                   svc->http_port() ? cfg.http_host + ":" + std::to_string(svc->http_port())
+                                    : std::string("off"),
+                   cfg.shards, wtcache::redact_url(cfg.redis_url),
+                   servers.redis ? " (embedded)" : "", cfg.redis_pool,
+                   wtcache::redact_url(cfg.postgres_url), servers.postgres ? " (embedded)" : "",
+                   cfg.postgres_pool, cfg.namespaces.size() - 1);
       std::printf("wtcached listening on %s:%u\n", cfg.listen_host.c_str(), svc->port());
       std::printf("  redis:    %s%s\n", wtcache::redact_url(cfg.redis_url).c_str(),
                   servers.redis ? " (embedded)" : "");

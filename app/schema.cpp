@@ -65,60 +65,83 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url) {
   }
 }
 
+// Throws config_error for the first thing wrong with namespace i's table.
+void verify_namespace(pqxx::transaction_base& tx, std::size_t i, const namespace_config& ns) {
+  auto exists = tx.exec_params("SELECT to_regclass($1) IS NOT NULL", quote_identifier(ns.table));
+  if (!exists[0][0].as<bool>())
+    throw config_error(field_of(i, "table"),
+                       "table \"" + folded(ns.table) + "\" does not exist in the database");
+  auto cols = columns_of(tx, ns.table);
+  auto need = [&](const std::string& col, const char* field) -> const std::string& {
+    auto it = cols.find(folded(col));
+    if (it == cols.end())
+      throw config_error(field_of(i, field), "table \"" + folded(ns.table) +
+                                                 "\" has no column \"" + folded(col) + "\"");
+    return it->second;
+  };
+  need(ns.key_column, "key_column");
+  const auto& vtype = need(ns.value_column, "value_column");
+  for (auto& t : ns.touch_columns)
+    need(t, "touch_columns");
+  if (ns.type == value_type::jsonb && vtype != "jsonb")
+    throw config_error(field_of(i, "value_type"),
+                       "\"jsonb\", but column \"" + folded(ns.value_column) + "\" is " + vtype);
+  if (ns.type == value_type::bytea && vtype != "bytea")
+    throw config_error(field_of(i, "value_type"),
+                       "\"bytea\", but column \"" + folded(ns.value_column) + "\" is " + vtype);
+  if (ns.type == value_type::text && vtype == "bytea")
+    throw config_error(field_of(i, "value_type"),
+                       "\"text\", but column \"" + folded(ns.value_column) +
+                         "\" is bytea (use value_type = \"bytea\")");
+  auto unique = tx.exec_params(
+    "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+    "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) AND i.indisunique "
+    "AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = $2",
+    quote_identifier(ns.table), folded(ns.key_column));
+  if (unique.empty())
+    throw config_error(field_of(i, "key_column"),
+                       "column \"" + folded(ns.key_column) + "\" of table \"" + folded(ns.table) +
+                         "\" needs a primary key or unique index of its own");
+  auto ver = cols.find(folded(ns.version_column));
+  if (ver == cols.end())
+    throw config_error(field_of(i, "table"),
+                       "table \"" + folded(ns.table) + "\" has no version column \"" +
+                         folded(ns.version_column) +
+                         "\"; add it with: wtcached migrate --config FILE");
+  if (ver->second != "bigint")
+    throw config_error(field_of(i, "version_column"),
+                       "column \"" + folded(ns.version_column) + "\" must be bigint, not " +
+                         ver->second);
+}
+
 }  // namespace
 
 void prepare_schema(const std::string& url, const std::vector<namespace_config>& spaces) {
   auto c = connect(url);
   create_owned_objects(*c);
   pqxx::read_transaction tx(*c);
+  for (std::size_t i = 1; i < spaces.size(); ++i)
+    verify_namespace(tx, i, spaces[i]);
+}
+
+schema_report check_schema(const std::string& url, const std::vector<namespace_config>& spaces) {
+  auto c = connect(url);
+  pqxx::read_transaction tx(*c);
+  schema_report r;
+  r.server_version = tx.exec("SHOW server_version")[0][0].as<std::string>();
+  r.owned_objects_exist =
+    tx.exec("SELECT to_regclass('wtcache_kv') IS NOT NULL AND to_regclass('" +
+            std::string(version_sequence) + "') IS NOT NULL")[0][0].as<bool>();
   for (std::size_t i = 1; i < spaces.size(); ++i) {
-    const auto& ns = spaces[i];
-    auto exists = tx.exec_params("SELECT to_regclass($1) IS NOT NULL", quote_identifier(ns.table));
-    if (!exists[0][0].as<bool>())
-      throw config_error(field_of(i, "table"),
-                         "table \"" + folded(ns.table) + "\" does not exist in the database");
-    auto cols = columns_of(tx, ns.table);
-    auto need = [&](const std::string& col, const char* field) -> const std::string& {
-      auto it = cols.find(folded(col));
-      if (it == cols.end())
-        throw config_error(field_of(i, field), "table \"" + folded(ns.table) +
-                                                   "\" has no column \"" + folded(col) + "\"");
-      return it->second;
-    };
-    need(ns.key_column, "key_column");
-    const auto& vtype = need(ns.value_column, "value_column");
-    for (auto& t : ns.touch_columns)
-      need(t, "touch_columns");
-    if (ns.type == value_type::jsonb && vtype != "jsonb")
-      throw config_error(field_of(i, "value_type"),
-                         "\"jsonb\", but column \"" + folded(ns.value_column) + "\" is " + vtype);
-    if (ns.type == value_type::bytea && vtype != "bytea")
-      throw config_error(field_of(i, "value_type"),
-                         "\"bytea\", but column \"" + folded(ns.value_column) + "\" is " + vtype);
-    if (ns.type == value_type::text && vtype == "bytea")
-      throw config_error(field_of(i, "value_type"),
-                         "\"text\", but column \"" + folded(ns.value_column) +
-                           "\" is bytea (use value_type = \"bytea\")");
-    auto unique = tx.exec_params(
-      "SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-      "AND a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) AND i.indisunique "
-      "AND i.indnkeyatts = 1 AND i.indpred IS NULL AND a.attname = $2",
-      quote_identifier(ns.table), folded(ns.key_column));
-    if (unique.empty())
-      throw config_error(field_of(i, "key_column"),
-                         "column \"" + folded(ns.key_column) + "\" of table \"" + folded(ns.table) +
-                           "\" needs a primary key or unique index of its own");
-    auto ver = cols.find(folded(ns.version_column));
-    if (ver == cols.end())
-      throw config_error(field_of(i, "table"),
-                         "table \"" + folded(ns.table) + "\" has no version column \"" +
-                           folded(ns.version_column) +
-                           "\"; add it with: wtcached migrate --config FILE");
-    if (ver->second != "bigint")
-      throw config_error(field_of(i, "version_column"),
-                         "column \"" + folded(ns.version_column) + "\" must be bigint, not " +
-                           ver->second);
+    std::string problem;
+    try {
+      verify_namespace(tx, i, spaces[i]);  // SELECTs only; a problem is a C++ throw
+    } catch (const config_error& e) {
+      problem = e.what();
+    }
+    r.namespaces.push_back({spaces[i].prefix, spaces[i].table, problem});
   }
+  return r;
 }
 
 void raise_version_floor(const std::string& url, int64_t floor) {

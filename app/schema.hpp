@@ -17,6 +17,21 @@ namespace wtcache {
 // the namespace field at fault.
 void prepare_schema(const std::string& postgres_url, const std::vector<namespace_config>& spaces);
 
+// What `wtcached check` reports about the database, read-only: the
+// server's version, whether wtcached's own objects exist yet (it creates
+// them at start), and each namespace's problem (empty when none).
+struct schema_report {
+  std::string server_version;
+  bool owned_objects_exist = false;
+  struct ns_check {
+    std::string prefix, table, problem;
+  };
+  std::vector<ns_check> namespaces;  // the configured ones, not the default
+};
+// Throws config_error when PostgreSQL cannot be reached.
+schema_report check_schema(const std::string& postgres_url,
+                           const std::vector<namespace_config>& spaces);
+
 // Moves the version sequence up to `floor` (Redis's clock in microseconds,
 // where write-behind versions come from) unless it is there already, so that
 // write-through versions stay above write-behind ones when a namespace

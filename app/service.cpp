@@ -21,6 +21,32 @@
 
 namespace wtcache {
 
+std::string info_field(const std::string& info, const std::string& name) {
+  auto at = info.find(name + ":");
+  while (at != std::string::npos && at != 0 && info[at - 1] != '\n')
+    at = info.find(name + ":", at + 1);
+  if (at == std::string::npos)
+    return {};
+  auto from = at + name.size() + 1;
+  return info.substr(from, info.find_first_of("\r\n", from) - from);
+}
+
+std::optional<std::string> eviction_problem(const std::string& policy,
+                                            const std::vector<namespace_config>& spaces,
+                                            const std::string& url) {
+  if (policy.rfind("allkeys-", 0) != 0)
+    return std::nullopt;
+  for (auto& ns : spaces)
+    if (ns.mode == write_mode::write_behind)
+      return "maxmemory-policy is " + policy + " on " + redact_url(url) +
+             ": Redis may evict keys without a TTL, and write-behind namespace \"" + ns.prefix +
+             "\" keeps its queue and its values not yet in PostgreSQL in such keys. Set "
+             "maxmemory-policy to volatile-lru (or another volatile-* policy, or noeviction), "
+             "e.g. redis-cli CONFIG SET maxmemory-policy volatile-lru, or make the namespace "
+             "write-through";
+  return std::nullopt;
+}
+
 namespace {
 
 // Fails early, with a message a person can act on, when Redis is not there:
@@ -59,19 +85,9 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
     auto info = probe.command({"INFO", "memory"});
     if (!info)
       throw std::runtime_error("redis: " + error_detail(info.error()));
-    auto body = text(*info, 0);
-    auto at = body.find("maxmemory_policy:");
-    auto policy = at == std::string::npos
-                    ? std::string()
-                    : body.substr(at + 17, body.find_first_of("\r\n", at) - at - 17);
-    if (policy.rfind("allkeys-", 0) == 0)
-      throw config_error(
-        "redis", "maxmemory-policy is " + policy + " on " + redact_url(url) +
-                   ": Redis may evict keys without a TTL, and write-behind namespace \"" +
-                   ns.prefix + "\" keeps its queue and its values not yet in PostgreSQL in such "
-                   "keys. Set maxmemory-policy to volatile-lru (or another volatile-* policy, "
-                   "or noeviction), e.g. redis-cli CONFIG SET maxmemory-policy volatile-lru, "
-                   "or make the namespace write-through");
+    auto policy = info_field(text(*info, 0), "maxmemory_policy");
+    if (auto problem = eviction_problem(policy, spaces, url))
+      throw config_error("redis", *problem);
     break;
   }
   // A key's changes must stay in one stream: the number of streams may only

@@ -17,6 +17,10 @@
 #include <cstdint>
 #include <memory>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
@@ -28,6 +32,13 @@ namespace wtcache {
 
 // Loads caf::io::middleman and registers wtcache's message types and errors.
 void configure_actor_system(caf::actor_system_config& cfg);
+
+// The value of `name` in the text of Redis's INFO; empty when absent.
+std::string info_field(const std::string& info, const std::string& name);
+// Why Redis's maxmemory-policy endangers write-behind namespaces, if it does.
+std::optional<std::string> eviction_problem(const std::string& policy,
+                                            const std::vector<namespace_config>& spaces,
+                                            const std::string& url);
 
 // wtcached's scheduler: CAF's "sharing" policy (one queue, sleeping workers
 // woken on demand) instead of the default work stealing, whose idle workers

@@ -1,4 +1,5 @@
 #include "core/prometheus.hpp"
+#include "core/version.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -81,7 +82,7 @@ std::string label(const char* name, const std::string& value) {
 std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock::time_point now) {
   writer w;
   w.family("wtcache_build_info", "gauge", "Always 1; the version of wtcached.");
-  w.sample("wtcache_build_info", label("version", "0.1.0"), uint64_t{1});
+  w.sample("wtcache_build_info", label("version", version), uint64_t{1});
 
   w.family("wtcache_commands_total", "counter", "Client commands answered, by command.");
   for (auto& c : m.commands_by_name)

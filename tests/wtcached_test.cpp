@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "app/embedded_servers.hpp"
+#include "core/json.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
@@ -125,6 +126,103 @@ TEST(Wtcached, AnUnknownTableIsAConfigurationError) {
   EXPECT_NE(r.output.find("namespace[0].table: table \"no_such_table\" does not exist"),
             std::string::npos)
     << r.output;
+}
+
+// `wtcached check` names what is wrong and says so in its exit status; with
+// everything in place it reports each backend and namespace as ok.
+TEST(Wtcached, CheckReportsAMissingTableAndPassesWhenAllIsThere) {
+  scratch_dir d;
+  auto backends = std::vector<std::string>{"--redis", servers::get().redis_url(), "--postgres",
+                                           servers::get().postgres_url()};
+  auto missing = d.file("c.toml", with_namespace("no_such_table"));
+  auto args = std::vector<std::string>{"check", "--config", missing};
+  args.insert(args.end(), backends.begin(), backends.end());
+  auto r = run(args, d);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("namespace FAILED p: -> no_such_table: namespace[0].table: table "
+                          "\"no_such_table\" does not exist in the database"),
+            std::string::npos)
+    << r.output;
+  EXPECT_NE(r.output.find("  redis     ok     "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 check(s) failed"), std::string::npos) << r.output;
+
+  args = {"check"};
+  args.insert(args.end(), backends.begin(), backends.end());
+  r = run(args, d);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("  postgres  ok     "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("all checks passed"), std::string::npos) << r.output;
+
+  // Redis not there: the check fails on it, and says where it looked.
+  args = {"check", "--redis", "redis://127.0.0.1:" + std::to_string(free_loopback_port()),
+          "--postgres", servers::get().postgres_url()};
+  r = run(args, d);
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("  redis     FAILED redis://127.0.0.1:"), std::string::npos) << r.output;
+}
+
+TEST(Wtcached, VersionAndHelpListEveryOptionWithItsDefault) {
+  scratch_dir d;
+  auto v = run({"--version"}, d);
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.output, "wtcached 0.1.0\n");
+  auto h = run({"--help"}, d);
+  EXPECT_EQ(h.status, 0);
+  for (const char* says :
+       {"--config FILE", "--listen HOST:PORT", "default 127.0.0.1:6380", "--http-listen",
+        "default 127.0.0.1:9380", "--redis URL", "--postgres URL", "--data-dir DIR",
+        "default ./var", "--log-level LEVEL", "--log-format FORMAT", "--version",
+        "wtcached check", "wtcached migrate", "shards = 2", "[http]       listen",
+        "pool_size = 4", "on_cache_failure = \"bypass\"", "breaker_failures = 5"})
+    EXPECT_NE(h.output.find(says), std::string::npos) << says << "\n" << h.output;
+  auto bad = run({"--log-format", "xml"}, d);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("--log-format: expected text or json"), std::string::npos) << bad.output;
+}
+
+// Passwords in both URLs (a Redis ACL user, and PostgreSQL's, which trust
+// authentication ignores), debug logs in JSON, some traffic and a stop: no
+// line carries either password, and every log line is one JSON object.
+TEST(Wtcached, JsonLogsCarryNoPasswordAtAnyLevel) {
+  scratch_dir d;
+  resp_client admin(servers::get().redis_port());
+  ASSERT_EQ(admin.cmd({"ACL", "SETUSER", "wtc_pw_user", "on", ">RedisPw-7c1x", "~*", "&*", "+@all"}).str,
+            "OK");
+  auto redis_url = "redis://wtc_pw_user:RedisPw-7c1x@127.0.0.1:" +
+                   std::to_string(servers::get().redis_port());
+  auto pg_url = "postgresql://wtcache:PgPw-3b9y@127.0.0.1:" +
+                std::to_string(servers::get().postgres.port()) + "/wtcache";
+  auto log = d.file("serve.log");
+  uint16_t port = free_loopback_port();
+  child_process p;
+  ASSERT_TRUE(serve(p, {WTCACHED_PATH, "--listen", "127.0.0.1:" + std::to_string(port),
+                        "--http-listen", "127.0.0.1:0", "--redis", redis_url, "--postgres", pg_url,
+                        "--log-level", "debug", "--log-format", "json"},
+                    log));
+  {
+    resp_client c(port);
+    ASSERT_EQ(c.cmd({"SET", "pw:k", "v"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", "pw:k"}).str, "v");
+  }
+  EXPECT_EQ(p.stop(SIGTERM), 0);
+  admin.cmd({"ACL", "DELUSER", "wtc_pw_user"});
+  auto out = slurp(log);
+  EXPECT_EQ(out.find("RedisPw-7c1x"), std::string::npos) << out;
+  EXPECT_EQ(out.find("PgPw-3b9y"), std::string::npos) << out;
+  EXPECT_NE(out.find("redis://wtc_pw_user:***@"), std::string::npos) << out;
+  std::istringstream lines(out);
+  std::string line;
+  int json_lines = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] != '{')
+      continue;  // the banner, on stdout
+    ++json_lines;
+    EXPECT_EQ(wtcache::json_error(line), std::nullopt) << line;
+    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+    EXPECT_NE(line.find("\"level\":\""), std::string::npos) << line;
+  }
+  EXPECT_GE(json_lines, 2) << out;  // the start-up summary and the stop, at least
+  EXPECT_NE(out.find("\"msg\":\"wtcached 0.1.0 serving RESP on"), std::string::npos) << out;
 }
 
 TEST(Wtcached, NeverPrintsAPassword) {
