@@ -12,8 +12,11 @@
 //   - cache-hit GET through the service, and GET straight to the same Redis
 //     -- the cost of the hop;
 //   - the service's peak RSS (VmHWM of the wtcached process).
-// Prints a table and the issue's target ratios, and writes every row to a
-// CSV file (--out) so that runs can be compared.
+// Also write-behind SET through the service (a namespace over the demo's
+// shopping_carts table), unless --config names a configuration of your own.
+// Prints a table and the issue's target ratios, writes every row to a CSV
+// file (--out) so that runs can be compared, and a self-contained HTML
+// report with charts drawn by gnuplot (--report) to open in a browser.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +39,7 @@
 
 #include "app/embedded_servers.hpp"
 #include "bench/bench_util.hpp"
+#include "bench/report.hpp"
 #include "core/latency.hpp"
 
 using namespace std::chrono;
@@ -49,18 +53,13 @@ struct options {
   int keys = 1000;
   int value_size = 100;
   std::string out = "wtcache-bench.csv";
+  std::string report = "wtcache-bench.html";
   std::string wtcached;  // default: next to this binary
   std::string config;    // passed to wtcached as --config, if given
 };
 
-struct result {
-  std::string phase;
-  int clients = 0;
-  double ops_per_s = 0;
-  double p50_ms = 0, p99_ms = 0;
-  uint64_t ops = 0, errors = 0;
-  double cpu_us_per_op = -1;  // wtcached's CPU time (user + system) per op; -1: not measured
-};
+// cpu_us_per_op: wtcached's CPU time (user + system) per op; -1: not measured.
+using result = wtcache::bench::phase_result;
 
 // CPU time (user + system) a process has used so far, in microseconds.
 double cpu_us(pid_t pid) {
@@ -183,9 +182,11 @@ std::string slurp(const std::string& path) {
 
 // The value after `label` on its line of wtcached's start-up banner.
 std::string banner_field(const std::string& log, const std::string& label) {
-  auto at = log.find(label);
+  // A banner line is "  label value"; log lines may mention the label too.
+  auto at = log.find("\n  " + label);
   if (at == std::string::npos)
     return {};
+  at += 3;
   at += label.size();
   while (at < log.size() && log[at] == ' ')
     ++at;
@@ -201,6 +202,24 @@ std::vector<int> parse_list(const std::string& v) {
   return out;
 }
 
+// "2 cores, 24.0 GiB, Linux 6.1.0-...", from /proc and uname.
+std::string machine_summary() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  long long kib = 0;
+  while (meminfo >> key >> kib)
+    if (key == "MemTotal:")
+      break;
+  std::ifstream release("/proc/sys/kernel/osrelease");
+  std::string kernel;
+  std::getline(release, kernel);
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "machine: %u cores, %.1f GiB, Linux %s",
+                std::thread::hardware_concurrency(), static_cast<double>(kib) / 1048576.0,
+                kernel.c_str());
+  return buf;
+}
+
 const result* find(const std::vector<result>& rs, const std::string& phase, int clients) {
   for (auto& r : rs)
     if (r.phase == phase && r.clients == clients)
@@ -210,7 +229,8 @@ const result* find(const std::vector<result>& rs, const std::string& phase, int 
 
 constexpr const char* usage =
   "usage: wtcache_bench [--clients 1,16,50,64] [--seconds S] [--keys K] [--value-size B]\n"
-  "                     [--out FILE.csv] [--wtcached PATH] [--config wtcached.toml]\n";
+  "                     [--out FILE.csv] [--report FILE.html] [--wtcached PATH]\n"
+  "                     [--config wtcached.toml]\n";
 
 }  // namespace
 
@@ -222,6 +242,7 @@ int main(int argc, char** argv) {
     else if (f == "--keys") o.keys = std::stoi(v);
     else if (f == "--value-size") o.value_size = std::stoi(v);
     else if (f == "--out") o.out = v;
+    else if (f == "--report") o.report = v;
     else if (f == "--wtcached") o.wtcached = v;
     else if (f == "--config") o.config = v;
     else return false;
@@ -241,10 +262,17 @@ int main(int argc, char** argv) {
   std::vector<std::string> args = {o.wtcached, "--data-dir", dir + "/var", "--listen",
                                    "127.0.0.1:" + std::to_string(port), "--http-listen",
                                    "127.0.0.1:0"};
-  if (!o.config.empty()) {
-    args.push_back("--config");
-    args.push_back(fs::absolute(o.config).string());
-  }
+  // Without a configuration of the user's, one write-behind namespace over
+  // the demo's shopping_carts table (the embedded PostgreSQL has it), for
+  // the write-behind phase; the default namespace is as it always is.
+  bool write_behind = o.config.empty();
+  auto config = o.config.empty() ? dir + "/bench.toml" : fs::absolute(o.config).string();
+  if (write_behind)
+    std::ofstream(config) << "[[namespace]]\nprefix = \"wb:\"\ntable = \"shopping_carts\"\n"
+                             "key_column = \"cart_id\"\nvalue_column = \"items\"\n"
+                             "value_type = \"jsonb\"\nmode = \"write-behind\"\n";
+  args.push_back("--config");
+  args.push_back(config);
   service.start(args, log, {}, SIGTERM);
   auto started = steady_clock::now();
   while (slurp(log).find("try it") == std::string::npos) {
@@ -276,6 +304,13 @@ int main(int argc, char** argv) {
 
   redis_fn service_set = [&](redisContext* c, uint64_t i) {
     return command_ok(c, {"SET", key_of("bench:", i), value});
+  };
+  // The same size of value, as the JSON the write-behind namespace takes.
+  std::string json_value = "{\"v\":\"" +
+                           std::string(static_cast<std::size_t>(std::max(1, o.value_size - 8)), 'v') +
+                           "\"}";
+  redis_fn service_set_behind = [&](redisContext* c, uint64_t i) {
+    return command_ok(c, {"SET", key_of("wb:", i), json_value});
   };
   redis_fn service_get = [&](redisContext* c, uint64_t i) {
     return command_ok(c, {"GET", key_of("bench:", i)});
@@ -319,6 +354,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%d client(s) ...\n", n);
     results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis,
                                       service.pid()));
+    if (write_behind)
+      results.push_back(run_phase("service SET write-behind", n, o.seconds, to_service,
+                                  service_set_behind, close_redis, service.pid()));
     results.push_back(run_phase("postgres upsert", n, o.seconds, to_postgres, upsert, close_postgres));
     results.push_back(run_phase("redis SET", n, o.seconds, to_redis, redis_set, close_redis));
     results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis,
@@ -331,10 +369,10 @@ int main(int argc, char** argv) {
   std::printf("\nwtcache bench: %.1f s per phase, %d keys, %d-byte values, wtcached on its embedded "
               "default (Redis AOF everysec, PostgreSQL fsync on), %u cores\n\n",
               o.seconds, o.keys, o.value_size, std::thread::hardware_concurrency());
-  std::printf("%-16s %8s %12s %10s %10s %10s %8s %12s\n", "phase", "clients", "ops/s", "p50 ms",
+  std::printf("%-26s %8s %12s %10s %10s %10s %8s %12s\n", "phase", "clients", "ops/s", "p50 ms",
               "p99 ms", "ops", "errors", "cpu us/op");
   for (auto& r : results) {
-    std::printf("%-16s %8d %12.0f %10.3f %10.3f %10llu %8llu", r.phase.c_str(), r.clients,
+    std::printf("%-26s %8d %12.0f %10.3f %10.3f %10llu %8llu", r.phase.c_str(), r.clients,
                 r.ops_per_s, r.p50_ms, r.p99_ms, static_cast<unsigned long long>(r.ops),
                 static_cast<unsigned long long>(r.errors));
     if (r.cpu_us_per_op >= 0)
@@ -344,23 +382,30 @@ int main(int argc, char** argv) {
   std::printf("(cpu us/op: wtcached's CPU time, user + system, per operation)\n");
   std::printf("\nwtcached peak RSS: %.1f MiB\n\n", rss_mib);
 
-  // The targets, as ratios measured in this run.
+  // The targets, as ratios measured in this run (printed, and in the report).
+  std::vector<std::string> notes;
+  auto note = [&](const char* fmt, auto... args) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, fmt, args...);
+    std::printf("%s\n", buf);
+    notes.push_back(buf);
+  };
   auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
   if (auto *s = find(results, "service SET", 64), *u = find(results, "postgres upsert", 64); s && u)
-    std::printf("SET at 64 clients: %.2fx the direct upsert transactions/s (target >= 6x): %s\n",
-                s->ops_per_s / u->ops_per_s, verdict(s->ops_per_s >= 6 * u->ops_per_s));
+    note("SET at 64 clients: %.2fx the direct upsert transactions/s (target >= 6x): %s",
+         s->ops_per_s / u->ops_per_s, verdict(s->ops_per_s >= 6 * u->ops_per_s));
   if (auto *s = find(results, "service SET", 1), *u = find(results, "postgres upsert", 1),
       *r = find(results, "redis SET", 1);
       s && u && r) {
     double floor = u->p50_ms + r->p50_ms;
-    std::printf("SET p50 at 1 client: %.3f ms = %.2fx (upsert p50 + Redis SET p50 = %.3f ms) "
-                "(target <= 1.3x): %s\n",
-                s->p50_ms, s->p50_ms / floor, floor, verdict(s->p50_ms <= 1.3 * floor));
+    note("SET p50 at 1 client: %.3f ms = %.2fx (upsert p50 + Redis SET p50 = %.3f ms) "
+         "(target <= 1.3x): %s",
+         s->p50_ms, s->p50_ms / floor, floor, verdict(s->p50_ms <= 1.3 * floor));
   }
   if (auto *s = find(results, "service GET", 50), *r = find(results, "redis GET", 50); s && r)
-    std::printf("cache-hit GET at 50 clients: %.2fx direct Redis GET/s (target >= 0.7x): %s\n",
-                s->ops_per_s / r->ops_per_s, verdict(s->ops_per_s >= 0.7 * r->ops_per_s));
-  std::printf("peak RSS: %.1f MiB (target <= 64 MiB): %s\n", rss_mib, verdict(rss_mib <= 64));
+    note("cache-hit GET at 50 clients: %.2fx direct Redis GET/s (target >= 0.7x): %s",
+         s->ops_per_s / r->ops_per_s, verdict(s->ops_per_s >= 0.7 * r->ops_per_s));
+  note("peak RSS: %.1f MiB (target <= 64 MiB): %s", rss_mib, verdict(rss_mib <= 64));
 
   std::ofstream csv(o.out);
   csv << "phase,clients,ops_per_s,p50_ms,p99_ms,ops,errors,service_cpu_us_per_op,"
@@ -373,6 +418,21 @@ int main(int argc, char** argv) {
     csv << "," << rss_mib << "\n";
   }
   std::printf("\nresults written to %s\n", o.out.c_str());
+
+  wtcache::bench::report_info info;
+  char title[256];
+  std::snprintf(title, sizeof title,
+                "%.1f s per phase, %d keys, %d-byte values; wtcached on its embedded default "
+                "(Redis AOF everysec, PostgreSQL fsync on)",
+                o.seconds, o.keys, o.value_size);
+  info.title = title;
+  info.machine = machine_summary();
+  info.notes = notes;
+  std::string report_error;
+  if (wtcache::bench::write_html_report(results, info, o.report, report_error))
+    std::printf("report (open it in a browser): %s\n", fs::absolute(o.report).c_str());
+  else
+    std::fprintf(stderr, "no HTML report: %s\n", report_error.c_str());
 
   fs::remove_all(dir);
   return status == 0 ? 0 : 1;
