@@ -656,11 +656,12 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "tcp_port", static_cast<long long>(fe.port));
     line(out, "uptime_in_seconds", static_cast<long long>(uptime));
     line(out, "shards", static_cast<long long>(fe.shards.size()));
-    out += "\r\n";
   }
   if (all || section == "stats") {
     auto hits = m.hits.load();
     auto misses = m.misses.load();
+    if (!out.empty())
+      out += "\r\n";
     out += "# Stats\r\n";
     line(out, "total_connections_received", m.connections_total.load());
     line(out, "connected_clients", m.connections_open.load());
@@ -679,6 +680,7 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "dirty_keys_shared", m.dirty_keys_shared.load());
     line(out, "writes_recorded", m.writes_recorded.load());
     line(out, "queued_writes", m.queued_writes.load());
+    line(out, "read_through_fills", m.fills.load());
     line(out, "fills_fenced", m.fills_fenced.load());
     line(out, "worker_restarts", m.worker_restarts.load());
     line(out, "cache_reader", std::string(m.cache_reader_up.load() ? "up" : "down"));
@@ -689,9 +691,69 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "breaker_postgres_opened", m.postgres_breaker.times_opened());
     line(out, "breaker_redis_opened", m.redis_breaker.times_opened());
   }
+  auto us = [](double seconds) { return std::to_string(static_cast<long long>(seconds * 1e6)); };
+  if (all || section == "backends") {
+    if (!out.empty())
+      out += "\r\n";
+    out += "# Backends\r\n";
+    line(out, "postgres_pool_size", m.postgres_pool_size.load());
+    line(out, "postgres_pool_in_use", std::max<int64_t>(0, m.postgres_in_use.load()));
+    line(out, "redis_pool_size", m.redis_pool_size.load());
+    line(out, "redis_pool_in_use", std::max<int64_t>(0, m.redis_in_use.load()));
+    auto calls = [&](const char* name, const bucket_histogram& h) {
+      out += std::string(name) + ":calls=" + std::to_string(h.count()) + ",p50_us=" +
+             us(h.quantile(0.5)) + ",p99_us=" + us(h.quantile(0.99)) + "\r\n";
+    };
+    calls("db_transactions_latency", m.db_transaction_latency);
+    calls("db_reads_latency", m.db_read_latency);
+    calls("cache_reads_latency", m.cache_read_latency);
+    calls("cache_writes_latency", m.cache_write_latency);
+    line(out, "redis_used_memory", m.redis_used_memory.load());
+    line(out, "redis_evicted_keys", m.redis_evicted_keys.load());
+  }
+  if (all || section == "namespaces" || section == "keyspace") {
+    if (!out.empty())
+      out += "\r\n";
+    out += "# Namespaces\r\n";
+    for (auto& ns : m.namespaces) {
+      auto h = ns.hits.load(), x = ns.misses.load();
+      out += "ns_" + ns.table + ":hits=" + std::to_string(h) + ",misses=" + std::to_string(x) +
+             ",hit_ratio=" + fmt_ratio(h, x) + "\r\n";
+    }
+  }
+  // As in Redis, these two only when asked for (or with "all").
+  bool every = section == "all" || section == "everything";
+  if (every || section == "commandstats") {
+    if (!out.empty())
+      out += "\r\n";
+    out += "# Commandstats\r\n";
+    for (auto& c : m.commands_by_name) {
+      auto calls = c.calls.load();
+      if (calls == 0)
+        continue;
+      auto usec = static_cast<long long>(c.latency.sum_seconds() * 1e6);
+      char per[32];
+      std::snprintf(per, sizeof per, "%.2f", static_cast<double>(usec) / static_cast<double>(calls));
+      out += "cmdstat_" + c.name + ":calls=" + std::to_string(calls) + ",usec=" +
+             std::to_string(usec) + ",usec_per_call=" + per + ",rejected_calls=0,failed_calls=" +
+             std::to_string(c.errors.load()) + "\r\n";
+    }
+  }
+  if (every || section == "latencystats") {
+    if (!out.empty())
+      out += "\r\n";
+    out += "# Latencystats\r\n";
+    for (auto& c : m.commands_by_name) {
+      if (c.calls.load() == 0)
+        continue;
+      out += "latency_percentiles_usec_" + c.name + ":p50=" + us(c.latency.quantile(0.5)) +
+             ",p99=" + us(c.latency.quantile(0.99)) + ",p99.9=" + us(c.latency.quantile(0.999)) +
+             "\r\n";
+    }
+  }
   if ((all || section == "write-behind" || section == "writebehind") && !m.write_behind.empty()) {
     // One line per namespace, in the style of Redis's keyspace lines.
-    if (all)
+    if (!out.empty())
       out += "\r\n";
     out += "# Write-behind\r\n";
     for (auto& wb : m.write_behind) {

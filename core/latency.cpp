@@ -78,6 +78,35 @@ double bucket_histogram::sum_seconds() const {
   return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
 }
 
+uint64_t bucket_histogram::count() const {
+  uint64_t n = 0;
+  for (auto& c : counts_)
+    n += c.load(std::memory_order_relaxed);
+  return n;
+}
+
+double bucket_histogram::quantile(double q) const {
+  auto c = counts();
+  uint64_t total = 0;
+  for (auto n : c)
+    total += n;
+  if (total == 0)
+    return 0;
+  double rank = q * static_cast<double>(total);
+  uint64_t below = 0;
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    if (static_cast<double>(below + c[i]) >= rank && c[i] > 0) {
+      if (i == bounds.size())
+        return bounds.back();  // in +Inf: the highest finite bound, as Prometheus does
+      double lower = i == 0 ? 0 : bounds[i - 1];
+      return lower + (bounds[i] - lower) * (rank - static_cast<double>(below)) /
+                       static_cast<double>(c[i]);
+    }
+    below += c[i];
+  }
+  return bounds.back();
+}
+
 service_metrics::service_metrics() {
   for (auto& name : supported_commands()) {
     std::string lower = name;

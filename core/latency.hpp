@@ -45,6 +45,10 @@ public:
   // Per bucket (the last one +Inf), not cumulative.
   std::array<uint64_t, bounds.size() + 1> counts() const;
   double sum_seconds() const;
+  uint64_t count() const;
+  // The q-quantile in seconds, interpolated within its bucket as
+  // Prometheus's histogram_quantile() does; 0 when nothing was observed.
+  double quantile(double q) const;
 
 private:
   std::array<std::atomic<uint64_t>, bounds.size() + 1> counts_{};

@@ -507,6 +507,40 @@ TEST_F(Service, MetricsCountAKnownWorkloadAndPassPromtool) {
   EXPECT_EQ(lint, "");
 }
 
+// INFO over RESP shows the figures /metrics shows, in Redis's INFO style.
+TEST_F(Service, InfoShowsTheSameFiguresAsMetrics) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "v"}).str, "OK");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v");
+  auto metrics = http_get(svc_->http_port(), "/metrics").body;
+  auto info = c.cmd({"INFO", "all"}).str;
+  auto field_in = [&](const std::string& line_start, const std::string& name) -> double {
+    auto at = info.find("\n" + line_start);
+    if (at == std::string::npos)
+      return -1;
+    auto eol = info.find('\r', at);
+    auto line = info.substr(at + 1, eol - at - 1);
+    auto f = line.find(name + "=");
+    return f == std::string::npos ? -1 : std::stod(line.substr(f + name.size() + 1));
+  };
+  EXPECT_EQ(field_in("cmdstat_get:", "calls"),
+            metric(metrics, "wtcache_commands_total{command=\"get\"}")) << info;
+  EXPECT_EQ(field_in("cmdstat_set:", "calls"),
+            metric(metrics, "wtcache_commands_total{command=\"set\"}"));
+  EXPECT_EQ(field_in("ns_wtcache_kv:", "hits"),
+            metric(metrics, "wtcache_cache_hits_total{namespace=\"wtcache_kv\"}"));
+  EXPECT_EQ(field_in("ns_wtcache_kv:", "misses"),
+            metric(metrics, "wtcache_cache_misses_total{namespace=\"wtcache_kv\"}"));
+  EXPECT_EQ(field_in("db_transactions_latency:", "calls"),
+            metric(metrics, "wtcache_db_call_duration_seconds_count{call=\"transaction\"}"));
+  EXPECT_GT(field_in("latency_percentiles_usec_get:", "p50"), 0) << info;
+  EXPECT_NE(info.find("postgres_pool_size:" + std::to_string(suite_config().postgres_pool)),
+            std::string::npos);
+  // The default INFO leaves the per-command sections out, as Redis does.
+  EXPECT_EQ(c.cmd({"INFO"}).str.find("# Commandstats"), std::string::npos);
+}
+
 TEST_F(Service, TheHttpEndpointAnswersHealthAndReadinessAndNothingElse) {
   auto health = http_get(svc_->http_port(), "/healthz");
   EXPECT_EQ(health.status, 200);
