@@ -464,6 +464,8 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
     bool ok = i < outcome.cache.size() && outcome.cache[i] != cache_write_result::failed;
     if (!ok)
       st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
+    else if (outcome.cache[i] == cache_write_result::fenced)
+      st.cfg.metrics->fills_fenced.fetch_add(1, std::memory_order_relaxed);
     if (ok && outcome.recorded) {
       done.keys.push_back(keys[i]);
       done.versions.push_back(versions[i]);

@@ -146,7 +146,7 @@ struct service_metrics {
   std::atomic<int64_t> dirty_in_transit{0};
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills{0};  // read-through fills sent to Redis
-  std::atomic<uint64_t> fills_fenced{0};
+  std::atomic<uint64_t> fills_fenced{0};  // cache writes the fence refused: fills and updates
   std::atomic<uint64_t> worker_restarts{0};
   // The cache reader (actors/cache_reader.hpp): connected and serving, and
   // how many times it has (re)connected.

@@ -119,7 +119,8 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
            "Cache fills sent to Redis after a read from PostgreSQL.");
   w.sample("wtcache_read_through_fills_total", "", m.fills.load());
   w.family("wtcache_fenced_cache_writes_total", "counter",
-           "Fills the fence refused because the cache already held a newer version.");
+           "Cache writes (read-through fills, and updates after COMMIT) the fence refused "
+           "because the cache already held a newer version.");
   w.sample("wtcache_fenced_cache_writes_total", "", m.fills_fenced.load());
   w.family("wtcache_db_reads_total", "counter", "Row reads from PostgreSQL.");
   w.sample("wtcache_db_reads_total", "", m.db_reads.load());
