@@ -307,7 +307,7 @@ embedded_postgres::~embedded_postgres() { stop(); }
 
 void embedded_postgres::start(const std::string& dir, const std::string& init_sql,
                               bool durable, uint16_t port) {
-  dir_ = fs::absolute(dir).string();
+  dir_ = fs::absolute(dir).lexically_normal().string();
   auto data = dir_ + "/data";
   fs::create_directories(dir_);
   std::string run_as;
@@ -326,6 +326,22 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
       }
     }
     chown_tree(dir_, pw->pw_uid, pw->pw_gid);
+  }
+  // A postmaster already running on this data directory belongs to another
+  // wtcached started with the same --data-dir: say so, rather than show the
+  // log of a start that cannot work.
+  {
+    std::ifstream pidfile(data + "/postmaster.pid");
+    long pid = 0;
+    std::string comm;
+    if (pidfile >> pid && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0 &&
+        std::getline(std::ifstream("/proc/" + std::to_string(pid) + "/comm"), comm) &&
+        comm.rfind("postgres", 0) == 0)
+      throw std::runtime_error(
+        "the private PostgreSQL under " + dir_ + " is already running (pid " +
+        std::to_string(pid) + "), most likely for another wtcached with the same data "
+        "directory; stop that one, use another --data-dir, or give --redis and --postgres the "
+        "URLs its banner printed");
   }
   auto bin = postgres_bindir();
   if (!fs::exists(data + "/PG_VERSION")) {

@@ -314,6 +314,13 @@ TEST(Wtcached, EmbeddedDefaultRunsItsOwnServersAndKeepsTheData) {
     EXPECT_EQ(metric(metrics.body, "wtcache_command_duration_seconds_count{command=\"get\"}"), 2);
     EXPECT_EQ(metric(metrics.body, "wtcache_command_duration_seconds_count{command=\"set\"}"), 1);
     EXPECT_EQ(http_get(http_port, "/readyz").status, 200);
+    // A second wtcached on the same data directory (here `check`) is told
+    // whose servers those are, and how to check them instead.
+    auto second = run({"check", "--config", WTCACHE_SOURCE_DIR "/config/wtcache.toml"}, d);
+    EXPECT_EQ(second.status, 1) << second.output;
+    EXPECT_NE(second.output.find("is already running"), std::string::npos) << second.output;
+    EXPECT_NE(second.output.find("give --redis and --postgres the URLs its banner printed"),
+              std::string::npos) << second.output;
     EXPECT_EQ(p.stop(SIGTERM), 0);
     EXPECT_THROW(resp_client{redis_port}, std::runtime_error);  // its Redis stopped with it
   }
