@@ -1,5 +1,7 @@
 #include "actors/http_endpoint.hpp"
 
+#include <tuple>
+
 #include <caf/behavior.hpp>
 #include <caf/io/system_messages.hpp>
 #include <spdlog/spdlog.h>
@@ -19,7 +21,7 @@ namespace {
 constexpr std::size_t max_request_bytes = 16 * 1024;
 constexpr std::size_t max_clients = 64;
 // A client that has not sent its request by then is closed.
-constexpr auto request_time = std::chrono::seconds(10);
+constexpr auto request_time = std::chrono::seconds(5);
 
 const char* reason_of(int status) {
   switch (status) {
@@ -33,12 +35,13 @@ const char* reason_of(int status) {
   return "Error";
 }
 
-void answer(self_ptr self, caf::io::connection_handle hdl, const http_response& r) {
+// Answers the client that `serial` names, if it is still there.
+void answer(self_ptr self, caf::io::connection_handle hdl, uint64_t serial,
+            const http_response& r, bool head) {
   auto it = self->state.clients.find(hdl);
-  if (it == self->state.clients.end() || it->second.answered)
-    return;  // gone meanwhile
-  it->second.answered = true;
-  auto msg = http_message(r);
+  if (it == self->state.clients.end() || it->second.serial != serial)
+    return;  // gone meanwhile (its handle may be another client's now)
+  auto msg = http_message(r, head);
   self->write(hdl, msg.size(), msg.data());
   self->flush(hdl);
   // Graceful: CAF sends what is buffered first.
@@ -52,34 +55,47 @@ std::string json_string(const std::string& s) {
   return out;
 }
 
-// The probes of one /readyz, answered once both are in.
+// The probes of one /readyz: every worker of each backend is asked, the
+// first answer counts; answered once each backend has answered or all its
+// probes failed.
 struct readiness {
   caf::io::connection_handle hdl;
-  int left = 2;
-  bool redis_ok = false, postgres_ok = false;
-  std::string redis_error, postgres_error;
+  uint64_t serial = 0;
+  bool head = false;
+  bool done = false;
+  struct backend {
+    int left = 0;
+    bool ok = false;
+    std::string error;
+  } redis, postgres;
 };
 
 void ready_answer(self_ptr self, const std::shared_ptr<readiness>& r) {
-  if (--r->left > 0)
+  if (r->done || (!r->redis.ok && r->redis.left > 0) || (!r->postgres.ok && r->postgres.left > 0))
     return;
+  r->done = true;
   auto& m = *self->state.cfg.metrics;
   auto now = clock_type::now();
+  // A backend that answered is the probe a half-open breaker waits for.
+  for (auto [ok, br, name] : {std::tuple{r->postgres.ok, &m.postgres_breaker, "postgres"},
+                              std::tuple{r->redis.ok, &m.redis_breaker, "redis"}})
+    if (ok && br->current(now) == circuit_breaker::state::half_open && br->success(now).closed)
+      spdlog::info("{} circuit closed: it answered a readiness probe", name);
   auto pg_breaker = m.postgres_breaker.current(now);
   auto redis_breaker = m.redis_breaker.current(now);
   std::vector<std::string> reasons;
-  if (!r->redis_ok)
-    reasons.push_back("redis: " + r->redis_error);
-  if (!r->postgres_ok)
-    reasons.push_back("postgres: " + r->postgres_error);
-  if (redis_breaker == circuit_breaker::state::open)
-    reasons.push_back("redis: circuit breaker open");
-  if (pg_breaker == circuit_breaker::state::open)
-    reasons.push_back("postgres: circuit breaker open");
-  auto check = [&](bool ok, const std::string& err, circuit_breaker::state br) {
-    std::string out = "{\"reachable\":" + std::string(ok ? "true" : "false");
-    if (!ok)
-      out += ",\"error\":" + json_string(err);
+  if (!r->redis.ok)
+    reasons.push_back("redis: " + r->redis.error);
+  if (!r->postgres.ok)
+    reasons.push_back("postgres: " + r->postgres.error);
+  if (redis_breaker != circuit_breaker::state::closed)
+    reasons.push_back(std::string("redis: circuit breaker ") + circuit_breaker::name(redis_breaker));
+  if (pg_breaker != circuit_breaker::state::closed)
+    reasons.push_back(std::string("postgres: circuit breaker ") + circuit_breaker::name(pg_breaker));
+  auto check = [&](const readiness::backend& b, circuit_breaker::state br) {
+    std::string out = "{\"reachable\":" + std::string(b.ok ? "true" : "false");
+    if (!b.ok)
+      out += ",\"error\":" + json_string(b.error);
     out += ",\"breaker\":" + json_string(circuit_breaker::name(br)) + "}";
     return out;
   };
@@ -87,13 +103,12 @@ void ready_answer(self_ptr self, const std::shared_ptr<readiness>& r) {
   resp.status = reasons.empty() ? 200 : 503;
   resp.content_type = "application/json";
   resp.body = "{\"ready\":" + std::string(reasons.empty() ? "true" : "false") +
-              ",\"redis\":" + check(r->redis_ok, r->redis_error, redis_breaker) +
-              ",\"postgres\":" + check(r->postgres_ok, r->postgres_error, pg_breaker) +
-              ",\"reasons\":[";
+              ",\"redis\":" + check(r->redis, redis_breaker) +
+              ",\"postgres\":" + check(r->postgres, pg_breaker) + ",\"reasons\":[";
   for (std::size_t i = 0; i < reasons.size(); ++i)
     resp.body += (i ? "," : "") + json_string(reasons[i]);
   resp.body += "]}\n";
-  answer(self, r->hdl, resp);
+  answer(self, r->hdl, r->serial, resp, r->head);
 }
 
 void store_redis_figures(service_metrics& m, const std::vector<int64_t>& figures) {
@@ -103,44 +118,44 @@ void store_redis_figures(service_metrics& m, const std::vector<int64_t>& figures
   }
 }
 
-void probe(self_ptr self, caf::io::connection_handle hdl) {
+void probe(self_ptr self, caf::io::connection_handle hdl, uint64_t serial, bool head) {
   auto& st = self->state;
   auto r = std::make_shared<readiness>();
   r->hdl = hdl;
-  auto turn = st.next_probe++;
+  r->serial = serial;
+  r->head = head;
   auto deadline = (clock_type::now() + st.cfg.probe_timeout).time_since_epoch().count();
-  auto wait = st.cfg.probe_timeout + std::chrono::milliseconds(250);
-  if (auto redis = st.cfg.directory->redis(turn)) {
-    self->request(redis, wait, atom::probe::value, deadline)
+  auto wait = st.cfg.probe_timeout + std::chrono::milliseconds(100);
+  auto redis = st.cfg.directory->all_redis();
+  auto pg = st.cfg.directory->all_postgres();
+  r->redis.left = static_cast<int>(redis.size());
+  r->postgres.left = static_cast<int>(pg.size());
+  if (redis.empty())
+    r->redis.error = "no connection";
+  if (pg.empty())
+    r->postgres.error = "no connection";
+  auto answered = [=](readiness::backend readiness::*b, const caf::error* err) {
+    auto& x = (*r).*b;
+    --x.left;
+    if (!err)
+      x.ok = true;
+    else if (x.error.empty())
+      x.error = client_error_text(*err);
+    ready_answer(self, r);
+  };
+  for (auto& w : redis)
+    self->request(w, wait, atom::probe::value, deadline)
       .then(
         [=](const std::vector<int64_t>& figures) {
           store_redis_figures(*self->state.cfg.metrics, figures);
-          r->redis_ok = true;
-          ready_answer(self, r);
+          answered(&readiness::redis, nullptr);
         },
-        [=](caf::error& err) {
-          r->redis_error = client_error_text(err);
-          ready_answer(self, r);
-        });
-  } else {
-    r->redis_error = "no connection";
-    ready_answer(self, r);
-  }
-  if (auto pg = st.cfg.directory->postgres(turn)) {
-    self->request(pg, wait, atom::probe::value, deadline)
-      .then(
-        [=](bool) {
-          r->postgres_ok = true;
-          ready_answer(self, r);
-        },
-        [=](caf::error& err) {
-          r->postgres_error = client_error_text(err);
-          ready_answer(self, r);
-        });
-  } else {
-    r->postgres_error = "no connection";
-    ready_answer(self, r);
-  }
+        [=](caf::error& err) { answered(&readiness::redis, &err); });
+  for (auto& w : pg)
+    self->request(w, wait, atom::probe::value, deadline)
+      .then([=](bool) { answered(&readiness::postgres, nullptr); },
+            [=](caf::error& err) { answered(&readiness::postgres, &err); });
+  ready_answer(self, r);  // both pools empty: at once
 }
 
 void read_redis_info(self_ptr self) {
@@ -158,55 +173,75 @@ void read_redis_info(self_ptr self) {
     [](caf::error&) {});  // the next look tries again; /readyz says why
 }
 
-void on_request(self_ptr self, caf::io::connection_handle hdl, const std::string& head) {
+void on_request(self_ptr self, caf::io::connection_handle hdl, uint64_t serial,
+                const std::string& request) {
   // The request line: METHOD SP target SP version.
-  auto eol = head.find("\r\n");
-  auto line = head.substr(0, eol);
+  auto line = request.substr(0, request.find_first_of("\r\n"));
   auto sp1 = line.find(' ');
   auto sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
   if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
-    answer(self, hdl, {400, "text/plain; charset=utf-8", "malformed request line\n"});
+    answer(self, hdl, serial, {400, "text/plain; charset=utf-8", "malformed request line\n"}, false);
     return;
   }
   auto method = line.substr(0, sp1);
   auto path = line.substr(sp1 + 1, sp2 - sp1 - 1);
   if (auto q = path.find('?'); q != std::string::npos)
     path.resize(q);
-  if (method == "GET" && path == "/readyz") {
-    probe(self, hdl);
+  bool head = method == "HEAD";
+  auto r = route(method, path, *self->state.cfg.metrics);
+  if (r.status == 0) {  // /readyz
+    probe(self, hdl, serial, head);
     return;
   }
-  answer(self, hdl, route(method, path, *self->state.cfg.metrics));
+  answer(self, hdl, serial, r, head);
 }
 
 void on_data(self_ptr self, const caf::io::new_data_msg& msg) {
   auto it = self->state.clients.find(msg.handle);
-  if (it == self->state.clients.end() || it->second.answered)
-    return;
+  if (it == self->state.clients.end() || it->second.dispatched)
+    return;  // one request per connection: what follows it is ignored
   auto& c = it->second;
+  auto searched = c.request.size() < 3 ? 0 : c.request.size() - 3;
   c.request.append(msg.buf.begin(), msg.buf.end());
-  auto end = c.request.find("\r\n\r\n");
+  // The headers end at an empty line (CRLF CRLF, or bare LF LF).
+  auto end = c.request.find("\r\n\r\n", searched);
+  if (end == std::string::npos)
+    end = c.request.find("\n\n", searched);
   if (end == std::string::npos) {
-    if (c.request.size() > max_request_bytes)
-      answer(self, msg.handle, {431, "text/plain; charset=utf-8", "request too large\n"});
+    if (c.request.size() > max_request_bytes) {
+      c.dispatched = true;
+      answer(self, msg.handle, c.serial,
+             {431, "text/plain; charset=utf-8", "request too large\n"}, false);
+    }
     return;
   }
-  auto head = c.request.substr(0, end + 2);
-  on_request(self, msg.handle, head);
+  c.dispatched = true;
+  auto request = c.request.substr(0, end);
+  c.request.clear();
+  c.request.shrink_to_fit();
+  on_request(self, msg.handle, c.serial, request);
 }
 
+void arm_sweep(self_ptr self) {
+  if (self->state.sweep_armed || self->state.clients.empty())
+    return;
+  self->state.sweep_armed = true;
+  self->delayed_send(self, request_time, atom::deadline::value);
+}
+
+// Closes the clients that have not sent their request in time.
 void sweep(self_ptr self) {
+  self->state.sweep_armed = false;
   auto now = clock_type::now();
   for (auto it = self->state.clients.begin(); it != self->state.clients.end();) {
-    if (!it->second.answered && now - it->second.opened > request_time) {
+    if (!it->second.dispatched && now - it->second.opened > request_time) {
       self->close(it->first);
       it = self->state.clients.erase(it);
     } else {
       ++it;
     }
   }
-  if (!self->state.clients.empty())
-    self->delayed_send(self, request_time, atom::deadline::value);
+  arm_sweep(self);
 }
 
 }  // namespace
@@ -217,7 +252,7 @@ http_response route(const std::string& method, const std::string& path,
     return {404, "text/plain; charset=utf-8",
             "not found; try /metrics, /healthz or /readyz\n"};
   if (method != "GET" && method != "HEAD")
-    return {405, "text/plain; charset=utf-8", "only GET\n"};
+    return {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
   if (path == "/metrics")
     return {200, "text/plain; version=0.0.4; charset=utf-8",
             prometheus_text(m, clock_type::now())};
@@ -226,14 +261,15 @@ http_response route(const std::string& method, const std::string& path,
   return {0, {}, {}};  // /readyz: the caller probes
 }
 
-std::string http_message(const http_response& r) {
+std::string http_message(const http_response& r, bool head) {
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_of(r.status) + "\r\n";
   out += "Content-Type: " + r.content_type + "\r\n";
   out += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
   if (r.status == 405)
-    out += "Allow: GET\r\n";
+    out += "Allow: GET, HEAD\r\n";
   out += "Cache-Control: no-store\r\nConnection: close\r\n\r\n";
-  out += r.body;
+  if (!head)
+    out += r.body;
   return out;
 }
 
@@ -258,13 +294,23 @@ caf::behavior http_endpoint(self_ptr self, http_settings cfg) {
     [=](const caf::io::new_connection_msg& msg) {
       auto& st = self->state;
       if (st.clients.size() >= max_clients) {
-        self->close(msg.handle);
-        return;
+        // Full: the oldest client still silent makes room, so that idle
+        // sockets cannot lock the monitoring out.
+        auto oldest = st.clients.end();
+        for (auto it = st.clients.begin(); it != st.clients.end(); ++it)
+          if (!it->second.dispatched &&
+              (oldest == st.clients.end() || it->second.opened < oldest->second.opened))
+            oldest = it;
+        if (oldest == st.clients.end()) {
+          self->close(msg.handle);
+          return;
+        }
+        self->close(oldest->first);
+        st.clients.erase(oldest);
       }
-      if (st.clients.empty())
-        self->delayed_send(self, request_time, atom::deadline::value);
-      st.clients[msg.handle] = {{}, clock_type::now(), false};
+      st.clients[msg.handle] = {{}, clock_type::now(), st.next_serial++, false};
       self->configure_read(msg.handle, caf::io::receive_policy::at_most(4096));
+      arm_sweep(self);
     },
     [=](const caf::io::new_data_msg& msg) { on_data(self, msg); },
     [=](const caf::io::connection_closed_msg& msg) { self->state.clients.erase(msg.handle); },

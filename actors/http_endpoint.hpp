@@ -3,12 +3,15 @@
 //   GET /metrics  the Prometheus text exposition format (core/prometheus.hpp)
 //   GET /healthz  200 while the process runs
 //   GET /readyz   200 when both backends answer a probe (Redis INFO,
-//                 PostgreSQL SELECT 1) and neither circuit breaker is open;
-//                 else 503. The JSON body says which check failed and why.
+//                 PostgreSQL SELECT 1; sent to every worker, the first answer
+//                 counts) and both circuit breakers are closed; else 503.
+//                 The JSON body says which check failed and why. A backend
+//                 that answers closes its half-open breaker (that answer is
+//                 the probe the breaker waits for).
 // It also reads Redis's used_memory and evicted_keys every few seconds for
 // /metrics. A broker on CAF's multiplexer thread: each request is small and
 // answered at once, except /readyz, which waits for its probes (each with a
-// deadline). One request per connection (Connection: close).
+// deadline). One request per connection (Connection: close); HEAD too.
 #pragma once
 
 #include <chrono>
@@ -31,7 +34,9 @@ struct http_settings {
   uint16_t port = 9380;  // 0: any free port
   std::shared_ptr<service_metrics> metrics;
   std::shared_ptr<worker_directory> directory;
-  std::chrono::milliseconds probe_timeout{1000};
+  // How long /readyz waits for a backend's answer (kept short: readiness
+  // probes have timeouts of a second or so).
+  std::chrono::milliseconds probe_timeout{800};
   std::chrono::milliseconds redis_info_every{5000};
 };
 
@@ -42,10 +47,13 @@ struct http_state {
   struct client {
     std::string request;  // bytes so far, up to the end of the headers
     std::chrono::steady_clock::time_point opened;
-    bool answered = false;
+    uint64_t serial = 0;      // handles are socket numbers, reused: this is not
+    bool dispatched = false;  // its request is being answered; more bytes are ignored
   };
   std::map<caf::io::connection_handle, client> clients;
+  uint64_t next_serial = 1;
   uint64_t next_probe = 0;
+  bool sweep_armed = false;
 };
 
 using http_self = caf::io::stateful_broker<http_state>;
@@ -63,6 +71,7 @@ struct http_response {
 };
 http_response route(const std::string& method, const std::string& path,
                     const service_metrics& m);
-std::string http_message(const http_response& r);
+// The whole response; without the body for HEAD.
+std::string http_message(const http_response& r, bool head = false);
 
 }  // namespace wtcache

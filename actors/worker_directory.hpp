@@ -32,6 +32,14 @@ public:
     std::lock_guard<std::mutex> lock(mutex_);
     return postgres_.empty() ? postgres_worker_actor{} : postgres_[turn % postgres_.size()];
   }
+  std::vector<redis_worker_actor> all_redis() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return redis_;
+  }
+  std::vector<postgres_worker_actor> all_postgres() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return postgres_;
+  }
   void set_reader(cache_read_actor reader) {
     std::lock_guard<std::mutex> lock(mutex_);
     reader_ = std::move(reader);

@@ -51,8 +51,13 @@ void start_embedded(wtcache::config& cfg, embedded& e, bool need_redis) {
   }
 }
 
+bool json_logs = false;  // --log-format json: failures are log objects too
+
 int fail(const char* what, const std::exception& e, int status) {
-  std::fprintf(stderr, "wtcached: %s%s\n", what, e.what());
+  if (json_logs)
+    spdlog::error("{}{}", what, e.what());
+  else
+    std::fprintf(stderr, "wtcached: %s%s\n", what, e.what());
   return status;
 }
 
@@ -82,6 +87,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     wtcache::set_up_logging(cl.log_format, cl.log_level);
+    json_logs = cl.log_format == "json";
     cfg = wtcache::load_config(cl);
   } catch (const wtcache::config_error& e) {
     return fail("invalid configuration: ", e, 2);

@@ -287,7 +287,8 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     http.port = cfg.http_port;
     http.metrics = svc->metrics_;
     http.directory = directory;
-    http.probe_timeout = std::max(cfg.redis_timeout, cfg.postgres_timeout);
+    http.probe_timeout = std::min<std::chrono::milliseconds>(
+      http.probe_timeout, std::max(cfg.redis_timeout, cfg.postgres_timeout));
     svc->http_ = sys.middleman().spawn_broker(http_endpoint, std::move(http));
     self->request(svc->http_, std::chrono::seconds(10), atom::get::value)
       .receive([&](uint16_t port) { svc->http_port_ = port; },

@@ -13,7 +13,8 @@ namespace wtcache {
 std::optional<std::string> json_error(std::string_view text);
 
 // Appends `s` as a JSON string: quoted, with '"', '\\' and control
-// characters escaped (bytes from 0x80 up are passed through as they are).
+// characters escaped; well-formed UTF-8 is kept, any other byte becomes
+// U+FFFD, so that the result is always valid JSON.
 void json_quote(std::string& out, std::string_view s);
 
 }  // namespace wtcache

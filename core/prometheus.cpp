@@ -168,14 +168,15 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
            std::max<int64_t>(0, m.redis_in_use.load()));
 
   w.family("wtcache_circuit_breaker_state", "gauge",
-           "Circuit breaker by backend: 0 closed, 1 half-open (probing), 2 open (failing fast).");
-  w.family("wtcache_circuit_breaker_opened_total", "counter", "Times the breaker opened.");
+           "Circuit breaker by backend: 0 closed, 1 half-open (the next request probes), 2 open "
+           "(failing fast).");
   for (auto [name, br] : {std::pair{"postgres", &m.postgres_breaker},
                           std::pair{"redis", &m.redis_breaker}}) {
     auto s = br->current(now);
     uint64_t v = s == circuit_breaker::state::closed ? 0 : s == circuit_breaker::state::half_open ? 1 : 2;
     w.sample("wtcache_circuit_breaker_state", label("backend", name), v);
   }
+  w.family("wtcache_circuit_breaker_opened_total", "counter", "Times the breaker opened.");
   w.sample("wtcache_circuit_breaker_opened_total", label("backend", "postgres"),
            m.postgres_breaker.times_opened());
   w.sample("wtcache_circuit_breaker_opened_total", label("backend", "redis"),

@@ -27,3 +27,20 @@ TEST(JsonValidator, CapsNestingDepth) {
   std::string deep(10000, '[');
   EXPECT_NE(json_error(deep), std::nullopt);
 }
+
+TEST(JsonQuote, EscapesWhatMustBeAndAlwaysGivesValidJson) {
+  auto q = [](std::string_view s) {
+    std::string out;
+    wtcache::json_quote(out, s);
+    return out;
+  };
+  EXPECT_EQ(q("plain"), "\"plain\"");
+  EXPECT_EQ(q("a\"b\\c\nd\te\x01"), "\"a\\\"b\\\\c\\nd\\te\\u0001\"");
+  EXPECT_EQ(q("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82"), "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x99\x82\"");
+  // Bytes that are not UTF-8 (a client's junk in a log line) become U+FFFD.
+  EXPECT_EQ(q("got '\xff'"), "\"got '\\ufffd'\"");
+  EXPECT_EQ(q("\xc3"), "\"\\ufffd\"");             // cut short
+  EXPECT_EQ(q("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
+  for (std::string_view s : {"\xff\xfe", "\xc0\xaf", "x\x80y", "\xf4\x90\x80\x80"})
+    EXPECT_EQ(wtcache::json_error(q(s)), std::nullopt) << q(s);
+}

@@ -553,6 +553,40 @@ TEST_F(Service, TheHttpEndpointAnswersHealthAndReadinessAndNothingElse) {
   raw_socket junk(svc_->http_port());
   junk.send("hello\r\n\r\n");
   EXPECT_EQ(junk.receive(1 << 20).rfind("HTTP/1.1 400 ", 0), 0u);
+  // HEAD: the status and headers, no body; /readyz probes for it too.
+  auto head = http_request(svc_->http_port(), "HEAD", "/healthz");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_NE(head.headers.find("Content-Length: 15"), std::string::npos) << head.headers;
+  EXPECT_EQ(head.body, "");
+  auto head_ready = http_request(svc_->http_port(), "HEAD", "/readyz");
+  EXPECT_EQ(head_ready.status, 200) << head_ready.headers;
+  EXPECT_EQ(head_ready.body, "");
+  EXPECT_NE(http_request(svc_->http_port(), "PUT", "/healthz").headers.find("Allow: GET, HEAD"),
+            std::string::npos);
+}
+
+// One request per connection: bytes after it start nothing more (here, no
+// further readiness probes of Redis).
+TEST_F(Service, BytesAfterAnHttpRequestAreIgnored) {
+  resp_client redis(servers::get().redis_port());
+  auto info_calls = [&] {
+    auto text = redis.cmd({"INFO", "commandstats"}).str;
+    auto at = text.find("cmdstat_info:calls=");
+    return at == std::string::npos ? 0 : std::stoll(text.substr(at + 19));
+  };
+  auto before = info_calls();
+  raw_socket s(svc_->http_port());
+  std::string flood = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (int i = 0; i < 2000; ++i)  // some 50 KB: a dozen reads
+    flood += "GET /readyz HTTP/1.1\r\n\r\n";
+  s.send(flood);
+  auto answer = s.receive(1 << 20);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 ", 0), 0u) << answer;
+  EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos);  // one response
+  // INFO memory and INFO stats once per Redis worker, the periodic look at
+  // most once more, and this test's own INFO.
+  auto pool = static_cast<long long>(suite_config().redis_pool);
+  EXPECT_LE(info_calls() - before, 2 * pool + 2 + 1);
 }
 
 TEST_F(Service, ConnectionCommandsAnswerLikeRedis) {
