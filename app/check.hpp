@@ -1,7 +1,9 @@
 // `wtcached check`: validates what a start would need, without serving and
-// without changing anything: the configuration (already parsed by the
-// caller), both backends reachable, Redis's eviction policy, and every
-// namespace's table and columns. Prints a short report on stdout.
+// without changing the backends (read-only queries): the configuration
+// (already parsed by the caller), both backends reachable, Redis's eviction
+// policy, and every namespace's table and columns. With no URLs, main
+// starts the private servers first, as a start would. Prints a short
+// report on stdout.
 #pragma once
 
 #include <string>

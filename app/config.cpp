@@ -331,10 +331,12 @@ std::string redact_url(const std::string& url) {
     if (colon != std::string::npos && colon < at)
       out = out.substr(0, colon + 1) + "***" + out.substr(at);
   }
-  // password=... among the query parameters
+  // password=... and sslpassword=... among the query parameters
+  auto starts_parameter = [&](std::size_t p) { return p > 0 && (out[p - 1] == '?' || out[p - 1] == '&'); };
   for (auto pos = out.find("password="); pos != std::string::npos;
        pos = out.find("password=", pos + 1)) {
-    if (pos > 0 && out[pos - 1] != '?' && out[pos - 1] != '&')
+    if (!starts_parameter(pos) && !(pos >= 3 && out.compare(pos - 3, 3, "ssl") == 0 &&
+                                    starts_parameter(pos - 3)))
       continue;
     auto end = out.find('&', pos);
     out = out.substr(0, pos + 9) + "***" + (end == std::string::npos ? "" : out.substr(end));

@@ -85,6 +85,10 @@ TEST(Config, PasswordsAreRedacted) {
   EXPECT_EQ(redact_url("redis://h:6379"), "redis://h:6379");
   EXPECT_EQ(redact_url("postgresql://app@db/app?password=s3cret&sslmode=require"),
             "postgresql://app@db/app?password=***&sslmode=require");
+  EXPECT_EQ(redact_url("postgresql://app@db/app?sslmode=verify-full&sslpassword=k3y"),
+            "postgresql://app@db/app?sslmode=verify-full&sslpassword=***");
+  EXPECT_EQ(redact_url("postgresql://app@db/app?application_name=mypassword=x"),
+            "postgresql://app@db/app?application_name=mypassword=x");
   try {
     check_postgres_url("postgresql://app:s3cr%zz@db/app", "--postgres");
     ADD_FAILURE() << "accepted";
