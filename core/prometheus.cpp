@@ -153,7 +153,8 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
               m.db_transaction_latency);
   w.histogram("wtcache_db_call_duration_seconds", label("call", "read"), m.db_read_latency);
   w.family("wtcache_cache_call_duration_seconds", "histogram",
-           "Redis calls: a pipelined round of reads, or of fenced writes.");
+           "Redis calls: a read (from asked to answered, over the cache reader's connection "
+           "or a worker's round), or a round of fenced writes.");
   w.histogram("wtcache_cache_call_duration_seconds", label("call", "read"), m.cache_read_latency);
   w.histogram("wtcache_cache_call_duration_seconds", label("call", "write"),
               m.cache_write_latency);
