@@ -32,18 +32,10 @@ namespace {
 
 int64_t now_ns() { return clock_type::now().time_since_epoch().count(); }
 
-void append_bulk(std::string& out, std::string_view s) {
-  out += '$';
-  out += std::to_string(s.size());
-  out += "\r\n";
-  out += s;
-  out += "\r\n";
-}
-
 // HMGET key v k d: the fields of a cache entry (actors/redis_worker.hpp).
 void append_read(std::string& out, std::string_view redis_key) {
   out += "*5\r\n$5\r\nHMGET\r\n";
-  append_bulk(out, redis_key);
+  resp::bulk(out, redis_key);
   out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n";
 }
 
@@ -154,7 +146,7 @@ void connect(self_ptr self) {
         // Named, so that CLIENT LIST tells it from the workers; it serves
         // no one before Redis has answered on it.
         st.out += "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n";
-        append_bulk(st.out, reader_client_name);
+        resp::bulk(st.out, reader_client_name);
         st.out += "*1\r\n$4\r\nPING\r\n";
         auto deadline = now_ns() + std::chrono::nanoseconds(st.cfg.timeout).count();
         st.waiting.push_back({0, {}, {}, deadline});

@@ -52,6 +52,12 @@ public:
       out_ += "{" + labels + "}";
     out_ += " " + number(value) + "\n";
   }
+  // A family of one unlabelled sample.
+  template <class V>
+  void single(const std::string& name, const char* type, const char* help, V value) {
+    family(name, type, help);
+    sample(name, "", value);
+  }
   // One series of a histogram family (declared by the caller).
   void histogram(const std::string& name, const std::string& labels, const bucket_histogram& h) {
     auto counts = h.counts();
@@ -115,37 +121,41 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
     w.sample("wtcache_cache_hit_ratio", label("namespace", n.table),
              h + x == 0 ? std::nan("") : static_cast<double>(h) / static_cast<double>(h + x));
   }
-  w.family("wtcache_read_through_fills_total", "counter",
-           "Cache fills sent to Redis after a read from PostgreSQL.");
-  w.sample("wtcache_read_through_fills_total", "", m.fills.load());
-  w.family("wtcache_fenced_cache_writes_total", "counter",
+  w.single("wtcache_read_through_fills_total", "counter",
+           "Cache fills sent to Redis after a read from PostgreSQL.",
+           m.fills.load());
+  w.single("wtcache_fenced_cache_writes_total", "counter",
            "Cache writes (read-through fills, and updates after COMMIT) the fence refused "
-           "because the cache already held a newer version.");
-  w.sample("wtcache_fenced_cache_writes_total", "", m.fills_fenced.load());
-  w.family("wtcache_db_reads_total", "counter", "Row reads from PostgreSQL.");
-  w.sample("wtcache_db_reads_total", "", m.db_reads.load());
-  w.family("wtcache_writes_total", "counter", "Key writes answered (write-through and write-behind).");
-  w.sample("wtcache_writes_total", "", m.writes.load());
-  w.family("wtcache_write_errors_total", "counter", "Key writes answered with an error.");
-  w.sample("wtcache_write_errors_total", "", m.write_errors.load());
-  w.family("wtcache_db_transactions_total", "counter",
-           "Write-through transactions (group commits) answered.");
-  w.sample("wtcache_db_transactions_total", "", m.db_transactions.load());
-  w.family("wtcache_cache_write_failures_total", "counter",
-           "Cache updates after COMMIT that failed (their keys were marked dirty).");
-  w.sample("wtcache_cache_write_failures_total", "", m.cache_write_failures.load());
-  w.family("wtcache_dirty_keys", "gauge",
-           "Keys whose cache copy is distrusted until a tombstone lands, on this node.");
-  w.sample("wtcache_dirty_keys", "", m.dirty_keys.load());
-  w.family("wtcache_dirty_keys_shared", "gauge",
-           "Keys in wtcache_dirty_keys (any node's) at the last look.");
-  w.sample("wtcache_dirty_keys_shared", "", m.dirty_keys_shared.load());
-  w.family("wtcache_writes_recorded_total", "counter",
+           "because the cache already held a newer version.",
+           m.fills_fenced.load());
+  w.single("wtcache_db_reads_total", "counter",
+           "Row reads from PostgreSQL.",
+           m.db_reads.load());
+  w.single("wtcache_writes_total", "counter",
+           "Key writes answered (write-through and write-behind).",
+           m.writes.load());
+  w.single("wtcache_write_errors_total", "counter",
+           "Key writes answered with an error.",
+           m.write_errors.load());
+  w.single("wtcache_db_transactions_total", "counter",
+           "Write-through transactions (group commits) answered.",
+           m.db_transactions.load());
+  w.single("wtcache_cache_write_failures_total", "counter",
+           "Cache updates after COMMIT that failed (their keys were marked dirty).",
+           m.cache_write_failures.load());
+  w.single("wtcache_dirty_keys", "gauge",
+           "Keys whose cache copy is distrusted until a tombstone lands, on this node.",
+           m.dirty_keys.load());
+  w.single("wtcache_dirty_keys_shared", "gauge",
+           "Keys in wtcache_dirty_keys (any node's) at the last look.",
+           m.dirty_keys_shared.load());
+  w.single("wtcache_writes_recorded_total", "counter",
            "Writes that recorded their keys in wtcache_dirty_keys because Redis could not be "
-           "invalidated.");
-  w.sample("wtcache_writes_recorded_total", "", m.writes_recorded.load());
-  w.family("wtcache_queued_writes", "gauge", "Writes waiting for their shard's transaction.");
-  w.sample("wtcache_queued_writes", "", m.queued_writes.load());
+           "invalidated.",
+           m.writes_recorded.load());
+  w.single("wtcache_queued_writes", "gauge",
+           "Writes waiting for their shard's transaction.",
+           m.queued_writes.load());
 
   w.family("wtcache_db_call_duration_seconds", "histogram",
            "PostgreSQL calls: a write transaction (BEGIN to cache update) or a row read.");
@@ -182,15 +192,18 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
            m.postgres_breaker.times_opened());
   w.sample("wtcache_circuit_breaker_opened_total", label("backend", "redis"),
            m.redis_breaker.times_opened());
-  w.family("wtcache_actor_restarts_total", "counter", "Worker actors the supervisor restarted.");
-  w.sample("wtcache_actor_restarts_total", "", m.worker_restarts.load());
-  w.family("wtcache_client_connections", "gauge", "Client connections open.");
-  w.sample("wtcache_client_connections", "", m.connections_open.load());
-  w.family("wtcache_client_connections_total", "counter", "Client connections accepted.");
-  w.sample("wtcache_client_connections_total", "", m.connections_total.load());
-  w.family("wtcache_cache_reader_up", "gauge",
-           "1 while cache hits are read over the cache reader's own Redis connection.");
-  w.sample("wtcache_cache_reader_up", "", uint64_t{m.cache_reader_up.load() ? 1u : 0u});
+  w.single("wtcache_actor_restarts_total", "counter",
+           "Worker actors the supervisor restarted.",
+           m.worker_restarts.load());
+  w.single("wtcache_client_connections", "gauge",
+           "Client connections open.",
+           m.connections_open.load());
+  w.single("wtcache_client_connections_total", "counter",
+           "Client connections accepted.",
+           m.connections_total.load());
+  w.single("wtcache_cache_reader_up", "gauge",
+           "1 while cache hits are read over the cache reader's own Redis connection.",
+           uint64_t{m.cache_reader_up.load() ? 1u : 0u});
 
   if (auto mem = m.redis_used_memory.load(); mem >= 0) {
     w.family("wtcache_redis_used_memory_bytes", "gauge", "Redis INFO used_memory, read periodically.");
