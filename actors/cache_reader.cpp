@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/redis_worker.hpp"
+#include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 
@@ -59,20 +60,7 @@ void send_out(self_ptr self) {
   st.flush_posted = false;
   if (st.out.empty() || !st.link)
     return;
-  std::size_t sent = 0;
-  // As a connection sends its replies (actors/connection.cpp): straight to
-  // the socket while nothing of ours waits in CAF's buffer.
-  if (st.unsent == 0) {
-    auto n = ::send(static_cast<int>(st.link->id()), st.out.data(), st.out.size(),
-                    MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0)
-      sent = static_cast<std::size_t>(n);
-  }
-  if (sent < st.out.size()) {
-    st.unsent += st.out.size() - sent;
-    self->write(*st.link, st.out.size() - sent, st.out.data() + sent);
-    self->flush(*st.link);
-  }
+  send_now_or_buffer(self, *st.link, st.unsent, st.out);
   st.out.clear();
 }
 

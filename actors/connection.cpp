@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/version.hpp"
+#include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 #include "messages/shard_protocol.hpp"
@@ -146,26 +147,8 @@ void send_ready(self_ptr self) {
     }
   }
   if (!out.empty()) {
-    std::size_t sent = 0;
-    // Nothing of ours waits in CAF's buffers: send straight away. Through
-    // CAF, every reply would subscribe the socket to write readiness, wait
-    // for it, write, and unsubscribe (three more system calls a reply, on
-    // the multiplexer thread that all connections share). What the socket
-    // does not take goes to CAF's buffer, in order, as before; a socket
-    // error is left to CAF too, which reports it and closes.
-    if (st.unsent_bytes == 0) {
-      auto n = ::send(static_cast<int>(st.hdl.id()), out.data(), out.size(),
-                      MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n > 0) {
-        sent = static_cast<std::size_t>(n);
-        st.last_drained = steady::now();
-      }
-    }
-    if (sent < out.size()) {
-      st.unsent_bytes += out.size() - sent;
-      self->write(st.hdl, out.size() - sent, out.data() + sent);
-      self->flush(st.hdl);
-    }
+    if (send_now_or_buffer(self, st.hdl, st.unsent_bytes, out) > 0)
+      st.last_drained = steady::now();
     if (st.unsent_bytes > st.fe->max_reply_buffer_bytes && !st.output_over_limit) {
       // Take no more commands until the client reads; cut it off if it does not.
       st.output_over_limit = true;
@@ -681,7 +664,7 @@ std::string info_text(const front_end& fe, const std::string& section) {
     line(out, "writes_recorded", m.writes_recorded.load());
     line(out, "queued_writes", m.queued_writes.load());
     line(out, "read_through_fills", m.fills.load());
-    line(out, "fills_fenced", m.fills_fenced.load());
+    line(out, "fills_fenced", m.fenced_cache_writes.load());
     line(out, "worker_restarts", m.worker_restarts.load());
     line(out, "cache_reader", std::string(m.cache_reader_up.load() ? "up" : "down"));
     line(out, "cache_reader_connections", m.cache_reader_connects.load());

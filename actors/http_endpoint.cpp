@@ -278,13 +278,10 @@ caf::behavior http_endpoint(self_ptr self, http_settings cfg) {
   auto& st = self->state;
   auto bound = self->add_tcp_doorman(st.cfg.port, st.cfg.host.c_str(), true);
   if (!bound) {
-    auto where = st.cfg.host + ":" + std::to_string(st.cfg.port);
     return {
       [=](atom::get) -> caf::result<uint16_t> {
         self->quit();
-        return make_error(ec::client_error,
-                          "cannot listen on " + where +
-                            " (the port is in use, or the address is not one of this machine's)");
+        return cannot_listen(self->state.cfg.host, self->state.cfg.port);
       },
     };
   }

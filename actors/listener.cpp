@@ -20,9 +20,7 @@ caf::behavior listener(caf::io::stateful_broker<listener_state>* self, std::stri
     return {
       [=](atom::get) -> caf::result<uint16_t> {
         self->quit();
-        return make_error(ec::client_error,
-                          "cannot listen on " + host + ":" + std::to_string(port) +
-                            " (the port is in use, or the address is not one of this machine's)");
+        return cannot_listen(host, port);
       },
     };
   }

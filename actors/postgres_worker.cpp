@@ -64,7 +64,7 @@ std::string text_array(const std::vector<std::string>& xs) {
 caf::expected<std::vector<cache_write_result>>
 put_fenced(redis_worker_state& cache, const std::vector<cache_write>& writes,
            service_metrics* m) {
-  busy_call timed(nullptr, m ? &m->cache_write_latency : nullptr);
+  busy_call timed(m, nullptr, &service_metrics::cache_write_latency);
   auto started = std::chrono::steady_clock::now();
   auto rs = cache.write(writes);
   if (!rs && rs.error() == ec::redis_unavailable &&
@@ -720,7 +720,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         return make_error(ec::timeout, "postgres request expired in the queue; nothing was written");
       auto& st = self->state;
       auto* m = st.metrics.get();
-      busy_call busy(m ? &m->postgres_in_use : nullptr, m ? &m->db_transaction_latency : nullptr);
+      busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_transaction_latency);
       auto ran = st.run_ops(ops, deadline);
       if (!ran)
         return std::move(ran.error());
@@ -797,7 +797,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (expired(deadline))
         return make_error(ec::timeout, "postgres request expired in the queue");
       auto* m = self->state.metrics.get();
-      busy_call busy(m ? &m->postgres_in_use : nullptr, m ? &m->db_read_latency : nullptr);
+      busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_read_latency);
       auto res = self->state.read(ns, id);
       if (!res)
         return std::move(res.error());

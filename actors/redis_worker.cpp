@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <optional>
-
 #include <hiredis/hiredis.h>
 
 #include <caf/behavior.hpp>
@@ -16,6 +14,7 @@
 
 #include "messages/atoms.hpp"
 #include "core/namespaces.hpp"
+#include "core/resp.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -402,11 +401,10 @@ caf::expected<std::vector<int64_t>> redis_worker_state::info_figures() {
       return r.error();
     if ((*r)->type != REDIS_REPLY_STRING)
       return make_error(ec::redis_error, "INFO answered with no text");
-    std::string_view text((*r)->str, (*r)->len);
-    auto field = i == 0 ? std::string_view("used_memory:") : std::string_view("evicted_keys:");
-    auto at = text.find(field);
-    if (at != std::string_view::npos && (at == 0 || text[at - 1] == '\n'))
-      out[i] = std::strtoll(text.data() + at + field.size(), nullptr, 10);
+    auto value = resp::info_field(std::string_view((*r)->str, (*r)->len),
+                                  i == 0 ? "used_memory" : "evicted_keys");
+    if (!value.empty())
+      out[i] = std::strtoll(value.c_str(), nullptr, 10);
     ++i;
   }
   return out;
@@ -732,11 +730,11 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       }
       if (keys.empty())
         return;
-      auto* m = self->state.metrics.get();
-      std::optional<busy_call> busy;
-      busy.emplace(m ? &m->redis_in_use : nullptr, m ? &m->cache_read_latency : nullptr);
-      auto res = self->state.read(keys);
-      busy.reset();
+      auto res = [&] {
+        busy_call busy(self->state.metrics.get(), &service_metrics::redis_in_use,
+                       &service_metrics::cache_read_latency);
+        return self->state.read(keys);
+      }();
       std::vector<answer> answers;
       answers.reserve(reads.size());
       std::size_t at = 0;
@@ -780,7 +778,7 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue");
       auto* m = self->state.metrics.get();
-      busy_call busy(m ? &m->redis_in_use : nullptr, m ? &m->cache_write_latency : nullptr);
+      busy_call busy(m, &service_metrics::redis_in_use, &service_metrics::cache_write_latency);
       auto res = self->state.write(writes);
       if (!res)
         return std::move(res.error());
@@ -791,7 +789,7 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self, redi
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue; nothing was written");
       auto* m = self->state.metrics.get();
-      busy_call busy(m ? &m->redis_in_use : nullptr, m ? &m->cache_write_latency : nullptr);
+      busy_call busy(m, &service_metrics::redis_in_use, &service_metrics::cache_write_latency);
       auto res = self->state.enqueue(prefix, writes);
       if (!res)
         return std::move(res.error());

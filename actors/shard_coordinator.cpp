@@ -249,7 +249,7 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
       [=](const std::vector<cache_write_result>& rs) {
         observed(self, backend::redis);
         if (!rs.empty() && rs[0] == cache_write_result::fenced)
-          self->state.cfg.metrics->fills_fenced.fetch_add(1, std::memory_order_relaxed);
+          self->state.cfg.metrics->fenced_cache_writes.fetch_add(1, std::memory_order_relaxed);
         finish_read(self, id, key, answer);
       },
       [=](caf::error& err) {
@@ -465,7 +465,7 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
     if (!ok)
       st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
     else if (outcome.cache[i] == cache_write_result::fenced)
-      st.cfg.metrics->fills_fenced.fetch_add(1, std::memory_order_relaxed);
+      st.cfg.metrics->fenced_cache_writes.fetch_add(1, std::memory_order_relaxed);
     if (ok && outcome.recorded) {
       done.keys.push_back(keys[i]);
       done.versions.push_back(versions[i]);

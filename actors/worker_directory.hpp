@@ -28,10 +28,6 @@ public:
     std::lock_guard<std::mutex> lock(mutex_);
     postgres_ = std::move(pool);
   }
-  postgres_worker_actor postgres(std::size_t turn) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return postgres_.empty() ? postgres_worker_actor{} : postgres_[turn % postgres_.size()];
-  }
   std::vector<redis_worker_actor> all_redis() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return redis_;

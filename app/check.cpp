@@ -7,6 +7,7 @@
 #include "actors/redis_worker.hpp"
 #include "app/schema.hpp"
 #include "app/service.hpp"
+#include "core/resp.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -41,9 +42,9 @@ void check_redis(const config& cfg, report& r) {
     if (info && (*info)->type == REDIS_REPLY_STRING) {
       std::string text((*info)->str, (*info)->len);
       if (version.empty())
-        version = info_field(text, "redis_version");
+        version = resp::info_field(text, "redis_version");
       if (policy.empty())
-        policy = info_field(text, "maxmemory_policy");
+        policy = resp::info_field(text, "maxmemory_policy");
     }
   }
   if (auto problem = eviction_problem(policy, cfg.namespaces, cfg.redis_url)) {

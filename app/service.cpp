@@ -17,19 +17,10 @@
 #include "app/schema.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
+#include "core/resp.hpp"
 #include "messages/registration.hpp"
 
 namespace wtcache {
-
-std::string info_field(const std::string& info, const std::string& name) {
-  auto at = info.find(name + ":");
-  while (at != std::string::npos && at != 0 && info[at - 1] != '\n')
-    at = info.find(name + ":", at + 1);
-  if (at == std::string::npos)
-    return {};
-  auto from = at + name.size() + 1;
-  return info.substr(from, info.find_first_of("\r\n", from) - from);
-}
 
 std::optional<std::string> eviction_problem(const std::string& policy,
                                             const std::vector<namespace_config>& spaces,
@@ -85,7 +76,7 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
     auto info = probe.command({"INFO", "memory"});
     if (!info)
       throw std::runtime_error("redis: " + error_detail(info.error()));
-    auto policy = info_field(text(*info, 0), "maxmemory_policy");
+    auto policy = resp::info_field(text(*info, 0), "maxmemory_policy");
     if (auto problem = eviction_problem(policy, spaces, url))
       throw config_error("redis", *problem);
     break;
@@ -270,16 +261,23 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   fe->started = std::chrono::steady_clock::now();
   svc->listener_ = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
 
-  std::string bind_error;
-  self->request(svc->listener_, std::chrono::seconds(10), atom::get::value)
-    .receive([&](uint16_t port) { svc->port_ = port; },
-             [&](caf::error& err) { bind_error = client_error_text(err); });
-  if (!bind_error.empty()) {
-    svc->stop();
-    if (bind_error.rfind("cannot listen", 0) == 0)
-      throw config_error("server.listen", bind_error);
-    throw std::runtime_error(bind_error);
-  }
+  // The port a listening broker got; a port it cannot have is a
+  // configuration error of `field`.
+  auto bound_port = [&](const caf::actor& broker, const char* field) {
+    uint16_t port = 0;
+    std::string bind_error;
+    self->request(broker, std::chrono::seconds(10), atom::get::value)
+      .receive([&](uint16_t p) { port = p; },
+               [&](caf::error& err) { bind_error = client_error_text(err); });
+    if (!bind_error.empty()) {
+      svc->stop();
+      if (bind_error.rfind("cannot listen", 0) == 0)
+        throw config_error(field, bind_error);
+      throw std::runtime_error(bind_error);
+    }
+    return port;
+  };
+  svc->port_ = bound_port(svc->listener_, "server.listen");
 
   if (cfg.http_enabled) {
     http_settings http;
@@ -290,13 +288,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     http.probe_timeout = std::min<std::chrono::milliseconds>(
       http.probe_timeout, std::max(cfg.redis_timeout, cfg.postgres_timeout));
     svc->http_ = sys.middleman().spawn_broker(http_endpoint, std::move(http));
-    self->request(svc->http_, std::chrono::seconds(10), atom::get::value)
-      .receive([&](uint16_t port) { svc->http_port_ = port; },
-               [&](caf::error& err) { bind_error = client_error_text(err); });
-    if (!bind_error.empty()) {
-      svc->stop();
-      throw config_error("http.listen", bind_error);
-    }
+    svc->http_port_ = bound_port(svc->http_, "http.listen");
   }
   return svc;
 }

@@ -33,8 +33,6 @@ namespace wtcache {
 // Loads caf::io::middleman and registers wtcache's message types and errors.
 void configure_actor_system(caf::actor_system_config& cfg);
 
-// The value of `name` in the text of Redis's INFO; empty when absent.
-std::string info_field(const std::string& info, const std::string& name);
 // Why Redis's maxmemory-policy endangers write-behind namespaces, if it does.
 std::optional<std::string> eviction_problem(const std::string& policy,
                                             const std::vector<namespace_config>& spaces,

@@ -64,13 +64,14 @@ bool gnuplot(const std::string& script, std::string& svg, std::string& error) {
   return true;
 }
 
-// One data block per phase: "clients value" rows, for gnuplot's inline data.
+// One data block per phase ($<name>0, $<name>1, ...): "clients value" rows,
+// for gnuplot's inline data.
 std::string data_blocks(const std::vector<phase_result>& results,
                         const std::vector<std::string>& phases,
-                        double phase_result::*field) {
+                        double phase_result::*field, const char* name) {
   std::string out;
   for (std::size_t i = 0; i < phases.size(); ++i) {
-    out += "$d" + std::to_string(i) + " << EOD\n";
+    out += "$" + std::string(name) + std::to_string(i) + " << EOD\n";
     for (auto& r : results)
       if (r.phase == phases[i])
         out += std::to_string(r.clients) + " " + std::to_string(r.*field) + "\n";
@@ -102,24 +103,15 @@ bool write_html_report(const std::vector<phase_result>& results, const report_in
   auto quoted = [](const std::string& s) { return "'" + s + "'"; };
 
   std::string throughput = header("Throughput", "operations per second", true) +
-                           data_blocks(results, phases, &phase_result::ops_per_s) + "plot ";
+                           data_blocks(results, phases, &phase_result::ops_per_s, "d") + "plot ";
   for (std::size_t i = 0; i < phases.size(); ++i)
     throughput += std::string(i ? ", " : "") + "$d" + std::to_string(i) + " using 1:2 title " +
                   quoted(phases[i]) + " lw 2";
   throughput += "\n";
 
   std::string latency = header("Latency: p50 (solid) and p99 (dashed)", "milliseconds", true) +
-                        data_blocks(results, phases, &phase_result::p50_ms);
-  // The p99 blocks follow the p50 ones.
-  {
-    auto p99 = data_blocks(results, phases, &phase_result::p99_ms);
-    for (std::size_t i = 0; i < phases.size(); ++i) {
-      auto from = "$d" + std::to_string(i) + " ";
-      auto to = "$e" + std::to_string(i) + " ";
-      p99.replace(p99.find(from), from.size(), to);
-    }
-    latency += p99 + "plot ";
-  }
+                        data_blocks(results, phases, &phase_result::p50_ms, "d") +
+                        data_blocks(results, phases, &phase_result::p99_ms, "e") + "plot ";
   for (std::size_t i = 0; i < phases.size(); ++i)
     latency += std::string(i ? ", " : "") + "$d" + std::to_string(i) + " using 1:2 title " +
                quoted(phases[i] + " p50") + " lw 2 lc " + std::to_string(i + 1) + " dt 1, $e" +

@@ -55,30 +55,6 @@ private:
   std::atomic<uint64_t> sum_ns_{0};
 };
 
-// A worker's call, while it runs: counted in use, and timed when done.
-// Either pointer may be null (a worker that reports no figures).
-class busy_call {
-public:
-  busy_call(std::atomic<int64_t>* in_use, bucket_histogram* latency)
-    : in_use_(in_use), latency_(latency), started_(std::chrono::steady_clock::now()) {
-    if (in_use_)
-      in_use_->fetch_add(1, std::memory_order_relaxed);
-  }
-  ~busy_call() {
-    if (in_use_)
-      in_use_->fetch_sub(1, std::memory_order_relaxed);
-    if (latency_)
-      latency_->observe(std::chrono::steady_clock::now() - started_);
-  }
-  busy_call(const busy_call&) = delete;
-  busy_call& operator=(const busy_call&) = delete;
-
-private:
-  std::atomic<int64_t>* in_use_;
-  bucket_histogram* latency_;
-  std::chrono::steady_clock::time_point started_;
-};
-
 // One client command's figures.
 struct command_metrics {
   explicit command_metrics(std::string name) : name(std::move(name)) {}
@@ -146,7 +122,7 @@ struct service_metrics {
   std::atomic<int64_t> dirty_in_transit{0};
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills{0};  // read-through fills sent to Redis
-  std::atomic<uint64_t> fills_fenced{0};  // cache writes the fence refused: fills and updates
+  std::atomic<uint64_t> fenced_cache_writes{0};  // refused by the fence: fills and updates
   std::atomic<uint64_t> worker_restarts{0};
   // The cache reader (actors/cache_reader.hpp): connected and serving, and
   // how many times it has (re)connected.
@@ -167,6 +143,34 @@ struct service_metrics {
   circuit_breaker postgres_breaker, redis_breaker;
   // One per write-behind namespace, fixed at start.
   std::vector<std::shared_ptr<write_behind_metrics>> write_behind;
+};
+
+// A worker's call, while it runs: counted in the pool's in-use gauge, and
+// timed into a histogram when done. A worker without figures (null
+// metrics) counts nothing; a null member is skipped.
+class busy_call {
+public:
+  busy_call(service_metrics* m, std::atomic<int64_t> service_metrics::*in_use,
+            bucket_histogram service_metrics::*latency)
+    : in_use_(m && in_use ? &(m->*in_use) : nullptr),
+      latency_(m && latency ? &(m->*latency) : nullptr),
+      started_(std::chrono::steady_clock::now()) {
+    if (in_use_)
+      in_use_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~busy_call() {
+    if (in_use_)
+      in_use_->fetch_sub(1, std::memory_order_relaxed);
+    if (latency_)
+      latency_->observe(std::chrono::steady_clock::now() - started_);
+  }
+  busy_call(const busy_call&) = delete;
+  busy_call& operator=(const busy_call&) = delete;
+
+private:
+  std::atomic<int64_t>* in_use_;
+  bucket_histogram* latency_;
+  std::chrono::steady_clock::time_point started_;
 };
 
 }  // namespace wtcache

@@ -127,7 +127,7 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
   w.single("wtcache_fenced_cache_writes_total", "counter",
            "Cache writes (read-through fills, and updates after COMMIT) the fence refused "
            "because the cache already held a newer version.",
-           m.fills_fenced.load());
+           m.fenced_cache_writes.load());
   w.single("wtcache_db_reads_total", "counter",
            "Row reads from PostgreSQL.",
            m.db_reads.load());

@@ -359,6 +359,17 @@ reply_parser::status reply_parser::next(reply& out) {
   return status::error;
 }
 
+std::string info_field(std::string_view info, std::string_view name) {
+  for (auto at = info.find(name); at != std::string_view::npos; at = info.find(name, at + 1)) {
+    auto colon = at + name.size();
+    if ((at == 0 || info[at - 1] == '\n') && colon < info.size() && info[colon] == ':') {
+      auto value = info.substr(colon + 1);
+      return std::string(value.substr(0, value.find_first_of("\r\n")));
+    }
+  }
+  return {};
+}
+
 void simple(std::string& out, std::string_view s) {
   out += '+';
   out += s;

@@ -103,6 +103,10 @@ private:
   std::string error_;
 };
 
+// The value of field `name` in the text of Redis's INFO reply ("name:value"
+// lines); empty when absent.
+std::string info_field(std::string_view info, std::string_view name);
+
 // Reply writers: each appends one RESP2 value to `out`.
 void simple(std::string& out, std::string_view s);
 void error(std::string& out, std::string_view s);  // s without the leading '-'

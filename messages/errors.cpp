@@ -90,4 +90,10 @@ void add_error_category(caf::actor_system_config& cfg) {
   });
 }
 
+caf::error cannot_listen(const std::string& host, uint16_t port) {
+  return make_error(ec::client_error,
+                    "cannot listen on " + host + ":" + std::to_string(port) +
+                      " (the port is in use, or the address is not one of this machine's)");
+}
+
 }  // namespace wtcache

@@ -46,6 +46,9 @@ inline caf::error make_error(ec code, std::string context = {}) {
                     caf::make_message(std::move(context))};
 }
 
+// Why a listening socket could not be had ("cannot listen on HOST:PORT ...").
+caf::error cannot_listen(const std::string& host, uint16_t port);
+
 // The category atom is "wtcache".
 std::string to_string(ec x);
 
