@@ -107,9 +107,28 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   st.slots.push_back({kind::watch, 0, {}, {}, {}, {}, {}, 0, {}});
   for (std::size_t i = 0; i < st.slots.size(); ++i)
     spawn_slot(self, i);
+  // Whatever way the supervisor goes, its workers go with it.
   self->attach_functor([live = st.live] {
     for (auto& w : *live)
       caf::anon_send_exit(caf::actor_cast<caf::actor_addr>(w), caf::exit_reason::user_shutdown);
+  });
+  // Told to exit, it stops its workers and goes once they all have, so a
+  // service's stop() returns only when no worker of it holds a connection,
+  // a transaction or a write-behind stream's lock. A worker stuck in a
+  // driver call is not waited for past stop_wait.
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.stopping)
+      return;
+    st.stopping = true;
+    st.stop_reason = msg.reason;
+    if (st.live->empty()) {
+      self->quit(msg.reason);
+      return;
+    }
+    for (auto& w : *st.live)
+      self->send_exit(w, msg.reason);
+    self->delayed_send(self, st.cfg.stop_wait, atom::deadline::value);
   });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& st = self->state;
@@ -119,6 +138,11 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
                                 return caf::actor_cast<caf::actor_addr>(w) == dm.source;
                               }),
                live.end());
+    if (st.stopping) {
+      if (live.empty())
+        self->quit(st.stop_reason);
+      return;
+    }
     for (std::size_t i = 0; i < st.slots.size(); ++i) {
       auto& s = st.slots[i];
       if (!s.address || s.address != dm.source)
@@ -158,19 +182,16 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
         }
       return caf::ok_atom::value;
     },
-    // Drains every write-behind stream (shutdown); answers the entries left.
-    [=](atom::flush, int64_t deadline) -> caf::result<uint64_t> {
+    // Drains every write-behind stream (shutdown); answers what Redis
+    // holds of each stream when its writer stopped waiting.
+    [=](atom::flush, int64_t deadline) -> caf::result<std::vector<stream_report>> {
       auto rp = self->make_response_promise();
-      // Each writer answers its namespace's depth: sum over namespaces.
-      auto left = std::make_shared<std::map<std::string, uint64_t>>();
+      auto reports = std::make_shared<std::vector<stream_report>>();
       auto waiting = std::make_shared<std::size_t>(0);
-      auto answer = [=]() mutable {
-        if (--*waiting > 0)
-          return;
-        uint64_t n = 0;
-        for (auto& kv : *left)
-          n += kv.second;
-        rp.deliver(n);
+      auto answer = [=](stream_report r) mutable {
+        reports->push_back(std::move(r));
+        if (--*waiting == 0)
+          rp.deliver(std::move(*reports));
       };
       auto wait = std::chrono::nanoseconds(
         deadline - std::chrono::steady_clock::now().time_since_epoch().count());
@@ -178,29 +199,42 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
         if (!s.writer_worker)
           continue;
         ++*waiting;
-        auto table = self->state.cfg.writers[s.writer].ns.table;
-        auto metrics = self->state.cfg.writers[s.writer].metrics;
+        auto& w = self->state.cfg.writers[s.writer];
+        auto stream = queue_stream(w.redis_prefix, w.ns, w.stream_index);
         self->request(s.writer_worker, wait + std::chrono::seconds(2), atom::flush::value, deadline)
-          .then(
-            [=](uint64_t n) mutable {
-              auto& x = (*left)[table];
-              x = std::max(x, n);
-              answer();
-            },
-            [=](caf::error&) mutable {
-              // No answer: what the queue last showed is left, at least one.
-              auto& x = (*left)[table];
-              x = std::max<uint64_t>(x, std::max<int64_t>(1, metrics->depth.load()));
-              answer();
-            });
+          .then([=](stream_report& r) mutable { answer(std::move(r)); },
+                [=](caf::error& err) mutable {
+                  stream_report r;
+                  r.stream = stream;
+                  r.error = "its writer did not answer (" + self->system().render(err) + ")";
+                  answer(std::move(r));
+                });
       }
+      // A writer being restarted has no stream to speak for: say so too.
+      for (auto& s : self->state.slots)
+        if (s.what == kind::writer && !s.writer_worker) {
+          auto& w = self->state.cfg.writers[s.writer];
+          stream_report r;
+          r.stream = queue_stream(w.redis_prefix, w.ns, w.stream_index);
+          r.error = "its writer is restarting";
+          reports->push_back(std::move(r));
+        }
       if (*waiting == 0)
-        rp.deliver(uint64_t{0});
-      return caf::delegated<uint64_t>{};
+        rp.deliver(std::move(*reports));
+      return caf::delegated<std::vector<stream_report>>{};
     },
     [=](atom::respawn, uint64_t i) {
-      if (i < self->state.slots.size() && !self->state.slots[i].address)
+      if (!self->state.stopping && i < self->state.slots.size() && !self->state.slots[i].address)
         spawn_slot(self, i);
+    },
+    // Stopping, and some worker has not exited by now: go without it.
+    [=](atom::deadline) {
+      auto& st = self->state;
+      if (!st.stopping)
+        return;
+      spdlog::warn("supervisor: {} workers did not exit within {} ms of the stop; going without "
+                   "them", st.live->size(), st.cfg.stop_wait.count());
+      self->quit(st.stop_reason);
     },
   };
 }

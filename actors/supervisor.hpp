@@ -1,8 +1,9 @@
 // The supervisor: spawns the PostgreSQL and Redis worker pools (detached
 // actors: the drivers block), monitors every worker, and restarts one that
 // dies after an exponential backoff with jitter (core/backoff.hpp). After
-// every change it tells the shards which workers are alive. When the
-// supervisor exits, its workers exit with it. It also runs the node's
+// every change it tells the shards which workers are alive. Told to exit,
+// it stops its workers and exits once they have (at most stop_wait later).
+// It also runs the node's
 // dirty-key watch (actors/dirty_watch.hpp) the same way.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <caf/actor.hpp>
+#include <caf/error.hpp>
 #include <caf/fwd.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
@@ -42,6 +44,7 @@ struct supervisor_settings {
   std::vector<writer_settings> writers;  // one per write-behind stream
   std::chrono::milliseconds dirty_lease{400};  // actors/dirty_watch.hpp
   std::shared_ptr<worker_directory> directory;  // told the Redis pool too
+  std::chrono::milliseconds stop_wait{5000};     // for the workers to exit at a stop
 };
 
 struct supervisor_state {
@@ -65,6 +68,8 @@ struct supervisor_state {
   std::shared_ptr<std::vector<caf::strong_actor_ptr>> live =
     std::make_shared<std::vector<caf::strong_actor_ptr>>();
   std::minstd_rand rng{std::random_device{}()};
+  bool stopping = false;  // told to exit: waiting for the workers to go
+  caf::error stop_reason;
 };
 
 caf::behavior supervisor(caf::stateful_actor<supervisor_state>* self, supervisor_settings cfg);

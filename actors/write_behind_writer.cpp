@@ -76,11 +76,27 @@ void parse_entries(const redisReply* list, std::vector<writer_state::entry>& out
 }  // namespace
 
 writer_state::writer_state() = default;
-writer_state::~writer_state() = default;
+writer_state::~writer_state() { release_stream(); }
 
 void writer_state::lose_postgres() {
   pg.reset();
   owner = false;
+}
+
+void writer_state::release_stream() {
+  if (owner && pg) {
+    // Freed now, not whenever the backend of a closed session exits: a
+    // writer started right after this one (a restart in the same process,
+    // the next node) takes the stream over at once.
+    try {
+      pqxx::nontransaction tx(*pg);
+      tx.exec_prepared("unlock", lock_key);
+    } catch (const std::exception& e) {
+      spdlog::debug("write-behind {}: unlocking {} failed ({}); PostgreSQL frees it with the "
+                    "session", cfg.ns.table, stream, one_line(e.what()));
+    }
+  }
+  lose_postgres();
 }
 
 caf::error writer_state::ensure_ready() {
@@ -101,6 +117,7 @@ caf::error writer_state::ensure_ready() {
                  "INSERT INTO wtcache_dead_letters (table_name, key, version, operation, value, "
                  "error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
       c->prepare("try_lock", "SELECT pg_try_advisory_lock($1)");
+      c->prepare("unlock", "SELECT pg_advisory_unlock($1)");
       if (cfg.ns.type == value_type::jsonb)
         c->prepare("read_at", sql.read_at_version);
       pg = std::move(c);
@@ -112,8 +129,7 @@ caf::error writer_state::ensure_ready() {
     return caf::none;
   try {
     pqxx::nontransaction tx(*pg);
-    auto lock = static_cast<int64_t>(stable_hash("wtcache-writer:" + stream));
-    owner = tx.exec_prepared("try_lock", lock)[0][0].as<bool>();
+    owner = tx.exec_prepared("try_lock", lock_key)[0][0].as<bool>();
   } catch (const std::exception& e) {
     lose_postgres();
     return make_error(ec::postgres_unavailable, one_line(e.what()));
@@ -175,7 +191,6 @@ caf::error writer_state::read_batch(bool flushing) {
       parse_entries(rep->element[0]->element[1], batch);
     return batch.size() - before;
   };
-  drained = false;
   if (reading_pending) {
     auto n = read("0", std::chrono::milliseconds(0));
     if (!n)
@@ -206,7 +221,6 @@ caf::error writer_state::read_batch(bool flushing) {
   auto n = read(">", block);
   if (!n)
     return n.error();
-  drained = *n == 0;
   // The batch is written when full, or flush_interval after its first entry
   // arrived; a backlog (a full read, or flushing) is written at once.
   window_end = steady::now() + cfg.ns.flush_interval;
@@ -373,18 +387,18 @@ bool writer_state::still_owner() {
   }
 }
 
-void writer_state::refresh_stats() {
+bool writer_state::refresh_stats() {
   if (!redis.ctx)
-    return;
+    return false;
   last_stats = steady::now();
   auto& m = *cfg.metrics;
   auto counts = redis.command({"HMGET", stats, "n", "b"});
-  if (counts && (*counts)->type == REDIS_REPLY_ARRAY && (*counts)->elements == 2) {
-    m.depth.store(std::strtoll(reply_text((*counts)->element[0]).c_str(), nullptr, 10),
-                  std::memory_order_relaxed);
-    m.bytes.store(std::strtoll(reply_text((*counts)->element[1]).c_str(), nullptr, 10),
-                  std::memory_order_relaxed);
-  }
+  if (!counts || (*counts)->type != REDIS_REPLY_ARRAY || (*counts)->elements != 2)
+    return false;
+  m.depth.store(std::strtoll(reply_text((*counts)->element[0]).c_str(), nullptr, 10),
+                std::memory_order_relaxed);
+  m.bytes.store(std::strtoll(reply_text((*counts)->element[1]).c_str(), nullptr, 10),
+                std::memory_order_relaxed);
   // Stream ids start with the milliseconds Redis's clock showed at XADD.
   auto first = redis.command({"XRANGE", stream, "-", "+", "COUNT", "1"});
   auto time = redis.command({"TIME"});
@@ -398,6 +412,48 @@ void writer_state::refresh_stats() {
     age = std::max<int64_t>(0, now_ms - added);
   }
   m.oldest_age_ms[cfg.stream_index].store(age, std::memory_order_relaxed);
+  return true;
+}
+
+stream_report writer_state::read_queue() {
+  stream_report out;
+  out.stream = stream;
+  out.owned = owner;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    bool fresh = !redis.ctx;  // a failure on a new connection is not a stale one
+    caf::error err;
+    redis_reply len, pending;
+    if (auto r = redis.command({"XLEN", stream}))
+      len = std::move(*r);
+    else
+      err = std::move(r.error());
+    if (!err) {
+      if (auto r = redis.command({"XPENDING", stream, writer_group}))
+        pending = std::move(*r);
+      else
+        err = std::move(r.error());
+    }
+    if (!err) {
+      if (len->type != REDIS_REPLY_INTEGER) {
+        out.error = "XLEN answered " + reply_text(len.get());
+        return out;
+      }
+      out.length = len->integer;
+      auto* p = pending.get();
+      if (p->type == REDIS_REPLY_ARRAY && p->elements >= 1 &&
+          p->element[0]->type == REDIS_REPLY_INTEGER)
+        out.pending = p->element[0]->integer;
+      else if (p->type == REDIS_REPLY_ERROR && reply_text(p).rfind("NOGROUP", 0) == 0)
+        out.pending = 0;  // no group: nothing was ever delivered from this stream
+      else
+        out.error = "XPENDING answered " + reply_text(p);
+      return out;
+    }
+    out.error = error_detail(err);
+    if (fresh)
+      break;
+  }
+  return out;
 }
 
 namespace {
@@ -411,20 +467,18 @@ void schedule(self_ptr self, std::chrono::nanoseconds delay) {
     self->delayed_send(self, delay, atom::tick::value, gen);
 }
 
-// Answers a flush request once the stream is drained or its time is up;
-// the answer is what is known to be left, never an optimistic zero.
+// Answers a flush request once Redis says the stream is empty, or when its
+// time is up: the answer is what Redis holds at that moment, whoever owns
+// the stream (a batch in memory is still in the stream until it settles).
 void check_flush(self_ptr self) {
   auto& st = self->state;
   if (!st.flush_promise)
     return;
-  st.refresh_stats();
-  auto depth = std::max<int64_t>(0, st.cfg.metrics->depth.load());
-  // Drained: this stream, by us; or, when another node owns it (or we cannot
-  // reach PostgreSQL), the whole namespace's queue is empty.
-  bool done = st.owner ? st.batch.empty() && st.drained : depth == 0;
-  if (!done && now_ns() < st.flush_deadline)
+  auto report = st.read_queue();
+  bool empty = report.error.empty() && report.length == 0 && report.pending == 0;
+  if (!empty && now_ns() < st.flush_deadline)
     return;
-  st.flush_promise->deliver(done ? uint64_t{0} : static_cast<uint64_t>(std::max<int64_t>(depth, 1)));
+  st.flush_promise->deliver(std::move(report));
   st.flush_promise.reset();
 }
 
@@ -437,14 +491,18 @@ void failed(self_ptr self, const caf::error& err) {
     st.topped_up = false;
   }
   st.reading_pending = true;
-  st.drained = false;
   auto why = error_detail(err);
   if (why.empty())
     why = to_string(static_cast<ec>(err.code()));
-  st.refresh_stats();  // the queue's figures stay current while it cannot drain
-  if (st.failing.empty())
-    spdlog::warn("write-behind {} stream {}: {}; the queue holds {} entries, retrying with backoff",
-                 st.cfg.ns.table, st.cfg.stream_index, why, st.cfg.metrics->depth.load());
+  // The queue's figures stay current while it cannot drain.
+  bool counted = st.refresh_stats();
+  if (st.failing.empty()) {
+    auto held = counted ? "the queue holds " + std::to_string(st.cfg.metrics->depth.load()) +
+                            " entries"
+                        : std::string("Redis cannot say how many entries are queued");
+    spdlog::warn("write-behind {} stream {}: {}; {}, retrying with backoff", st.cfg.ns.table,
+                 st.cfg.stream_index, why, held);
+  }
   st.failing = why;
   if (!st.batch.empty() || st.cfg.metrics->depth.load() > 0)
     st.cfg.metrics->retries.fetch_add(1, std::memory_order_relaxed);
@@ -458,14 +516,15 @@ void step(self_ptr self) {
     failed(self, err);
     return;
   }
+  bool flushing = st.flush_promise.has_value();
   if (!st.owner) {
-    // Another node drains this stream; look again for its lock now and then.
+    // Another session holds the stream's lock: look again now and then, and
+    // often while a flush waits (the holder may have just gone away).
     st.refresh_stats();
     check_flush(self);
-    schedule(self, std::chrono::seconds(1));
+    schedule(self, flushing ? std::chrono::milliseconds(50) : std::chrono::milliseconds(1000));
     return;
   }
-  bool flushing = st.flush_promise.has_value();
   if (!st.batch_ready()) {
     auto now = steady::now();
     if (!st.batch.empty() && !flushing && now < st.window_end) {
@@ -506,6 +565,7 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   st.cfg = std::move(cfg);
   st.stream = queue_stream(st.cfg.redis_prefix, st.cfg.ns, st.cfg.stream_index);
   st.stats = queue_stats(st.cfg.redis_prefix, st.cfg.ns);
+  st.lock_key = stream_lock_id(st.stream);
   st.redis.endpoint = st.cfg.redis;
   // A read may block for up to 100 ms on top of the round trip.
   st.redis.timeout = st.cfg.redis_timeout + std::chrono::milliseconds(100);
@@ -516,19 +576,20 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
         step(self);
     },
     [=](atom::deadline) { check_flush(self); },
-    [=](atom::flush, int64_t deadline) -> caf::result<uint64_t> {
+    [=](atom::flush, int64_t deadline) -> caf::result<stream_report> {
       auto& st = self->state;
       if (st.flush_promise)
-        st.flush_promise->deliver(uint64_t{0});
+        st.flush_promise->deliver(st.read_queue());
       st.flush_promise = self->make_response_promise();
       st.flush_deadline = deadline;
-      st.drained = false;  // only a read made from now on can say so
-      if (st.owner && st.failing.empty())
-        schedule(self, std::chrono::nanoseconds(0));  // stop gathering: write what is there
+      // Stop gathering and write what is there; a standby tries the lock
+      // now. A writer backing off after a failure keeps its backoff.
+      if (st.failing.empty())
+        schedule(self, std::chrono::nanoseconds(0));
       auto wait = std::chrono::nanoseconds(deadline - now_ns());
       self->delayed_send(self, std::max(wait, std::chrono::nanoseconds(0)), atom::deadline::value);
       check_flush(self);
-      return caf::delegated<uint64_t>{};
+      return caf::delegated<stream_report>{};
     },
   };
 }

@@ -15,9 +15,11 @@
 // tombstone, and the rest of the batch commits.
 //
 // Only one writer per stream drains it at a time, across nodes: it holds a
-// PostgreSQL session advisory lock while it does. A standby writer polls for
-// the lock and takes the stream over, claiming the pending entries, when the
-// owner's connection goes away.
+// PostgreSQL session advisory lock while it does, and unlocks it before it
+// closes its session on exit (PostgreSQL frees a closed session's locks only
+// once its backend has gone, a moment later). A standby writer polls for the
+// lock (every second; while a flush waits, every 50 ms) and takes the stream
+// over, claiming the pending entries, when the owner's connection goes away.
 // Protocol: messages/queue_protocol.hpp.
 #pragma once
 
@@ -65,6 +67,7 @@ struct writer_state {
 
   writer_settings cfg;
   std::string stream, stats;
+  int64_t lock_key = 0;          // the stream's advisory lock
   redis_worker_state redis;
   std::unique_ptr<pqxx::connection> pg;
   bool owner = false;            // holds the stream's lock
@@ -95,7 +98,6 @@ struct writer_state {
 
   std::optional<caf::response_promise> flush_promise;
   int64_t flush_deadline = 0;
-  bool drained = false;          // the last read found nothing
 
   writer_state();
   ~writer_state();
@@ -111,9 +113,17 @@ struct writer_state {
   bool batch_ready() const;
   // Applies the batch, then acknowledges it.
   caf::error persist();
-  void refresh_stats();
+  // Reads the namespace's queue figures for the metrics; false when Redis
+  // did not answer (the figures keep their last values).
+  bool refresh_stats();
+  // What Redis holds of the stream now (XLEN, XPENDING). A connection that
+  // turns out to be dead (Redis restarted since its last use) is opened
+  // again once before the report says Redis could not be asked.
+  stream_report read_queue();
   // Forgets the PostgreSQL connection, and with it the stream's lock.
   void lose_postgres();
+  // Unlocks the stream, if held, and closes the PostgreSQL session.
+  void release_stream();
   // The session holding the stream's lock is still alive (so is the lock).
   bool still_owner();
 };

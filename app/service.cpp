@@ -211,6 +211,9 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   sup.metrics = svc->metrics_;
   sup.writers = std::move(writers);
   sup.dirty_lease = cfg.dirty_lease;
+  // Long enough for any worker's driver call in flight to reach its deadline.
+  sup.stop_wait = 2 * std::max(cfg.postgres_timeout, cfg.redis_timeout) + std::chrono::seconds(1);
+  svc->stop_wait_ = sup.stop_wait;
   auto directory = std::make_shared<worker_directory>();
   sup.directory = directory;
   svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
@@ -300,13 +303,12 @@ void service::stop() {
     return;
   // Dependency order: no new requests, then the coordinators, then the workers.
   caf::scoped_actor self{*sys_};
-  auto stop_and_wait = [&](const auto& a) {
+  auto stop_and_wait = [&](const auto& a, std::chrono::milliseconds wait = std::chrono::seconds(10)) {
     if (!a)
       return;
     self->monitor(a);
     self->send_exit(a, caf::exit_reason::user_shutdown);
-    self->receive([&](const caf::down_msg&) {},
-                  caf::after(std::chrono::seconds(10)) >> [] {});
+    self->receive([&](const caf::down_msg&) {}, caf::after(wait) >> [] {});
   };
   stop_and_wait(listener_);
   stop_and_wait(http_);
@@ -320,22 +322,23 @@ void service::stop() {
     self->request(supervisor_, shutdown_grace_ + std::chrono::seconds(5), atom::flush::value,
                   static_cast<int64_t>(deadline.time_since_epoch().count()))
       .receive(
-        [&](uint64_t left) {
-          // A namespace whose writers could not answer still shows its depth.
-          for (auto& wb : metrics_->write_behind)
-            left = std::max<uint64_t>(left, std::max<int64_t>(0, wb->depth.load()));
-          if (left == 0)
-            spdlog::info("write-behind queues drained into PostgreSQL");
+        [&](const std::vector<stream_report>& streams) {
+          // Each figure is what Redis answered as its writer stopped waiting.
+          auto summary = summarize_drain(streams);
+          if (summary.drained)
+            spdlog::info("{}", summary.line);
           else
-            spdlog::warn("write-behind: {} entries still queued after the grace period; they "
-                         "stay in Redis and drain at the next start", left);
+            spdlog::warn("{}", summary.line);
         },
-        [](caf::error&) {
-          spdlog::warn("write-behind: no answer while draining the queues; what is queued "
-                       "stays in Redis and drains at the next start");
+        [&](caf::error& err) {
+          spdlog::warn("write-behind: cannot tell what is left of the queues: the supervisor did "
+                       "not answer ({}); what is queued stays in Redis and drains at the next "
+                       "start", sys_->render(err));
         });
   }
-  stop_and_wait(supervisor_);
+  // Returns once every worker has gone: no connection, transaction or
+  // stream lock of this service outlives stop().
+  stop_and_wait(supervisor_, stop_wait_ + std::chrono::seconds(5));
   listener_ = nullptr;
   cache_reader_ = nullptr;
   http_ = nullptr;

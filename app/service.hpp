@@ -79,6 +79,7 @@ private:
   uint16_t port_ = 0;
   uint16_t http_port_ = 0;
   std::chrono::milliseconds shutdown_grace_{10000};
+  std::chrono::milliseconds stop_wait_{5000};  // for the workers to exit
 };
 
 }  // namespace wtcache

@@ -129,6 +129,12 @@ inline std::size_t stream_of(std::string_view key, std::size_t writers) {
   return static_cast<std::size_t>(stable_hash(key, 0x9e3779b97f4a7c15ull) % writers);
 }
 
+// The session advisory lock held by the one writer (on any node) that
+// drains a write-behind stream. Every node must compute the same id.
+inline int64_t stream_lock_id(const std::string& stream) {
+  return static_cast<int64_t>(stable_hash("wtcache-writer:" + stream));
+}
+
 // The advisory lock id that serialises writes of one row across nodes.
 int64_t row_lock_id(std::string_view table, std::string_view id);
 

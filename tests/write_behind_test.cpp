@@ -2,9 +2,13 @@
 // the database (batched and coalesced), also across a PostgreSQL outage and a
 // graceful stop; a poison entry goes to the dead letters alone; the queue is
 // bounded; eviction never makes a read go back to an older row; a Redis that
-// may evict the queue is refused. The service runs in this process.
+// may evict the queue is refused; what a stop says of the queues is what
+// Redis holds. The service runs in this process.
 #include <future>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -14,6 +18,7 @@
 
 #include "app/config.hpp"
 #include "app/service.hpp"
+#include "tests/support/log_capture.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
 
@@ -46,6 +51,129 @@ std::string row_of(const std::string& id) {
   return r.empty() ? std::string("<none>") : r[0][0].as<std::string>();
 }
 
+// Every write-behind stream of a configuration.
+std::vector<std::string> streams_of(const config& cfg) {
+  std::vector<std::string> out;
+  for (auto& ns : cfg.namespaces)
+    if (ns.mode == write_mode::write_behind)
+      for (std::size_t i = 0; i < ns.writers; ++i)
+        out.push_back(queue_stream(cfg.redis_key_prefix, ns, i));
+  return out;
+}
+
+// XLEN and XPENDING of each stream, asked of Redis now; nothing when Redis
+// cannot be reached.
+using stream_figures = std::map<std::string, std::pair<long long, long long>>;
+std::optional<stream_figures> read_streams(const std::vector<std::string>& streams) {
+  try {
+    resp_client r(servers::get().redis_port());
+    stream_figures out;
+    for (auto& s : streams) {
+      auto len = r.cmd({"XLEN", s});
+      auto pending = r.cmd({"XPENDING", s, "wtcache"});
+      if (len.kind != reply::integer)
+        return std::nullopt;
+      long long p = pending.kind == reply::array && !pending.elements.empty()
+                      ? pending.elements[0].number : 0;  // NOGROUP: nothing delivered
+      out[s] = {len.number, p};
+    }
+    return out;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The line a stop logs about the write-behind queues, with XLEN and
+// XPENDING of every stream read by the test while that line was written.
+class stop_line {
+public:
+  explicit stop_line(std::vector<std::string> streams) : streams_(std::move(streams)) {
+    watch_log([this](const std::string& line) {
+      if (line.rfind("write-behind queues drained", 0) != 0 &&
+          line.find("drains at the next start") == std::string::npos)
+        return;
+      std::lock_guard<std::mutex> guard(mutex_);
+      lines_.push_back(line);
+      figures_ = read_streams(streams_);
+    });
+  }
+  ~stop_line() { watch_log({}); }
+
+  std::string line() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return lines_.size() == 1 ? lines_[0] : "<" + std::to_string(lines_.size()) + " lines>";
+  }
+  bool drained() { return line().rfind("write-behind queues drained into PostgreSQL", 0) == 0; }
+
+  // The line says what the streams held as it was written: "drained" only
+  // when each was empty, every stream holding entries named with its XLEN
+  // and XPENDING, and no figures at all when Redis could not be asked.
+  ::testing::AssertionResult matches_redis() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (lines_.size() != 1)
+      return ::testing::AssertionFailure() << lines_.size() << " queue lines were logged";
+    auto& l = lines_[0];
+    if (!figures_) {
+      if (l.find("cannot tell what is left") == std::string::npos)
+        return ::testing::AssertionFailure() << "Redis could not be read, yet the line is: " << l;
+      return ::testing::AssertionSuccess();
+    }
+    bool empty = true;
+    long long total = 0;
+    for (auto& [stream, f] : *figures_) {
+      total += f.first;
+      auto held = stream + " holds " + std::to_string(f.first) + " (" +
+                  std::to_string(f.second) + " pending";
+      if (f.first == 0 && f.second == 0) {
+        if (l.find(stream + " holds") != std::string::npos)
+          return ::testing::AssertionFailure() << stream << " was empty; the line: " << l;
+        continue;
+      }
+      empty = false;
+      if (l.find(held) == std::string::npos)
+        return ::testing::AssertionFailure() << "Redis said \"" << held << ")\"; the line: " << l;
+    }
+    bool said_drained = l.rfind("write-behind queues drained into PostgreSQL", 0) == 0;
+    if (said_drained != empty)
+      return ::testing::AssertionFailure()
+             << (empty ? "every stream was empty" : "streams held entries") << "; the line: " << l;
+    if (!empty && l.find(std::to_string(total) + " entries still queued") == std::string::npos)
+      return ::testing::AssertionFailure() << "Redis held " << total << " entries; the line: " << l;
+    return ::testing::AssertionSuccess() << l;
+  }
+
+private:
+  std::vector<std::string> streams_;
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+  std::optional<stream_figures> figures_;
+};
+
+// A PostgreSQL session of the test's own that holds the locks of streams,
+// as the writer of another node (or one that has not let go yet) would.
+class stream_locks {
+public:
+  explicit stream_locks(const std::vector<std::string>& streams)
+      : conn_(servers::get().connect()) {
+    pqxx::nontransaction tx(*conn_);
+    for (auto& s : streams)
+      if (!tx.exec_params("SELECT pg_try_advisory_lock($1)", stream_lock_id(s))[0][0].as<bool>())
+        throw std::runtime_error("the lock of " + s + " is held by some other session");
+  }
+  // Unlocks at once (a closed session's locks go only with its backend).
+  void release() {
+    if (!conn_)
+      return;
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("SELECT pg_advisory_unlock_all()");
+    conn_.reset();
+  }
+  ~stream_locks() { release(); }
+
+private:
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
 }  // namespace
 
 class WriteBehind : public ::testing::Test {
@@ -73,6 +201,7 @@ flush_interval_ms = 20
   }
 
   static void SetUpTestSuite() {
+    watch_log({});  // before any actor logs: tests/support/log_capture.hpp
     sql("CREATE TABLE IF NOT EXISTS wb_items (id text PRIMARY KEY, "
         "doc text NOT NULL CHECK (doc <> 'poison'), version bigint NOT NULL DEFAULT 0)");
     sys_cfg_ = std::make_unique<caf::actor_system_config>();
@@ -256,7 +385,10 @@ TEST_F(WriteBehind, StoppingFlushesTheQueue) {
     ASSERT_EQ(c.read().str, "OK");
   // A writer waits for its batch to fill; nothing is in PostgreSQL yet.
   EXPECT_EQ(row_of(base + "-0"), "<none>");
+  stop_line log(streams_of(suite_config()));
   svc->stop();
+  EXPECT_TRUE(log.drained()) << log.line();
+  EXPECT_TRUE(log.matches_redis());
   for (int i = 0; i < 50; ++i)
     EXPECT_EQ(row_of(base + "-" + std::to_string(i)), "last" + std::to_string(i));
 }
@@ -421,10 +553,108 @@ TEST_F(WriteBehind, AStopThatCannotDrainLeavesTheQueueForTheNextStart) {
   servers::get().stop_postgres();
   for (int i = 0; i < 5; ++i)
     ASSERT_EQ(c.cmd({"SET", "wb:" + base + std::to_string(i), "kept"}).str, "OK");
-  svc->stop();
+  {
+    stop_line log(streams_of(suite_config()));
+    svc->stop();
+    EXPECT_FALSE(log.drained()) << log.line();
+    EXPECT_NE(log.line().find("5 entries still queued"), std::string::npos) << log.line();
+    EXPECT_TRUE(log.matches_redis());
+  }
   servers::get().start_postgres();
   EXPECT_EQ(row_of(base + "0"), "<none>");
   auto next = start_service_with([](config&) {});
   for (int i = 0; i < 5; ++i)
     EXPECT_TRUE(eventually([&] { return row_of(base + std::to_string(i)) == "kept"; }, 15s)) << i;
+}
+
+// Test for issue 13: a stop after Redis came back said "write-behind queues
+// drained into PostgreSQL" while an acknowledged entry was still queued. The
+// stream's writer was a standby (the lock was still held by the session of a
+// service stopped a moment before), and a standby answered from a queue
+// counter that its first Redis call after the restart had failed to
+// refresh. Here the test holds the locks itself, so the writers stay
+// standbys for the whole stop.
+TEST_F(WriteBehind, AStopAfterRedisCameBackNeverSaysDrainedWhileAnEntryIsQueued) {
+  auto cfg = suite_config();
+  auto wb_streams = std::vector<std::string>{queue_stream(cfg.redis_key_prefix, wb(cfg), 0),
+                                             queue_stream(cfg.redis_key_prefix, wb(cfg), 1)};
+  stream_locks other_node(wb_streams);
+  auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 300ms; });
+  resp_client c(svc->port());
+  auto id = key();
+  sql("INSERT INTO wb_items (id, doc, version) VALUES ($1, 'old', 1)", id);
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "new"}).str, "OK");
+  servers::get().stop_redis();
+  servers::get().start_redis();
+  {
+    stop_line log(streams_of(cfg));
+    svc->stop();
+    EXPECT_FALSE(log.drained()) << log.line();
+    EXPECT_NE(log.line().find("1 entries still queued"), std::string::npos) << log.line();
+    EXPECT_TRUE(log.matches_redis());
+  }
+  EXPECT_EQ(row_of(id), "old");
+  // The entry was kept: once the lock is free, the next start drains it.
+  other_node.release();
+  auto next = start_service_with([](config&) {});
+  EXPECT_TRUE(eventually([&] { return row_of(id) == "new"; }, 15s));
+  stop_line log(streams_of(cfg));
+  next->stop();
+  EXPECT_TRUE(log.drained()) << log.line();
+  EXPECT_TRUE(log.matches_redis());
+}
+
+// A stop returns only after its writers have let go of their streams: the
+// next service (or node) started at once owns them, instead of waiting a
+// poll interval as a standby while the old locks linger.
+TEST_F(WriteBehind, AStopReturnsOnlyAfterEveryStreamLockIsFree) {
+  auto cfg = suite_config();
+  auto svc = start_service_with([](config&) {});
+  resp_client c(svc->port());
+  ASSERT_EQ(c.cmd({"SET", "wb:" + key(), "v"}).str, "OK");
+  // Every writer owns its stream (they are draining, not standing by).
+  ASSERT_TRUE(eventually([&] {
+    auto held = sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted");
+    return held[0][0].as<std::size_t>() >= streams_of(cfg).size();
+  }));
+  svc->stop();
+  EXPECT_NO_THROW(stream_locks taken(streams_of(cfg)));
+}
+
+// A standby that gets the lock while a stop waits takes the stream over and
+// drains it within the grace period.
+TEST_F(WriteBehind, AStandbyTakesTheStreamOverWhenItsLockIsFreedDuringAStop) {
+  auto cfg = suite_config();
+  auto locks = std::make_unique<stream_locks>(streams_of(cfg));  // the writers stand by
+  auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 10s; });
+  resp_client c(svc->port());
+  auto id = key();
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "taken over"}).str, "OK");
+  stop_line log(streams_of(cfg));
+  auto stopped = std::async(std::launch::async, [&] { svc->stop(); });
+  locks->release();  // before or after the flush reached the writers: either way
+  stopped.get();
+  EXPECT_TRUE(log.drained()) << log.line();
+  EXPECT_TRUE(log.matches_redis());
+  EXPECT_EQ(row_of(id), "taken over");
+}
+
+// Redis gone at the stop: nothing can be said about the queues, and the
+// line says exactly that instead of a figure.
+TEST_F(WriteBehind, AStopWithoutRedisSaysItCannotTellWhatIsQueued) {
+  auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 300ms; });
+  resp_client c(svc->port());
+  auto id = key();
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "queued"}).str, "OK");
+  servers::get().stop_redis();
+  {
+    stop_line log(streams_of(suite_config()));
+    svc->stop();
+    EXPECT_FALSE(log.drained()) << log.line();
+    EXPECT_NE(log.line().find("cannot tell what is left of"), std::string::npos) << log.line();
+    EXPECT_TRUE(log.matches_redis());
+  }
+  servers::get().start_redis();
+  auto next = start_service_with([](config&) {});
+  EXPECT_TRUE(eventually([&] { return row_of(id) == "queued"; }, 15s));
 }

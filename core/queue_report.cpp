@@ -1,0 +1,38 @@
+#include "core/queue_report.hpp"
+
+namespace wtcache {
+
+drain_summary summarize_drain(const std::vector<stream_report>& streams) {
+  drain_summary out;
+  out.known = true;
+  std::string held, unknown;
+  for (auto& s : streams) {
+    if (!s.error.empty()) {
+      out.known = false;
+      unknown += (unknown.empty() ? "" : "; ") + s.stream + ": " + s.error;
+      continue;
+    }
+    if (s.length == 0 && s.pending == 0)
+      continue;
+    out.left += s.length;
+    held += (held.empty() ? "" : "; ") + s.stream + " holds " + std::to_string(s.length) + " (" +
+            std::to_string(s.pending) + " pending" +
+            (s.owned ? "" : "; its writer here did not hold the stream's lock") + ")";
+  }
+  out.drained = out.known && held.empty();
+  auto count = std::to_string(streams.size()) + (streams.size() == 1 ? " stream" : " streams");
+  if (out.drained) {
+    out.line = "write-behind queues drained into PostgreSQL: " + count + ", each empty in Redis";
+    return out;
+  }
+  if (!held.empty())
+    out.line = "write-behind: " + std::to_string(out.left) +
+               " entries still queued when the grace period ended (" + held + ")";
+  if (!unknown.empty())
+    out.line += (out.line.empty() ? "write-behind: " : "; ") +
+                std::string("cannot tell what is left of ") + unknown;
+  out.line += "; what is queued stays in Redis and drains at the next start";
+  return out;
+}
+
+}  // namespace wtcache
