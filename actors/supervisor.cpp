@@ -113,13 +113,14 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
       caf::anon_send_exit(caf::actor_cast<caf::actor_addr>(w), caf::exit_reason::user_shutdown);
   });
   // Told to exit, it stops its workers and goes once they all have, so a
-  // service's stop() returns only when no worker of it holds a connection,
-  // a transaction or a write-behind stream's lock. A worker stuck in a
-  // driver call is not waited for past stop_wait.
+  // service's stop() returns only when none of its workers holds a
+  // connection, a transaction or a write-behind stream's lock (the
+  // dirty-key watch's own reader, linked to the watch, follows it). A
+  // worker stuck in a driver call is not waited for past stop_wait.
   self->set_exit_handler([=](caf::exit_msg& msg) {
     auto& st = self->state;
-    if (st.stopping)
-      return;
+    if (st.stopping || !msg.reason)
+      return;  // a normal exit of a linked actor is no reason to go (CAF's default)
     st.stopping = true;
     st.stop_reason = msg.reason;
     if (st.live->empty()) {

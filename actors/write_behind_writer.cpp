@@ -178,9 +178,9 @@ caf::error writer_state::read_batch(bool flushing) {
     auto* rep = r->get();
     if (rep->type == REDIS_REPLY_ERROR) {
       if (reply_text(rep).rfind("NOGROUP", 0) == 0) {
-        // Redis lost the stream (restarted without its data): start again.
-        owner = false;
-        lose_postgres();
+        // Redis lost the stream (restarted without its data): start again,
+        // letting go of the lock now so that this writer can take it again.
+        release_stream();
         return make_error(ec::redis_error, "the consumer group is gone");
       }
       return redis_refused(*r, "XREADGROUP");
@@ -450,6 +450,8 @@ stream_report writer_state::read_queue() {
       return out;
     }
     out.error = error_detail(err);
+    if (out.error.empty())
+      out.error = to_string(static_cast<ec>(err.code()));
     if (fresh)
       break;
   }

@@ -308,7 +308,16 @@ void service::stop() {
       return;
     self->monitor(a);
     self->send_exit(a, caf::exit_reason::user_shutdown);
-    self->receive([&](const caf::down_msg&) {}, caf::after(wait) >> [] {});
+    // Only its own down message ends the wait (an earlier actor's may come late).
+    auto until = std::chrono::steady_clock::now() + wait;
+    for (bool down = false; !down;) {
+      auto left = until - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero())
+        return;
+      self->receive([&](const caf::down_msg& dm) { down = dm.source == a.address(); },
+                    caf::after(std::chrono::duration_cast<std::chrono::milliseconds>(left)) >>
+                      [&] { down = true; });
+    }
   };
   stop_and_wait(listener_);
   stop_and_wait(http_);
@@ -318,6 +327,8 @@ void service::stop() {
   // Write-behind: what is queued goes to PostgreSQL now, within the grace
   // period; whatever is left stays queued in Redis for the next start.
   if (supervisor_ && !metrics_->write_behind.empty()) {
+    spdlog::info("write-behind: draining the queues into PostgreSQL (for up to {} ms)",
+                 shutdown_grace_.count());
     auto deadline = std::chrono::steady_clock::now() + shutdown_grace_;
     self->request(supervisor_, shutdown_grace_ + std::chrono::seconds(5), atom::flush::value,
                   static_cast<int64_t>(deadline.time_since_epoch().count()))

@@ -2,14 +2,23 @@
 
 namespace wtcache {
 
+namespace {
+
+std::string entries(int64_t n) {
+  return std::to_string(n) + (n == 1 ? " entry" : " entries");
+}
+
+}  // namespace
+
 drain_summary summarize_drain(const std::vector<stream_report>& streams) {
   drain_summary out;
   out.known = true;
   std::string held, unknown;
   for (auto& s : streams) {
-    if (!s.error.empty()) {
+    if (!s.error.empty() || s.length < 0 || s.pending < 0) {
       out.known = false;
-      unknown += (unknown.empty() ? "" : "; ") + s.stream + ": " + s.error;
+      unknown += (unknown.empty() ? "" : "; ") + s.stream + ": " +
+                 (s.error.empty() ? std::string("Redis gave no figures") : s.error);
       continue;
     }
     if (s.length == 0 && s.pending == 0)
@@ -26,8 +35,8 @@ drain_summary summarize_drain(const std::vector<stream_report>& streams) {
     return out;
   }
   if (!held.empty())
-    out.line = "write-behind: " + std::to_string(out.left) +
-               " entries still queued when the grace period ended (" + held + ")";
+    out.line = "write-behind: " + entries(out.left) +
+               " still queued when the grace period ended (" + held + ")";
   if (!unknown.empty())
     out.line += (out.line.empty() ? "write-behind: " : "; ") +
                 std::string("cannot tell what is left of ") + unknown;

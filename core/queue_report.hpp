@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include <caf/meta/type_name.hpp>
-
 namespace wtcache {
 
 // One stream, as Redis described it.
@@ -21,12 +19,6 @@ struct stream_report {
   std::string error;     // non-empty: Redis could not be asked; the figures are unknown
 };
 
-template <class F>
-typename F::result_type inspect(F& f, stream_report& x) {
-  return f(caf::meta::type_name("stream_report"), x.stream, x.length, x.pending, x.owned,
-           x.error);
-}
-
 struct drain_summary {
   bool drained = false;  // every stream answered, and each is empty
   bool known = false;    // every stream answered
@@ -36,7 +28,8 @@ struct drain_summary {
 
 // "write-behind queues drained into PostgreSQL: ..." only when every stream
 // answered XLEN 0 and XPENDING 0; otherwise which streams hold how many
-// entries, and which could not be asked and why.
+// entries, and which could not be asked and why (a figure below zero is
+// unknown too).
 drain_summary summarize_drain(const std::vector<stream_report>& streams);
 
 }  // namespace wtcache

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 
+#include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
@@ -20,6 +21,12 @@
 #include "messages/atoms.hpp"
 
 namespace wtcache {
+
+template <class F>
+typename F::result_type inspect(F& f, stream_report& x) {
+  return f(caf::meta::type_name("stream_report"), x.stream, x.length, x.pending, x.owned,
+           x.error);
+}
 
 using writer_actor = caf::typed_actor<
   caf::reacts_to<atom::tick, uint64_t>,

@@ -50,6 +50,12 @@ TEST(DrainSummary, APendingEntryAloneIsNotDrained) {
   EXPECT_NE(s.line.find("q:0 holds 0 (1 pending)"), std::string::npos) << s.line;
 }
 
+// One entry is an entry.
+TEST(DrainSummary, SaysEntryForOne) {
+  auto s = summarize_drain({stream("q:0", 1, 0)});
+  EXPECT_EQ(s.line.rfind("write-behind: 1 entry still queued when", 0), 0u) << s.line;
+}
+
 // A stream Redis could not be asked about is never counted as empty.
 TEST(DrainSummary, AStreamThatDidNotAnswerIsUnknownNotEmpty) {
   auto s = summarize_drain({stream("q:0", 0, 0), unreachable("q:1", "Connection refused")});
@@ -61,4 +67,9 @@ TEST(DrainSummary, AStreamThatDidNotAnswerIsUnknownNotEmpty) {
   EXPECT_EQ(both.line, "write-behind: 4 entries still queued when the grace period ended (q:0 "
                        "holds 4 (0 pending)); cannot tell what is left of q:1: timeout; what is "
                        "queued stays in Redis and drains at the next start");
+  // Figures below zero are unknown, whatever the error says.
+  auto blank = summarize_drain({stream("q:0", -1, -1)});
+  EXPECT_FALSE(blank.drained);
+  EXPECT_NE(blank.line.find("cannot tell what is left of q:0: Redis gave no figures"),
+            std::string::npos) << blank.line;
 }

@@ -4,6 +4,8 @@
 // bounded; eviction never makes a read go back to an older row; a Redis that
 // may evict the queue is refused; what a stop says of the queues is what
 // Redis holds. The service runs in this process.
+#include <algorithm>
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <mutex>
@@ -89,15 +91,26 @@ class stop_line {
 public:
   explicit stop_line(std::vector<std::string> streams) : streams_(std::move(streams)) {
     watch_log([this](const std::string& line) {
+      std::lock_guard<std::mutex> guard(mutex_);
+      seen_.push_back(line);
+      logged_.notify_all();
       if (line.rfind("write-behind queues drained", 0) != 0 &&
           line.find("drains at the next start") == std::string::npos)
         return;
-      std::lock_guard<std::mutex> guard(mutex_);
       lines_.push_back(line);
       figures_ = read_streams(streams_);
     });
   }
   ~stop_line() { watch_log({}); }
+
+  // Waits until a line starting with `prefix` has been logged.
+  bool wait_for(const std::string& prefix, std::chrono::milliseconds limit = 10s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return logged_.wait_for(lock, limit, [&] {
+      return std::any_of(seen_.begin(), seen_.end(),
+                         [&](const std::string& l) { return l.rfind(prefix, 0) == 0; });
+    });
+  }
 
   std::string line() {
     std::lock_guard<std::mutex> guard(mutex_);
@@ -137,7 +150,8 @@ public:
     if (said_drained != empty)
       return ::testing::AssertionFailure()
              << (empty ? "every stream was empty" : "streams held entries") << "; the line: " << l;
-    if (!empty && l.find(std::to_string(total) + " entries still queued") == std::string::npos)
+    auto queued = std::to_string(total) + (total == 1 ? " entry" : " entries") + " still queued";
+    if (!empty && l.find(queued) == std::string::npos)
       return ::testing::AssertionFailure() << "Redis held " << total << " entries; the line: " << l;
     return ::testing::AssertionSuccess() << l;
   }
@@ -145,7 +159,9 @@ public:
 private:
   std::vector<std::string> streams_;
   std::mutex mutex_;
-  std::vector<std::string> lines_;
+  std::condition_variable logged_;
+  std::vector<std::string> seen_;   // every line
+  std::vector<std::string> lines_;  // the queue lines
   std::optional<stream_figures> figures_;
 };
 
@@ -168,7 +184,13 @@ public:
     tx.exec("SELECT pg_advisory_unlock_all()");
     conn_.reset();
   }
-  ~stream_locks() { release(); }
+  ~stream_locks() {
+    try {
+      release();
+    } catch (const std::exception&) {
+      conn_.reset();  // closing the session frees them too, a moment later
+    }
+  }
 
 private:
   std::unique_ptr<pqxx::connection> conn_;
@@ -590,7 +612,7 @@ TEST_F(WriteBehind, AStopAfterRedisCameBackNeverSaysDrainedWhileAnEntryIsQueued)
     stop_line log(streams_of(cfg));
     svc->stop();
     EXPECT_FALSE(log.drained()) << log.line();
-    EXPECT_NE(log.line().find("1 entries still queued"), std::string::npos) << log.line();
+    EXPECT_NE(log.line().find("1 entry still queued"), std::string::npos) << log.line();
     EXPECT_TRUE(log.matches_redis());
   }
   EXPECT_EQ(row_of(id), "old");
@@ -612,27 +634,35 @@ TEST_F(WriteBehind, AStopReturnsOnlyAfterEveryStreamLockIsFree) {
   auto svc = start_service_with([](config&) {});
   resp_client c(svc->port());
   ASSERT_EQ(c.cmd({"SET", "wb:" + key(), "v"}).str, "OK");
-  // Every writer owns its stream (they are draining, not standing by).
+  // Every stream's lock is taken: the writers drain, none stands by.
   ASSERT_TRUE(eventually([&] {
-    auto held = sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted");
-    return held[0][0].as<std::size_t>() >= streams_of(cfg).size();
+    for (auto& s : streams_of(cfg))
+      if (sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+              "AND ((classid::bigint << 32) | objid::bigint) = $1",
+              stream_lock_id(s)).empty())
+        return false;
+    return true;
   }));
   svc->stop();
   EXPECT_NO_THROW(stream_locks taken(streams_of(cfg)));
 }
 
-// A standby that gets the lock while a stop waits takes the stream over and
-// drains it within the grace period.
+// A standby whose stream's lock is freed while a stop waits takes the stream
+// over and drains it within the grace period, shorter than the standby's
+// usual poll of a second.
 TEST_F(WriteBehind, AStandbyTakesTheStreamOverWhenItsLockIsFreedDuringAStop) {
   auto cfg = suite_config();
   auto locks = std::make_unique<stream_locks>(streams_of(cfg));  // the writers stand by
-  auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 10s; });
+  auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 800ms; });
   resp_client c(svc->port());
   auto id = key();
   ASSERT_EQ(c.cmd({"SET", "wb:" + id, "taken over"}).str, "OK");
   stop_line log(streams_of(cfg));
   auto stopped = std::async(std::launch::async, [&] { svc->stop(); });
-  locks->release();  // before or after the flush reached the writers: either way
+  // Freed once the stop has begun to drain (the writers get the flush just
+  // before or just after: either way they try the lock at once).
+  EXPECT_TRUE(log.wait_for("write-behind: draining the queues"));
+  locks->release();
   stopped.get();
   EXPECT_TRUE(log.drained()) << log.line();
   EXPECT_TRUE(log.matches_redis());
