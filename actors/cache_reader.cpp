@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/broker_mailbox.hpp"
 #include "actors/redis_worker.hpp"
 #include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
@@ -214,6 +215,7 @@ void on_watchdog(self_ptr self) {
 }  // namespace
 
 caf::behavior cache_reader(self_ptr self, cache_reader_settings cfg) {
+  close_mailbox_at_exit(self);
   self->state.cfg = std::move(cfg);
   self->attach_functor([dir = self->state.cfg.directory, m = self->state.cfg.metrics] {
     dir->set_reader({});

@@ -12,6 +12,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/broker_mailbox.hpp"
 #include "core/version.hpp"
 #include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
@@ -758,6 +759,7 @@ std::string info_text(const front_end& fe, const std::string& section) {
 
 caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
                          std::shared_ptr<const front_end> fe) {
+  close_mailbox_at_exit(self);
   auto& st = self->state;
   st.fe = std::move(fe);
   st.hdl = hdl;

@@ -6,6 +6,7 @@
 #include <caf/io/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/broker_mailbox.hpp"
 #include "core/json.hpp"
 #include "core/prometheus.hpp"
 #include "messages/atoms.hpp"
@@ -274,6 +275,7 @@ std::string http_message(const http_response& r, bool head) {
 }
 
 caf::behavior http_endpoint(self_ptr self, http_settings cfg) {
+  close_mailbox_at_exit(self);
   self->state.cfg = std::move(cfg);
   auto& st = self->state;
   auto bound = self->add_tcp_doorman(st.cfg.port, st.cfg.host.c_str(), true);

@@ -8,6 +8,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/broker_mailbox.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 
@@ -15,6 +16,7 @@ namespace wtcache {
 
 caf::behavior listener(caf::io::stateful_broker<listener_state>* self, std::string host,
                        uint16_t port, std::shared_ptr<front_end> fe) {
+  close_mailbox_at_exit(self);
   auto bound = self->add_tcp_doorman(port, host.c_str(), true);
   if (!bound) {
     return {

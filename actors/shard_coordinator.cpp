@@ -10,6 +10,7 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include "actors/broker_mailbox.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 #include "messages/store_protocol.hpp"
@@ -951,6 +952,7 @@ void retry_dirty(self_ptr self) {
 }  // namespace
 
 shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) {
+  close_mailbox_at_exit(self);
   self->state.cfg = std::move(cfg);
   return {
     [=](atom::get, const std::string& key) -> caf::result<lookup> {
