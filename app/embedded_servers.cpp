@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -220,16 +221,61 @@ int child_process::wait() {
   return status;
 }
 
+namespace {
+
+// The kernel's range for the local ports of outgoing connections
+// (net.ipv4.ip_local_port_range).
+std::pair<unsigned, unsigned> ephemeral_ports() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned lo = 32768, hi = 60999;
+  if (!(in >> lo >> hi) || lo > hi)
+    return {32768, 60999};
+  return {lo, hi};
+}
+
+bool bindable(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
 uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  // Below the ephemeral range: a port the kernel hands out itself (bind to
+  // port 0) may go to an outgoing connection of anyone's before the server
+  // meant to listen on it has bound it (seen: a wtcached node of the fault
+  // suite found its port taken). Ports outside the range are never handed
+  // out that way. Above 10000, clear of well-known services.
+  auto [lo, hi] = ephemeral_ports();
+  constexpr unsigned first = 10000;
+  if (lo > first + 1000) {
+    std::random_device rd;
+    std::uniform_int_distribution<unsigned> pick(first, lo - 1);
+    for (int attempt = 0; attempt < 200; ++attempt) {
+      auto port = static_cast<uint16_t>(pick(rd));
+      if (bindable(port))
+        return port;
+    }
+  }
+  // No room below the range: one the kernel picks.
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
+    if (fd >= 0)
+      ::close(fd);
     throw std::runtime_error("cannot find a free port");
   }
   ::close(fd);

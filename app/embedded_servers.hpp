@@ -48,7 +48,9 @@ private:
 void run_command(const std::vector<std::string>& argv, const std::string& log,
                  const std::string& run_as = {});
 
-// A port on 127.0.0.1 that was free a moment ago.
+// A port on 127.0.0.1 that was free a moment ago, below the kernel's
+// ephemeral range when there is room, so that no outgoing connection is
+// given it before a server binds it.
 uint16_t free_loopback_port();
 
 class embedded_redis {

@@ -78,7 +78,10 @@ public:
                  servers::get().redis_url(), "--postgres", servers::get().postgres_url()},
                 log_);
     ++starts_;
-    if (!eventually([&] { return count_of(slurp(log_), "try it") >= starts_; }, 60s))
+    // Up, or gone: a node that exited (a bad port, a bad config) says why now.
+    if (!eventually([&] { return count_of(slurp(log_), "try it") >= starts_ || !proc_.running(); },
+                    60s) ||
+        !proc_.running())
       throw std::runtime_error("wtcached did not start; log:\n" + slurp(log_));
   }
   void kill() {
