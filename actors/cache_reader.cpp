@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/broker_mailbox.hpp"
-#include "actors/redis_worker.hpp"
+#include "backends/redis_cache.hpp"
 #include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"

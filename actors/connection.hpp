@@ -26,6 +26,7 @@
 
 #include "core/commands.hpp"
 #include "core/latency.hpp"
+#include "core/node_health.hpp"
 #include "core/namespaces.hpp"
 #include "core/resp.hpp"
 #include "actors/worker_directory.hpp"
@@ -37,6 +38,7 @@ namespace wtcache {
 struct front_end {
   std::shared_ptr<const namespace_table> spaces;
   std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<node_health> health;
   std::vector<shard_actor> shards;
   resp::limits parse_limits;
   command_limits limits;
@@ -120,7 +122,5 @@ std::size_t read_size_after(std::size_t current, std::size_t got);
 caf::behavior connection(caf::io::stateful_broker<connection_state>* self,
                          caf::io::connection_handle hdl, std::shared_ptr<const front_end> fe);
 
-// INFO's text, exposed for tests and the embedding API.
-std::string info_text(const front_end& fe, const std::string& section);
 
 }  // namespace wtcache

@@ -34,12 +34,12 @@ void look(self_ptr self) {
           mine.versions.push_back(all.versions[i]);
         }
         // Connections read the count only under a lease stored after it.
-        auto& m = *st.cfg.metrics;
-        m.dirty_keys_shared.store(overflow ? max_dirty_records : all.keys.size());
+        auto& h = *st.cfg.health;
+        h.shared_dirty.store(overflow ? max_dirty_records : all.keys.size());
         for (std::size_t s = 0; s < st.cfg.shards.size(); ++s)
           self->send(st.cfg.shards[s], atom::dirty::value, std::move(per_shard[s]), lease_until,
                      overflow);
-        m.dirty_lease_until.store(lease_until);
+        h.lease_until.store(lease_until);
         if (st.failing)
           spdlog::info("dirty-key watch: reading wtcache_dirty_keys again; cached reads are "
                        "trusted again");
@@ -72,10 +72,11 @@ caf::behavior dirty_watch(self_ptr self, dirty_watch_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);
   // Reads and deletes only: its Redis connection is never opened.
-  st.db = self->spawn<caf::detached + caf::linked>(postgres_worker, st.cfg.postgres_url,
-                                                   st.cfg.spaces, st.cfg.postgres_timeout,
-                                                   redis_endpoint{}, st.cfg.postgres_timeout,
-                                                   std::shared_ptr<service_metrics>{});
+  postgres_worker_settings db;
+  db.url = st.cfg.postgres_url;
+  db.spaces = st.cfg.spaces;
+  db.statement_timeout = st.cfg.postgres_timeout;
+  st.db = self->spawn<caf::detached + caf::linked>(postgres_worker, std::move(db));
   look(self);
   return {
     [=](atom::tick) { look(self); },

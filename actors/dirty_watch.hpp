@@ -22,7 +22,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "core/latency.hpp"
+#include "core/node_health.hpp"
 #include "core/namespaces.hpp"
 #include "messages/shard_protocol.hpp"
 #include "messages/store_protocol.hpp"
@@ -35,7 +35,7 @@ struct dirty_watch_settings {
   std::chrono::milliseconds postgres_timeout{3000};
   std::chrono::milliseconds lease{400};
   std::vector<shard_actor> shards;
-  std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<node_health> health;  // it writes the lease there
 };
 
 struct dirty_watch_state {

@@ -75,15 +75,15 @@ void ready_answer(self_ptr self, const std::shared_ptr<readiness>& r) {
   if (r->done || (!r->redis.ok && r->redis.left > 0) || (!r->postgres.ok && r->postgres.left > 0))
     return;
   r->done = true;
-  auto& m = *self->state.cfg.metrics;
+  auto& h = *self->state.cfg.health;
   auto now = clock_type::now();
   // A backend that answered is the probe a half-open breaker waits for.
-  for (auto [ok, br, name] : {std::tuple{r->postgres.ok, &m.postgres_breaker, "postgres"},
-                              std::tuple{r->redis.ok, &m.redis_breaker, "redis"}})
+  for (auto [ok, br, name] : {std::tuple{r->postgres.ok, &h.postgres, "postgres"},
+                              std::tuple{r->redis.ok, &h.redis, "redis"}})
     if (ok && br->current(now) == circuit_breaker::state::half_open && br->success(now).closed)
       spdlog::info("{} circuit closed: it answered a readiness probe", name);
-  auto pg_breaker = m.postgres_breaker.current(now);
-  auto redis_breaker = m.redis_breaker.current(now);
+  auto pg_breaker = h.postgres.current(now);
+  auto redis_breaker = h.redis.current(now);
   std::vector<std::string> reasons;
   if (!r->redis.ok)
     reasons.push_back("redis: " + r->redis.error);
@@ -189,7 +189,7 @@ void on_request(self_ptr self, caf::io::connection_handle hdl, uint64_t serial,
   if (auto q = path.find('?'); q != std::string::npos)
     path.resize(q);
   bool head = method == "HEAD";
-  auto r = route(method, path, *self->state.cfg.metrics);
+  auto r = route(method, path, *self->state.cfg.metrics, *self->state.cfg.health);
   if (r.status == 0) {  // /readyz
     probe(self, hdl, serial, head);
     return;
@@ -248,7 +248,7 @@ void sweep(self_ptr self) {
 }  // namespace
 
 http_response route(const std::string& method, const std::string& path,
-                    const service_metrics& m) {
+                    const service_metrics& m, const node_health& h) {
   if (path != "/metrics" && path != "/healthz" && path != "/readyz")
     return {404, "text/plain; charset=utf-8",
             "not found; try /metrics, /healthz or /readyz\n"};
@@ -256,7 +256,7 @@ http_response route(const std::string& method, const std::string& path,
     return {405, "text/plain; charset=utf-8", "only GET and HEAD\n"};
   if (path == "/metrics")
     return {200, "text/plain; version=0.0.4; charset=utf-8",
-            prometheus_text(m, clock_type::now())};
+            prometheus_text(m, h, clock_type::now())};
   if (path == "/healthz")
     return {200, "application/json", "{\"alive\":true}\n"};
   return {0, {}, {}};  // /readyz: the caller probes

@@ -26,6 +26,7 @@
 
 #include "actors/worker_directory.hpp"
 #include "core/latency.hpp"
+#include "core/node_health.hpp"
 
 namespace wtcache {
 
@@ -33,6 +34,7 @@ struct http_settings {
   std::string host = "127.0.0.1";
   uint16_t port = 9380;  // 0: any free port
   std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<node_health> health;
   std::shared_ptr<worker_directory> directory;
   // How long /readyz waits for a backend's answer (kept short: readiness
   // probes have timeouts of a second or so).
@@ -70,7 +72,7 @@ struct http_response {
   std::string body;
 };
 http_response route(const std::string& method, const std::string& path,
-                    const service_metrics& m);
+                    const service_metrics& m, const node_health& h);
 // The whole response; without the body for HEAD.
 std::string http_message(const http_response& r, bool head = false);
 

@@ -12,6 +12,8 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "backends/redis_cache.hpp"
+#include "core/deadline.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 
@@ -26,10 +28,6 @@ struct group_failure {
 
 // The batch's deadline passed before it could commit.
 struct deadline_passed {};
-
-bool expired(int64_t deadline_ns) {
-  return std::chrono::steady_clock::now().time_since_epoch().count() > deadline_ns;
-}
 
 std::string stmt(const char* kind, uint32_t ns) {
   return std::string(kind) + std::to_string(ns);
@@ -62,14 +60,14 @@ std::string text_array(const std::vector<std::string>& xs) {
 // since this worker last used it: the failure comes at once) gets one fresh
 // try. A timeout does not: before COMMIT the rows stay locked meanwhile.
 caf::expected<std::vector<cache_write_result>>
-put_fenced(redis_worker_state& cache, const std::vector<cache_write>& writes,
+put_fenced(redis_connection& cache, const std::vector<cache_write>& writes,
            service_metrics* m) {
   busy_call timed(m, nullptr, &service_metrics::cache_write_latency);
   auto started = std::chrono::steady_clock::now();
-  auto rs = cache.write(writes);
+  auto rs = write_fenced(cache, writes);
   if (!rs && rs.error() == ec::redis_unavailable &&
-      std::chrono::steady_clock::now() - started < cache.timeout / 2)
-    rs = cache.write(writes);
+      std::chrono::steady_clock::now() - started < cache.timeout() / 2)
+    rs = write_fenced(cache, writes);
   return rs;
 }
 
@@ -153,9 +151,6 @@ void take_stored(const std::map<std::string, std::size_t>& ids,
   }
 }
 
-// The handle handle_seeing_connect saw last on this thread.
-thread_local pqxx::internal::pq::PGconn* connected_handle = nullptr;
-
 // A result of the pipeline, checked as libpqxx would: an error reply is a
 // pqxx::sql_error with its SQLSTATE, no reply a lost connection.
 struct pg_result {
@@ -189,12 +184,6 @@ void check(PGconn* pg, const pg_result& r, ExecStatusType expected, const char* 
 
 }  // namespace
 
-handle_seeing_connect::handle handle_seeing_connect::do_startconnect(handle orig) {
-  orig = pqxx::connect_direct::do_startconnect(orig);
-  connected_handle = orig;
-  return orig;
-}
-
 bool parse_redis_integer(const std::string& s, int64_t& out) {
   if (s.empty() || s.size() > 20)
     return false;
@@ -206,60 +195,15 @@ bool parse_redis_integer(const std::string& s, int64_t& out) {
   return ec == std::errc{} && p == s.data() + s.size();
 }
 
-postgres_worker_state::postgres_worker_state() = default;
-
-template <class F>
-auto postgres_worker_state::alone(F f)
-  -> caf::expected<decltype(f(std::declval<pqxx::nontransaction&>()))> {
-  if (auto err = connect())
-    return err;
-  try {
-    pqxx::nontransaction tx(*conn);
-    return f(tx);
-  } catch (const pqxx::sql_error& e) {
-    return make_error(ec::postgres_error, one_line(e.what()));
-  } catch (const std::exception& e) {  // pqxx::broken_connection among them
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  }
-}
-postgres_worker_state::~postgres_worker_state() = default;
-
 caf::error postgres_worker_state::connect() {
-  if (conn && conn->is_open())
-    return caf::none;
-  conn.reset();
-  try {
-    connected_handle = nullptr;
-    auto c = std::make_unique<worker_connection>(url);
-    auto* handle = connected_handle;
-    if (!handle || PQstatus(handle) != CONNECTION_OK)
-      throw pqxx::broken_connection("connected, but the connection handle was not seen");
-    // Never reconnect behind our back: `raw` would point at the old one.
-    // (Deprecated in libpqxx 6.4, gone in 7, where the handle is reachable.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    c->inhibit_reactivation(true);
-#pragma GCC diagnostic pop
-    // Our own deadline for every statement, below the shards' request
-    // timeout, so the worker answers before anyone gives up on it.
-    pqxx::nontransaction tx(*c);
-    tx.exec("SET statement_timeout = " + std::to_string(statement_timeout.count()));
-    tx.exec("SET lock_timeout = " + std::to_string(statement_timeout.count()));
-    // Every statement here is prepared once and run many times with
-    // parameters whose values do not change the best plan (a key, arrays of
-    // a batch's rows). Left to choose, PostgreSQL plans the batched upsert
-    // afresh at each execution (custom plans looked cheaper): about 0.1 ms
-    // of planning a batch, as much as running it.
-    tx.exec("SET plan_cache_mode = force_generic_plan");
-    tx.commit();
-    pqxx::nontransaction catalog(*c);
+  return db.open([&](session_connection& c, pqxx::internal::pq::PGconn* handle) {
+    pqxx::nontransaction catalog(c);
     for (uint32_t i = 0; i < spaces->size(); ++i) {
       const auto& sql = spaces->sql(i);
-      c->prepare(stmt("r", i), sql.read);
-      c->prepare(stmt("u", i), sql.upsert);
-      c->prepare(stmt("d", i), sql.remove);
-      c->prepare(stmt("f", i), sql.read_for_update);
+      c.prepare(stmt("r", i), sql.read);
+      c.prepare(stmt("u", i), sql.upsert);
+      c.prepare(stmt("d", i), sql.remove);
+      c.prepare(stmt("f", i), sql.read_for_update);
       const auto& ns = spaces->at(i);
       auto type_of = [&](const std::string& column) {
         auto r = catalog.exec_params(
@@ -273,7 +217,7 @@ caf::error postgres_worker_state::connect() {
         return r[0][0].as<std::string>();
       };
       auto key_type = type_of(ns.key_column), value_type = type_of(ns.value_column);
-      c->prepare(stmt("m", i), build_multi_upsert(ns, key_type, value_type));
+      c.prepare(stmt("m", i), build_multi_upsert(ns, key_type, value_type));
       // Prepared through libpq, for the pipeline; libpqxx prepares its own
       // statements on first use and would not know this one.
       auto locked = build_locked_upsert(ns, key_type, value_type);
@@ -288,37 +232,32 @@ caf::error postgres_worker_state::connect() {
       }
     }
     catalog.commit();
-    c->prepare("lock", "SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS x");
+    c.prepare("lock", "SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS x");
     // The locks first (all of them: the count needs every row), then the
     // versions, so that they follow each row's commit order across nodes.
-    c->prepare("lock_versions",
-               "WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(x)) AS n "
-               "FROM unnest($1::bigint[]) AS x) "
-               "SELECT nextval('" + std::string(version_sequence) + "') AS v "
-               "FROM l, generate_series(1, $2::int) ORDER BY v");
-    c->prepare("version", std::string("SELECT nextval('") + version_sequence + "')");
-    c->prepare("mark_dirty",
-               "INSERT INTO wtcache_dirty_keys (key, version) "
-               "SELECT * FROM unnest($1::text[], $2::bigint[]) "
-               "ON CONFLICT (key) DO UPDATE SET "
-               "version = GREATEST(wtcache_dirty_keys.version, EXCLUDED.version), marked_at = now()");
-    c->prepare("dirty", "SELECT key, version FROM wtcache_dirty_keys ORDER BY key LIMIT $1");
-    c->prepare("clear_dirty",
-               "DELETE FROM wtcache_dirty_keys d USING unnest($1::text[], $2::bigint[]) AS c(key, version) "
-               "WHERE d.key = c.key AND d.version <= c.version");
-    conn = std::move(c);
-    raw = handle;
-    return caf::none;
-  } catch (const std::exception& e) {
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
-  }
+    c.prepare("lock_versions",
+              "WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(x)) AS n "
+              "FROM unnest($1::bigint[]) AS x) "
+              "SELECT nextval('" + std::string(version_sequence) + "') AS v "
+              "FROM l, generate_series(1, $2::int) ORDER BY v");
+    c.prepare("version", std::string("SELECT nextval('") + version_sequence + "')");
+    c.prepare("mark_dirty",
+              "INSERT INTO wtcache_dirty_keys (key, version) "
+              "SELECT * FROM unnest($1::text[], $2::bigint[]) "
+              "ON CONFLICT (key) DO UPDATE SET "
+              "version = GREATEST(wtcache_dirty_keys.version, EXCLUDED.version), marked_at = now()");
+    c.prepare("dirty", "SELECT key, version FROM wtcache_dirty_keys ORDER BY key LIMIT $1");
+    c.prepare("clear_dirty",
+              "DELETE FROM wtcache_dirty_keys d USING unnest($1::text[], $2::bigint[]) AS c(key, version) "
+              "WHERE d.key = c.key AND d.version <= c.version");
+  });
 }
 
 caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::string& id) {
   if (auto err = connect())
     return err;
   try {
-    pqxx::nontransaction tx(*conn);
+    pqxx::nontransaction tx(db.conn());
     auto res = tx.exec_prepared(stmt("r", ns), id);
     store_row row;
     if (!res.empty()) {
@@ -331,24 +270,24 @@ caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::str
     }
     return row;
   } catch (const pqxx::broken_connection& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
+    return db.lost(e);
   } catch (const pqxx::sql_error& e) {
-    if (e.sqlstate() == "57014")
-      return make_error(ec::timeout, "postgres statement timeout");
-    return make_error(ec::postgres_error, one_line(e.what()));
+    return postgres_session::refused(e, "postgres statement timeout");
   } catch (const std::exception& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
+    return db.lost(e);
   }
 }
 
 caf::expected<int64_t> postgres_worker_state::fresh_version() {
-  return alone([](pqxx::nontransaction& tx) { return tx.exec_prepared("version")[0][0].as<int64_t>(); });
+  if (auto err = connect())
+    return err;
+  return db.alone([](pqxx::nontransaction& tx) { return tx.exec_prepared("version")[0][0].as<int64_t>(); });
 }
 
 caf::expected<bool> postgres_worker_state::probe() {
-  return alone([](pqxx::nontransaction& tx) { return tx.exec("SELECT 1")[0][0].as<int>() == 1; });
+  if (auto err = connect())
+    return err;
+  return db.alone([](pqxx::nontransaction& tx) { return tx.exec("SELECT 1")[0][0].as<int>() == 1; });
 }
 
 caf::expected<std::vector<store_result>>
@@ -420,7 +359,7 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   // transaction with ROLLBACK. So the rule here: every failed statement is
   // followed by ROLLBACK TO SAVEPOINT or by ROLLBACK, never by COMMIT.
   try {
-    pqxx::nontransaction tx(*conn);
+    pqxx::nontransaction tx(db.conn());
     // Only SETs (the common batch): one statement per namespace. If it
     // fails, one statement per command finds the culprit and fails it alone.
     bool only_sets = std::all_of(ops.begin(), ops.end(),
@@ -443,7 +382,7 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
         in_transaction = true;
         return results;
       } catch (const pqxx::sql_error& e) {
-        if (e.sqlstate() == "57014" || e.sqlstate() == "55P03" || ops.size() == 1)
+        if (classify(e) == refusal::timed_out || ops.size() == 1)
           throw;  // the whole transaction's fate
         tx.exec("ROLLBACK");
         for (auto& r : results)
@@ -477,7 +416,7 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
       } catch (const pqxx::broken_connection&) {
         throw;
       } catch (const pqxx::sql_error& e) {
-        if (!many_groups || e.sqlstate() == "57014" || e.sqlstate() == "55P03")
+        if (!many_groups || classify(e) == refusal::timed_out)
           throw;  // the whole transaction's fate
         failure = "ERR postgres: " + one_line(e.what());
       }
@@ -500,11 +439,10 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     in_transaction = true;  // committed (or not) by commit()
     return results;
   } catch (const pqxx::broken_connection& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
+    return db.lost(e);
   } catch (const pqxx::sql_error& e) {
-    abandon_transaction();
-    if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
+    db.rollback();
+    if (classify(e) == refusal::timed_out)
       return make_error(ec::timeout, "postgres statement timeout; nothing was written");
     // A single-command batch: its error is the client's answer.
     std::string text = "ERR postgres: " + one_line(e.what());
@@ -512,17 +450,16 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
       r = store_result{text, 0, 0, false, {}};
     return results;
   } catch (const deadline_passed&) {
-    abandon_transaction();
+    db.rollback();
     return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
   } catch (const group_failure& f) {
     // A single-command batch refused by our own rules (INCR of a non-integer).
-    abandon_transaction();
+    db.rollback();
     for (auto& r : results)
       r = store_result{f.text, 0, 0, false, {}};
     return results;
   } catch (const std::exception& e) {
-    conn.reset();
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
+    return db.lost(e);
   }
 }
 
@@ -548,7 +485,7 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
   const char* values_of[] = {params[0].c_str(), params[1].c_str(), params[2].c_str(),
                              params[3].c_str(), params[4].c_str()};
   auto name = stmt("L", ns);
-  PGconn* pg = raw;
+  PGconn* pg = db.raw();
   if (PQenterPipelineMode(pg) != 1)
     throw pqxx::broken_connection(PQerrorMessage(pg));
   // Every result is read before leaving pipeline mode, whatever happens.
@@ -632,46 +569,47 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
     return make_error(ec::postgres_error, "no transaction to commit");
   in_transaction = false;
   if (!record.keys.empty() && refuse_to_record) {
-    abandon_transaction();
+    db.rollback();
     return make_error(ec::redis_unavailable,
                       "on_cache_failure = fail: the cache could not be invalidated; nothing was written");
   }
   // Past the deadline the shard may already have told the client the
   // outcome is unknown and moved on: roll back rather than commit late.
   if (expired(deadline)) {
-    abandon_transaction();
+    db.rollback();
     return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
   }
   bool committing = false;
   try {
-    pqxx::nontransaction tx(*conn);
+    pqxx::nontransaction tx(db.conn());
     if (!record.keys.empty())
       tx.exec_prepared("mark_dirty", text_array(record.keys), number_array(record.versions));
     committing = true;
     tx.exec("COMMIT");
     return caf::none;
   } catch (const pqxx::in_doubt_error& e) {
-    conn.reset();
+    db.close();
     return make_error(ec::outcome_unknown, one_line(e.what()));
   } catch (const pqxx::sql_error& e) {
     // PostgreSQL answered COMMIT with an error (a deferred constraint, a
     // serialization failure): the transaction is rolled back, nothing written.
     if (committing)
       return make_error(ec::postgres_error, "COMMIT failed: " + one_line(e.what()));
-    abandon_transaction();
-    if (e.sqlstate() == "57014" || e.sqlstate() == "55P03")
-      return make_error(ec::timeout, "postgres statement timeout; nothing was written");
-    return make_error(ec::postgres_error, one_line(e.what()));
+    db.rollback();
+    return postgres_session::refused(e, "postgres statement timeout; nothing was written");
   } catch (const std::exception& e) {  // pqxx::broken_connection among them
-    conn.reset();
-    if (committing)
+    if (committing) {
+      db.close();
       return make_error(ec::outcome_unknown, one_line(e.what()));
-    return make_error(ec::postgres_unavailable, one_line(e.what()));
+    }
+    return db.lost(e);
   }
 }
 
 caf::expected<dirty_records> postgres_worker_state::dirty_keys(std::size_t limit) {
-  return alone([&](pqxx::nontransaction& tx) {
+  if (auto err = connect())
+    return err;
+  return db.alone([&](pqxx::nontransaction& tx) {
     dirty_records out;
     for (auto row : tx.exec_prepared("dirty", static_cast<int64_t>(limit))) {
       out.keys.push_back(row[0].as<std::string>());
@@ -684,33 +622,23 @@ caf::expected<dirty_records> postgres_worker_state::dirty_keys(std::size_t limit
 caf::error postgres_worker_state::clear_dirty(const dirty_records& done) {
   if (done.keys.empty())
     return caf::none;
-  auto res = alone([&](pqxx::nontransaction& tx) {
+  if (auto err = connect())
+    return err;
+  auto res = db.alone([&](pqxx::nontransaction& tx) {
     tx.exec_prepared("clear_dirty", text_array(done.keys), number_array(done.versions));
     return true;
   });
   return res ? caf::none : res.error();
 }
 
-void postgres_worker_state::abandon_transaction() {
-  try {
-    pqxx::nontransaction tx(*conn);
-    tx.exec("ROLLBACK");
-  } catch (const std::exception&) {
-    conn.reset();  // the next request starts on a fresh connection
-  }
-}
-
 postgres_worker_actor::behavior_type
-postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self, std::string url,
-                std::shared_ptr<const namespace_table> spaces,
-                std::chrono::milliseconds statement_timeout, redis_endpoint redis,
-                std::chrono::milliseconds redis_timeout, std::shared_ptr<service_metrics> metrics) {
-  self->state.metrics = std::move(metrics);
-  self->state.url = std::move(url);
-  self->state.spaces = std::move(spaces);
-  self->state.statement_timeout = statement_timeout;
-  self->state.cache.endpoint = std::move(redis);
-  self->state.cache.timeout = redis_timeout;
+postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self,
+                postgres_worker_settings cfg) {
+  auto& st = self->state;
+  st.metrics = std::move(cfg.metrics);
+  st.spaces = std::move(cfg.spaces);
+  st.db = postgres_session(session_settings{std::move(cfg.url), cfg.statement_timeout, true});
+  st.cache = redis_connection(std::move(cfg.redis), cfg.redis_timeout);
   return {
     [=](atom::put, const std::vector<store_op>& ops, int64_t deadline, bool use_cache,
         const invalidation& inv) -> caf::result<store_outcome> {
@@ -783,10 +711,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       return rp;
     },
     [=](atom::dirty) -> caf::result<dirty_records> {
-      auto res = self->state.dirty_keys(max_dirty_records);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
+      return self->state.dirty_keys(max_dirty_records);
     },
     [=](atom::clear, const dirty_records& done) {
       if (auto err = self->state.clear_dirty(done))
@@ -798,24 +723,15 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         return make_error(ec::timeout, "postgres request expired in the queue");
       auto* m = self->state.metrics.get();
       busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_read_latency);
-      auto res = self->state.read(ns, id);
-      if (!res)
-        return std::move(res.error());
-      return std::move(*res);
+      return self->state.read(ns, id);
     },
     [=](atom::probe, int64_t deadline) -> caf::result<bool> {
       if (expired(deadline))
         return make_error(ec::timeout, "postgres request expired in the queue");
-      auto res = self->state.probe();
-      if (!res)
-        return std::move(res.error());
-      return *res;
+      return self->state.probe();
     },
     [=](atom::version) -> caf::result<int64_t> {
-      auto res = self->state.fresh_version();
-      if (!res)
-        return std::move(res.error());
-      return *res;
+      return self->state.fresh_version();
     },
   };
 }

@@ -23,7 +23,7 @@ using clock_type = std::chrono::steady_clock;
 void shard_state::mark_dirty(const std::string& key, int64_t version, bool shared) {
   auto [it, inserted] = dirty.emplace(key, dirty_mark{version, ++dirty_generation, shared});
   if (inserted) {
-    cfg.metrics->dirty_keys.fetch_add(1, std::memory_order_relaxed);
+    cfg.health->marked.fetch_add(1);
     return;
   }
   // 0 ("unknown, draw a fresh version") absorbs everything: a fresh version
@@ -42,7 +42,7 @@ void shard_state::clear_dirty_upto(const std::string& key, int64_t version) {
 
 void shard_state::clear_dirty(std::unordered_map<std::string, dirty_mark>::iterator it) {
   dirty.erase(it);
-  cfg.metrics->dirty_keys.fetch_sub(1, std::memory_order_relaxed);
+  cfg.health->marked.fetch_sub(1);
 }
 
 int64_t shard_state::ttl_ms(std::size_t ns) const {
@@ -107,22 +107,22 @@ Handle pick(std::vector<Handle>& pool, std::size_t& next) {
 enum class backend { postgres, redis };
 
 circuit_breaker& breaker_of(self_ptr self, backend b) {
-  auto& m = *self->state.cfg.metrics;
-  return b == backend::postgres ? m.postgres_breaker : m.redis_breaker;
+  auto& h = *self->state.cfg.health;
+  return b == backend::postgres ? h.postgres : h.redis;
 }
 
 // A worker to send to; none when the pool is empty or the backend's circuit
 // is open (the request then fails at once instead of waiting for a timeout).
 postgres_worker_actor postgres_for(self_ptr self) {
   auto& st = self->state;
-  if (st.postgres_workers.empty() || !st.cfg.metrics->postgres_breaker.allow(clock_type::now()))
+  if (st.postgres_workers.empty() || !st.cfg.health->postgres.allow(clock_type::now()))
     return {};
   return pick(st.postgres_workers, st.next_postgres);
 }
 
 redis_worker_actor redis_for(self_ptr self) {
   auto& st = self->state;
-  if (st.redis_workers.empty() || !st.cfg.metrics->redis_breaker.allow(clock_type::now()))
+  if (st.redis_workers.empty() || !st.cfg.health->redis.allow(clock_type::now()))
     return {};
   return pick(st.redis_workers, st.next_redis);
 }
@@ -175,7 +175,7 @@ void tell_owner(self_ptr self, std::size_t owner, const std::string& key, int64_
                 bool cache_ok) {
   auto& st = self->state;
   if (!cache_ok)
-    st.cfg.metrics->dirty_in_transit.fetch_add(1);
+    st.cfg.health->in_transit.fetch_add(1);
   self->send(st.peers[owner], atom::committed::value, key, version, cache_ok);
 }
 
@@ -326,13 +326,13 @@ bool cache_trusted(self_ptr self) {
   auto now = clock_type::now();
   if (!st.dirty_overflow && now.time_since_epoch().count() < st.lease_until)
     return true;
-  return st.cfg.metrics->postgres_breaker.current(now) == circuit_breaker::state::open;
+  return st.cfg.health->postgres.current(now) == circuit_breaker::state::open;
 }
 
 caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
   auto& st = self->state;
   if (st.cfg.refuse_reads_without_database &&
-      st.cfg.metrics->postgres_breaker.current(clock_type::now()) == circuit_breaker::state::open)
+      st.cfg.health->postgres.current(clock_type::now()) == circuit_breaker::state::open)
     return make_error(ec::postgres_unavailable, "on_database_failure = fail");
   auto rp = self->make_response_promise();
   if (st.dirty.count(key)) {
@@ -564,7 +564,7 @@ void flush(self_ptr self) {
   // on_cache_failure = "fail": while Redis is down, refuse rather than let
   // the cache lag behind the database (nothing is written).
   if (st.cfg.refuse_writes_without_cache &&
-      (st.redis_workers.empty() || st.cfg.metrics->redis_breaker.current(clock_type::now()) ==
+      (st.redis_workers.empty() || st.cfg.health->redis.current(clock_type::now()) ==
                                      circuit_breaker::state::open)) {
     batch_failed(self, b, make_error(ec::redis_unavailable, "on_cache_failure = fail: nothing was written"));
     return;
@@ -594,7 +594,7 @@ void flush(self_ptr self) {
   // allow(): that would take the half-open probe, and this answer reaches
   // the breaker only when the transaction gets as far as the tombstones.)
   bool use_cache = !st.redis_workers.empty() &&
-                   st.cfg.metrics->redis_breaker.current(clock_type::now()) !=
+                   st.cfg.health->redis.current(clock_type::now()) !=
                      circuit_breaker::state::open;
   auto number = ++st.batch_number;
   // The transaction, then the cache update after COMMIT.
@@ -990,7 +990,7 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
         st.clear_dirty_upto(key, version);
       } else {
         st.mark_dirty(key, version);
-        st.cfg.metrics->dirty_in_transit.fetch_sub(1);
+        st.cfg.health->in_transit.fetch_sub(1);
         schedule_retry(self);
       }
     },

@@ -31,6 +31,7 @@
 
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
+#include "core/node_health.hpp"
 #include "core/namespaces.hpp"
 #include "messages/cache_protocol.hpp"
 #include "messages/shard_protocol.hpp"
@@ -50,6 +51,7 @@ struct shard_settings {
   std::size_t shard_count = 1;
   std::shared_ptr<const namespace_table> spaces;
   std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<node_health> health;
   std::string redis_prefix = "wtc:";
   std::chrono::milliseconds default_ttl{3600 * 1000};
   std::chrono::milliseconds tombstone_ttl{60 * 1000};

@@ -63,14 +63,15 @@ void spawn_slot(self_ptr self, std::size_t i) {
   switch (s.what) {
     case kind::postgres:
       s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
-        postgres_worker, st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout, st.cfg.redis,
-        st.cfg.redis_timeout, st.cfg.metrics);
+        postgres_worker, postgres_worker_settings{st.cfg.postgres_url, st.cfg.spaces,
+                                                  st.cfg.postgres_timeout, st.cfg.redis,
+                                                  st.cfg.redis_timeout, st.cfg.metrics});
       s.address = s.postgres_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
       break;
     case kind::redis:
       s.redis_worker = self->spawn<caf::detached + caf::monitored>(
-        redis_worker, st.cfg.redis, st.cfg.redis_timeout, st.cfg.metrics);
+        redis_worker, redis_worker_settings{st.cfg.redis, st.cfg.redis_timeout, st.cfg.metrics});
       s.address = s.redis_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.redis_worker));
       break;
@@ -82,7 +83,7 @@ void spawn_slot(self_ptr self, std::size_t i) {
       break;
     case kind::watch: {
       dirty_watch_settings w{st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout,
-                             st.cfg.dirty_lease, st.cfg.shards, st.cfg.metrics};
+                             st.cfg.dirty_lease, st.cfg.shards, st.cfg.health};
       s.watch = self->spawn<caf::monitored>(dirty_watch, std::move(w));
       s.address = s.watch.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.watch));

@@ -19,9 +19,10 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "app/config.hpp"
+#include "backends/endpoints.hpp"
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
+#include "core/node_health.hpp"
 #include "core/namespaces.hpp"
 #include "actors/worker_directory.hpp"
 #include "actors/write_behind_writer.hpp"
@@ -41,6 +42,7 @@ struct supervisor_settings {
   backoff_policy backoff;
   std::vector<shard_actor> shards;
   std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<node_health> health;
   std::vector<writer_settings> writers;  // one per write-behind stream
   std::chrono::milliseconds dirty_lease{400};  // actors/dirty_watch.hpp
   std::shared_ptr<worker_directory> directory;  // told the Redis pool too

@@ -25,19 +25,8 @@ constexpr const char* consumer = "writer";
 
 int64_t now_ns() { return steady::now().time_since_epoch().count(); }
 
-// PostgreSQL refuses this row for good: no retry can help (data exception,
-// integrity constraint violation).
-bool permanent(const pqxx::sql_error& e) {
-  auto state = e.sqlstate();
-  return state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0;
-}
-
-std::string reply_text(const redisReply* r) {
-  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_ERROR ||
-               r->type == REDIS_REPLY_STATUS)
-           ? std::string(r->str, r->len)
-           : std::string();
-}
+// PostgreSQL refuses this row for good: no retry can help.
+bool permanent(const pqxx::sql_error& e) { return classify(e) == refusal::for_good; }
 
 caf::error redis_refused(const redis_reply& r, const char* what) {
   return make_error(ec::redis_error, std::string(what) + ": " + reply_text(r.get()));
@@ -79,17 +68,17 @@ writer_state::writer_state() = default;
 writer_state::~writer_state() { release_stream(); }
 
 void writer_state::lose_postgres() {
-  pg.reset();
+  db.close();
   owner = false;
 }
 
 void writer_state::release_stream() {
-  if (owner && pg) {
+  if (owner && db.is_open()) {
     // Freed now, not whenever the backend of a closed session exits: a
     // writer started right after this one (a restart in the same process,
     // the next node) takes the stream over at once.
     try {
-      pqxx::nontransaction tx(*pg);
+      pqxx::nontransaction tx(db.conn());
       tx.exec_prepared("unlock", lock_key);
     } catch (const std::exception& e) {
       spdlog::debug("write-behind {}: unlocking {} failed ({}); PostgreSQL frees it with the "
@@ -102,33 +91,27 @@ void writer_state::release_stream() {
 caf::error writer_state::ensure_ready() {
   if (auto err = redis.connect())
     return err;
-  if (!pg || !pg->is_open()) {
-    lose_postgres();
-    try {
-      auto c = std::make_unique<pqxx::connection>(cfg.postgres_url);
-      pqxx::nontransaction tx(*c);
-      tx.exec("SET statement_timeout = " + std::to_string(cfg.postgres_timeout.count()));
-      tx.exec("SET lock_timeout = " + std::to_string(cfg.postgres_timeout.count()));
-      tx.commit();
+  if (!db.is_open()) {
+    owner = false;
+    auto err = db.open([&](session_connection& c, pqxx::internal::pq::PGconn*) {
       auto sql = build_sql(cfg.ns);
-      c->prepare("apply_set", sql.apply_set);
-      c->prepare("apply_del", sql.apply_del);
-      c->prepare("dead_letter",
-                 "INSERT INTO wtcache_dead_letters (table_name, key, version, operation, value, "
-                 "error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
-      c->prepare("try_lock", "SELECT pg_try_advisory_lock($1)");
-      c->prepare("unlock", "SELECT pg_advisory_unlock($1)");
+      c.prepare("apply_set", sql.apply_set);
+      c.prepare("apply_del", sql.apply_del);
+      c.prepare("dead_letter",
+                "INSERT INTO wtcache_dead_letters (table_name, key, version, operation, value, "
+                "error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
+      c.prepare("try_lock", "SELECT pg_try_advisory_lock($1)");
+      c.prepare("unlock", "SELECT pg_advisory_unlock($1)");
       if (cfg.ns.type == value_type::jsonb)
-        c->prepare("read_at", sql.read_at_version);
-      pg = std::move(c);
-    } catch (const std::exception& e) {
-      return make_error(ec::postgres_unavailable, one_line(e.what()));
-    }
+        c.prepare("read_at", sql.read_at_version);
+    });
+    if (err)
+      return err;
   }
   if (owner)
     return caf::none;
   try {
-    pqxx::nontransaction tx(*pg);
+    pqxx::nontransaction tx(db.conn());
     owner = tx.exec_prepared("try_lock", lock_key)[0][0].as<bool>();
   } catch (const std::exception& e) {
     lose_postgres();
@@ -177,7 +160,7 @@ caf::error writer_state::read_batch(bool flushing) {
       return r.error();
     auto* rep = r->get();
     if (rep->type == REDIS_REPLY_ERROR) {
-      if (reply_text(rep).rfind("NOGROUP", 0) == 0) {
+      if (is_error_code(rep, "NOGROUP")) {
         // Redis lost the stream (restarted without its data): start again,
         // letting go of the lock now so that this writer can take it again.
         release_stream();
@@ -254,7 +237,7 @@ caf::error writer_state::persist() {
     auto run = [&](bool savepoints) {
       for (auto& e : batch)
         e.stored.clear(), e.dead.clear();
-      pqxx::nontransaction tx(*pg);
+      pqxx::nontransaction tx(db.conn());
       tx.exec("BEGIN");
       for (auto& candidates : keys) {
         for (auto i : candidates) {
@@ -300,12 +283,9 @@ caf::error writer_state::persist() {
       tx.exec("COMMIT");
     };
     auto abandon = [&] {
-      try {
-        pqxx::nontransaction tx(*pg);
-        tx.exec("ROLLBACK");
-      } catch (const std::exception&) {
-        lose_postgres();
-      }
+      db.rollback();
+      if (!db.is_open())
+        owner = false;
     };
     try {
       try {
@@ -316,7 +296,7 @@ caf::error writer_state::persist() {
         // Some row is refused for good: again, a savepoint per row, so that
         // it alone goes to the dead letters.
         abandon();
-        if (!pg)
+        if (!db.is_open())
           return make_error(ec::postgres_unavailable, "connection lost");
         run(true);
       }
@@ -378,7 +358,7 @@ caf::error writer_state::persist() {
 
 bool writer_state::still_owner() {
   try {
-    pqxx::nontransaction tx(*pg);
+    pqxx::nontransaction tx(db.conn());
     tx.exec("SELECT 1");
     return true;
   } catch (const std::exception&) {
@@ -388,7 +368,7 @@ bool writer_state::still_owner() {
 }
 
 bool writer_state::refresh_stats() {
-  if (!redis.ctx)
+  if (!redis.connected())
     return false;
   last_stats = steady::now();
   auto& m = *cfg.metrics;
@@ -420,7 +400,7 @@ stream_report writer_state::read_queue() {
   out.stream = stream;
   out.owned = owner;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    bool fresh = !redis.ctx;  // a failure on a new connection is not a stale one
+    bool fresh = !redis.connected();  // a failure on a new connection is not a stale one
     caf::error err;
     redis_reply len, pending;
     if (auto r = redis.command({"XLEN", stream}))
@@ -443,7 +423,7 @@ stream_report writer_state::read_queue() {
       if (p->type == REDIS_REPLY_ARRAY && p->elements >= 1 &&
           p->element[0]->type == REDIS_REPLY_INTEGER)
         out.pending = p->element[0]->integer;
-      else if (p->type == REDIS_REPLY_ERROR && reply_text(p).rfind("NOGROUP", 0) == 0)
+      else if (is_error_code(p, "NOGROUP"))
         out.pending = 0;  // no group: nothing was ever delivered from this stream
       else
         out.error = "XPENDING answered " + reply_text(p);
@@ -568,9 +548,9 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   st.stream = queue_stream(st.cfg.redis_prefix, st.cfg.ns, st.cfg.stream_index);
   st.stats = queue_stats(st.cfg.redis_prefix, st.cfg.ns);
   st.lock_key = stream_lock_id(st.stream);
-  st.redis.endpoint = st.cfg.redis;
   // A read may block for up to 100 ms on top of the round trip.
-  st.redis.timeout = st.cfg.redis_timeout + std::chrono::milliseconds(100);
+  st.redis = redis_connection(st.cfg.redis, st.cfg.redis_timeout + std::chrono::milliseconds(100));
+  st.db = postgres_session(session_settings{st.cfg.postgres_url, st.cfg.postgres_timeout, false});
   schedule(self, std::chrono::nanoseconds(0));
   return {
     [=](atom::tick, uint64_t gen) {

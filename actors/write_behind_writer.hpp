@@ -35,10 +35,10 @@
 #include <caf/response_promise.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
-#include <pqxx/connection>
 
-#include "actors/redis_worker.hpp"
-#include "app/config.hpp"
+#include "backends/endpoints.hpp"
+#include "backends/postgres_session.hpp"
+#include "backends/redis_connection.hpp"
 #include "core/backoff.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
@@ -68,8 +68,8 @@ struct writer_state {
   writer_settings cfg;
   std::string stream, stats;
   int64_t lock_key = 0;          // the stream's advisory lock
-  redis_worker_state redis;
-  std::unique_ptr<pqxx::connection> pg;
+  redis_connection redis;
+  postgres_session db;
   bool owner = false;            // holds the stream's lock
   bool reading_pending = true;   // our delivered, unacknowledged entries come first
 

@@ -4,7 +4,7 @@
 
 #include <hiredis/hiredis.h>
 
-#include "actors/redis_worker.hpp"
+#include "backends/redis_connection.hpp"
 #include "app/schema.hpp"
 #include "app/service.hpp"
 #include "core/resp.hpp"
@@ -23,14 +23,13 @@ struct report {
 };
 
 void check_redis(const config& cfg, report& r) {
-  redis_worker_state redis;
+  redis_connection redis;
   try {
-    redis.endpoint = parse_redis_url(cfg.redis_url, "redis.url");
+    redis = redis_connection(parse_redis_url(cfg.redis_url, "redis.url"), cfg.redis_timeout);
   } catch (const config_error& e) {
     r.line("redis", false, e.what());
     return;
   }
-  redis.timeout = cfg.redis_timeout;
   auto where = redact_url(cfg.redis_url);
   if (auto err = redis.connect()) {
     r.line("redis", false, where + ": " + error_detail(err));

@@ -12,7 +12,7 @@
 #include "actors/cache_reader.hpp"
 #include "actors/http_endpoint.hpp"
 #include "actors/listener.hpp"
-#include "actors/redis_worker.hpp"
+#include "backends/redis_connection.hpp"
 #include "actors/supervisor.hpp"
 #include "app/schema.hpp"
 #include "messages/atoms.hpp"
@@ -47,9 +47,7 @@ namespace {
 // microseconds.
 int64_t check_redis(const redis_endpoint& ep, const std::string& url,
                     const std::vector<namespace_config>& spaces, const std::string& ep_prefix) {
-  redis_worker_state probe;
-  probe.endpoint = ep;
-  probe.timeout = std::chrono::seconds(2);
+  redis_connection probe(ep, std::chrono::seconds(2));
   if (auto err = probe.connect())
     throw config_error("redis", "cannot reach " + redact_url(url) + ": " + error_detail(err));
   auto text = [](const redis_reply& r, std::size_t i) {
@@ -138,8 +136,9 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   svc->sys_ = &sys;
   svc->metrics_ = std::make_shared<service_metrics>();
   svc->shutdown_grace_ = cfg.shutdown_grace;
-  svc->metrics_->postgres_breaker.configure(cfg.breaker);
-  svc->metrics_->redis_breaker.configure(cfg.breaker);
+  svc->health_ = std::make_shared<node_health>();
+  svc->health_->postgres.configure(cfg.breaker);
+  svc->health_->redis.configure(cfg.breaker);
   svc->metrics_->postgres_pool_size = cfg.postgres_pool;
   svc->metrics_->redis_pool_size = cfg.redis_pool;
   {
@@ -177,6 +176,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     s.shard_count = cfg.shards;
     s.spaces = spaces;
     s.metrics = svc->metrics_;
+    s.health = svc->health_;
     s.redis_prefix = cfg.redis_key_prefix;
     s.default_ttl = cfg.default_ttl;
     s.tombstone_ttl = cfg.tombstone_ttl;
@@ -209,6 +209,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   sup.backoff = cfg.restart_backoff;
   sup.shards = svc->shards_;
   sup.metrics = svc->metrics_;
+  sup.health = svc->health_;
   sup.writers = std::move(writers);
   sup.dirty_lease = cfg.dirty_lease;
   // Long enough for any worker's driver call in flight to reach its deadline.
@@ -247,6 +248,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   auto fe = std::make_shared<front_end>();
   fe->spaces = spaces;
   fe->metrics = svc->metrics_;
+  fe->health = svc->health_;
   fe->shards = svc->shards_;
   fe->directory = directory;
   fe->redis_prefix = cfg.redis_key_prefix;
@@ -287,6 +289,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
     http.host = cfg.http_host;
     http.port = cfg.http_port;
     http.metrics = svc->metrics_;
+    http.health = svc->health_;
     http.directory = directory;
     http.probe_timeout = std::min<std::chrono::milliseconds>(
       http.probe_timeout, std::max(cfg.redis_timeout, cfg.postgres_timeout));

@@ -76,6 +76,7 @@ private:
   std::vector<shard_actor> shards_;
   caf::actor supervisor_;
   std::shared_ptr<service_metrics> metrics_;
+  std::shared_ptr<node_health> health_;
   uint16_t port_ = 0;
   uint16_t http_port_ = 0;
   std::chrono::milliseconds shutdown_grace_{10000};

@@ -1,6 +1,7 @@
-// Counters and a latency histogram that actors update and INFO (or a
-// benchmark) reads from any thread. Lock-free: relaxed atomics only, since
-// the figures are statistics, not synchronisation.
+// Counters and latency histograms that actors update and INFO, /metrics (or
+// a benchmark) read from any thread. Lock-free: relaxed atomics only, since
+// the figures are statistics, not synchronisation; nothing decides from
+// them (what decisions read is core/node_health.hpp).
 #pragma once
 
 #include <array>
@@ -12,7 +13,6 @@
 #include <string>
 #include <vector>
 
-#include "core/breaker.hpp"
 
 namespace wtcache {
 
@@ -110,16 +110,9 @@ struct service_metrics {
   std::atomic<uint64_t> db_transactions{0};  // write transactions (group commits) answered
   std::atomic<uint64_t> write_errors{0};
   std::atomic<uint64_t> cache_write_failures{0};
-  std::atomic<uint64_t> dirty_keys{0};
-  // Keys in wtcache_dirty_keys at the last look (any node's), and writes
-  // that had to record theirs there because Redis could not be invalidated.
-  std::atomic<uint64_t> dirty_keys_shared{0};
+  // Writes that had to record their keys in wtcache_dirty_keys because
+  // Redis could not be invalidated.
   std::atomic<uint64_t> writes_recorded{0};
-  // What lets a connection answer a cache hit without its shard: the
-  // dirty-key watch's lease (steady-clock ns, stored after
-  // dirty_keys_shared) and dirty marks on their way to another shard.
-  std::atomic<int64_t> dirty_lease_until{0};
-  std::atomic<int64_t> dirty_in_transit{0};
   std::atomic<uint64_t> queued_writes{0};  // waiting for the transaction in flight
   std::atomic<uint64_t> fills{0};  // read-through fills sent to Redis
   std::atomic<uint64_t> fenced_cache_writes{0};  // refused by the fence: fills and updates
@@ -139,8 +132,6 @@ struct service_metrics {
   std::atomic<int64_t> postgres_in_use{0}, redis_in_use{0};
   // From Redis's INFO, read periodically (-1: not read yet).
   std::atomic<int64_t> redis_used_memory{-1}, redis_evicted_keys{-1};
-  // One per backend, shared by the node's shards.
-  circuit_breaker postgres_breaker, redis_breaker;
   // One per write-behind namespace, fixed at start.
   std::vector<std::shared_ptr<write_behind_metrics>> write_behind;
 };

@@ -85,7 +85,8 @@ std::string label(const char* name, const std::string& value) {
 
 }  // namespace
 
-std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock::time_point now) {
+std::string prometheus_text(const service_metrics& m, const node_health& h,
+                            std::chrono::steady_clock::time_point now) {
   writer w;
   w.family("wtcache_build_info", "gauge", "Always 1; the version of wtcached.");
   w.sample("wtcache_build_info", label("version", version), uint64_t{1});
@@ -145,10 +146,10 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
            m.cache_write_failures.load());
   w.single("wtcache_dirty_keys", "gauge",
            "Keys whose cache copy is distrusted until a tombstone lands, on this node.",
-           m.dirty_keys.load());
+           h.marked.load());
   w.single("wtcache_dirty_keys_shared", "gauge",
            "Keys in wtcache_dirty_keys (any node's) at the last look.",
-           m.dirty_keys_shared.load());
+           h.shared_dirty.load());
   w.single("wtcache_writes_recorded_total", "counter",
            "Writes that recorded their keys in wtcache_dirty_keys because Redis could not be "
            "invalidated.",
@@ -181,17 +182,16 @@ std::string prometheus_text(const service_metrics& m, std::chrono::steady_clock:
   w.family("wtcache_circuit_breaker_state", "gauge",
            "Circuit breaker by backend: 0 closed, 1 half-open (the next request probes), 2 open "
            "(failing fast).");
-  for (auto [name, br] : {std::pair{"postgres", &m.postgres_breaker},
-                          std::pair{"redis", &m.redis_breaker}}) {
+  for (auto [name, br] : {std::pair{"postgres", &h.postgres}, std::pair{"redis", &h.redis}}) {
     auto s = br->current(now);
     uint64_t v = s == circuit_breaker::state::closed ? 0 : s == circuit_breaker::state::half_open ? 1 : 2;
     w.sample("wtcache_circuit_breaker_state", label("backend", name), v);
   }
   w.family("wtcache_circuit_breaker_opened_total", "counter", "Times the breaker opened.");
   w.sample("wtcache_circuit_breaker_opened_total", label("backend", "postgres"),
-           m.postgres_breaker.times_opened());
+           h.postgres.times_opened());
   w.sample("wtcache_circuit_breaker_opened_total", label("backend", "redis"),
-           m.redis_breaker.times_opened());
+           h.redis.times_opened());
   w.single("wtcache_actor_restarts_total", "counter",
            "Worker actors the supervisor restarted.",
            m.worker_restarts.load());

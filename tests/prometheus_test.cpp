@@ -1,8 +1,7 @@
 // The Prometheus exposition on its own: histogram buckets (upper bounds
-// inclusive, cumulative in the text), label escaping, and the HTTP routes.
+// inclusive, cumulative in the text), label escaping, node health.
 #include <gtest/gtest.h>
 
-#include "actors/http_endpoint.hpp"
 #include "core/prometheus.hpp"
 #include "tests/support/http.hpp"
 
@@ -18,7 +17,7 @@ TEST(Prometheus, HistogramBucketsAreInclusiveAndCumulative) {
   get.latency.observe(1ms);   // <= 0.001, exactly on the bound
   get.latency.observe(1001us);
   get.latency.observe(20s);   // +Inf only
-  auto text = prometheus_text(m, std::chrono::steady_clock::now());
+  auto text = prometheus_text(m, node_health{}, std::chrono::steady_clock::now());
   auto at = [&](const std::string& le) {
     return test::metric(text, "wtcache_command_duration_seconds_bucket{command=\"get\",le=\"" + le + "\"}");
   };
@@ -39,7 +38,7 @@ TEST(Prometheus, HistogramBucketsAreInclusiveAndCumulative) {
 TEST(Prometheus, LabelValuesAreEscapedAndRatiosStartAsNaN) {
   service_metrics m;
   m.set_namespaces({"odd\"table\\name"});
-  auto text = prometheus_text(m, std::chrono::steady_clock::now());
+  auto text = prometheus_text(m, node_health{}, std::chrono::steady_clock::now());
   EXPECT_NE(text.find("wtcache_cache_hit_ratio{namespace=\"odd\\\"table\\\\name\"} NaN"),
             std::string::npos)
     << text;
@@ -47,19 +46,24 @@ TEST(Prometheus, LabelValuesAreEscapedAndRatiosStartAsNaN) {
   m.hit(0);
   m.hit(0);
   m.miss(0);
-  text = prometheus_text(m, std::chrono::steady_clock::now());
+  text = prometheus_text(m, node_health{}, std::chrono::steady_clock::now());
   EXPECT_EQ(test::metric(text, "wtcache_cache_hit_ratio{namespace=\"odd\\\"table\\\\name\"}"), 0.75);
   EXPECT_EQ(m.hits.load(), 3u);
 }
 
-TEST(HttpEndpoint, RoutesOnlyItsThreePathsAndOnlyGet) {
+// Node health's figures are in the exposition: the breakers and the dirty keys.
+TEST(Prometheus, ShowsTheBreakersAndDirtyKeysOfNodeHealth) {
   service_metrics m;
-  EXPECT_EQ(route("GET", "/metrics", m).status, 200);
-  EXPECT_EQ(route("GET", "/healthz", m).status, 200);
-  EXPECT_EQ(route("GET", "/readyz", m).status, 0);  // the endpoint probes the backends
-  EXPECT_EQ(route("GET", "/", m).status, 404);
-  EXPECT_EQ(route("DELETE", "/metrics", m).status, 405);
-  auto msg = http_message({404, "text/plain", "no\n"});
-  EXPECT_EQ(msg, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
-                 "Cache-Control: no-store\r\nConnection: close\r\n\r\nno\n");
+  node_health h;
+  h.marked = 2;
+  h.shared_dirty = 5;
+  auto now = std::chrono::steady_clock::now();
+  h.redis.configure({1, 1000ms, 1000ms});
+  h.redis.failure(now);
+  auto text = prometheus_text(m, h, now);
+  EXPECT_EQ(test::metric(text, "wtcache_dirty_keys"), 2);
+  EXPECT_EQ(test::metric(text, "wtcache_dirty_keys_shared"), 5);
+  EXPECT_EQ(test::metric(text, "wtcache_circuit_breaker_state{backend=\"redis\"}"), 2);
+  EXPECT_EQ(test::metric(text, "wtcache_circuit_breaker_state{backend=\"postgres\"}"), 0);
+  EXPECT_EQ(test::metric(text, "wtcache_circuit_breaker_opened_total{backend=\"redis\"}"), 1);
 }

@@ -10,6 +10,7 @@ namespace {
 shard_state make_state() {
   shard_state st;
   st.cfg.metrics = std::make_shared<service_metrics>();
+  st.cfg.health = std::make_shared<node_health>();
   return st;
 }
 
@@ -20,12 +21,12 @@ TEST(DirtyKeys, KnownVersionsMergeToTheNewest) {
   st.mark_dirty("k", 7);
   st.mark_dirty("k", 5);
   EXPECT_EQ(st.dirty.at("k").version, 7);
-  EXPECT_EQ(st.cfg.metrics->dirty_keys.load(), 1u);
+  EXPECT_EQ(st.cfg.health->marked.load(), 1u);
   st.clear_dirty_upto("k", 6);  // an older cache write does not settle it
   EXPECT_EQ(st.dirty.count("k"), 1u);
   st.clear_dirty_upto("k", 7);
   EXPECT_EQ(st.dirty.count("k"), 0u);
-  EXPECT_EQ(st.cfg.metrics->dirty_keys.load(), 0u);
+  EXPECT_EQ(st.cfg.health->marked.load(), 0u);
 }
 
 TEST(DirtyKeys, AnUnknownOutcomeNeedsAFreshVersionAndNoCacheWriteSettlesIt) {

@@ -56,6 +56,7 @@ TEST(Supervisor, RestartsACrashedWorkerAfterABackoffAndAnnouncesIt) {
   s.backoff = backoff_policy{50ms, 1000ms, 0.0};
   s.shards = {caf::actor_cast<shard_actor>(shard)};
   s.metrics = metrics;
+  s.health = std::make_shared<node_health>();
   prepare_schema(s.postgres_url, {def});
   auto sup = sys.spawn(supervisor, s);
 

@@ -1,0 +1,210 @@
+#include "backends/redis_cache.hpp"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include "core/namespaces.hpp"
+#include "core/resp.hpp"
+#include "messages/errors.hpp"
+
+namespace wtcache {
+
+cache_entry cache_entry_of(std::string_view version, std::string_view kind,
+                           std::string_view data) {
+  cache_entry e;
+  e.present = true;
+  e.version = std::strtoll(std::string(version).c_str(), nullptr, 10);
+  e.tombstone = kind == "t";
+  e.deleted = kind == "x";
+  e.data.assign(data);
+  return e;
+}
+
+caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
+                                                     const std::vector<std::string>& keys) {
+  if (auto err = redis.connect())
+    return err;
+  for (auto& k : keys) {
+    const char* argv[] = {"HMGET", k.data(), "v", "k", "d"};
+    std::size_t lens[] = {5, k.size(), 1, 1, 1};
+    redis.append(5, argv, lens);
+  }
+  std::vector<cache_entry> out(keys.size());
+  for (auto& e : out) {
+    redis_reply r;
+    if (auto err = redis.next_reply(r))
+      return err;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+      continue;  // e.g. WRONGTYPE: absent; the fence script replaces it
+    auto* v = r->element[0];
+    auto* k = r->element[1];
+    auto* d = r->element[2];
+    if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
+      continue;
+    e = cache_entry_of(std::string_view(v->str, v->len), std::string_view(k->str, k->len),
+                       d->type == REDIS_REPLY_STRING ? std::string_view(d->str, d->len)
+                                                     : std::string_view());
+  }
+  return out;
+}
+
+caf::expected<std::vector<cache_write_result>>
+write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
+  if (auto err = redis.connect())
+    return err;
+  // Entries per script call: a call holds Redis up while it runs, and
+  // Redis refuses a command beyond its query buffer limit (1 GiB).
+  constexpr std::size_t per_call = 128;
+  constexpr std::size_t bytes_per_call = 4 * 1024 * 1024;
+  auto entries_in_call = [&](std::size_t first) {
+    std::size_t n = 0, bytes = 0;
+    while (first + n < writes.size() && n < per_call &&
+           (n == 0 || bytes + writes[first + n].data.size() <= bytes_per_call))
+      bytes += writes[first + n++].data.size();
+    return n;
+  };
+  std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
+  std::vector<std::size_t> retry;    // the first entry of each call to send again
+  std::vector<std::string> numbers;  // versions and TTLs as text, two per entry
+  auto send_call = [&](std::size_t first) {
+    auto n = entries_in_call(first);
+    const auto& sha = redis.sha(redis_script::fence);
+    auto count = std::to_string(n);
+    std::vector<const char*> argv{"EVALSHA", sha.data(), count.data()};
+    std::vector<std::size_t> lens{7, sha.size(), count.size()};
+    numbers.clear();
+    numbers.reserve(2 * n);
+    for (std::size_t i = first; i < first + n; ++i) {
+      argv.push_back(writes[i].redis_key.data());
+      lens.push_back(writes[i].redis_key.size());
+    }
+    for (std::size_t i = first; i < first + n; ++i) {
+      auto& w = writes[i];
+      numbers.push_back(std::to_string(w.version));
+      numbers.push_back(std::to_string(w.ttl_ms));
+      auto& version = numbers[numbers.size() - 2];
+      auto& ttl = numbers.back();
+      argv.insert(argv.end(), {version.data(), w.tombstone ? "t" : "v", w.data.data(), ttl.data()});
+      lens.insert(lens.end(), {version.size(), 1, w.data.size(), ttl.size()});
+    }
+    redis.append(argv.size(), argv.data(), lens.data());
+  };
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::vector<std::size_t> calls;
+    if (attempt == 0)
+      for (std::size_t first = 0; first < writes.size(); first += entries_in_call(first))
+        calls.push_back(first);
+    else
+      calls.swap(retry);
+    if (calls.empty())
+      break;
+    for (auto first : calls)
+      send_call(first);
+    for (auto first : calls) {
+      auto n = entries_in_call(first);
+      redis_reply r;
+      if (auto err = redis.next_reply(r))
+        return err;
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
+        for (std::size_t j = 0; j < n; ++j) {
+          auto* e = r->element[j];
+          out[first + j] = e->type != REDIS_REPLY_INTEGER ? cache_write_result::failed
+                           : e->integer == 1                ? cache_write_result::applied
+                                                            : cache_write_result::fenced;
+        }
+      } else if (is_error_code(r.get(), "NOSCRIPT")) {
+        retry.push_back(first);  // the script cache was flushed: load it again below
+      } else {
+        spdlog::warn("redis: {} fenced write(s) from {} on failed: {}", n,
+                     writes[first].redis_key,
+                     r->type == REDIS_REPLY_ERROR ? reply_text(r.get()) : "unexpected reply");
+      }
+    }
+    if (!retry.empty())
+      if (auto err = redis.reload(redis_script::fence)) {
+        redis.disconnect();
+        return make_error(ec::redis_unavailable, "cannot load the fence script");
+      }
+  }
+  return out;
+}
+
+caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
+                                                  const std::string& prefix,
+                                                  const std::vector<queued_write>& writes) {
+  constexpr const char* kinds[] = {"s", "d", "i"};
+  std::vector<std::string> args;
+  args.reserve(1 + writes.size() * 16);
+  args.push_back(std::to_string(writes.size()));
+  for (auto& w : writes) {
+    args.push_back(std::to_string(w.group));
+    args.push_back(kinds[static_cast<int>(w.kind)]);
+    args.push_back(w.key);
+    args.push_back(w.value);
+    args.push_back(std::to_string(w.delta));
+    args.push_back(std::to_string(w.ttl_ms));
+    args.push_back(w.redis_key);
+    args.push_back(w.stream);
+    args.push_back(w.stats);
+    args.push_back(std::to_string(w.max_entries));
+    args.push_back(std::to_string(w.max_bytes));
+    args.push_back(std::to_string(w.low_entries));
+    args.push_back(std::to_string(w.low_bytes));
+    args.push_back(std::to_string(static_cast<int>(w.loaded)));
+    args.push_back(w.loaded_value);
+    args.push_back(std::to_string(w.loaded_version));
+  }
+  bool sent = false;
+  auto r = redis.eval(redis_script::enqueue, {version_clock(prefix), prefix + "wbscratch"}, args,
+                      &sent);
+  if (!r) {
+    // Once the call went out it may have run: nobody can say it did not.
+    if (sent)
+      return make_error(ec::outcome_unknown,
+                        "lost the connection to redis: " + error_detail(r.error()));
+    return r.error();
+  }
+  auto& rep = *r;
+  if (rep->type == REDIS_REPLY_ERROR)
+    return make_error(ec::redis_error, reply_text(rep.get()));
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * writes.size())
+    return make_error(ec::redis_error, "unexpected reply from the enqueue script");
+  auto str = [&](std::size_t i) {
+    auto* e = rep->element[i];
+    return e->type == REDIS_REPLY_STRING ? std::string(e->str, e->len) : std::string();
+  };
+  std::vector<queued_result> out(writes.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    auto status = str(4 * i);
+    auto& o = out[i];
+    o.status = status == "done"         ? queued_status::done
+               : status == "busy"       ? queued_status::busy
+               : status == "refused"    ? queued_status::refused
+               : status == "needs_load" ? queued_status::needs_load
+                                        : queued_status::not_run;
+    o.version = std::strtoll(str(4 * i + 1).c_str(), nullptr, 10);
+    o.count = std::strtoll(str(4 * i + 2).c_str(), nullptr, 10);
+    o.error = str(4 * i + 3);
+  }
+  return out;
+}
+
+caf::expected<std::vector<int64_t>> info_figures(redis_connection& redis) {
+  std::vector<int64_t> out{-1, -1};
+  int i = 0;
+  for (const char* section : {"memory", "stats"}) {
+    auto r = redis.command({"INFO", section});
+    if (!r)
+      return r.error();
+    if ((*r)->type != REDIS_REPLY_STRING)
+      return make_error(ec::redis_error, "INFO answered with no text");
+    auto value = resp::info_field(std::string_view((*r)->str, (*r)->len),
+                                  i == 0 ? "used_memory" : "evicted_keys");
+    if (!value.empty())
+      out[i] = std::strtoll(value.c_str(), nullptr, 10);
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace wtcache

@@ -1,0 +1,49 @@
+// What wtcached keeps in Redis, and the calls that read and write it over a
+// redis_connection. A cache entry is a hash {v: version, k: kind, d: data}
+// with kind "v" (a value), "t" (a tombstone) or "x" (a write-behind DEL not
+// yet in PostgreSQL). It is written only through the fence script, which
+// never moves an entry to an older version; write-behind commands go
+// through the enqueue script, which updates the entry and appends to the
+// queue's stream in one step.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "backends/redis_connection.hpp"
+#include "messages/cache_protocol.hpp"
+
+namespace wtcache {
+
+// A cache entry from the fields v, k and d of its hash (as HMGET returns
+// them: v and k are there, d may not be).
+cache_entry cache_entry_of(std::string_view version, std::string_view kind,
+                           std::string_view data);
+
+// One pipelined round of HMGETs. A key that is not a well-formed entry
+// (absent, another program's, an error reply) reads as absent.
+caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
+                                                     const std::vector<std::string>& keys);
+
+// A round of fenced writes, up to 128 entries and 4 MiB per script call,
+// the calls pipelined. A call the script cache lost (NOSCRIPT) is sent
+// again once the script is loaded again; an entry whose call failed is
+// cache_write_result::failed.
+caf::expected<std::vector<cache_write_result>>
+write_fenced(redis_connection& redis, const std::vector<cache_write>& writes);
+
+// Write-behind commands in one call of the enqueue script; keys under
+// `prefix`. Once the call went out, a lost connection is
+// ec::outcome_unknown: it may have run.
+caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
+                                                  const std::string& prefix,
+                                                  const std::vector<queued_write>& writes);
+
+// {used_memory, evicted_keys} from INFO (-1 for one not found).
+caf::expected<std::vector<int64_t>> info_figures(redis_connection& redis);
+
+}  // namespace wtcache

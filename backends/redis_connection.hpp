@@ -1,0 +1,89 @@
+// One blocking hiredis connection to Redis, as a worker actor owns it:
+// connect (AUTH, SELECT, then the scripts are loaded), commands pipelined
+// as argv with their replies read in order, and the one loader of the Lua
+// scripts (backends/scripts.hpp), which loads a script again when Redis
+// answers NOSCRIPT (SCRIPT FLUSH, a restart). Every call blocks for at most
+// the timeout; a lost connection is dropped and opened again by the next
+// call. Not thread-safe: one owner.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "backends/endpoints.hpp"
+#include "backends/scripts.hpp"
+
+struct redisContext;
+struct redisReply;
+
+namespace wtcache {
+
+struct redis_reply_deleter {
+  void operator()(redisReply* r) const;
+};
+// One reply as hiredis parsed it.
+using redis_reply = std::unique_ptr<redisReply, redis_reply_deleter>;
+
+// The text of a string, status or error reply; empty for any other.
+std::string reply_text(const redisReply* r);
+// The reply is an error that starts with `code` (NOSCRIPT, NOGROUP...).
+bool is_error_code(const redisReply* r, std::string_view code);
+
+class redis_connection {
+public:
+  redis_connection() = default;
+  redis_connection(redis_endpoint endpoint, std::chrono::milliseconds timeout);
+  ~redis_connection();
+  redis_connection(const redis_connection&) = delete;
+  redis_connection& operator=(const redis_connection&) = delete;
+  redis_connection(redis_connection&& other) noexcept;
+  redis_connection& operator=(redis_connection&& other) noexcept;
+
+  const redis_endpoint& endpoint() const { return endpoint_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  bool connected() const { return ctx_ != nullptr; }
+
+  // Connects unless connected: AUTH, SELECT, SCRIPT LOAD of every script.
+  // A failure is ec::redis_unavailable with Redis's or the socket's reason.
+  caf::error connect();
+  void disconnect();
+
+  // Pipelining: queue commands, then read their replies in order. append
+  // needs a connection (connect() first); next_reply drops the connection
+  // when it is lost (ec::redis_unavailable).
+  void append(const std::vector<std::string>& args);
+  void append(std::size_t argc, const char* const* argv, const std::size_t* lens);
+  caf::error next_reply(redis_reply& out);
+
+  // One command, connecting first. An error reply is a reply; a lost
+  // connection is ec::redis_unavailable (`sent`: whether it went out).
+  caf::expected<redis_reply> command(const std::vector<std::string>& args, bool* sent = nullptr);
+  // EVALSHA of a script, loading it again if Redis lost it.
+  caf::expected<redis_reply> eval(redis_script s, const std::vector<std::string>& keys,
+                                  const std::vector<std::string>& args, bool* sent = nullptr);
+  // The SHA1 a script was loaded under (for calls pipelined by hand), and
+  // loading it again after such a call answered NOSCRIPT.
+  const std::string& sha(redis_script s) const { return shas_[static_cast<std::size_t>(s)]; }
+  caf::error reload(redis_script s);
+
+  // A second connection of its own (AUTH, SELECT), handed over as a
+  // non-blocking socket (for the cache reader, whose multiplexer must never
+  // block on connecting).
+  caf::expected<int> open_socket() const;
+
+private:
+  redis_endpoint endpoint_;
+  std::chrono::milliseconds timeout_{1000};
+  redisContext* ctx_ = nullptr;
+  std::array<std::string, redis_script_count> shas_;
+};
+
+}  // namespace wtcache

@@ -1,0 +1,168 @@
+-- Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
+-- version clock, KEYS[2] a scratch key for INCRBY arithmetic. ARGV[1] the
+-- number of ops, then 16 fields per op: group, kind (s|d|i), client key,
+-- value, delta, ttl, entry, stream, stats, max entries, max bytes, low
+-- entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value, loaded
+-- row's version.
+-- Returns 4 strings per op: status, version, count, error.
+--
+-- A command is planned on a copy first and applied only when every op can
+-- be: a refused command changes nothing. Versions come from Redis's clock in
+-- microseconds, above the last one issued and above the entry's, so they
+-- keep growing even if Redis loses its data. Pending entries have no TTL
+-- (pinned): an eviction policy that spares keys without a TTL cannot drop a
+-- value that has not reached PostgreSQL yet.
+local F = 16
+local n = tonumber(ARGV[1])
+local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
+local function fmt(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local clock = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local out = {}
+local stats, entries = {}, {}
+local function stat(key)
+  local s = stats[key]
+  if not s then
+    local r = redis.call('HMGET', key, 'n', 'b', 'full')
+    s = {n = tonumber(r[1] or '0'), b = tonumber(r[2] or '0'), full = r[3] == '1'}
+    s.bad = s.n == nil or s.b == nil
+    stats[key] = s
+  end
+  return s
+end
+local function entry(key)
+  local e = entries[key]
+  if not e then
+    local r = redis.pcall('HMGET', key, 'v', 'k', 'd')
+    if r.err then e = {v = 0, wrong = true}
+    elseif r[1] then e = {k = r[2], v = tonumber(r[1]) or 0, d = r[3] or ''}
+    else e = {v = 0} end
+    entries[key] = e
+  end
+  return e
+end
+-- A queue key some other program overwrote would fail a write half-way
+-- through (a script does not roll back): refuse the command up front.
+local kinds = {}
+local function wrong_kind(key, want)
+  local k = kinds[key]
+  if not k then
+    k = redis.call('TYPE', key)['ok']
+    kinds[key] = k
+  end
+  return k ~= want and k ~= 'none'
+end
+local function result(status, version, count, err)
+  out[#out + 1] = status; out[#out + 1] = version; out[#out + 1] = count; out[#out + 1] = err
+end
+local stopped = false
+local i = 1
+while i <= n do
+  local g = arg(i, 1)
+  local j = i
+  while j <= n and arg(j, 1) == g do j = j + 1 end
+  local status, err = 'done', ''
+  local plan, loads, add, view = {}, {}, {}, {}
+  if stopped then status = 'not_run' end
+  for x = i, j - 1 do
+    if status ~= 'done' then break end
+    local kind, key = arg(x, 2), arg(x, 7)
+    if wrong_kind(arg(x, 8), 'stream') or wrong_kind(arg(x, 9), 'hash') or
+       (not wrong_kind(arg(x, 9), 'hash') and stat(arg(x, 9)).bad) then
+      status, err = 'refused', 'ERR the write-behind queue keys ' .. arg(x, 8) .. ' / ' ..
+        arg(x, 9) .. ' hold something else; wtcached will not overwrite them'
+      break
+    end
+    if not view[key] then
+      local e = entry(key)
+      view[key] = {k = e.k, d = e.d}
+    end
+    local e = view[key]
+    local present, value
+    if e.k == 'v' or e.k == 'x' then present, value = e.k == 'v', e.d
+    elseif arg(x, 14) == '1' then present, value = true, arg(x, 15)
+    elseif arg(x, 14) == '2' then present, value = false, '' end
+    local p = {}
+    if kind == 's' then
+      p.op, p.data, p.count = 's', arg(x, 4), '0'
+    elseif present == nil then
+      loads[x] = true
+    elseif kind == 'd' then
+      p.op, p.data, p.count = 'd', '', present and '1' or '0'
+    else
+      redis.call('SET', KEYS[2], present and value or '0')
+      local r = redis.pcall('INCRBY', KEYS[2], arg(x, 5))
+      local nv = redis.call('GET', KEYS[2])
+      redis.call('DEL', KEYS[2])
+      if type(r) == 'table' and r.err then status, err = 'refused', r.err
+      else p.op, p.data, p.count = 's', nv, nv end
+    end
+    plan[x] = p
+    if p.op then
+      e.k, e.d = (p.op == 'd') and 'x' or 'v', p.data
+      local sk = arg(x, 9)
+      local a = add[sk]
+      if not a then
+        a = {n = 0, b = 0, max_n = tonumber(arg(x, 10)), max_b = tonumber(arg(x, 11)),
+             low_n = tonumber(arg(x, 12)), low_b = tonumber(arg(x, 13))}
+        add[sk] = a
+      end
+      a.n = a.n + 1
+      a.b = a.b + #arg(x, 3) + #p.data
+    end
+  end
+  if status == 'done' and next(loads) then
+    status, stopped = 'needs_load', true
+  end
+  if status == 'done' then
+    for sk, a in pairs(add) do
+      local s = stat(sk)
+      if s.full then
+        if s.n < a.low_n and s.b < a.low_b then
+          s.full = false
+          redis.call('HDEL', sk, 'full')
+        else
+          status = 'busy'
+        end
+      end
+      if status == 'done' and s.n > 0 and (s.n + a.n > a.max_n or s.b + a.b > a.max_b) then
+        status, s.full = 'busy', true
+        redis.call('HSET', sk, 'full', '1')
+      end
+    end
+  end
+  for x = i, j - 1 do
+    if status == 'done' then
+      local p, key = plan[x], arg(x, 7)
+      local e = entry(key)
+      local floor = e.v
+      if (e.k == nil or e.k == 't') and arg(x, 14) ~= '0' then
+        floor = math.max(floor, tonumber(arg(x, 16)) or 0)
+      end
+      local v = math.max(clock + 1, now, floor + 1)
+      clock = v
+      local vs = fmt(v)
+      if e.wrong then redis.call('DEL', key); e.wrong = false end
+      local k = (p.op == 'd') and 'x' or 'v'
+      redis.call('HSET', key, 'v', vs, 'k', k, 'd', p.data)
+      redis.call('PERSIST', key)
+      e.k, e.v, e.d = k, v, p.data
+      local bytes = #arg(x, 3) + #p.data
+      redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
+                 't', arg(x, 6), 'b', tostring(bytes))
+      local s = stat(arg(x, 9))
+      s.n, s.b = s.n + 1, s.b + bytes
+      redis.call('HINCRBY', arg(x, 9), 'n', 1)
+      redis.call('HINCRBY', arg(x, 9), 'b', bytes)
+      result('done', vs, p.count, '')
+    elseif status == 'needs_load' then
+      result(loads[x] and 'needs_load' or 'not_run', '0', '0', '')
+    else
+      result(status, '0', '0', err)
+    end
+  end
+  i = j
+end
+redis.call('SET', KEYS[1], fmt(clock))
+return out

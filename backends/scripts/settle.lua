@@ -1,0 +1,41 @@
+-- After a write-behind batch committed. ARGV: stream, group, stats, tombstone
+-- TTL, number of ids, then (id, bytes) per stream entry, then (entry,
+-- version, action, ttl, normalised?, normalised value) per key. Acknowledges
+-- and deletes the entries, takes them off the queue's counters (once, even if
+-- run again), and unpins each entry still at the version just persisted:
+-- action "u" gives it its TTL back (and jsonb's normalised text), action "t"
+-- (dead letter) makes it a tombstone so reads go to the database.
+local stream, group, stats = ARGV[1], ARGV[2], ARGV[3]
+local tomb_ttl = tonumber(ARGV[4])
+local nids = tonumber(ARGV[5])
+local acked, bytes = 0, 0
+local p = 6
+for i = 1, nids do
+  if redis.call('XACK', stream, group, ARGV[p]) == 1 then
+    acked = acked + 1
+    bytes = bytes + tonumber(ARGV[p + 1])
+  end
+  redis.call('XDEL', stream, ARGV[p])
+  p = p + 2
+end
+if acked > 0 then
+  redis.call('HINCRBY', stats, 'n', -acked)
+  redis.call('HINCRBY', stats, 'b', -bytes)
+end
+while p <= #ARGV do
+  local key, v, action, ttl = ARGV[p], ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 3])
+  local has, norm = ARGV[p + 4], ARGV[p + 5]
+  p = p + 6
+  local r = redis.pcall('HMGET', key, 'v', 'k')
+  if not r.err and r[1] == v then
+    if action == 't' then
+      redis.call('HSET', key, 'k', 't', 'd', '')
+      redis.call('PEXPIRE', key, tomb_ttl)
+    else
+      if has == '1' then redis.call('HSET', key, 'd', norm) end
+      if r[2] == 'x' then redis.call('PEXPIRE', key, tomb_ttl)
+      elseif ttl > 0 then redis.call('PEXPIRE', key, ttl) end
+    end
+  end
+end
+return acked

@@ -1,0 +1,20 @@
+// Deadlines as they travel between actors: steady-clock nanoseconds, so a
+// request carries its own, whichever thread looks at it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace wtcache {
+
+// The deadline `d` from now.
+inline int64_t deadline_after(std::chrono::nanoseconds d) {
+  return (std::chrono::steady_clock::now() + d).time_since_epoch().count();
+}
+
+// The deadline has passed.
+inline bool expired(int64_t deadline_ns) {
+  return std::chrono::steady_clock::now().time_since_epoch().count() > deadline_ns;
+}
+
+}  // namespace wtcache

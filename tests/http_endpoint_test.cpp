@@ -1,0 +1,20 @@
+// The HTTP endpoint's routing and response framing, without a socket (the
+// endpoint over real sockets is tested in service_test.cpp).
+#include <gtest/gtest.h>
+
+#include "actors/http_endpoint.hpp"
+
+using namespace wtcache;
+
+TEST(HttpEndpoint, RoutesOnlyItsThreePathsAndOnlyGet) {
+  service_metrics m;
+  node_health h;
+  EXPECT_EQ(route("GET", "/metrics", m, h).status, 200);
+  EXPECT_EQ(route("GET", "/healthz", m, h).status, 200);
+  EXPECT_EQ(route("GET", "/readyz", m, h).status, 0);  // the endpoint probes the backends
+  EXPECT_EQ(route("GET", "/", m, h).status, 404);
+  EXPECT_EQ(route("DELETE", "/metrics", m, h).status, 405);
+  auto msg = http_message({404, "text/plain", "no\n"});
+  EXPECT_EQ(msg, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
+                 "Cache-Control: no-store\r\nConnection: close\r\n\r\nno\n");
+}
