@@ -14,6 +14,7 @@
 
 #include "actors/broker_mailbox.hpp"
 #include "core/info.hpp"
+#include "core/read_route.hpp"
 #include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
@@ -25,19 +26,11 @@ using self_ptr = caf::io::stateful_broker<connection_state>*;
 
 namespace {
 
-// A write over keys of more than one shard (MSET, DEL of several keys).
-bool spans_shards(const command_plan& plan, std::size_t n) {
-  const auto& ws = plan.request.writes;
-  return std::any_of(ws.begin(), ws.end(), [&](const key_write& w) {
-    return shard_of(w.key, n) != shard_of(ws.front().key, n);
-  });
-}
-
 constexpr const char* no_answer_in_time =
   "ERR outcome unknown: no answer within the request deadline";
 
 std::size_t unanswered(const connection_state& st) {
-  return st.in_flight + st.waiting.size() + st.ready.size();
+  return st.order.in_flight() + st.waiting.size() + st.ready.size();
 }
 
 using steady = std::chrono::steady_clock;
@@ -174,28 +167,8 @@ std::string error_reply(const std::string& text) {
 
 void pump(self_ptr self);
 
-void release_keys(self_ptr self, const command_plan& plan) {
-  auto& st = self->state;
-  auto release = [&](const std::string& key, bool write) {
-    auto it = st.busy_keys.find(key);
-    if (it == st.busy_keys.end())
-      return;
-    (write ? it->second.writes : it->second.reads)--;
-    if (it->second.reads == 0 && it->second.writes == 0)
-      st.busy_keys.erase(it);
-  };
-  for (auto& k : plan.keys)
-    release(k, false);
-  for (auto& w : plan.request.writes)
-    release(w.key, true);
-}
-
 void finished(self_ptr self, const command_plan& plan, bool barrier) {
-  auto& st = self->state;
-  --st.in_flight;
-  if (barrier)
-    st.barrier_in_flight = false;
-  release_keys(self, plan);
+  self->state.order.finish(plan, barrier);
   pump(self);
   maybe_resume_reading(self);
 }
@@ -304,15 +277,12 @@ void reply_read(self_ptr self, read_gather& g) {
   finished(self, plan, false);
 }
 
-// A Redis worker to take a cache hit straight from, skipping the shard and
-// two thread hand-offs; none while anything makes the cache doubtful, and
-// then the shard decides: a backend's circuit not closed, a dirty key
-// anywhere on this node (marked, on its way to its shard, or recorded by
-// another node), or no fresh lease from the dirty-key watch. A write marks
-// its key before it is acknowledged, so a GET sent after that sees the mark.
+// Where to read cache hits without the shard (the cache reader, else a Redis
+// worker: two thread hand-offs fewer); none while anything makes the cache
+// doubtful (core/read_route.hpp), and then the shard decides.
 cache_read_actor straight_to_cache(self_ptr self) {
   auto& st = self->state;
-  if (!st.fe->directory || !st.fe->health->cache_beyond_doubt(steady::now()))
+  if (!st.fe->directory || !may_skip_shard(*st.fe->health, steady::now()))
     return {};
   return st.fe->directory->reads(st.next_redis++);
 }
@@ -327,11 +297,13 @@ void answered(self_ptr self, const std::shared_ptr<read_gather>& g) {
     send_lookups(self, g);
 }
 
-void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i) {
+// `cache_checked`: this connection read the key's cache entry and found no
+// value, so the shard does not read it again.
+void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i, bool cache_checked) {
   auto& st = self->state;
   const auto& key = g->plan->keys[i];
   self->request(st.fe->shards[shard_of(key, st.fe->shards.size())], caf::infinite,
-                atom::get::value, key)
+                atom::get::value, key, cache_checked)
     .then(
       [=](lookup& v) {
         g->values[i] = std::move(v);
@@ -366,7 +338,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   auto redis = straight_to_cache(self);
   if (!redis) {
     for (auto i : batch)
-      ask_shard(self, g, i);
+      ask_shard(self, g, i, false);
     return;
   }
   // The round's keys as one pipelined read; a miss or a tombstone is the
@@ -392,7 +364,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
             es[j].deleted ? lookup{false, {}} : lookup{true, std::move(es[j].data)};
         }
         for (auto i : misses)
-          ask_shard(self, g, i);
+          ask_shard(self, g, i, true);
         // All the hits at once, so that the next round is one read again.
         g->left -= batch.size() - misses.size();
         if (g->left == 0)
@@ -402,7 +374,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
       },
       [=](caf::error&) {
         for (auto i : batch)
-          ask_shard(self, g, i);
+          ask_shard(self, g, i, false);
       });
 }
 
@@ -479,48 +451,22 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
 }
 
 
-bool ready_to_dispatch(self_ptr self, const command_plan& plan, bool barrier) {
-  auto& st = self->state;
-  if (st.barrier_in_flight)
-    return false;
-  if (barrier)
-    return st.in_flight == 0;
-  for (auto& k : plan.keys) {
-    auto it = st.busy_keys.find(k);
-    if (it != st.busy_keys.end() && it->second.writes > 0)
-      return false;
-  }
-  for (auto& w : plan.request.writes) {
-    auto it = st.busy_keys.find(w.key);
-    if (it != st.busy_keys.end() && it->second.reads > 0)
-      return false;
-  }
-  return true;
-}
-
 void pump(self_ptr self) {
   auto& st = self->state;
   while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
     bool barrier = front.plan.kind == plan_kind::write &&
                    spans_shards(front.plan, st.fe->shards.size());
-    if (!ready_to_dispatch(self, front.plan, barrier))
+    if (!st.order.ready(front.plan, barrier))
       return;
     auto plan = std::make_shared<command_plan>(std::move(front.plan));
     auto seq = front.seq;
     st.waiting.pop_front();
-    ++st.in_flight;
-    for (auto& k : plan->keys)
-      st.busy_keys[k].reads++;
-    for (auto& w : plan->request.writes)
-      st.busy_keys[w.key].writes++;
-    if (plan->kind == plan_kind::read) {
+    st.order.start(*plan, barrier);
+    if (plan->kind == plan_kind::read)
       dispatch_read(self, seq, plan);
-    } else {
-      if (barrier)
-        st.barrier_in_flight = true;
+    else
       dispatch_write(self, seq, plan, barrier);
-    }
   }
 }
 

@@ -3,10 +3,8 @@
 // shards that own their keys, and writes the replies back in request order,
 // however the shards' answers interleave.
 //
-// Ordering within one connection follows Redis: a command never observes
-// the connection's own later writes, and a read waits for the connection's
-// earlier writes to the same key. A write over keys of several shards waits
-// until everything before it has been answered and holds back what follows.
+// Ordering within one connection follows Redis (core/command_order.hpp),
+// and where a GET goes is decided by core/read_route.hpp.
 #pragma once
 
 #include <chrono>
@@ -24,6 +22,7 @@
 #include <caf/io/broker.hpp>
 #include <caf/io/connection_handle.hpp>
 
+#include "core/command_order.hpp"
 #include "core/commands.hpp"
 #include "core/latency.hpp"
 #include "core/node_health.hpp"
@@ -82,13 +81,7 @@ struct connection_state {
     command_plan plan;
   };
   std::deque<queued> waiting;
-  std::size_t in_flight = 0;
-  bool barrier_in_flight = false;
-  struct key_use {
-    int reads = 0;
-    int writes = 0;
-  };
-  std::unordered_map<std::string, key_use> busy_keys;
+  command_order order;  // what is in flight, and what may overtake it
   // Writes not answered by the shard yet; those in `told_unknown` were
   // already answered to the client when their deadline passed.
   std::unordered_set<uint64_t> writes_in_flight, told_unknown;

@@ -11,6 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/broker_mailbox.hpp"
+#include "core/deadline.hpp"
+#include "core/read_route.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 #include "messages/store_protocol.hpp"
@@ -19,31 +21,6 @@ namespace wtcache {
 
 using self_ptr = shard_self*;
 using clock_type = std::chrono::steady_clock;
-
-void shard_state::mark_dirty(const std::string& key, int64_t version, bool shared) {
-  auto [it, inserted] = dirty.emplace(key, dirty_mark{version, ++dirty_generation, shared});
-  if (inserted) {
-    cfg.health->marked.fetch_add(1);
-    return;
-  }
-  // 0 ("unknown, draw a fresh version") absorbs everything: a fresh version
-  // is above any that could have committed.
-  auto& d = it->second;
-  d.version = (d.version == 0 || version == 0) ? 0 : std::max(d.version, version);
-  d.generation = dirty_generation;
-  d.shared = d.shared || shared;
-}
-
-void shard_state::clear_dirty_upto(const std::string& key, int64_t version) {
-  auto it = dirty.find(key);
-  if (it != dirty.end() && it->second.version != 0 && it->second.version <= version)
-    clear_dirty(it);
-}
-
-void shard_state::clear_dirty(std::unordered_map<std::string, dirty_mark>::iterator it) {
-  dirty.erase(it);
-  cfg.health->marked.fetch_sub(1);
-}
 
 int64_t shard_state::ttl_ms(std::size_t ns) const {
   auto t = cfg.spaces->at(ns).ttl;
@@ -78,10 +55,6 @@ queued_write shard_state::make_queued(const key_write& w) const {
 }
 
 namespace {
-
-int64_t deadline_after(std::chrono::milliseconds d) {
-  return (clock_type::now() + d).time_since_epoch().count();
-}
 
 // A worker answers by the deadline it is given (it refuses work that would
 // run past it); the shard waits this much longer before calling the outcome
@@ -168,12 +141,40 @@ bool observed_redis(self_ptr self, int8_t reply, const char* no_answer) {
   return false;
 }
 
-// Tells the shard that owns `key` that this one committed it; a dirty mark
-// is counted until that shard has it, so that no connection takes a cache
-// hit of the key for granted meanwhile (actors/connection.cpp).
-void tell_owner(self_ptr self, std::size_t owner, const std::string& key, int64_t version,
-                bool cache_ok) {
+// ---- committed keys -------------------------------------------------------
+
+void schedule_retry(self_ptr self);
+
+// The owner of `key` (this shard, or another by message) learns that it
+// committed at `version` (0: unknown), and whether its cache copy is
+// current: reads of it that began before must not be joined any more, and
+// it is dirty unless `cache_ok`. A dirty mark on its way to another shard
+// is counted in node health until that shard has it, so that no connection
+// takes a cache hit of the key for granted meanwhile.
+void key_committed(self_ptr self, const std::string& key, int64_t version, bool cache_ok,
+                   bool recorded = false);
+
+// What the owner does with that news (atom::committed from another shard).
+void on_committed(self_ptr self, const std::string& key, int64_t version, bool cache_ok,
+                  bool recorded) {
   auto& st = self->state;
+  st.reads.invalidate(key);
+  if (cache_ok) {
+    st.dirty.cached(key, version);
+  } else {
+    st.dirty.mark_dirty(key, version, recorded);
+    schedule_retry(self);
+  }
+}
+
+void key_committed(self_ptr self, const std::string& key, int64_t version, bool cache_ok,
+                   bool recorded) {
+  auto& st = self->state;
+  auto owner = shard_of(key, st.cfg.shard_count);
+  if (owner == st.cfg.index || owner >= st.peers.size()) {
+    on_committed(self, key, version, cache_ok, recorded);
+    return;
+  }
   if (!cache_ok)
     st.cfg.health->in_transit.fetch_add(1);
   self->send(st.peers[owner], atom::committed::value, key, version, cache_ok);
@@ -196,7 +197,13 @@ bool outcome_may_be_committed(const caf::error& err) {
   return err == caf::sec::request_timeout || err == caf::sec::request_receiver_down;
 }
 
-void schedule_retry(self_ptr self);
+// Answers every command of `cmds` with `err`; they count as failed writes.
+template <class Commands>
+void fail_all(self_ptr self, Commands& cmds, const caf::error& err) {
+  self->state.cfg.metrics->write_errors.fetch_add(cmds.size(), std::memory_order_relaxed);
+  for (auto& c : cmds)
+    c.ticket.deliver(err);
+}
 
 // Asks a test hook, if set, before going on with `next`.
 template <class F>
@@ -212,20 +219,10 @@ void through_gate(self_ptr self, const caf::actor& gate, const std::string& key,
 
 // ---- reads ----------------------------------------------------------------
 
-// Answers everyone waiting on read `id`; from now on GETs of `key` start a
-// read of their own.
+// Answers everyone waiting on read `id` of `key`.
 void finish_read(self_ptr self, uint64_t id, const std::string& key,
                  const caf::expected<lookup>& answer) {
-  auto& st = self->state;
-  auto open = st.open_reads.find(key);
-  if (open != st.open_reads.end() && open->second == id)
-    st.open_reads.erase(open);
-  auto node = st.read_waiters.find(id);
-  if (node == st.read_waiters.end())
-    return;
-  auto waiters = std::move(node->second);
-  st.read_waiters.erase(node);
-  for (auto& rp : waiters) {
+  for (auto& rp : self->state.reads.finish(key, id)) {
     if (answer)
       rp.deliver(*answer);
     else
@@ -265,15 +262,12 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
 void read_through(self_ptr self, const std::string& key, caf::response_promise rp,
                   bool may_fill) {
   auto& st = self->state;
-  auto open = st.open_reads.find(key);
-  if (open != st.open_reads.end()) {
-    st.read_waiters[open->second].push_back(std::move(rp));
-    return;
-  }
-  auto id = st.next_read_id++;
-  st.read_waiters[id].push_back(std::move(rp));
-  st.open_reads[key] = id;
   auto match = st.cfg.spaces->resolve(key);
+  st.cfg.metrics->miss(match.index);
+  auto flight = st.reads.join(key, std::move(rp));
+  if (!flight.first)
+    return;
+  auto id = flight.id;
   auto ns = match.index;
   auto worker = postgres_for(self);
   if (!worker) {
@@ -288,17 +282,15 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
       [=](store_row& row) {
         observed(self, backend::postgres);
         auto& st = self->state;
-        auto open = st.open_reads.find(key);
         // Still the read new GETs join: no write to the key has committed
         // since it started, so its result may fill the cache. It stays
         // joinable until the fill is done (the fence makes the fill safe
         // anyway; this only saves a pointless one).
-        bool current = open != st.open_reads.end() && open->second == id;
         if (!row.found) {
           finish_read(self, id, key, lookup{false, {}});
           return;
         }
-        if (!current || !may_fill || st.dirty.count(key)) {
+        if (!st.reads.current(key, id) || !may_fill || st.dirty.contains(key)) {
           finish_read(self, id, key, lookup{true, std::move(row.value)});
           return;
         }
@@ -311,61 +303,62 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
       });
 }
 
-// A write-behind key's newest value may exist only in Redis (queued, not yet
-// in PostgreSQL): without Redis, its database row is no answer.
-bool redis_only_truth(const shard_state& st, const std::string& key) {
-  return st.cfg.spaces->at(st.cfg.spaces->resolve(key).index).mode == write_mode::write_behind;
-}
-
-// Whether this node's look at wtcache_dirty_keys is recent enough to trust
-// a cached write-through value. While PostgreSQL is known to be down the
-// cache is trusted anyway (on_database_failure = "serve-cached"; "fail"
-// refuses those reads before they get here): nothing can commit meanwhile.
-bool cache_trusted(self_ptr self) {
+// What decides a GET's route here (core/read_route.hpp), for this key now.
+read_facts facts_of(self_ptr self, const std::string& key, bool cache_checked) {
   auto& st = self->state;
   auto now = clock_type::now();
-  if (!st.dirty_overflow && now.time_since_epoch().count() < st.lease_until)
-    return true;
-  return st.cfg.health->postgres.current(now) == circuit_breaker::state::open;
+  read_facts f;
+  // A write-behind key's newest value may exist only in Redis (queued, not
+  // yet in PostgreSQL): without Redis, its database row is no answer.
+  f.write_behind =
+    st.cfg.spaces->at(st.cfg.spaces->resolve(key).index).mode == write_mode::write_behind;
+  f.dirty = st.dirty.contains(key);
+  // This node's look at wtcache_dirty_keys is recent enough. While
+  // PostgreSQL is known to be down the cache is trusted anyway
+  // (on_database_failure = "serve-cached"): nothing can commit meanwhile.
+  f.cache_trusted = (!st.dirty_overflow && now.time_since_epoch().count() < st.lease_until) ||
+                    st.cfg.health->postgres.current(now) == circuit_breaker::state::open;
+  f.cache_checked = cache_checked;
+  f.refuse_without_database = st.cfg.refuse_reads_without_database;
+  f.database_down = st.cfg.health->postgres.current(now) == circuit_breaker::state::open;
+  return f;
 }
 
-caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
-  auto& st = self->state;
-  if (st.cfg.refuse_reads_without_database &&
-      st.cfg.health->postgres.current(clock_type::now()) == circuit_breaker::state::open)
-    return make_error(ec::postgres_unavailable, "on_database_failure = fail");
-  auto rp = self->make_response_promise();
-  if (st.dirty.count(key)) {
-    st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
-    read_through(self, key, rp, false);
-    return caf::delegated<lookup>{};
-  }
-  if (!redis_only_truth(st, key) && !cache_trusted(self)) {
-    // Another node may have committed a newer value that it could not
-    // invalidate: the database answers (and its row may fill the cache:
-    // the fill carries the row's version, so it can only move forward).
-    st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
-    read_through(self, key, rp, true);
-    return caf::delegated<lookup>{};
-  }
-  auto worker = redis_for(self);
-  if (!worker) {
-    if (redis_only_truth(st, key)) {
+// Follows a route that does not read Redis.
+caf::result<lookup> answer_without_cache(self_ptr self, const std::string& key, read_route route,
+                                         caf::response_promise rp) {
+  switch (route) {
+    case read_route::need_database:
+      return make_error(ec::postgres_unavailable, "on_database_failure = fail");
+    case read_route::need_redis:
       rp.deliver(unavailable(self, backend::redis));
       return caf::delegated<lookup>{};
-    }
-    st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
-    read_through(self, key, rp, false);
-    return caf::delegated<lookup>{};
+    default:
+      read_through(self, key, rp, route == read_route::fill);
+      return caf::delegated<lookup>{};
   }
+}
+
+caf::result<lookup> handle_get(self_ptr self, const std::string& key, bool cache_checked) {
+  auto facts = facts_of(self, key, cache_checked);
+  auto route = route_read(facts);
+  if (route == read_route::need_database)
+    return answer_without_cache(self, key, route, {});
+  auto rp = self->make_response_promise();
+  if (route != read_route::cache)
+    return answer_without_cache(self, key, route, rp);
+  auto worker = redis_for(self);
+  if (!worker)
+    return answer_without_cache(self, key, without_redis(facts), rp);
+  auto& st = self->state;
   self->request(worker, by_its_deadline, atom::get::value,
                 std::vector<std::string>{st.redis_key(key)}, deadline_after(st.cfg.redis_timeout))
     .then(
       [=](std::vector<cache_entry>& es) mutable {
         observed(self, backend::redis);
-        auto& m = *self->state.cfg.metrics;
-        if (!es.empty() && es[0].present && !es[0].tombstone && !self->state.dirty.count(key)) {
-          m.hit(self->state.cfg.spaces->resolve(key).index);
+        auto& st = self->state;
+        if (!es.empty() && es[0].present && !es[0].tombstone && !st.dirty.contains(key)) {
+          st.cfg.metrics->hit(st.cfg.spaces->resolve(key).index);
           // A write-behind DEL not yet in PostgreSQL: the row may still be
           // there, but the key is gone.
           if (es[0].deleted)
@@ -374,33 +367,29 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key) {
             rp.deliver(lookup{true, std::move(es[0].data)});
           return;
         }
-        m.miss(self->state.cfg.spaces->resolve(key).index);
         read_through(self, key, rp, true);
       },
       [=](caf::error& err) mutable {
         observed(self, backend::redis, &err);
-        if (redis_only_truth(self->state, key)) {
+        auto route = without_redis(facts);
+        if (route == read_route::need_redis)
           rp.deliver(err);
-          return;
-        }
-        // Redis is unreachable: the database still answers, without a fill.
-        self->state.cfg.metrics->miss(self->state.cfg.spaces->resolve(key).index);
-        read_through(self, key, rp, false);
+        else
+          read_through(self, key, rp, false);
       });
   return caf::delegated<lookup>{};
 }
 
 // ---- writes ---------------------------------------------------------------
 
+using pending_write = group_commit<caf::response_promise>::pending;
+
 struct batch {
-  std::vector<shard_state::pending_write> writes;
-  std::vector<store_op> ops;
-  std::vector<std::string> keys;    // the client key of each op
-  std::vector<int64_t> ttl_ms;      // SET ... EX/PX of each op, -1 if none
+  std::vector<pending_write> writes;
+  transaction_plan plan;
 };
 
 void flush(self_ptr self);
-void watch_batch(self_ptr self);
 
 void answer_batch(self_ptr self, std::shared_ptr<batch> b,
                   const std::vector<store_result>& results) {
@@ -413,15 +402,15 @@ void answer_batch(self_ptr self, std::shared_ptr<batch> b,
     for (std::size_t i = 0; i < w.request.writes.size(); ++i, ++k) {
       if (!results[k].error.empty())
         error = results[k].error;
-      answer.push_back(b->ops[k].kind == op_kind::set ? results[k].version : results[k].count);
+      answer.push_back(b->plan.ops[k].kind == op_kind::set ? results[k].version : results[k].count);
     }
     m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - w.received));
     if (error.empty()) {
       m.writes.fetch_add(1, std::memory_order_relaxed);
-      w.promise.deliver(std::move(answer));
+      w.ticket.deliver(std::move(answer));
     } else {
       m.write_errors.fetch_add(1, std::memory_order_relaxed);
-      w.promise.deliver(make_error(ec::client_error, std::move(error)));
+      w.ticket.deliver(make_error(ec::client_error, std::move(error)));
     }
   }
 }
@@ -440,12 +429,12 @@ void finish_batch(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
   } else {
     answer_batch(self, b, results);
   }
-  st.batch_in_flight = false;
+  st.writes.done();
   flush(self);
 }
 
 // The database committed and the worker updated the cache (newest version
-// per key): tell other shards about their keys, then answer.
+// per key): tell the keys' owners, then answer.
 void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome) {
   auto& st = self->state;
   std::optional<clock_type::time_point> recorded_at;
@@ -460,8 +449,6 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
                  keys.size());
   dirty_records done;  // recorded keys the cache update has just covered
   for (std::size_t i = 0; i < keys.size(); ++i) {
-    // Reads that started before this commit must not be joined any more.
-    st.open_reads.erase(keys[i]);
     bool ok = i < outcome.cache.size() && outcome.cache[i] != cache_write_result::failed;
     if (!ok)
       st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
@@ -471,18 +458,10 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
       done.keys.push_back(keys[i]);
       done.versions.push_back(versions[i]);
     }
-    auto owner = shard_of(keys[i], st.cfg.shard_count);
-    if (owner != st.cfg.index && owner < st.peers.size())
-      tell_owner(self, owner, keys[i], versions[i], ok);
-    else if (ok)
-      st.clear_dirty_upto(keys[i], versions[i]);
-    else
-      st.mark_dirty(keys[i], versions[i], outcome.recorded);
+    key_committed(self, keys[i], versions[i], ok, outcome.recorded);
   }
   if (!done.keys.empty())
     forget_records(self, std::move(done));
-  if (!st.dirty.empty())
-    schedule_retry(self);
   finish_batch(self, b, std::move(outcome.results), recorded_at);
 }
 
@@ -492,80 +471,41 @@ void batch_failed(self_ptr self, std::shared_ptr<batch> b, const caf::error& err
   if (outcome_may_be_committed(err)) {
     // No lies: the client learns the outcome is unknown, and the keys are
     // invalidated (at a fresh version) so no reader trusts an older copy.
-    for (auto& key : b->keys) {
-      st.open_reads.erase(key);
-      auto owner = shard_of(key, st.cfg.shard_count);
-      if (owner != st.cfg.index && owner < st.peers.size())
-        tell_owner(self, owner, key, 0, false);
-      else
-        st.mark_dirty(key, 0);
-    }
-    schedule_retry(self);
+    for (auto& key : b->plan.keys)
+      key_committed(self, key, 0, false);
     if (err != ec::outcome_unknown)
       answer = make_error(ec::outcome_unknown,
                           "the transaction or its cache update did not finish in time");
   }
-  st.cfg.metrics->write_errors.fetch_add(b->writes.size(), std::memory_order_relaxed);
-  for (auto& w : b->writes)
-    w.promise.deliver(answer);
-  st.batch_in_flight = false;
+  fail_all(self, b->writes, answer);
+  st.writes.done();
   flush(self);
+}
+
+void arm_batch_timer(self_ptr self, clock_type::time_point at) {
+  self->delayed_send(self, at - clock_type::now(), atom::deadline::value);
 }
 
 void flush(self_ptr self) {
   auto& st = self->state;
-  if (st.batch_in_flight || st.pending.empty())
-    return;
-  // Writes whose client has already been answered (deadline passed while
-  // queued) are dropped: they never run, so "outcome unknown" stays true.
-  auto now = clock_type::now();
-  auto queued_before = st.pending.size();
-  auto expired_end = std::stable_partition(st.pending.begin(), st.pending.end(),
-                                           [&](const auto& w) { return w.deadline < now; });
-  for (auto it = st.pending.begin(); it != expired_end; ++it) {
-    st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
-    it->promise.deliver(make_error(ec::timeout, "waited past its deadline in the queue; "
-                                                "nothing was written"));
-  }
-  st.pending.erase(st.pending.begin(), expired_end);
-  if (st.pending.empty()) {
-    st.cfg.metrics->queued_writes.fetch_sub(queued_before, std::memory_order_relaxed);
-    return;
-  }
-  // One batch takes whole commands up to max_batch_ops operations (at least
-  // one command); the rest wait for the next.
-  auto b = std::make_shared<batch>();
-  std::size_t take = 0, ops = 0;
-  while (take < st.pending.size() &&
-         (take == 0 || ops + st.pending[take].request.writes.size() <= st.cfg.max_batch_ops))
-    ops += st.pending[take++].request.writes.size();
-  b->writes.assign(std::make_move_iterator(st.pending.begin()),
-                   std::make_move_iterator(st.pending.begin() + static_cast<std::ptrdiff_t>(take)));
-  st.pending.erase(st.pending.begin(), st.pending.begin() + static_cast<std::ptrdiff_t>(take));
-  st.cfg.metrics->queued_writes.fetch_sub(queued_before - st.pending.size(),
+  auto queued_before = st.writes.waiting();
+  auto next = st.writes.take(clock_type::now());
+  st.cfg.metrics->queued_writes.fetch_sub(queued_before - st.writes.waiting(),
                                           std::memory_order_relaxed);
-  uint32_t group = 0;
-  for (auto& w : b->writes) {
-    for (auto& kw : w.request.writes) {
-      auto match = st.cfg.spaces->resolve(kw.key);
-      store_op op;
-      op.kind = kw.kind;
-      op.ns = static_cast<uint32_t>(match.index);
-      op.id = std::string(match.id);
-      op.value = std::move(kw.value);  // the request needs it no more
-      op.delta = kw.delta;
-      op.group = group;
-      b->ops.push_back(std::move(op));
-      b->keys.push_back(kw.key);
-      b->ttl_ms.push_back(kw.ttl_ms);
-    }
-    ++group;
-  }
+  // Writes whose client has already been answered (deadline passed while
+  // queued) never run, so "outcome unknown" stays true.
+  fail_all(self, next.expired,
+           make_error(ec::timeout, "waited past its deadline in the queue; nothing was written"));
+  if (next.batch.empty())
+    return;
+  auto b = std::make_shared<batch>();
+  b->writes = std::move(next.batch);
+  b->plan = plan_transaction(b->writes, *st.cfg.spaces);
   // on_cache_failure = "fail": while Redis is down, refuse rather than let
   // the cache lag behind the database (nothing is written).
   if (st.cfg.refuse_writes_without_cache &&
-      (st.redis_workers.empty() || st.cfg.health->redis.current(clock_type::now()) ==
-                                     circuit_breaker::state::open)) {
+      (st.redis_workers.empty() ||
+       st.cfg.health->redis.current(clock_type::now()) == circuit_breaker::state::open)) {
     batch_failed(self, b, make_error(ec::redis_unavailable, "on_cache_failure = fail: nothing was written"));
     return;
   }
@@ -574,88 +514,83 @@ void flush(self_ptr self) {
     batch_failed(self, b, unavailable(self, backend::postgres));
     return;
   }
-  st.batch_in_flight = true;
   // The transaction puts tombstones in before it commits (or records the
   // keys, when Redis is unreachable): messages/store_protocol.hpp.
+  const auto& plan = b->plan;
   invalidation inv;
-  inv.keys = b->keys;
+  inv.keys = plan.keys;
   inv.redis_prefix = st.cfg.redis_prefix;
   inv.tombstone_ttl_ms = st.cfg.tombstone_ttl.count();
   inv.required = st.cfg.refuse_writes_without_cache;
   // SET ... EX/PX applies to the cache copy; only the key's newest write
   // decides it.
-  inv.cache_ttl_ms.reserve(b->ops.size());
-  for (std::size_t k = 0; k < b->ops.size(); ++k)
-    inv.cache_ttl_ms.push_back(b->ops[k].kind == op_kind::set && b->ttl_ms[k] >= 0
-                                 ? st.clamp_ttl(b->ttl_ms[k])
-                                 : st.ttl_ms(b->ops[k].ns));
+  inv.cache_ttl_ms.reserve(plan.ops.size());
+  for (std::size_t k = 0; k < plan.ops.size(); ++k)
+    inv.cache_ttl_ms.push_back(plan.ops[k].kind == op_kind::set && plan.ttl_ms[k] >= 0
+                                 ? st.clamp_ttl(plan.ttl_ms[k])
+                                 : st.ttl_ms(plan.ops[k].ns));
   inv.before_cache_write = st.cfg.hooks.before_cache_write;
   // Whether to try Redis before COMMIT: not while its circuit is open. (Not
   // allow(): that would take the half-open probe, and this answer reaches
   // the breaker only when the transaction gets as far as the tombstones.)
   bool use_cache = !st.redis_workers.empty() &&
-                   st.cfg.health->redis.current(clock_type::now()) !=
-                     circuit_breaker::state::open;
-  auto number = ++st.batch_number;
-  // The transaction, then the cache update after COMMIT.
-  st.batch_give_up =
+                   st.cfg.health->redis.current(clock_type::now()) != circuit_breaker::state::open;
+  // The transaction, then the cache update after COMMIT, are watched by one
+  // timer rather than a CAF request timeout per transaction: each of those
+  // sets and cancels a timer, two wake-ups of CAF's clock thread per batch.
+  auto give_up_at =
     clock_type::now() + st.cfg.postgres_timeout + st.cfg.redis_timeout + worker_margin;
+  auto [number, arm] = st.writes.watch(give_up_at);
   st.give_up_batch = [=] {
     auto err = make_error(caf::sec::request_timeout);
     observed(self, backend::postgres, &err);
     batch_failed(self, b, err);
   };
-  watch_batch(self);
-  // Ignores an answer to a transaction already given up on.
-  auto current = [=] {
-    auto& st = self->state;
-    if (st.batch_number != number || !st.give_up_batch)
-      return false;
-    st.give_up_batch = nullptr;
-    return true;
-  };
-  self->request(worker, caf::infinite, atom::put::value, b->ops,
+  if (arm)
+    arm_batch_timer(self, give_up_at);
+  self->request(worker, caf::infinite, atom::put::value, plan.ops,
                 deadline_after(st.cfg.postgres_timeout), use_cache, std::move(inv))
     .then(
-      [=](store_outcome& outcome) {
-        if (!current())
-          return;
+      [=, number = number](store_outcome& outcome) {
+        if (!self->state.writes.answered(number))
+          return;  // given up on already
+        self->state.give_up_batch = nullptr;
         observed(self, backend::postgres);
         observed_redis(self, outcome.redis, "no answer to the tombstones before COMMIT");
         self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
         after_commit(self, b, std::move(outcome));
       },
-      [=](caf::error& err) {
-        if (!current())
+      [=, number = number](caf::error& err) {
+        if (!self->state.writes.answered(number))
           return;
+        self->state.give_up_batch = nullptr;
         observed(self, backend::postgres, &err);
         batch_failed(self, b, err);
       });
 }
 
-void watch_batch(self_ptr self) {
+void on_batch_timer(self_ptr self) {
   auto& st = self->state;
-  if (st.batch_watchdog_armed || !st.give_up_batch)
-    return;
-  st.batch_watchdog_armed = true;
-  self->delayed_send(self, st.batch_give_up - clock_type::now(), atom::deadline::value);
-}
-
-void on_batch_watchdog(self_ptr self) {
-  auto& st = self->state;
-  st.batch_watchdog_armed = false;
-  if (!st.give_up_batch)
-    return;
-  if (clock_type::now() < st.batch_give_up) {
-    watch_batch(self);  // a later transaction than the one it was set for
-    return;
+  clock_type::time_point rearm_at;
+  switch (st.writes.fired(clock_type::now(), rearm_at)) {
+    case group_commit<caf::response_promise>::timer::idle:
+      return;
+    case group_commit<caf::response_promise>::timer::rearm:
+      arm_batch_timer(self, rearm_at);  // a later transaction than the one it was set for
+      return;
+    case group_commit<caf::response_promise>::timer::give_up: {
+      auto give_up = std::move(st.give_up_batch);
+      st.give_up_batch = nullptr;
+      if (give_up)
+        give_up();
+      return;
+    }
   }
-  auto give_up = std::move(st.give_up_batch);
-  st.give_up_batch = nullptr;
-  give_up();
 }
 
 // ---- write-behind ---------------------------------------------------------
+
+using queued_command = enqueue_line<caf::response_promise>::command;
 
 void flush_queue(self_ptr self);
 
@@ -672,18 +607,18 @@ std::vector<int64_t> queued_numbers(const std::vector<queued_write>& ops,
 // one that asked first.
 void load_then_resume(self_ptr self) {
   auto& st = self->state;
-  auto& head = st.wb_pending.front();
+  auto& head = st.queue.front();
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < head.ops.size(); ++i)
     if (head.ops[i].loaded == queued_write::not_loaded && head.ops[i].kind != op_kind::set)
       todo.push_back(i);
   auto fail_head = [=](const caf::error& err) {
     auto& st = self->state;
-    st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
-    st.wb_pending.front().promise.deliver(err);
-    st.wb_pending.pop_front();
+    std::vector<queued_command> failed;
+    failed.push_back(st.queue.pop_front());
     st.cfg.metrics->queued_writes.fetch_sub(1, std::memory_order_relaxed);
-    st.wb_in_flight = false;
+    fail_all(self, failed, err);
+    st.queue.done();
     flush_queue(self);
   };
   if (todo.empty()) {  // cannot happen: the script asks only for DEL and INCR
@@ -707,7 +642,7 @@ void load_then_resume(self_ptr self) {
         fail_head(*failed);
         return;
       }
-      self->state.wb_in_flight = false;
+      self->state.queue.done();
       flush_queue(self);
     };
     self->request(worker, by_its_deadline, atom::get::value,
@@ -718,7 +653,7 @@ void load_then_resume(self_ptr self) {
           observed(self, backend::postgres);
           // The head is still the command that asked: nothing runs while
           // a load is on its way.
-          auto& op = self->state.wb_pending.front().ops[i];
+          auto& op = self->state.queue.front().ops[i];
           op.loaded = row.found ? queued_write::loaded_found : queued_write::loaded_absent;
           op.loaded_value = std::move(row.value);
           op.loaded_version = row.version;
@@ -733,7 +668,7 @@ void load_then_resume(self_ptr self) {
   }
 }
 
-void queue_answered(self_ptr self, std::shared_ptr<std::vector<shard_state::pending_enqueue>> cmds,
+void queue_answered(self_ptr self, std::shared_ptr<std::vector<queued_command>> cmds,
                     const std::vector<queued_result>& rs) {
   auto& st = self->state;
   auto& m = *st.cfg.metrics;
@@ -750,164 +685,129 @@ void queue_answered(self_ptr self, std::shared_ptr<std::vector<shard_state::pend
     m.queued_writes.fetch_sub(1, std::memory_order_relaxed);
     m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - c.received));
     if (status == queued_status::done) {
-      for (std::size_t i = 0; i < c.ops.size(); ++i) {
-        auto& key = c.ops[i].key;
-        auto owner = shard_of(key, st.cfg.shard_count);
-        if (owner != st.cfg.index && owner < st.peers.size())
-          self->send(st.peers[owner], atom::committed::value, key, rs[k + i].version, true);
-        else
-          st.open_reads.erase(key);  // a read that started before must not fill
-      }
+      // A read that started before must not fill.
+      for (std::size_t i = 0; i < c.ops.size(); ++i)
+        key_committed(self, c.ops[i].key, rs[k + i].version, true);
       m.writes.fetch_add(1, std::memory_order_relaxed);
-      c.promise.deliver(queued_numbers(c.ops, rs, k));
+      c.ticket.deliver(queued_numbers(c.ops, rs, k));
     } else {
       m.write_errors.fetch_add(1, std::memory_order_relaxed);
       if (status == queued_status::busy)
-        c.promise.deliver(make_error(ec::busy, "write-behind queue full"));
+        c.ticket.deliver(make_error(ec::busy, "write-behind queue full"));
       else
-        c.promise.deliver(make_error(ec::client_error, rs[k].error));
+        c.ticket.deliver(make_error(ec::client_error, rs[k].error));
     }
     k += c.ops.size();
   }
   // Not run yet: back to the front, in order; the first may need rows loaded.
   bool load = ci < cmds->size();
-  for (auto i = cmds->size(); i > ci; --i)
-    st.wb_pending.push_front(std::move((*cmds)[i - 1]));
+  st.queue.put_back(*cmds, ci);
   if (load) {
     load_then_resume(self);
     return;
   }
-  st.wb_in_flight = false;
+  st.queue.done();
   flush_queue(self);
 }
 
 void flush_queue(self_ptr self) {
   auto& st = self->state;
-  if (st.wb_in_flight || st.wb_pending.empty())
+  auto next = st.queue.take(clock_type::now());
+  st.cfg.metrics->queued_writes.fetch_sub(next.expired.size(), std::memory_order_relaxed);
+  fail_all(self, next.expired,
+           make_error(ec::timeout, "waited past its deadline in the queue; nothing was written"));
+  if (next.call.empty())
     return;
-  auto now = clock_type::now();
-  auto cmds = std::make_shared<std::vector<shard_state::pending_enqueue>>();
-  std::size_t ops = 0;
-  while (!st.wb_pending.empty() &&
-         (cmds->empty() || ops + st.wb_pending.front().ops.size() <= st.cfg.max_batch_ops)) {
-    auto c = std::move(st.wb_pending.front());
-    st.wb_pending.pop_front();
-    if (c.deadline < now) {
-      st.cfg.metrics->queued_writes.fetch_sub(1, std::memory_order_relaxed);
-      st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
-      c.promise.deliver(make_error(ec::timeout, "waited past its deadline in the queue; "
-                                                "nothing was written"));
-      continue;
-    }
-    ops += c.ops.size();
-    cmds->push_back(std::move(c));
-  }
-  if (cmds->empty())
-    return;
-  std::vector<queued_write> batch;
-  batch.reserve(ops);
+  auto cmds = std::make_shared<std::vector<queued_command>>(std::move(next.call));
+  std::vector<queued_write> ops;
   uint32_t group = 0;
   for (auto& c : *cmds) {
     for (auto& op : c.ops) {
-      batch.push_back(op);
-      batch.back().group = group;
+      ops.push_back(op);
+      ops.back().group = group;
     }
     ++group;
   }
-  auto fail_all = [=](const caf::error& err) {
+  auto failed = [=](const caf::error& err) {
     auto& st = self->state;
-    for (auto& c : *cmds) {
-      st.cfg.metrics->queued_writes.fetch_sub(1, std::memory_order_relaxed);
-      st.cfg.metrics->write_errors.fetch_add(1, std::memory_order_relaxed);
-      c.promise.deliver(err);
-    }
-    st.wb_in_flight = false;
+    st.cfg.metrics->queued_writes.fetch_sub(cmds->size(), std::memory_order_relaxed);
+    fail_all(self, *cmds, err);
+    st.queue.done();
     flush_queue(self);
   };
   auto worker = redis_for(self);
   if (!worker) {
-    fail_all(unavailable(self, backend::redis));
+    failed(unavailable(self, backend::redis));
     return;
   }
-  st.wb_in_flight = true;
   self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
-                st.cfg.redis_prefix, std::move(batch), deadline_after(st.cfg.redis_timeout))
+                st.cfg.redis_prefix, std::move(ops), deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<queued_result>& rs) {
         observed(self, backend::redis);
         queue_answered(self, cmds, rs);
       },
       [=](caf::error& err) {
-            observed(self, backend::redis, &err);
-            // No answer in time: the script may have run.
-            if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
-              err = make_error(ec::outcome_unknown, "no answer from redis in time");
-            fail_all(err);
-          });
+        observed(self, backend::redis, &err);
+        // No answer in time: the script may have run.
+        if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
+          err = make_error(ec::outcome_unknown, "no answer from redis in time");
+        failed(err);
+      });
 }
 
 // ---- dirty keys -----------------------------------------------------------
 
-void retry_dirty(self_ptr self);
-
 void schedule_retry(self_ptr self) {
   auto& st = self->state;
-  if (st.retry_scheduled || st.dirty.empty())
-    return;
-  st.retry_scheduled = true;
-  auto delay = st.cfg.retry_backoff.delay(st.retry_attempt, st.rng);
-  self->delayed_send(self, delay, atom::tick::value);
+  if (st.dirty.schedule())
+    self->delayed_send(self, st.cfg.retry_backoff.delay(st.dirty.attempt(), st.rng),
+                       atom::tick::value);
 }
 
 void write_tombstones(self_ptr self, int64_t fresh) {
   auto& st = self->state;
+  auto marks = std::make_shared<std::vector<dirty_keys::tombstone>>(st.dirty.tombstones(fresh));
   std::vector<cache_write> writes;
-  std::vector<std::string> keys;
-  std::vector<uint64_t> generations;
-  for (auto& [key, mark] : st.dirty) {
+  for (auto& t : *marks) {
     cache_write w;
-    w.redis_key = st.redis_key(key);
-    w.version = mark.version == 0 ? fresh : mark.version;
+    w.redis_key = st.redis_key(t.key);
+    w.version = t.version;
     w.tombstone = true;
     w.ttl_ms = st.cfg.tombstone_ttl.count();
     writes.push_back(std::move(w));
-    keys.push_back(key);
-    generations.push_back(mark.generation);
   }
-  auto worker = redis_for(self);
   auto failed = [=] {
-    auto& st = self->state;
-    ++st.retry_attempt;
+    self->state.dirty.retry_failed();
     schedule_retry(self);
   };
+  auto worker = redis_for(self);
   if (!worker || writes.empty()) {
     failed();
     return;
   }
-  self->request(worker, by_its_deadline, atom::put::value, writes,
+  self->request(worker, by_its_deadline, atom::put::value, std::move(writes),
                 deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<cache_write_result>& rs) {
         observed(self, backend::redis);
         auto& st = self->state;
         dirty_records done;
-        for (std::size_t i = 0; i < keys.size(); ++i) {
-          auto it = st.dirty.find(keys[i]);
+        for (std::size_t i = 0; i < marks->size() && i < rs.size(); ++i) {
+          if (rs[i] == cache_write_result::failed)
+            continue;
           // Only if nothing re-dirtied the key while the tombstone was on its way.
-          if (rs[i] != cache_write_result::failed && it != st.dirty.end() &&
-              it->second.generation == generations[i]) {
-            if (it->second.shared) {
-              done.keys.push_back(keys[i]);
-              done.versions.push_back(writes[i].version);
-            }
-            st.clear_dirty(it);
+          auto& t = (*marks)[i];
+          if (auto gone = st.dirty.landed(t); gone && gone->shared) {
+            done.keys.push_back(t.key);
+            done.versions.push_back(t.version);
           }
         }
         // The records may go now: the tombstones are in. (Lost deletes are
         // harmless: the next look marks the keys again.)
         if (!done.keys.empty())
           forget_records(self, std::move(done));
-        st.retry_attempt = st.dirty.empty() ? 0 : st.retry_attempt + 1;
+        st.dirty.retry_answered();
         if (st.dirty.empty())
           spdlog::info("shard {}: dirty keys invalidated; the cache is trusted again",
                        st.cfg.index);
@@ -921,18 +821,16 @@ void write_tombstones(self_ptr self, int64_t fresh) {
 
 void retry_dirty(self_ptr self) {
   auto& st = self->state;
-  st.retry_scheduled = false;
+  st.dirty.retry_started();
   if (st.dirty.empty())
     return;
-  bool need_fresh = std::any_of(st.dirty.begin(), st.dirty.end(),
-                                [](auto& kv) { return kv.second.version == 0; });
-  if (!need_fresh) {
+  if (!st.dirty.needs_fresh_version()) {
     write_tombstones(self, 0);
     return;
   }
   auto worker = postgres_for(self);
   if (!worker) {
-    ++st.retry_attempt;
+    st.dirty.retry_failed();
     schedule_retry(self);
     return;
   }
@@ -943,69 +841,59 @@ void retry_dirty(self_ptr self) {
         write_tombstones(self, fresh);
       },
       [=](caf::error& err) {
-            observed(self, backend::postgres, &err);
-            ++self->state.retry_attempt;
-            schedule_retry(self);
-          });
+        observed(self, backend::postgres, &err);
+        self->state.dirty.retry_failed();
+        schedule_retry(self);
+      });
 }
 
 }  // namespace
 
 shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) {
   close_mailbox_at_exit(self);
-  self->state.cfg = std::move(cfg);
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.writes = group_commit<caf::response_promise>(st.cfg.max_queued_writes, st.cfg.max_batch_ops);
+  st.queue = enqueue_line<caf::response_promise>(st.cfg.max_queued_writes, st.cfg.max_batch_ops);
+  st.dirty.count_in(&st.cfg.health->marked);
   return {
-    [=](atom::get, const std::string& key) -> caf::result<lookup> {
-      return handle_get(self, key);
+    [=](atom::get, const std::string& key, bool cache_checked) -> caf::result<lookup> {
+      return handle_get(self, key, cache_checked);
     },
     [=](atom::put, write_request& req) -> caf::result<std::vector<int64_t>> {
       auto& st = self->state;
       auto now = clock_type::now();
       const auto& first = req.writes.front().key;
-      if (st.cfg.spaces->at(st.cfg.spaces->resolve(first).index).mode == write_mode::write_behind) {
-        if (st.wb_pending.size() >= st.cfg.max_queued_writes)
-          return make_error(ec::busy, "write queue full; retry later");
-        // Made only once the write is taken: a promise takes over the reply.
-        shard_state::pending_enqueue c{{}, self->make_response_promise(), now,
-                                       now + st.cfg.request_timeout};
+      bool behind =
+        st.cfg.spaces->at(st.cfg.spaces->resolve(first).index).mode == write_mode::write_behind;
+      // A promise takes over the reply: made only once the write is taken.
+      if (behind ? st.queue.full() : st.writes.full())
+        return make_error(ec::busy, "write queue full; retry later");
+      st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
+      if (behind) {
+        queued_command c{{}, self->make_response_promise(), now, now + st.cfg.request_timeout};
         for (auto& w : req.writes)
           c.ops.push_back(st.make_queued(w));
-        st.wb_pending.push_back(std::move(c));
-        st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
+        st.queue.admit(std::move(c));
         flush_queue(self);
-        return caf::delegated<std::vector<int64_t>>{};
+      } else {
+        st.writes.admit(std::move(req), self->make_response_promise(), now,
+                        now + st.cfg.request_timeout);
+        flush(self);
       }
-      if (st.pending.size() >= st.cfg.max_queued_writes)
-        return make_error(ec::busy, "write queue full; retry later");
-      st.pending.push_back({std::move(req), self->make_response_promise(), now,
-                            now + st.cfg.request_timeout});
-      st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
-      flush(self);
       return caf::delegated<std::vector<int64_t>>{};
     },
     [=](atom::committed, const std::string& key, int64_t version, bool cache_ok) {
-      auto& st = self->state;
-      st.open_reads.erase(key);
-      if (cache_ok) {
-        st.clear_dirty_upto(key, version);
-      } else {
-        st.mark_dirty(key, version);
-        st.cfg.health->in_transit.fetch_sub(1);
-        schedule_retry(self);
-      }
+      on_committed(self, key, version, cache_ok, false);
+      if (!cache_ok)
+        self->state.cfg.health->in_transit.fetch_sub(1);
     },
     [=](atom::tick) { retry_dirty(self); },
-    [=](atom::deadline) { on_batch_watchdog(self); },
+    [=](atom::deadline) { on_batch_timer(self); },
     [=](atom::dirty, const dirty_records& recorded, int64_t lease_until, bool overflow) {
       auto& st = self->state;
-      for (std::size_t i = 0; i < recorded.keys.size(); ++i) {
-        auto it = st.dirty.find(recorded.keys[i]);
-        if (it == st.dirty.end() || (it->second.version != 0 &&
-                                     it->second.version < recorded.versions[i]))
-          st.mark_dirty(recorded.keys[i], recorded.versions[i], true);
-        else
-          it->second.shared = true;
-      }
+      for (std::size_t i = 0; i < recorded.keys.size(); ++i)
+        st.dirty.recorded(recorded.keys[i], recorded.versions[i]);
       st.lease_until = lease_until;
       st.dirty_overflow = overflow;
       schedule_retry(self);

@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -30,9 +29,13 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/backoff.hpp"
+#include "core/dirty_keys.hpp"
+#include "core/enqueue_line.hpp"
+#include "core/group_commit.hpp"
 #include "core/latency.hpp"
 #include "core/node_health.hpp"
 #include "core/namespaces.hpp"
+#include "core/single_flight.hpp"
 #include "messages/cache_protocol.hpp"
 #include "messages/shard_protocol.hpp"
 
@@ -81,57 +84,12 @@ struct shard_state {
   std::vector<shard_actor> peers;
   std::size_t next_postgres = 0, next_redis = 0;
 
-  // Group commit: at most one transaction in flight; writes queue behind it.
-  struct pending_write {
-    write_request request;
-    caf::response_promise promise;
-    std::chrono::steady_clock::time_point received;
-    std::chrono::steady_clock::time_point deadline;  // the client's
-  };
-  std::vector<pending_write> pending;
-  bool batch_in_flight = false;
-  // The transaction in flight is given up on at `batch_give_up` (its answer,
-  // if it comes later, is ignored by number). One delayed message watches
-  // whatever is in flight, rather than a CAF request timeout per
-  // transaction: each of those sets and cancels a timer, two wake-ups of
-  // CAF's clock thread per batch.
-  uint64_t batch_number = 0;
-  std::chrono::steady_clock::time_point batch_give_up{};
-  std::function<void()> give_up_batch;
-  bool batch_watchdog_armed = false;
-
-  // Write-behind commands: sent to Redis in arrival order, one script call
-  // in flight, so that a command waiting for a row load (INCR or DEL of an
-  // uncached key) is not overtaken by a later write to the same key.
-  struct pending_enqueue {
-    std::vector<queued_write> ops;  // one group; carries the loaded rows
-    caf::response_promise promise;
-    std::chrono::steady_clock::time_point received;
-    std::chrono::steady_clock::time_point deadline;
-  };
-  std::deque<pending_enqueue> wb_pending;
-  bool wb_in_flight = false;
-
-  // Single-flight reads: GETs of a key join the read in `open_reads` until a
-  // write to that key commits, after which new GETs start a fresh read.
-  std::unordered_map<std::string, uint64_t> open_reads;
-  std::unordered_map<uint64_t, std::vector<caf::response_promise>> read_waiters;
-  uint64_t next_read_id = 1;
-
-  // Dirty keys -> the version to write the tombstone at (0: draw a fresh
-  // one), and a generation bumped whenever the key is marked again, so that
-  // a tombstone only clears the mark it was written for.
-  // `shared`: the key is (also) in wtcache_dirty_keys, whose record is
-  // deleted once the tombstone is in.
-  struct dirty_mark {
-    int64_t version = 0;
-    uint64_t generation = 0;
-    bool shared = false;
-  };
-  std::unordered_map<std::string, dirty_mark> dirty;
-  uint64_t dirty_generation = 0;
-  bool retry_scheduled = false;
-  unsigned retry_attempt = 0;
+  // The state machines (core/), wired together by shard_coordinator.cpp.
+  group_commit<caf::response_promise> writes{0, 0};        // write-through
+  std::function<void()> give_up_batch;                     // the batch in flight's failure
+  enqueue_line<caf::response_promise> queue{0, 0};         // write-behind
+  single_flight<caf::response_promise> reads;              // read-through
+  dirty_keys dirty;
 
   // The dirty-key watch's lease (steady-clock ns): cached write-through
   // values are trusted only before it; `dirty_overflow`: the watch saw more
@@ -145,10 +103,7 @@ struct shard_state {
   uint64_t next_held = 1;
   std::minstd_rand rng{std::random_device{}()};
 
-  // Pure bookkeeping, unit-testable without an actor system.
-  void mark_dirty(const std::string& key, int64_t version, bool shared = false);
-  void clear_dirty_upto(const std::string& key, int64_t version);
-  void clear_dirty(std::unordered_map<std::string, dirty_mark>::iterator it);
+  // Pure rules, unit-testable without an actor system.
   std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }
   int64_t ttl_ms(std::size_t ns) const;
   int64_t clamp_ttl(int64_t ms) const;

@@ -38,16 +38,6 @@ struct node_health {
   // both at zero after the acknowledgement has nothing to distrust.
   std::atomic<uint64_t> marked{0};
   std::atomic<int64_t> in_transit{0};
-
-  // Nothing makes a cached value doubtful right now: no dirty key anywhere
-  // on the node or in wtcache_dirty_keys, a fresh lease, both breakers
-  // closed. Reads in the order the writers above need.
-  bool cache_beyond_doubt(std::chrono::steady_clock::time_point now) const {
-    return now.time_since_epoch().count() < lease_until.load() && shared_dirty.load() == 0 &&
-           in_transit.load() == 0 && marked.load() == 0 &&
-           redis.current(now) == circuit_breaker::state::closed &&
-           postgres.current(now) == circuit_breaker::state::closed;
-  }
 };
 
 }  // namespace wtcache

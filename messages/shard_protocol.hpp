@@ -1,9 +1,10 @@
 // The shard coordinator protocol, spoken by connections (and by shards to
 // each other for writes that span shards).
 //
-//   (atom::get, std::string key) -> lookup
-//       Cache first; on a miss or tombstone, PostgreSQL (one read per key in
-//       flight), then a fenced fill.
+//   (atom::get, std::string key, bool cache_checked) -> lookup
+//       Cache first (unless the connection checked it already:
+//       core/read_route.hpp); on a miss or tombstone, PostgreSQL (one read
+//       per key in flight), then a fenced fill.
 //   (atom::put, write_request) -> std::vector<int64_t>
 //       Group-committed with the shard's other writes; answered after COMMIT
 //       and the cache update. One number per write: del -> rows deleted,
@@ -67,7 +68,9 @@ typename F::result_type inspect(F& f, write_request& x) {
 // The shard coordinator's interface (actors/shard_coordinator.hpp).
 using shard_actor = caf::typed_actor<
   // Reads a key: cache, else one database read per key in flight.
-  caf::replies_to<atom::get, std::string>::with<lookup>,
+  // `cache_checked`: the connection has read Redis already and found no
+  // value there (a miss or a tombstone): the shard does not ask again.
+  caf::replies_to<atom::get, std::string, bool>::with<lookup>,
   // Writes a command's keys in the next group commit.
   caf::replies_to<atom::put, write_request>::with<std::vector<int64_t>>,
   // Another shard committed one of this shard's keys.

@@ -1,4 +1,6 @@
-// The shard's dirty-key bookkeeping, without an actor system.
+// The shard's own rules (cache TTLs), without an actor system. Its state
+// machines have tests of their own: single_flight_test, group_commit_test,
+// enqueue_line_test, dirty_keys_test, read_route_test.
 #include <gtest/gtest.h>
 
 #include "actors/shard_coordinator.hpp"
@@ -15,38 +17,6 @@ shard_state make_state() {
 }
 
 }  // namespace
-
-TEST(DirtyKeys, KnownVersionsMergeToTheNewest) {
-  auto st = make_state();
-  st.mark_dirty("k", 7);
-  st.mark_dirty("k", 5);
-  EXPECT_EQ(st.dirty.at("k").version, 7);
-  EXPECT_EQ(st.cfg.health->marked.load(), 1u);
-  st.clear_dirty_upto("k", 6);  // an older cache write does not settle it
-  EXPECT_EQ(st.dirty.count("k"), 1u);
-  st.clear_dirty_upto("k", 7);
-  EXPECT_EQ(st.dirty.count("k"), 0u);
-  EXPECT_EQ(st.cfg.health->marked.load(), 0u);
-}
-
-TEST(DirtyKeys, AnUnknownOutcomeNeedsAFreshVersionAndNoCacheWriteSettlesIt) {
-  auto st = make_state();
-  st.mark_dirty("k", 9);
-  st.mark_dirty("k", 0);
-  EXPECT_EQ(st.dirty.at("k").version, 0);
-  st.mark_dirty("k", 12);
-  EXPECT_EQ(st.dirty.at("k").version, 0);
-  st.clear_dirty_upto("k", 1000);
-  EXPECT_EQ(st.dirty.count("k"), 1u);
-}
-
-TEST(DirtyKeys, EveryMarkBumpsTheGeneration) {
-  auto st = make_state();
-  st.mark_dirty("k", 0);
-  auto g = st.dirty.at("k").generation;
-  st.mark_dirty("k", 0);  // re-dirtied while a tombstone was on its way
-  EXPECT_GT(st.dirty.at("k").generation, g);
-}
 
 TEST(CacheTtl, ShortTtlsAreRaisedToOutliveAFillInFlight) {
   auto st = make_state();
