@@ -214,6 +214,13 @@ void on_watchdog(self_ptr self) {
 
 }  // namespace
 
+cache_reader_settings cache_reader_settings_from(const config& cfg) {
+  cache_reader_settings s;
+  s.timeout = cfg.redis_timeout;
+  s.backoff = cfg.restart_backoff;
+  return s;
+}
+
 caf::behavior cache_reader(self_ptr self, cache_reader_settings cfg) {
   close_mailbox_at_exit(self);
   self->state.cfg = std::move(cfg);

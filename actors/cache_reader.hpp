@@ -30,6 +30,7 @@
 
 #include "actors/worker_directory.hpp"
 #include "core/backoff.hpp"
+#include "core/config.hpp"
 #include "core/latency.hpp"
 #include "core/resp.hpp"
 #include "messages/cache_protocol.hpp"
@@ -45,6 +46,10 @@ struct cache_reader_settings {
   std::chrono::milliseconds timeout{1000};  // Redis's, for connecting and each request
   backoff_policy backoff;
 };
+
+// The settings the configuration decides. Left to the caller: the worker
+// directory and the figures.
+cache_reader_settings cache_reader_settings_from(const config& cfg);
 
 struct cache_reader_state {
   static inline const char* name = "cache_reader";

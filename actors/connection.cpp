@@ -547,6 +547,22 @@ std::size_t read_size_after(std::size_t current, std::size_t got) {
 }
 
 
+front_end front_end_from(const config& cfg) {
+  front_end fe;
+  fe.redis_prefix = cfg.redis_key_prefix;
+  fe.redis_timeout = cfg.redis_timeout;
+  fe.parse_limits.max_bulk = cfg.max_value_bytes;
+  fe.limits.max_value_bytes = cfg.max_value_bytes;
+  // A shard answers within its own deadlines (database, then cache); the
+  // client's deadline covers both plus the queueing before them.
+  fe.request_timeout = cfg.request_timeout;
+  fe.answer_timeout = cfg.request_timeout + cfg.postgres_timeout + cfg.redis_timeout +
+                      cfg.dirty_lease + std::chrono::seconds(2);
+  fe.max_pipeline = cfg.max_pipeline;
+  fe.max_reply_buffer_bytes = cfg.max_reply_buffer_bytes;
+  return fe;
+}
+
 caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
                          std::shared_ptr<const front_end> fe) {
   close_mailbox_at_exit(self);

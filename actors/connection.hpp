@@ -24,6 +24,7 @@
 
 #include "core/command_order.hpp"
 #include "core/commands.hpp"
+#include "core/config.hpp"
 #include "core/latency.hpp"
 #include "core/node_health.hpp"
 #include "core/namespaces.hpp"
@@ -56,6 +57,11 @@ struct front_end {
   std::chrono::steady_clock::time_point started;
   uint16_t port = 0;
 };
+
+// What the configuration decides of the front end. Left to the caller:
+// the namespaces, the figures, node health, the shards, the directory and
+// the start time.
+front_end front_end_from(const config& cfg);
 
 struct connection_state {
   static inline const char* name = "connection";

@@ -274,6 +274,16 @@ std::string http_message(const http_response& r, bool head) {
   return out;
 }
 
+http_settings http_settings_from(const config& cfg) {
+  http_settings s;
+  s.host = cfg.http_host;
+  s.port = cfg.http_port;
+  // Readiness probes have timeouts of a second or so.
+  s.probe_timeout =
+    std::min<std::chrono::milliseconds>(s.probe_timeout, std::max(cfg.redis_timeout, cfg.postgres_timeout));
+  return s;
+}
+
 caf::behavior http_endpoint(self_ptr self, http_settings cfg) {
   close_mailbox_at_exit(self);
   self->state.cfg = std::move(cfg);

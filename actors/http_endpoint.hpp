@@ -25,6 +25,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/worker_directory.hpp"
+#include "core/config.hpp"
 #include "core/latency.hpp"
 #include "core/node_health.hpp"
 
@@ -41,6 +42,10 @@ struct http_settings {
   std::chrono::milliseconds probe_timeout{800};
   std::chrono::milliseconds redis_info_every{5000};
 };
+
+// The settings the configuration decides. Left to the caller: the figures,
+// node health and the worker directory.
+http_settings http_settings_from(const config& cfg);
 
 struct http_state {
   static inline const char* name = "http_endpoint";

@@ -22,6 +22,24 @@ namespace wtcache {
 using self_ptr = shard_self*;
 using clock_type = std::chrono::steady_clock;
 
+shard_settings shard_settings_from(const config& cfg) {
+  shard_settings s;
+  s.shard_count = cfg.shards;
+  s.redis_prefix = cfg.redis_key_prefix;
+  s.default_ttl = cfg.default_ttl;
+  s.tombstone_ttl = cfg.tombstone_ttl;
+  s.postgres_timeout = cfg.postgres_timeout;
+  s.redis_timeout = cfg.redis_timeout;
+  s.request_timeout = cfg.request_timeout;
+  s.max_batch_ops = cfg.max_batch_ops;
+  s.max_queued_writes = cfg.max_queued_writes;
+  s.retry_backoff = cfg.restart_backoff;
+  s.refuse_writes_without_cache = cfg.refuse_writes_without_cache;
+  s.refuse_reads_without_database = cfg.refuse_reads_without_database;
+  s.dirty_lease = cfg.dirty_lease;
+  return s;
+}
+
 int64_t shard_state::ttl_ms(std::size_t ns) const {
   auto t = cfg.spaces->at(ns).ttl;
   return clamp_ttl((t.count() > 0 ? t : cfg.default_ttl).count());

@@ -29,6 +29,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "core/backoff.hpp"
+#include "core/config.hpp"
 #include "core/dirty_keys.hpp"
 #include "core/enqueue_line.hpp"
 #include "core/group_commit.hpp"
@@ -72,6 +73,10 @@ struct shard_settings {
   std::chrono::milliseconds dirty_lease{400};
   shard_hooks hooks;
 };
+
+// The settings the configuration decides. Left to the caller: which shard
+// of how many, the namespaces, the figures, node health and the hooks.
+shard_settings shard_settings_from(const config& cfg);
 
 struct shard_state {
   static inline const char* name = "shard_coordinator";

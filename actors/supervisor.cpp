@@ -96,6 +96,25 @@ void spawn_slot(self_ptr self, std::size_t i) {
 
 }  // namespace
 
+supervisor_settings supervisor_settings_from(const config& cfg) {
+  supervisor_settings s;
+  s.postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
+  s.postgres_pool = cfg.postgres_pool;
+  s.postgres_timeout = cfg.postgres_timeout;
+  s.redis = parse_redis_url(cfg.redis_url, "redis.url");
+  s.redis_pool = cfg.redis_pool;
+  s.redis_timeout = cfg.redis_timeout;
+  s.backoff = cfg.restart_backoff;
+  s.dirty_lease = cfg.dirty_lease;
+  // Long enough for any worker's driver call in flight to reach its deadline.
+  s.stop_wait = 2 * std::max(cfg.postgres_timeout, cfg.redis_timeout) + std::chrono::seconds(1);
+  for (auto& ns : cfg.namespaces)
+    if (ns.mode == write_mode::write_behind)
+      for (std::size_t i = 0; i < ns.writers; ++i)
+        s.writers.push_back(writer_settings_from(cfg, ns, i));
+  return s;
+}
+
 caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
   auto& st = self->state;
   st.cfg = std::move(cfg);

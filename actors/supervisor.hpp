@@ -21,6 +21,7 @@
 
 #include "backends/endpoints.hpp"
 #include "core/backoff.hpp"
+#include "core/config.hpp"
 #include "core/latency.hpp"
 #include "core/node_health.hpp"
 #include "core/namespaces.hpp"
@@ -48,6 +49,11 @@ struct supervisor_settings {
   std::shared_ptr<worker_directory> directory;  // told the Redis pool too
   std::chrono::milliseconds stop_wait{5000};     // for the workers to exit at a stop
 };
+
+// The settings the configuration decides, the write-behind writers' among
+// them. Left to the caller: the namespaces, the shards, the figures, node
+// health, the worker directory and the writers' figures.
+supervisor_settings supervisor_settings_from(const config& cfg);
 
 struct supervisor_state {
   static inline const char* name = "supervisor";

@@ -64,6 +64,21 @@ void parse_entries(const redisReply* list, std::vector<writer_state::entry>& out
 
 }  // namespace
 
+writer_settings writer_settings_from(const config& cfg, const namespace_config& ns,
+                                     std::size_t stream) {
+  writer_settings w;
+  w.ns = ns;
+  w.stream_index = stream;
+  w.redis_prefix = cfg.redis_key_prefix;
+  w.redis = parse_redis_url(cfg.redis_url, "redis.url");
+  w.postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
+  w.redis_timeout = cfg.redis_timeout;
+  w.postgres_timeout = cfg.postgres_timeout;
+  w.tombstone_ttl = cfg.tombstone_ttl;
+  w.backoff = cfg.restart_backoff;
+  return w;
+}
+
 writer_state::writer_state() = default;
 writer_state::~writer_state() { release_stream(); }
 

@@ -40,6 +40,7 @@
 #include "backends/postgres_session.hpp"
 #include "backends/redis_connection.hpp"
 #include "core/backoff.hpp"
+#include "core/config.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
 #include "messages/queue_protocol.hpp"
@@ -58,6 +59,11 @@ struct writer_settings {
   backoff_policy backoff;
   std::shared_ptr<write_behind_metrics> metrics;
 };
+
+// The settings of stream `stream` of namespace `ns`, as the configuration
+// decides them. Left to the caller: the queue's figures.
+writer_settings writer_settings_from(const config& cfg, const namespace_config& ns,
+                                     std::size_t stream);
 
 // The consumer group every writer reads with.
 inline constexpr const char* writer_group = "wtcache";

@@ -1,4 +1,5 @@
 #include "app/service.hpp"
+#include "app/service_testing.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -10,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/cache_reader.hpp"
+#include "actors/connection.hpp"
 #include "actors/http_endpoint.hpp"
 #include "actors/listener.hpp"
 #include "backends/redis_connection.hpp"
@@ -124,8 +126,39 @@ void use_sharing_scheduler(caf::actor_system_config& cfg) {
   cfg.set("scheduler.policy", caf::atom("sharing"));
 }
 
-std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cfg,
-                                        service_options opts) {
+struct service::impl {
+  caf::actor_system* sys = nullptr;
+  caf::actor listener;
+  caf::actor cache_reader;
+  caf::actor http;
+  std::vector<shard_actor> shards;
+  caf::actor supervisor;
+  std::shared_ptr<service_metrics> metrics;
+  std::shared_ptr<node_health> health;
+  uint16_t port = 0;
+  uint16_t http_port = 0;
+  std::chrono::milliseconds shutdown_grace{10000};
+  std::chrono::milliseconds stop_wait{5000};  // for the workers to exit
+
+  void stop();
+  // The port a listening broker got; a port it cannot have is a
+  // configuration error of `field`.
+  uint16_t bound_port(caf::scoped_actor& self, const caf::actor& broker, const char* field);
+};
+
+service::service() : impl_(std::make_unique<impl>()) {}
+service::~service() { stop(); }
+uint16_t service::port() const { return impl_->port; }
+uint16_t service::http_port() const { return impl_->http_port; }
+const service_metrics& service::metrics() const { return *impl_->metrics; }
+void service::stop() { impl_->stop(); }
+
+std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cfg) {
+  return start_with_hooks(sys, cfg, shard_hooks{});
+}
+
+std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& cfg,
+                                          const shard_hooks& hooks) {
   auto redis = parse_redis_url(cfg.redis_url, "redis.url");
   check_postgres_url(cfg.postgres_url, "postgres.url");
   auto postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
@@ -133,106 +166,69 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
   raise_version_floor(postgres_url, check_redis(redis, cfg.redis_url, cfg.namespaces, cfg.redis_key_prefix));
 
   std::unique_ptr<service> svc(new service);
-  svc->sys_ = &sys;
-  svc->metrics_ = std::make_shared<service_metrics>();
-  svc->shutdown_grace_ = cfg.shutdown_grace;
-  svc->health_ = std::make_shared<node_health>();
-  svc->health_->postgres.configure(cfg.breaker);
-  svc->health_->redis.configure(cfg.breaker);
-  svc->metrics_->postgres_pool_size = cfg.postgres_pool;
-  svc->metrics_->redis_pool_size = cfg.redis_pool;
+  auto& s = *svc->impl_;
+  s.sys = &sys;
+  s.shutdown_grace = cfg.shutdown_grace;
+  s.metrics = std::make_shared<service_metrics>();
+  s.metrics->postgres_pool_size = cfg.postgres_pool;
+  s.metrics->redis_pool_size = cfg.redis_pool;
   {
     std::vector<std::string> tables;
     for (auto& ns : cfg.namespaces)
       tables.push_back(ns.table);
-    svc->metrics_->set_namespaces(tables);
+    s.metrics->set_namespaces(tables);
   }
+  s.health = std::make_shared<node_health>();
+  s.health->postgres.configure(cfg.breaker);
+  s.health->redis.configure(cfg.breaker);
   auto spaces = std::make_shared<const namespace_table>(cfg.namespaces);
-  std::vector<writer_settings> writers;
-  for (auto& ns : cfg.namespaces) {
-    if (ns.mode != write_mode::write_behind)
-      continue;
-    auto m = std::make_shared<write_behind_metrics>(ns.table, ns.writers);
-    svc->metrics_->write_behind.push_back(m);
-    for (std::size_t i = 0; i < ns.writers; ++i) {
-      writer_settings w;
-      w.ns = ns;
-      w.stream_index = i;
-      w.redis_prefix = cfg.redis_key_prefix;
-      w.redis = redis;
-      w.postgres_url = postgres_url;
-      w.redis_timeout = cfg.redis_timeout;
-      w.postgres_timeout = cfg.postgres_timeout;
-      w.tombstone_ttl = cfg.tombstone_ttl;
-      w.backoff = cfg.restart_backoff;
-      w.metrics = m;
-      writers.push_back(std::move(w));
-    }
-  }
+  auto directory = std::make_shared<worker_directory>();
 
   for (std::size_t i = 0; i < cfg.shards; ++i) {
-    shard_settings s;
-    s.index = i;
-    s.shard_count = cfg.shards;
-    s.spaces = spaces;
-    s.metrics = svc->metrics_;
-    s.health = svc->health_;
-    s.redis_prefix = cfg.redis_key_prefix;
-    s.default_ttl = cfg.default_ttl;
-    s.tombstone_ttl = cfg.tombstone_ttl;
-    s.postgres_timeout = cfg.postgres_timeout;
-    s.redis_timeout = cfg.redis_timeout;
-    s.request_timeout = cfg.request_timeout;
-    s.max_batch_ops = cfg.max_batch_ops;
-    s.max_queued_writes = cfg.max_queued_writes;
-    s.retry_backoff = cfg.restart_backoff;
-    s.refuse_writes_without_cache = cfg.refuse_writes_without_cache;
-    s.refuse_reads_without_database = cfg.refuse_reads_without_database;
-    s.dirty_lease = cfg.dirty_lease;
-    s.hooks = opts.hooks;
-    svc->shards_.push_back(sys.middleman().spawn_broker(shard_coordinator, std::move(s)));
+    auto shard = shard_settings_from(cfg);
+    shard.index = i;
+    shard.spaces = spaces;
+    shard.metrics = s.metrics;
+    shard.health = s.health;
+    shard.hooks = hooks;
+    s.shards.push_back(sys.middleman().spawn_broker(shard_coordinator, std::move(shard)));
   }
   std::vector<caf::actor> peers;
-  for (auto& shard : svc->shards_)
+  for (auto& shard : s.shards)
     peers.push_back(caf::actor_cast<caf::actor>(shard));
-  for (auto& shard : svc->shards_)
+  for (auto& shard : s.shards)
     caf::anon_send(shard, atom::peers::value, peers);
 
-  supervisor_settings sup;
-  sup.postgres_url = postgres_url;
-  sup.postgres_pool = cfg.postgres_pool;
-  sup.postgres_timeout = cfg.postgres_timeout;
+  auto sup = supervisor_settings_from(cfg);
   sup.spaces = spaces;
-  sup.redis = redis;
-  sup.redis_pool = cfg.redis_pool;
-  sup.redis_timeout = cfg.redis_timeout;
-  sup.backoff = cfg.restart_backoff;
-  sup.shards = svc->shards_;
-  sup.metrics = svc->metrics_;
-  sup.health = svc->health_;
-  sup.writers = std::move(writers);
-  sup.dirty_lease = cfg.dirty_lease;
-  // Long enough for any worker's driver call in flight to reach its deadline.
-  sup.stop_wait = 2 * std::max(cfg.postgres_timeout, cfg.redis_timeout) + std::chrono::seconds(1);
-  svc->stop_wait_ = sup.stop_wait;
-  auto directory = std::make_shared<worker_directory>();
+  sup.shards = s.shards;
+  sup.metrics = s.metrics;
+  sup.health = s.health;
   sup.directory = directory;
-  svc->supervisor_ = sys.spawn(supervisor, std::move(sup));
-  cache_reader_settings reader;
+  // One figure set per write-behind namespace, shared by its writers.
+  for (auto& ns : cfg.namespaces)
+    if (ns.mode == write_mode::write_behind) {
+      auto m = std::make_shared<write_behind_metrics>(ns.table, ns.writers);
+      s.metrics->write_behind.push_back(m);
+      for (auto& w : sup.writers)
+        if (w.ns.table == ns.table)
+          w.metrics = m;
+    }
+  s.stop_wait = sup.stop_wait;
+  s.supervisor = sys.spawn(supervisor, std::move(sup));
+  auto reader = cache_reader_settings_from(cfg);
   reader.directory = directory;
-  reader.metrics = svc->metrics_;
-  reader.timeout = cfg.redis_timeout;
-  reader.backoff = cfg.restart_backoff;
-  svc->cache_reader_ = sys.middleman().spawn_broker(cache_reader, std::move(reader));
+  reader.metrics = s.metrics;
+  s.cache_reader = sys.middleman().spawn_broker(cache_reader, std::move(reader));
 
   // Accept no client before every shard knows its workers and has its first
   // dirty-key lease: the supervisor answers after both, and each shard reads
   // its mailbox in order.
   caf::scoped_actor self{sys};
   std::string start_error;
-  self->request(svc->supervisor_, std::chrono::seconds(10), atom::get::value)
+  self->request(s.supervisor, std::chrono::seconds(10), atom::get::value)
     .receive([](caf::ok_atom) {}, [&](caf::error& err) { start_error = sys.render(err); });
-  for (auto& shard : svc->shards_)
+  for (auto& shard : s.shards)
     self->request(shard, std::chrono::seconds(10), atom::workers::value)
       .receive(
         [&](const std::vector<uint64_t>& n) {
@@ -241,71 +237,52 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
         },
         [&](caf::error& err) { start_error = sys.render(err); });
   if (!start_error.empty()) {
-    svc->stop();
+    s.stop();
     throw std::runtime_error("cannot start the actors: " + start_error);
   }
 
-  auto fe = std::make_shared<front_end>();
+  auto fe = std::make_shared<front_end>(front_end_from(cfg));
   fe->spaces = spaces;
-  fe->metrics = svc->metrics_;
-  fe->health = svc->health_;
-  fe->shards = svc->shards_;
+  fe->metrics = s.metrics;
+  fe->health = s.health;
+  fe->shards = s.shards;
   fe->directory = directory;
-  fe->redis_prefix = cfg.redis_key_prefix;
-  fe->redis_timeout = cfg.redis_timeout;
-  fe->parse_limits.max_bulk = cfg.max_value_bytes;
-  fe->limits.max_value_bytes = cfg.max_value_bytes;
-  // A shard answers within its own deadlines (database, then cache); the
-  // client's deadline covers both plus the queueing before them.
-  fe->request_timeout = cfg.request_timeout;
-  fe->answer_timeout = cfg.request_timeout + cfg.postgres_timeout + cfg.redis_timeout +
-                       cfg.dirty_lease +
-                       std::chrono::seconds(2);
-  fe->max_pipeline = cfg.max_pipeline;
-  fe->max_reply_buffer_bytes = cfg.max_reply_buffer_bytes;
   fe->started = std::chrono::steady_clock::now();
-  svc->listener_ = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
-
-  // The port a listening broker got; a port it cannot have is a
-  // configuration error of `field`.
-  auto bound_port = [&](const caf::actor& broker, const char* field) {
-    uint16_t port = 0;
-    std::string bind_error;
-    self->request(broker, std::chrono::seconds(10), atom::get::value)
-      .receive([&](uint16_t p) { port = p; },
-               [&](caf::error& err) { bind_error = client_error_text(err); });
-    if (!bind_error.empty()) {
-      svc->stop();
-      if (bind_error.rfind("cannot listen", 0) == 0)
-        throw config_error(field, bind_error);
-      throw std::runtime_error(bind_error);
-    }
-    return port;
-  };
-  svc->port_ = bound_port(svc->listener_, "server.listen");
+  s.listener = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
+  s.port = s.bound_port(self, s.listener, "server.listen");
 
   if (cfg.http_enabled) {
-    http_settings http;
-    http.host = cfg.http_host;
-    http.port = cfg.http_port;
-    http.metrics = svc->metrics_;
-    http.health = svc->health_;
+    auto http = http_settings_from(cfg);
+    http.metrics = s.metrics;
+    http.health = s.health;
     http.directory = directory;
-    http.probe_timeout = std::min<std::chrono::milliseconds>(
-      http.probe_timeout, std::max(cfg.redis_timeout, cfg.postgres_timeout));
-    svc->http_ = sys.middleman().spawn_broker(http_endpoint, std::move(http));
-    svc->http_port_ = bound_port(svc->http_, "http.listen");
+    s.http = sys.middleman().spawn_broker(http_endpoint, std::move(http));
+    s.http_port = s.bound_port(self, s.http, "http.listen");
   }
   return svc;
 }
 
-service::~service() { stop(); }
+uint16_t service::impl::bound_port(caf::scoped_actor& self, const caf::actor& broker,
+                                   const char* field) {
+  uint16_t bound = 0;
+  std::string bind_error;
+  self->request(broker, std::chrono::seconds(10), atom::get::value)
+    .receive([&](uint16_t p) { bound = p; },
+             [&](caf::error& err) { bind_error = client_error_text(err); });
+  if (!bind_error.empty()) {
+    stop();
+    if (bind_error.rfind("cannot listen", 0) == 0)
+      throw config_error(field, bind_error);
+    throw std::runtime_error(bind_error);
+  }
+  return bound;
+}
 
-void service::stop() {
-  if (!sys_)
+void service::impl::stop() {
+  if (!sys)
     return;
   // Dependency order: no new requests, then the coordinators, then the workers.
-  caf::scoped_actor self{*sys_};
+  caf::scoped_actor self{*sys};
   auto stop_and_wait = [&](const auto& a, std::chrono::milliseconds wait = std::chrono::seconds(10)) {
     if (!a)
       return;
@@ -322,18 +299,18 @@ void service::stop() {
                       [&] { down = true; });
     }
   };
-  stop_and_wait(listener_);
-  stop_and_wait(http_);
-  stop_and_wait(cache_reader_);
-  for (auto& s : shards_)
-    stop_and_wait(s);
+  stop_and_wait(listener);
+  stop_and_wait(http);
+  stop_and_wait(cache_reader);
+  for (auto& shard : shards)
+    stop_and_wait(shard);
   // Write-behind: what is queued goes to PostgreSQL now, within the grace
   // period; whatever is left stays queued in Redis for the next start.
-  if (supervisor_ && !metrics_->write_behind.empty()) {
+  if (supervisor && !metrics->write_behind.empty()) {
     spdlog::info("write-behind: draining the queues into PostgreSQL (for up to {} ms)",
-                 shutdown_grace_.count());
-    auto deadline = std::chrono::steady_clock::now() + shutdown_grace_;
-    self->request(supervisor_, shutdown_grace_ + std::chrono::seconds(5), atom::flush::value,
+                 shutdown_grace.count());
+    auto deadline = std::chrono::steady_clock::now() + shutdown_grace;
+    self->request(supervisor, shutdown_grace + std::chrono::seconds(5), atom::flush::value,
                   static_cast<int64_t>(deadline.time_since_epoch().count()))
       .receive(
         [&](const std::vector<stream_report>& streams) {
@@ -347,18 +324,18 @@ void service::stop() {
         [&](caf::error& err) {
           spdlog::warn("write-behind: cannot tell what is left of the queues: the supervisor did "
                        "not answer ({}); what is queued stays in Redis and drains at the next "
-                       "start", sys_->render(err));
+                       "start", sys->render(err));
         });
   }
   // Returns once every worker has gone: no connection, transaction or
   // stream lock of this service outlives stop().
-  stop_and_wait(supervisor_, stop_wait_ + std::chrono::seconds(5));
-  listener_ = nullptr;
-  cache_reader_ = nullptr;
-  http_ = nullptr;
-  shards_.clear();
-  supervisor_ = nullptr;
-  sys_ = nullptr;
+  stop_and_wait(supervisor, stop_wait + std::chrono::seconds(5));
+  listener = nullptr;
+  cache_reader = nullptr;
+  http = nullptr;
+  shards.clear();
+  supervisor = nullptr;
+  sys = nullptr;
 }
 
 }  // namespace wtcache

@@ -13,30 +13,21 @@
 // in detached workers). Not thread-safe: call start/stop from one thread.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
-
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/shard_coordinator.hpp"
-#include "app/config.hpp"
+#include "core/config.hpp"
 #include "core/latency.hpp"
 
 namespace wtcache {
 
 // Loads caf::io::middleman and registers wtcache's message types and errors.
 void configure_actor_system(caf::actor_system_config& cfg);
-
-// Why Redis's maxmemory-policy endangers write-behind namespaces, if it does.
-std::optional<std::string> eviction_problem(const std::string& policy,
-                                            const std::vector<namespace_config>& spaces,
-                                            const std::string& url);
 
 // wtcached's scheduler: CAF's "sharing" policy (one queue, sleeping workers
 // woken on demand) instead of the default work stealing, whose idle workers
@@ -45,42 +36,40 @@ std::optional<std::string> eviction_problem(const std::string& policy,
 // may call this for its own system or keep its choice.
 void use_sharing_scheduler(caf::actor_system_config& cfg);
 
-struct service_options {
-  shard_hooks hooks;  // tests only
-};
+// Why Redis's maxmemory-policy endangers write-behind namespaces, if it does.
+std::optional<std::string> eviction_problem(const std::string& policy,
+                                            const std::vector<namespace_config>& spaces,
+                                            const std::string& url);
+
+struct shard_hooks;  // tests only: app/service_testing.hpp
 
 class service {
 public:
   // Prepares the schema (throws config_error for a configuration problem,
   // std::runtime_error for anything else), spawns the actors and binds the
   // listening socket (port 0 in `cfg` picks a free one).
-  static std::unique_ptr<service> start(caf::actor_system& sys, const config& cfg,
-                                        service_options opts = {});
+  static std::unique_ptr<service> start(caf::actor_system& sys, const config& cfg);
   ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
 
-  uint16_t port() const { return port_; }
+  uint16_t port() const;
   // The HTTP endpoint's port (/metrics, /healthz, /readyz); 0 when it is off.
-  uint16_t http_port() const { return http_port_; }
-  const service_metrics& metrics() const { return *metrics_; }
+  uint16_t http_port() const;
+  // Statistics (counters and histograms), readable from any thread.
+  const service_metrics& metrics() const;
 
-  // Closes the listener and every connection, then stops the shards and the
-  // workers. Idempotent.
+  // Closes the listener and every connection, stops the shards, drains the
+  // write-behind queues for up to shutdown_grace, then stops the workers and
+  // returns once they are gone. Idempotent.
   void stop();
 
 private:
-  service() = default;
-  caf::actor_system* sys_ = nullptr;
-  caf::actor listener_;
-  caf::actor cache_reader_;
-  caf::actor http_;
-  std::vector<shard_actor> shards_;
-  caf::actor supervisor_;
-  std::shared_ptr<service_metrics> metrics_;
-  std::shared_ptr<node_health> health_;
-  uint16_t port_ = 0;
-  uint16_t http_port_ = 0;
-  std::chrono::milliseconds shutdown_grace_{10000};
-  std::chrono::milliseconds stop_wait_{5000};  // for the workers to exit
+  struct impl;  // app/service.cpp
+  service();
+  std::unique_ptr<impl> impl_;
+  friend std::unique_ptr<service> start_with_hooks(caf::actor_system&, const config&,
+                                                   const shard_hooks&);
 };
 
 }  // namespace wtcache

@@ -16,6 +16,7 @@
 #include "actors/cache_reader.hpp"
 #include "app/config.hpp"
 #include "app/service.hpp"
+#include "app/service_testing.hpp"
 #include "messages/atoms.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
@@ -88,10 +89,10 @@ protected:
   }
 
   static std::unique_ptr<service> start_service(const config& cfg) {
-    service_options opts;
-    opts.hooks.before_fill = fill_gate_->actor;
-    opts.hooks.before_cache_write = write_gate_->actor;
-    return service::start(*sys_, cfg, opts);
+    shard_hooks hooks;
+    hooks.before_fill = fill_gate_->actor;
+    hooks.before_cache_write = write_gate_->actor;
+    return start_with_hooks(*sys_, cfg, hooks);
   }
 
   static void SetUpTestSuite() {
