@@ -1,5 +1,6 @@
 #include "app/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <filesystem>
@@ -8,7 +9,7 @@
 #include <tuple>
 #include <sstream>
 
-#include <libpq-fe.h>
+#include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
 namespace wtcache {
@@ -358,51 +359,79 @@ config parse_config_text(const std::string& text, const std::string& source) {
 
 command_line parse_command_line(int argc, char** argv) {
   command_line cl;
-  int i = 1;
-  if (i < argc && argv[i][0] != '-') {
-    cl.subcommand = argv[i++];
-    if (cl.subcommand != "migrate" && cl.subcommand != "check")
-      throw config_error(cl.subcommand, "unknown command (expected: migrate or check)");
+  // CLI11 parses; the messages stay ours: one line, naming the option.
+  CLI::App app{"wtcached"};
+  app.set_help_flag();
+  app.allow_extras();
+  app.fallthrough();
+  app.add_flag("-h,--help", cl.help);
+  app.add_flag("--version", cl.version);
+  std::string config_file, listen, http_listen, redis_url, postgres_url, data_dir;
+  auto* config_opt = app.add_option("--config", config_file);
+  auto* listen_opt = app.add_option("--listen", listen);
+  auto* http_opt = app.add_option("--http-listen", http_listen);
+  auto* redis_opt = app.add_option("--redis", redis_url);
+  auto* postgres_opt = app.add_option("--postgres", postgres_url);
+  auto* data_opt = app.add_option("--data-dir", data_dir);
+  auto one_of = [](std::vector<std::string> allowed, std::string expected) {
+    return CLI::Validator(
+      [=](std::string& v) {
+        return std::find(allowed.begin(), allowed.end(), v) != allowed.end()
+                 ? std::string()
+                 : "expected " + expected + ", got \"" + v + "\"";
+      },
+      "");
+  };
+  app.add_option("--log-level", cl.log_level)
+    ->check(one_of({"trace", "debug", "info", "warn", "error", "off"},
+                   "trace, debug, info, warn, error or off"));
+  app.add_option("--log-format", cl.log_format)->check(one_of({"text", "json"}, "text or json"));
+  auto* migrate = app.add_subcommand("migrate");
+  auto* check = app.add_subcommand("check");
+  for (auto* sub : {migrate, check}) {
+    sub->allow_extras();
+    sub->fallthrough();
   }
-  for (; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      cl.help = true;
-      continue;
-    }
-    if (arg == "--version") {
-      cl.version = true;
-      continue;
-    }
-    std::string value;
-    auto eq = arg.find('=');
-    std::string name = arg.substr(0, eq);
-    auto take = [&]() -> std::string {
-      if (eq != std::string::npos)
-        return arg.substr(eq + 1);
-      if (i + 1 >= argc)
-        throw config_error(name, "missing value");
-      return argv[++i];
-    };
-    if (name == "--config") cl.config_file = take();
-    else if (name == "--listen") cl.listen = take();
-    else if (name == "--http-listen") cl.http_listen = take();
-    else if (name == "--redis") cl.redis_url = take();
-    else if (name == "--postgres") cl.postgres_url = take();
-    else if (name == "--data-dir") cl.data_dir = take();
-    else if (name == "--log-level") {
-      cl.log_level = take();
-      if (cl.log_level != "trace" && cl.log_level != "debug" && cl.log_level != "info" &&
-          cl.log_level != "warn" && cl.log_level != "error" && cl.log_level != "off")
-        throw config_error(name, "expected trace, debug, info, warn, error or off, got \"" +
-                                   cl.log_level + "\"");
-    } else if (name == "--log-format") {
-      cl.log_format = take();
-      if (cl.log_format != "text" && cl.log_format != "json")
-        throw config_error(name, "expected text or json, got \"" + cl.log_format + "\"");
-    }
-    else throw config_error(name, "unknown option (see wtcached --help)");
+  app.require_subcommand(0, 1);
+  // "--name: what" from CLI11's messages, as a config_error of that name.
+  auto refused = [](const std::string& what, const std::string& instead) {
+    auto colon = what.find(": ");
+    auto name = colon == std::string::npos ? std::string("command line") : what.substr(0, colon);
+    return config_error(name, instead.empty() ? what.substr(colon + 2) : instead);
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ArgumentMismatch& e) {
+    throw refused(e.what(), "missing value");
+  } catch (const CLI::ValidationError& e) {
+    throw refused(e.what(), "");
+  } catch (const CLI::ParseError& e) {
+    throw config_error("command line", e.what());
   }
+  std::vector<std::string> extras = app.remaining();
+  for (auto* sub : {migrate, check})
+    for (auto& x : sub->remaining())
+      extras.push_back(x);
+  if (!extras.empty()) {
+    const auto& x = extras.front();
+    if (x.rfind("-", 0) == 0)
+      throw config_error(x.substr(0, x.find('=')), "unknown option (see wtcached --help)");
+    throw config_error(x, "unknown command (expected: migrate or check)");
+  }
+  if (migrate->parsed())
+    cl.subcommand = "migrate";
+  else if (check->parsed())
+    cl.subcommand = "check";
+  auto set = [](CLI::Option* opt, std::optional<std::string>& out, std::string& value) {
+    if (opt->count() > 0)
+      out = std::move(value);
+  };
+  set(config_opt, cl.config_file, config_file);
+  set(listen_opt, cl.listen, listen);
+  set(http_opt, cl.http_listen, http_listen);
+  set(redis_opt, cl.redis_url, redis_url);
+  set(postgres_opt, cl.postgres_url, postgres_url);
+  set(data_opt, cl.data_dir, data_dir);
   return cl;
 }
 

@@ -1,7 +1,7 @@
+// The restart backoff (core/backoff.hpp): doubling up to the cap, and the jitter.
 #include <gtest/gtest.h>
 
 #include "core/backoff.hpp"
-#include "core/latency.hpp"
 
 using namespace std::chrono_literals;
 
@@ -19,17 +19,4 @@ TEST(Backoff, JitterStretchesByAtMostTheRandomFactor) {
   EXPECT_EQ(p.delay(0, 0.0), 100ms);
   EXPECT_EQ(p.delay(0, 0.999), 119ms);
   EXPECT_EQ(p.delay(2, 0.5), 440ms);
-}
-
-TEST(LatencyHistogram, PercentilesAreWithinABucket) {
-  wtcache::latency_histogram h;
-  for (int i = 1; i <= 1000; ++i)
-    h.record(std::chrono::microseconds(i));
-  auto p50 = h.percentile(0.5).count();
-  auto p99 = h.percentile(0.99).count();
-  EXPECT_GE(p50, 500);
-  EXPECT_LE(p50, 560);
-  EXPECT_GE(p99, 990);
-  EXPECT_LE(p99, 1100);
-  EXPECT_EQ(h.count(), 1000u);
 }

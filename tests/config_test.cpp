@@ -185,3 +185,52 @@ TEST(Config, WriteBehindAppliesOnlyMoveARowForward) {
   EXPECT_EQ(stream_of("cart:42", 4), stream_of("cart:42", 4));
   EXPECT_EQ(queue_stream("wtc:", ns, 1), "wtc:wbq:shopping_carts:1");
 }
+
+namespace {
+
+// parse_command_line over a list of arguments (argv[0] added).
+wtcache::command_line parse_args(std::vector<std::string> args) {
+  args.insert(args.begin(), "wtcached");
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  return wtcache::parse_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string cli_error(std::vector<std::string> args) {
+  try {
+    parse_args(std::move(args));
+  } catch (const wtcache::config_error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+}  // namespace
+
+TEST(CommandLine, TakesOptionsInBothFormsAndASubcommandAnywhere) {
+  auto cl = parse_args({"check", "--config", "a.toml", "--redis=redis://h:1", "--log-level",
+                        "debug", "--http-listen", ""});
+  EXPECT_EQ(cl.subcommand, "check");
+  EXPECT_EQ(cl.config_file, "a.toml");
+  EXPECT_EQ(cl.redis_url, "redis://h:1");
+  EXPECT_EQ(cl.log_level, "debug");
+  EXPECT_EQ(cl.http_listen, "");  // given empty: the HTTP endpoint is off
+  EXPECT_FALSE(cl.postgres_url.has_value());
+  auto serve = parse_args({"--listen", "0.0.0.0:7000"});
+  EXPECT_EQ(serve.subcommand, "");
+  EXPECT_EQ(serve.listen, "0.0.0.0:7000");
+  EXPECT_FALSE(serve.http_listen.has_value());
+  EXPECT_TRUE(parse_args({"--help"}).help);
+  EXPECT_TRUE(parse_args({"migrate", "--version"}).version);
+}
+
+TEST(CommandLine, EveryMistakeNamesTheOptionInOneLine) {
+  EXPECT_EQ(cli_error({"--frobnicate"}), "--frobnicate: unknown option (see wtcached --help)");
+  EXPECT_EQ(cli_error({"--frobnicate=3"}), "--frobnicate: unknown option (see wtcached --help)");
+  EXPECT_EQ(cli_error({"serve"}), "serve: unknown command (expected: migrate or check)");
+  EXPECT_EQ(cli_error({"--listen"}), "--listen: missing value");
+  EXPECT_EQ(cli_error({"--log-format", "xml"}), "--log-format: expected text or json, got \"xml\"");
+  EXPECT_EQ(cli_error({"--log-level", "loud"}),
+            "--log-level: expected trace, debug, info, warn, error or off, got \"loud\"");
+}

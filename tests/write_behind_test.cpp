@@ -23,6 +23,7 @@
 #include "tests/support/log_capture.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
+#include "tests/support/text.hpp"
 
 using namespace wtcache;
 using namespace wtcache::test;
@@ -30,22 +31,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string info_line(uint16_t port, const std::string& name) {
-  resp_client c(port);
-  auto text = c.cmd({"INFO", "write-behind"}).str;
-  auto pos = text.find(name + ":");
-  if (pos == std::string::npos)
-    return {};
-  return text.substr(pos, text.find("\r\n", pos) - pos);
-}
-
 // A figure of the wb_items namespace's INFO line ("flushed", "queue_depth"...).
 long long wb_figure(uint16_t port, const std::string& figure) {
-  auto line = info_line(port, "wb_wb_items");
-  auto pos = line.find(figure + "=");
-  if (pos == std::string::npos)
-    return -1;
-  return std::stoll(line.substr(pos + figure.size() + 1));
+  resp_client c(port);
+  auto line = info_field(c.cmd({"INFO", "write-behind"}).str, "wb_wb_items");
+  auto value = list_field(line, figure);
+  return value.empty() ? -1 : std::stoll(value);
 }
 
 std::string row_of(const std::string& id) {

@@ -18,6 +18,7 @@
 #include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
+#include "tests/support/text.hpp"
 
 using namespace wtcache;
 using namespace wtcache::test;
@@ -25,13 +26,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct run_result {
   int status = -1;

@@ -18,6 +18,7 @@
 #include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
+#include "tests/support/text.hpp"
 
 using namespace wtcache;
 using namespace wtcache::test;
@@ -48,12 +49,6 @@ std::string fault_config() {
   return t;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // One wtcached process on a fixed port, so that clients find it again
 // after a restart.
@@ -98,14 +93,8 @@ public:
   long long info(const std::string& field) const {
     try {
       resp_client c(port_);
-      auto text = c.cmd({"INFO"}).str;
-      auto at = text.find(field + ":");
-      if (at == std::string::npos) {
-        at = text.find(field + "=");
-        if (at == std::string::npos)
-          return -1;
-      }
-      return std::stoll(text.substr(at + field.size() + 1));
+      auto value = info_field(c.cmd({"INFO"}).str, field);
+      return value.empty() ? -1 : std::stoll(value);
     } catch (const std::exception&) {
       return -1;
     }

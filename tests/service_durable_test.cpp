@@ -1,0 +1,254 @@
+// Promises 1 and 2 through the service: an acknowledged write is committed
+// in PostgreSQL (checked there), and a write that answers an error changed
+// nothing, or says its outcome is unknown. Group commit keeps both.
+#include <future>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/http.hpp"
+#include "tests/support/service_fixture.hpp"
+
+using namespace wtcache;
+using namespace wtcache::test;
+using namespace std::chrono_literals;
+
+TEST_F(Service, SetCommitsTheRowAndCachesItBeforeAnswering) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "hello"}).str, "OK");
+  auto rows = sql("SELECT value, version FROM wtcache_kv WHERE key = $1", k);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(pqxx::binarystring(rows[0][0]).str(), "hello");
+  auto entry = redis_entry(k);
+  EXPECT_EQ(field(entry, "d"), "hello");
+  EXPECT_EQ(field(entry, "k"), "v");
+  EXPECT_EQ(field(entry, "v"), rows[0][1].as<std::string>());
+  EXPECT_EQ(c.cmd({"GET", k}).str, "hello");
+}
+
+TEST_F(Service, DelRemovesRowsLeavesTombstonesAndCountsWhatItDeleted) {
+  resp_client c(port_);
+  auto a = key(), b = key(), missing = key();
+  ASSERT_EQ(c.cmd({"SET", a, "1"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", b, "2"}).str, "OK");
+  auto del = c.cmd({"DEL", a, b, missing});
+  EXPECT_EQ(del.number, 2) << del;
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 0u);
+  auto entry = redis_entry(a);
+  EXPECT_EQ(field(entry, "k"), "t");
+  EXPECT_TRUE(c.cmd({"GET", a}).is_nil());
+  EXPECT_EQ(c.cmd({"EXISTS", a, b}).number, 0);
+  // Delete and reinsert: the new value's version is above the tombstone's.
+  ASSERT_EQ(c.cmd({"SET", a, "again"}).str, "OK");
+  EXPECT_EQ(c.cmd({"GET", a}).str, "again");
+  EXPECT_EQ(field(redis_entry(a), "k"), "v");
+}
+
+TEST_F(Service, JsonbNamespaceRefusesInvalidJsonAndWritesNothing) {
+  resp_client c(port_);
+  auto err = c.cmd({"SET", "session:9001", "{\"cart\":[1,}"});
+  ASSERT_TRUE(err.is_error());
+  EXPECT_EQ(err.str, "ERR invalid JSON at byte 11: expected a value");
+  EXPECT_EQ(sql("SELECT 1 FROM user_sessions WHERE user_id = 9001").size(), 0u);
+  EXPECT_EQ(redis_entry("session:9001").elements.size(), 0u);
+}
+
+TEST_F(Service, NamespaceMapsToTheUserTableAndTouchesItsColumns) {
+  resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
+  ASSERT_EQ(c.cmd({"SET", "session:42", "{\"cart\":[1]}"}).str, "OK");
+  sql("UPDATE user_sessions SET updated_at = now() - interval '1 day', "
+      "last_activity = now() - interval '1 day' WHERE user_id = 42");
+  ASSERT_EQ(c.cmd({"SET", "session:42", "{\"cart\":[1,2]}"}).str, "OK");
+  auto row = sql("SELECT session_data::text, updated_at > now() - interval '1 minute', "
+                 "last_activity > now() - interval '1 minute' FROM user_sessions WHERE user_id = 42");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "{\"cart\": [1, 2]}");
+  EXPECT_TRUE(row[0][1].as<bool>());
+  EXPECT_TRUE(row[0][2].as<bool>());
+  // The cache holds what a read-through would return: jsonb's own text.
+  EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1, 2]}");
+  redis.cmd({"DEL", "wtc:session:42"});
+  EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1, 2]}");
+  auto ttl = redis.cmd({"PTTL", "wtc:session:42"}).number;
+  EXPECT_GT(ttl, 1700 * 1000);  // the namespace's ttl = 1800
+  // A key the key column cannot hold is refused by PostgreSQL, and nothing changes.
+  auto bad = c.cmd({"SET", "session:not-a-number", "{}"});
+  EXPECT_TRUE(bad.is_error()) << bad;
+}
+
+TEST_F(Service, CountersIncrementAtomicallyInTheDatabase) {
+  auto page = "views:/" + key();
+  constexpr int clients = 4, each = 25;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i)
+    threads.emplace_back([&] {
+      resp_client c(port_);
+      for (int j = 0; j < each; ++j)
+        ASSERT_FALSE(c.cmd({"INCR", page}).is_error());
+    });
+  for (auto& t : threads)
+    t.join();
+  resp_client c(port_);
+  EXPECT_EQ(c.cmd({"GET", page}).str, std::to_string(clients * each));
+  auto row = sql("SELECT view_count FROM page_views WHERE page_url = $1", page.substr(6));
+  EXPECT_EQ(row[0][0].as<int>(), clients * each);
+  EXPECT_EQ(c.cmd({"INCRBY", page, "10"}).number, clients * each + 10);
+  EXPECT_EQ(c.cmd({"DECRBY", page, "110"}).number, 0);
+  EXPECT_EQ(c.cmd({"DECR", page}).number, -1);
+}
+
+TEST_F(Service, IncrOfANonIntegerIsRedissErrorAndChangesNothing) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "abc"}).str, "OK");
+  auto r = c.cmd({"INCR", k});
+  EXPECT_EQ(r.str, "ERR value is not an integer or out of range");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "abc");
+  ASSERT_EQ(c.cmd({"SET", k, "9223372036854775807"}).str, "OK");
+  EXPECT_EQ(c.cmd({"INCR", k}).str, "ERR increment or decrement would overflow");
+  EXPECT_EQ(c.cmd({"INCR", key()}).number, 1);
+}
+
+TEST_F(Service, MsetWritesAllKeysInOneTransaction) {
+  resp_client c(port_);
+  std::vector<std::string> args = {"MSET"};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 20; ++i) {  // spread over every shard
+    keys.push_back(key());
+    args.push_back(keys.back());
+    args.push_back("v" + std::to_string(i));
+  }
+  ASSERT_EQ(c.cmd(args).str, "OK");
+  auto xmins = sql("SELECT count(DISTINCT xmin::text) FROM wtcache_kv WHERE key = ANY($1::text[])",
+                   "{" + [&] { std::string s; for (auto& k : keys) s += (s.empty() ? "" : ",") + k; return s; }() + "}");
+  EXPECT_EQ(xmins[0][0].as<int>(), 1);  // one transaction wrote them all
+  std::vector<std::string> mget = {"MGET"};
+  mget.insert(mget.end(), keys.begin(), keys.end());
+  mget.push_back(key());
+  auto got = c.cmd(mget);
+  ASSERT_EQ(got.elements.size(), 21u);
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(got.elements[i].str, "v" + std::to_string(i));
+  EXPECT_TRUE(got.elements[20].is_nil());
+}
+
+TEST_F(Service, MsetWithOneBadKeyWritesNothing) {
+  resp_client c(port_);
+  auto good = key();
+  auto r = c.cmd({"MSET", good, "x", "session:abc", "{}"});
+  ASSERT_TRUE(r.is_error()) << r;
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", good).size(), 0u);
+  EXPECT_TRUE(c.cmd({"GET", good}).is_nil());
+}
+
+// Every request has a deadline: a write stuck after its COMMIT is answered in
+// time, and the answer does not claim it failed.
+TEST_F(Service, AWriteThatMissesItsDeadlineSaysTheOutcomeIsUnknown) {
+  resp_client c(port_);
+  auto k = key();
+  write_gate_->arm(k);
+  auto start = std::chrono::steady_clock::now();
+  auto r = c.cmd({"SET", k, "late"});
+  auto waited = std::chrono::steady_clock::now() - start;
+  // The shard gives up on the transaction (its worker is held after COMMIT)
+  // a little before the client's deadline, whichever answers first.
+  EXPECT_EQ(r.str.rfind("ERR outcome unknown: ", 0), 0u) << r.str;
+  EXPECT_GE(waited, 1500ms);
+  EXPECT_LT(waited, 10s);  // a hang would be caught here
+  write_gate_->release(k);
+  // It had committed: the row is there, and reads agree with it.
+  EXPECT_TRUE(eventually([&] { return c.cmd({"GET", k}).str == "late"; }));
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", k).size(), 1u);
+}
+
+// A lone SET goes in pipelined with its BEGIN; when PostgreSQL refuses it,
+// its error is the answer, and every worker is fit for the next writes (none is left mid-pipeline or in an aborted transaction).
+TEST_F(Service, ALoneSetThatPostgresRefusesFailsAloneAndLeavesTheWorkersFit) {
+  resp_client c(port_);
+  for (int i = 0; i < 8; ++i) {  // more than there are workers
+    auto r = c.cmd({"SET", "session:not-a-number-" + std::to_string(i), "{}"});
+    EXPECT_TRUE(r.is_error()) << r;
+    EXPECT_NE(r.str.find("invalid input syntax for type bigint"), std::string::npos) << r;
+  }
+  for (int i = 0; i < 8; ++i) {
+    auto k = key();
+    ASSERT_EQ(c.cmd({"SET", k, "fine"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", k}).str, "fine");
+  }
+}
+
+// Group commit: writes that arrive while a transaction is in flight share the
+// next one, and one bad command among them fails alone.
+TEST_F(Service, WritesQueuedBehindATransactionCommitTogetherAndABadOneFailsAlone) {
+  resp_client c(port_);
+  auto first = key();
+  auto a = key_beside(first), b = key_beside(first);
+  auto bad = key_beside(first, "session:x");  // not a bigint: PostgreSQL refuses it
+  auto hold = hold_shard_with(first, port_);
+  auto queued_before = std::stoll(info_field(c, "queued_writes"));
+  auto transactions_before = std::stoll(info_field(c, "db_transactions"));
+  std::vector<std::future<reply>> writes;
+  for (auto& [k, v] : std::vector<std::pair<std::string, std::string>>{{a, "1"}, {bad, "{}"}, {b, "2"}})
+    writes.push_back(std::async(std::launch::async, [&, k = k, v = v] {
+      resp_client w(port_);
+      return w.cmd({"SET", k, v});
+    }));
+  ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued_before + 3; }));
+  write_gate_->release(first);
+  EXPECT_EQ(hold.get().str, "OK");
+  EXPECT_EQ(writes[0].get().str, "OK");
+  auto refused = writes[1].get();
+  EXPECT_TRUE(refused.is_error()) << refused;
+  EXPECT_NE(refused.str.find("invalid input syntax for type bigint"), std::string::npos) << refused;
+  EXPECT_EQ(writes[2].get().str, "OK");
+  // The held one (counted when its worker answers, after the cache update)
+  // and one more for the three queued ones.
+  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 2);
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 2u);
+  EXPECT_EQ(c.cmd({"GET", a}).str, "1");
+  EXPECT_EQ(c.cmd({"GET", b}).str, "2");
+}
+
+// A batch of SETs goes in as one statement, casting its arrays to the
+// columns' types: a value too long for a varchar(n) column must fail its own
+// command, as it does alone, never be cut short to fit.
+TEST_F(Service, ABatchedValueTooLongForItsColumnFailsAloneAndIsNotCut) {
+  sql("CREATE TABLE IF NOT EXISTS short_notes (id varchar(12) PRIMARY KEY, "
+      "note varchar(4) NOT NULL, version bigint NOT NULL DEFAULT 0)");
+  auto notes = start_service_with([](config& cfg) {
+    namespace_config ns;
+    ns.prefix = "note:";
+    ns.table = "short_notes";
+    ns.key_column = "id";
+    ns.value_column = "note";
+    ns.type = value_type::text;
+    cfg.namespaces.push_back(ns);
+    cfg.shards = 1;  // every key in one shard, so that the writes share a batch
+  });
+  resp_client c(notes->port());
+  auto hold = hold_shard_with("note:first", notes->port());
+  auto queued = std::stoll(info_field(c, "queued_writes"));
+  std::vector<std::future<reply>> writes;
+  for (auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+         {"note:fits", "abcd"}, {"note:long", "abcdefgh"}, {"note:also", "xy"}}) {
+    writes.push_back(std::async(std::launch::async, [&, k = k, v = v] {
+      resp_client w(notes->port());
+      return w.cmd({"SET", k, v});
+    }));
+    ++queued;
+    ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued; }));
+  }
+  write_gate_->release("note:first");
+  EXPECT_EQ(hold.get().str, "OK");
+  EXPECT_EQ(writes[0].get().str, "OK");
+  auto refused = writes[1].get();
+  EXPECT_NE(refused.str.find("value too long"), std::string::npos) << refused;
+  EXPECT_EQ(writes[2].get().str, "OK");
+  EXPECT_TRUE(sql("SELECT 1 FROM short_notes WHERE id = 'long'").empty());
+  EXPECT_EQ(sql("SELECT note FROM short_notes WHERE id = 'fits'")[0][0].as<std::string>(), "abcd");
+  EXPECT_EQ(c.cmd({"GET", "note:also"}).str, "xy");
+  notes->stop();
+  sql("DROP TABLE short_notes");
+}
