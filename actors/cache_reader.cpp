@@ -1,6 +1,7 @@
 #include "actors/cache_reader.hpp"
 
 #include <sys/socket.h>
+#include <hiredis/hiredis.h>
 #include <unistd.h>
 
 #include <caf/behavior.hpp>
@@ -10,6 +11,7 @@
 
 #include "actors/broker_mailbox.hpp"
 #include "backends/redis_cache.hpp"
+#include "core/resp.hpp"
 #include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
@@ -33,28 +35,6 @@ const char* const reader_client_name = "wtcache-reader";
 namespace {
 
 int64_t now_ns() { return clock_type::now().time_since_epoch().count(); }
-
-// HMGET key v k d: the fields of a cache entry (actors/redis_worker.hpp).
-void append_read(std::string& out, std::string_view redis_key) {
-  out += "*5\r\n$5\r\nHMGET\r\n";
-  resp::bulk(out, redis_key);
-  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n";
-}
-
-// As the Redis worker reads it: an error reply or an entry without its
-// version and kind is absent (the fence script replaces whatever is there).
-cache_entry entry_of(const resp::reply& r) {
-  if (r.type != resp::reply::kind::array || r.elements.size() != 3)
-    return {};
-  const auto& v = r.elements[0];
-  const auto& k = r.elements[1];
-  const auto& d = r.elements[2];
-  if (v.type != resp::reply::kind::bulk || k.type != resp::reply::kind::bulk)
-    return {};
-  return cache_entry_of(v.str, k.str,
-                        d.type == resp::reply::kind::bulk ? std::string_view(d.str)
-                                                          : std::string_view());
-}
 
 void send_out(self_ptr self) {
   auto& st = self->state;
@@ -98,7 +78,7 @@ void drop(self_ptr self, const std::string& why) {
   st.verified = false;
   st.out.clear();
   st.unsent = 0;
-  st.parser = resp::reply_parser{};
+  st.replies = std::make_unique<reply_reader>();
   auto waiting = std::move(st.waiting);
   st.waiting.clear();
   st.keys_waiting = 0;
@@ -152,14 +132,14 @@ void connect(self_ptr self) {
 void on_data(self_ptr self, const std::vector<char>& buf) {
   auto& st = self->state;
   st.last_data = clock_type::now();
-  st.parser.feed(buf.data(), buf.size());
-  resp::reply r;
+  st.replies->feed(buf.data(), buf.size());
+  redis_reply r;
   for (;;) {
-    auto status = st.parser.next(r);
-    if (status == resp::reply_parser::status::incomplete)
+    auto status = st.replies->next(r);
+    if (status == reply_reader::status::incomplete)
       return;
-    if (status == resp::reply_parser::status::error) {
-      drop(self, "unreadable reply from Redis: " + st.parser.error_message());
+    if (status == reply_reader::status::error) {
+      drop(self, "unreadable reply from Redis: " + st.replies->error_message());
       return;
     }
     if (st.waiting.empty()) {
@@ -170,8 +150,8 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
     if (w.keys == 0) {  // CLIENT SETNAME (its answer does not matter), then PING
       bool ping = st.waiting.size() == 1 || st.waiting[1].keys != 0;
       st.waiting.pop_front();
-      if (ping && (r.type != resp::reply::kind::status || r.str != "PONG")) {
-        drop(self, "PING answered with " + r.str);
+      if (ping && (r->type != REDIS_REPLY_STATUS || reply_text(r.get()) != "PONG")) {
+        drop(self, "PING answered with " + reply_text(r.get()));
         return;
       }
       if (ping) {
@@ -183,7 +163,7 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
       }
       continue;
     }
-    w.entries.push_back(entry_of(r));
+    w.entries.push_back(entry_of_reply(r.get()));
     if (w.entries.size() == w.keys) {
       st.keys_waiting -= w.keys;
       st.cfg.metrics->cache_read_latency.observe(clock_type::now() - w.asked);
@@ -241,7 +221,7 @@ caf::behavior cache_reader(self_ptr self, cache_reader_settings cfg) {
         return make_error(ec::redis_unavailable, "the cache reader has too many reads waiting");
       st.keys_waiting += keys.size();
       for (auto& k : keys)
-        append_read(st.out, k);
+        append_entry_read(st.out, k);
       st.waiting.push_back({keys.size(), {}, self->make_response_promise(), deadline,
                             clock_type::now()});
       st.waiting.back().entries.reserve(keys.size());

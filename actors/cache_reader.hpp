@@ -32,7 +32,7 @@
 #include "core/backoff.hpp"
 #include "core/config.hpp"
 #include "core/latency.hpp"
-#include "core/resp.hpp"
+#include "backends/reply_reader.hpp"
 #include "messages/cache_protocol.hpp"
 
 namespace wtcache {
@@ -76,7 +76,7 @@ struct cache_reader_state {
   std::size_t unsent = 0;      // bytes in CAF's buffer for the socket
   bool flush_posted = false;
   bool watchdog_armed = false;
-  resp::reply_parser parser;
+  std::unique_ptr<reply_reader> replies = std::make_unique<reply_reader>();
   std::minstd_rand rng{std::random_device{}()};
 };
 

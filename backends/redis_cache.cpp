@@ -34,18 +34,28 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
     redis_reply r;
     if (auto err = redis.next_reply(r))
       return err;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
-      continue;  // e.g. WRONGTYPE: absent; the fence script replaces it
-    auto* v = r->element[0];
-    auto* k = r->element[1];
-    auto* d = r->element[2];
-    if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
-      continue;
-    e = cache_entry_of(std::string_view(v->str, v->len), std::string_view(k->str, k->len),
-                       d->type == REDIS_REPLY_STRING ? std::string_view(d->str, d->len)
-                                                     : std::string_view());
+    e = entry_of_reply(r.get());
   }
   return out;
+}
+
+cache_entry entry_of_reply(const redisReply* r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+    return {};
+  auto* v = r->element[0];
+  auto* k = r->element[1];
+  auto* d = r->element[2];
+  if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
+    return {};
+  return cache_entry_of(std::string_view(v->str, v->len), std::string_view(k->str, k->len),
+                        d->type == REDIS_REPLY_STRING ? std::string_view(d->str, d->len)
+                                                      : std::string_view());
+}
+
+void append_entry_read(std::string& out, std::string_view redis_key) {
+  out += "*5\r\n$5\r\nHMGET\r\n";
+  resp::bulk(out, redis_key);
+  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n";
 }
 
 caf::expected<std::vector<cache_write_result>>

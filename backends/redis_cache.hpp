@@ -24,6 +24,14 @@ namespace wtcache {
 cache_entry cache_entry_of(std::string_view version, std::string_view kind,
                            std::string_view data);
 
+// The entry an HMGET key v k d answered. A reply that is not a well-formed
+// entry (absent, another program's key, an error) is an absent entry: the
+// fence script replaces whatever is there.
+cache_entry entry_of_reply(const redisReply* r);
+// The command that reads an entry, as RESP: for connections hiredis does
+// not drive (the cache reader).
+void append_entry_read(std::string& out, std::string_view redis_key);
+
 // One pipelined round of HMGETs. A key that is not a well-formed entry
 // (absent, another program's, an error reply) reads as absent.
 caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,

@@ -64,45 +64,6 @@ private:
   std::string error_;
 };
 
-// One RESP2 reply, as a server sends it.
-struct reply {
-  enum class kind : uint8_t { status, error, integer, bulk, nil, array };
-  kind type = kind::nil;
-  std::string str;              // status, error (without the '-'), bulk
-  long long integer = 0;
-  std::vector<reply> elements;  // array
-};
-
-// An incremental parser of a server's replies, for the connections wtcached
-// opens to Redis itself. A reply is taken only once all of it is there.
-class reply_parser {
-public:
-  enum class status { incomplete, reply, error };
-
-  explicit reply_parser(std::size_t max_bulk = std::size_t{1} << 30) : max_bulk_(max_bulk) {}
-
-  void feed(const char* data, std::size_t size);
-
-  // Extracts the next complete reply into `out`. After `error`, the stream
-  // is unusable (the caller closes the connection).
-  status next(reply& out);
-
-  const std::string& error_message() const { return error_; }
-
-  // Bytes received but not yet consumed by a complete reply.
-  std::size_t buffered() const { return buf_.size() - pos_; }
-
-private:
-  enum class step { done, incomplete, error };
-  step parse(std::size_t& at, reply& out, int depth);
-  step fail(std::string msg);
-
-  std::size_t max_bulk_;
-  std::string buf_;
-  std::size_t pos_ = 0;
-  std::string error_;
-};
-
 // The value of field `name` in the text of Redis's INFO reply ("name:value"
 // lines); empty when absent.
 std::string info_field(std::string_view info, std::string_view name);

@@ -54,6 +54,21 @@ TEST_F(Service, JsonbNamespaceRefusesInvalidJsonAndWritesNothing) {
   EXPECT_EQ(redis_entry("session:9001").elements.size(), 0u);
 }
 
+// jsonb takes any JSON number (it stores them as numeric): integers past 64
+// bits and exponents past a double's range are valid values, not errors.
+// (Why the validator is not simdjson: simdjson 3.0 refuses both.)
+TEST_F(Service, JsonbAcceptsNumbersBeyondTheRangeOfADouble) {
+  resp_client c(port_);
+  auto doc = std::string("{\"big\":100000000000000000000000,\"huge\":1e400,\"tiny\":-1e-400}");
+  ASSERT_EQ(c.cmd({"SET", "session:9002", doc}).str, "OK");
+  auto stored = sql("SELECT session_data::text FROM user_sessions WHERE user_id = 9002");
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_NE(stored[0][0].as<std::string>().find("100000000000000000000000"), std::string::npos)
+    << stored[0][0].as<std::string>();
+  // PostgreSQL writes 1e400 out in full; a GET returns what the row holds.
+  EXPECT_EQ(c.cmd({"GET", "session:9002"}).str, stored[0][0].as<std::string>());
+}
+
 TEST_F(Service, NamespaceMapsToTheUserTableAndTouchesItsColumns) {
   resp_client c(port_);
   resp_client redis(servers::get().redis_port());
