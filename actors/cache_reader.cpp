@@ -1,3 +1,4 @@
+// The cache reader: cache hits over one Redis connection on the multiplexer thread.
 #include "actors/cache_reader.hpp"
 
 #include <sys/socket.h>

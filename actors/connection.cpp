@@ -1,3 +1,4 @@
+// The connection broker: RESP in, commands to the shards, replies out in order.
 #include "actors/connection.hpp"
 
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// The dirty-key watch: reads wtcache_dirty_keys every lease/4 and renews the lease.
 #include "actors/dirty_watch.hpp"
 
 #include <caf/behavior.hpp>

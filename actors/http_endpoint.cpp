@@ -1,3 +1,4 @@
+// The HTTP endpoint: /metrics, /healthz and /readyz on a broker.
 #include "actors/http_endpoint.hpp"
 
 #include <tuple>

@@ -1,3 +1,4 @@
+// The listener: accepts RESP clients and forks a connection broker for each.
 #include "actors/listener.hpp"
 
 #include <algorithm>

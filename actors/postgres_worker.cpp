@@ -1,3 +1,4 @@
+// The PostgreSQL worker: transactions with their tombstones and cache update, row reads.
 #include "actors/postgres_worker.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The Redis worker: the cache calls of backends/redis_cache.hpp, reads pipelined per round.
 #include "actors/redis_worker.hpp"
 
 #include <unistd.h>
@@ -107,13 +108,11 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self,
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue");
       auto fd = self->state.redis.open_socket();
-      if (!fd)
-        return std::move(fd.error());
-      if (expired(deadline)) {
+      if (fd && expired(deadline)) {
         ::close(*fd);
         return make_error(ec::timeout, "redis connection opened too late");
       }
-      return static_cast<int32_t>(*fd);
+      return fd;
     },
     [=](atom::put, const std::vector<cache_write>& writes,
         int64_t deadline) -> caf::result<std::vector<cache_write_result>> {

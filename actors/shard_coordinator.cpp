@@ -1,3 +1,4 @@
+// The shard coordinator: wires the state machines of core/ to the workers and peers.
 #include "actors/shard_coordinator.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// The supervisor: spawns the workers, restarts them with backoff, stops them in order.
 #include "actors/supervisor.hpp"
 
 #include <algorithm>
@@ -32,29 +33,28 @@ const char* kind_name(kind k) {
   return "?";
 }
 
-void announce(self_ptr self, kind k) {
+// Tells the shards (and the worker directory) the pool of one kind: the
+// live workers that `member` of each slot holds.
+template <class Handle>
+void announce_pool(self_ptr self, Handle supervisor_state::slot::*member,
+                   void (worker_directory::*to_directory)(std::vector<Handle>)) {
   auto& st = self->state;
-  if (k == kind::writer || k == kind::watch)
-    return;  // they run on their own; nobody sends them work
-  if (k == kind::postgres) {
-    std::vector<postgres_worker_actor> pool;
-    for (auto& s : st.slots)
-      if (s.postgres_worker)
-        pool.push_back(s.postgres_worker);
-    if (st.cfg.directory)
-      st.cfg.directory->set_postgres(pool);
-    for (auto& shard : st.cfg.shards)
-      self->send(shard, atom::workers::value, pool);
-  } else {
-    std::vector<redis_worker_actor> pool;
-    for (auto& s : st.slots)
-      if (s.redis_worker)
-        pool.push_back(s.redis_worker);
-    if (st.cfg.directory)
-      st.cfg.directory->set_redis(pool);
-    for (auto& shard : st.cfg.shards)
-      self->send(shard, atom::workers::value, pool);
-  }
+  std::vector<Handle> pool;
+  for (auto& s : st.slots)
+    if (s.*member)
+      pool.push_back(s.*member);
+  if (st.cfg.directory)
+    ((*st.cfg.directory).*to_directory)(pool);
+  for (auto& shard : st.cfg.shards)
+    self->send(shard, atom::workers::value, pool);
+}
+
+void announce(self_ptr self, kind k) {
+  // Writers and the watch run on their own: nobody sends them work.
+  if (k == kind::postgres)
+    announce_pool(self, &supervisor_state::slot::postgres_worker, &worker_directory::set_postgres);
+  else if (k == kind::redis)
+    announce_pool(self, &supervisor_state::slot::redis_worker, &worker_directory::set_redis);
 }
 
 void spawn_slot(self_ptr self, std::size_t i) {

@@ -1,3 +1,4 @@
+// The write-behind writer: drains one stream into PostgreSQL in idempotent batches.
 #include "actors/write_behind_writer.hpp"
 
 #include <hiredis/hiredis.h>

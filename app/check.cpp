@@ -1,3 +1,4 @@
+// wtcached check: every backend and namespace, ok or why not, changing nothing.
 #include "app/check.hpp"
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// Configuration loading: command line (CLI11), environment and TOML into core/config.hpp.
 #include "app/config.hpp"
 
 #include <algorithm>

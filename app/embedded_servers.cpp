@@ -1,3 +1,4 @@
+// Private redis-server and PostgreSQL processes on free loopback ports.
 #include "app/embedded_servers.hpp"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// Logging setup: text or JSON lines on stderr, at the chosen level.
 #include "app/logging.hpp"
 
 #include <ctime>

@@ -1,3 +1,4 @@
+// The tables wtcached needs, created or checked at start, and migrate.
 #include "app/schema.hpp"
 
 #include <map>

@@ -1,3 +1,4 @@
+// The service: starts the actors in order, checks the backends, stops them in order.
 #include "app/service.hpp"
 #include "app/service_testing.hpp"
 

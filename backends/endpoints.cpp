@@ -1,3 +1,4 @@
+// Redis URL parsing and the PostgreSQL URL checks and rewrites.
 #include "backends/endpoints.hpp"
 
 #include <algorithm>

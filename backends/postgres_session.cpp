@@ -1,3 +1,4 @@
+// One PostgreSQL session: its settings, rollback, and SQLSTATE classification.
 #include "backends/postgres_session.hpp"
 
 #include <libpq-fe.h>

@@ -1,3 +1,4 @@
+// The cache entry format and the calls that read and write it (fence, enqueue).
 #include "backends/redis_cache.hpp"
 
 #include <hiredis/hiredis.h>

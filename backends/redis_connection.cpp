@@ -1,3 +1,4 @@
+// One blocking hiredis connection with the one script loader.
 #include "backends/redis_connection.hpp"
 
 #include <fcntl.h>

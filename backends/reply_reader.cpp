@@ -1,3 +1,4 @@
+// Redis's replies from bytes, with hiredis's own reader.
 #include "backends/reply_reader.hpp"
 
 #include <hiredis/hiredis.h>

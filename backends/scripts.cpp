@@ -1,3 +1,4 @@
+// The compiled-in Lua scripts by name (generated from backends/scripts/*.lua).
 #include "backends/scripts.hpp"
 
 namespace wtcache {

@@ -1,3 +1,4 @@
+// The benchmark's HTML report: gnuplot's SVG charts and the table, in one file.
 #include "bench/report.hpp"
 
 #include <sys/wait.h>

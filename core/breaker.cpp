@@ -1,3 +1,4 @@
+// The circuit breaker: closed, open, half-open with one probe.
 #include "core/breaker.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Command planning: RESP arguments into a reply, a read or a write request.
 #include "core/commands.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// INFO's text from the statistics and node health.
 #include "core/info.hpp"
 
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// The strict JSON validator for jsonb values, and JSON string quoting.
 #include "core/json.hpp"
 
 #include <cstdint>

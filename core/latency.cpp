@@ -1,3 +1,4 @@
+// The statistics: latency histograms and the per-command and per-namespace figures.
 #include "core/latency.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Namespaces: key prefixes to tables, their SQL, and the key routing functions.
 #include "core/namespaces.hpp"
 
 #include <algorithm>

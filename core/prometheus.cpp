@@ -1,3 +1,4 @@
+// The Prometheus text exposition of the statistics and node health.
 #include "core/prometheus.hpp"
 #include "core/version.hpp"
 

@@ -1,3 +1,4 @@
+// The stop's line about the write-behind queues, from what Redis said of each stream.
 #include "core/queue_report.hpp"
 
 namespace wtcache {

@@ -1,3 +1,4 @@
+// RESP2: the incremental request parser and the reply writers.
 #include "core/resp.hpp"
 
 #include <climits>
@@ -139,6 +140,17 @@ parser::status parser::parse_inline(command& out) {
   return status::command;
 }
 
+bool parser::argument_done(command& out) {
+  if (--args_left_ > 0) {
+    state_ = state::arg_header;
+    return false;
+  }
+  state_ = state::start;
+  out = std::move(cur_);
+  cur_ = command{};
+  return true;
+}
+
 parser::status parser::next(command& out) {
   for (;;) {
     switch (state_) {
@@ -225,13 +237,8 @@ parser::status parser::next(command& out) {
           return fail("bulk argument not terminated by CRLF");
         pos_ += 2;
         partial_bytes_ = 0;
-        if (--args_left_ == 0) {
-          state_ = state::start;
-          out = std::move(cur_);
-          cur_ = command{};
+        if (argument_done(out))
           return status::command;
-        }
-        state_ = state::arg_header;
         break;
       }
       case state::skip_body: {
@@ -242,13 +249,8 @@ parser::status parser::next(command& out) {
         compact();
         if (skip_left_ > 0)
           return status::incomplete;
-        if (--args_left_ == 0) {
-          state_ = state::start;
-          out = std::move(cur_);
-          cur_ = command{};
+        if (argument_done(out))
           return status::command;
-        }
-        state_ = state::arg_header;
         break;
       }
     }

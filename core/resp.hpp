@@ -44,6 +44,9 @@ public:
   std::size_t buffered() const { return buf_.size() - pos_ + partial_bytes_; }
 
 private:
+  // One argument is complete: the command too when it was the last (then
+  // `out` takes it), else the next argument's header comes.
+  bool argument_done(command& out);
   enum class state { start, arg_header, arg_body, skip_body };
 
   status fail(std::string msg);

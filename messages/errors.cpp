@@ -1,3 +1,4 @@
+// The project's error enum: its CAF category, texts, and client error lines.
 #include "messages/errors.hpp"
 
 #include <array>

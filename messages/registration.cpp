@@ -1,3 +1,4 @@
+// Registers the project's message types and errors with CAF.
 #include "messages/registration.hpp"
 
 #include <caf/actor_system_config.hpp>

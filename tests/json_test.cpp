@@ -1,3 +1,4 @@
+// The jsonb validator (core/json.hpp): what jsonb accepts and refuses, and where.
 #include <gtest/gtest.h>
 
 #include "core/json.hpp"

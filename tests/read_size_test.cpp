@@ -1,3 +1,4 @@
+// The connection's read size: larger while reads come back full, 16 KiB again after.
 #include <gtest/gtest.h>
 
 #include "actors/connection.hpp"

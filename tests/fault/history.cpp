@@ -1,3 +1,4 @@
+// The history checker: acknowledged writes, reads and final state against the promises.
 #include "tests/fault/history.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// A minimal HTTP client for the endpoint tests, and promtool.
 #include "tests/support/http.hpp"
 
 #include <cstdio>

@@ -1,3 +1,4 @@
+// The test sink on spdlog's default logger.
 #include "tests/support/log_capture.hpp"
 
 #include <memory>

@@ -1,3 +1,4 @@
+// The RESP client of the tests (hiredis), and a raw socket for protocol tests.
 #include "tests/support/resp_client.hpp"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// The test binary's private Redis and PostgreSQL, and its configuration.
 #include "tests/support/servers.hpp"
 
 #include <sys/stat.h>

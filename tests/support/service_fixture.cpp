@@ -1,3 +1,4 @@
+// The shard gates of the service tests.
 #include "tests/support/service_fixture.hpp"
 
 #include <caf/send.hpp>

@@ -1,3 +1,4 @@
+// slurp and INFO field parsing for the tests.
 #include "tests/support/text.hpp"
 
 #include <fstream>
