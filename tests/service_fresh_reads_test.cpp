@@ -15,6 +15,29 @@ using namespace wtcache;
 using namespace wtcache::test;
 using namespace std::chrono_literals;
 
+namespace {
+
+// The cache reader's line in Redis's CLIENT LIST, empty while it has none.
+std::string cache_reader_line(resp_client& redis) {
+  auto list = redis.cmd({"CLIENT", "LIST"}).str;
+  auto at = list.find(std::string(" name=") + reader_client_name + " ");
+  if (at == std::string::npos)
+    return {};
+  auto begin = list.rfind('\n', at);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  return list.substr(begin, list.find('\n', at) - begin);
+}
+
+// One "name=value" field of a CLIENT LIST line.
+std::string field_of(const std::string& line, const std::string& name) {
+  auto at = line.find(name + "=");
+  return at == std::string::npos
+           ? std::string()
+           : line.substr(at + name.size() + 1, line.find(' ', at) - at - name.size() - 1);
+}
+
+}  // namespace
+
 TEST_F(Service, GetOfAMissingKeyIsNil) {
   resp_client c(port_);
   EXPECT_TRUE(c.cmd({"GET", key()}).is_nil());
@@ -76,22 +99,7 @@ TEST_F(Service, SetWithExpiryAppliesTheTtlToTheCacheCopyOnly) {
 TEST_F(Service, CacheHitsGoOverTheCacheReadersOwnConnectionWhichComesBack) {
   resp_client c(port_);
   resp_client redis(servers::get().redis_port());
-  // The reader's line in Redis's CLIENT LIST, empty while it has none.
-  auto reader_line = [&] {
-    auto list = redis.cmd({"CLIENT", "LIST"}).str;
-    auto at = list.find(std::string(" name=") + reader_client_name + " ");
-    if (at == std::string::npos)
-      return std::string();
-    auto begin = list.rfind('\n', at);
-    begin = begin == std::string::npos ? 0 : begin + 1;
-    return list.substr(begin, list.find('\n', at) - begin);
-  };
-  auto field_of = [](const std::string& line, const std::string& name) {
-    auto at = line.find(name + "=");
-    return at == std::string::npos ? std::string()
-                                   : line.substr(at + name.size() + 1,
-                                                 line.find(' ', at) - at - name.size() - 1);
-  };
+  auto reader_line = [&] { return cache_reader_line(redis); };
   ASSERT_TRUE(eventually([&] { return info_field(c, "cache_reader") == "up"; }));
   auto k = key();
   ASSERT_EQ(c.cmd({"SET", k, "v1"}).str, "OK");
@@ -299,18 +307,7 @@ TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
 TEST_F(Service, AMissTheConnectionSawIsReadFromRedisOnce) {
   resp_client c(port_);
   resp_client redis(servers::get().redis_port());
-  // The cache reader's address in Redis's CLIENT LIST.
-  auto reader_addr = [&] {
-    auto list = redis.cmd({"CLIENT", "LIST"}).str;
-    auto at = list.find(std::string(" name=") + reader_client_name + " ");
-    if (at == std::string::npos)
-      return std::string();
-    auto begin = list.rfind('\n', at);
-    begin = begin == std::string::npos ? 0 : begin + 1;
-    auto line = list.substr(begin, list.find('\n', at) - begin);
-    auto a = line.find("addr=");
-    return line.substr(a + 5, line.find(' ', a) - a - 5);
-  };
+  auto reader_addr = [&] { return field_of(cache_reader_line(redis), "addr"); };
   ASSERT_TRUE(eventually([&] { return !reader_addr().empty(); }));
   // The connection reads the cache itself only while nothing on the node is
   // doubtful (a fresh lease, no dirty key): try until a GET went that way.
