@@ -355,7 +355,11 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
           return;  // given up on: its keys are released already
         std::vector<std::size_t> misses;
         for (std::size_t j = 0; j < batch.size(); ++j) {
-          if (j >= es.size() || !es[j].present || es[j].tombstone) {
+          if (j >= es.size()) {
+            ask_shard(self, g, batch[j], false);  // not answered: not checked
+            continue;
+          }
+          if (!es[j].present || es[j].tombstone) {
             misses.push_back(batch[j]);
             continue;
           }

@@ -273,7 +273,7 @@ caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::str
   } catch (const pqxx::broken_connection& e) {
     return db.lost(e);
   } catch (const pqxx::sql_error& e) {
-    return postgres_session::refused(e, "postgres statement timeout");
+    return postgres_session::refused(e, "postgres statement timeout", true);
   } catch (const std::exception& e) {
     return db.lost(e);
   }

@@ -362,6 +362,7 @@ command_line parse_command_line(int argc, char** argv) {
   command_line cl;
   // CLI11 parses; the messages stay ours: one line, naming the option.
   CLI::App app{"wtcached"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_help_flag();
   app.allow_extras();
   app.fallthrough();
@@ -400,10 +401,27 @@ command_line parse_command_line(int argc, char** argv) {
     auto name = colon == std::string::npos ? std::string("command line") : what.substr(0, colon);
     return config_error(name, instead.empty() ? what.substr(colon + 2) : instead);
   };
+  // "--name=" gives an empty value (--http-listen= turns HTTP off); CLI11
+  // would take the next argument instead.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) == 0 && a.size() > 3 && a.back() == '=' &&
+        a.find('=') == a.size() - 1) {
+      args.push_back(a.substr(0, a.size() - 1));
+      args.emplace_back();
+    } else {
+      args.push_back(std::move(a));
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them back to front
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ArgumentMismatch& e) {
-    throw refused(e.what(), "missing value");
+    std::string what = e.what();
+    bool missing = what.find("required") != std::string::npos &&
+                   what.find("missing") != std::string::npos;
+    throw refused(what, missing ? "missing value" : "");
   } catch (const CLI::ValidationError& e) {
     throw refused(e.what(), "");
   } catch (const CLI::ParseError& e) {

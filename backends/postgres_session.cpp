@@ -21,11 +21,16 @@ handle_seeing_connect::handle handle_seeing_connect::do_startconnect(handle orig
   return orig;
 }
 
+namespace {
+constexpr const char* statement_timeout_state = "57014";
+constexpr const char* lock_timeout_state = "55P03";
+}  // namespace
+
 refusal classify(const pqxx::sql_error& e) {
   const auto& state = e.sqlstate();
   if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0)
     return refusal::for_good;
-  if (state == "57014" || state == "55P03")
+  if (state == statement_timeout_state || state == lock_timeout_state)
     return refusal::timed_out;
   return refusal::other;
 }
@@ -88,8 +93,11 @@ caf::error postgres_session::refused(const pqxx::sql_error& e) {
   return make_error(ec::postgres_error, one_line(e.what()));
 }
 
-caf::error postgres_session::refused(const pqxx::sql_error& e, const char* timeout_text) {
-  if (classify(e) == refusal::timed_out)
+caf::error postgres_session::refused(const pqxx::sql_error& e, const char* timeout_text,
+                                     bool statement_only) {
+  bool timed_out = statement_only ? e.sqlstate() == statement_timeout_state
+                                  : classify(e) == refusal::timed_out;
+  if (timed_out)
     return make_error(ec::timeout, timeout_text);
   return refused(e);
 }

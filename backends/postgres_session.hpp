@@ -101,9 +101,12 @@ public:
 
   // ec::postgres_error with PostgreSQL's message.
   static caf::error refused(const pqxx::sql_error& e);
-  // The same, except that a timeout (refusal::timed_out) is ec::timeout
-  // saying `timeout_text`.
-  static caf::error refused(const pqxx::sql_error& e, const char* timeout_text);
+  // The same, except that a timeout is ec::timeout saying `timeout_text`:
+  // a statement timeout, and a lock timeout unless `statement_only` (a read
+  // that waited for a lock, e.g. behind a migration's, is a refusal: the
+  // server is up).
+  static caf::error refused(const pqxx::sql_error& e, const char* timeout_text,
+                            bool statement_only = false);
   // Drops the connection; ec::postgres_unavailable with the reason.
   caf::error lost(const std::exception& e);
 

@@ -223,6 +223,17 @@ TEST(CommandLine, TakesOptionsInBothFormsAndASubcommandAnywhere) {
   EXPECT_FALSE(serve.http_listen.has_value());
   EXPECT_TRUE(parse_args({"--help"}).help);
   EXPECT_TRUE(parse_args({"migrate", "--version"}).version);
+  // Options before the subcommand too.
+  auto before = parse_args({"--config", "b.toml", "migrate"});
+  EXPECT_EQ(before.subcommand, "migrate");
+  EXPECT_EQ(before.config_file, "b.toml");
+  // An option given twice: the last one counts.
+  EXPECT_EQ(parse_args({"--listen", "a:1", "--listen", "b:2"}).listen, "b:2");
+  // "--name=" is an empty value, never the next argument.
+  auto empty = parse_args({"--http-listen=", "--redis", "redis://h:1"});
+  EXPECT_EQ(empty.http_listen, "");
+  EXPECT_EQ(empty.redis_url, "redis://h:1");
+  EXPECT_EQ(parse_args({"--http-listen="}).http_listen, "");
 }
 
 TEST(CommandLine, EveryMistakeNamesTheOptionInOneLine) {

@@ -1,5 +1,5 @@
 // The HTTP endpoint's routing and response framing, without a socket (the
-// endpoint over real sockets is tested in service_test.cpp).
+// endpoint over real sockets is tested in service_observability_test.cpp).
 #include <gtest/gtest.h>
 
 #include "actors/http_endpoint.hpp"

