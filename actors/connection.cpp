@@ -242,6 +242,80 @@ struct read_gather {
 // lookups in flight, so it cannot flood the shards ahead of other clients.
 constexpr std::size_t lookup_window = 256;
 
+// GETRANGE's bytes, as Redis picks them: negative offsets count from the
+// end, and the range is clipped to the value.
+std::string_view byte_range(const std::string& v, int64_t start, int64_t end) {
+  auto len = static_cast<int64_t>(v.size());
+  if (start < 0 && end < 0 && start > end)
+    return {};
+  if (start < 0)
+    start += len;
+  if (end < 0)
+    end += len;
+  start = std::max<int64_t>(start, 0);
+  end = std::max<int64_t>(end, 0);
+  if (end >= len)
+    end = len - 1;
+  if (start > end || len == 0)
+    return {};
+  return std::string_view(v).substr(static_cast<std::size_t>(start),
+                                    static_cast<std::size_t>(end - start + 1));
+}
+
+// The reply of a read command from its keys' lookups.
+void read_reply(std::string& out, const command_plan& plan, const std::vector<lookup>& values) {
+  const auto& first = values[0];
+  switch (plan.shape) {
+    case reply_shape::bulk:
+      if (first.found)
+        resp::bulk(out, first.value);
+      else
+        resp::nil(out);
+      return;
+    case reply_shape::bulk_array:
+      resp::array_header(out, values.size());
+      for (auto& v : values) {
+        if (v.found)
+          resp::bulk(out, v.value);
+        else
+          resp::nil(out);
+      }
+      return;
+    case reply_shape::type_name:
+      resp::simple(out, first.found ? "string" : "none");
+      return;
+    case reply_shape::length:
+      resp::integer(out, first.found ? static_cast<long long>(first.value.size()) : 0);
+      return;
+    case reply_shape::range:
+      resp::bulk(out, first.found ? byte_range(first.value, plan.range_start, plan.range_end)
+                                  : std::string_view());
+      return;
+    case reply_shape::ttl_seconds:
+    case reply_shape::ttl_millis:
+    case reply_shape::expire_seconds:
+    case reply_shape::expire_millis: {
+      if (!first.found || first.expires_ms < 0) {
+        resp::integer(out, first.found ? -1 : -2);
+        return;
+      }
+      bool absolute = plan.shape == reply_shape::expire_seconds ||
+                      plan.shape == reply_shape::expire_millis;
+      bool millis = plan.shape == reply_shape::ttl_millis ||
+                    plan.shape == reply_shape::expire_millis;
+      auto t = absolute ? first.expires_ms : std::max<int64_t>(first.expires_ms - first.now_ms, 0);
+      resp::integer(out, millis ? t : (t + 500) / 1000);
+      return;
+    }
+    default: {
+      long long n = 0;
+      for (auto& v : values)
+        n += v.found ? 1 : 0;
+      resp::integer(out, n);
+    }
+  }
+}
+
 void reply_read(self_ptr self, read_gather& g) {
   if (g.settled)
     return;
@@ -253,27 +327,10 @@ void reply_read(self_ptr self, read_gather& g) {
   }
   std::string out;
   const auto& plan = *g.plan;
-  if (!g.error.empty()) {
+  if (!g.error.empty())
     resp::error(out, g.error);
-  } else if (plan.shape == reply_shape::bulk) {
-    if (g.values[0].found)
-      resp::bulk(out, g.values[0].value);
-    else
-      resp::nil(out);
-  } else if (plan.shape == reply_shape::bulk_array) {
-    resp::array_header(out, g.values.size());
-    for (auto& v : g.values) {
-      if (v.found)
-        resp::bulk(out, v.value);
-      else
-        resp::nil(out);
-    }
-  } else {
-    long long n = 0;
-    for (auto& v : g.values)
-      n += v.found ? 1 : 0;
-    resp::integer(out, n);
-  }
+  else
+    read_reply(out, plan, g.values);
   complete(self, g.seq, std::move(out));
   finished(self, plan, false);
 }
@@ -303,18 +360,21 @@ void answered(self_ptr self, const std::shared_ptr<read_gather>& g) {
 void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i, bool cache_checked) {
   auto& st = self->state;
   const auto& key = g->plan->keys[i];
-  self->request(st.fe->shards[shard_of(key, st.fe->shards.size())], caf::infinite,
-                atom::get::value, key, cache_checked)
-    .then(
-      [=](lookup& v) {
-        g->values[i] = std::move(v);
-        answered(self, g);
-      },
-      [=](caf::error& err) {
-        if (g->error.empty())
-          g->error = client_error_text(err);
-        answered(self, g);
-      });
+  auto on_value = [=](lookup& v) {
+    g->values[i] = std::move(v);
+    answered(self, g);
+  };
+  auto on_error = [=](caf::error& err) {
+    if (g->error.empty())
+      g->error = client_error_text(err);
+    answered(self, g);
+  };
+  const auto& shard = st.fe->shards[shard_of(key, st.fe->shards.size())];
+  if (g->plan->with_expiry)
+    self->request(shard, caf::infinite, atom::ttl::value, key).then(on_value, on_error);
+  else
+    self->request(shard, caf::infinite, atom::get::value, key, cache_checked)
+      .then(on_value, on_error);
 }
 
 void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
@@ -336,7 +396,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
     batch.push_back(g->next++);
   if (batch.empty())
     return;
-  auto redis = straight_to_cache(self);
+  auto redis = g->plan->with_expiry ? cache_read_actor{} : straight_to_cache(self);
   if (!redis) {
     for (auto i : batch)
       ask_shard(self, g, i, false);
@@ -402,6 +462,41 @@ void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> pl
   send_lookups(self, g);
 }
 
+// The reply of a write command from its keys' answers.
+void write_reply(std::string& out, reply_shape shape, const std::vector<write_answer>& answers) {
+  static const write_answer none;
+  const auto& first = answers.empty() ? none : answers.front();
+  switch (shape) {
+    case reply_shape::first_number:
+      resp::integer(out, first.number);
+      return;
+    case reply_shape::sum_numbers: {
+      long long n = 0;
+      for (auto& a : answers)
+        n += a.number;
+      resp::integer(out, n);
+      return;
+    }
+    case reply_shape::ok_or_nil:
+      if (first.applied)
+        resp::simple(out, "OK");
+      else
+        resp::nil(out);
+      return;
+    case reply_shape::first_bulk:
+      if (first.found)
+        resp::bulk(out, first.bulk);
+      else
+        resp::nil(out);
+      return;
+    case reply_shape::applied:
+      resp::integer(out, first.applied ? 1 : 0);
+      return;
+    default:
+      resp::simple(out, "OK");
+  }
+}
+
 void on_write_deadline(self_ptr self, uint64_t seq) {
   auto& st = self->state;
   if (!st.writes_in_flight.count(seq) || st.told_unknown.count(seq))
@@ -430,22 +525,9 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
         [answer] { answer(error_reply(no_answer_in_time)); });
   self->request(st.fe->shards[lead], caf::infinite, atom::put::value, plan->request)
     .then(
-      [=](const std::vector<int64_t>& numbers) {
+      [=](const std::vector<write_answer>& answers) {
         std::string out;
-        switch (plan->shape) {
-          case reply_shape::first_number:
-            resp::integer(out, numbers.empty() ? 0 : numbers.front());
-            break;
-          case reply_shape::sum_numbers: {
-            long long n = 0;
-            for (auto x : numbers)
-              n += x;
-            resp::integer(out, n);
-            break;
-          }
-          default:
-            resp::simple(out, "OK");
-        }
+        write_reply(out, plan->shape, answers);
         answer(std::move(out));
       },
       [=](caf::error& err) {

@@ -14,6 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/redis_cache.hpp"
+#include "core/json.hpp"
+#include "core/string_ops.hpp"
 #include "core/deadline.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
@@ -78,7 +80,7 @@ std::map<std::string, std::size_t> newest_ops(const std::vector<store_op>& ops,
                                               const std::vector<store_result>& results) {
   std::map<std::string, std::size_t> newest;
   for (std::size_t k = 0; k < ops.size(); ++k)
-    if (results[k].error.empty())
+    if (results[k].error.empty() && results[k].wrote)
       newest[inv.keys[k]] = k;
   return newest;
 }
@@ -94,12 +96,18 @@ std::vector<cache_write> cache_writes(const std::vector<store_op>& ops, const in
     cache_write w;
     w.redis_key = inv.redis_prefix + key;
     w.version = results[k].version;
-    if (ops[k].kind == op_kind::del) {
+    const auto& r = results[k];
+    // The cache copy never outlives the value: its TTL ends with the
+    // value's expiry, and a value about to expire is not cached at all.
+    int64_t left = r.expires_ms >= 0 ? r.expires_ms - r.now_ms : -1;
+    if (r.removed || (left >= 0 && left < inv.min_cache_ttl_ms)) {
       w.tombstone = true;
       w.ttl_ms = inv.tombstone_ttl_ms;
     } else {
-      w.data = results[k].has_value ? results[k].value : ops[k].value;
+      w.data = r.has_value ? r.value : ops[k].value;
       w.ttl_ms = inv.cache_ttl_ms[k];
+      if (left >= 0)
+        w.ttl_ms = w.ttl_ms > 0 ? std::min(w.ttl_ms, left) : left;
     }
     writes.push_back(std::move(w));
   }
@@ -185,17 +193,6 @@ void check(PGconn* pg, const pg_result& r, ExecStatusType expected, const char* 
 
 }  // namespace
 
-bool parse_redis_integer(const std::string& s, int64_t& out) {
-  if (s.empty() || s.size() > 20)
-    return false;
-  if (s[0] == '0' && s.size() > 1)
-    return false;
-  if (s[0] == '-' && (s.size() == 1 || s[1] == '0'))
-    return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
-
 caf::error postgres_worker_state::connect() {
   return db.open([&](session_connection& c, pqxx::internal::pq::PGconn* handle) {
     pqxx::nontransaction catalog(c);
@@ -204,7 +201,9 @@ caf::error postgres_worker_state::connect() {
       c.prepare(stmt("r", i), sql.read);
       c.prepare(stmt("u", i), sql.upsert);
       c.prepare(stmt("d", i), sql.remove);
-      c.prepare(stmt("f", i), sql.read_for_update);
+      c.prepare(stmt("w", i), sql.row_for_write);
+      if (!sql.upsert_expiring.empty())
+        c.prepare(stmt("x", i), sql.upsert_expiring);
       const auto& ns = spaces->at(i);
       auto type_of = [&](const std::string& column) {
         auto r = catalog.exec_params(
@@ -268,6 +267,8 @@ caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::str
       else
         row.value = res[0][0].as<std::string>();
       row.version = res[0][1].as<int64_t>();
+      row.expires_ms = res[0][2].is_null() ? -1 : res[0][2].as<int64_t>();
+      row.now_ms = res[0][3].as<int64_t>();
     }
     return row;
   } catch (const pqxx::broken_connection& e) {
@@ -291,6 +292,88 @@ caf::expected<bool> postgres_worker_state::probe() {
   return db.alone([](pqxx::nontransaction& tx) { return tx.exec("SELECT 1")[0][0].as<int>() == 1; });
 }
 
+// MSETNX: every key absent, or the command writes nothing (and answers 0).
+template <class RunOp>
+void run_together(pqxx::transaction_base& tx, const std::vector<store_op>& ops, std::size_t from,
+                  std::size_t to, std::vector<store_result>& results, RunOp& run_op) {
+  bool any = false;
+  for (auto k = from; k < to && !any; ++k) {
+    auto row = tx.exec_prepared(stmt("w", ops[k].ns), ops[k].id);
+    any = !row[0][1].is_null() && (row[0][4].is_null() || row[0][4].as<int64_t>() > row[0][0].as<int64_t>());
+  }
+  for (auto k = from; k < to; ++k) {
+    if (any) {
+      results[k].wrote = false;
+      results[k].applied = false;
+      continue;
+    }
+    auto op = ops[k];
+    op.flags = 0;
+    run_op(tx, op, results[k]);
+  }
+}
+
+void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const store_op& op,
+                                             store_result& out) {
+  const auto& ns = spaces->at(op.ns);
+  bool bytea = ns.type == value_type::bytea;
+  auto cur = tx.exec_prepared(stmt("w", op.ns), op.id);
+  current_row row;
+  row.now_ms = cur[0][0].as<int64_t>();
+  if (!cur[0][1].is_null()) {
+    row.expires_ms = cur[0][4].is_null() ? -1 : cur[0][4].as<int64_t>();
+    row.exists = row.expires_ms < 0 || row.expires_ms > row.now_ms;
+    if (row.exists)
+      row.value = bytea ? pqxx::binarystring(cur[0][2]).str() : cur[0][2].as<std::string>();
+    else
+      row.expires_ms = -1;
+  }
+  auto d = decide(op, row, max_value_bytes);
+  if (!d.error.empty())
+    throw group_failure{d.error};
+  out.applied = d.applied;
+  out.count = d.number;
+  out.found = d.found;
+  out.bulk = std::move(d.bulk);
+  out.now_ms = row.now_ms;
+  switch (d.action) {
+    case decision::keep:
+      out.wrote = false;
+      return;
+    case decision::remove: {
+      auto res = tx.exec_prepared(stmt("d", op.ns), op.id);
+      out.version = res[0][1].as<int64_t>();
+      out.removed = true;
+      return;
+    }
+    case decision::write: {
+      // What APPEND or SETRANGE made must still suit the column.
+      if (ns.type == value_type::jsonb && op.kind != op_kind::set)
+        if (auto err = json_error(d.value))
+          throw group_failure{"ERR the result is not JSON, which a jsonb column needs: " + *err};
+      if (ns.type == value_type::text && d.value.find('\0') != std::string::npos)
+        throw group_failure{"ERR the result contains a NUL byte, which a text column cannot store"};
+      bool expiring = ns.expiry == expiry_mode::value;
+      pqxx::result res;
+      if (expiring && d.expires_ms >= 0) {
+        if (bytea)
+          res = tx.exec_prepared(stmt("x", op.ns), op.id, pqxx::binarystring(d.value), d.expires_ms);
+        else
+          res = tx.exec_prepared(stmt("x", op.ns), op.id, d.value, d.expires_ms);
+        out.expires_ms = d.expires_ms;
+      } else if (bytea) {
+        res = tx.exec_prepared(stmt("u", op.ns), op.id, pqxx::binarystring(d.value));
+      } else {
+        res = tx.exec_prepared(stmt("u", op.ns), op.id, d.value);
+      }
+      out.version = res[0][0].as<int64_t>();
+      out.has_value = true;
+      out.value = ns.type == value_type::jsonb ? res[0][1].as<std::string>() : std::move(d.value);
+      return;
+    }
+  }
+}
+
 caf::expected<std::vector<store_result>>
 postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline) {
   in_transaction = false;
@@ -308,49 +391,14 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   locks.erase(std::unique(locks.begin(), locks.end()), locks.end());
 
   auto run_op = [&](pqxx::transaction_base& tx, const store_op& op, store_result& out) {
-    const auto& ns = spaces->at(op.ns);
-    auto bind_upsert = [&](const std::string& value) {
-      if (ns.type == value_type::bytea)
-        return tx.exec_prepared(stmt("u", op.ns), op.id, pqxx::binarystring(value));
-      return tx.exec_prepared(stmt("u", op.ns), op.id, value);
-    };
-    switch (op.kind) {
-      case op_kind::set: {
-        auto res = bind_upsert(op.value);
-        out.version = res[0][0].as<int64_t>();
-        if (ns.type == value_type::jsonb) {
-          out.has_value = true;
-          out.value = res[0][1].as<std::string>();
-        }
-        break;
-      }
-      case op_kind::del: {
-        auto res = tx.exec_prepared(stmt("d", op.ns), op.id);
-        out.count = res[0][0].as<int64_t>();
-        out.version = res[0][1].as<int64_t>();
-        break;
-      }
-      case op_kind::incr: {
-        auto cur = tx.exec_prepared(stmt("f", op.ns), op.id);
-        int64_t value = 0;
-        if (!cur.empty()) {
-          std::string text = ns.type == value_type::bytea
-                               ? pqxx::binarystring(cur[0][0]).str()
-                               : cur[0][0].as<std::string>();
-          if (!parse_redis_integer(text, value))
-            throw group_failure{"ERR value is not an integer or out of range"};
-        }
-        if (__builtin_add_overflow(value, op.delta, &value))
-          throw group_failure{"ERR increment or decrement would overflow"};
-        auto res = bind_upsert(std::to_string(value));
-        out.version = res[0][0].as<int64_t>();
-        out.count = value;
-        out.has_value = true;
-        out.value = ns.type == value_type::jsonb ? res[0][1].as<std::string>()
-                                                 : std::to_string(value);
-        break;
-      }
+    if (op.kind == op_kind::del && op.flags == 0) {
+      auto res = tx.exec_prepared(stmt("d", op.ns), op.id);
+      out.count = res[0][0].as<int64_t>();
+      out.version = res[0][1].as<int64_t>();
+      out.removed = true;
+      return;
     }
+    decide_and_write(tx, op, out);
   };
 
   // The transaction is driven by hand (BEGIN, SAVEPOINT, COMMIT) rather than
@@ -363,8 +411,9 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     pqxx::nontransaction tx(db.conn());
     // Only SETs (the common batch): one statement per namespace. If it
     // fails, one statement per command finds the culprit and fails it alone.
-    bool only_sets = std::all_of(ops.begin(), ops.end(),
-                                 [](const store_op& op) { return op.kind == op_kind::set; });
+    bool only_sets = std::all_of(ops.begin(), ops.end(), [&](const store_op& op) {
+      return is_plain_set(op, spaces->at(op.ns).expiry == expiry_mode::value);
+    });
     bool one_namespace = std::all_of(ops.begin(), ops.end(), [&](const store_op& op) {
       return op.ns == ops.front().ns;
     });
@@ -408,8 +457,11 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
       if (many_groups)
         tx.exec("SAVEPOINT g");
       try {
-        for (auto k = i; k < end; ++k)
-          run_op(tx, ops[k], results[k]);
+        if (ops[i].flags & op_flag::together)
+          run_together(tx, ops, i, end, results, run_op);
+        else
+          for (auto k = i; k < end; ++k)
+            run_op(tx, ops[k], results[k]);
       } catch (const group_failure& f) {
         if (!many_groups)
           throw;
@@ -429,7 +481,7 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
         if (many_groups)
           tx.exec("ROLLBACK TO SAVEPOINT g");
         for (auto k = i; k < end; ++k)
-          results[k] = store_result{failure, 0, 0, false, {}};
+          results[k] = refused_result(failure);
       }
       i = end;
     }
@@ -448,7 +500,7 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     // A single-command batch: its error is the client's answer.
     std::string text = "ERR postgres: " + one_line(e.what());
     for (auto& r : results)
-      r = store_result{text, 0, 0, false, {}};
+      r = refused_result(text);
     return results;
   } catch (const deadline_passed&) {
     db.rollback();
@@ -457,7 +509,7 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     // A single-command batch refused by our own rules (INCR of a non-integer).
     db.rollback();
     for (auto& r : results)
-      r = store_result{f.text, 0, 0, false, {}};
+      r = refused_result(f.text);
     return results;
   } catch (const std::exception& e) {
     return db.lost(e);
@@ -638,6 +690,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
   auto& st = self->state;
   st.metrics = std::move(cfg.metrics);
   st.spaces = std::move(cfg.spaces);
+  st.max_value_bytes = cfg.max_value_bytes;
   st.db = postgres_session(session_settings{std::move(cfg.url), cfg.statement_timeout, true});
   st.cache = redis_connection(std::move(cfg.redis), cfg.redis_timeout);
   return {
@@ -696,7 +749,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (!update)
         return outcome;
       auto writes = cache_writes(ops, inv, outcome.results, newest);
-      if (!inv.before_cache_write) {
+      if (!inv.before_cache_write || outcome.cached.keys.empty()) {
         update_cache(st, writes, outcome);
         return outcome;
       }

@@ -33,6 +33,7 @@ struct postgres_worker_settings {
   redis_endpoint redis;  // for the cache writes around a transaction
   std::chrono::milliseconds redis_timeout{1000};
   std::shared_ptr<service_metrics> metrics;  // null: reports none (the dirty-key watch's)
+  std::size_t max_value_bytes = 16 * 1024 * 1024;  // the longest APPEND and SETRANGE leave
 };
 
 struct postgres_worker_state {
@@ -42,6 +43,7 @@ struct postgres_worker_state {
   std::shared_ptr<service_metrics> metrics;
   postgres_session db;
   redis_connection cache;
+  std::size_t max_value_bytes = 16 * 1024 * 1024;
 
   // A write in two steps, so that the cache can be invalidated between them
   // with the rows locked. run_ops: BEGIN, the row locks, the ops; leaves the
@@ -64,6 +66,10 @@ struct postgres_worker_state {
 private:
   // Opens the session and prepares the statements, unless it is open.
   caf::error connect();
+  // One op that reads its row first (under the transaction's row lock),
+  // decides (core/string_ops.hpp) and writes what was decided. Throws
+  // group_failure for a refusal.
+  void decide_and_write(pqxx::transaction_base& tx, const store_op& op, store_result& out);
   // Group commit's fast path: every op is a SET, in more than one
   // namespace. Takes the row locks, draws the versions, and writes each
   // namespace's rows with one statement.
@@ -82,8 +88,5 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
 // The most dirty-key records one poll reads; more than that and every
 // write-through read bypasses the cache until fewer remain.
 constexpr std::size_t max_dirty_records = 10000;
-
-// Redis's integer rules for INCR: optional '-', digits, no spaces, fits int64.
-bool parse_redis_integer(const std::string& s, int64_t& out);
 
 }  // namespace wtcache

@@ -46,6 +46,22 @@ int64_t shard_state::ttl_ms(std::size_t ns) const {
   return clamp_ttl((t.count() > 0 ? t : cfg.default_ttl).count());
 }
 
+int64_t shard_state::cache_ttl_of(op_kind kind, expiry_change expiry, int64_t expiry_ms,
+                                  std::size_t ns) const {
+  // expiry = "value": the PostgreSQL worker bounds this by the value's
+  // expiry. "cache": SET's EX/PX/EXAT/PXAT is the cache copy's TTL.
+  if (kind != op_kind::set || cfg.spaces->at(ns).expiry == expiry_mode::value)
+    return ttl_ms(ns);
+  if (expiry == expiry_change::in)
+    return clamp_ttl(expiry_ms);
+  if (expiry == expiry_change::at) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch()).count();
+    return clamp_ttl(std::max<int64_t>(expiry_ms - now, 1));
+  }
+  return ttl_ms(ns);
+}
+
 int64_t shard_state::clamp_ttl(int64_t ms) const {
   // An entry must outlive any fill that read an older row and is still on
   // its way (a fill runs within redis_timeout of being sent, or not at all):
@@ -62,7 +78,7 @@ queued_write shard_state::make_queued(const key_write& w) const {
   q.key = w.key;
   q.value = w.value;
   q.delta = w.delta;
-  q.ttl_ms = w.kind == op_kind::set && w.ttl_ms >= 0 ? clamp_ttl(w.ttl_ms) : ttl_ms(match.index);
+  q.ttl_ms = cache_ttl_of(w.kind, w.expiry, w.expiry_ms, match.index);
   q.redis_key = redis_key(w.key);
   q.stream = queue_stream(cfg.redis_prefix, ns, stream_of(w.key, ns.writers));
   q.stats = queue_stats(cfg.redis_prefix, ns);
@@ -252,13 +268,19 @@ void finish_read(self_ptr self, uint64_t id, const std::string& key,
 void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t ns, store_row row) {
   auto& st = self->state;
   lookup answer{true, row.value};
+  // The cache copy never outlives the value; one about to expire is not cached.
+  auto ttl = st.ttl_ms(ns);
+  if (row.expires_ms >= 0) {
+    auto left = row.expires_ms - row.now_ms;
+    ttl = ttl > 0 ? std::min(ttl, left) : left;
+  }
   auto worker = redis_for(self);
-  if (!worker) {
+  if (!worker || (row.expires_ms >= 0 && ttl < st.clamp_ttl(1))) {
     finish_read(self, id, key, answer);
     return;
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
-                                 st.ttl_ms(ns)}};
+                                 ttl}};
   st.cfg.metrics->fills.fetch_add(1, std::memory_order_relaxed);
   self->request(worker, by_its_deadline, atom::put::value, std::move(fill),
                 deadline_after(st.cfg.redis_timeout))
@@ -320,6 +342,29 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
         observed(self, backend::postgres, &err);
         finish_read(self, id, key, err);
       });
+}
+
+// TTL and its relatives: the row as PostgreSQL has it, never the cache.
+caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
+  auto& st = self->state;
+  auto match = st.cfg.spaces->resolve(key);
+  auto worker = postgres_for(self);
+  if (!worker)
+    return unavailable(self, backend::postgres);
+  auto rp = self->make_response_promise();
+  st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+  self->request(worker, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
+                std::string(match.id), deadline_after(st.cfg.postgres_timeout))
+    .then(
+      [=](store_row& row) mutable {
+        observed(self, backend::postgres);
+        rp.deliver(lookup{row.found, std::move(row.value), row.expires_ms, row.now_ms});
+      },
+      [=](caf::error& err) mutable {
+        observed(self, backend::postgres, &err);
+        rp.deliver(err);
+      });
+  return caf::delegated<lookup>{};
 }
 
 // What decides a GET's route here (core/read_route.hpp), for this key now.
@@ -416,12 +461,14 @@ void answer_batch(self_ptr self, std::shared_ptr<batch> b,
   std::size_t k = 0;
   auto now = clock_type::now();
   for (auto& w : b->writes) {
-    std::vector<int64_t> answer;
+    std::vector<write_answer> answer;
     std::string error;
     for (std::size_t i = 0; i < w.request.writes.size(); ++i, ++k) {
-      if (!results[k].error.empty())
-        error = results[k].error;
-      answer.push_back(b->plan.ops[k].kind == op_kind::set ? results[k].version : results[k].count);
+      const auto& r = results[k];
+      if (!r.error.empty())
+        error = r.error;
+      answer.push_back({b->plan.ops[k].kind == op_kind::set ? r.version : r.count, r.applied,
+                        r.found, r.bulk});
     }
     m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - w.received));
     if (error.empty()) {
@@ -541,13 +588,11 @@ void flush(self_ptr self) {
   inv.redis_prefix = st.cfg.redis_prefix;
   inv.tombstone_ttl_ms = st.cfg.tombstone_ttl.count();
   inv.required = st.cfg.refuse_writes_without_cache;
-  // SET ... EX/PX applies to the cache copy; only the key's newest write
-  // decides it.
+  // Only the key's newest write decides its cache copy's TTL.
   inv.cache_ttl_ms.reserve(plan.ops.size());
-  for (std::size_t k = 0; k < plan.ops.size(); ++k)
-    inv.cache_ttl_ms.push_back(plan.ops[k].kind == op_kind::set && plan.ttl_ms[k] >= 0
-                                 ? st.clamp_ttl(plan.ttl_ms[k])
-                                 : st.ttl_ms(plan.ops[k].ns));
+  for (auto& op : plan.ops)
+    inv.cache_ttl_ms.push_back(st.cache_ttl_of(op.kind, op.expiry, op.expiry_ms, op.ns));
+  inv.min_cache_ttl_ms = st.clamp_ttl(1);
   inv.before_cache_write = st.cfg.hooks.before_cache_write;
   // Whether to try Redis before COMMIT: not while its circuit is open. (Not
   // allow(): that would take the half-open probe, and this answer reaches
@@ -614,11 +659,14 @@ using queued_command = enqueue_line<caf::response_promise>::command;
 void flush_queue(self_ptr self);
 
 // A command's answer: one number per key, as for write-through.
-std::vector<int64_t> queued_numbers(const std::vector<queued_write>& ops,
-                                    const std::vector<queued_result>& rs, std::size_t first) {
-  std::vector<int64_t> out;
-  for (std::size_t i = 0; i < ops.size(); ++i)
-    out.push_back(ops[i].kind == op_kind::set ? rs[first + i].version : rs[first + i].count);
+std::vector<write_answer> queued_numbers(const std::vector<queued_write>& ops,
+                                         const std::vector<queued_result>& rs, std::size_t first) {
+  std::vector<write_answer> out;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    write_answer a;
+    a.number = ops[i].kind == op_kind::set ? rs[first + i].version : rs[first + i].count;
+    out.push_back(std::move(a));
+  }
   return out;
 }
 
@@ -879,7 +927,7 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
     [=](atom::get, const std::string& key, bool cache_checked) -> caf::result<lookup> {
       return handle_get(self, key, cache_checked);
     },
-    [=](atom::put, write_request& req) -> caf::result<std::vector<int64_t>> {
+    [=](atom::put, write_request& req) -> caf::result<std::vector<write_answer>> {
       auto& st = self->state;
       auto now = clock_type::now();
       const auto& first = req.writes.front().key;
@@ -900,7 +948,10 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
                         now + st.cfg.request_timeout);
         flush(self);
       }
-      return caf::delegated<std::vector<int64_t>>{};
+      return caf::delegated<std::vector<write_answer>>{};
+    },
+    [=](atom::ttl, const std::string& key) -> caf::result<lookup> {
+      return read_with_expiry(self, key);
     },
     [=](atom::committed, const std::string& key, int64_t version, bool cache_ok) {
       on_committed(self, key, version, cache_ok, false);

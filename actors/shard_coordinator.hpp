@@ -112,6 +112,8 @@ struct shard_state {
   std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }
   int64_t ttl_ms(std::size_t ns) const;
   int64_t clamp_ttl(int64_t ms) const;
+  // The cache copy's TTL after a write (0: none).
+  int64_t cache_ttl_of(op_kind kind, expiry_change expiry, int64_t expiry_ms, std::size_t ns) const;
   // The queue op for one key of a write-behind command.
   queued_write make_queued(const key_write& w) const;
 };

@@ -65,7 +65,8 @@ void spawn_slot(self_ptr self, std::size_t i) {
       s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
         postgres_worker, postgres_worker_settings{st.cfg.postgres_url, st.cfg.spaces,
                                                   st.cfg.postgres_timeout, st.cfg.redis,
-                                                  st.cfg.redis_timeout, st.cfg.metrics});
+                                                  st.cfg.redis_timeout, st.cfg.metrics,
+                                                  st.cfg.max_value_bytes});
       s.address = s.postgres_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
       break;
@@ -106,6 +107,7 @@ supervisor_settings supervisor_settings_from(const config& cfg) {
   s.redis_timeout = cfg.redis_timeout;
   s.backoff = cfg.restart_backoff;
   s.dirty_lease = cfg.dirty_lease;
+  s.max_value_bytes = cfg.max_value_bytes;
   // Long enough for any worker's driver call in flight to reach its deadline.
   s.stop_wait = 2 * std::max(cfg.postgres_timeout, cfg.redis_timeout) + std::chrono::seconds(1);
   for (auto& ns : cfg.namespaces)

@@ -48,6 +48,7 @@ struct supervisor_settings {
   std::chrono::milliseconds dirty_lease{400};  // actors/dirty_watch.hpp
   std::shared_ptr<worker_directory> directory;  // told the Redis pool too
   std::chrono::milliseconds stop_wait{5000};     // for the workers to exit at a stop
+  std::size_t max_value_bytes = 16 * 1024 * 1024;  // what APPEND and SETRANGE may leave
 };
 
 // The settings the configuration decides, the write-behind writers' among

@@ -151,6 +151,7 @@ namespace_config default_namespace() {
   ns.table = "wtcache_kv";
   ns.type = value_type::bytea;
   ns.touch_columns = {"updated_at"};
+  ns.expiry = expiry_mode::value;  // as Redis: an expired key is gone
   return ns;
 }
 
@@ -194,6 +195,20 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
   else
     throw config_error(s.field("mode"), "must be \"write-through\" or \"write-behind\", got \"" +
                                           mode + "\"");
+  // Mapped tables default to "cache": deleting a user's rows when a TTL
+  // passes must be chosen explicitly.
+  std::string expiry = "cache";
+  s.read("expiry", expiry);
+  if (expiry == "value")
+    ns.expiry = expiry_mode::value;
+  else if (expiry != "cache")
+    throw config_error(s.field("expiry"), "must be \"value\" or \"cache\", got \"" + expiry + "\"");
+  s.read_identifier("expires_column", ns.expires_column, false);
+  if (s.get("expires_column") && ns.expiry != expiry_mode::value)
+    throw config_error(s.field("expires_column"), "applies to expiry = \"value\" only");
+  if (ns.expiry == expiry_mode::value && ns.mode == write_mode::write_behind)
+    throw config_error(s.field("expiry"),
+                       "\"value\" is not supported with mode = \"write-behind\" yet; use \"cache\"");
   s.read("batch_size", ns.batch_size, 1, 100000);
   s.read_ms("flush_interval_ms", ns.flush_interval, 1, 60 * 1000);
   s.read("writers", ns.writers, 1, 64);
@@ -213,6 +228,8 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
     {"version_column", ns.version_column}};
   for (auto& c : ns.touch_columns)
     cols.emplace_back("touch_columns", c);
+  if (ns.expiry == expiry_mode::value)
+    cols.emplace_back("expires_column", ns.expires_column);
   for (std::size_t i = 0; i < cols.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (quote_identifier(cols[i].second) == quote_identifier(cols[j].second))

@@ -31,7 +31,12 @@ void create_owned_objects(pqxx::connection& c) {
   tx.exec(std::string("CREATE SEQUENCE IF NOT EXISTS ") + version_sequence);
   tx.exec("CREATE TABLE IF NOT EXISTS wtcache_kv ("
           "key text PRIMARY KEY, value bytea NOT NULL, version bigint NOT NULL, "
-          "updated_at timestamptz NOT NULL DEFAULT now())");
+          "updated_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz)");
+  // Tables made before values could expire: a nullable column, no rewrite.
+  tx.exec("ALTER TABLE wtcache_kv ADD COLUMN IF NOT EXISTS expires_at timestamptz");
+  // The reaper finds expired rows by this index, without reading the rest.
+  tx.exec("CREATE INDEX IF NOT EXISTS wtcache_kv_expires_at ON wtcache_kv (expires_at) "
+          "WHERE expires_at IS NOT NULL");
   // Write-behind entries PostgreSQL refused for good, with the reason.
   tx.exec("CREATE TABLE IF NOT EXISTS wtcache_dead_letters ("
           "id bigserial PRIMARY KEY, failed_at timestamptz NOT NULL DEFAULT now(), "
@@ -113,6 +118,18 @@ void verify_namespace(pqxx::transaction_base& tx, std::size_t i, const namespace
     throw config_error(field_of(i, "version_column"),
                        "column \"" + folded(ns.version_column) + "\" must be bigint, not " +
                          ver->second);
+  if (ns.expiry != expiry_mode::value)
+    return;
+  auto exp = cols.find(folded(ns.expires_column));
+  if (exp == cols.end())
+    throw config_error(field_of(i, "expiry"),
+                       "\"value\", but table \"" + folded(ns.table) + "\" has no column \"" +
+                         folded(ns.expires_column) +
+                         "\"; add it with: wtcached migrate --config FILE");
+  if (exp->second != "timestamp with time zone")
+    throw config_error(field_of(i, "expires_column"),
+                       "column \"" + folded(ns.expires_column) + "\" must be timestamptz, not " +
+                         exp->second);
 }
 
 }  // namespace
@@ -171,13 +188,24 @@ std::vector<std::string> migrate_schema(const std::string& url,
     if (cols.count(folded(ns.version_column))) {
       done.push_back(folded(ns.table) + ": version column \"" + folded(ns.version_column) +
                      "\" already present");
-      continue;
+    } else {
+      tx.exec("ALTER TABLE " + quote_identifier(ns.table) + " ADD COLUMN " +
+              quote_identifier(ns.version_column) + " bigint NOT NULL DEFAULT 0");
+      done.push_back(folded(ns.table) + ": added version column \"" +
+                     folded(ns.version_column) + "\"");
     }
-    tx.exec("ALTER TABLE " + quote_identifier(ns.table) + " ADD COLUMN " +
-            quote_identifier(ns.version_column) + " bigint NOT NULL DEFAULT 0");
+    if (ns.expiry == expiry_mode::value) {
+      if (cols.count(folded(ns.expires_column))) {
+        done.push_back(folded(ns.table) + ": expiry column \"" + folded(ns.expires_column) +
+                       "\" already present");
+      } else {
+        tx.exec("ALTER TABLE " + quote_identifier(ns.table) + " ADD COLUMN " +
+                quote_identifier(ns.expires_column) + " timestamptz");
+        done.push_back(folded(ns.table) + ": added expiry column \"" +
+                       folded(ns.expires_column) + "\"");
+      }
+    }
     tx.commit();
-    done.push_back(folded(ns.table) + ": added version column \"" +
-                   folded(ns.version_column) + "\"");
   }
   return done;
 }

@@ -8,8 +8,13 @@ CREATE TABLE IF NOT EXISTS user_sessions (
   session_data  jsonb NOT NULL,
   last_activity timestamptz NOT NULL DEFAULT now(),
   updated_at    timestamptz NOT NULL DEFAULT now(),
-  version       bigint NOT NULL DEFAULT 0
+  version       bigint NOT NULL DEFAULT 0,
+  -- expiry = "value": a session SET with EX is gone from every node once
+  -- this passes (NULL: it never expires).
+  expires_at    timestamptz
 );
+-- Sessions made before the expiry column existed.
+ALTER TABLE user_sessions ADD COLUMN IF NOT EXISTS expires_at timestamptz;
 
 CREATE TABLE IF NOT EXISTS page_views (
   page_url   text PRIMARY KEY,

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <climits>
 
 #include "core/json.hpp"
 #include "core/resp.hpp"
+#include "core/string_ops.hpp"
 
 namespace wtcache {
 
@@ -80,49 +82,232 @@ command_plan mixed_modes_error(const std::string& name) {
                     " mixes write-through and write-behind keys; send them separately");
 }
 
+
+// The namespace of a key.
+const namespace_config& space_of(const std::string& key, const namespace_table& spaces) {
+  return spaces.at(spaces.resolve(key).index);
+}
+
+// Refuses what a namespace cannot do yet: write-behind keys take plain SET
+// (with EX/PX), DEL and the INCR family; expiry changes need
+// expiry = "value". Empty when fine.
+std::string unsupported_for(const std::string& name, const key_write& w,
+                            const namespace_table& spaces) {
+  const auto& ns = space_of(w.key, spaces);
+  auto label = ns.prefix.empty() ? std::string("the default namespace")
+                                 : "namespace \"" + ns.prefix + "\"";
+  bool basic = (w.kind == op_kind::set || w.kind == op_kind::del || w.kind == op_kind::incr) &&
+               w.flags == 0;
+  if (ns.mode == write_mode::write_behind && !basic)
+    return "ERR " + upper(name) + " is not supported for write-behind keys yet (" + label + ")";
+  bool changes_expiry = w.kind == op_kind::expire || w.kind == op_kind::persist ||
+                        (w.kind == op_kind::set && w.expiry == expiry_change::keep);
+  if (changes_expiry && ns.expiry != expiry_mode::value)
+    return "ERR " + upper(name) + " needs expiry = \"value\"; " + label +
+           " has expiry = \"cache\", where a TTL bounds only the cache copy";
+  return {};
+}
+
+// A plan of one write; checks the key, the value (when `value_checked`)
+// and the namespace.
+command_plan one_write(const std::string& name, key_write w, reply_shape shape,
+                       const namespace_table& spaces, const command_limits& limits,
+                       bool check_the_value) {
+  if (auto e = check_key(w.key, spaces); !e.empty())
+    return error_plan(e);
+  if (check_the_value)
+    if (auto e = check_value(w.key, w.value, spaces, limits); !e.empty())
+      return error_plan(e);
+  if (auto e = unsupported_for(name, w, spaces); !e.empty())
+    return error_plan(e);
+  command_plan p;
+  p.kind = plan_kind::write;
+  p.shape = shape;
+  p.request.writes.push_back(std::move(w));
+  return p;
+}
+
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// The latest expiry PostgreSQL's timestamptz holds (year 294276), in Unix ms.
+constexpr int64_t latest_expiry_ms = 9'200'000'000'000'000LL;
+
+// EX/PX/EXAT/PXAT's argument, as Redis checks it: an integer, positive, and
+// in range once in milliseconds. Empty error when fine.
+std::string parse_expiry(const std::string& name, const std::string& unit, const std::string& arg,
+                         key_write& w) {
+  int64_t n = 0;
+  if (!parse_int64(arg, n))
+    return "ERR value is not an integer or out of range";
+  bool seconds = unit == "EX" || unit == "EXAT";
+  bool relative = unit == "EX" || unit == "PX";
+  auto invalid = "ERR invalid expire time in '" + name + "' command";
+  if (n <= 0 || (seconds && n > LLONG_MAX / 1000))
+    return invalid;
+  if (seconds)
+    n *= 1000;
+  if (relative && n > LLONG_MAX - unix_now_ms())
+    return invalid;
+  if ((relative ? n + unix_now_ms() : n) > latest_expiry_ms)
+    return invalid;
+  w.expiry = relative ? expiry_change::in : expiry_change::at;
+  w.expiry_ms = n;
+  return {};
+}
+
 command_plan plan_set(std::vector<std::string>& args, const namespace_table& spaces,
                       const command_limits& limits) {
   if (args.size() < 3)
     return arity_error("set");
   key_write w;
   w.kind = op_kind::set;
+  // As Redis parses them: an option may repeat, but NX and XX exclude each
+  // other, and so do KEEPTTL and the four expiry forms among themselves.
+  std::string unit, unit_arg;
+  bool keepttl = false;
   for (std::size_t i = 3; i < args.size(); ++i) {
     auto opt = upper(args[i]);
-    if ((opt == "EX" || opt == "PX") && i + 1 < args.size()) {
-      if (w.ttl_ms >= 0)
-        return error_plan("ERR syntax error");
-      int64_t n = 0;
-      if (!parse_int64(args[i + 1], n))
-        return error_plan("ERR value is not an integer or out of range");
-      // More than a century is a mistake, and Redis's PEXPIRE would refuse it
-      // after the row had been written.
-      constexpr int64_t max_ms = 100LL * 365 * 24 * 3600 * 1000;
-      if (n <= 0 || (opt == "EX" ? n > max_ms / 1000 : n > max_ms))
-        return error_plan("ERR invalid expire time in 'set' command");
-      w.ttl_ms = opt == "EX" ? n * 1000 : n;
-      ++i;
-    } else if (opt == "NX" || opt == "XX" || opt == "GET" || opt == "KEEPTTL" ||
-               opt == "EXAT" || opt == "PXAT") {
-      return error_plan("ERR SET option " + opt + " is not supported by wtcached");
+    bool has_next = i + 1 < args.size();
+    if (opt == "NX" && !(w.flags & op_flag::xx)) {
+      w.flags |= op_flag::nx;
+    } else if (opt == "XX" && !(w.flags & op_flag::nx)) {
+      w.flags |= op_flag::xx;
+    } else if (opt == "GET") {
+      w.flags |= op_flag::get;
+    } else if (opt == "KEEPTTL" && unit.empty()) {
+      keepttl = true;
+    } else if ((opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && !keepttl &&
+               (unit.empty() || unit == opt) && has_next) {
+      unit = opt;
+      unit_arg = args[++i];
     } else {
       return error_plan("ERR syntax error");
     }
   }
-  if (auto e = check_key(args[1], spaces); !e.empty())
-    return error_plan(e);
-  if (auto e = check_value(args[1], args[2], spaces, limits); !e.empty())
-    return error_plan(e);
+  if (!unit.empty())
+    if (auto e = parse_expiry("set", unit, unit_arg, w); !e.empty())
+      return error_plan(e);
+  if (keepttl)
+    w.expiry = expiry_change::keep;
+  auto shape = (w.flags & op_flag::get) ? reply_shape::first_bulk
+               : (w.flags & (op_flag::nx | op_flag::xx)) ? reply_shape::ok_or_nil
+                                                          : reply_shape::ok;
   w.key = std::move(args[1]);
   w.value = std::move(args[2]);
-  command_plan p;
-  p.kind = plan_kind::write;
-  p.shape = reply_shape::ok;
-  p.request.writes.push_back(std::move(w));
-  return p;
+  return one_write("set", std::move(w), shape, spaces, limits, true);
+}
+
+// SETEX, PSETEX: key, time, value.
+command_plan plan_setex(std::vector<std::string>& args, const namespace_table& spaces,
+                        const command_limits& limits, const std::string& name) {
+  if (args.size() != 4)
+    return arity_error(name);
+  key_write w;
+  w.kind = op_kind::set;
+  if (auto e = parse_expiry(name, name == "setex" ? "EX" : "PX", args[2], w); !e.empty())
+    return error_plan(e);
+  w.key = std::move(args[1]);
+  w.value = std::move(args[3]);
+  return one_write(name, std::move(w), reply_shape::ok, spaces, limits, true);
+}
+
+// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX|XX|GT|LT].
+command_plan plan_expire(std::vector<std::string>& args, const namespace_table& spaces,
+                         const command_limits& limits, const std::string& name) {
+  if (args.size() < 3)
+    return arity_error(name);
+  int64_t when = 0;
+  if (!parse_int64(args[2], when))
+    return error_plan("ERR value is not an integer or out of range");
+  key_write w;
+  w.kind = op_kind::expire;
+  for (std::size_t i = 3; i < args.size(); ++i) {
+    auto opt = upper(args[i]);
+    if (opt == "NX")
+      w.flags |= op_flag::nx;
+    else if (opt == "XX")
+      w.flags |= op_flag::xx;
+    else if (opt == "GT")
+      w.flags |= op_flag::gt;
+    else if (opt == "LT")
+      w.flags |= op_flag::lt;
+    else
+      return error_plan("ERR Unsupported option " + args[i]);
+  }
+  if ((w.flags & op_flag::nx) && (w.flags & (op_flag::xx | op_flag::gt | op_flag::lt)))
+    return error_plan("ERR NX and XX, GT or LT options at the same time are not compatible");
+  if ((w.flags & op_flag::gt) && (w.flags & op_flag::lt))
+    return error_plan("ERR GT and LT options at the same time are not compatible");
+  bool seconds = name == "expire" || name == "expireat";
+  bool relative = name == "expire" || name == "pexpire";
+  auto invalid = error_plan("ERR invalid expire time in '" + name + "' command");
+  if (seconds) {
+    if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000)
+      return invalid;
+    when *= 1000;
+  }
+  // Relative times are added to PostgreSQL's clock, when the row is locked.
+  auto now = unix_now_ms();
+  if (relative && ((when > 0 && when > LLONG_MAX - now) || (when < 0 && when < LLONG_MIN + now)))
+    return invalid;
+  if ((relative ? when + now : when) > latest_expiry_ms)
+    return invalid;
+  // A time in the past deletes the key.
+  w.expiry = relative ? expiry_change::in : expiry_change::at;
+  w.expiry_ms = relative ? when : std::max<int64_t>(when, 0);
+  w.key = std::move(args[1]);
+  return one_write(name, std::move(w), reply_shape::applied, spaces, limits, false);
+}
+
+// GETEX key [EX|PX|EXAT|PXAT time | PERSIST]: without an option, a GET.
+command_plan plan_getex(std::vector<std::string>& args, const namespace_table& spaces,
+                        const command_limits& limits) {
+  if (args.size() < 2)
+    return arity_error("getex");
+  key_write w;
+  w.kind = op_kind::expire;
+  w.flags = op_flag::get;
+  std::string unit, unit_arg;
+  bool persist = false;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    auto opt = upper(args[i]);
+    bool has_next = i + 1 < args.size();
+    if (opt == "PERSIST" && unit.empty()) {
+      persist = true;
+    } else if ((opt == "EX" || opt == "PX" || opt == "EXAT" || opt == "PXAT") && !persist &&
+               (unit.empty() || unit == opt) && has_next) {
+      unit = opt;
+      unit_arg = args[++i];
+    } else {
+      return error_plan("ERR syntax error");
+    }
+  }
+  if (unit.empty() && !persist) {
+    args.resize(2);
+    command_plan p;
+    p.kind = plan_kind::read;
+    p.shape = reply_shape::bulk;
+    if (auto e = check_key(args[1], spaces); !e.empty())
+      return error_plan(e);
+    p.keys.push_back(std::move(args[1]));
+    return p;
+  }
+  if (persist) {
+    w.kind = op_kind::persist;
+  } else {
+    if (auto e = parse_expiry("getex", unit, unit_arg, w); !e.empty())
+      return error_plan(e);
+  }
+  w.key = std::move(args[1]);
+  return one_write("getex", std::move(w), reply_shape::first_bulk, spaces, limits, false);
 }
 
 command_plan plan_incr(std::vector<std::string>& args, const namespace_table& spaces,
-                       const std::string& name) {
+                       const command_limits& limits, const std::string& name) {
   bool by = name == "incrby" || name == "decrby";
   if (args.size() != (by ? 3u : 2u))
     return arity_error(name);
@@ -134,22 +319,89 @@ command_plan plan_incr(std::vector<std::string>& args, const namespace_table& sp
       return error_plan("ERR decrement would overflow");
     delta = -delta;
   }
-  if (auto e = check_key(args[1], spaces); !e.empty())
-    return error_plan(e);
-  command_plan p;
-  p.kind = plan_kind::write;
-  p.shape = reply_shape::first_number;
   key_write w;
   w.kind = op_kind::incr;
   w.key = std::move(args[1]);
   w.delta = delta;
-  p.request.writes.push_back(std::move(w));
+  w.expiry = expiry_change::keep;
+  return one_write(name, std::move(w), reply_shape::first_number, spaces, limits, false);
+}
+
+command_plan plan_incrbyfloat(std::vector<std::string>& args, const namespace_table& spaces,
+                              const command_limits& limits) {
+  if (args.size() != 3)
+    return arity_error("incrbyfloat");
+  if (!parse_redis_float(args[2]))
+    return error_plan("ERR value is not a valid float");
+  key_write w;
+  w.kind = op_kind::incr_float;
+  w.key = std::move(args[1]);
+  w.value = std::move(args[2]);
+  w.expiry = expiry_change::keep;
+  return one_write("incrbyfloat", std::move(w), reply_shape::first_bulk, spaces, limits, false);
+}
+
+// APPEND key value, SETRANGE key offset value: the result is checked in
+// the transaction (its length) and by PostgreSQL (its type).
+command_plan plan_append(std::vector<std::string>& args, const namespace_table& spaces,
+                         const command_limits& limits, const std::string& name) {
+  bool range = name == "setrange";
+  if (args.size() != (range ? 4u : 3u))
+    return arity_error(name);
+  key_write w;
+  w.kind = range ? op_kind::setrange : op_kind::append;
+  if (range) {
+    if (!parse_int64(args[2], w.delta))
+      return error_plan("ERR value is not an integer or out of range");
+    if (w.delta < 0)
+      return error_plan("ERR offset is out of range");
+  }
+  w.key = std::move(args[1]);
+  w.value = std::move(args[range ? 3 : 2]);
+  w.expiry = expiry_change::keep;
+  if (w.value.size() > limits.max_value_bytes)
+    return error_plan("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+  return one_write(name, std::move(w), reply_shape::first_number, spaces, limits, false);
+}
+
+// Several keys, each with its own write of `kind` (DEL, UNLINK; MSET,
+// MSETNX in pairs).
+command_plan plan_multi_key(std::vector<std::string>& args, const namespace_table& spaces,
+                            const command_limits& limits, const std::string& name) {
+  bool pairs = name == "mset" || name == "msetnx";
+  if (args.size() < (pairs ? 3u : 2u) || (pairs && args.size() % 2 == 0))
+    return arity_error(name);
+  command_plan p;
+  p.kind = plan_kind::write;
+  p.shape = name == "mset" ? reply_shape::ok
+            : pairs        ? reply_shape::applied
+                           : reply_shape::sum_numbers;
+  for (std::size_t i = 1; i < args.size(); i += pairs ? 2 : 1) {
+    if (auto e = check_key(args[i], spaces); !e.empty())
+      return error_plan(e);
+    key_write w;
+    w.kind = pairs ? op_kind::set : op_kind::del;
+    w.key = std::move(args[i]);
+    if (pairs) {
+      if (auto e = check_value(w.key, args[i + 1], spaces, limits); !e.empty())
+        return error_plan(e);
+      w.value = std::move(args[i + 1]);
+      if (name == "msetnx")
+        w.flags = op_flag::together;
+    }
+    if (auto e = unsupported_for(name, w, spaces); !e.empty())
+      return error_plan(e);
+    p.request.writes.push_back(std::move(w));
+  }
+  if (mixes_modes(p.request, spaces))
+    return mixed_modes_error(name);
   return p;
 }
 
 command_plan plan_read(std::vector<std::string>& args, const namespace_table& spaces,
                        const std::string& name, reply_shape shape) {
-  if (args.size() < 2 || (shape == reply_shape::bulk && args.size() != 2))
+  bool many = shape == reply_shape::bulk_array || shape == reply_shape::found_count;
+  if (args.size() < 2 || (!many && args.size() != 2))
     return arity_error(name);
   command_plan p;
   p.kind = plan_kind::read;
@@ -201,8 +453,11 @@ std::string oversized_error(std::size_t bytes, std::size_t limit) {
 
 const std::vector<std::string>& supported_commands() {
   static const std::vector<std::string> names = {
-    "get",  "set",   "mget",   "mset",  "del",    "exists", "incr",   "incrby", "decr",
-    "decrby", "ping", "echo", "quit", "select", "client", "hello", "command", "info", "config",
+    "get", "set", "mget", "mset", "msetnx", "del", "unlink", "exists", "touch", "type",
+    "strlen", "getrange", "substr", "setex", "psetex", "setnx", "getset", "getdel", "getex",
+    "append", "setrange", "incr", "incrby", "decr", "decrby", "incrbyfloat", "expire",
+    "pexpire", "expireat", "pexpireat", "persist", "ttl", "pttl", "expiretime", "pexpiretime",
+    "ping", "echo", "quit", "select", "client", "hello", "command", "info", "config",
   };
   return names;
 }
@@ -212,53 +467,93 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
   auto name = lower(args[0]);
   if (name == "get")
     return plan_read(args, spaces, name, reply_shape::bulk);
-  if (name == "set")
-    return plan_set(args, spaces, limits);
   if (name == "mget")
     return plan_read(args, spaces, name, reply_shape::bulk_array);
-  if (name == "exists")
+  if (name == "exists" || name == "touch")
     return plan_read(args, spaces, name, reply_shape::found_count);
+  if (name == "type")
+    return plan_read(args, spaces, name, reply_shape::type_name);
+  if (name == "strlen")
+    return plan_read(args, spaces, name, reply_shape::length);
+  if (name == "getrange" || name == "substr") {
+    if (args.size() != 4)
+      return arity_error(name);
+    int64_t start = 0, end = 0;
+    if (!parse_int64(args[2], start) || !parse_int64(args[3], end))
+      return error_plan("ERR value is not an integer or out of range");
+    args.resize(2);
+    auto p = plan_read(args, spaces, name, reply_shape::range);
+    p.range_start = start;
+    p.range_end = end;
+    return p;
+  }
+  if (name == "ttl" || name == "pttl" || name == "expiretime" || name == "pexpiretime") {
+    auto shape = name == "ttl"          ? reply_shape::ttl_seconds
+                 : name == "pttl"       ? reply_shape::ttl_millis
+                 : name == "expiretime" ? reply_shape::expire_seconds
+                                        : reply_shape::expire_millis;
+    auto p = plan_read(args, spaces, name, shape);
+    // expiry = "cache": the value never expires (-1 while it exists), and
+    // write-behind values may be newer in Redis than in their row.
+    if (p.kind == plan_kind::read) {
+      const auto& ns = space_of(p.keys[0], spaces);
+      p.with_expiry = ns.expiry == expiry_mode::value && ns.mode == write_mode::write_through;
+    }
+    return p;
+  }
+  if (name == "set")
+    return plan_set(args, spaces, limits);
+  if (name == "setex" || name == "psetex")
+    return plan_setex(args, spaces, limits, name);
+  if (name == "setnx") {
+    if (args.size() != 3)
+      return arity_error(name);
+    key_write w;
+    w.kind = op_kind::set;
+    w.flags = op_flag::nx;
+    w.key = std::move(args[1]);
+    w.value = std::move(args[2]);
+    return one_write(name, std::move(w), reply_shape::applied, spaces, limits, true);
+  }
+  if (name == "getset") {
+    if (args.size() != 3)
+      return arity_error(name);
+    key_write w;
+    w.kind = op_kind::set;
+    w.flags = op_flag::get;
+    w.key = std::move(args[1]);
+    w.value = std::move(args[2]);
+    return one_write(name, std::move(w), reply_shape::first_bulk, spaces, limits, true);
+  }
+  if (name == "getdel") {
+    if (args.size() != 2)
+      return arity_error(name);
+    key_write w;
+    w.kind = op_kind::del;
+    w.flags = op_flag::get;
+    w.key = std::move(args[1]);
+    return one_write(name, std::move(w), reply_shape::first_bulk, spaces, limits, false);
+  }
+  if (name == "getex")
+    return plan_getex(args, spaces, limits);
+  if (name == "expire" || name == "pexpire" || name == "expireat" || name == "pexpireat")
+    return plan_expire(args, spaces, limits, name);
+  if (name == "persist") {
+    if (args.size() != 2)
+      return arity_error(name);
+    key_write w;
+    w.kind = op_kind::persist;
+    w.key = std::move(args[1]);
+    return one_write(name, std::move(w), reply_shape::applied, spaces, limits, false);
+  }
   if (name == "incr" || name == "incrby" || name == "decr" || name == "decrby")
-    return plan_incr(args, spaces, name);
-  if (name == "del") {
-    if (args.size() < 2)
-      return arity_error(name);
-    command_plan p;
-    p.kind = plan_kind::write;
-    p.shape = reply_shape::sum_numbers;
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      if (auto e = check_key(args[i], spaces); !e.empty())
-        return error_plan(e);
-      key_write w;
-      w.kind = op_kind::del;
-      w.key = std::move(args[i]);
-      p.request.writes.push_back(std::move(w));
-    }
-    if (mixes_modes(p.request, spaces))
-      return mixed_modes_error(name);
-    return p;
-  }
-  if (name == "mset") {
-    if (args.size() < 3 || args.size() % 2 == 0)
-      return arity_error(name);
-    command_plan p;
-    p.kind = plan_kind::write;
-    p.shape = reply_shape::ok;
-    for (std::size_t i = 1; i < args.size(); i += 2) {
-      if (auto e = check_key(args[i], spaces); !e.empty())
-        return error_plan(e);
-      if (auto e = check_value(args[i], args[i + 1], spaces, limits); !e.empty())
-        return error_plan(e);
-      key_write w;
-      w.kind = op_kind::set;
-      w.key = std::move(args[i]);
-      w.value = std::move(args[i + 1]);
-      p.request.writes.push_back(std::move(w));
-    }
-    if (mixes_modes(p.request, spaces))
-      return mixed_modes_error(name);
-    return p;
-  }
+    return plan_incr(args, spaces, limits, name);
+  if (name == "incrbyfloat")
+    return plan_incrbyfloat(args, spaces, limits);
+  if (name == "append" || name == "setrange")
+    return plan_append(args, spaces, limits, name);
+  if (name == "del" || name == "unlink" || name == "mset" || name == "msetnx")
+    return plan_multi_key(args, spaces, limits, name);
   command_plan p;
   if (name == "ping") {
     if (args.size() > 2)

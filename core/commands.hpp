@@ -23,12 +23,24 @@ enum class plan_kind {
 
 enum class reply_shape {
   none,
+  // Reads.
   bulk,          // GET: the value or nil
   bulk_array,    // MGET: one bulk or nil per key
-  found_count,   // EXISTS: number of keys found
+  found_count,   // EXISTS, TOUCH: number of keys found
+  type_name,     // TYPE: "string" or "none"
+  length,        // STRLEN: the value's length, 0 if absent
+  range,         // GETRANGE: the bytes from range_start to range_end
+  ttl_seconds,   // TTL: -2 absent, -1 no expiry, else the seconds left (rounded)
+  ttl_millis,    // PTTL
+  expire_seconds,  // EXPIRETIME: the Unix time it expires at
+  expire_millis,   // PEXPIRETIME
+  // Writes.
   ok,            // SET, MSET: +OK
-  first_number,  // INCR family: the new value
-  sum_numbers,   // DEL: rows deleted
+  ok_or_nil,     // SET NX/XX: +OK, or nil when the condition failed
+  first_number,  // INCR family, APPEND, SETRANGE: the number
+  sum_numbers,   // DEL, UNLINK: rows deleted
+  first_bulk,    // SET GET, GETSET, GETDEL, GETEX, INCRBYFLOAT: the bulk or nil
+  applied,       // SETNX, MSETNX, EXPIRE family, PERSIST: 1 when it took effect, else 0
 };
 
 struct command_plan {
@@ -39,6 +51,8 @@ struct command_plan {
   write_request request;          // write
   reply_shape shape = reply_shape::none;
   std::string info_section;  // info: lower-case, empty for the default sections
+  bool with_expiry = false;  // read: each key's row with its expiry (shard atom::ttl)
+  int64_t range_start = 0, range_end = 0;  // GETRANGE
 };
 
 struct command_limits {

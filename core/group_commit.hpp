@@ -125,7 +125,6 @@ private:
 struct transaction_plan {
   std::vector<store_op> ops;
   std::vector<std::string> keys;  // the client key of each op
-  std::vector<int64_t> ttl_ms;    // SET ... EX/PX of each op, -1 if none
 };
 
 // The values move into the plan (the requests need them no more).
@@ -143,9 +142,11 @@ transaction_plan plan_transaction(std::vector<Pending>& batch, const namespace_t
       op.value = std::move(kw.value);
       op.delta = kw.delta;
       op.group = group;
+      op.flags = kw.flags;
+      op.expiry = kw.expiry;
+      op.expiry_ms = kw.expiry_ms;
       plan.ops.push_back(std::move(op));
       plan.keys.push_back(kw.key);
-      plan.ttl_ms.push_back(kw.ttl_ms);
     }
     ++group;
   }

@@ -19,6 +19,8 @@ const char* to_string(write_mode m) {
   return m == write_mode::write_through ? "write-through" : "write-behind";
 }
 
+const char* to_string(expiry_mode m) { return m == expiry_mode::value ? "value" : "cache"; }
+
 bool is_plain_identifier(std::string_view s) {
   if (s.empty() || s.size() > 63)
     return false;
@@ -61,6 +63,13 @@ upsert_columns upsert_columns_of(const namespace_config& ns) {
     u.touch_values += ", now()";
     u.sets += ", " + q + " = EXCLUDED." + q;
   }
+  // A plain SET leaves no expiry behind, as in Redis.
+  if (ns.expiry == expiry_mode::value) {
+    auto e = quote_identifier(ns.expires_column);
+    u.cols += ", " + e;
+    u.touch_values += ", NULL";
+    u.sets += ", " + e + " = EXCLUDED." + e;
+  }
   return u;
 }
 
@@ -94,9 +103,20 @@ namespace_sql build_sql(const namespace_config& ns) {
   std::string value_out = ns.type == value_type::bytea ? v : v + "::text";
   std::string next_version = std::string("nextval('") + version_sequence + "')";
 
+  bool expiring = ns.expiry == expiry_mode::value;
+  auto e = expiring ? quote_identifier(ns.expires_column) : std::string();
+  auto expires_out = expiring ? "(extract(epoch from " + e + ") * 1000)::bigint"
+                              : std::string("NULL::bigint");
+  auto live = expiring ? " AND (" + e + " IS NULL OR " + e + " > clock_timestamp())"
+                       : std::string();
+
   namespace_sql sql;
-  sql.read = "SELECT " + value_out + ", " + ver + " FROM " + t + " WHERE " + k + " = $1";
-  sql.read_for_update = "SELECT " + value_out + " FROM " + t + " WHERE " + k + " = $1 FOR UPDATE";
+  sql.read = "SELECT " + value_out + ", " + ver + ", " + expires_out + ", " + now_ms_sql +
+             " FROM " + t + " WHERE " + k + " = $1" + live;
+  sql.row_for_write = std::string("SELECT ") + now_ms_sql +
+                      ", r.found, r.v, r.ver, r.e FROM (SELECT 1) AS one LEFT JOIN (SELECT true AS found, " +
+                      value_out + " AS v, " + ver + " AS ver, " + expires_out + " AS e FROM " + t +
+                      " WHERE " + k + " = $1 FOR UPDATE) AS r ON true";
 
   // INSERT ... ON CONFLICT DO UPDATE of the key, value, version and touch
   // columns; `version` is the version's SQL expression.
@@ -110,6 +130,14 @@ namespace_sql build_sql(const namespace_config& ns) {
   // hold what a read-through would return, so take the stored text back.
   if (ns.type == value_type::jsonb)
     sql.upsert += ", " + v + "::text";
+  if (expiring) {
+    // The same statement with the expiry bound as $3 instead of NULL.
+    auto at = sql.upsert.rfind("NULL) ON CONFLICT");
+    if (at == std::string::npos)
+      throw std::logic_error("build_sql: the upsert has no expiry to bind");
+    sql.upsert_expiring = sql.upsert;
+    sql.upsert_expiring.replace(at, 4, "to_timestamp($3::bigint / 1000.0::float8)");
+  }
   // Write-behind: the version comes with the change (drawn in Redis), and a
   // row only ever moves forward, so a replayed or reordered entry is a no-op.
   sql.apply_set = upsert("$3", t + " AS cur") + " WHERE cur." + ver + " IS NULL OR cur." + ver +
@@ -119,8 +147,10 @@ namespace_sql build_sql(const namespace_config& ns) {
                         " = $2";
   sql.apply_del = "DELETE FROM " + t + " WHERE " + k + " = $1 AND (" + ver + " IS NULL OR " +
                   ver + " < $2)";
-  sql.remove = "WITH d AS (DELETE FROM " + t + " WHERE " + k +
-               " = $1 RETURNING 1) SELECT (SELECT count(*) FROM d), " + next_version;
+  // An expired row is deleted too, but not counted: it was absent already.
+  sql.remove = "WITH d AS (DELETE FROM " + t + " WHERE " + k + " = $1 RETURNING " +
+               (expiring ? e + " IS NULL OR " + e + " > clock_timestamp()" : std::string("true")) +
+               " AS live) SELECT (SELECT count(*) FROM d WHERE live), " + next_version;
   return sql;
 }
 

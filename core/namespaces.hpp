@@ -15,9 +15,13 @@ namespace wtcache {
 
 enum class value_type { text, jsonb, bytea };
 enum class write_mode { write_through, write_behind };
+// What a TTL bounds: the value itself (the row carries expires_at; an
+// expired row is absent everywhere), or only the cache copy.
+enum class expiry_mode { value, cache };
 
 const char* to_string(value_type t);
 const char* to_string(write_mode m);
+const char* to_string(expiry_mode m);
 
 struct namespace_config {
   std::string prefix;  // empty for the default namespace
@@ -29,6 +33,8 @@ struct namespace_config {
   std::chrono::milliseconds ttl{0};  // 0: the cache default applies
   std::vector<std::string> touch_columns;
   write_mode mode = write_mode::write_through;
+  expiry_mode expiry = expiry_mode::cache;
+  std::string expires_column = "expires_at";  // timestamptz; expiry = "value" only
 
   // Write-behind only. The queue is `writers` Redis Streams (a key always
   // goes to the same one), each drained by its own writer actor in batches
@@ -44,11 +50,17 @@ struct namespace_config {
 };
 
 // The statements one namespace runs. Parameters: $1 the row id, $2 the value.
+// Expiries travel as Unix milliseconds (bigint, NULL for none), and "now"
+// is PostgreSQL's clock_timestamp(): one clock for every node.
 struct namespace_sql {
-  std::string read;    // -> value, version (no row: empty result)
-  std::string upsert;  // -> version [, value as stored (jsonb)]
+  std::string read;    // -> value, version, expires, now (no live row: empty result)
+  std::string upsert;  // -> version [, value as stored (jsonb)]; clears the expiry
   std::string remove;  // -> rows deleted, tombstone version
-  std::string read_for_update;  // -> value (locks the row)
+  // The row a write decides on, locked: -> now, found, value, version,
+  // expires (one row, with found false and NULLs when there is none).
+  std::string row_for_write;
+  // expiry = "value": the upsert with $3 the expiry -> as `upsert`.
+  std::string upsert_expiring;
   // Write-behind apply, idempotent: only ever moves a row to a newer version.
   // $1 id, $2 value, $3 version -> [value as stored (jsonb)], no row when older
   std::string apply_set;
@@ -64,6 +76,10 @@ bool is_plain_identifier(std::string_view s);
 std::string quote_identifier(std::string_view s);
 
 namespace_sql build_sql(const namespace_config& ns);
+
+// The SQL of PostgreSQL's clock in Unix milliseconds.
+inline constexpr const char* now_ms_sql =
+  "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
 // Group commit's one statement for many SETs of a namespace: $1 keys, $2
 // values (bytea: hex), $3 versions, as text/text/bigint arrays, one element

@@ -22,6 +22,7 @@ using dirty = caf::atom_constant<caf::atom("dirty")>;        // keys another nod
 using clear = caf::atom_constant<caf::atom("clear")>;        // those keys are invalidated now
 using release = caf::atom_constant<caf::atom("release")>;    // held replies may go out
 using open = caf::atom_constant<caf::atom("open")>;          // a Redis connection for the cache reader
+using ttl = caf::atom_constant<caf::atom("ttl")>;            // a row with its expiry
 using probe = caf::atom_constant<caf::atom("probe")>;        // is the backend there? (readiness)
 
 }  // namespace wtcache::atom

@@ -34,6 +34,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<key_write>("key_write");
   cfg.add_message_type<write_request>("write_request");
   cfg.add_message_type<std::vector<int64_t>>("int64_vec");
+  cfg.add_message_type<write_answer>("write_answer");
+  cfg.add_message_type<std::vector<write_answer>>("write_answer_vec");
   cfg.add_message_type<stream_report>("stream_report");
   cfg.add_message_type<std::vector<stream_report>>("stream_report_vec");
   add_error_category(cfg);

@@ -5,10 +5,11 @@
 //       Cache first (unless the connection checked it already:
 //       core/read_route.hpp); on a miss or tombstone, PostgreSQL (one read
 //       per key in flight), then a fenced fill.
-//   (atom::put, write_request) -> std::vector<int64_t>
+//   (atom::put, write_request) -> std::vector<write_answer>
 //       Group-committed with the shard's other writes; answered after COMMIT
-//       and the cache update. One number per write: del -> rows deleted,
-//       incr -> the new value, set -> the version.
+//       and the cache update. One answer per write.
+//   (atom::ttl, std::string key) -> lookup
+//       The row as PostgreSQL has it now, with its expiry (TTL, PTTL...).
 //   (atom::committed, std::string key, int64_t version, bool cache_ok)
 //       Another shard committed this shard's key (MSET/DEL over several
 //       shards): drop single-flight reads of it; mark it dirty if !cache_ok.
@@ -35,24 +36,45 @@ namespace wtcache {
 struct lookup {
   bool found = false;
   std::string value;
+  int64_t expires_ms = -1;  // atom::ttl: the value's expiry (Unix ms), -1 none
+  int64_t now_ms = 0;       // atom::ttl: PostgreSQL's clock when it was read
 };
 
 template <class F>
 typename F::result_type inspect(F& f, lookup& x) {
-  return f(caf::meta::type_name("lookup"), x.found, x.value);
+  return f(caf::meta::type_name("lookup"), x.found, x.value, x.expires_ms, x.now_ms);
 }
 
+// One key's write, as messages/store_protocol.hpp's store_op describes it.
 struct key_write {
   op_kind kind = op_kind::set;
   std::string key;    // the client's key, prefix included
-  std::string value;  // set
-  int64_t delta = 0;  // incr
-  int64_t ttl_ms = -1;  // set with EX/PX: the cache copy's TTL; -1: namespace TTL
+  std::string value;
+  int64_t delta = 0;
+  uint8_t flags = 0;  // op_flag::
+  // expiry = "value": the value's; "cache": EX/PX/EXAT/PXAT bound the cache copy.
+  expiry_change expiry = expiry_change::clear;
+  int64_t expiry_ms = 0;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, key_write& x) {
-  return f(caf::meta::type_name("key_write"), x.kind, x.key, x.value, x.delta, x.ttl_ms);
+  return f(caf::meta::type_name("key_write"), x.kind, x.key, x.value, x.delta, x.flags,
+           x.expiry, x.expiry_ms);
+}
+
+// What a write answers, per key: the client's reply is made of these
+// (actors/connection.cpp).
+struct write_answer {
+  int64_t number = 0;   // set: the version; del: rows deleted; incr: the value; append: the length
+  bool applied = true;  // the condition held (NX, XX, EXPIRE's flags)
+  bool found = false;   // `bulk` is the reply, else nil
+  std::string bulk;     // GET's old value, INCRBYFLOAT's result
+};
+
+template <class F>
+typename F::result_type inspect(F& f, write_answer& x) {
+  return f(caf::meta::type_name("write_answer"), x.number, x.applied, x.found, x.bulk);
 }
 
 // One client command's writes: committed together or not at all.
@@ -72,7 +94,9 @@ using shard_actor = caf::typed_actor<
   // value there (a miss or a tombstone): the shard does not ask again.
   caf::replies_to<atom::get, std::string, bool>::with<lookup>,
   // Writes a command's keys in the next group commit.
-  caf::replies_to<atom::put, write_request>::with<std::vector<int64_t>>,
+  caf::replies_to<atom::put, write_request>::with<std::vector<write_answer>>,
+  // Reads a key's row with its expiry, never the cache.
+  caf::replies_to<atom::ttl, std::string>::with<lookup>,
   // Another shard committed one of this shard's keys.
   caf::reacts_to<atom::committed, std::string, int64_t, bool>,
   // The supervisor's current pools.

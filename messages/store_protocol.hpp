@@ -46,39 +46,68 @@ struct store_op {
   op_kind kind = op_kind::set;
   uint32_t ns = 0;
   std::string id;     // the row's key (client key without the namespace prefix)
-  std::string value;  // set: the value
-  int64_t delta = 0;  // incr: the increment
+  std::string value;  // set, append, setrange: the bytes; incr_float: the increment
+  int64_t delta = 0;  // incr: the increment; setrange: the offset
   uint32_t group = 0;
+  uint8_t flags = 0;  // op_flag::
+  expiry_change expiry = expiry_change::clear;
+  int64_t expiry_ms = 0;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_op& x) {
-  return f(caf::meta::type_name("store_op"), x.kind, x.ns, x.id, x.value, x.delta, x.group);
+  return f(caf::meta::type_name("store_op"), x.kind, x.ns, x.id, x.value, x.delta, x.group,
+           x.flags, x.expiry, x.expiry_ms);
+}
+
+// A SET the batched upsert can take: no condition, nothing to read first,
+// and no expiry to store (`stores_expiry`: the namespace keeps expires_at).
+inline bool is_plain_set(const store_op& op, bool stores_expiry) {
+  return op.kind == op_kind::set && op.flags == 0 &&
+         (op.expiry == expiry_change::clear || !stores_expiry);
 }
 
 struct store_result {
   std::string error;   // empty on success, else the client error line
   int64_t version = 0;  // the row's new version (del: the tombstone's)
-  int64_t count = 0;    // del: rows deleted; incr: the new value
+  int64_t count = 0;    // del: rows deleted; incr: the new value; append: the length
   bool has_value = false;  // `value` holds the value as stored (jsonb, incr)
   std::string value;
+  bool wrote = true;     // false: the key was left as it was (NX refused...): no version
+  bool removed = false;  // the row was deleted: the cache gets a tombstone
+  bool applied = true;   // the condition held (NX, XX, EXPIRE GT...)
+  bool found = false;    // `bulk` is part of the reply (GET's old value...)
+  std::string bulk;
+  int64_t expires_ms = -1;  // the row's expiry after the write (Unix ms), -1 none
+  int64_t now_ms = 0;       // PostgreSQL's clock when it was decided
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_result& x) {
   return f(caf::meta::type_name("store_result"), x.error, x.version, x.count, x.has_value,
-           x.value);
+           x.value, x.wrote, x.removed, x.applied, x.found, x.bulk, x.expires_ms, x.now_ms);
+}
+
+// A refusal of one op: nothing of its command was written.
+inline store_result refused_result(std::string text) {
+  store_result r;
+  r.error = std::move(text);
+  r.wrote = false;
+  return r;
 }
 
 struct store_row {
-  bool found = false;
+  bool found = false;  // a row, and not expired
   int64_t version = 0;
   std::string value;
+  int64_t expires_ms = -1;  // expiry = "value": the row's expiry (Unix ms), -1 none
+  int64_t now_ms = 0;       // PostgreSQL's clock when it was read
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_row& x) {
-  return f(caf::meta::type_name("store_row"), x.found, x.version, x.value);
+  return f(caf::meta::type_name("store_row"), x.found, x.version, x.value, x.expires_ms,
+           x.now_ms);
 }
 
 // Rows of wtcache_dirty_keys: client key and the version to invalidate at.
@@ -103,6 +132,9 @@ struct invalidation {
   // into the cache itself, with this TTL per op (0: none). Empty: it does
   // not, and reports every key as not cached.
   std::vector<int64_t> cache_ttl_ms;
+  // A value that expires sooner than this is not cached: a tombstone goes
+  // in instead, so that no older fill can land once the entry is gone.
+  int64_t min_cache_ttl_ms = 2000;
   // Test hook, if set: asked (atom::gate, first key) after COMMIT, before
   // the cache update (actors/shard_coordinator.hpp, shard_hooks).
   caf::actor before_cache_write;
@@ -111,7 +143,7 @@ struct invalidation {
 template <class F>
 typename F::result_type inspect(F& f, invalidation& x) {
   return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
-           x.required, x.cache_ttl_ms, x.before_cache_write);
+           x.required, x.cache_ttl_ms, x.min_cache_ttl_ms, x.before_cache_write);
 }
 
 struct store_outcome {

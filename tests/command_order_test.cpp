@@ -20,7 +20,7 @@ command_plan write_of(std::vector<std::string> keys) {
   command_plan p;
   p.kind = plan_kind::write;
   for (auto& k : keys)
-    p.request.writes.push_back({op_kind::set, k, "v", 0, -1});
+    p.request.writes.push_back({op_kind::set, k, "v", 0});
   return p;
 }
 

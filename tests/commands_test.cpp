@@ -40,9 +40,10 @@ TEST(Commands, SetBecomesOneWriteWithItsTtl) {
   auto p = plan({"set", "k", "v", "EX", "10"});
   ASSERT_EQ(p.kind, plan_kind::write);
   ASSERT_EQ(p.request.writes.size(), 1u);
-  EXPECT_EQ(p.request.writes[0].ttl_ms, 10000);
+  EXPECT_EQ(p.request.writes[0].expiry, expiry_change::in);
+  EXPECT_EQ(p.request.writes[0].expiry_ms, 10000);
   EXPECT_EQ(p.shape, reply_shape::ok);
-  EXPECT_EQ(plan({"SET", "k", "v", "px", "250"}).request.writes[0].ttl_ms, 250);
+  EXPECT_EQ(plan({"SET", "k", "v", "px", "250"}).request.writes[0].expiry_ms, 250);
 }
 
 TEST(Commands, SetRejectsBadOptions) {

@@ -13,10 +13,10 @@ namespace {
 
 write_request command(std::initializer_list<key_write> writes) { return {writes}; }
 key_write set(std::string key, std::string value) {
-  return {op_kind::set, std::move(key), std::move(value), 0, -1};
+  return {op_kind::set, std::move(key), std::move(value), 0};
 }
-key_write del(std::string key) { return {op_kind::del, std::move(key), {}, 0, -1}; }
-key_write incr(std::string key, int64_t by) { return {op_kind::incr, std::move(key), {}, by, -1}; }
+key_write del(std::string key) { return {op_kind::del, std::move(key), {}, 0}; }
+key_write incr(std::string key, int64_t by) { return {op_kind::incr, std::move(key), {}, by}; }
 
 std::vector<int> tickets(const std::vector<group_commit<int>::pending>& ps) {
   std::vector<int> out;

@@ -1,0 +1,230 @@
+// Differential conformance: the same command sequences against a private
+// real redis-server (the reference: Redis 7.0 is the specification) and
+// against wtcached, compared reply by reply: types, values, error texts.
+// TTL figures are compared with a tolerance. Keys are the default
+// namespace's (bytea, expiry = "value"), one set per case.
+#include <cstdlib>
+#include <iostream>
+#include <map>
+
+#include "tests/support/service_fixture.hpp"
+
+namespace wtcache::test {
+
+namespace {
+
+using commands = std::vector<std::vector<std::string>>;
+
+struct conformance_case {
+  const char* name;
+  commands steps;
+};
+
+// Replies that carry a time: equal within a second's worth.
+bool is_time_reply(const std::string& command) {
+  static const std::set<std::string> timed = {"ttl", "pttl", "expiretime", "pexpiretime"};
+  std::string c;
+  for (char ch : command)
+    c += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return timed.count(c) > 0;
+}
+
+bool alike(const reply& want, const reply& got, bool timed) {
+  if (want.kind != got.kind || want.elements.size() != got.elements.size())
+    return false;
+  if (want.kind == reply::integer) {
+    if (!timed || want.number < 0 || got.number < 0)
+      return want.number == got.number;
+    return std::llabs(want.number - got.number) <= (want.number > 100000 ? 1500 : 1);
+  }
+  if (want.str != got.str)
+    return false;
+  for (std::size_t i = 0; i < want.elements.size(); ++i)
+    if (!alike(want.elements[i], got.elements[i], timed))
+      return false;
+  return true;
+}
+
+// "$a" in an argument becomes this case's key a.
+std::vector<std::string> with_keys(std::vector<std::string> args, const std::string& scope) {
+  for (auto& a : args)
+    if (a.size() > 1 && a[0] == '$')
+      a = "conf:" + scope + ":" + a.substr(1);
+  return args;
+}
+
+std::string shown(const std::vector<std::string>& args) {
+  std::string out;
+  for (auto& a : args)
+    out += (out.empty() ? "" : " ") + a;
+  return out;
+}
+
+}  // namespace
+
+class Conformance : public Service {
+protected:
+  static void SetUpTestSuite() {
+    Service::SetUpTestSuite();
+    reference_ = std::make_unique<embedded_redis>();
+    reference_->start(servers::get().dir + "/reference");
+  }
+
+  static void TearDownTestSuite() {
+    std::cout << "conformance: " << compared_ << " replies compared, " << alike_
+              << " answered as Redis 7.0 does\n";
+    reference_->stop();
+    reference_.reset();
+    Service::TearDownTestSuite();
+  }
+
+  // Runs every case on both and expects each reply alike.
+  void run_cases(const std::vector<conformance_case>& cases) {
+    resp_client want(reference_->port()), got(port_);
+    for (auto& c : cases) {
+      auto scope = std::string(c.name) + std::to_string(++counter_);
+      for (auto& step : c.steps) {
+        auto args = with_keys(step, scope);
+        auto r = want.cmd(args), g = got.cmd(args);
+        ++compared_;
+        bool same = alike(r, g, is_time_reply(args[0]));
+        alike_ += same ? 1 : 0;
+        EXPECT_TRUE(same) << c.name << ": " << shown(step) << "\n  redis:    " << r
+                          << "\n  wtcached: " << g;
+      }
+    }
+  }
+
+  static inline std::unique_ptr<embedded_redis> reference_;
+  static inline int compared_ = 0, alike_ = 0;
+};
+
+TEST_F(Conformance, SetAndItsOptions) {
+  run_cases({
+    {"plain", {{"SET", "$a", "v"}, {"GET", "$a"}, {"SET", "$a", ""}, {"GET", "$a"}}},
+    {"nx", {{"SET", "$a", "1", "NX"}, {"SET", "$a", "2", "NX"}, {"GET", "$a"}}},
+    {"xx", {{"SET", "$a", "1", "XX"}, {"GET", "$a"}, {"SET", "$a", "1"}, {"SET", "$a", "2", "xx"},
+            {"GET", "$a"}}},
+    {"nx_xx", {{"SET", "$a", "1", "NX", "XX"}, {"SET", "$a", "1", "XX", "NX"}, {"EXISTS", "$a"}}},
+    {"get", {{"SET", "$a", "1", "GET"}, {"SET", "$a", "2", "GET"}, {"GET", "$a"}}},
+    {"nx_get", {{"SET", "$a", "1"}, {"SET", "$a", "2", "NX", "GET"}, {"GET", "$a"},
+                {"SET", "$b", "3", "GET", "NX"}, {"GET", "$b"}}},
+    {"xx_get", {{"SET", "$a", "2", "XX", "GET"}, {"EXISTS", "$a"}}},
+    {"ex", {{"SET", "$a", "v", "EX", "100"}, {"TTL", "$a"}, {"PTTL", "$a"}}},
+    {"px_lower", {{"set", "$a", "v", "px", "100000", "nx"}, {"TTL", "$a"}}},
+    {"exat", {{"SET", "$a", "v", "EXAT", "4102444800"}, {"EXPIRETIME", "$a"},
+              {"PEXPIRETIME", "$a"}}},
+    {"pxat_past", {{"SET", "$a", "v", "PXAT", "1"}, {"GET", "$a"}, {"EXISTS", "$a"}}},
+    {"keepttl", {{"SET", "$a", "v", "EX", "100"}, {"SET", "$a", "w", "KEEPTTL"}, {"TTL", "$a"},
+                 {"GET", "$a"}, {"SET", "$a", "x"}, {"TTL", "$a"}}},
+    {"bad_expiry", {{"SET", "$a", "v", "EX", "0"}, {"SET", "$a", "v", "PX", "-5"},
+                    {"SET", "$a", "v", "EX", "x"}, {"SET", "$a", "v", "EX"},
+                    {"SET", "$a", "v", "EX", "10", "PX", "10"}, {"SET", "$a", "v", "KEEPTTL", "EX", "10"},
+                    {"SET", "$a", "v", "EX", "10", "KEEPTTL"}, {"SET", "$a", "v", "EX", "9223372036854775807"},
+                    {"EXISTS", "$a"}}},
+    {"repeated", {{"SET", "$a", "v", "EX", "10", "EX", "100"}, {"TTL", "$a"},
+                  {"SET", "$a", "v", "NX", "NX"}}},
+    {"syntax", {{"SET", "$a", "v", "FOO"}, {"SET", "$a"}, {"SET"}, {"EXISTS", "$a"}}},
+    {"binary", {{"SET", "$a", std::string("a\0b\r\n", 5)}, {"GET", "$a"}, {"STRLEN", "$a"}}},
+  });
+}
+
+TEST_F(Conformance, SetRelatives) {
+  run_cases({
+    {"setex", {{"SETEX", "$a", "100", "v"}, {"TTL", "$a"}, {"GET", "$a"},
+               {"SETEX", "$a", "0", "v"}, {"SETEX", "$a", "-1", "v"}, {"SETEX", "$a", "x", "v"},
+               {"SETEX", "$a", "10"}}},
+    {"psetex", {{"PSETEX", "$a", "100000", "v"}, {"PTTL", "$a"}, {"PSETEX", "$a", "0", "v"}}},
+    {"setnx", {{"SETNX", "$a", "1"}, {"SETNX", "$a", "2"}, {"GET", "$a"}, {"SETNX", "$a"}}},
+    {"getset", {{"GETSET", "$a", "1"}, {"GETSET", "$a", "2"}, {"GET", "$a"},
+                {"SET", "$b", "x", "EX", "100"}, {"GETSET", "$b", "y"}, {"TTL", "$b"}}},
+    {"getdel", {{"GETDEL", "$a"}, {"SET", "$a", "1"}, {"GETDEL", "$a"}, {"GET", "$a"},
+                {"GETDEL", "$a", "$b"}}},
+    {"getex", {{"GETEX", "$a"}, {"SET", "$a", "v"}, {"GETEX", "$a"}, {"GETEX", "$a", "EX", "100"},
+               {"TTL", "$a"}, {"GETEX", "$a", "PERSIST"}, {"TTL", "$a"},
+               {"GETEX", "$a", "PXAT", "4102444800000"}, {"PEXPIRETIME", "$a"},
+               {"GETEX", "$a", "EX", "0"}, {"GETEX", "$a", "EX", "10", "PX", "10"},
+               {"GETEX", "$a", "PERSIST", "EX", "10"}, {"GETEX", "$a", "FOO"},
+               {"GETEX", "$a", "EXAT", "1"}, {"EXISTS", "$a"}}},
+    {"msetnx", {{"MSETNX", "$a", "1", "$b", "2"}, {"MGET", "$a", "$b"},
+                {"MSETNX", "$b", "3", "$c", "4"}, {"MGET", "$b", "$c"}, {"MSETNX", "$a"},
+                {"MSETNX", "$a", "1", "$b"}, {"MSETNX", "$d", "1", "$d", "2"}, {"GET", "$d"}}},
+    {"mset", {{"MSET", "$a", "1", "$b", "2"}, {"MGET", "$a", "$b", "$c"}, {"MSET", "$a"}}},
+  });
+}
+
+TEST_F(Conformance, AppendLengthAndRanges) {
+  run_cases({
+    {"append", {{"APPEND", "$a", "ab"}, {"APPEND", "$a", "cd"}, {"GET", "$a"}, {"STRLEN", "$a"},
+                {"APPEND", "$b", ""}, {"EXISTS", "$b"}, {"GET", "$b"}, {"APPEND", "$a"}}},
+    {"append_keeps_ttl", {{"SET", "$a", "x", "EX", "100"}, {"APPEND", "$a", "y"}, {"TTL", "$a"}}},
+    {"strlen", {{"STRLEN", "$a"}, {"SET", "$a", "hello"}, {"STRLEN", "$a"}, {"STRLEN"}}},
+    {"getrange", {{"SET", "$a", "This is a string"}, {"GETRANGE", "$a", "0", "3"},
+                  {"GETRANGE", "$a", "-3", "-1"}, {"GETRANGE", "$a", "0", "-1"},
+                  {"GETRANGE", "$a", "10", "100"}, {"GETRANGE", "$a", "5", "3"},
+                  {"GETRANGE", "$a", "-1", "-5"}, {"GETRANGE", "$a", "-100", "2"},
+                  {"GETRANGE", "$b", "0", "1"}, {"GETRANGE", "$a", "x", "1"},
+                  {"GETRANGE", "$a", "0"}, {"SUBSTR", "$a", "1", "2"}}},
+    {"setrange", {{"SETRANGE", "$a", "5", "XY"}, {"GET", "$a"}, {"SET", "$b", "Hello World"},
+                  {"SETRANGE", "$b", "6", "Redis"}, {"GET", "$b"}, {"SETRANGE", "$b", "0", ""},
+                  {"SETRANGE", "$c", "3", ""}, {"EXISTS", "$c"}, {"SETRANGE", "$b", "-1", "x"},
+                  {"SETRANGE", "$b", "x", "x"}, {"SETRANGE", "$b", "1"},
+                  {"SETRANGE", "$b", "1000000000", "x"}}},
+  });
+}
+
+TEST_F(Conformance, Counters) {
+  run_cases({
+    {"incr", {{"INCR", "$a"}, {"INCRBY", "$a", "10"}, {"DECR", "$a"}, {"DECRBY", "$a", "3"},
+              {"GET", "$a"}, {"INCRBY", "$a", "x"}, {"INCR", "$a", "1"}}},
+    {"incr_not_int", {{"SET", "$a", "1.5"}, {"INCR", "$a"}, {"SET", "$a", " 1"}, {"INCR", "$a"},
+                      {"SET", "$a", "abc"}, {"DECR", "$a"}}},
+    {"incr_overflow", {{"SET", "$a", "9223372036854775807"}, {"INCR", "$a"},
+                       {"DECRBY", "$a", "-9223372036854775808"}}},
+    {"incr_keeps_ttl", {{"SET", "$a", "1", "EX", "100"}, {"INCR", "$a"}, {"TTL", "$a"}}},
+    {"incrbyfloat", {{"INCRBYFLOAT", "$a", "10.5"}, {"INCRBYFLOAT", "$a", "0.1"},
+                     {"INCRBYFLOAT", "$a", "-5"}, {"INCRBYFLOAT", "$a", "5.0e3"},
+                     {"INCRBYFLOAT", "$a", "2.0e-2"}, {"GET", "$a"}, {"INCRBYFLOAT", "$a", "x"},
+                     {"INCRBYFLOAT", "$a", "inf"}, {"INCRBYFLOAT", "$a", " 1"},
+                     {"INCRBYFLOAT", "$a"}, {"SET", "$b", "abc"}, {"INCRBYFLOAT", "$b", "1"},
+                     {"SET", "$c", "3"}, {"INCRBYFLOAT", "$c", "-3"}, {"GET", "$c"}}},
+  });
+}
+
+TEST_F(Conformance, Expiry) {
+  run_cases({
+    {"expire", {{"EXPIRE", "$a", "100"}, {"SET", "$a", "v"}, {"TTL", "$a"}, {"EXPIRE", "$a", "100"},
+                {"TTL", "$a"}, {"PEXPIRE", "$a", "200000"}, {"PTTL", "$a"}, {"EXPIREAT", "$a", "4102444800"},
+                {"EXPIRETIME", "$a"}, {"PEXPIREAT", "$a", "4102444800123"}, {"PEXPIRETIME", "$a"}}},
+    {"expire_past", {{"SET", "$a", "v"}, {"EXPIRE", "$a", "-1"}, {"EXISTS", "$a"},
+                     {"SET", "$b", "v"}, {"EXPIREAT", "$b", "1"}, {"GET", "$b"},
+                     {"SET", "$c", "v"}, {"PEXPIRE", "$c", "0"}, {"TTL", "$c"}}},
+    {"flags", {{"SET", "$a", "v"}, {"EXPIRE", "$a", "100", "XX"}, {"EXPIRE", "$a", "100", "GT"},
+               {"EXPIRE", "$a", "100", "LT"}, {"EXPIRE", "$a", "200", "NX"}, {"TTL", "$a"},
+               {"EXPIRE", "$a", "100", "gt"}, {"EXPIRE", "$a", "300", "GT"}, {"TTL", "$a"},
+               {"EXPIRE", "$a", "400", "LT"}, {"EXPIRE", "$a", "50", "lt"}, {"TTL", "$a"},
+               {"EXPIRE", "$a", "60", "XX", "LT"}, {"TTL", "$a"}, {"EXPIRE", "$a", "70", "NX"}}},
+    {"flag_errors", {{"SET", "$a", "v"}, {"EXPIRE", "$a", "10", "NX", "XX"},
+                     {"EXPIRE", "$a", "10", "GT", "LT"}, {"EXPIRE", "$a", "10", "FOO"},
+                     {"EXPIRE", "$a", "x"}, {"EXPIRE", "$a"}, {"EXPIRE", "$a", "9223372036854775807"},
+                     {"PEXPIRE", "$a", "9223372036854775807"}, {"TTL", "$a"}}},
+    {"persist", {{"PERSIST", "$a"}, {"SET", "$a", "v"}, {"PERSIST", "$a"}, {"EXPIRE", "$a", "100"},
+                 {"PERSIST", "$a"}, {"TTL", "$a"}, {"PERSIST", "$a", "$b"}}},
+    {"ttl_absent", {{"TTL", "$a"}, {"PTTL", "$a"}, {"EXPIRETIME", "$a"}, {"PEXPIRETIME", "$a"},
+                    {"SET", "$a", "v"}, {"TTL", "$a"}, {"PTTL", "$a"}, {"EXPIRETIME", "$a"},
+                    {"TTL"}, {"TTL", "$a", "$b"}}},
+  });
+}
+
+TEST_F(Conformance, Keys) {
+  run_cases({
+    {"del", {{"SET", "$a", "1"}, {"SET", "$b", "2"}, {"DEL", "$a", "$b", "$c"}, {"DEL", "$a"},
+             {"DEL"}}},
+    {"unlink", {{"SET", "$a", "1"}, {"UNLINK", "$a", "$c"}, {"EXISTS", "$a"}, {"UNLINK"}}},
+    {"exists", {{"SET", "$a", "1"}, {"EXISTS", "$a", "$a", "$b"}, {"EXISTS"}}},
+    {"touch", {{"SET", "$a", "1"}, {"TOUCH", "$a", "$b", "$a"}, {"TOUCH"}}},
+    {"type", {{"TYPE", "$a"}, {"SET", "$a", "1"}, {"TYPE", "$a"}, {"TYPE"}, {"TYPE", "$a", "$b"}}},
+  });
+}
+
+}  // namespace wtcache::test
