@@ -537,13 +537,90 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
       });
 }
 
+// ---- the keyspace ----------------------------------------------------------
+
+// SCAN, KEYS, DBSIZE: one look at the rows. FLUSHDB: the default table's
+// keys a page at a time, each page deleted through the write path (so
+// every key gets its tombstone), until none is left. A barrier: nothing of
+// this connection runs beside it.
+void dispatch_keyspace(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
+  auto settled = std::make_shared<bool>(false);
+  auto answer = [=](std::string out) {
+    if (*settled)
+      return;
+    *settled = true;
+    unwatch(self, seq);
+    complete(self, seq, std::move(out));
+    finished(self, *plan, true);
+  };
+  auto fail = [=](const caf::error& err) { answer(error_reply(client_error_text(err))); };
+  watch(self, seq, [answer] { answer(error_reply(no_answer_in_time)); }, [] {});
+  auto& st = self->state;
+  auto shard = st.fe->shards[st.next_redis++ % st.fe->shards.size()];
+  if (plan->shape != reply_shape::flushed) {
+    self->request(shard, caf::infinite, atom::scan::value, plan->scan)
+      .then(
+        [=](scan_page& page) {
+          std::string out;
+          if (plan->shape == reply_shape::key_count) {
+            resp::integer(out, page.count);
+          } else {
+            if (plan->shape == reply_shape::scan_page) {
+              resp::array_header(out, 2);
+              resp::bulk(out, std::to_string(page.cursor));
+            }
+            resp::array_header(out, page.keys.size());
+            for (auto& k : page.keys)
+              resp::bulk(out, k);
+          }
+          answer(std::move(out));
+        },
+        fail);
+    return;
+  }
+  // FLUSHDB: page, delete, page again.
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [=] {
+    if (*settled)
+      return;
+    auto& st = self->state;
+    self->request(shard, caf::infinite, atom::scan::value, plan->scan)
+      .then(
+        [=](scan_page& page) {
+          if (*settled)
+            return;
+          if (page.keys.empty()) {
+            std::string out;
+            resp::simple(out, "OK");
+            answer(std::move(out));
+            *step = nullptr;  // the loop holds itself no longer
+            return;
+          }
+          write_request dels;
+          for (auto& k : page.keys) {
+            key_write w;
+            w.kind = op_kind::del;
+            w.key = std::move(k);
+            dels.writes.push_back(std::move(w));
+          }
+          auto& st = self->state;
+          auto lead = shard_of(dels.writes.front().key, st.fe->shards.size());
+          self->request(st.fe->shards[lead], caf::infinite, atom::put::value, std::move(dels))
+            .then([=](const std::vector<write_answer>&) { (*step)(); }, fail);
+        },
+        fail);
+    (void) st;
+  };
+  (*step)();
+}
 
 void pump(self_ptr self) {
   auto& st = self->state;
   while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
-    bool barrier = front.plan.kind == plan_kind::write &&
-                   spans_shards(front.plan, st.fe->shards.size());
+    bool barrier = front.plan.kind == plan_kind::keyspace ||
+                   (front.plan.kind == plan_kind::write &&
+                    spans_shards(front.plan, st.fe->shards.size()));
     if (!st.order.ready(front.plan, barrier))
       return;
     auto plan = std::make_shared<command_plan>(std::move(front.plan));
@@ -552,6 +629,8 @@ void pump(self_ptr self) {
     st.order.start(*plan, barrier);
     if (plan->kind == plan_kind::read)
       dispatch_read(self, seq, plan);
+    else if (plan->kind == plan_kind::keyspace)
+      dispatch_keyspace(self, seq, plan);
     else
       dispatch_write(self, seq, plan, barrier);
   }
@@ -640,6 +719,7 @@ front_end front_end_from(const config& cfg) {
   fe.redis_timeout = cfg.redis_timeout;
   fe.parse_limits.max_bulk = cfg.max_value_bytes;
   fe.limits.max_value_bytes = cfg.max_value_bytes;
+  fe.limits.allow_flush = cfg.allow_flush;
   // A shard answers within its own deadlines (database, then cache); the
   // client's deadline covers both plus the queueing before them.
   fe.request_timeout = cfg.request_timeout;

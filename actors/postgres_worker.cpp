@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <climits>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
@@ -14,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/redis_cache.hpp"
+#include "core/glob.hpp"
 #include "core/json.hpp"
 #include "core/string_ops.hpp"
 #include "core/deadline.hpp"
@@ -99,15 +102,19 @@ std::vector<cache_write> cache_writes(const std::vector<store_op>& ops, const in
     const auto& r = results[k];
     // The cache copy never outlives the value: its TTL ends with the
     // value's expiry, and a value about to expire is not cached at all.
-    int64_t left = r.expires_ms >= 0 ? r.expires_ms - r.now_ms : -1;
+    int64_t left = -1;
+    if (r.expires_ms >= 0) {
+      w.expire_by_ns = r.decided_ns + (r.expires_ms - r.now_ms) * 1'000'000;
+      left = (w.expire_by_ns - std::chrono::steady_clock::now().time_since_epoch().count()) /
+             1'000'000;
+    }
     if (r.removed || (left >= 0 && left < inv.min_cache_ttl_ms)) {
       w.tombstone = true;
       w.ttl_ms = inv.tombstone_ttl_ms;
+      w.expire_by_ns = 0;
     } else {
       w.data = r.has_value ? r.value : ops[k].value;
       w.ttl_ms = inv.cache_ttl_ms[k];
-      if (left >= 0)
-        w.ttl_ms = w.ttl_ms > 0 ? std::min(w.ttl_ms, left) : left;
     }
     writes.push_back(std::move(w));
   }
@@ -218,6 +225,10 @@ caf::error postgres_worker_state::connect() {
       };
       auto key_type = type_of(ns.key_column), value_type = type_of(ns.value_column);
       c.prepare(stmt("m", i), build_multi_upsert(ns, key_type, value_type));
+      c.prepare(stmt("s", i), build_key_page(ns, key_type));
+      if (i == 0)
+        c.prepare("flush_page", build_key_page(ns, key_type, true));
+      c.prepare(stmt("c", i), sql.count);
       // Prepared through libpq, for the pipeline; libpqxx prepares its own
       // statements on first use and would not know this one.
       auto locked = build_locked_upsert(ns, key_type, value_type);
@@ -241,6 +252,12 @@ caf::error postgres_worker_state::connect() {
               "SELECT nextval('" + std::string(version_sequence) + "') AS v "
               "FROM l, generate_series(1, $2::int) ORDER BY v");
     c.prepare("version", std::string("SELECT nextval('") + version_sequence + "')");
+    c.prepare("cursor_get", "SELECT prefix, after_key FROM wtcache_scan_cursors WHERE id = $1");
+    c.prepare("cursor_put",
+              "INSERT INTO wtcache_scan_cursors (prefix, after_key) VALUES ($1, $2) RETURNING id");
+    // A cursor is good for a day; a SCAN that pauses longer starts again.
+    c.prepare("cursor_gc",
+              "DELETE FROM wtcache_scan_cursors WHERE made_at < now() - interval '1 day'");
     c.prepare("mark_dirty",
               "INSERT INTO wtcache_dirty_keys (key, version) "
               "SELECT * FROM unnest($1::text[], $2::bigint[]) "
@@ -258,8 +275,10 @@ caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::str
     return err;
   try {
     pqxx::nontransaction tx(db.conn());
+    auto before = std::chrono::steady_clock::now().time_since_epoch().count();
     auto res = tx.exec_prepared(stmt("r", ns), id);
     store_row row;
+    row.read_ns = before;
     if (!res.empty()) {
       row.found = true;
       if (spaces->at(ns).type == value_type::bytea)
@@ -317,6 +336,7 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
                                              store_result& out) {
   const auto& ns = spaces->at(op.ns);
   bool bytea = ns.type == value_type::bytea;
+  out.decided_ns = std::chrono::steady_clock::now().time_since_epoch().count();
   auto cur = tx.exec_prepared(stmt("w", op.ns), op.id);
   current_row row;
   row.now_ms = cur[0][0].as<int64_t>();
@@ -659,6 +679,87 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
   }
 }
 
+caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req) {
+  if (auto err = connect())
+    return err;
+  try {
+    pqxx::nontransaction tx(db.conn());
+    scan_page page;
+    std::size_t ns = 0;
+    std::optional<std::string> after;  // the last key read in namespace `ns`
+    if (req.what == scan_request::scan && req.cursor != 0) {
+      auto at = tx.exec_prepared("cursor_get", static_cast<int64_t>(req.cursor));
+      if (at.empty())
+        return make_error(ec::client_error, "ERR invalid cursor");
+      auto prefix = at[0][0].as<std::string>();
+      while (ns < spaces->size() && spaces->at(ns).prefix != prefix)
+        ++ns;
+      if (ns == spaces->size())
+        return make_error(ec::client_error, "ERR invalid cursor");
+      if (!at[0][1].is_null())
+        after = at[0][1].as<std::string>();
+    }
+    if (req.what == scan_request::size) {
+      for (std::size_t i = 0; i < spaces->size(); ++i)
+        page.count += tx.exec_prepared(stmt("c", static_cast<uint32_t>(i)))[0][0].as<int64_t>();
+      return page;
+    }
+    // SCAN reads `count` rows (MATCH filters them afterwards, as in Redis);
+    // KEYS reads everything, a page at a time.
+    bool all = req.what == scan_request::keys;
+    auto budget = all ? INT64_MAX : std::max<int64_t>(req.count, 1);
+    auto wanted = literal_prefix(req.pattern);
+    std::size_t last_ns = req.what == scan_request::default_keys ? 1 : spaces->size();
+    while (ns < last_ns && budget > 0) {
+      const auto& prefix = spaces->at(ns).prefix;
+      // A namespace whose keys cannot match the pattern's literal start.
+      bool may_match = wanted.compare(0, std::min(wanted.size(), prefix.size()), prefix, 0,
+                                      std::min(wanted.size(), prefix.size())) == 0;
+      if (!may_match) {
+        ++ns;
+        after.reset();
+        continue;
+      }
+      auto take = std::min<int64_t>(budget, 1000);
+      auto page_of = req.what == scan_request::default_keys ? std::string("flush_page")
+                                                             : stmt("s", static_cast<uint32_t>(ns));
+      auto res = after ? tx.exec_prepared(page_of, *after, take)
+                       : tx.exec_prepared(page_of, nullptr, take);
+      for (auto row : res) {
+        after = row[0].as<std::string>();
+        auto key = prefix + *after;
+        // A row a longer prefix claims is not this namespace's key.
+        if (ns > 0 || spaces->resolve(key).index == 0)
+          if (req.pattern.empty() || glob_match(req.pattern, key))
+            page.keys.push_back(std::move(key));
+      }
+      budget -= static_cast<int64_t>(res.size());
+      if (static_cast<int64_t>(res.size()) < take) {
+        ++ns;
+        after.reset();
+      }
+      if (req.what == scan_request::default_keys)
+        return page;
+    }
+    if (req.what != scan_request::scan || ns >= spaces->size())
+      return page;  // cursor 0: done
+    const auto& prefix = spaces->at(ns).prefix;
+    auto made = after ? tx.exec_prepared("cursor_put", prefix, *after)
+                      : tx.exec_prepared("cursor_put", prefix, nullptr);
+    auto id = made[0][0].as<int64_t>();
+    if (id % 1000 == 0)
+      tx.exec_prepared("cursor_gc");
+    page.cursor = static_cast<uint64_t>(id);
+    return page;
+  } catch (const pqxx::broken_connection& e) {
+    return db.lost(e);
+  } catch (const pqxx::sql_error& e) {
+    return postgres_session::refused(e, "postgres statement timeout", true);
+  } catch (const std::exception& e) {
+    return db.lost(e);
+  }
+}
+
 caf::expected<dirty_records> postgres_worker_state::dirty_keys(std::size_t limit) {
   if (auto err = connect())
     return err;
@@ -763,6 +864,13 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         .await([finish](caf::ok_atom) mutable { finish(); },
                [finish](caf::error&) mutable { finish(); });
       return rp;
+    },
+    [=](atom::scan, const scan_request& req, int64_t deadline) -> caf::result<scan_page> {
+      if (expired(deadline))
+        return make_error(ec::timeout, "postgres request expired in the queue");
+      auto* m = self->state.metrics.get();
+      busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_read_latency);
+      return self->state.scan(req);
     },
     [=](atom::dirty) -> caf::result<dirty_records> {
       return self->state.dirty_keys(max_dirty_records);

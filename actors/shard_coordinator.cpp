@@ -268,19 +268,22 @@ void finish_read(self_ptr self, uint64_t id, const std::string& key,
 void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t ns, store_row row) {
   auto& st = self->state;
   lookup answer{true, row.value};
-  // The cache copy never outlives the value; one about to expire is not cached.
-  auto ttl = st.ttl_ms(ns);
+  // The cache copy never outlives the value (the Redis worker cuts its TTL
+  // to the expiry when it writes it); one about to expire is not cached.
+  int64_t expire_by = 0;
+  bool too_short = false;
   if (row.expires_ms >= 0) {
-    auto left = row.expires_ms - row.now_ms;
-    ttl = ttl > 0 ? std::min(ttl, left) : left;
+    expire_by = row.read_ns + (row.expires_ms - row.now_ms) * 1'000'000;
+    auto left = (expire_by - clock_type::now().time_since_epoch().count()) / 1'000'000;
+    too_short = left < st.clamp_ttl(1);
   }
   auto worker = redis_for(self);
-  if (!worker || (row.expires_ms >= 0 && ttl < st.clamp_ttl(1))) {
+  if (!worker || too_short) {
     finish_read(self, id, key, answer);
     return;
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
-                                 ttl}};
+                                 st.ttl_ms(ns), expire_by}};
   st.cfg.metrics->fills.fetch_add(1, std::memory_order_relaxed);
   self->request(worker, by_its_deadline, atom::put::value, std::move(fill),
                 deadline_after(st.cfg.redis_timeout))
@@ -952,6 +955,24 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
     },
     [=](atom::ttl, const std::string& key) -> caf::result<lookup> {
       return read_with_expiry(self, key);
+    },
+    [=](atom::scan, scan_request& req) -> caf::result<scan_page> {
+      auto worker = postgres_for(self);
+      if (!worker)
+        return unavailable(self, backend::postgres);
+      auto rp = self->make_response_promise();
+      self->request(worker, by_its_deadline, atom::scan::value, std::move(req),
+                    deadline_after(self->state.cfg.postgres_timeout))
+        .then(
+          [=](scan_page& page) mutable {
+            observed(self, backend::postgres);
+            rp.deliver(std::move(page));
+          },
+          [=](caf::error& err) mutable {
+            observed(self, backend::postgres, &err);
+            rp.deliver(err);
+          });
+      return caf::delegated<scan_page>{};
     },
     [=](atom::committed, const std::string& key, int64_t version, bool cache_ok) {
       on_committed(self, key, version, cache_ok, false);

@@ -67,6 +67,14 @@ public:
     out = std::chrono::milliseconds(s * 1000);
   }
 
+  void read(const std::string& key, bool& out) {
+    if (auto n = get(key)) {
+      if (!n->is_boolean())
+        throw config_error(field(key), "expected true or false");
+      out = n->as_boolean()->get();
+    }
+  }
+
   void read(const std::string& key, double& out, double lo, double hi) {
     auto n = get(key);
     if (!n)
@@ -284,6 +292,7 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read("max_batch_ops", cfg.max_batch_ops, 1, 100000);
   server.read("max_queued_writes", cfg.max_queued_writes, 1, 10000000);
   server.read("data_dir", cfg.data_dir);
+  server.read("allow_flush", cfg.allow_flush);
   server.read_ms("shutdown_grace_ms", cfg.shutdown_grace, 0, 3600 * 1000);
   server.reject_unknown();
   if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)

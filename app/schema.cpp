@@ -37,6 +37,12 @@ void create_owned_objects(pqxx::connection& c) {
   // The reaper finds expired rows by this index, without reading the rest.
   tx.exec("CREATE INDEX IF NOT EXISTS wtcache_kv_expires_at ON wtcache_kv (expires_at) "
           "WHERE expires_at IS NOT NULL");
+  // Where each SCAN cursor stopped: the namespace (by prefix) and its last
+  // key. Any node can go on with a cursor; old ones are deleted as new ones
+  // are made (actors/postgres_worker.cpp).
+  tx.exec("CREATE TABLE IF NOT EXISTS wtcache_scan_cursors ("
+          "id bigserial PRIMARY KEY, prefix text NOT NULL, after_key text, "
+          "made_at timestamptz NOT NULL DEFAULT now())");
   // Write-behind entries PostgreSQL refused for good, with the reason.
   tx.exec("CREATE TABLE IF NOT EXISTS wtcache_dead_letters ("
           "id bigserial PRIMARY KEY, failed_at timestamptz NOT NULL DEFAULT now(), "

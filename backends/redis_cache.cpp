@@ -1,6 +1,9 @@
 // The cache entry format and the calls that read and write it (fence, enqueue).
 #include "backends/redis_cache.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
@@ -61,6 +64,33 @@ void append_entry_read(std::string& out, std::string_view redis_key) {
 
 caf::expected<std::vector<cache_write_result>>
 write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
+  // Values that expire: their TTL now, and those too close to their expiry
+  // left out (cache_write::expire_by_ns).
+  if (std::any_of(writes.begin(), writes.end(), [](auto& w) { return w.expire_by_ns != 0; })) {
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto floor = 2 * std::chrono::duration_cast<std::chrono::milliseconds>(redis.timeout()).count();
+    std::vector<cache_write> kept;
+    std::vector<std::size_t> where;
+    for (std::size_t i = 0; i < writes.size(); ++i) {
+      auto w = writes[i];
+      if (w.expire_by_ns != 0) {
+        auto left = (w.expire_by_ns - now) / 1'000'000;
+        if (left < floor)
+          continue;
+        w.ttl_ms = w.ttl_ms > 0 ? std::min(w.ttl_ms, left) : left;
+        w.expire_by_ns = 0;
+      }
+      kept.push_back(std::move(w));
+      where.push_back(i);
+    }
+    std::vector<cache_write_result> out(writes.size(), cache_write_result::fenced);
+    auto rs = write_fenced(redis, kept);
+    if (!rs)
+      return rs;
+    for (std::size_t j = 0; j < rs->size() && j < where.size(); ++j)
+      out[where[j]] = (*rs)[j];
+    return out;
+  }
   if (auto err = redis.connect())
     return err;
   // Entries per script call: a call holds Redis up while it runs, and

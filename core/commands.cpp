@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <chrono>
 #include <climits>
 
@@ -414,6 +416,85 @@ command_plan plan_read(std::vector<std::string>& args, const namespace_table& sp
   return p;
 }
 
+// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type], KEYS pattern, DBSIZE,
+// FLUSHDB/FLUSHALL [ASYNC|SYNC].
+command_plan plan_keyspace(const std::vector<std::string>& args, const command_limits& limits,
+                           const std::string& name) {
+  command_plan p;
+  p.kind = plan_kind::keyspace;
+  if (name == "dbsize") {
+    if (args.size() != 1)
+      return arity_error(name);
+    p.shape = reply_shape::key_count;
+    p.scan.what = scan_request::size;
+    return p;
+  }
+  if (name == "keys") {
+    if (args.size() != 2)
+      return arity_error(name);
+    p.shape = reply_shape::key_list;
+    p.scan.what = scan_request::keys;
+    p.scan.pattern = args[1] == "*" ? std::string() : args[1];
+    return p;
+  }
+  if (name == "flushdb" || name == "flushall") {
+    if (args.size() > 2)
+      return error_plan("ERR syntax error");
+    if (args.size() == 2 && upper(args[1]) != "ASYNC" && upper(args[1]) != "SYNC")
+      return error_plan("ERR syntax error");
+    if (!limits.allow_flush)
+      return error_plan("ERR " + upper(name) +
+                        " is refused: set [server] allow_flush = true to let it empty the "
+                        "default table wtcache_kv; tables mapped by namespaces are never "
+                        "emptied by a Redis command");
+    p.shape = reply_shape::flushed;
+    p.scan.what = scan_request::default_keys;
+    p.scan.count = 1000;
+    return p;
+  }
+  if (args.size() < 2)
+    return arity_error(name);
+  const auto& c = args[1];
+  auto digits = !c.empty() && c.size() <= 20 &&
+                std::all_of(c.begin(), c.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  errno = 0;
+  auto cursor = digits ? std::strtoull(c.c_str(), nullptr, 10) : 0;
+  if (!digits || errno == ERANGE)
+    return error_plan("ERR invalid cursor");
+  p.shape = reply_shape::scan_page;
+  p.scan.what = scan_request::scan;
+  p.scan.cursor = cursor;
+  bool other_type = false;
+  for (std::size_t i = 2; i < args.size(); i += 2) {
+    auto opt = upper(args[i]);
+    if (i + 1 >= args.size())
+      return error_plan("ERR syntax error");
+    if (opt == "COUNT") {
+      int64_t n = 0;
+      if (!parse_int64(args[i + 1], n))
+        return error_plan("ERR value is not an integer or out of range");
+      if (n < 1)
+        return error_plan("ERR syntax error");
+      p.scan.count = std::min<int64_t>(n, 100000);
+    } else if (opt == "MATCH") {
+      p.scan.pattern = args[i + 1] == "*" ? std::string() : args[i + 1];
+    } else if (opt == "TYPE") {
+      // Every key here is a string: another type matches none of them.
+      other_type = lower(args[i + 1]) != "string";
+    } else {
+      return error_plan("ERR syntax error");
+    }
+  }
+  if (other_type) {
+    // The whole scan would find nothing: say so at once.
+    resp::array_header(p.reply, 2);
+    resp::bulk(p.reply, "0");
+    resp::array_header(p.reply, 0);
+    p.kind = plan_kind::reply;
+  }
+  return p;
+}
+
 command_plan plan_command_command(const std::vector<std::string>& args) {
   command_plan p;
   auto sub = args.size() > 1 ? upper(args[1]) : std::string();
@@ -457,6 +538,7 @@ const std::vector<std::string>& supported_commands() {
     "strlen", "getrange", "substr", "setex", "psetex", "setnx", "getset", "getdel", "getex",
     "append", "setrange", "incr", "incrby", "decr", "decrby", "incrbyfloat", "expire",
     "pexpire", "expireat", "pexpireat", "persist", "ttl", "pttl", "expiretime", "pexpiretime",
+    "scan", "keys", "dbsize", "flushdb", "flushall",
     "ping", "echo", "quit", "select", "client", "hello", "command", "info", "config",
   };
   return names;
@@ -554,6 +636,9 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
     return plan_append(args, spaces, limits, name);
   if (name == "del" || name == "unlink" || name == "mset" || name == "msetnx")
     return plan_multi_key(args, spaces, limits, name);
+  if (name == "scan" || name == "keys" || name == "dbsize" || name == "flushdb" ||
+      name == "flushall")
+    return plan_keyspace(args, limits, name);
   command_plan p;
   if (name == "ping") {
     if (args.size() > 2)

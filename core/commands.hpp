@@ -11,6 +11,7 @@
 
 #include "core/namespaces.hpp"
 #include "messages/shard_protocol.hpp"
+#include "messages/store_protocol.hpp"
 
 namespace wtcache {
 
@@ -19,6 +20,7 @@ enum class plan_kind {
   read,   // look up `keys`
   write,  // run `request`
   info,   // INFO [section]
+  keyspace,  // SCAN, KEYS, DBSIZE, FLUSHDB: `scan`
 };
 
 enum class reply_shape {
@@ -41,6 +43,11 @@ enum class reply_shape {
   sum_numbers,   // DEL, UNLINK: rows deleted
   first_bulk,    // SET GET, GETSET, GETDEL, GETEX, INCRBYFLOAT: the bulk or nil
   applied,       // SETNX, MSETNX, EXPIRE family, PERSIST: 1 when it took effect, else 0
+  // The keyspace.
+  scan_page,     // SCAN: [cursor, [keys...]]
+  key_list,      // KEYS: [keys...]
+  key_count,     // DBSIZE
+  flushed,       // FLUSHDB, FLUSHALL: +OK once the default table is empty
 };
 
 struct command_plan {
@@ -53,10 +60,12 @@ struct command_plan {
   std::string info_section;  // info: lower-case, empty for the default sections
   bool with_expiry = false;  // read: each key's row with its expiry (shard atom::ttl)
   int64_t range_start = 0, range_end = 0;  // GETRANGE
+  scan_request scan;  // keyspace
 };
 
 struct command_limits {
   std::size_t max_value_bytes = 16 * 1024 * 1024;
+  bool allow_flush = false;  // [server] allow_flush: FLUSHDB empties wtcache_kv
 };
 
 command_plan plan_command(std::vector<std::string>& args, const namespace_table& spaces,

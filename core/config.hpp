@@ -35,6 +35,8 @@ struct config {
   std::size_t max_batch_ops = 1000;  // operations in one group-commit transaction
   std::size_t max_queued_writes = 10000;  // per shard; beyond it writes get -BUSY
   std::string data_dir = "./var";
+  // FLUSHDB/FLUSHALL empty the default table wtcache_kv (and only it).
+  bool allow_flush = false;
   // On SIGTERM/SIGINT: how long write-behind queues may take to drain.
   std::chrono::milliseconds shutdown_grace{10000};
   // [http] -- /metrics, /healthz, /readyz; listen = "" turns it off

@@ -143,6 +143,9 @@ namespace_sql build_sql(const namespace_config& ns) {
   sql.apply_set = upsert("$3", t + " AS cur") + " WHERE cur." + ver + " IS NULL OR cur." + ver +
                   " < EXCLUDED." + ver + " RETURNING " +
                   (ns.type == value_type::jsonb ? v + "::text" : ver);
+  sql.count = "SELECT count(*) FROM " + t + (expiring ? " WHERE " + e + " IS NULL OR " + e +
+                                                          " > clock_timestamp()"
+                                                    : std::string());
   sql.read_at_version = "SELECT " + v + "::text FROM " + t + " WHERE " + k + " = $1 AND " + ver +
                         " = $2";
   sql.apply_del = "DELETE FROM " + t + " WHERE " + k + " = $1 AND (" + ver + " IS NULL OR " +
@@ -161,6 +164,18 @@ std::string build_multi_upsert(const namespace_config& ns, const std::string& ke
          up.on_conflict +
          (ns.type == value_type::jsonb ? ", " + quote_identifier(ns.value_column) + "::text"
                                        : std::string());
+}
+
+std::string build_key_page(const namespace_config& ns, const std::string& key_type,
+                           bool with_expired) {
+  auto k = quote_identifier(ns.key_column);
+  std::string live;
+  if (ns.expiry == expiry_mode::value && !with_expired) {
+    auto e = quote_identifier(ns.expires_column);
+    live = " AND (" + e + " IS NULL OR " + e + " > clock_timestamp())";
+  }
+  return "SELECT " + k + "::text FROM " + quote_identifier(ns.table) + " WHERE ($1::text IS NULL OR " +
+         k + " > $1::text::" + key_type + ")" + live + " ORDER BY " + k + " LIMIT $2";
 }
 
 std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,

@@ -61,6 +61,8 @@ struct namespace_sql {
   std::string row_for_write;
   // expiry = "value": the upsert with $3 the expiry -> as `upsert`.
   std::string upsert_expiring;
+  // The live rows: how many -> count.
+  std::string count;
   // Write-behind apply, idempotent: only ever moves a row to a newer version.
   // $1 id, $2 value, $3 version -> [value as stored (jsonb)], no row when older
   std::string apply_set;
@@ -88,6 +90,13 @@ inline constexpr const char* now_ms_sql =
 // client). Returns version [, value as stored, for jsonb] per row.
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type);
+
+// A page of the namespace's live keys, in key order: $1 the last key of
+// the previous page as text (NULL: from the first), $2 how many -> key as
+// text. `key_type` as for build_multi_upsert.
+// `with_expired`: expired rows too (FLUSHDB removes them as well).
+std::string build_key_page(const namespace_config& ns, const std::string& key_type,
+                           bool with_expired = false);
 
 // The same for a batch whose SETs are all in this namespace, with the row
 // locks and the versions in the same statement (one round trip less): $1

@@ -23,6 +23,7 @@ using clear = caf::atom_constant<caf::atom("clear")>;        // those keys are i
 using release = caf::atom_constant<caf::atom("release")>;    // held replies may go out
 using open = caf::atom_constant<caf::atom("open")>;          // a Redis connection for the cache reader
 using ttl = caf::atom_constant<caf::atom("ttl")>;            // a row with its expiry
+using scan = caf::atom_constant<caf::atom("scan")>;          // the keyspace (SCAN, KEYS...)
 using probe = caf::atom_constant<caf::atom("probe")>;        // is the backend there? (readiness)
 
 }  // namespace wtcache::atom

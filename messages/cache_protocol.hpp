@@ -47,12 +47,18 @@ struct cache_write {
   bool tombstone = false;
   std::string data;
   int64_t ttl_ms = 0;  // 0: no expiry (tombstones always get one)
+  // A value that expires (expiry = "value"): the steady-clock time (ns) it
+  // is gone by. The entry's TTL is cut to it when the write is made, and a
+  // write that would live less than twice the Redis timeout is not made,
+  // so that the entry never outlives the value and never leaves a fence
+  // too short-lived to stop an older fill.
+  int64_t expire_by_ns = 0;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, cache_write& x) {
   return f(caf::meta::type_name("cache_write"), x.redis_key, x.version, x.tombstone, x.data,
-           x.ttl_ms);
+           x.ttl_ms, x.expire_by_ns);
 }
 
 enum class cache_write_result : int8_t {

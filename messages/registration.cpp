@@ -35,6 +35,8 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<write_request>("write_request");
   cfg.add_message_type<std::vector<int64_t>>("int64_vec");
   cfg.add_message_type<write_answer>("write_answer");
+  cfg.add_message_type<scan_request>("scan_request");
+  cfg.add_message_type<scan_page>("scan_page");
   cfg.add_message_type<std::vector<write_answer>>("write_answer_vec");
   cfg.add_message_type<stream_report>("stream_report");
   cfg.add_message_type<std::vector<stream_report>>("stream_report_vec");

@@ -10,6 +10,8 @@
 //       and the cache update. One answer per write.
 //   (atom::ttl, std::string key) -> lookup
 //       The row as PostgreSQL has it now, with its expiry (TTL, PTTL...).
+//   (atom::scan, scan_request) -> scan_page
+//       SCAN, KEYS, DBSIZE over the rows of every namespace.
 //   (atom::committed, std::string key, int64_t version, bool cache_ok)
 //       Another shard committed this shard's key (MSET/DEL over several
 //       shards): drop single-flight reads of it; mark it dirty if !cache_ok.
@@ -97,6 +99,8 @@ using shard_actor = caf::typed_actor<
   caf::replies_to<atom::put, write_request>::with<std::vector<write_answer>>,
   // Reads a key's row with its expiry, never the cache.
   caf::replies_to<atom::ttl, std::string>::with<lookup>,
+  // The keyspace (any shard will do: it asks a PostgreSQL worker).
+  caf::replies_to<atom::scan, scan_request>::with<scan_page>,
   // Another shard committed one of this shard's keys.
   caf::reacts_to<atom::committed, std::string, int64_t, bool>,
   // The supervisor's current pools.

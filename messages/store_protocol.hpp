@@ -22,6 +22,7 @@
 //       transaction and its cache update cost the shard one message each way.
 //   (atom::get, uint32_t ns, std::string id, deadline) -> store_row
 //   (atom::version) -> int64_t      a fresh version, above every committed one
+//   (atom::scan, scan_request, deadline) -> scan_page   the keyspace
 //   (atom::dirty) -> dirty_records  the keys recorded in wtcache_dirty_keys
 //   (atom::clear, dirty_records)    deletes those records at or below the
 //                                   given versions (their keys' tombstones landed)
@@ -80,12 +81,14 @@ struct store_result {
   std::string bulk;
   int64_t expires_ms = -1;  // the row's expiry after the write (Unix ms), -1 none
   int64_t now_ms = 0;       // PostgreSQL's clock when it was decided
+  int64_t decided_ns = 0;   // this process's steady clock just before that
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_result& x) {
   return f(caf::meta::type_name("store_result"), x.error, x.version, x.count, x.has_value,
-           x.value, x.wrote, x.removed, x.applied, x.found, x.bulk, x.expires_ms, x.now_ms);
+           x.value, x.wrote, x.removed, x.applied, x.found, x.bulk, x.expires_ms, x.now_ms,
+           x.decided_ns);
 }
 
 // A refusal of one op: nothing of its command was written.
@@ -102,12 +105,13 @@ struct store_row {
   std::string value;
   int64_t expires_ms = -1;  // expiry = "value": the row's expiry (Unix ms), -1 none
   int64_t now_ms = 0;       // PostgreSQL's clock when it was read
+  int64_t read_ns = 0;      // this process's steady clock just before that
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_row& x) {
   return f(caf::meta::type_name("store_row"), x.found, x.version, x.value, x.expires_ms,
-           x.now_ms);
+           x.now_ms, x.read_ns);
 }
 
 // Rows of wtcache_dirty_keys: client key and the version to invalidate at.
@@ -168,6 +172,38 @@ typename F::result_type inspect(F& f, store_outcome& x) {
            x.cache, x.cache_redis);
 }
 
+// A look at the keyspace: the rows of every namespace, in namespace order
+// and within one by key (a keyset: wtcache_scan_cursors remembers where a
+// SCAN stopped, so any node can go on with its cursor).
+struct scan_request {
+  enum what_t : int8_t {
+    scan,          // up to `count` rows from `cursor` (0: the start)
+    keys,          // every row
+    size,          // DBSIZE: how many rows
+    default_keys,  // FLUSHDB: up to `count` keys of the default namespace
+  };
+  int8_t what = scan;
+  uint64_t cursor = 0;
+  int64_t count = 10;
+  std::string pattern;  // MATCH / KEYS; empty: every key
+};
+
+template <class F>
+typename F::result_type inspect(F& f, scan_request& x) {
+  return f(caf::meta::type_name("scan_request"), x.what, x.cursor, x.count, x.pattern);
+}
+
+struct scan_page {
+  uint64_t cursor = 0;  // where to go on; 0: done
+  std::vector<std::string> keys;  // client keys, prefix included
+  int64_t count = 0;    // DBSIZE
+};
+
+template <class F>
+typename F::result_type inspect(F& f, scan_page& x) {
+  return f(caf::meta::type_name("scan_page"), x.cursor, x.keys, x.count);
+}
+
 // The PostgreSQL worker's interface (actors/postgres_worker.hpp).
 using postgres_worker_actor = caf::typed_actor<
   // One transaction over the ops, by the deadline or not at all.
@@ -181,6 +217,8 @@ using postgres_worker_actor = caf::typed_actor<
   caf::replies_to<atom::dirty>::with<dirty_records>,
   // Those keys are invalidated now (up to the versions given).
   caf::reacts_to<atom::clear, dirty_records>,
+  // The keyspace: SCAN, KEYS, DBSIZE, FLUSHDB's keys.
+  caf::replies_to<atom::scan, scan_request, int64_t>::with<scan_page>,
   // Readiness: SELECT 1 by the deadline.
   caf::replies_to<atom::probe, int64_t>::with<bool>>;
 

@@ -276,16 +276,17 @@ TEST_F(Service, AKeySetTwiceInOneBatchEndsWithTheLaterValue) {
 
 // Only a key's newest write decides its cache TTL, and a DEL's tombstone
 // always lives tombstone_ttl: a short TTL must not let an old value back in.
+// (A namespace with expiry = "cache", where a TTL bounds only the cache copy.)
 TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
   resp_client c(port_);
   resp_client redis(servers::get().redis_port());
   auto first = key();
-  auto k = key_beside(first);
-  ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
+  auto k = key_beside(first, "views:");
+  ASSERT_EQ(c.cmd({"SET", k, "1"}).str, "OK");
   auto hold = hold_shard_with(first, port_);
   auto queued_before = std::stoll(info_field(c, "queued_writes"));
   resp_client pipe(port_);
-  pipe.append({"SET", k, "brief", "PX", "1"});
+  pipe.append({"SET", k, "2", "PX", "1"});
   pipe.append({"DEL", k});
   pipe.flush();
   ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued_before + 2; }));
@@ -296,7 +297,7 @@ TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
   EXPECT_EQ(field(redis_entry(k), "k"), "t");
   EXPECT_GT(redis.cmd({"PTTL", "wtc:" + k}).number, 50 * 1000);  // tombstone_ttl = 60 s
   // And a very short TTL is raised to outlive a fill in flight (2 x redis timeout).
-  ASSERT_EQ(c.cmd({"SET", k, "brief", "PX", "1"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", k, "2", "PX", "1"}).str, "OK");
   EXPECT_GT(redis.cmd({"PTTL", "wtc:" + k}).number, 900);
 }
 

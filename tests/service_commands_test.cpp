@@ -1,0 +1,146 @@
+// The Redis commands applications use, with their promises on real
+// servers: conditions decided by PostgreSQL across nodes, expiry of the
+// value itself, FLUSHDB that empties only the default table.
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/service_fixture.hpp"
+
+using namespace wtcache;
+using namespace wtcache::test;
+using namespace std::chrono_literals;
+
+// 50 clients on two nodes race SET NX on one key: the row lock decides,
+// so exactly one wins, and its value is what both nodes then read.
+TEST_F(Service, SetNxRacedAcrossTwoNodesHasExactlyOneWinner) {
+  auto other = start_service(suite_config());
+  auto k = key();
+  std::atomic<int> ok{0}, nil{0}, other_replies{0};
+  std::vector<std::thread> clients;
+  std::promise<void> go;
+  auto start = go.get_future().share();
+  for (int i = 0; i < 50; ++i)
+    clients.emplace_back([&, i] {
+      resp_client c(i % 2 ? port_ : other->port());
+      start.wait();
+      auto r = c.cmd({"SET", k, "owner" + std::to_string(i), "NX", "PX", "60000"});
+      if (r.kind == reply::status && r.str == "OK")
+        ++ok;
+      else if (r.is_nil())
+        ++nil;
+      else
+        ++other_replies;
+    });
+  go.set_value();
+  for (auto& t : clients)
+    t.join();
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(nil, 49);
+  EXPECT_EQ(other_replies, 0);
+  resp_client a(port_), b(other->port());
+  auto winner = a.cmd({"GET", k}).str;
+  EXPECT_EQ(b.cmd({"GET", k}).str, winner);
+  EXPECT_EQ(pqxx::binarystring(sql("SELECT value FROM wtcache_kv WHERE key = $1", k)[0][0]).str(),
+            winner);
+  other->stop();
+}
+
+TEST_F(Service, MsetnxWritesAllOrNothing) {
+  resp_client c(port_);
+  auto a = key(), b = key(), taken = key();
+  ASSERT_EQ(c.cmd({"SET", taken, "x"}).str, "OK");
+  EXPECT_EQ(c.cmd({"MSETNX", a, "1", b, "2", taken, "3"}).number, 0);
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 0u);
+  EXPECT_EQ(c.cmd({"GET", taken}).str, "x");
+  EXPECT_EQ(c.cmd({"MSETNX", a, "1", b, "2"}).number, 1);
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", a, b).size(), 2u);
+}
+
+// A condition the cache cannot see: the key was evicted from Redis, and
+// SET NX still refuses, because the row decides.
+TEST_F(Service, SetNxIsDecidedByTheRowNotTheCache) {
+  resp_client c(port_);
+  auto k = key();
+  set_then_evict(c, k, "first");
+  EXPECT_TRUE(c.cmd({"SET", k, "second", "NX"}).is_nil());
+  EXPECT_EQ(c.cmd({"GET", k}).str, "first");
+  EXPECT_EQ(c.cmd({"APPEND", k, "+"}).number, 6);
+  EXPECT_EQ(c.cmd({"GET", k}).str, "first+");
+}
+
+TEST_F(Service, AnExpiredValueIsAbsentOnEveryNodeAlsoWithoutItsCacheEntry) {
+  auto other = start_service(suite_config());
+  resp_client a(port_), b(other->port());
+  auto k = key();
+  ASSERT_EQ(a.cmd({"SET", k, "v", "PX", "1500"}).str, "OK");
+  EXPECT_EQ(b.cmd({"GET", k}).str, "v");
+  auto expires = sql("SELECT expires_at IS NOT NULL FROM wtcache_kv WHERE key = $1", k);
+  ASSERT_EQ(expires.size(), 1u);
+  EXPECT_TRUE(expires[0][0].as<bool>());
+  // The cache copy ends no later than the value.
+  resp_client redis(servers::get().redis_port());
+  auto pttl = redis.cmd({"PTTL", "wtc:" + k}).number;
+  EXPECT_GT(pttl, 0);
+  EXPECT_LE(pttl, 1500);
+  ASSERT_TRUE(eventually([&] { return a.cmd({"GET", k}).is_nil(); }, 5s));
+  EXPECT_TRUE(b.cmd({"GET", k}).is_nil());
+  EXPECT_EQ(b.cmd({"EXISTS", k}).number, 0);
+  EXPECT_EQ(b.cmd({"TTL", k}).number, -2);
+  // Without any cache entry at all (as after a FLUSHALL of the cache's
+  // Redis, which the other tests of this binary share): the row is still
+  // there, expired, and every read still says the key is gone.
+  redis.cmd({"DEL", "wtc:" + k});
+  EXPECT_TRUE(a.cmd({"GET", k}).is_nil());
+  EXPECT_TRUE(b.cmd({"GET", k}).is_nil());
+  EXPECT_TRUE(b.cmd({"SET", k, "again", "XX"}).is_nil());
+  EXPECT_EQ(a.cmd({"SET", k, "new", "NX"}).str, "OK");
+  EXPECT_EQ(b.cmd({"GET", k}).str, "new");
+  EXPECT_EQ(b.cmd({"TTL", k}).number, -1);
+  other->stop();
+}
+
+TEST_F(Service, ExpireOnANamespaceWhereTtlBoundsTheCacheIsRefusedClearly) {
+  resp_client c(port_);
+  ASSERT_EQ(c.cmd({"SET", "views:/exp", "1"}).str, "OK");
+  auto r = c.cmd({"EXPIRE", "views:/exp", "10"});
+  ASSERT_TRUE(r.is_error());
+  EXPECT_NE(r.str.find("expiry = \"cache\""), std::string::npos) << r.str;
+  EXPECT_EQ(c.cmd({"TTL", "views:/exp"}).number, -1);
+}
+
+TEST_F(Service, FlushdbIsRefusedUnlessAllowed) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "v"}).str, "OK");
+  auto r = c.cmd({"FLUSHDB"});
+  ASSERT_TRUE(r.is_error());
+  EXPECT_NE(r.str.find("allow_flush"), std::string::npos) << r.str;
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v");
+}
+
+TEST_F(Service, FlushdbEmptiesTheDefaultTableAndNeverAMappedOne) {
+  auto svc = start_service_with([](config& cfg) { cfg.allow_flush = true; });
+  resp_client c(svc->port());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 1500; ++i) {  // more than one page
+    keys.push_back(key());
+    c.append({"SET", keys.back(), "v"});
+  }
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    ASSERT_EQ(c.read().str, "OK");
+  ASSERT_EQ(c.cmd({"SET", "session:7007", "{\"kept\":true}"}).str, "OK");
+  EXPECT_EQ(c.cmd({"FLUSHDB"}).str, "OK");
+  EXPECT_EQ(sql("SELECT count(*) FROM wtcache_kv")[0][0].as<int64_t>(), 0);
+  EXPECT_TRUE(c.cmd({"GET", keys.front()}).is_nil());
+  EXPECT_TRUE(c.cmd({"GET", keys.back()}).is_nil());
+  EXPECT_EQ(field(redis_entry(keys.front()), "k"), "t");  // tombstoned, not a stale value
+  EXPECT_EQ(c.cmd({"GET", "session:7007"}).str, "{\"kept\": true}");
+  EXPECT_EQ(c.cmd({"DBSIZE"}).number,
+            sql("SELECT count(*) FROM user_sessions")[0][0].as<int64_t>() +
+              sql("SELECT count(*) FROM page_views")[0][0].as<int64_t>() +
+              sql("SELECT count(*) FROM shopping_carts")[0][0].as<int64_t>());
+  svc->stop();
+}
