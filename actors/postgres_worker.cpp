@@ -229,6 +229,8 @@ caf::error postgres_worker_state::connect() {
       if (i == 0)
         c.prepare("flush_page", build_key_page(ns, key_type, true));
       c.prepare(stmt("c", i), sql.count);
+      if (!sql.expired_keys.empty())
+        c.prepare(stmt("e", i), sql.expired_keys);
       // Prepared through libpq, for the pipeline; libpqxx prepares its own
       // statements on first use and would not know this one.
       auto locked = build_locked_upsert(ns, key_type, value_type);
@@ -343,6 +345,7 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
   if (!cur[0][1].is_null()) {
     row.expires_ms = cur[0][4].is_null() ? -1 : cur[0][4].as<int64_t>();
     row.exists = row.expires_ms < 0 || row.expires_ms > row.now_ms;
+    row.expired = !row.exists;
     if (row.exists)
       row.value = bytea ? pqxx::binarystring(cur[0][2]).str() : cur[0][2].as<std::string>();
     else
@@ -698,6 +701,16 @@ caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req) {
         return make_error(ec::client_error, "ERR invalid cursor");
       if (!at[0][1].is_null())
         after = at[0][1].as<std::string>();
+    }
+    if (req.what == scan_request::expired) {
+      for (std::size_t i = 0; i < spaces->size(); ++i) {
+        auto left = req.count - static_cast<int64_t>(page.keys.size());
+        if (spaces->at(i).expiry != expiry_mode::value || left <= 0)
+          continue;
+        for (auto row : tx.exec_prepared(stmt("e", static_cast<uint32_t>(i)), left))
+          page.keys.push_back(spaces->at(i).prefix + row[0].as<std::string>());
+      }
+      return page;
     }
     if (req.what == scan_request::size) {
       for (std::size_t i = 0; i < spaces->size(); ++i)

@@ -324,6 +324,8 @@ config parse_config_text(const std::string& text, const std::string& source) {
   auto cache = sub("cache");
   cache.read_seconds("default_ttl", cfg.default_ttl, 0, 365LL * 24 * 3600);
   cache.read_seconds("tombstone_ttl", cfg.tombstone_ttl, 1, 24 * 3600);
+  cache.read_ms("reap_interval_ms", cfg.reap_interval, 10, 3600 * 1000);
+  cache.read("reap_batch", cfg.reap_batch, 1, 10000);
   cfg.refuse_writes_without_cache =
     cache.read_choice("on_cache_failure", "bypass", "fail") == "fail";
   cfg.refuse_reads_without_database =

@@ -2,6 +2,8 @@
 #include "app/service.hpp"
 #include "app/service_testing.hpp"
 
+#include <algorithm>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
@@ -15,6 +17,7 @@
 #include "actors/connection.hpp"
 #include "actors/http_endpoint.hpp"
 #include "actors/listener.hpp"
+#include "actors/reaper.hpp"
 #include "backends/redis_connection.hpp"
 #include "actors/supervisor.hpp"
 #include "app/schema.hpp"
@@ -134,6 +137,7 @@ struct service::impl {
   caf::actor http;
   std::vector<shard_actor> shards;
   caf::actor supervisor;
+  caf::actor reaper;  // none unless a namespace has expiry = "value"
   std::shared_ptr<service_metrics> metrics;
   std::shared_ptr<node_health> health;
   uint16_t port = 0;
@@ -242,6 +246,14 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
     throw std::runtime_error("cannot start the actors: " + start_error);
   }
 
+  if (std::any_of(cfg.namespaces.begin(), cfg.namespaces.end(),
+                  [](const namespace_config& ns) { return ns.expiry == expiry_mode::value; })) {
+    auto r = reaper_settings_from(cfg);
+    r.shards = s.shards;
+    r.metrics = s.metrics;
+    s.reaper = sys.spawn(reaper, std::move(r));
+  }
+
   auto fe = std::make_shared<front_end>(front_end_from(cfg));
   fe->spaces = spaces;
   fe->metrics = s.metrics;
@@ -303,6 +315,7 @@ void service::impl::stop() {
   stop_and_wait(listener);
   stop_and_wait(http);
   stop_and_wait(cache_reader);
+  stop_and_wait(reaper);
   for (auto& shard : shards)
     stop_and_wait(shard);
   // Write-behind: what is queued goes to PostgreSQL now, within the grace
@@ -333,6 +346,7 @@ void service::impl::stop() {
   stop_and_wait(supervisor, stop_wait + std::chrono::seconds(5));
   listener = nullptr;
   cache_reader = nullptr;
+  reaper = nullptr;
   http = nullptr;
   shards.clear();
   supervisor = nullptr;

@@ -55,6 +55,10 @@ struct config {
   // [cache]
   std::chrono::milliseconds default_ttl{std::chrono::hours(1)};
   std::chrono::milliseconds tombstone_ttl{std::chrono::seconds(60)};
+  // The reaper (expiry = "value"): rows per round, and the pause after a
+  // round that found fewer.
+  std::chrono::milliseconds reap_interval{1000};
+  std::size_t reap_batch = 500;
   // on_cache_failure: "bypass" (false) acknowledges write-through writes
   // while Redis is down and marks their keys dirty; "fail" (true) refuses them.
   bool refuse_writes_without_cache = false;

@@ -76,6 +76,7 @@ std::string info_text(const info_sources& in, const std::string& section) {
     line(out, "read_through_fills", m.fills.load());
     line(out, "fills_fenced", m.fenced_cache_writes.load());
     line(out, "worker_restarts", m.worker_restarts.load());
+    line(out, "expired_keys", m.expired_rows_deleted.load());
     line(out, "cache_reader", std::string(m.cache_reader_up.load() ? "up" : "down"));
     line(out, "cache_reader_connections", m.cache_reader_connects.load());
     auto now = std::chrono::steady_clock::now();

@@ -117,6 +117,7 @@ struct service_metrics {
   std::atomic<uint64_t> fills{0};  // read-through fills sent to Redis
   std::atomic<uint64_t> fenced_cache_writes{0};  // refused by the fence: fills and updates
   std::atomic<uint64_t> worker_restarts{0};
+  std::atomic<uint64_t> expired_rows_deleted{0};  // by the reaper (actors/reaper.hpp)
   // The cache reader (actors/cache_reader.hpp): connected and serving, and
   // how many times it has (re)connected.
   std::atomic<bool> cache_reader_up{false};

@@ -146,6 +146,9 @@ namespace_sql build_sql(const namespace_config& ns) {
   sql.count = "SELECT count(*) FROM " + t + (expiring ? " WHERE " + e + " IS NULL OR " + e +
                                                           " > clock_timestamp()"
                                                     : std::string());
+  if (expiring)
+    sql.expired_keys = "SELECT " + k + "::text FROM " + t + " WHERE " + e +
+                       " <= clock_timestamp() ORDER BY " + e + " LIMIT $1";
   sql.read_at_version = "SELECT " + v + "::text FROM " + t + " WHERE " + k + " = $1 AND " + ver +
                         " = $2";
   sql.apply_del = "DELETE FROM " + t + " WHERE " + k + " = $1 AND (" + ver + " IS NULL OR " +

@@ -63,6 +63,8 @@ struct namespace_sql {
   std::string upsert_expiring;
   // The live rows: how many -> count.
   std::string count;
+  // expiry = "value": up to $1 keys (as text) whose expiry has passed, oldest first.
+  std::string expired_keys;
   // Write-behind apply, idempotent: only ever moves a row to a newer version.
   // $1 id, $2 value, $3 version -> [value as stored (jsonb)], no row when older
   std::string apply_set;

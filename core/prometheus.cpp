@@ -123,6 +123,9 @@ std::string prometheus_text(const service_metrics& m, const node_health& h,
     w.sample("wtcache_cache_hit_ratio", label("namespace", n.table),
              h + x == 0 ? std::nan("") : static_cast<double>(h) / static_cast<double>(h + x));
   }
+  w.single("wtcache_expired_rows_deleted_total", "counter",
+           "Rows whose value had expired, deleted by this node's reaper (expiry = \"value\").",
+           m.expired_rows_deleted.load());
   w.single("wtcache_read_through_fills_total", "counter",
            "Cache fills sent to Redis after a read from PostgreSQL.",
            m.fills.load());

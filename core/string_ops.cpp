@@ -163,6 +163,13 @@ decision decide_setrange(const store_op& op, const current_row& row, std::size_t
 
 decision decide_del(const store_op& op, const current_row& row) {
   decision d;
+  if (op.flags & op_flag::expired) {  // the reaper: unless a write renewed it meanwhile
+    if (row.expired) {
+      d.action = decision::remove;
+      d.number = 1;
+    }
+    return d;
+  }
   take_old(d, op, row);
   if (row.exists) {
     d.action = decision::remove;

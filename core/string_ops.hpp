@@ -19,6 +19,7 @@ namespace wtcache {
 // The key's row under the transaction's lock.
 struct current_row {
   bool exists = false;      // a row, and not expired
+  bool expired = false;     // a row whose expiry has passed (absent for every command)
   std::string value;
   int64_t expires_ms = -1;  // Unix ms; -1: none
   int64_t now_ms = 0;       // PostgreSQL's clock, the one every node shares

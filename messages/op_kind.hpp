@@ -24,6 +24,7 @@ constexpr uint8_t gt = 4;        // EXPIRE GT: only to a later expiry
 constexpr uint8_t lt = 8;        // EXPIRE LT: only to an earlier one
 constexpr uint8_t get = 16;      // answer the value the key held (SET GET, GETSET, GETDEL, GETEX)
 constexpr uint8_t together = 32; // MSETNX: every key of the command absent, or none is set
+constexpr uint8_t expired = 64;  // the reaper's DEL: only a row whose expiry has passed
 }  // namespace op_flag
 
 // What a write does to the key's expiry.

@@ -181,6 +181,7 @@ struct scan_request {
     keys,          // every row
     size,          // DBSIZE: how many rows
     default_keys,  // FLUSHDB: up to `count` keys of the default namespace
+    expired,       // the reaper: up to `count` keys whose value has expired
   };
   int8_t what = scan;
   uint64_t cursor = 0;

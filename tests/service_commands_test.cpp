@@ -144,3 +144,26 @@ TEST_F(Service, FlushdbEmptiesTheDefaultTableAndNeverAMappedOne) {
               sql("SELECT count(*) FROM shopping_carts")[0][0].as<int64_t>());
   svc->stop();
 }
+
+// The reaper deletes expired rows (with a short round, as configured here)
+// and leaves their keys tombstoned; a row renewed in time stays.
+TEST_F(Service, TheReaperRemovesExpiredRowsAndLeavesTheirKeysTombstoned) {
+  auto svc = start_service_with([](config& cfg) { cfg.reap_interval = 50ms; });
+  resp_client c(svc->port());
+  auto gone = key(), renewed = key();
+  ASSERT_EQ(c.cmd({"SET", gone, "v", "PX", "300"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", renewed, "v", "PX", "300"}).str, "OK");
+  ASSERT_EQ(c.cmd({"PERSIST", renewed}).number, 1);
+  auto set_at = sql("SELECT version FROM wtcache_kv WHERE key = $1", gone)[0][0].as<int64_t>();
+  auto deleted_before = std::stoll(info_field(c, "expired_keys"));
+  ASSERT_TRUE(eventually(
+    [&] { return sql("SELECT 1 FROM wtcache_kv WHERE key = $1", gone).empty(); }, 10s));
+  EXPECT_GE(std::stoll(info_field(c, "expired_keys")), deleted_before + 1);
+  // The reaper's own tombstone: a version above the row's.
+  EXPECT_EQ(field(redis_entry(gone), "k"), "t");
+  EXPECT_GT(std::stoll(field(redis_entry(gone), "v")), set_at);
+  EXPECT_TRUE(c.cmd({"GET", gone}).is_nil());
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", renewed).size(), 1u);
+  EXPECT_EQ(c.cmd({"GET", renewed}).str, "v");
+  svc->stop();
+}

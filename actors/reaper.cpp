@@ -1,0 +1,91 @@
+// The reaper: finds expired rows, deletes them through the write path.
+#include "actors/reaper.hpp"
+
+#include <caf/behavior.hpp>
+#include <spdlog/spdlog.h>
+
+#include "messages/atoms.hpp"
+#include "messages/errors.hpp"
+#include "messages/store_protocol.hpp"
+
+namespace wtcache {
+
+using self_ptr = caf::stateful_actor<reaper_state>*;
+
+reaper_settings reaper_settings_from(const config& cfg) {
+  reaper_settings s;
+  s.interval = cfg.reap_interval;
+  s.batch = cfg.reap_batch;
+  s.request_timeout = cfg.request_timeout;
+  return s;
+}
+
+namespace {
+
+void next_round(self_ptr self, bool at_once) {
+  if (at_once)
+    self->send(self, atom::tick::value);
+  else
+    self->delayed_send(self, self->state.cfg.interval, atom::tick::value);
+}
+
+void failed(self_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  if (!st.failing)
+    spdlog::warn("reaper: cannot delete expired rows now ({}); trying again every {} ms",
+                 client_error_text(err), st.cfg.interval.count());
+  st.failing = true;
+  next_round(self, false);
+}
+
+void round(self_ptr self) {
+  auto& st = self->state;
+  scan_request find;
+  find.what = scan_request::expired;
+  find.count = static_cast<int64_t>(st.cfg.batch);
+  self->request(st.cfg.shards.front(), st.cfg.request_timeout, atom::scan::value, find)
+    .then(
+      [=](scan_page& page) {
+        auto& st = self->state;
+        if (page.keys.empty()) {
+          st.failing = false;
+          next_round(self, false);
+          return;
+        }
+        write_request dels;
+        for (auto& k : page.keys) {
+          key_write w;
+          w.kind = op_kind::del;
+          w.flags = op_flag::expired;
+          w.key = std::move(k);
+          dels.writes.push_back(std::move(w));
+        }
+        bool full = dels.writes.size() >= st.cfg.batch;
+        auto lead = shard_of(dels.writes.front().key, st.cfg.shards.size());
+        self->request(st.cfg.shards[lead], 2 * st.cfg.request_timeout, atom::put::value,
+                      std::move(dels))
+          .then(
+            [=](const std::vector<write_answer>& answers) {
+              uint64_t n = 0;
+              for (auto& a : answers)
+                n += a.number > 0 ? 1 : 0;
+              self->state.cfg.metrics->expired_rows_deleted.fetch_add(n, std::memory_order_relaxed);
+              self->state.failing = false;
+              next_round(self, full);
+            },
+            [=](caf::error& err) { failed(self, err); });
+      },
+      [=](caf::error& err) { failed(self, err); });
+}
+
+}  // namespace
+
+caf::behavior reaper(self_ptr self, reaper_settings cfg) {
+  self->state.cfg = std::move(cfg);
+  next_round(self, true);
+  return {
+    [=](atom::tick) { round(self); },
+  };
+}
+
+}  // namespace wtcache
