@@ -327,10 +327,16 @@ void reply_read(self_ptr self, read_gather& g) {
   }
   std::string out;
   const auto& plan = *g.plan;
-  if (!g.error.empty())
+  if (!g.error.empty()) {
     resp::error(out, g.error);
-  else
+  } else if (plan.shape == reply_shape::watched) {
+    // The first WATCH of a key decides the version EXEC checks.
+    for (std::size_t i = 0; i < plan.keys.size(); ++i)
+      self->state.watched.emplace(plan.keys[i], g.values[i].version);
+    resp::simple(out, "OK");
+  } else {
     read_reply(out, plan, g.values);
+  }
   complete(self, g.seq, std::move(out));
   finished(self, plan, false);
 }
@@ -497,6 +503,45 @@ void write_reply(std::string& out, reply_shape shape, const std::vector<write_an
   }
 }
 
+// EXEC's reply: nil when a watched key changed (part 0 holds the watches),
+// else each queued command's reply from its part's answers.
+void exec_reply(std::string& out, const command_plan& exec, const std::vector<write_answer>& answers) {
+  const auto& writes = exec.request.writes;
+  for (std::size_t i = 0; i < writes.size() && i < answers.size(); ++i)
+    if (writes[i].kind == op_kind::watch && !answers[i].applied) {
+      out += "*-1\r\n";
+      return;
+    }
+  resp::array_header(out, exec.queued.size());
+  std::size_t k = 0;
+  while (k < writes.size() && writes[k].part == 0)
+    ++k;
+  for (std::size_t part = 1; part <= exec.queued.size(); ++part) {
+    const auto& q = exec.queued[part - 1];
+    std::vector<write_answer> mine;
+    for (; k < writes.size() && writes[k].part == part; ++k)
+      if (k < answers.size())
+        mine.push_back(answers[k]);
+    if (q.kind == plan_kind::reply) {
+      out += q.reply;
+      continue;
+    }
+    auto failed = std::find_if(mine.begin(), mine.end(), [](auto& a) { return !a.error.empty(); });
+    if (failed != mine.end()) {
+      resp::error(out, failed->error);
+    } else if (q.kind == plan_kind::read) {
+      std::vector<lookup> values;
+      for (auto& a : mine)
+        values.push_back(lookup{a.found, a.bulk, a.expires_ms, a.now_ms, a.version});
+      if (values.empty())
+        values.emplace_back();
+      read_reply(out, q, values);
+    } else {
+      write_reply(out, q.shape, mine);
+    }
+  }
+}
+
 void on_write_deadline(self_ptr self, uint64_t seq) {
   auto& st = self->state;
   if (!st.writes_in_flight.count(seq) || st.told_unknown.count(seq))
@@ -527,7 +572,10 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
     .then(
       [=](const std::vector<write_answer>& answers) {
         std::string out;
-        write_reply(out, plan->shape, answers);
+        if (plan->shape == reply_shape::exec)
+          exec_reply(out, *plan, answers);
+        else
+          write_reply(out, plan->shape, answers);
         answer(std::move(out));
       },
       [=](caf::error& err) {
@@ -618,7 +666,7 @@ void pump(self_ptr self) {
   auto& st = self->state;
   while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
-    bool barrier = front.plan.kind == plan_kind::keyspace ||
+    bool barrier = front.plan.kind == plan_kind::keyspace || front.plan.request.transaction ||
                    (front.plan.kind == plan_kind::write &&
                     spans_shards(front.plan, st.fe->shards.size()));
     if (!st.order.ready(front.plan, barrier))
@@ -636,6 +684,136 @@ void pump(self_ptr self) {
   }
 }
 
+// ---- MULTI ... EXEC ----------------------------------------------------------
+
+std::string simple_reply(const char* text) {
+  std::string out;
+  resp::simple(out, text);
+  return out;
+}
+
+void end_transaction(connection_state& st) {
+  st.in_multi = false;
+  st.multi_failed = false;
+  st.multi_queue.clear();
+  st.watched.clear();
+}
+
+// Errors Redis finds while queueing (then EXEC refuses the whole
+// transaction); any other error is the command's reply inside EXEC.
+bool refused_when_queued(const std::string& reply) {
+  return reply.rfind("-ERR unknown command", 0) == 0 ||
+         reply.rfind("-ERR wrong number of arguments", 0) == 0;
+}
+
+// EXEC as one write request: the watches (part 0), then each queued
+// command's ops (part i); replies need no ops. Empty reply: go on and run
+// `plan`, which is now that request.
+std::string make_exec(self_ptr self, command_plan& plan) {
+  auto& st = self->state;
+  command_plan exec;
+  exec.kind = plan_kind::write;
+  exec.shape = reply_shape::exec;
+  exec.request.transaction = true;
+  for (auto& [key, version] : st.watched) {
+    key_write w;
+    w.kind = op_kind::watch;
+    w.key = key;
+    w.delta = version;
+    exec.request.writes.push_back(std::move(w));
+  }
+  uint32_t part = 0;
+  for (auto& q : st.multi_queue) {
+    ++part;
+    if (q.kind == plan_kind::write) {
+      for (auto w : q.request.writes) {
+        w.part = part;
+        exec.request.writes.push_back(std::move(w));
+      }
+    } else if (q.kind == plan_kind::read) {
+      for (auto& k : q.keys) {
+        key_write w;
+        w.kind = op_kind::read;
+        w.key = k;
+        w.part = part;
+        exec.request.writes.push_back(std::move(w));
+      }
+    }
+  }
+  exec.queued = std::move(st.multi_queue);
+  end_transaction(st);
+  // One transaction holds write-through rows only: write-behind keys are
+  // acknowledged from Redis, at another point.
+  for (auto& w : exec.request.writes) {
+    const auto& ns = st.fe->spaces->at(st.fe->spaces->resolve(w.key).index);
+    if (ns.mode == write_mode::write_behind)
+      return error_reply("ERR EXEC: write-behind keys (namespace \"" + ns.prefix +
+                         "\") cannot be part of a transaction yet; nothing was run");
+  }
+  if (exec.request.writes.empty()) {  // replies only
+    std::string out;
+    resp::array_header(out, exec.queued.size());
+    for (auto& q : exec.queued)
+      out += q.reply;
+    return out;
+  }
+  plan = std::move(exec);
+  return {};
+}
+
+// What MULTI, EXEC, DISCARD, WATCH, UNWATCH and RESET do, and what becomes
+// of a command inside MULTI. Returns the reply when it is decided here;
+// empty: `plan` goes on as usual (a WATCH, or EXEC's transaction).
+std::string transaction_step(self_ptr self, command_plan& plan) {
+  auto& st = self->state;
+  const auto& c = plan.control;
+  if (c == "RESET") {
+    end_transaction(st);
+    return simple_reply("RESET");
+  }
+  if (c == "MULTI") {
+    if (st.in_multi)
+      return error_reply("ERR MULTI calls can not be nested");
+    st.in_multi = true;
+    return simple_reply("OK");
+  }
+  if (c == "DISCARD") {
+    if (!st.in_multi)
+      return error_reply("ERR DISCARD without MULTI");
+    end_transaction(st);
+    return simple_reply("OK");
+  }
+  if (c == "UNWATCH") {
+    st.watched.clear();
+    return simple_reply("OK");
+  }
+  if (c == "EXEC") {
+    if (!st.in_multi)
+      return error_reply("ERR EXEC without MULTI");
+    if (st.multi_failed) {
+      end_transaction(st);
+      return error_reply("EXECABORT Transaction discarded because of previous errors.");
+    }
+    return make_exec(self, plan);
+  }
+  if (!st.in_multi)
+    return {};  // WATCH outside MULTI: a read of its keys' versions
+  if (plan.shape == reply_shape::watched)
+    return error_reply("ERR WATCH inside MULTI is not allowed");
+  if (plan.close_after)
+    return {};  // QUIT: now
+  if (plan.kind == plan_kind::reply && refused_when_queued(plan.reply)) {
+    st.multi_failed = true;
+    return std::move(plan.reply);
+  }
+  if (plan.kind == plan_kind::keyspace || plan.kind == plan_kind::info) {
+    st.multi_failed = true;
+    return error_reply("ERR this command cannot run inside MULTI in wtcached");
+  }
+  st.multi_queue.push_back(std::move(plan));
+  return simple_reply("QUEUED");
+}
+
 void on_command(self_ptr self, resp::command& cmd) {
   auto& st = self->state;
   auto seq = st.next_seq++;
@@ -648,6 +826,12 @@ void on_command(self_ptr self, resp::command& cmd) {
     return;
   }
   auto plan = plan_command(cmd.args, *st.fe->spaces, st.fe->limits);
+  if (!plan.control.empty() || st.in_multi) {
+    if (auto reply = transaction_step(self, plan); !reply.empty()) {
+      complete(self, seq, std::move(reply));
+      return;
+    }
+  }
   switch (plan.kind) {
     case plan_kind::reply:
       if (plan.close_after)

@@ -107,6 +107,12 @@ struct connection_state {
   uint64_t unsent_bytes = 0;  // written to the socket's buffer, not yet sent
   std::chrono::steady_clock::time_point last_drained = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_halt;
+  // MULTI ... EXEC: the commands queued, whether one could not be (then
+  // EXEC answers EXECABORT), and the keys WATCH saw, at their versions.
+  bool in_multi = false;
+  bool multi_failed = false;
+  std::vector<command_plan> multi_queue;
+  std::map<std::string, int64_t> watched;
   bool output_over_limit = false;  // reading halted until the client drains
   bool reading_halted = false;
   bool resume_scheduled = false;

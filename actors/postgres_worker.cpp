@@ -35,6 +35,9 @@ struct group_failure {
 // The batch's deadline passed before it could commit.
 struct deadline_passed {};
 
+// EXEC: a watched key changed since WATCH; the transaction does nothing.
+struct watch_failed {};
+
 std::string stmt(const char* kind, uint32_t ns) {
   return std::string(kind) + std::to_string(ns);
 }
@@ -346,14 +349,22 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
     row.expires_ms = cur[0][4].is_null() ? -1 : cur[0][4].as<int64_t>();
     row.exists = row.expires_ms < 0 || row.expires_ms > row.now_ms;
     row.expired = !row.exists;
-    if (row.exists)
+    if (row.exists) {
       row.value = bytea ? pqxx::binarystring(cur[0][2]).str() : cur[0][2].as<std::string>();
-    else
+      row.version = cur[0][3].as<int64_t>();
+    } else {
       row.expires_ms = -1;
+    }
   }
   auto d = decide(op, row, max_value_bytes);
   if (!d.error.empty())
     throw group_failure{d.error};
+  if (op.kind == op_kind::watch && !d.applied)
+    throw watch_failed{};
+  if (op.kind == op_kind::read || op.kind == op_kind::watch) {
+    out.version = row.version;
+    out.expires_ms = row.expires_ms;
+  }
   out.applied = d.applied;
   out.count = d.number;
   out.found = d.found;
@@ -528,6 +539,15 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   } catch (const deadline_passed&) {
     db.rollback();
     return make_error(ec::timeout, "postgres transaction ran past its deadline; rolled back");
+  } catch (const watch_failed&) {
+    // EXEC runs alone in its transaction: nothing of it is written.
+    db.rollback();
+    for (std::size_t k = 0; k < ops.size(); ++k) {
+      results[k] = store_result{};
+      results[k].wrote = false;
+      results[k].applied = ops[k].kind != op_kind::watch;
+    }
+    return results;
   } catch (const group_failure& f) {
     // A single-command batch refused by our own rules (INCR of a non-integer).
     db.rollback();

@@ -361,7 +361,8 @@ caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
     .then(
       [=](store_row& row) mutable {
         observed(self, backend::postgres);
-        rp.deliver(lookup{row.found, std::move(row.value), row.expires_ms, row.now_ms});
+        rp.deliver(lookup{row.found, std::move(row.value), row.expires_ms, row.now_ms,
+                          row.found ? row.version : 0});
       },
       [=](caf::error& err) mutable {
         observed(self, backend::postgres, &err);
@@ -470,11 +471,14 @@ void answer_batch(self_ptr self, std::shared_ptr<batch> b,
       const auto& r = results[k];
       if (!r.error.empty())
         error = r.error;
-      answer.push_back({b->plan.ops[k].kind == op_kind::set ? r.version : r.count, r.applied,
-                        r.found, r.bulk});
+      write_answer a{b->plan.ops[k].kind == op_kind::set ? r.version : r.count, r.applied,
+                     r.found, r.bulk, {}, r.version, r.expires_ms, r.now_ms};
+      if (w.request.transaction)
+        a.error = r.error;  // EXEC: each part answers for itself
+      answer.push_back(std::move(a));
     }
     m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - w.received));
-    if (error.empty()) {
+    if (error.empty() || w.request.transaction) {
       m.writes.fetch_add(1, std::memory_order_relaxed);
       w.ticket.deliver(std::move(answer));
     } else {

@@ -402,7 +402,8 @@ command_plan plan_multi_key(std::vector<std::string>& args, const namespace_tabl
 
 command_plan plan_read(std::vector<std::string>& args, const namespace_table& spaces,
                        const std::string& name, reply_shape shape) {
-  bool many = shape == reply_shape::bulk_array || shape == reply_shape::found_count;
+  bool many = shape == reply_shape::bulk_array || shape == reply_shape::found_count ||
+              shape == reply_shape::watched;
   if (args.size() < 2 || (!many && args.size() != 2))
     return arity_error(name);
   command_plan p;
@@ -539,6 +540,7 @@ const std::vector<std::string>& supported_commands() {
     "append", "setrange", "incr", "incrby", "decr", "decrby", "incrbyfloat", "expire",
     "pexpire", "expireat", "pexpireat", "persist", "ttl", "pttl", "expiretime", "pexpiretime",
     "scan", "keys", "dbsize", "flushdb", "flushall",
+    "multi", "exec", "discard", "watch", "unwatch", "reset",
     "ping", "echo", "quit", "select", "client", "hello", "command", "info", "config",
   };
   return names;
@@ -636,6 +638,19 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
     return plan_append(args, spaces, limits, name);
   if (name == "del" || name == "unlink" || name == "mset" || name == "msetnx")
     return plan_multi_key(args, spaces, limits, name);
+  if (name == "multi" || name == "exec" || name == "discard" || name == "unwatch" ||
+      name == "reset") {
+    if (args.size() != 1)
+      return arity_error(name);
+    command_plan p;
+    p.control = upper(name);
+    return p;
+  }
+  if (name == "watch") {
+    auto p = plan_read(args, spaces, name, reply_shape::watched);
+    p.with_expiry = p.kind == plan_kind::read;
+    return p;
+  }
   if (name == "scan" || name == "keys" || name == "dbsize" || name == "flushdb" ||
       name == "flushall")
     return plan_keyspace(args, limits, name);

@@ -48,6 +48,9 @@ enum class reply_shape {
   key_list,      // KEYS: [keys...]
   key_count,     // DBSIZE
   flushed,       // FLUSHDB, FLUSHALL: +OK once the default table is empty
+  // Transactions.
+  watched,       // WATCH: +OK once each key's version is known
+  exec,          // EXEC: one reply per queued command, or nil if a watched key changed
 };
 
 struct command_plan {
@@ -61,6 +64,11 @@ struct command_plan {
   bool with_expiry = false;  // read: each key's row with its expiry (shard atom::ttl)
   int64_t range_start = 0, range_end = 0;  // GETRANGE
   scan_request scan;  // keyspace
+  // MULTI, EXEC, DISCARD, UNWATCH, RESET: the connection's own (its
+  // transaction state), in upper case; empty for every other command.
+  std::string control;
+  // EXEC: the commands MULTI queued, in order.
+  std::vector<command_plan> queued;
 };
 
 struct command_limits {

@@ -64,8 +64,11 @@ public:
     }
     waiting_.swap(live);
     std::size_t ops = 0;
+    // An EXEC goes alone: its WATCH may roll the whole transaction back.
     while (!waiting_.empty() &&
-           (out.batch.empty() || ops + waiting_.front().request.writes.size() <= max_ops_)) {
+           (out.batch.empty() || (ops + waiting_.front().request.writes.size() <= max_ops_ &&
+                                  !waiting_.front().request.transaction &&
+                                  !out.batch.front().request.transaction))) {
       ops += waiting_.front().request.writes.size();
       out.batch.push_back(std::move(waiting_.front()));
       waiting_.pop_front();
@@ -133,7 +136,12 @@ transaction_plan plan_transaction(std::vector<Pending>& batch, const namespace_t
   transaction_plan plan;
   uint32_t group = 0;
   for (auto& w : batch) {
+    uint32_t part = w.request.writes.empty() ? 0 : w.request.writes.front().part;
     for (auto& kw : w.request.writes) {
+      if (kw.part != part) {  // EXEC: each queued command is a group of its own
+        part = kw.part;
+        ++group;
+      }
       auto match = spaces.resolve(kw.key);
       store_op op;
       op.kind = kw.kind;

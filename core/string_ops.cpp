@@ -190,6 +190,14 @@ decision decide(const store_op& op, const current_row& row, std::size_t max_byte
     case op_kind::setrange: return decide_setrange(op, row, max_bytes);
     case op_kind::expire:
     case op_kind::persist: return decide_expire(op, row);
+    case op_kind::read:
+    case op_kind::watch: {
+      decision d;
+      d.found = row.exists;
+      d.bulk = row.value;
+      d.applied = op.kind == op_kind::read || row.version == op.delta;
+      return d;
+    }
   }
   decision d;
   d.error = "ERR unknown write";

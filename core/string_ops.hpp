@@ -21,6 +21,7 @@ struct current_row {
   bool exists = false;      // a row, and not expired
   bool expired = false;     // a row whose expiry has passed (absent for every command)
   std::string value;
+  int64_t version = 0;      // 0: no live row
   int64_t expires_ms = -1;  // Unix ms; -1: none
   int64_t now_ms = 0;       // PostgreSQL's clock, the one every node shares
 };

@@ -14,6 +14,8 @@ enum class op_kind : uint8_t {
   setrange,    // SETRANGE at offset `delta`
   expire,      // EXPIRE family, GETEX with an option: the expiry below
   persist,     // PERSIST, GETEX PERSIST
+  read,        // inside EXEC: the value and its expiry, as the transaction sees them
+  watch,       // inside EXEC: the row must still be at version `delta` (0: absent)
 };
 
 // Conditions and extras of a write (a bit set).

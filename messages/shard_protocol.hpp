@@ -40,11 +40,12 @@ struct lookup {
   std::string value;
   int64_t expires_ms = -1;  // atom::ttl: the value's expiry (Unix ms), -1 none
   int64_t now_ms = 0;       // atom::ttl: PostgreSQL's clock when it was read
+  int64_t version = 0;      // atom::ttl: the row's version (0: absent), for WATCH
 };
 
 template <class F>
 typename F::result_type inspect(F& f, lookup& x) {
-  return f(caf::meta::type_name("lookup"), x.found, x.value, x.expires_ms, x.now_ms);
+  return f(caf::meta::type_name("lookup"), x.found, x.value, x.expires_ms, x.now_ms, x.version);
 }
 
 // One key's write, as messages/store_protocol.hpp's store_op describes it.
@@ -57,12 +58,13 @@ struct key_write {
   // expiry = "value": the value's; "cache": EX/PX/EXAT/PXAT bound the cache copy.
   expiry_change expiry = expiry_change::clear;
   int64_t expiry_ms = 0;
+  uint32_t part = 0;  // EXEC: which queued command it belongs to
 };
 
 template <class F>
 typename F::result_type inspect(F& f, key_write& x) {
   return f(caf::meta::type_name("key_write"), x.kind, x.key, x.value, x.delta, x.flags,
-           x.expiry, x.expiry_ms);
+           x.expiry, x.expiry_ms, x.part);
 }
 
 // What a write answers, per key: the client's reply is made of these
@@ -72,21 +74,29 @@ struct write_answer {
   bool applied = true;  // the condition held (NX, XX, EXPIRE's flags)
   bool found = false;   // `bulk` is the reply, else nil
   std::string bulk;     // GET's old value, INCRBYFLOAT's result
+  std::string error;    // EXEC: this part's refusal (the other parts still apply)
+  int64_t version = 0;  // EXEC's reads: the row's version (0: absent)
+  int64_t expires_ms = -1, now_ms = 0;  // EXEC's reads: for TTL and its relatives
 };
 
 template <class F>
 typename F::result_type inspect(F& f, write_answer& x) {
-  return f(caf::meta::type_name("write_answer"), x.number, x.applied, x.found, x.bulk);
+  return f(caf::meta::type_name("write_answer"), x.number, x.applied, x.found, x.bulk, x.error,
+           x.version, x.expires_ms, x.now_ms);
 }
 
 // One client command's writes: committed together or not at all.
 struct write_request {
   std::vector<key_write> writes;
+  // EXEC: a transaction of its own (never batched with other commands);
+  // each part (key_write::part) succeeds or fails apart, as in Redis, and
+  // a watch op that fails rolls all of it back.
+  bool transaction = false;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, write_request& x) {
-  return f(caf::meta::type_name("write_request"), x.writes);
+  return f(caf::meta::type_name("write_request"), x.writes, x.transaction);
 }
 
 // The shard coordinator's interface (actors/shard_coordinator.hpp).

@@ -3,6 +3,7 @@
 // value itself, FLUSHDB that empties only the default table.
 #include <atomic>
 #include <future>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -171,4 +172,69 @@ TEST_F(Service, TheReaperRemovesExpiredRowsAndLeavesTheirKeysTombstoned) {
   EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", renewed).size(), 1u);
   EXPECT_EQ(c.cmd({"GET", renewed}).str, "v");
   svc->stop();
+}
+
+// WATCH sees a change made through another node: the version is checked
+// inside EXEC's transaction, under the rows' locks.
+TEST_F(Service, WatchSeesAWriteThroughAnotherNode) {
+  auto other = start_service(suite_config());
+  resp_client a(port_), b(other->port());
+  auto k = key();
+  ASSERT_EQ(a.cmd({"SET", k, "0"}).str, "OK");
+  ASSERT_EQ(a.cmd({"WATCH", k}).str, "OK");
+  ASSERT_EQ(a.cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(a.cmd({"INCR", k}).str, "QUEUED");
+  ASSERT_EQ(b.cmd({"SET", k, "10"}).str, "OK");
+  auto lost = a.cmd({"EXEC"});
+  EXPECT_EQ(lost.kind, reply::nil) << lost;
+  EXPECT_EQ(b.cmd({"GET", k}).str, "10");
+  // Unchanged since WATCH: it runs.
+  ASSERT_EQ(a.cmd({"WATCH", k}).str, "OK");
+  ASSERT_EQ(a.cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(a.cmd({"INCR", k}).str, "QUEUED");
+  auto won = a.cmd({"EXEC"});
+  ASSERT_EQ(won.elements.size(), 1u) << won;
+  EXPECT_EQ(won.elements[0].number, 11);
+  EXPECT_EQ(b.cmd({"GET", k}).str, "11");
+  other->stop();
+}
+
+// One transaction over keys of every shard: all rows are written by one
+// COMMIT (one xmin), and a part that fails leaves the others in.
+TEST_F(Service, ExecWritesKeysOfEveryShardInOneTransaction) {
+  resp_client c(port_);
+  std::vector<std::string> keys;
+  std::set<std::size_t> shards;
+  while (shards.size() < 4) {
+    keys.push_back(key());
+    shards.insert(shard_of(keys.back(), 4));
+  }
+  auto transactions_before = std::stoll(info_field(c, "db_transactions"));
+  ASSERT_EQ(c.cmd({"MULTI"}).str, "OK");
+  for (auto& k : keys)
+    ASSERT_EQ(c.cmd({"SET", k, "in"}).str, "QUEUED");
+  auto r = c.cmd({"EXEC"});
+  ASSERT_EQ(r.elements.size(), keys.size()) << r;
+  EXPECT_EQ(std::stoll(info_field(c, "db_transactions")), transactions_before + 1);
+  std::set<std::string> xmins;
+  for (auto& k : keys) {
+    auto row = sql("SELECT xmin::text FROM wtcache_kv WHERE key = $1", k);
+    ASSERT_EQ(row.size(), 1u) << k;
+    xmins.insert(row[0][0].as<std::string>());
+    EXPECT_EQ(c.cmd({"GET", k}).str, "in");
+  }
+  EXPECT_EQ(xmins.size(), 1u);
+}
+
+TEST_F(Service, ExecRefusesWriteBehindKeysAndRunsNothing) {
+  resp_client c(port_);
+  auto k = key();
+  ASSERT_EQ(c.cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", k, "1"}).str, "QUEUED");
+  ASSERT_EQ(c.cmd({"SET", "cart:multi", "[1]"}).str, "QUEUED");
+  auto r = c.cmd({"EXEC"});
+  ASSERT_TRUE(r.is_error()) << r;
+  EXPECT_NE(r.str.find("write-behind"), std::string::npos) << r.str;
+  EXPECT_TRUE(c.cmd({"GET", k}).is_nil());
+  EXPECT_TRUE(c.cmd({"GET", "cart:multi"}).is_nil());
 }
