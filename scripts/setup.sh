@@ -9,7 +9,11 @@ packages=(
   googletest libgtest-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
   redis-server redis-tools postgresql-15 postgresql-client-15
   prometheus gnuplot-nox curl
+  python3-redis
 )
+# The client tests run ioredis and node-redis on Node.js: Debian's, unless
+# the machine has one already.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,4 +35,12 @@ if ((${#missing[@]})); then
   fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
   [[ -z $own_policy ]] || $sudo rm -f /usr/sbin/policy-rc.d
+fi
+
+# ioredis and node-redis for tests/clients, exactly as package-lock.json pins them.
+clients="$(dirname "$0")/../tests/clients"
+if [[ ! -f $clients/node_modules/.package-lock.json ||
+      $clients/package-lock.json -nt $clients/node_modules/.package-lock.json ]]; then
+  echo "setup: installing the client libraries of tests/clients (npm ci)"
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error)
 fi
