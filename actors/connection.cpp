@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
+#include <set>
 #include <type_traits>
 
 #include <caf/behavior.hpp>
@@ -163,6 +165,12 @@ void complete(self_ptr self, uint64_t seq, std::string reply) {
 std::string error_reply(const std::string& text) {
   std::string out;
   resp::error(out, text);
+  return out;
+}
+
+std::string simple_reply(const char* text) {
+  std::string out;
+  resp::simple(out, text);
   return out;
 }
 
@@ -684,13 +692,13 @@ void pump(self_ptr self) {
   }
 }
 
-// ---- MULTI ... EXEC ----------------------------------------------------------
+std::string transaction_step(self_ptr self, command_plan& plan);
+void set_name(self_ptr self, const std::string& name);
+std::string client_step(self_ptr self, const std::vector<std::string>& a);
+std::string hello_step(self_ptr self, const std::vector<std::string>& a);
+std::string auth_step(const std::vector<std::string>& a);
 
-std::string simple_reply(const char* text) {
-  std::string out;
-  resp::simple(out, text);
-  return out;
-}
+// ---- MULTI ... EXEC ----------------------------------------------------------
 
 void end_transaction(connection_state& st) {
   st.in_multi = false;
@@ -769,8 +777,15 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
   const auto& c = plan.control;
   if (c == "RESET") {
     end_transaction(st);
+    set_name(self, "");
     return simple_reply("RESET");
   }
+  if (c == "CLIENT")
+    return client_step(self, plan.control_args);
+  if (c == "HELLO")
+    return hello_step(self, plan.control_args);
+  if (c == "AUTH")
+    return auth_step(plan.control_args);
   if (c == "MULTI") {
     if (st.in_multi)
       return error_reply("ERR MULTI calls can not be nested");
@@ -814,9 +829,284 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
   return simple_reply("QUEUED");
 }
 
+// ---- CLIENT, HELLO, AUTH ---------------------------------------------------
+
+// Redis's rule for client and library names: printable, no spaces.
+bool printable_name(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= '!' && c <= '~'; });
+}
+
+constexpr const char* bad_name = "ERR Client names cannot contain spaces, newlines or special characters.";
+
+void set_name(self_ptr self, const std::string& name) {
+  auto& st = self->state;
+  st.client_name = name;
+  st.fe->clients->update(st.client_id, [&](client_record& r) { r.name = name; });
+}
+
+std::string hello_reply(const connection_state& st) {
+  std::string out;
+  resp::array_header(out, 14);
+  resp::bulk(out, "server");
+  resp::bulk(out, "redis");
+  resp::bulk(out, "version");
+  resp::bulk(out, "7.0.0");
+  resp::bulk(out, "proto");
+  resp::integer(out, 2);
+  resp::bulk(out, "id");
+  resp::integer(out, static_cast<long long>(st.client_id));
+  resp::bulk(out, "mode");
+  resp::bulk(out, "standalone");
+  resp::bulk(out, "role");
+  resp::bulk(out, "master");
+  resp::bulk(out, "modules");
+  resp::array_header(out, 0);
+  return out;
+}
+
+// No password is configured: the default user takes any, as in Redis.
+std::string check_auth(const std::string& user) {
+  if (user == "default")
+    return {};
+  return "WRONGPASS invalid username-password pair or user is disabled.";
+}
+
+std::string auth_step(const std::vector<std::string>& a) {
+  if (a.size() == 1)
+    return error_reply("ERR AUTH <password> called without any password configured for the "
+                       "default user. Are you sure your configuration is correct?");
+  if (a.size() != 2)
+    return error_reply("ERR syntax error");
+  if (auto e = check_auth(a[0]); !e.empty())
+    return error_reply(e);
+  return simple_reply("OK");
+}
+
+std::string hello_step(self_ptr self, const std::vector<std::string>& a) {
+  std::size_t next = 0;
+  if (!a.empty()) {
+    int64_t version = 0;
+    auto [p, ec] = std::from_chars(a[0].data(), a[0].data() + a[0].size(), version);
+    if (ec != std::errc{} || p != a[0].data() + a[0].size())
+      return error_reply("ERR Protocol version is not an integer or out of range");
+    // RESP3 is not spoken here: clients fall back to RESP2.
+    if (version != 2)
+      return error_reply("NOPROTO unsupported protocol version");
+    next = 1;
+  }
+  std::string user, name;
+  bool auth = false, rename = false;
+  for (auto j = next; j < a.size(); ++j) {
+    auto more = a.size() - 1 - j;
+    auto opt = a[j];
+    for (auto& c : opt)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (opt == "AUTH" && more >= 2) {
+      auth = true;
+      user = a[j + 1];
+      j += 2;
+    } else if (opt == "SETNAME" && more >= 1) {
+      rename = true;
+      name = a[++j];
+    } else {
+      return error_reply("ERR Syntax error in HELLO option '" + a[j] + "'");
+    }
+  }
+  if (auth)
+    if (auto e = check_auth(user); !e.empty())
+      return error_reply(e);
+  if (rename) {
+    if (!printable_name(name))
+      return error_reply(bad_name);
+    set_name(self, name);
+  }
+  return hello_reply(self->state);
+}
+
+std::string client_step(self_ptr self, const std::vector<std::string>& a) {
+  auto& st = self->state;
+  std::string sub = a[0];
+  for (auto& c : sub)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto wrong = [&] {
+    std::string lower = sub;
+    for (auto& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return error_reply("ERR wrong number of arguments for 'client|" + lower + "' command");
+  };
+  auto now = steady::now();
+  if (sub == "ID") {
+    if (a.size() != 1)
+      return wrong();
+    std::string out;
+    resp::integer(out, static_cast<long long>(st.client_id));
+    return out;
+  }
+  if (sub == "GETNAME") {
+    if (a.size() != 1)
+      return wrong();
+    std::string out;
+    if (st.client_name.empty())
+      resp::nil(out);
+    else
+      resp::bulk(out, st.client_name);
+    return out;
+  }
+  if (sub == "SETNAME") {
+    if (a.size() != 2)
+      return wrong();
+    if (!printable_name(a[1]))
+      return error_reply(bad_name);
+    set_name(self, a[1]);
+    return simple_reply("OK");
+  }
+  if (sub == "SETINFO") {
+    if (a.size() != 3)
+      return wrong();
+    auto attr = a[1];
+    for (auto& c : attr)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (attr != "lib-name" && attr != "lib-ver")
+      return error_reply("ERR Unrecognized option '" + a[1] + "'");
+    if (!printable_name(a[2]))
+      return error_reply("ERR " + attr + " cannot contain spaces, newlines or special characters.");
+    st.fe->clients->update(st.client_id, [&](client_record& r) {
+      (attr == "lib-name" ? r.lib_name : r.lib_ver) = a[2];
+    });
+    return simple_reply("OK");
+  }
+  if (sub == "NO-EVICT" || sub == "NO-TOUCH") {
+    if (a.size() != 2)
+      return wrong();
+    auto v = a[1];
+    for (auto& c : v)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v != "on" && v != "off")
+      return error_reply("ERR syntax error");
+    return simple_reply("OK");
+  }
+  if (sub == "INFO") {
+    if (a.size() != 1)
+      return wrong();
+    std::string out;
+    for (auto& r : st.fe->clients->all())
+      if (r.id == st.client_id)
+        resp::bulk(out, client_line(r, now) + "\n");
+    return out;
+  }
+  if (sub == "LIST") {
+    std::set<uint64_t> ids;
+    for (std::size_t i = 1; i < a.size(); ++i) {
+      auto opt = a[i];
+      for (auto& c : opt)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (opt == "ID" && i + 1 < a.size()) {
+        for (++i; i < a.size(); ++i) {
+          uint64_t id = 0;
+          auto [p, ec] = std::from_chars(a[i].data(), a[i].data() + a[i].size(), id);
+          if (ec != std::errc{} || p != a[i].data() + a[i].size() || id == 0)
+            return error_reply("ERR Invalid client ID");
+          ids.insert(id);
+        }
+      } else if (opt == "TYPE" && i + 1 < a.size()) {
+        ++i;  // every client here is a normal one
+      } else {
+        return error_reply("ERR syntax error");
+      }
+    }
+    std::string text;
+    for (auto& r : st.fe->clients->all())
+      if (ids.empty() || ids.count(r.id))
+        text += client_line(r, now) + "\n";
+    std::string out;
+    resp::bulk(out, text);
+    return out;
+  }
+  if (sub == "KILL") {
+    if (a.size() < 2)
+      return wrong();
+    // CLIENT KILL addr (the old form), or filters: ID, ADDR, LADDR, SKIPME.
+    bool old_form = a.size() == 2;
+    std::string addr = old_form ? a[1] : std::string(), laddr;
+    uint64_t id = 0;
+    bool skip_me = !old_form;
+    for (std::size_t i = 1; !old_form && i < a.size(); i += 2) {
+      if (i + 1 >= a.size())
+        return error_reply("ERR syntax error");
+      auto opt = a[i];
+      for (auto& c : opt)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (opt == "ID") {
+        auto [p, ec] = std::from_chars(a[i + 1].data(), a[i + 1].data() + a[i + 1].size(), id);
+        if (ec != std::errc{} || p != a[i + 1].data() + a[i + 1].size() || id == 0)
+          return error_reply("ERR client-id should be greater than 0");
+      } else if (opt == "ADDR") {
+        addr = a[i + 1];
+      } else if (opt == "LADDR") {
+        laddr = a[i + 1];
+      } else if (opt == "SKIPME") {
+        auto v = a[i + 1];
+        for (auto& c : v)
+          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (v != "yes" && v != "no")
+          return error_reply("ERR syntax error");
+        skip_me = v == "yes";
+      } else if (opt == "TYPE" || opt == "USER" || opt == "MAXAGE") {
+        // every client is a normal one of the default user
+      } else {
+        return error_reply("ERR syntax error");
+      }
+    }
+    long long killed = 0;
+    bool me = false;
+    for (auto& r : st.fe->clients->all()) {
+      if ((id && r.id != id) || (!addr.empty() && r.addr != addr) ||
+          (!laddr.empty() && r.laddr != laddr))
+        continue;
+      if (r.id == st.client_id) {
+        if (skip_me)
+          continue;
+        me = true;  // closed once this reply is out
+      } else {
+        caf::anon_send_exit(r.actor, caf::exit_reason::user_shutdown);
+      }
+      ++killed;
+    }
+    if (me)
+      st.close_at = st.next_seq - 1;
+    if (old_form)
+      return killed ? simple_reply("OK") : error_reply("ERR No such client");
+    std::string out;
+    resp::integer(out, killed);
+    return out;
+  }
+  if (sub == "REPLY") {
+    if (a.size() == 2 && (a[1] == "ON" || a[1] == "on"))
+      return simple_reply("OK");
+    return error_reply("ERR CLIENT REPLY OFF and SKIP are not supported by wtcached");
+  }
+  return error_reply("ERR unknown subcommand '" + a[0] + "'. Try CLIENT HELP.");
+}
+
 void on_command(self_ptr self, resp::command& cmd) {
   auto& st = self->state;
   auto seq = st.next_seq++;
+  {
+    auto name = cmd.args.empty() ? std::string() : cmd.args[0];
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "client" && cmd.args.size() > 1) {
+      auto sub = cmd.args[1];
+      for (auto& c : sub)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      name += "|" + sub;
+    }
+    st.fe->clients->update(st.client_id, [&](client_record& r) {
+      r.last_command = steady::now();
+      r.last_command_name = std::move(name);
+      r.in_multi = st.in_multi;
+    });
+  }
   st.fe->metrics->commands.fetch_add(1, std::memory_order_relaxed);
   st.started.emplace_back(&st.fe->metrics->command(cmd.args.empty() ? std::string() : cmd.args[0]),
                           steady::now());
@@ -910,6 +1200,7 @@ front_end front_end_from(const config& cfg) {
   fe.answer_timeout = cfg.request_timeout + cfg.postgres_timeout + cfg.redis_timeout +
                       cfg.dirty_lease + std::chrono::seconds(2);
   fe.max_pipeline = cfg.max_pipeline;
+  fe.host = cfg.listen_host;
   fe.max_reply_buffer_bytes = cfg.max_reply_buffer_bytes;
   return fe;
 }
@@ -923,8 +1214,15 @@ caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
   st.parser = std::make_unique<resp::parser>(st.fe->parse_limits);
   st.fe->metrics->connections_total.fetch_add(1, std::memory_order_relaxed);
   st.fe->metrics->connections_open.fetch_add(1, std::memory_order_relaxed);
-  self->attach_functor([m = st.fe->metrics] {
+  client_record me;
+  me.addr = self->remote_addr(hdl) + ":" + std::to_string(self->remote_port(hdl));
+  me.laddr = st.fe->host + ":" + std::to_string(st.fe->port);
+  me.created = me.last_command = steady::now();
+  me.actor = caf::actor_cast<caf::actor>(self);
+  st.client_id = st.fe->clients->enter(std::move(me));
+  self->attach_functor([m = st.fe->metrics, clients = st.fe->clients, id = st.client_id] {
     m->connections_open.fetch_sub(1, std::memory_order_relaxed);
+    clients->leave(id);
   });
   self->configure_read(hdl, caf::io::receive_policy::at_most(st.read_size));
   self->ack_writes(hdl, true);

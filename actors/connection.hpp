@@ -29,6 +29,7 @@
 #include "core/node_health.hpp"
 #include "core/namespaces.hpp"
 #include "core/resp.hpp"
+#include "actors/client_registry.hpp"
 #include "actors/worker_directory.hpp"
 #include "messages/shard_protocol.hpp"
 
@@ -56,6 +57,8 @@ struct front_end {
   std::size_t max_reply_buffer_bytes = 256 * 1024 * 1024;
   std::chrono::steady_clock::time_point started;
   uint16_t port = 0;
+  std::string host = "127.0.0.1";  // the listen address, for CLIENT LIST's laddr
+  std::shared_ptr<client_registry> clients = std::make_shared<client_registry>();
 };
 
 // What the configuration decides of the front end. Left to the caller:
@@ -107,6 +110,8 @@ struct connection_state {
   uint64_t unsent_bytes = 0;  // written to the socket's buffer, not yet sent
   std::chrono::steady_clock::time_point last_drained = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_halt;
+  uint64_t client_id = 0;  // in fe->clients
+  std::string client_name;
   // MULTI ... EXEC: the commands queued, whether one could not be (then
   // EXEC answers EXECABORT), and the keys WATCH saw, at their versions.
   bool in_multi = false;

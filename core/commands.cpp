@@ -9,6 +9,8 @@
 #include <chrono>
 #include <climits>
 
+#include "core/command_table.hpp"
+#include "core/glob.hpp"
 #include "core/json.hpp"
 #include "core/resp.hpp"
 #include "core/string_ops.hpp"
@@ -496,34 +498,120 @@ command_plan plan_keyspace(const std::vector<std::string>& args, const command_l
   return p;
 }
 
+// COMMAND's description of one command, as Redis 7.0 shapes it (ten
+// fields; the ACL categories, tips, key specs and subcommands left empty).
+void command_entry(std::string& out, const command_info& c) {
+  resp::array_header(out, 10);
+  resp::bulk(out, c.name);
+  resp::integer(out, c.arity);
+  resp::array_header(out, c.flags.size());
+  for (auto* f : c.flags)
+    resp::simple(out, f);
+  resp::integer(out, c.first_key);
+  resp::integer(out, c.last_key);
+  resp::integer(out, c.step);
+  for (int i = 0; i < 4; ++i)
+    resp::array_header(out, 0);
+}
+
+void command_docs(std::string& out, const command_info& c) {
+  resp::bulk(out, c.name);
+  resp::array_header(out, 6);
+  resp::bulk(out, "summary");
+  resp::bulk(out, c.summary);
+  resp::bulk(out, "since");
+  resp::bulk(out, c.since);
+  resp::bulk(out, "group");
+  resp::bulk(out, c.group);
+}
+
 command_plan plan_command_command(const std::vector<std::string>& args) {
   command_plan p;
+  const auto& table = command_table();
   auto sub = args.size() > 1 ? upper(args[1]) : std::string();
-  if (sub == "COUNT")
-    resp::integer(p.reply, static_cast<long long>(supported_commands().size()));
-  else if (sub.empty() || sub == "DOCS" || sub == "INFO")
-    resp::array_header(p.reply, 0);  // enough for redis-cli's start-up
-  else
+  if (sub.empty()) {
+    resp::array_header(p.reply, table.size());
+    for (auto& c : table)
+      command_entry(p.reply, c);
+  } else if (sub == "COUNT" && args.size() == 2) {
+    resp::integer(p.reply, static_cast<long long>(table.size()));
+  } else if (sub == "LIST" && args.size() == 2) {
+    resp::array_header(p.reply, table.size());
+    for (auto& c : table)
+      resp::bulk(p.reply, c.name);
+  } else if (sub == "INFO") {
+    if (args.size() == 2) {
+      resp::array_header(p.reply, table.size());
+      for (auto& c : table)
+        command_entry(p.reply, c);
+    } else {
+      resp::array_header(p.reply, args.size() - 2);
+      for (std::size_t i = 2; i < args.size(); ++i) {
+        if (auto* c = find_command(lower(args[i])))
+          command_entry(p.reply, *c);
+        else
+          resp::nil(p.reply);
+      }
+    }
+  } else if (sub == "DOCS") {
+    std::vector<const command_info*> docs;
+    if (args.size() == 2)
+      for (auto& c : table)
+        docs.push_back(&c);
+    for (std::size_t i = 2; i < args.size(); ++i)
+      if (auto* c = find_command(lower(args[i])))
+        docs.push_back(c);
+    resp::array_header(p.reply, 2 * docs.size());
+    for (auto* c : docs)
+      command_docs(p.reply, *c);
+  } else if (sub == "COUNT" || sub == "LIST") {
+    return error_plan("ERR wrong number of arguments for 'command|" + lower(args[1]) +
+                      "' command");
+  } else {
     return error_plan("ERR unknown subcommand '" + args[1] + "'. Try COMMAND HELP.");
+  }
   return p;
 }
 
-command_plan plan_client(const std::vector<std::string>& args) {
+// CONFIG GET: the settings clients and tools probe, as wtcached has them.
+command_plan plan_config(const std::vector<std::string>& args, const command_limits& limits) {
   if (args.size() < 2)
-    return arity_error("client");
+    return arity_error("config");
   auto sub = upper(args[1]);
-  command_plan p;
-  if (sub == "SETNAME" && args.size() == 3) {
-    if (args[2].find_first_of(" \n\r") != std::string::npos)
-      return error_plan("ERR Client names cannot contain spaces, newlines or special characters.");
-    resp::simple(p.reply, "OK");
-  } else if (sub == "SETINFO" && args.size() == 4) {
-    resp::simple(p.reply, "OK");
-  } else {
-    return error_plan("ERR unknown subcommand or wrong number of arguments for '" + args[1] +
-                      "'. Try CLIENT HELP.");
+  if (sub == "GET") {
+    if (args.size() < 3)
+      return error_plan("ERR wrong number of arguments for 'config|get' command");
+    const std::vector<std::pair<std::string, std::string>> settings = {
+      {"databases", "1"},
+      {"maxmemory", "0"},
+      {"maxmemory-policy", "noeviction"},
+      {"timeout", "0"},
+      {"maxclients", "10000"},
+      {"proto-max-bulk-len", std::to_string(limits.max_value_bytes)},
+      {"appendonly", "no"},
+      {"save", ""},
+      {"cluster-enabled", "no"},
+      {"notify-keyspace-events", ""},
+    };
+    std::vector<std::pair<std::string, std::string>> found;
+    for (auto& [name, value] : settings)
+      for (std::size_t i = 2; i < args.size(); ++i)
+        if (glob_match(lower(args[i]), name)) {
+          found.emplace_back(name, value);
+          break;
+        }
+    command_plan p;
+    resp::array_header(p.reply, 2 * found.size());
+    for (auto& [name, value] : found) {
+      resp::bulk(p.reply, name);
+      resp::bulk(p.reply, value);
+    }
+    return p;
   }
-  return p;
+  if (sub == "SET" || sub == "RESETSTAT" || sub == "REWRITE")
+    return error_plan("ERR CONFIG " + sub + " is not supported by wtcached; its settings are in "
+                      "config/wtcache.toml and take effect at start");
+  return error_plan("ERR unknown subcommand '" + args[1] + "'. Try CONFIG HELP.");
 }
 
 }  // namespace
@@ -534,17 +622,15 @@ std::string oversized_error(std::size_t bytes, std::size_t limit) {
 }
 
 const std::vector<std::string>& supported_commands() {
-  static const std::vector<std::string> names = {
-    "get", "set", "mget", "mset", "msetnx", "del", "unlink", "exists", "touch", "type",
-    "strlen", "getrange", "substr", "setex", "psetex", "setnx", "getset", "getdel", "getex",
-    "append", "setrange", "incr", "incrby", "decr", "decrby", "incrbyfloat", "expire",
-    "pexpire", "expireat", "pexpireat", "persist", "ttl", "pttl", "expiretime", "pexpiretime",
-    "scan", "keys", "dbsize", "flushdb", "flushall",
-    "multi", "exec", "discard", "watch", "unwatch", "reset",
-    "ping", "echo", "quit", "select", "client", "hello", "command", "info", "config",
-  };
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (auto& c : command_table())
+      out.push_back(c.name);
+    return out;
+  }();
   return names;
 }
+
 
 command_plan plan_command(std::vector<std::string>& args, const namespace_table& spaces,
                           const command_limits& limits) {
@@ -686,21 +772,38 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
     resp::simple(p.reply, "OK");
     return p;
   }
-  if (name == "hello")
-    return error_plan("NOPROTO wtcached speaks RESP2 only; continue without HELLO");
+  if (name == "hello" || name == "client" || name == "auth") {
+    if (name != "hello" && args.size() < 2)
+      return arity_error(name);
+    p.control = upper(name);
+    p.control_args.assign(args.begin() + 1, args.end());
+    return p;
+  }
   if (name == "command")
     return plan_command_command(args);
-  if (name == "client")
-    return plan_client(args);
-  if (name == "config") {
-    // wtcached has no Redis-style runtime parameters; tools such as
-    // redis-benchmark ask for some at start and accept an empty answer.
-    if (args.size() >= 3 && upper(args[1]) == "GET") {
-      resp::array_header(p.reply, 0);
-      return p;
-    }
-    return error_plan("ERR CONFIG " + (args.size() > 1 ? args[1] : std::string()) +
-                      " is not supported by wtcached; see config/wtcache.toml");
+  if (name == "config")
+    return plan_config(args, limits);
+  if (name == "time") {
+    if (args.size() != 1)
+      return arity_error(name);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::system_clock::now().time_since_epoch()).count();
+    resp::array_header(p.reply, 2);
+    resp::bulk(p.reply, std::to_string(us / 1000000));
+    resp::bulk(p.reply, std::to_string(us % 1000000));
+    return p;
+  }
+  if (name == "wait") {
+    if (args.size() != 3)
+      return arity_error(name);
+    int64_t replicas = 0, timeout = 0;
+    if (!parse_int64(args[1], replicas) || !parse_int64(args[2], timeout))
+      return error_plan("ERR value is not an integer or out of range");
+    if (timeout < 0)
+      return error_plan("ERR timeout is negative");
+    // No replicas: every acknowledged write is in PostgreSQL already.
+    resp::integer(p.reply, 0);
+    return p;
   }
   if (name == "info") {
     if (args.size() > 2)

@@ -67,6 +67,7 @@ struct command_plan {
   // MULTI, EXEC, DISCARD, UNWATCH, RESET: the connection's own (its
   // transaction state), in upper case; empty for every other command.
   std::string control;
+  std::vector<std::string> control_args;  // CLIENT, HELLO, AUTH: the arguments after the name
   // EXEC: the commands MULTI queued, in order.
   std::vector<command_plan> queued;
 };
@@ -82,7 +83,7 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
 // The error text for a command whose argument was skipped as oversized.
 std::string oversized_error(std::size_t bytes, std::size_t limit);
 
-// The commands wtcached answers, for COMMAND COUNT and tests.
+// The commands wtcached answers (core/command_table.hpp), for tests.
 const std::vector<std::string>& supported_commands();
 
 }  // namespace wtcache

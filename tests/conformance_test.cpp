@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 
+#include "core/commands.hpp"
 #include "tests/support/service_fixture.hpp"
 
 namespace wtcache::test {
@@ -265,6 +266,55 @@ TEST_F(Conformance, Transactions) {
                        {"GETSET", "$a", "3"}, {"APPEND", "$a", "4"}, {"GETDEL", "$a"}, {"EXEC"}}},
     {"reset", {{"MULTI"}, {"SET", "$a", "1"}, {"RESET"}, {"EXEC"}, {"GET", "$a"}}},
   });
+}
+
+TEST_F(Conformance, ConnectionCommands) {
+  run_cases({
+    {"names", {{"CLIENT", "GETNAME"}, {"CLIENT", "SETNAME", "app-1"}, {"CLIENT", "GETNAME"},
+               {"CLIENT", "SETNAME", "a b"}, {"CLIENT", "SETNAME", ""}, {"CLIENT", "GETNAME"},
+               {"CLIENT", "SETNAME"}, {"CLIENT", "FOO"}, {"CLIENT"}, {"CLIENT", "NO-EVICT", "on"},
+               {"CLIENT", "NO-EVICT", "maybe"}, {"CLIENT", "ID", "x"}}},
+    {"hello", {{"HELLO", "x"}, {"HELLO", "4"}, {"HELLO", "2", "FOO"}, {"HELLO", "2", "AUTH", "x"},
+               {"HELLO", "2", "AUTH", "nobody", "pw"}, {"HELLO", "2", "SETNAME", "a b"}}},
+    {"auth", {{"AUTH", "secret"}, {"AUTH", "default", "anything"}, {"AUTH", "nobody", "pw"},
+              {"AUTH"}}},
+    {"misc", {{"PING"}, {"PING", "hi"}, {"ECHO", "x"}, {"ECHO"}, {"WAIT", "0", "0"},
+              {"WAIT", "x", "0"}, {"WAIT", "0", "-1"}, {"TIME", "x"}, {"SELECT", "0"},
+              {"SELECT", "x"}, {"CONFIG", "GET", "maxmemory"}, {"CONFIG", "GET", "timeout"},
+              {"CONFIG", "GET"}, {"RESET"}}},
+  });
+  // Replies with figures of their own: the shape.
+  resp_client c(port_);
+  auto t = c.cmd({"TIME"});
+  ASSERT_EQ(t.elements.size(), 2u);
+  EXPECT_GT(std::stoll(t.elements[0].str), 1'700'000'000);
+  auto hello = c.cmd({"HELLO", "2", "SETNAME", "h"});
+  ASSERT_EQ(hello.elements.size(), 14u) << hello;
+  EXPECT_EQ(hello.elements[4].str, "proto");
+  EXPECT_EQ(hello.elements[5].number, 2);
+  EXPECT_EQ(hello.elements[7].number, c.cmd({"CLIENT", "ID"}).number);
+  EXPECT_EQ(c.cmd({"CLIENT", "GETNAME"}).str, "h");
+  auto list = c.cmd({"CLIENT", "LIST"}).str;
+  EXPECT_NE(list.find("name=h "), std::string::npos) << list;
+  EXPECT_NE(c.cmd({"CLIENT", "INFO"}).str.find("cmd=client|info"), std::string::npos);
+  EXPECT_EQ(c.cmd({"HELLO", "3"}).str, "NOPROTO unsupported protocol version");
+  auto info = c.cmd({"COMMAND", "INFO", "get", "nosuch"});
+  ASSERT_EQ(info.elements.size(), 2u);
+  EXPECT_EQ(info.elements[0].elements[0].str, "get");
+  EXPECT_EQ(info.elements[0].elements[1].number, 2);
+  EXPECT_TRUE(info.elements[1].is_nil());
+  EXPECT_EQ(c.cmd({"COMMAND", "COUNT"}).number, static_cast<long long>(supported_commands().size()));
+  // CLIENT KILL of another client closes it.
+  resp_client victim(port_);
+  auto victim_id = victim.cmd({"CLIENT", "ID"}).number;
+  EXPECT_EQ(c.cmd({"CLIENT", "KILL", "ID", std::to_string(victim_id)}).number, 1);
+  EXPECT_TRUE(eventually([&] {
+    try {
+      return victim.cmd({"PING"}).kind != reply::status;
+    } catch (const std::exception&) {
+      return true;  // closed
+    }
+  }));
 }
 
 // KEYS and SCAN return keys in another order than Redis (by namespace,

@@ -1,0 +1,67 @@
+// The clients of one listener, for CLIENT ID, LIST, INFO and KILL: each
+// connection enters itself when it starts and leaves when it ends. Shared
+// by the listener's connections (front_end); guarded by a mutex, since
+// connections run on CAF's multiplexer thread and INFO may read it from
+// elsewhere.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <caf/actor.hpp>
+
+namespace wtcache {
+
+struct client_record {
+  uint64_t id = 0;
+  std::string addr, laddr;  // "ip:port"
+  std::string name, lib_name, lib_ver;
+  std::chrono::steady_clock::time_point created, last_command;
+  std::string last_command_name = "NULL";
+  bool in_multi = false;
+  caf::actor actor;  // for CLIENT KILL
+};
+
+class client_registry {
+public:
+  uint64_t enter(client_record r) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    r.id = ++last_id_;
+    auto id = r.id;
+    clients_.emplace(id, std::move(r));
+    return id;
+  }
+  void leave(uint64_t id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    clients_.erase(id);
+  }
+  // Changes client `id`'s record (if it is still there) with `f`.
+  template <class F>
+  void update(uint64_t id, F f) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = clients_.find(id); it != clients_.end())
+      f(it->second);
+  }
+  std::vector<client_record> all() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<client_record> out;
+    for (auto& [id, r] : clients_)
+      out.push_back(r);
+    return out;
+  }
+
+private:
+  mutable std::mutex mutex_;
+  std::map<uint64_t, client_record> clients_;
+  uint64_t last_id_ = 0;
+};
+
+// One line of CLIENT LIST / CLIENT INFO, in Redis's field order (the
+// fields wtcached has; sizes it does not track are 0).
+std::string client_line(const client_record& r, std::chrono::steady_clock::time_point now);
+
+}  // namespace wtcache
