@@ -515,11 +515,18 @@ void write_reply(std::string& out, reply_shape shape, const std::vector<write_an
 // else each queued command's reply from its part's answers.
 void exec_reply(std::string& out, const command_plan& exec, const std::vector<write_answer>& answers) {
   const auto& writes = exec.request.writes;
-  for (std::size_t i = 0; i < writes.size() && i < answers.size(); ++i)
-    if (writes[i].kind == op_kind::watch && !answers[i].applied) {
+  for (std::size_t i = 0; i < writes.size() && i < answers.size(); ++i) {
+    if (writes[i].kind != op_kind::watch)
+      continue;
+    if (!answers[i].error.empty()) {  // the watches could not be checked: nothing ran
+      resp::error(out, answers[i].error);
+      return;
+    }
+    if (!answers[i].applied) {
       out += "*-1\r\n";
       return;
     }
+  }
   resp::array_header(out, exec.queued.size());
   std::size_t k = 0;
   while (k < writes.size() && writes[k].part == 0)
@@ -634,22 +641,31 @@ void dispatch_keyspace(self_ptr self, uint64_t seq, std::shared_ptr<command_plan
         fail);
     return;
   }
-  // FLUSHDB: page, delete, page again.
+  // FLUSHDB: page, delete, page again. It has no deadline of its own
+  // (each page's transaction has its shard's), and it holds its barrier
+  // until it stops, so nothing of this connection overtakes a DEL.
+  unwatch(self, seq);
+  auto deleted = std::make_shared<int64_t>(0);
+  // The loop lives as long as a request of it is pending (its handlers
+  // hold it), and no longer: it does not hold itself.
   auto step = std::make_shared<std::function<void()>>();
+  std::weak_ptr<std::function<void()>> loop = step;
+  auto stop = [=](std::string out) { answer(std::move(out)); };
+  auto stopped_by = [=](const caf::error& err) {
+    auto text = client_error_text(err);
+    stop(error_reply(*deleted == 0 ? text
+                                   : text + " (FLUSHDB stopped part way: " +
+                                       std::to_string(*deleted) + " keys were deleted)"));
+  };
   *step = [=] {
-    if (*settled)
+    auto again = loop.lock();
+    if (!again)
       return;
-    auto& st = self->state;
     self->request(shard, caf::infinite, atom::scan::value, plan->scan)
       .then(
         [=](scan_page& page) {
-          if (*settled)
-            return;
           if (page.keys.empty()) {
-            std::string out;
-            resp::simple(out, "OK");
-            answer(std::move(out));
-            *step = nullptr;  // the loop holds itself no longer
+            stop(simple_reply("OK"));
             return;
           }
           write_request dels;
@@ -659,22 +675,30 @@ void dispatch_keyspace(self_ptr self, uint64_t seq, std::shared_ptr<command_plan
             w.key = std::move(k);
             dels.writes.push_back(std::move(w));
           }
+          auto n = static_cast<int64_t>(dels.writes.size());
           auto& st = self->state;
           auto lead = shard_of(dels.writes.front().key, st.fe->shards.size());
           self->request(st.fe->shards[lead], caf::infinite, atom::put::value, std::move(dels))
-            .then([=](const std::vector<write_answer>&) { (*step)(); }, fail);
+            .then(
+              [=](const std::vector<write_answer>&) {
+                *deleted += n;
+                (*again)();
+              },
+              stopped_by);
         },
-        fail);
-    (void) st;
+        stopped_by);
   };
   (*step)();
 }
+
+void dispatch_local(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan);
 
 void pump(self_ptr self) {
   auto& st = self->state;
   while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
-    bool barrier = front.plan.kind == plan_kind::keyspace || front.plan.request.transaction ||
+    bool barrier = front.plan.kind == plan_kind::keyspace || front.plan.kind == plan_kind::local ||
+                   front.plan.request.transaction ||
                    (front.plan.kind == plan_kind::write &&
                     spans_shards(front.plan, st.fe->shards.size()));
     if (!st.order.ready(front.plan, barrier))
@@ -687,6 +711,8 @@ void pump(self_ptr self) {
       dispatch_read(self, seq, plan);
     else if (plan->kind == plan_kind::keyspace)
       dispatch_keyspace(self, seq, plan);
+    else if (plan->kind == plan_kind::local)
+      dispatch_local(self, seq, plan);
     else
       dispatch_write(self, seq, plan, barrier);
   }
@@ -700,11 +726,12 @@ std::string auth_step(const std::vector<std::string>& a);
 
 // ---- MULTI ... EXEC ----------------------------------------------------------
 
+// Leaves MULTI; the watches stay until the next command of the
+// connection's own that clears them runs in its turn.
 void end_transaction(connection_state& st) {
   st.in_multi = false;
   st.multi_failed = false;
   st.multi_queue.clear();
-  st.watched.clear();
 }
 
 // Errors Redis finds while queueing (then EXEC refuses the whole
@@ -715,11 +742,11 @@ bool refused_when_queued(const std::string& reply) {
 }
 
 // EXEC as one write request: the watches (part 0), then each queued
-// command's ops (part i); replies need no ops. Empty reply: go on and run
-// `plan`, which is now that request.
-std::string make_exec(self_ptr self, command_plan& plan) {
+// command's ops (part i); replies need no ops. Built when EXEC's turn
+// comes, so that every WATCH before it has its version. Returns the reply
+// when there is nothing to send to a shard; else `exec` is the request.
+std::string make_exec(self_ptr self, command_plan& exec) {
   auto& st = self->state;
-  command_plan exec;
   exec.kind = plan_kind::write;
   exec.shape = reply_shape::exec;
   exec.request.transaction = true;
@@ -730,8 +757,9 @@ std::string make_exec(self_ptr self, command_plan& plan) {
     w.delta = version;
     exec.request.writes.push_back(std::move(w));
   }
+  st.watched.clear();
   uint32_t part = 0;
-  for (auto& q : st.multi_queue) {
+  for (auto& q : exec.queued) {
     ++part;
     if (q.kind == plan_kind::write) {
       for (auto w : q.request.writes) {
@@ -748,8 +776,6 @@ std::string make_exec(self_ptr self, command_plan& plan) {
       }
     }
   }
-  exec.queued = std::move(st.multi_queue);
-  end_transaction(st);
   // One transaction holds write-through rows only: write-behind keys are
   // acknowledged from Redis, at another point.
   for (auto& w : exec.request.writes) {
@@ -765,27 +791,59 @@ std::string make_exec(self_ptr self, command_plan& plan) {
       out += q.reply;
     return out;
   }
-  plan = std::move(exec);
   return {};
 }
 
+// A command of the connection's own, when its turn comes (a barrier:
+// everything before it has been answered).
+void dispatch_local(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan) {
+  auto& st = self->state;
+  if (plan->control == "EXEC") {
+    auto exec = std::make_shared<command_plan>();
+    exec->queued = std::move(plan->queued);
+    auto reply = make_exec(self, *exec);
+    if (reply.empty()) {
+      // It takes the barrier over (command_order counts commands, not plans).
+      dispatch_write(self, seq, exec, true);
+      return;
+    }
+    complete(self, seq, std::move(reply));
+  } else {  // UNWATCH, and what ends a transaction: DISCARD, RESET, EXECABORT
+    st.watched.clear();
+    complete(self, seq, std::move(plan->reply));
+  }
+  finished(self, *plan, true);
+}
+
+// Turns `plan` into a command of the connection's own that clears the
+// watches (in order) and answers `reply`.
+void clear_watches_then(command_plan& plan, std::string reply) {
+  plan.kind = plan_kind::local;
+  plan.control = "UNWATCH";
+  plan.reply = std::move(reply);
+}
+
+// Beyond this many commands MULTI refuses more (and EXEC then runs none).
+constexpr std::size_t max_queued_in_multi = 10000;
+
 // What MULTI, EXEC, DISCARD, WATCH, UNWATCH and RESET do, and what becomes
 // of a command inside MULTI. Returns the reply when it is decided here;
-// empty: `plan` goes on as usual (a WATCH, or EXEC's transaction).
+// empty: `plan` goes on in order (a WATCH, UNWATCH, EXEC's transaction...).
 std::string transaction_step(self_ptr self, command_plan& plan) {
   auto& st = self->state;
-  const auto& c = plan.control;
-  if (c == "RESET") {
-    end_transaction(st);
-    set_name(self, "");
-    return simple_reply("RESET");
-  }
+  const auto c = plan.control;
   if (c == "CLIENT")
     return client_step(self, plan.control_args);
   if (c == "HELLO")
     return hello_step(self, plan.control_args);
   if (c == "AUTH")
     return auth_step(plan.control_args);
+  if (c == "RESET") {
+    end_transaction(st);
+    set_name(self, "");
+    clear_watches_then(plan, simple_reply("RESET"));
+    return {};
+  }
   if (c == "MULTI") {
     if (st.in_multi)
       return error_reply("ERR MULTI calls can not be nested");
@@ -796,20 +854,26 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
     if (!st.in_multi)
       return error_reply("ERR DISCARD without MULTI");
     end_transaction(st);
-    return simple_reply("OK");
+    clear_watches_then(plan, simple_reply("OK"));
+    return {};
   }
-  if (c == "UNWATCH") {
-    st.watched.clear();
-    return simple_reply("OK");
+  if (c == "UNWATCH" && !st.in_multi) {
+    clear_watches_then(plan, simple_reply("OK"));
+    return {};
   }
   if (c == "EXEC") {
     if (!st.in_multi)
       return error_reply("ERR EXEC without MULTI");
     if (st.multi_failed) {
       end_transaction(st);
-      return error_reply("EXECABORT Transaction discarded because of previous errors.");
+      clear_watches_then(plan,
+                         error_reply("EXECABORT Transaction discarded because of previous errors."));
+      return {};
     }
-    return make_exec(self, plan);
+    plan.kind = plan_kind::local;
+    plan.queued = std::move(st.multi_queue);
+    end_transaction(st);
+    return {};
   }
   if (!st.in_multi)
     return {};  // WATCH outside MULTI: a read of its keys' versions
@@ -817,13 +881,24 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
     return error_reply("ERR WATCH inside MULTI is not allowed");
   if (plan.close_after)
     return {};  // QUIT: now
+  if (c == "UNWATCH") {
+    // Queued, as in Redis: EXEC still checks what was watched.
+    plan = command_plan{};
+    plan.reply = simple_reply("OK");
+  }
   if (plan.kind == plan_kind::reply && refused_when_queued(plan.reply)) {
     st.multi_failed = true;
     return std::move(plan.reply);
   }
-  if (plan.kind == plan_kind::keyspace || plan.kind == plan_kind::info) {
+  if (plan.kind == plan_kind::keyspace || plan.kind == plan_kind::info ||
+      !plan.control.empty()) {
     st.multi_failed = true;
     return error_reply("ERR this command cannot run inside MULTI in wtcached");
+  }
+  if (st.multi_queue.size() >= max_queued_in_multi) {
+    st.multi_failed = true;
+    return error_reply("ERR MULTI holds at most " + std::to_string(max_queued_in_multi) +
+                       " commands; EXEC will run none of them");
   }
   st.multi_queue.push_back(std::move(plan));
   return simple_reply("QUEUED");
@@ -1111,6 +1186,7 @@ void on_command(self_ptr self, resp::command& cmd) {
   st.started.emplace_back(&st.fe->metrics->command(cmd.args.empty() ? std::string() : cmd.args[0]),
                           steady::now());
   if (cmd.oversized_bytes > 0) {
+    st.multi_failed = st.multi_failed || st.in_multi;  // EXEC then refuses, as in Redis
     complete(self, seq, error_reply(oversized_error(cmd.oversized_bytes,
                                                     st.fe->parse_limits.max_bulk)));
     return;

@@ -260,7 +260,7 @@ caf::error postgres_worker_state::connect() {
     c.prepare("cursor_get", "SELECT prefix, after_key FROM wtcache_scan_cursors WHERE id = $1");
     c.prepare("cursor_put",
               "INSERT INTO wtcache_scan_cursors (prefix, after_key) VALUES ($1, $2) RETURNING id");
-    // A cursor is good for a day; a SCAN that pauses longer starts again.
+    // A cursor is good for a day; after that SCAN answers "invalid cursor".
     c.prepare("cursor_gc",
               "DELETE FROM wtcache_scan_cursors WHERE made_at < now() - interval '1 day'");
     c.prepare("mark_dirty",
@@ -356,7 +356,12 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
       row.expires_ms = -1;
     }
   }
-  auto d = decide(op, row, max_value_bytes);
+  // expiry = "cache": the row keeps no expiry, and a time already past
+  // must not delete it (a TTL bounds only the cache copy).
+  auto decided = op;
+  if (ns.expiry != expiry_mode::value)
+    decided.expiry = expiry_change::clear;
+  auto d = decide(decided, row, max_value_bytes);
   if (!d.error.empty())
     throw group_failure{d.error};
   if (op.kind == op_kind::watch && !d.applied)
@@ -503,7 +508,8 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
       } catch (const pqxx::broken_connection&) {
         throw;
       } catch (const pqxx::sql_error& e) {
-        if (!many_groups || classify(e) == refusal::timed_out)
+        // A watch that could not be checked: EXEC must not run unchecked.
+        if (!many_groups || classify(e) == refusal::timed_out || ops[i].kind == op_kind::watch)
           throw;  // the whole transaction's fate
         failure = "ERR postgres: " + one_line(e.what());
       }
@@ -702,7 +708,7 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
   }
 }
 
-caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req) {
+caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req, int64_t deadline) {
   if (auto err = connect())
     return err;
   try {
@@ -727,8 +733,11 @@ caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req) {
         auto left = req.count - static_cast<int64_t>(page.keys.size());
         if (spaces->at(i).expiry != expiry_mode::value || left <= 0)
           continue;
-        for (auto row : tx.exec_prepared(stmt("e", static_cast<uint32_t>(i)), left))
-          page.keys.push_back(spaces->at(i).prefix + row[0].as<std::string>());
+        for (auto row : tx.exec_prepared(stmt("e", static_cast<uint32_t>(i)), left)) {
+          auto key = spaces->at(i).prefix + row[0].as<std::string>();
+          if (spaces->resolve(key).index == i)  // else a row no key can reach
+            page.keys.push_back(std::move(key));
+        }
       }
       return page;
     }
@@ -738,12 +747,14 @@ caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req) {
       return page;
     }
     // SCAN reads `count` rows (MATCH filters them afterwards, as in Redis);
-    // KEYS reads everything, a page at a time.
+    // KEYS reads everything, a page at a time, until the deadline.
     bool all = req.what == scan_request::keys;
     auto budget = all ? INT64_MAX : std::max<int64_t>(req.count, 1);
     auto wanted = literal_prefix(req.pattern);
     std::size_t last_ns = req.what == scan_request::default_keys ? 1 : spaces->size();
     while (ns < last_ns && budget > 0) {
+      if (expired(deadline))
+        return make_error(ec::timeout, "the keyspace is larger than one request may read");
       const auto& prefix = spaces->at(ns).prefix;
       // A namespace whose keys cannot match the pattern's literal start.
       bool may_match = wanted.compare(0, std::min(wanted.size(), prefix.size()), prefix, 0,
@@ -771,8 +782,11 @@ caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req) {
         ++ns;
         after.reset();
       }
-      if (req.what == scan_request::default_keys)
+      // FLUSHDB: a page of keys it can delete, past rows no key reaches.
+      if (req.what == scan_request::default_keys && (!page.keys.empty() || ns > 0))
         return page;
+      if (req.what == scan_request::default_keys)
+        budget = take;
     }
     if (req.what != scan_request::scan || ns >= spaces->size())
       return page;  // cursor 0: done
@@ -903,7 +917,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         return make_error(ec::timeout, "postgres request expired in the queue");
       auto* m = self->state.metrics.get();
       busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_read_latency);
-      return self->state.scan(req);
+      return self->state.scan(req, deadline);
     },
     [=](atom::dirty) -> caf::result<dirty_records> {
       return self->state.dirty_keys(max_dirty_records);

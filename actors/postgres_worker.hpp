@@ -61,7 +61,7 @@ struct postgres_worker_state {
   caf::expected<int64_t> fresh_version();
   caf::expected<bool> probe();
   caf::expected<dirty_records> dirty_keys(std::size_t limit);
-  caf::expected<scan_page> scan(const scan_request& req);
+  caf::expected<scan_page> scan(const scan_request& req, int64_t deadline);
   caf::error clear_dirty(const dirty_records& done);
 
 private:

@@ -83,7 +83,9 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
       kept.push_back(std::move(w));
       where.push_back(i);
     }
-    std::vector<cache_write_result> out(writes.size(), cache_write_result::fenced);
+    // One left out counts as failed: the key is then dirty until a
+    // tombstone is in, whatever became of the one before COMMIT.
+    std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
     auto rs = write_fenced(redis, kept);
     if (!rs)
       return rs;

@@ -15,6 +15,9 @@ CREATE TABLE IF NOT EXISTS user_sessions (
 );
 -- Sessions made before the expiry column existed.
 ALTER TABLE user_sessions ADD COLUMN IF NOT EXISTS expires_at timestamptz;
+-- The reaper finds expired sessions by this index.
+CREATE INDEX IF NOT EXISTS user_sessions_expires_at_wtcache ON user_sessions (expires_at)
+  WHERE expires_at IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS page_views (
   page_url   text PRIMARY KEY,

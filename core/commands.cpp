@@ -41,12 +41,8 @@ command_plan arity_error(const std::string& name) {
   return error_plan("ERR wrong number of arguments for '" + name + "' command");
 }
 
-bool parse_int64(const std::string& s, int64_t& out) {
-  if (s.empty())
-    return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && p == s.data() + s.size();
-}
+// As Redis's string2ll: no leading zeros, no "-0", no '+', no spaces.
+bool parse_int64(const std::string& s, int64_t& out) { return parse_redis_integer(s, out); }
 
 // Checks a key and, for writes, its value against the key's namespace.
 // Returns the error text, empty when fine.

@@ -21,6 +21,7 @@ enum class plan_kind {
   write,  // run `request`
   info,   // INFO [section]
   keyspace,  // SCAN, KEYS, DBSIZE, FLUSHDB: `scan`
+  local,     // the connection's own, in order with its other commands (UNWATCH, EXEC)
 };
 
 enum class reply_shape {

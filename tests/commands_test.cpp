@@ -101,9 +101,13 @@ TEST(Commands, ReadsAndLocalReplies) {
   EXPECT_EQ(plan({"ECHO", "x"}).reply, "$1\r\nx\r\n");
   EXPECT_EQ(plan({"SELECT", "0"}).reply, "+OK\r\n");
   EXPECT_EQ(plan({"SELECT", "1"}).reply, "-ERR DB index is out of range\r\n");
-  EXPECT_EQ(plan({"CLIENT", "SETNAME", "me"}).reply, "+OK\r\n");
-  EXPECT_EQ(plan({"HELLO", "3"}).reply.substr(0, 8), "-NOPROTO");
-  EXPECT_EQ(plan({"COMMAND", "DOCS"}).reply, "*0\r\n");
+  // The connection's own: it holds the name, the id and the transaction.
+  EXPECT_EQ(plan({"CLIENT", "SETNAME", "me"}).control, "CLIENT");
+  EXPECT_EQ(plan({"HELLO", "3"}).control, "HELLO");
+  EXPECT_EQ(plan({"exec"}).control, "EXEC");
+  EXPECT_EQ(plan({"COMMAND", "COUNT"}).reply,
+            ":" + std::to_string(supported_commands().size()) + "\r\n");
+  EXPECT_EQ(plan({"COMMAND", "DOCS", "get"}).reply.substr(0, 11), "*2\r\n$3\r\nget");
   auto quit = plan({"QUIT"});
   EXPECT_TRUE(quit.close_after);
   EXPECT_EQ(plan({"INFO", "Stats"}).info_section, "stats");
