@@ -526,7 +526,8 @@ std::string usage_text() {
   std::string out =
     "usage: wtcached [OPTIONS]            serve RESP, writing through to PostgreSQL\n"
     "       wtcached check [OPTIONS]      check the configuration and both backends, then exit\n"
-    "       wtcached migrate [OPTIONS]    add the version column to each namespace's table\n"
+    "       wtcached migrate [OPTIONS]    add the version column (and, for expiry = \"value\",\n"
+    "                                     the expires_at column) to each namespace's table\n"
     "\n"
     "Options (a flag wins over the configuration file):\n"
     "  --config FILE          TOML configuration (every key below; see config/wtcache.toml)\n"
@@ -551,7 +552,8 @@ std::string usage_text() {
     "               max_value_bytes = " + n(d.max_value_bytes) + ", max_pipeline = " + n(d.max_pipeline) +
     ", max_reply_buffer_bytes = " + n(d.max_reply_buffer_bytes) + ",\n"
     "               max_batch_ops = " + n(d.max_batch_ops) + ", max_queued_writes = " + n(d.max_queued_writes) +
-    ", data_dir = \"" + d.data_dir + "\", shutdown_grace_ms = " + ms(d.shutdown_grace) + "\n"
+    ", data_dir = \"" + d.data_dir + "\", shutdown_grace_ms = " + ms(d.shutdown_grace) + ",\n"
+    "               allow_flush = " + (d.allow_flush ? "true" : "false") + "\n"
     "  [http]       listen = \"" + d.http_host + ":" + n(d.http_port) + "\"\n"
     "  [redis]      url = \"\", pool_size = " + n(d.redis_pool) + ", key_prefix = \"" + d.redis_key_prefix +
     "\", timeout_ms = " + ms(d.redis_timeout) + "\n"
@@ -560,13 +562,15 @@ std::string usage_text() {
     ", on_cache_failure = \"" + (d.refuse_writes_without_cache ? "fail" : "bypass") +
     "\", on_database_failure = \"" + (d.refuse_reads_without_database ? "fail" : "serve-cached") +
     "\",\n"
-    "               dirty_lease_ms = " + ms(d.dirty_lease) + "\n"
+    "               dirty_lease_ms = " + ms(d.dirty_lease) + ", reap_interval_ms = " + ms(d.reap_interval) +
+    ", reap_batch = " + n(d.reap_batch) + "\n"
     "  [supervisor] min_backoff_ms = " + ms(d.restart_backoff.min) + ", max_backoff_ms = " +
     ms(d.restart_backoff.max) + ", random_factor = " + std::to_string(d.restart_backoff.random_factor).substr(0, 3) +
     ", breaker_failures = " + n(d.breaker.failures_to_open) + ", breaker_open_ms = " + ms(d.breaker.open_for) + "\n"
     "  [[namespace]] prefix, table, key_column, value_column, value_type (text|jsonb|bytea),\n"
-    "               touch_columns, ttl, mode (write-through|write-behind), and for write-behind\n"
-    "               its queue settings: see config/wtcache.toml\n"
+    "               touch_columns, ttl, mode (write-through|write-behind), expiry (value|cache;\n"
+    "               default cache), expires_column, and for write-behind its queue settings:\n"
+    "               see config/wtcache.toml\n"
     "\n"
     "Keys that match no namespace go to the table wtcache_kv. Exit status 2: bad configuration.\n";
   return out;

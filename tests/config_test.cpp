@@ -245,3 +245,20 @@ TEST(CommandLine, EveryMistakeNamesTheOptionInOneLine) {
   EXPECT_EQ(cli_error({"--log-level", "loud"}),
             "--log-level: expected trace, debug, info, warn, error or off, got \"loud\"");
 }
+
+TEST(Config, ExpiryIsANamespaceSetting) {
+  auto ns = "[[namespace]]\nprefix = \"s:\"\ntable = \"t\"\nkey_column = \"k\"\nvalue_column = \"v\"\n";
+  auto cfg = parse_config_text(std::string(ns) + "expiry = \"value\"\n", "t");
+  EXPECT_EQ(cfg.namespaces[0].expiry, expiry_mode::value);  // the default table behaves as Redis
+  EXPECT_EQ(cfg.namespaces[1].expiry, expiry_mode::value);
+  EXPECT_EQ(cfg.namespaces[1].expires_column, "expires_at");
+  EXPECT_EQ(parse_config_text(ns, "t").namespaces[1].expiry, expiry_mode::cache);  // mapped: cache
+  EXPECT_EQ(field_of_error(std::string(ns) + "expiry = \"forever\"\n"), "namespace[0].expiry");
+  EXPECT_EQ(field_of_error(std::string(ns) + "expires_column = \"e\"\n"),
+            "namespace[0].expires_column");
+  EXPECT_EQ(field_of_error(std::string(ns) + "expiry = \"value\"\nmode = \"write-behind\"\n"),
+            "namespace[0].expiry");
+  EXPECT_EQ(field_of_error("[server]\nallow_flush = 1\n"), "server.allow_flush");
+  EXPECT_TRUE(parse_config_text("[server]\nallow_flush = true\n", "t").allow_flush);
+  EXPECT_EQ(field_of_error("[cache]\nreap_batch = 0\n"), "cache.reap_batch");
+}
