@@ -250,6 +250,13 @@ struct read_gather {
 // lookups in flight, so it cannot flood the shards ahead of other clients.
 constexpr std::size_t lookup_window = 256;
 
+void bulk_or_nil(std::string& out, bool found, std::string_view value) {
+  if (found)
+    resp::bulk(out, value);
+  else
+    resp::nil(out);
+}
+
 // GETRANGE's bytes, as Redis picks them: negative offsets count from the
 // end, and the range is clipped to the value.
 std::string_view byte_range(const std::string& v, int64_t start, int64_t end) {
@@ -275,19 +282,12 @@ void read_reply(std::string& out, const command_plan& plan, const std::vector<lo
   const auto& first = values[0];
   switch (plan.shape) {
     case reply_shape::bulk:
-      if (first.found)
-        resp::bulk(out, first.value);
-      else
-        resp::nil(out);
+      bulk_or_nil(out, first.found, first.value);
       return;
     case reply_shape::bulk_array:
       resp::array_header(out, values.size());
-      for (auto& v : values) {
-        if (v.found)
-          resp::bulk(out, v.value);
-        else
-          resp::nil(out);
-      }
+      for (auto& v : values)
+        bulk_or_nil(out, v.found, v.value);
       return;
     case reply_shape::type_name:
       resp::simple(out, first.found ? "string" : "none");
@@ -498,10 +498,7 @@ void write_reply(std::string& out, reply_shape shape, const std::vector<write_an
         resp::nil(out);
       return;
     case reply_shape::first_bulk:
-      if (first.found)
-        resp::bulk(out, first.bulk);
-      else
-        resp::nil(out);
+      bulk_or_nil(out, first.found, first.bulk);
       return;
     case reply_shape::applied:
       resp::integer(out, first.applied ? 1 : 0);
@@ -1021,10 +1018,7 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
     if (a.size() != 1)
       return wrong();
     std::string out;
-    if (st.client_name.empty())
-      resp::nil(out);
-    else
-      resp::bulk(out, st.client_name);
+    bulk_or_nil(out, !st.client_name.empty(), st.client_name);
     return out;
   }
   if (sub == "SETNAME") {

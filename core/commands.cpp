@@ -671,47 +671,37 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
     return plan_set(args, spaces, limits);
   if (name == "setex" || name == "psetex")
     return plan_setex(args, spaces, limits, name);
-  if (name == "setnx") {
-    if (args.size() != 3)
+  // One key, fixed arity: SETNX and GETSET (key value), GETDEL and PERSIST (key).
+  struct simple {
+    const char* name;
+    op_kind kind;
+    uint8_t flags;
+    reply_shape shape;
+    bool has_value;
+  };
+  static const simple simples[] = {
+    {"setnx", op_kind::set, op_flag::nx, reply_shape::applied, true},
+    {"getset", op_kind::set, op_flag::get, reply_shape::first_bulk, true},
+    {"getdel", op_kind::del, op_flag::get, reply_shape::first_bulk, false},
+    {"persist", op_kind::persist, 0, reply_shape::applied, false},
+  };
+  for (auto& c : simples) {
+    if (name != c.name)
+      continue;
+    if (args.size() != (c.has_value ? 3u : 2u))
       return arity_error(name);
     key_write w;
-    w.kind = op_kind::set;
-    w.flags = op_flag::nx;
+    w.kind = c.kind;
+    w.flags = c.flags;
     w.key = std::move(args[1]);
-    w.value = std::move(args[2]);
-    return one_write(name, std::move(w), reply_shape::applied, spaces, limits, true);
-  }
-  if (name == "getset") {
-    if (args.size() != 3)
-      return arity_error(name);
-    key_write w;
-    w.kind = op_kind::set;
-    w.flags = op_flag::get;
-    w.key = std::move(args[1]);
-    w.value = std::move(args[2]);
-    return one_write(name, std::move(w), reply_shape::first_bulk, spaces, limits, true);
-  }
-  if (name == "getdel") {
-    if (args.size() != 2)
-      return arity_error(name);
-    key_write w;
-    w.kind = op_kind::del;
-    w.flags = op_flag::get;
-    w.key = std::move(args[1]);
-    return one_write(name, std::move(w), reply_shape::first_bulk, spaces, limits, false);
+    if (c.has_value)
+      w.value = std::move(args[2]);
+    return one_write(name, std::move(w), c.shape, spaces, limits, c.has_value);
   }
   if (name == "getex")
     return plan_getex(args, spaces, limits);
   if (name == "expire" || name == "pexpire" || name == "expireat" || name == "pexpireat")
     return plan_expire(args, spaces, limits, name);
-  if (name == "persist") {
-    if (args.size() != 2)
-      return arity_error(name);
-    key_write w;
-    w.kind = op_kind::persist;
-    w.key = std::move(args[1]);
-    return one_write(name, std::move(w), reply_shape::applied, spaces, limits, false);
-  }
   if (name == "incr" || name == "incrby" || name == "decr" || name == "decrby")
     return plan_incr(args, spaces, limits, name);
   if (name == "incrbyfloat")
