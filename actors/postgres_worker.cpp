@@ -111,13 +111,15 @@ std::vector<cache_write> cache_writes(const std::vector<store_op>& ops, const in
       left = (w.expire_by_ns - std::chrono::steady_clock::now().time_since_epoch().count()) /
              1'000'000;
     }
-    if (r.removed || (left >= 0 && left < inv.min_cache_ttl_ms)) {
+    bool dropped = r.cache_ttl_ms == 0;  // EXPIRE to a time past: the copy goes
+    if (r.removed || dropped || (left >= 0 && left < inv.min_cache_ttl_ms)) {
       w.tombstone = true;
       w.ttl_ms = inv.tombstone_ttl_ms;
       w.expire_by_ns = 0;
     } else {
       w.data = r.has_value ? r.value : ops[k].value;
-      w.ttl_ms = inv.cache_ttl_ms[k];
+      w.ttl_ms = r.cache_ttl_ms > 0 ? std::max(r.cache_ttl_ms, inv.min_cache_ttl_ms)
+                                    : inv.cache_ttl_ms[k];
     }
     writes.push_back(std::move(w));
   }
@@ -359,9 +361,23 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
   // expiry = "cache": the row keeps no expiry, and a time already past
   // must not delete it (a TTL bounds only the cache copy).
   auto decided = op;
-  if (ns.expiry != expiry_mode::value)
+  bool cache_only = ns.expiry != expiry_mode::value;
+  if (cache_only && op.kind == op_kind::expire) {
+    // EXPIRE sets the cache copy's TTL; the value itself never expires, so
+    // NX, XX, GT and LT judge it as a key without one. The row is written
+    // again (a new version) so that the new TTL reaches the cache fenced.
+    if (op.expiry == expiry_change::in)
+      out.cache_ttl_ms = std::max<int64_t>(op.expiry_ms, 0);
+    else
+      out.cache_ttl_ms = std::max<int64_t>(op.expiry_ms - row.now_ms, 0);
+    decided.expiry = expiry_change::at;
+    decided.expiry_ms = INT64_MAX;  // in the future: a write, never a delete
+  } else if (cache_only) {
     decided.expiry = expiry_change::clear;
+  }
   auto d = decide(decided, row, max_value_bytes);
+  if (cache_only)
+    d.expires_ms = -1;
   if (!d.error.empty())
     throw group_failure{d.error};
   if (op.kind == op_kind::watch && !d.applied)

@@ -100,11 +100,6 @@ std::string unsupported_for(const std::string& name, const key_write& w,
                w.flags == 0;
   if (ns.mode == write_mode::write_behind && !basic)
     return "ERR " + upper(name) + " is not supported for write-behind keys yet (" + label + ")";
-  bool changes_expiry = w.kind == op_kind::expire || w.kind == op_kind::persist ||
-                        (w.kind == op_kind::set && w.expiry == expiry_change::keep);
-  if (changes_expiry && ns.expiry != expiry_mode::value)
-    return "ERR " + upper(name) + " needs expiry = \"value\"; " + label +
-           " has expiry = \"cache\", where a TTL bounds only the cache copy";
   return {};
 }
 

@@ -82,13 +82,16 @@ struct store_result {
   int64_t expires_ms = -1;  // the row's expiry after the write (Unix ms), -1 none
   int64_t now_ms = 0;       // PostgreSQL's clock when it was decided
   int64_t decided_ns = 0;   // this process's steady clock just before that
+  // expiry = "cache", EXPIRE: the cache copy's TTL it sets (ms; 0: drop the
+  // copy, leave a tombstone), instead of the namespace's. -1: none given.
+  int64_t cache_ttl_ms = -1;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_result& x) {
   return f(caf::meta::type_name("store_result"), x.error, x.version, x.count, x.has_value,
            x.value, x.wrote, x.removed, x.applied, x.found, x.bulk, x.expires_ms, x.now_ms,
-           x.decided_ns);
+           x.decided_ns, x.cache_ttl_ms);
 }
 
 // A refusal of one op: nothing of its command was written.

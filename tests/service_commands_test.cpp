@@ -103,13 +103,26 @@ TEST_F(Service, AnExpiredValueIsAbsentOnEveryNodeAlsoWithoutItsCacheEntry) {
   other->stop();
 }
 
-TEST_F(Service, ExpireOnANamespaceWhereTtlBoundsTheCacheIsRefusedClearly) {
+// expiry = "cache": EXPIRE sets the cache copy's TTL, the row stays, and
+// TTL says the value never expires.
+TEST_F(Service, ExpireOnACacheExpiryNamespaceBoundsOnlyTheCacheCopy) {
   resp_client c(port_);
+  resp_client redis(servers::get().redis_port());
   ASSERT_EQ(c.cmd({"SET", "views:/exp", "1"}).str, "OK");
-  auto r = c.cmd({"EXPIRE", "views:/exp", "10"});
-  ASSERT_TRUE(r.is_error());
-  EXPECT_NE(r.str.find("expiry = \"cache\""), std::string::npos) << r.str;
+  EXPECT_EQ(c.cmd({"EXPIRE", "views:/exp", "100"}).number, 1);
+  auto pttl = redis.cmd({"PTTL", "wtc:views:/exp"}).number;
+  EXPECT_GT(pttl, 90 * 1000);
+  EXPECT_LE(pttl, 100 * 1000);
   EXPECT_EQ(c.cmd({"TTL", "views:/exp"}).number, -1);
+  EXPECT_EQ(c.cmd({"EXPIRE", "views:/exp", "100", "XX"}).number, 0);  // judged as no TTL
+  EXPECT_EQ(c.cmd({"PERSIST", "views:/exp"}).number, 0);
+  // A time past drops the copy; the row stays and reads through.
+  EXPECT_EQ(c.cmd({"EXPIRE", "views:/exp", "-1"}).number, 1);
+  EXPECT_EQ(field(redis_entry("views:/exp"), "k"), "t");
+  EXPECT_EQ(sql("SELECT view_count FROM page_views WHERE page_url = '/exp'")[0][0].as<std::string>(),
+            "1");
+  EXPECT_EQ(c.cmd({"GET", "views:/exp"}).str, "1");
+  EXPECT_EQ(c.cmd({"EXPIRE", "views:/nothing", "10"}).number, 0);
 }
 
 TEST_F(Service, FlushdbIsRefusedUnlessAllowed) {
