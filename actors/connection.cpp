@@ -324,11 +324,21 @@ void read_reply(std::string& out, const command_plan& plan, const std::vector<lo
   }
 }
 
+// A WATCH whose versions could not be read: the next EXEC must fail (it
+// answers nil), never run unchecked. No row is ever at version -1.
+void poison_watches(self_ptr self, const command_plan& plan) {
+  if (plan.shape == reply_shape::watched)
+    for (auto& k : plan.keys)
+      self->state.watched[k] = -1;
+}
+
 void reply_read(self_ptr self, read_gather& g) {
   if (g.settled)
     return;
   g.settled = true;
   unwatch(self, g.seq);
+  if (g.told || !g.error.empty())
+    poison_watches(self, *g.plan);
   if (g.told) {
     finished(self, *g.plan, false);
     return;
@@ -471,6 +481,7 @@ void dispatch_read(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> pl
     },
     [self, g] {
       g->settled = true;
+      poison_watches(self, *g->plan);
       finished(self, *g->plan, false);
     });
   send_lookups(self, g);
@@ -690,7 +701,23 @@ void dispatch_keyspace(self_ptr self, uint64_t seq, std::shared_ptr<command_plan
 
 void dispatch_local(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> plan);
 
+void pump_once(self_ptr self);
+
 void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.pumping) {
+    st.pump_again = true;
+    return;
+  }
+  st.pumping = true;
+  do {
+    st.pump_again = false;
+    pump_once(self);
+  } while (st.pump_again);
+  st.pumping = false;
+}
+
+void pump_once(self_ptr self) {
   auto& st = self->state;
   while (!st.closed && !st.waiting.empty()) {
     auto& front = st.waiting.front();
@@ -747,6 +774,13 @@ std::string make_exec(self_ptr self, command_plan& exec) {
   exec.kind = plan_kind::write;
   exec.shape = reply_shape::exec;
   exec.request.transaction = true;
+  // A WATCH that could not read its versions: the transaction does not run.
+  bool poisoned = std::any_of(st.watched.begin(), st.watched.end(),
+                              [](auto& w) { return w.second < 0; });
+  if (poisoned) {
+    st.watched.clear();
+    return "*-1\r\n";
+  }
   for (auto& [key, version] : st.watched) {
     key_write w;
     w.kind = op_kind::watch;
@@ -829,12 +863,18 @@ constexpr std::size_t max_queued_in_multi = 10000;
 std::string transaction_step(self_ptr self, command_plan& plan) {
   auto& st = self->state;
   const auto c = plan.control;
-  if (c == "CLIENT")
-    return client_step(self, plan.control_args);
-  if (c == "HELLO")
-    return hello_step(self, plan.control_args);
-  if (c == "AUTH")
-    return auth_step(plan.control_args);
+  if (c == "CLIENT" || c == "HELLO" || c == "AUTH") {
+    auto reply = c == "CLIENT" ? client_step(self, plan.control_args)
+                 : c == "HELLO" ? hello_step(self, plan.control_args)
+                                : auth_step(plan.control_args);
+    if (!st.in_multi)
+      return reply;
+    // Inside MULTI: done now, answered in EXEC's reply, as Redis lays it out.
+    plan = command_plan{};
+    plan.reply = std::move(reply);
+    st.multi_queue.push_back(std::move(plan));
+    return simple_reply("QUEUED");
+  }
   if (c == "RESET") {
     end_transaction(st);
     set_name(self, "");

@@ -118,6 +118,10 @@ struct connection_state {
   bool multi_failed = false;
   std::vector<command_plan> multi_queue;
   std::map<std::string, int64_t> watched;
+  // pump() runs one loop at a time: a command that finishes at once
+  // (UNWATCH...) asks it to go on instead of calling it again, so a long
+  // pipeline of them never deepens the stack.
+  bool pumping = false, pump_again = false;
   bool output_over_limit = false;  // reading halted until the client drains
   bool reading_halted = false;
   bool resume_scheduled = false;

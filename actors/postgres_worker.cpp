@@ -234,8 +234,12 @@ caf::error postgres_worker_state::connect() {
       if (i == 0)
         c.prepare("flush_page", build_key_page(ns, key_type, true));
       c.prepare(stmt("c", i), sql.count);
-      if (!sql.expired_keys.empty())
+      if (!sql.expired_keys.empty()) {
         c.prepare(stmt("e", i), sql.expired_keys);
+        c.prepare(stmt("z", i), "DELETE FROM " + quote_identifier(ns.table) + " WHERE " +
+                                  quote_identifier(ns.key_column) + "::text = $1 AND " +
+                                  quote_identifier(ns.expires_column) + " <= clock_timestamp()");
+      }
       // Prepared through libpq, for the pipeline; libpqxx prepares its own
       // statements on first use and would not know this one.
       auto locked = build_locked_upsert(ns, key_type, value_type);
@@ -750,9 +754,16 @@ caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req, in
         if (spaces->at(i).expiry != expiry_mode::value || left <= 0)
           continue;
         for (auto row : tx.exec_prepared(stmt("e", static_cast<uint32_t>(i)), left)) {
-          auto key = spaces->at(i).prefix + row[0].as<std::string>();
-          if (spaces->resolve(key).index == i)  // else a row no key can reach
+          auto id = row[0].as<std::string>();
+          auto key = spaces->at(i).prefix + id;
+          if (spaces->resolve(key).index == i) {
             page.keys.push_back(std::move(key));
+          } else {
+            // A row no key reaches (a longer prefix claims its key): no
+            // cache entry is its, so it goes at once, and it cannot hold
+            // the reaper up round after round.
+            tx.exec_prepared(stmt("z", static_cast<uint32_t>(i)), id);
+          }
         }
       }
       return page;

@@ -89,8 +89,7 @@ const namespace_config& space_of(const std::string& key, const namespace_table& 
 }
 
 // Refuses what a namespace cannot do yet: write-behind keys take plain SET
-// (with EX/PX), DEL and the INCR family; expiry changes need
-// expiry = "value". Empty when fine.
+// (with EX/PX), DEL and the INCR family. Empty when fine.
 std::string unsupported_for(const std::string& name, const key_write& w,
                             const namespace_table& spaces) {
   const auto& ns = space_of(w.key, spaces);

@@ -254,3 +254,41 @@ TEST_F(Service, ExecRefusesWriteBehindKeysAndRunsNothing) {
   EXPECT_TRUE(c.cmd({"GET", k}).is_nil());
   EXPECT_TRUE(c.cmd({"GET", "cart:multi"}).is_nil());
 }
+
+// A WATCH whose row could not be read (here PostgreSQL refuses the key:
+// user_sessions' key is a bigint) never lets the EXEC after it run
+// unchecked, also when the client pipelines it and never looks at its reply.
+TEST_F(Service, AFailedWatchMakesTheNextExecFail) {
+  resp_client c(port_);
+  auto k = key();
+  c.append({"WATCH", "session:not-a-number"});
+  c.append({"MULTI"});
+  c.append({"SET", k, "v"});
+  c.append({"EXEC"});
+  c.flush();
+  EXPECT_TRUE(c.read().is_error());
+  EXPECT_EQ(c.read().str, "OK");
+  EXPECT_EQ(c.read().str, "QUEUED");
+  EXPECT_EQ(c.read().kind, reply::nil);
+  EXPECT_TRUE(c.cmd({"GET", k}).is_nil());
+  // The EXEC consumed the watches: the next transaction runs.
+  ASSERT_EQ(c.cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", k, "v"}).str, "QUEUED");
+  EXPECT_EQ(c.cmd({"EXEC"}).elements.size(), 1u);
+  EXPECT_EQ(c.cmd({"GET", k}).str, "v");
+}
+
+// A long pipeline of commands that finish at once, queued behind a read:
+// answered in order, without one stack frame per command.
+TEST_F(Service, ALongPipelineOfUnwatchesBehindAReadIsAnsweredInOrder) {
+  resp_client c(port_);
+  auto k = key();
+  set_then_evict(c, k, "v");
+  c.append({"GET", k});  // a miss: the others wait for it
+  for (int i = 0; i < 1000; ++i)
+    c.append({"UNWATCH"});
+  c.flush();
+  EXPECT_EQ(c.read().str, "v");
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_EQ(c.read().str, "OK") << i;
+}

@@ -210,6 +210,7 @@ private:
     while (second.key == first.key);
     second.value = "c" + std::to_string(t) + "-" + std::to_string(++seq);
     outcome result = outcome::ok;
+    outcome parts[2] = {outcome::ok, outcome::ok};
     bool died = false;
     try {
       c.append({"MULTI"});
@@ -221,20 +222,31 @@ private:
       for (auto& r : replies)
         r = c.read();
       auto& exec = replies[3];
-      if (exec.is_error())
+      bool queued = replies[0].str == "OK" && replies[1].str == "QUEUED" &&
+                    replies[2].str == "QUEUED";
+      if (!queued)
+        result = outcome::unknown;  // not queued as a transaction: judge it loosely
+      else if (exec.is_error())
         result = outcome_of_error(exec.str);
-      else if (exec.kind != reply::array || exec.elements.size() != 2 ||
-               exec.elements[0].str != "OK" || exec.elements[1].str != "OK")
-        result = outcome::unknown;  // not what an EXEC of two SETs answers: judge it loosely
+      else if (exec.kind != reply::array || exec.elements.size() != 2)
+        result = outcome::unknown;
+      else
+        for (int i = 0; i < 2; ++i) {  // each part answers for itself
+          auto& e = exec.elements[static_cast<std::size_t>(i)];
+          parts[i] = e.is_error() ? outcome_of_error(e.str)
+                     : e.str == "OK" ? outcome::ok
+                                     : outcome::unknown;
+        }
     } catch (const std::exception&) {
       result = outcome::unknown;  // the connection died
       died = true;
     }
+    int i = 0;
     for (auto* op : {&first, &second}) {
-      op->result = result;
+      op->result = result == outcome::ok ? parts[i++] : result;
       op->completed = steady::now();
       ++completed_;
-      if (result == outcome::ok)
+      if (op->result == outcome::ok)
         ++succeeded_;
       h_.add(std::move(*op));
     }
