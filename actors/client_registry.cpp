@@ -1,6 +1,8 @@
 // CLIENT LIST's lines.
 #include "actors/client_registry.hpp"
 
+#include "core/ascii.hpp"
+
 namespace wtcache {
 
 std::string client_line(const client_record& r, std::chrono::steady_clock::time_point now) {
@@ -8,11 +10,14 @@ std::string client_line(const client_record& r, std::chrono::steady_clock::time_
   using std::chrono::seconds;
   auto age = duration_cast<seconds>(now - r.created).count();
   auto idle = duration_cast<seconds>(now - r.last_command).count();
+  auto cmd = lowered(r.last_command_name);
+  if (cmd == "client" && !r.last_subcommand.empty())
+    cmd += "|" + lowered(r.last_subcommand);
   return "id=" + std::to_string(r.id) + " addr=" + r.addr + " laddr=" + r.laddr +
          " fd=-1 name=" + r.name + " age=" + std::to_string(age) + " idle=" +
          std::to_string(idle) + " flags=" + (r.in_multi ? "x" : "N") +
          " db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 "
-         "rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + r.last_command_name +
+         "rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + cmd +
          " user=default redir=-1 resp=2 lib-name=" + r.lib_name + " lib-ver=" + r.lib_ver;
 }
 

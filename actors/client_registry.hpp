@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -21,42 +22,45 @@ struct client_record {
   std::string addr, laddr;  // "ip:port"
   std::string name, lib_name, lib_ver;
   std::chrono::steady_clock::time_point created, last_command;
-  std::string last_command_name = "NULL";
+  // The last command as the client sent it (its name, and its first
+  // argument for a container command such as CLIENT); CLIENT LIST prints
+  // it in lower case. Set on every command, so kept as sent: no work here.
+  std::string last_command_name = "NULL", last_subcommand;
   bool in_multi = false;
   caf::actor actor;  // for CLIENT KILL
 };
 
 class client_registry {
 public:
-  uint64_t enter(client_record r) {
+  // Enters a client; it is given its id. The connection keeps the record
+  // and changes it through update(), without looking it up.
+  std::shared_ptr<client_record> enter(client_record r) {
     std::lock_guard<std::mutex> lock(mutex_);
     r.id = ++last_id_;
-    auto id = r.id;
-    clients_.emplace(id, std::move(r));
-    return id;
+    auto shared = std::make_shared<client_record>(std::move(r));
+    clients_.emplace(shared->id, shared);
+    return shared;
   }
   void leave(uint64_t id) {
     std::lock_guard<std::mutex> lock(mutex_);
     clients_.erase(id);
   }
-  // Changes client `id`'s record (if it is still there) with `f`.
   template <class F>
-  void update(uint64_t id, F f) {
+  void update(client_record& r, F f) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = clients_.find(id); it != clients_.end())
-      f(it->second);
+    f(r);
   }
   std::vector<client_record> all() const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<client_record> out;
     for (auto& [id, r] : clients_)
-      out.push_back(r);
+      out.push_back(*r);
     return out;
   }
 
 private:
   mutable std::mutex mutex_;
-  std::map<uint64_t, client_record> clients_;
+  std::map<uint64_t, std::shared_ptr<client_record>> clients_;
   uint64_t last_id_ = 0;
 };
 

@@ -953,7 +953,7 @@ constexpr const char* bad_name = "ERR Client names cannot contain spaces, newlin
 void set_name(self_ptr self, const std::string& name) {
   auto& st = self->state;
   st.client_name = name;
-  st.fe->clients->update(st.client_id, [&](client_record& r) { r.name = name; });
+  st.fe->clients->update(*st.me, [&](client_record& r) { r.name = name; });
 }
 
 std::string hello_reply(const connection_state& st) {
@@ -962,7 +962,7 @@ std::string hello_reply(const connection_state& st) {
   resp::bulk(out, "server");
   resp::bulk(out, "redis");
   resp::bulk(out, "version");
-  resp::bulk(out, "7.0.0");
+  resp::bulk(out, redis_version);
   resp::bulk(out, "proto");
   resp::integer(out, 2);
   resp::bulk(out, "id");
@@ -1010,9 +1010,7 @@ std::string hello_step(self_ptr self, const std::vector<std::string>& a) {
   bool auth = false, rename = false;
   for (auto j = next; j < a.size(); ++j) {
     auto more = a.size() - 1 - j;
-    auto opt = a[j];
-    for (auto& c : opt)
-      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    auto opt = uppered(a[j]);
     if (opt == "AUTH" && more >= 2) {
       auth = true;
       user = a[j + 1];
@@ -1037,13 +1035,9 @@ std::string hello_step(self_ptr self, const std::vector<std::string>& a) {
 
 std::string client_step(self_ptr self, const std::vector<std::string>& a) {
   auto& st = self->state;
-  std::string sub = a[0];
-  for (auto& c : sub)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto sub = uppered(a[0]);
   auto wrong = [&] {
-    std::string lower = sub;
-    for (auto& c : lower)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto lower = lowered(sub);
     return error_reply("ERR wrong number of arguments for 'client|" + lower + "' command");
   };
   auto now = steady::now();
@@ -1072,14 +1066,12 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
   if (sub == "SETINFO") {
     if (a.size() != 3)
       return wrong();
-    auto attr = a[1];
-    for (auto& c : attr)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto attr = lowered(a[1]);
     if (attr != "lib-name" && attr != "lib-ver")
       return error_reply("ERR Unrecognized option '" + a[1] + "'");
     if (!printable_name(a[2]))
       return error_reply("ERR " + attr + " cannot contain spaces, newlines or special characters.");
-    st.fe->clients->update(st.client_id, [&](client_record& r) {
+    st.fe->clients->update(*st.me, [&](client_record& r) {
       (attr == "lib-name" ? r.lib_name : r.lib_ver) = a[2];
     });
     return simple_reply("OK");
@@ -1087,9 +1079,7 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
   if (sub == "NO-EVICT" || sub == "NO-TOUCH") {
     if (a.size() != 2)
       return wrong();
-    auto v = a[1];
-    for (auto& c : v)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    auto v = lowered(a[1]);
     if (v != "on" && v != "off")
       return error_reply("ERR syntax error");
     return simple_reply("OK");
@@ -1106,9 +1096,7 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
   if (sub == "LIST") {
     std::set<uint64_t> ids;
     for (std::size_t i = 1; i < a.size(); ++i) {
-      auto opt = a[i];
-      for (auto& c : opt)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      auto opt = uppered(a[i]);
       if (opt == "ID" && i + 1 < a.size()) {
         for (++i; i < a.size(); ++i) {
           uint64_t id = 0;
@@ -1142,9 +1130,7 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
     for (std::size_t i = 1; !old_form && i < a.size(); i += 2) {
       if (i + 1 >= a.size())
         return error_reply("ERR syntax error");
-      auto opt = a[i];
-      for (auto& c : opt)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      auto opt = uppered(a[i]);
       if (opt == "ID") {
         auto [p, ec] = std::from_chars(a[i + 1].data(), a[i + 1].data() + a[i + 1].size(), id);
         if (ec != std::errc{} || p != a[i + 1].data() + a[i + 1].size() || id == 0)
@@ -1154,9 +1140,7 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
       } else if (opt == "LADDR") {
         laddr = a[i + 1];
       } else if (opt == "SKIPME") {
-        auto v = a[i + 1];
-        for (auto& c : v)
-          c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        auto v = lowered(a[i + 1]);
         if (v != "yes" && v != "no")
           return error_reply("ERR syntax error");
         skip_me = v == "yes";
@@ -1200,22 +1184,18 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
 void on_command(self_ptr self, resp::command& cmd) {
   auto& st = self->state;
   auto seq = st.next_seq++;
-  {
-    auto name = cmd.args.empty() ? std::string() : cmd.args[0];
-    for (auto& c : name)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name == "client" && cmd.args.size() > 1) {
-      auto sub = cmd.args[1];
-      for (auto& c : sub)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      name += "|" + sub;
-    }
-    st.fe->clients->update(st.client_id, [&](client_record& r) {
-      r.last_command = steady::now();
-      r.last_command_name = std::move(name);
-      r.in_multi = st.in_multi;
-    });
-  }
+  st.fe->clients->update(*st.me, [&](client_record& r) {
+    r.last_command = steady::now();
+    if (cmd.args.empty())
+      r.last_command_name.clear();
+    else
+      r.last_command_name.assign(cmd.args[0]);
+    if (cmd.args.size() > 1)
+      r.last_subcommand.assign(cmd.args[1], 0, 32);
+    else
+      r.last_subcommand.clear();
+    r.in_multi = st.in_multi;
+  });
   st.fe->metrics->commands.fetch_add(1, std::memory_order_relaxed);
   st.started.emplace_back(&st.fe->metrics->command(cmd.args.empty() ? std::string() : cmd.args[0]),
                           steady::now());
@@ -1329,7 +1309,8 @@ caf::behavior connection(self_ptr self, caf::io::connection_handle hdl,
   me.laddr = st.fe->host + ":" + std::to_string(st.fe->port);
   me.created = me.last_command = steady::now();
   me.actor = caf::actor_cast<caf::actor>(self);
-  st.client_id = st.fe->clients->enter(std::move(me));
+  st.me = st.fe->clients->enter(std::move(me));
+  st.client_id = st.me->id;
   self->attach_functor([m = st.fe->metrics, clients = st.fe->clients, id = st.client_id] {
     m->connections_open.fetch_sub(1, std::memory_order_relaxed);
     clients->leave(id);

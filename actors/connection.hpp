@@ -22,6 +22,7 @@
 #include <caf/io/broker.hpp>
 #include <caf/io/connection_handle.hpp>
 
+#include "core/ascii.hpp"
 #include "core/command_order.hpp"
 #include "core/commands.hpp"
 #include "core/config.hpp"
@@ -111,6 +112,7 @@ struct connection_state {
   std::chrono::steady_clock::time_point last_drained = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_halt;
   uint64_t client_id = 0;  // in fe->clients
+  std::shared_ptr<client_record> me;  // this client's record there
   std::string client_name;
   // MULTI ... EXEC: the commands queued, whether one could not be (then
   // EXEC answers EXECABORT), and the keys WATCH saw, at their versions.

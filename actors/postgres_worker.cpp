@@ -281,11 +281,24 @@ caf::error postgres_worker_state::connect() {
   });
 }
 
-caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::string& id) {
+template <class F>
+auto postgres_worker_state::read_alone(F f) -> decltype(f(std::declval<pqxx::nontransaction&>())) {
   if (auto err = connect())
     return err;
   try {
     pqxx::nontransaction tx(db.conn());
+    return f(tx);
+  } catch (const pqxx::broken_connection& e) {
+    return db.lost(e);
+  } catch (const pqxx::sql_error& e) {
+    return postgres_session::refused(e, "postgres statement timeout", true);
+  } catch (const std::exception& e) {
+    return db.lost(e);
+  }
+}
+
+caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::string& id) {
+  return read_alone([&](pqxx::nontransaction& tx) -> caf::expected<store_row> {
     auto before = std::chrono::steady_clock::now().time_since_epoch().count();
     auto res = tx.exec_prepared(stmt("r", ns), id);
     store_row row;
@@ -301,13 +314,7 @@ caf::expected<store_row> postgres_worker_state::read(uint32_t ns, const std::str
       row.now_ms = res[0][3].as<int64_t>();
     }
     return row;
-  } catch (const pqxx::broken_connection& e) {
-    return db.lost(e);
-  } catch (const pqxx::sql_error& e) {
-    return postgres_session::refused(e, "postgres statement timeout", true);
-  } catch (const std::exception& e) {
-    return db.lost(e);
-  }
+  });
 }
 
 caf::expected<int64_t> postgres_worker_state::fresh_version() {
@@ -729,10 +736,7 @@ caf::error postgres_worker_state::commit(const dirty_records& record, bool refus
 }
 
 caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req, int64_t deadline) {
-  if (auto err = connect())
-    return err;
-  try {
-    pqxx::nontransaction tx(db.conn());
+  return read_alone([&](pqxx::nontransaction& tx) -> caf::expected<scan_page> {
     scan_page page;
     std::size_t ns = 0;
     std::optional<std::string> after;  // the last key read in namespace `ns`
@@ -825,13 +829,7 @@ caf::expected<scan_page> postgres_worker_state::scan(const scan_request& req, in
       tx.exec_prepared("cursor_gc");
     page.cursor = static_cast<uint64_t>(id);
     return page;
-  } catch (const pqxx::broken_connection& e) {
-    return db.lost(e);
-  } catch (const pqxx::sql_error& e) {
-    return postgres_session::refused(e, "postgres statement timeout", true);
-  } catch (const std::exception& e) {
-    return db.lost(e);
-  }
+  });
 }
 
 caf::expected<dirty_records> postgres_worker_state::dirty_keys(std::size_t limit) {

@@ -67,6 +67,11 @@ struct postgres_worker_state {
 private:
   // Opens the session and prepares the statements, unless it is open.
   caf::error connect();
+  // Runs `f` outside any transaction (row reads, the keyspace): a statement
+  // timeout is ec::timeout, another refusal ec::postgres_error, and a lost
+  // session is dropped. `f` returns a caf::expected.
+  template <class F>
+  auto read_alone(F f) -> decltype(f(std::declval<pqxx::nontransaction&>()));
   // One op that reads its row first (under the transaction's row lock),
   // decides (core/string_ops.hpp) and writes what was decided. Throws
   // group_failure for a refusal.

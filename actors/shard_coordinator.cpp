@@ -347,28 +347,41 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
       });
 }
 
-// TTL and its relatives: the row as PostgreSQL has it, never the cache.
-caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
-  auto& st = self->state;
-  auto match = st.cfg.spaces->resolve(key);
+// Asks a PostgreSQL worker (message `xs`, then the deadline) and answers
+// with `to_answer` of its `Reply`: the shard's part in TTL and the keyspace
+// commands, which bypass the cache.
+template <class Answer, class Reply, class ToAnswer, class... Ts>
+caf::result<Answer> via_postgres(self_ptr self, ToAnswer to_answer, Ts&&... xs) {
   auto worker = postgres_for(self);
   if (!worker)
     return unavailable(self, backend::postgres);
   auto rp = self->make_response_promise();
-  st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
-  self->request(worker, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
-                std::string(match.id), deadline_after(st.cfg.postgres_timeout))
+  self->request(worker, by_its_deadline, std::forward<Ts>(xs)...,
+                deadline_after(self->state.cfg.postgres_timeout))
     .then(
-      [=](store_row& row) mutable {
+      [=](Reply& reply) mutable {
         observed(self, backend::postgres);
-        rp.deliver(lookup{row.found, std::move(row.value), row.expires_ms, row.now_ms,
-                          row.found ? row.version : 0});
+        rp.deliver(to_answer(std::move(reply)));
       },
       [=](caf::error& err) mutable {
         observed(self, backend::postgres, &err);
         rp.deliver(err);
       });
-  return caf::delegated<lookup>{};
+  return caf::delegated<Answer>{};
+}
+
+// TTL and its relatives: the row as PostgreSQL has it, never the cache.
+caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
+  auto& st = self->state;
+  auto match = st.cfg.spaces->resolve(key);
+  st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+  return via_postgres<lookup, store_row>(
+    self,
+    [](store_row row) {
+      return lookup{row.found, std::move(row.value), row.expires_ms, row.now_ms,
+                    row.found ? row.version : 0};
+    },
+    atom::get::value, static_cast<uint32_t>(match.index), std::string(match.id));
 }
 
 // What decides a GET's route here (core/read_route.hpp), for this key now.
@@ -961,22 +974,8 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
       return read_with_expiry(self, key);
     },
     [=](atom::scan, scan_request& req) -> caf::result<scan_page> {
-      auto worker = postgres_for(self);
-      if (!worker)
-        return unavailable(self, backend::postgres);
-      auto rp = self->make_response_promise();
-      self->request(worker, by_its_deadline, atom::scan::value, std::move(req),
-                    deadline_after(self->state.cfg.postgres_timeout))
-        .then(
-          [=](scan_page& page) mutable {
-            observed(self, backend::postgres);
-            rp.deliver(std::move(page));
-          },
-          [=](caf::error& err) mutable {
-            observed(self, backend::postgres, &err);
-            rp.deliver(err);
-          });
-      return caf::delegated<scan_page>{};
+      return via_postgres<scan_page, scan_page>(
+        self, [](scan_page page) { return page; }, atom::scan::value, std::move(req));
     },
     [=](atom::committed, const std::string& key, int64_t version, bool cache_ok) {
       on_committed(self, key, version, cache_ok, false);

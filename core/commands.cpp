@@ -9,6 +9,7 @@
 #include <chrono>
 #include <climits>
 
+#include "core/ascii.hpp"
 #include "core/command_table.hpp"
 #include "core/glob.hpp"
 #include "core/json.hpp"
@@ -19,17 +20,6 @@ namespace wtcache {
 
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string upper(std::string s) {
-  for (auto& c : s)
-    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
 
 command_plan error_plan(const std::string& text) {
   command_plan p;
@@ -78,7 +68,7 @@ bool mixes_modes(const write_request& req, const namespace_table& spaces) {
 }
 
 command_plan mixed_modes_error(const std::string& name) {
-  return error_plan("ERR " + upper(name) +
+  return error_plan("ERR " + uppered(name) +
                     " mixes write-through and write-behind keys; send them separately");
 }
 
@@ -98,7 +88,7 @@ std::string unsupported_for(const std::string& name, const key_write& w,
   bool basic = (w.kind == op_kind::set || w.kind == op_kind::del || w.kind == op_kind::incr) &&
                w.flags == 0;
   if (ns.mode == write_mode::write_behind && !basic)
-    return "ERR " + upper(name) + " is not supported for write-behind keys yet (" + label + ")";
+    return "ERR " + uppered(name) + " is not supported for write-behind keys yet (" + label + ")";
   return {};
 }
 
@@ -164,7 +154,7 @@ command_plan plan_set(std::vector<std::string>& args, const namespace_table& spa
   std::string unit, unit_arg;
   bool keepttl = false;
   for (std::size_t i = 3; i < args.size(); ++i) {
-    auto opt = upper(args[i]);
+    auto opt = uppered(args[i]);
     bool has_next = i + 1 < args.size();
     if (opt == "NX" && !(w.flags & op_flag::xx)) {
       w.flags |= op_flag::nx;
@@ -220,7 +210,7 @@ command_plan plan_expire(std::vector<std::string>& args, const namespace_table& 
   key_write w;
   w.kind = op_kind::expire;
   for (std::size_t i = 3; i < args.size(); ++i) {
-    auto opt = upper(args[i]);
+    auto opt = uppered(args[i]);
     if (opt == "NX")
       w.flags |= op_flag::nx;
     else if (opt == "XX")
@@ -268,7 +258,7 @@ command_plan plan_getex(std::vector<std::string>& args, const namespace_table& s
   std::string unit, unit_arg;
   bool persist = false;
   for (std::size_t i = 2; i < args.size(); ++i) {
-    auto opt = upper(args[i]);
+    auto opt = uppered(args[i]);
     bool has_next = i + 1 < args.size();
     if (opt == "PERSIST" && unit.empty()) {
       persist = true;
@@ -433,10 +423,10 @@ command_plan plan_keyspace(const std::vector<std::string>& args, const command_l
   if (name == "flushdb" || name == "flushall") {
     if (args.size() > 2)
       return error_plan("ERR syntax error");
-    if (args.size() == 2 && upper(args[1]) != "ASYNC" && upper(args[1]) != "SYNC")
+    if (args.size() == 2 && uppered(args[1]) != "ASYNC" && uppered(args[1]) != "SYNC")
       return error_plan("ERR syntax error");
     if (!limits.allow_flush)
-      return error_plan("ERR " + upper(name) +
+      return error_plan("ERR " + uppered(name) +
                         " is refused: set [server] allow_flush = true to let it empty the "
                         "default table wtcache_kv; tables mapped by namespaces are never "
                         "emptied by a Redis command");
@@ -459,7 +449,7 @@ command_plan plan_keyspace(const std::vector<std::string>& args, const command_l
   p.scan.cursor = cursor;
   bool other_type = false;
   for (std::size_t i = 2; i < args.size(); i += 2) {
-    auto opt = upper(args[i]);
+    auto opt = uppered(args[i]);
     if (i + 1 >= args.size())
       return error_plan("ERR syntax error");
     if (opt == "COUNT") {
@@ -473,7 +463,7 @@ command_plan plan_keyspace(const std::vector<std::string>& args, const command_l
       p.scan.pattern = args[i + 1] == "*" ? std::string() : args[i + 1];
     } else if (opt == "TYPE") {
       // Every key here is a string: another type matches none of them.
-      other_type = lower(args[i + 1]) != "string";
+      other_type = lowered(args[i + 1]) != "string";
     } else {
       return error_plan("ERR syntax error");
     }
@@ -518,7 +508,7 @@ void command_docs(std::string& out, const command_info& c) {
 command_plan plan_command_command(const std::vector<std::string>& args) {
   command_plan p;
   const auto& table = command_table();
-  auto sub = args.size() > 1 ? upper(args[1]) : std::string();
+  auto sub = args.size() > 1 ? uppered(args[1]) : std::string();
   if (sub.empty()) {
     resp::array_header(p.reply, table.size());
     for (auto& c : table)
@@ -537,7 +527,7 @@ command_plan plan_command_command(const std::vector<std::string>& args) {
     } else {
       resp::array_header(p.reply, args.size() - 2);
       for (std::size_t i = 2; i < args.size(); ++i) {
-        if (auto* c = find_command(lower(args[i])))
+        if (auto* c = find_command(lowered(args[i])))
           command_entry(p.reply, *c);
         else
           resp::nil(p.reply);
@@ -549,13 +539,13 @@ command_plan plan_command_command(const std::vector<std::string>& args) {
       for (auto& c : table)
         docs.push_back(&c);
     for (std::size_t i = 2; i < args.size(); ++i)
-      if (auto* c = find_command(lower(args[i])))
+      if (auto* c = find_command(lowered(args[i])))
         docs.push_back(c);
     resp::array_header(p.reply, 2 * docs.size());
     for (auto* c : docs)
       command_docs(p.reply, *c);
   } else if (sub == "COUNT" || sub == "LIST") {
-    return error_plan("ERR wrong number of arguments for 'command|" + lower(args[1]) +
+    return error_plan("ERR wrong number of arguments for 'command|" + lowered(args[1]) +
                       "' command");
   } else {
     return error_plan("ERR unknown subcommand '" + args[1] + "'. Try COMMAND HELP.");
@@ -567,7 +557,7 @@ command_plan plan_command_command(const std::vector<std::string>& args) {
 command_plan plan_config(const std::vector<std::string>& args, const command_limits& limits) {
   if (args.size() < 2)
     return arity_error("config");
-  auto sub = upper(args[1]);
+  auto sub = uppered(args[1]);
   if (sub == "GET") {
     if (args.size() < 3)
       return error_plan("ERR wrong number of arguments for 'config|get' command");
@@ -586,7 +576,7 @@ command_plan plan_config(const std::vector<std::string>& args, const command_lim
     std::vector<std::pair<std::string, std::string>> found;
     for (auto& [name, value] : settings)
       for (std::size_t i = 2; i < args.size(); ++i)
-        if (glob_match(lower(args[i]), name)) {
+        if (glob_match(lowered(args[i]), name)) {
           found.emplace_back(name, value);
           break;
         }
@@ -624,7 +614,7 @@ const std::vector<std::string>& supported_commands() {
 
 command_plan plan_command(std::vector<std::string>& args, const namespace_table& spaces,
                           const command_limits& limits) {
-  auto name = lower(args[0]);
+  auto name = lowered(args[0]);
   if (name == "get")
     return plan_read(args, spaces, name, reply_shape::bulk);
   if (name == "mget")
@@ -709,7 +699,7 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
     if (args.size() != 1)
       return arity_error(name);
     command_plan p;
-    p.control = upper(name);
+    p.control = uppered(name);
     return p;
   }
   if (name == "watch") {
@@ -755,7 +745,7 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
   if (name == "hello" || name == "client" || name == "auth") {
     if (name != "hello" && args.size() < 2)
       return arity_error(name);
-    p.control = upper(name);
+    p.control = uppered(name);
     p.control_args.assign(args.begin() + 1, args.end());
     return p;
   }
@@ -789,7 +779,7 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
     if (args.size() > 2)
       return error_plan("ERR syntax error");
     p.kind = plan_kind::info;
-    p.info_section = args.size() == 2 ? lower(args[1]) : std::string();
+    p.info_section = args.size() == 2 ? lowered(args[1]) : std::string();
     return p;
   }
   std::string msg = "ERR unknown command '" + args[0] + "', with args beginning with: ";

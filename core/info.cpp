@@ -43,7 +43,7 @@ std::string info_text(const info_sources& in, const std::string& section) {
                     std::chrono::steady_clock::now() - in.started).count();
     out += "# Server\r\n";
     line(out, "wtcache_version", std::string(version));
-    line(out, "redis_version", std::string("7.0.0"));
+    line(out, "redis_version", std::string(redis_version));
     line(out, "redis_mode", std::string("standalone"));
     line(out, "process_id", static_cast<long long>(::getpid()));
     line(out, "tcp_port", static_cast<long long>(in.port));

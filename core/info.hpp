@@ -13,6 +13,10 @@
 
 namespace wtcache {
 
+// The Redis version wtcached answers as (INFO, HELLO): the one whose
+// replies and error texts it follows.
+inline constexpr const char* redis_version = "7.0.0";
+
 struct info_sources {
   const service_metrics* metrics;
   const node_health* health;

@@ -4,14 +4,7 @@ const assert = require('assert');
 const { createClient } = require('redis');
 
 const port = Number(process.argv[2]);
-const until = async (cond, ms) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((ok) => setTimeout(ok, 20));
-  }
-  return cond();
-};
+const until = require('./until');
 
 (async () => {
   const c = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
