@@ -94,8 +94,9 @@ TEST_F(Service, AnExpiredValueIsAbsentOnEveryNodeAlsoWithoutItsCacheEntry) {
   // Redis, which the other tests of this binary share): the row is still
   // there, expired, and every read still says the key is gone.
   redis.cmd({"DEL", "wtc:" + k});
-  EXPECT_TRUE(a.cmd({"GET", k}).is_nil());
-  EXPECT_TRUE(b.cmd({"GET", k}).is_nil());
+  auto from_a = a.cmd({"GET", k}), from_b = b.cmd({"GET", k});
+  EXPECT_TRUE(from_a.is_nil()) << from_a;
+  EXPECT_TRUE(from_b.is_nil()) << from_b;
   EXPECT_TRUE(b.cmd({"SET", k, "again", "XX"}).is_nil());
   EXPECT_EQ(a.cmd({"SET", k, "new", "NX"}).str, "OK");
   EXPECT_EQ(b.cmd({"GET", k}).str, "new");
