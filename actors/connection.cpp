@@ -380,8 +380,10 @@ void answered(self_ptr self, const std::shared_ptr<read_gather>& g) {
 }
 
 // `cache_checked`: this connection read the key's cache entry and found no
-// value, so the shard does not read it again.
-void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i, bool cache_checked) {
+// value, so the shard does not read it again; `seen`: the version of the
+// tombstone it found there (0: none).
+void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i, bool cache_checked,
+               int64_t seen = 0) {
   auto& st = self->state;
   const auto& key = g->plan->keys[i];
   auto on_value = [=](lookup& v) {
@@ -397,7 +399,7 @@ void ask_shard(self_ptr self, std::shared_ptr<read_gather> g, std::size_t i, boo
   if (g->plan->with_expiry)
     self->request(shard, caf::infinite, atom::ttl::value, key).then(on_value, on_error);
   else
-    self->request(shard, caf::infinite, atom::get::value, key, cache_checked)
+    self->request(shard, caf::infinite, atom::get::value, key, cache_checked, seen)
       .then(on_value, on_error);
 }
 
@@ -437,14 +439,14 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
       [=](std::vector<cache_entry>& es) {
         if (g->settled)
           return;  // given up on: its keys are released already
-        std::vector<std::size_t> misses;
+        std::vector<std::pair<std::size_t, int64_t>> misses;  // with the tombstone seen
         for (std::size_t j = 0; j < batch.size(); ++j) {
           if (j >= es.size()) {
             ask_shard(self, g, batch[j], false);  // not answered: not checked
             continue;
           }
           if (!es[j].present || es[j].tombstone) {
-            misses.push_back(batch[j]);
+            misses.emplace_back(batch[j], es[j].tombstone ? es[j].version : 0);
             continue;
           }
           // A value, or a write-behind DEL not yet in PostgreSQL.
@@ -452,8 +454,8 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
           g->values[batch[j]] =
             es[j].deleted ? lookup{false, {}} : lookup{true, std::move(es[j].data)};
         }
-        for (auto i : misses)
-          ask_shard(self, g, i, true);
+        for (auto [i, seen] : misses)
+          ask_shard(self, g, i, true, seen);
         // All the hits at once, so that the next round is one read again.
         g->left -= batch.size() - misses.size();
         if (g->left == 0)

@@ -254,20 +254,32 @@ void through_gate(self_ptr self, const caf::actor& gate, const std::string& key,
 
 // ---- reads ----------------------------------------------------------------
 
-// Answers everyone waiting on read `id` of `key`.
+void start_read(self_ptr self, const std::string& key, uint64_t id);
+
+// Answers everyone waiting on read `id` of `key` (`row`: what it read, for
+// the GETs that wait for a newer read), then starts the next read if GETs
+// arrived while it was out.
 void finish_read(self_ptr self, uint64_t id, const std::string& key,
-                 const caf::expected<lookup>& answer) {
-  for (auto& rp : self->state.reads.finish(key, id)) {
+                 const caf::expected<lookup>& answer, int64_t row_version = 0) {
+  single_flight<caf::response_promise>::result r;
+  r.failed = !answer;
+  r.found = answer && answer->found;
+  r.version = row_version;
+  auto done = self->state.reads.finish(key, id, r);
+  for (auto& rp : done.waiters) {
     if (answer)
       rp.deliver(*answer);
     else
       rp.deliver(answer.error());
   }
+  if (done.next != 0)
+    start_read(self, key, done.next);
 }
 
 void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t ns, store_row row) {
   auto& st = self->state;
   lookup answer{true, row.value};
+  auto version = row.version;
   // The cache copy never outlives the value (the Redis worker cuts its TTL
   // to the expiry when it writes it); one about to expire is not cached.
   int64_t expire_by = 0;
@@ -279,7 +291,7 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
   }
   auto worker = redis_for(self);
   if (!worker || too_short) {
-    finish_read(self, id, key, answer);
+    finish_read(self, id, key, answer, version);
     return;
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
@@ -292,26 +304,30 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
         observed(self, backend::redis);
         if (!rs.empty() && rs[0] == cache_write_result::fenced)
           self->state.cfg.metrics->fenced_cache_writes.fetch_add(1, std::memory_order_relaxed);
-        finish_read(self, id, key, answer);
+        finish_read(self, id, key, answer, version);
       },
       [=](caf::error& err) {
         observed(self, backend::redis, &err);
-        finish_read(self, id, key, answer);
+        finish_read(self, id, key, answer, version);
       });
 }
 
-// Reads the row; joins the read of the same key already in flight if any.
+// Reads the row, or waits for the next read of it (core/single_flight.hpp).
 // `may_fill` is false while the key is dirty or Redis failed: those reads
-// still share one database read, but only a read that may fill does.
+// still share database reads, but only a read all of whose GETs may fill
+// does. `seen`: the version of the tombstone the GET found (0: none).
 void read_through(self_ptr self, const std::string& key, caf::response_promise rp,
-                  bool may_fill) {
+                  bool may_fill, int64_t seen = 0) {
+  auto& st = self->state;
+  st.cfg.metrics->miss(st.cfg.spaces->resolve(key).index);
+  auto flight = st.reads.join(key, std::move(rp), seen, may_fill);
+  if (flight.first)
+    start_read(self, key, flight.id);
+}
+
+void start_read(self_ptr self, const std::string& key, uint64_t id) {
   auto& st = self->state;
   auto match = st.cfg.spaces->resolve(key);
-  st.cfg.metrics->miss(match.index);
-  auto flight = st.reads.join(key, std::move(rp));
-  if (!flight.first)
-    return;
-  auto id = flight.id;
   auto ns = match.index;
   auto worker = postgres_for(self);
   if (!worker) {
@@ -326,16 +342,16 @@ void read_through(self_ptr self, const std::string& key, caf::response_promise r
       [=](store_row& row) {
         observed(self, backend::postgres);
         auto& st = self->state;
-        // Still the read new GETs join: no write to the key has committed
-        // since it started, so its result may fill the cache. It stays
-        // joinable until the fill is done (the fence makes the fill safe
-        // anyway; this only saves a pointless one).
         if (!row.found) {
           finish_read(self, id, key, lookup{false, {}});
           return;
         }
-        if (!st.reads.current(key, id) || !may_fill || st.dirty.contains(key)) {
-          finish_read(self, id, key, lookup{true, std::move(row.value)});
+        // Still current: no write to the key has committed since the read
+        // began, so its row may fill the cache. (The fence makes a fill
+        // safe anyway; this only saves a pointless one.)
+        if (!st.reads.current(key, id) || !st.reads.may_fill(key, id) || st.dirty.contains(key)) {
+          auto version = row.version;
+          finish_read(self, id, key, lookup{true, std::move(row.value)}, version);
           return;
         }
         through_gate(self, st.cfg.hooks.before_fill, key,
@@ -407,7 +423,7 @@ read_facts facts_of(self_ptr self, const std::string& key, bool cache_checked) {
 
 // Follows a route that does not read Redis.
 caf::result<lookup> answer_without_cache(self_ptr self, const std::string& key, read_route route,
-                                         caf::response_promise rp) {
+                                         caf::response_promise rp, int64_t seen = 0) {
   switch (route) {
     case read_route::need_database:
       return make_error(ec::postgres_unavailable, "on_database_failure = fail");
@@ -415,19 +431,21 @@ caf::result<lookup> answer_without_cache(self_ptr self, const std::string& key, 
       rp.deliver(unavailable(self, backend::redis));
       return caf::delegated<lookup>{};
     default:
-      read_through(self, key, rp, route == read_route::fill);
+      read_through(self, key, rp, route == read_route::fill, seen);
       return caf::delegated<lookup>{};
   }
 }
 
-caf::result<lookup> handle_get(self_ptr self, const std::string& key, bool cache_checked) {
+// `seen`: the version of the tombstone the connection found (0: none).
+caf::result<lookup> handle_get(self_ptr self, const std::string& key, bool cache_checked,
+                               int64_t seen) {
   auto facts = facts_of(self, key, cache_checked);
   auto route = route_read(facts);
   if (route == read_route::need_database)
     return answer_without_cache(self, key, route, {});
   auto rp = self->make_response_promise();
   if (route != read_route::cache)
-    return answer_without_cache(self, key, route, rp);
+    return answer_without_cache(self, key, route, rp, seen);
   auto worker = redis_for(self);
   if (!worker)
     return answer_without_cache(self, key, without_redis(facts), rp);
@@ -448,7 +466,8 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key, bool cache
             rp.deliver(lookup{true, std::move(es[0].data)});
           return;
         }
-        read_through(self, key, rp, true);
+        bool tombstone = !es.empty() && es[0].present && es[0].tombstone;
+        read_through(self, key, rp, true, tombstone ? es[0].version : 0);
       },
       [=](caf::error& err) mutable {
         observed(self, backend::redis, &err);
@@ -944,8 +963,9 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
   st.queue = enqueue_line<caf::response_promise>(st.cfg.max_queued_writes, st.cfg.max_batch_ops);
   st.dirty.count_in(&st.cfg.health->marked);
   return {
-    [=](atom::get, const std::string& key, bool cache_checked) -> caf::result<lookup> {
-      return handle_get(self, key, cache_checked);
+    [=](atom::get, const std::string& key, bool cache_checked,
+        int64_t seen) -> caf::result<lookup> {
+      return handle_get(self, key, cache_checked, seen);
     },
     [=](atom::put, write_request& req) -> caf::result<std::vector<write_answer>> {
       auto& st = self->state;

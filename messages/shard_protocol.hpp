@@ -1,10 +1,12 @@
 // The shard coordinator protocol, spoken by connections (and by shards to
 // each other for writes that span shards).
 //
-//   (atom::get, std::string key, bool cache_checked) -> lookup
+//   (atom::get, std::string key, bool cache_checked, int64_t seen) -> lookup
 //       Cache first (unless the connection checked it already:
 //       core/read_route.hpp); on a miss or tombstone, PostgreSQL (one read
-//       per key in flight), then a fenced fill.
+//       of the key at a time, begun after the GET arrived unless the
+//       tombstone's version `seen` shows the one out is new enough:
+//       core/single_flight.hpp), then a fenced fill.
 //   (atom::put, write_request) -> std::vector<write_answer>
 //       Group-committed with the shard's other writes; answered after COMMIT
 //       and the cache update. One answer per write.
@@ -104,7 +106,8 @@ using shard_actor = caf::typed_actor<
   // Reads a key: cache, else one database read per key in flight.
   // `cache_checked`: the connection has read Redis already and found no
   // value there (a miss or a tombstone): the shard does not ask again.
-  caf::replies_to<atom::get, std::string, bool>::with<lookup>,
+  // Then the version of the tombstone it found (0: a miss or unchecked).
+  caf::replies_to<atom::get, std::string, bool, int64_t>::with<lookup>,
   // Writes a command's keys in the next group commit.
   caf::replies_to<atom::put, write_request>::with<std::vector<write_answer>>,
   // Reads a key's row with its expiry, never the cache.
