@@ -371,24 +371,7 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
   }
   // expiry = "cache": the row keeps no expiry, and a time already past
   // must not delete it (a TTL bounds only the cache copy).
-  auto decided = op;
-  bool cache_only = ns.expiry != expiry_mode::value;
-  if (cache_only && op.kind == op_kind::expire) {
-    // EXPIRE sets the cache copy's TTL; the value itself never expires, so
-    // NX, XX, GT and LT judge it as a key without one. The row is written
-    // again (a new version) so that the new TTL reaches the cache fenced.
-    if (op.expiry == expiry_change::in)
-      out.cache_ttl_ms = std::max<int64_t>(op.expiry_ms, 0);
-    else
-      out.cache_ttl_ms = std::max<int64_t>(op.expiry_ms - row.now_ms, 0);
-    decided.expiry = expiry_change::at;
-    decided.expiry_ms = INT64_MAX;  // in the future: a write, never a delete
-  } else if (cache_only) {
-    decided.expiry = expiry_change::clear;
-  }
-  auto d = decide(decided, row, max_value_bytes);
-  if (cache_only)
-    d.expires_ms = -1;
+  auto d = decide_in(op, row, max_value_bytes, ns.expiry != expiry_mode::value, out.cache_ttl_ms);
   if (!d.error.empty())
     throw group_failure{d.error};
   if (op.kind == op_kind::watch && !d.applied)
@@ -414,11 +397,8 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
     }
     case decision::write: {
       // What APPEND or SETRANGE made must still suit the column.
-      if (ns.type == value_type::jsonb && op.kind != op_kind::set)
-        if (auto err = json_error(d.value))
-          throw group_failure{"ERR the result is not JSON, which a jsonb column needs: " + *err};
-      if (ns.type == value_type::text && d.value.find('\0') != std::string::npos)
-        throw group_failure{"ERR the result contains a NUL byte, which a text column cannot store"};
+      if (auto err = unstorable_result(ns.type, op.kind, d.value); !err.empty())
+        throw group_failure{err};
       bool expiring = ns.expiry == expiry_mode::value;
       pqxx::result res;
       if (expiring && d.expires_ms >= 0) {

@@ -14,6 +14,7 @@
 #include "actors/broker_mailbox.hpp"
 #include "core/deadline.hpp"
 #include "core/read_route.hpp"
+#include "core/string_ops.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 #include "messages/store_protocol.hpp"
@@ -38,6 +39,7 @@ shard_settings shard_settings_from(const config& cfg) {
   s.refuse_writes_without_cache = cfg.refuse_writes_without_cache;
   s.refuse_reads_without_database = cfg.refuse_reads_without_database;
   s.dirty_lease = cfg.dirty_lease;
+  s.max_value_bytes = cfg.max_value_bytes;
   return s;
 }
 
@@ -78,6 +80,9 @@ queued_write shard_state::make_queued(const key_write& w) const {
   q.key = w.key;
   q.value = w.value;
   q.delta = w.delta;
+  q.flags = w.flags;
+  q.expiry = w.expiry;
+  q.expiry_ms = w.expiry_ms;
   q.ttl_ms = cache_ttl_of(w.kind, w.expiry, w.expiry_ms, match.index);
   q.redis_key = redis_key(w.key);
   q.stream = queue_stream(cfg.redis_prefix, ns, stream_of(w.key, ns.writers));
@@ -695,8 +700,6 @@ void on_batch_timer(self_ptr self) {
 
 using queued_command = enqueue_line<caf::response_promise>::command;
 
-void flush_queue(self_ptr self);
-
 // A command's answer: one number per key, as for write-through.
 std::vector<write_answer> queued_numbers(const std::vector<queued_write>& ops,
                                          const std::vector<queued_result>& rs, std::size_t first) {
@@ -707,6 +710,268 @@ std::vector<write_answer> queued_numbers(const std::vector<queued_write>& ops,
     out.push_back(std::move(a));
   }
   return out;
+}
+
+// ---- write-behind commands the shard decides ------------------------------
+//
+// SET NX, GETSET, APPEND, EXPIRE... of write-behind keys. Redis holds such a
+// key's newest value (pending or cached) or, when it has none, the row
+// does. The shard reads that, decides as the PostgreSQL worker does for
+// write-through keys (core/string_ops.hpp), and queues the outcome as plain
+// SETs and DELs, which the enqueue script writes only if the entries it
+// decided from are unchanged; else it reads and decides again. Such a
+// command goes alone and holds the line meanwhile, so nothing overtakes it.
+
+// The script decides SET, DEL and INCR by itself; the rest is decided here.
+bool decided_here(const queued_write& q) {
+  return !(q.kind == op_kind::set || q.kind == op_kind::del || q.kind == op_kind::incr) ||
+         q.flags != 0;
+}
+
+struct deciding {
+  queued_command cmd;
+  std::vector<cache_entry> entries;  // per op: its key's entry as read
+  std::vector<store_row> rows;       // per op: its row, where the entry had no value
+};
+
+// Whether the entry holds the key's newest state (a value or a DEL).
+bool holds_state(const cache_entry& e) { return e.present && !e.tombstone; }
+
+void read_to_decide(self_ptr self, std::shared_ptr<deciding> d);
+void flush_queue(self_ptr self);
+
+void end_decided(self_ptr self, const std::shared_ptr<deciding>& d,
+                 caf::expected<std::vector<write_answer>> answer) {
+  auto& st = self->state;
+  auto& m = *st.cfg.metrics;
+  m.queued_writes.fetch_sub(1, std::memory_order_relaxed);
+  m.write_latency.record(
+    std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - d->cmd.received));
+  if (answer) {
+    m.writes.fetch_add(1, std::memory_order_relaxed);
+    d->cmd.ticket.deliver(std::move(*answer));
+  } else {
+    m.write_errors.fetch_add(1, std::memory_order_relaxed);
+    d->cmd.ticket.deliver(answer.error());
+  }
+  st.queue.done();
+  flush_queue(self);
+}
+
+void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
+  auto& st = self->state;
+  const auto& ops = d->cmd.ops;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<current_row> rows(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    auto& r = rows[i];
+    const auto& e = d->entries[i];
+    if (holds_state(e)) {
+      r.exists = !e.deleted;
+      r.value = e.data;
+      r.version = e.version;
+    } else {
+      r.exists = d->rows[i].found;
+      r.value = d->rows[i].value;
+      r.version = d->rows[i].version;
+    }
+    if (!r.exists) {
+      r.value.clear();
+      r.version = 0;
+    }
+    r.now_ms = now_ms;
+  }
+  // MSETNX: every key absent, or nothing is written (and it answers 0).
+  bool together_refused = false;
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if ((ops[i].flags & op_flag::together) && rows[i].exists)
+      together_refused = true;
+  std::vector<decision> decisions(ops.size());
+  std::vector<queued_write> out;
+  std::vector<std::size_t> out_of;  // per queued op: the command's op it writes
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const auto& q = ops[i];
+    auto match = st.cfg.spaces->resolve(q.key);
+    const auto& ns = st.cfg.spaces->at(match.index);
+    auto& dec = decisions[i];
+    if (together_refused) {
+      dec.action = decision::keep;
+      dec.applied = false;
+      continue;
+    }
+    store_op op;
+    op.kind = q.kind;
+    op.value = q.value;
+    op.delta = q.delta;
+    op.flags = q.flags & ~op_flag::together;
+    op.expiry = q.expiry;
+    op.expiry_ms = q.expiry_ms;
+    int64_t cache_ttl = -1;
+    dec = decide_in(op, rows[i], st.cfg.max_value_bytes, ns.expiry != expiry_mode::value,
+                    cache_ttl);
+    if (dec.error.empty() && dec.action == decision::write)
+      dec.error = unstorable_result(ns.type, q.kind, dec.value);
+    if (!dec.error.empty()) {
+      end_decided(self, d, make_error(ec::client_error, dec.error));
+      return;
+    }
+    if (dec.action == decision::keep)
+      continue;
+    auto w = q;
+    w.kind = dec.action == decision::write ? op_kind::set : op_kind::del;
+    w.value = dec.action == decision::write ? dec.value : std::string();
+    w.flags = 0;
+    if (cache_ttl >= 0)  // EXPIRE: the cache copy's TTL (0: gone at once)
+      w.ttl_ms = st.clamp_ttl(std::max<int64_t>(cache_ttl, 1));
+    const auto& e = d->entries[i];
+    w.expect = holds_state(e) ? e.version : 0;
+    w.loaded = rows[i].exists ? queued_write::loaded_found : queued_write::loaded_absent;
+    w.loaded_value = rows[i].value;
+    w.loaded_version = holds_state(e) ? 0 : d->rows[i].version;
+    w.group = 0;
+    out.push_back(std::move(w));
+    out_of.push_back(i);
+  }
+  auto answers = [=](const std::vector<queued_result>& rs) {
+    std::vector<write_answer> a(ops.size());
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      const auto& dec = decisions[i];
+      a[i].number = dec.number;
+      a[i].applied = dec.applied;
+      a[i].found = dec.found;
+      a[i].bulk = dec.bulk;
+      a[i].now_ms = now_ms;
+    }
+    for (std::size_t j = 0; j < rs.size(); ++j) {
+      a[out_of[j]].version = rs[j].version;
+      if (ops[out_of[j]].kind == op_kind::set)
+        a[out_of[j]].number = rs[j].version;
+    }
+    return a;
+  };
+  if (out.empty()) {  // nothing to change: the answer is what was read
+    end_decided(self, d, answers({}));
+    return;
+  }
+  auto worker = redis_for(self);
+  if (!worker) {
+    end_decided(self, d, unavailable(self, backend::redis));
+    return;
+  }
+  self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
+                st.cfg.redis_prefix, out, deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](const std::vector<queued_result>& rs) {
+        observed(self, backend::redis);
+        if (rs.size() != out.size()) {
+          end_decided(self, d, make_error(ec::redis_error, "unexpected reply from the enqueue script"));
+          return;
+        }
+        switch (rs[0].status) {
+          case queued_status::done:
+            for (std::size_t j = 0; j < rs.size(); ++j)
+              key_committed(self, out[j].key, rs[j].version, true);
+            end_decided(self, d, answers(rs));
+            return;
+          case queued_status::changed:  // another write came first: decide again
+            read_to_decide(self, d);
+            return;
+          case queued_status::busy:
+            end_decided(self, d, make_error(ec::busy, "write-behind queue full"));
+            return;
+          case queued_status::refused:
+            end_decided(self, d, make_error(ec::client_error, rs[0].error));
+            return;
+          default:
+            end_decided(self, d, make_error(ec::redis_error, "the enqueue script did not run a decided command"));
+            return;
+        }
+      },
+      [=](caf::error& err) {
+        observed(self, backend::redis, &err);
+        if (err == caf::sec::request_timeout || err == caf::sec::request_receiver_down)
+          err = make_error(ec::outcome_unknown, "no answer from redis in time");
+        end_decided(self, d, err);
+      });
+}
+
+// Reads the entries of the command's keys, and the rows of those whose
+// entry holds no value or DEL, then decides.
+void read_to_decide(self_ptr self, std::shared_ptr<deciding> d) {
+  auto& st = self->state;
+  if (d->cmd.deadline < clock_type::now()) {
+    end_decided(self, d, make_error(ec::timeout, "could not decide before its deadline "
+                                                 "(other writes to its keys kept coming first); "
+                                                 "nothing was written"));
+    return;
+  }
+  auto worker = redis_for(self);
+  if (!worker) {
+    end_decided(self, d, unavailable(self, backend::redis));
+    return;
+  }
+  std::vector<std::string> keys;
+  for (auto& op : d->cmd.ops)
+    keys.push_back(op.redis_key);
+  self->request(worker, by_its_deadline, atom::get::value, std::move(keys),
+                deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](std::vector<cache_entry>& es) {
+        observed(self, backend::redis);
+        auto& st = self->state;
+        if (es.size() != d->cmd.ops.size()) {
+          end_decided(self, d, make_error(ec::redis_error, "no answer for every key from redis"));
+          return;
+        }
+        d->entries = std::move(es);
+        d->rows.assign(d->entries.size(), store_row{});
+        std::vector<std::size_t> todo;
+        for (std::size_t i = 0; i < d->entries.size(); ++i)
+          if (!holds_state(d->entries[i]))
+            todo.push_back(i);
+        if (todo.empty()) {
+          decide_and_queue(self, d);
+          return;
+        }
+        auto pg = postgres_for(self);
+        if (!pg) {
+          end_decided(self, d, unavailable(self, backend::postgres));
+          return;
+        }
+        auto left = std::make_shared<std::size_t>(todo.size());
+        auto failed = std::make_shared<caf::error>();
+        auto done = [=] {
+          if (--*left > 0)
+            return;
+          if (*failed)
+            end_decided(self, d, *failed);
+          else
+            decide_and_queue(self, d);
+        };
+        for (auto i : todo) {
+          auto match = st.cfg.spaces->resolve(d->cmd.ops[i].key);
+          st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+          self->request(pg, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
+                        std::string(match.id), deadline_after(st.cfg.postgres_timeout))
+            .then(
+              [=](store_row& row) {
+                observed(self, backend::postgres);
+                d->rows[i] = std::move(row);
+                done();
+              },
+              [=](caf::error& err) {
+                observed(self, backend::postgres, &err);
+                if (!*failed)
+                  *failed = err;
+                done();
+              });
+        }
+      },
+      [=](caf::error& err) {
+        observed(self, backend::redis, &err);
+        end_decided(self, d, err);
+      });
 }
 
 // Reads the rows the script asked for, then sends the commands again, the
@@ -824,6 +1089,22 @@ void flush_queue(self_ptr self) {
            make_error(ec::timeout, "waited past its deadline in the queue; nothing was written"));
   if (next.call.empty())
     return;
+  // A command the shard decides goes alone, after those before it.
+  auto& call = next.call;
+  auto decided = std::find_if(call.begin(), call.end(), [](const queued_command& c) {
+    return std::any_of(c.ops.begin(), c.ops.end(), decided_here);
+  });
+  if (decided == call.begin()) {
+    auto d = std::make_shared<deciding>();
+    d->cmd = std::move(call.front());
+    st.queue.put_back(call, 1);
+    read_to_decide(self, d);
+    return;
+  }
+  if (decided != call.end()) {
+    st.queue.put_back(call, static_cast<std::size_t>(decided - call.begin()));
+    call.erase(decided, call.end());
+  }
   auto cmds = std::make_shared<std::vector<queued_command>>(std::move(next.call));
   std::vector<queued_write> ops;
   uint32_t group = 0;

@@ -71,6 +71,9 @@ struct shard_settings {
   bool refuse_reads_without_database = false;
   // How long a look at wtcache_dirty_keys is trusted (actors/dirty_watch.hpp).
   std::chrono::milliseconds dirty_lease{400};
+  // The largest value a write may leave (APPEND, SETRANGE of write-behind
+  // keys, which the shard decides).
+  std::size_t max_value_bytes = 16 * 1024 * 1024;
   shard_hooks hooks;
 };
 

@@ -177,7 +177,7 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
                                                   const std::vector<queued_write>& writes) {
   constexpr const char* kinds[] = {"s", "d", "i"};
   std::vector<std::string> args;
-  args.reserve(1 + writes.size() * 16);
+  args.reserve(1 + writes.size() * 17);
   args.push_back(std::to_string(writes.size()));
   for (auto& w : writes) {
     args.push_back(std::to_string(w.group));
@@ -196,6 +196,7 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     args.push_back(std::to_string(static_cast<int>(w.loaded)));
     args.push_back(w.loaded_value);
     args.push_back(std::to_string(w.loaded_version));
+    args.push_back(std::to_string(w.expect));
   }
   bool sent = false;
   auto r = redis.eval(redis_script::enqueue, {version_clock(prefix), prefix + "wbscratch"}, args,
@@ -224,6 +225,7 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
                : status == "busy"       ? queued_status::busy
                : status == "refused"    ? queued_status::refused
                : status == "needs_load" ? queued_status::needs_load
+               : status == "changed"    ? queued_status::changed
                                         : queued_status::not_run;
     o.version = std::strtoll(str(4 * i + 1).c_str(), nullptr, 10);
     o.count = std::strtoll(str(4 * i + 2).c_str(), nullptr, 10);

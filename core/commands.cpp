@@ -78,20 +78,6 @@ const namespace_config& space_of(const std::string& key, const namespace_table& 
   return spaces.at(spaces.resolve(key).index);
 }
 
-// Refuses what a namespace cannot do yet: write-behind keys take plain SET
-// (with EX/PX), DEL and the INCR family. Empty when fine.
-std::string unsupported_for(const std::string& name, const key_write& w,
-                            const namespace_table& spaces) {
-  const auto& ns = space_of(w.key, spaces);
-  auto label = ns.prefix.empty() ? std::string("the default namespace")
-                                 : "namespace \"" + ns.prefix + "\"";
-  bool basic = (w.kind == op_kind::set || w.kind == op_kind::del || w.kind == op_kind::incr) &&
-               w.flags == 0;
-  if (ns.mode == write_mode::write_behind && !basic)
-    return "ERR " + uppered(name) + " is not supported for write-behind keys yet (" + label + ")";
-  return {};
-}
-
 // A plan of one write; checks the key, the value (when `value_checked`)
 // and the namespace.
 command_plan one_write(const std::string& name, key_write w, reply_shape shape,
@@ -102,8 +88,6 @@ command_plan one_write(const std::string& name, key_write w, reply_shape shape,
   if (check_the_value)
     if (auto e = check_value(w.key, w.value, spaces, limits); !e.empty())
       return error_plan(e);
-  if (auto e = unsupported_for(name, w, spaces); !e.empty())
-    return error_plan(e);
   command_plan p;
   p.kind = plan_kind::write;
   p.shape = shape;
@@ -373,8 +357,6 @@ command_plan plan_multi_key(std::vector<std::string>& args, const namespace_tabl
       if (name == "msetnx")
         w.flags = op_flag::together;
     }
-    if (auto e = unsupported_for(name, w, spaces); !e.empty())
-      return error_plan(e);
     p.request.writes.push_back(std::move(w));
   }
   if (mixes_modes(p.request, spaces))

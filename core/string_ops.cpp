@@ -1,12 +1,15 @@
 // String writes decided from the row under its lock (Redis 7.0's rules).
 #include "core/string_ops.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+
+#include "core/json.hpp"
 
 namespace wtcache {
 
@@ -247,6 +250,35 @@ bool parse_redis_integer(const std::string& s, int64_t& out) {
     return false;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
   return ec == std::errc{} && p == s.data() + s.size();
+}
+
+decision decide_in(const store_op& op, const current_row& row, std::size_t max_bytes,
+                   bool cache_only, int64_t& cache_ttl_ms) {
+  if (!cache_only)
+    return decide(op, row, max_bytes);
+  auto decided = op;
+  if (op.kind == op_kind::expire) {
+    cache_ttl_ms = op.expiry == expiry_change::in ? std::max<int64_t>(op.expiry_ms, 0)
+                                                  : std::max<int64_t>(op.expiry_ms - row.now_ms, 0);
+    decided.expiry = expiry_change::at;
+    decided.expiry_ms = INT64_MAX;  // in the future: a write, never a delete
+  } else {
+    decided.expiry = expiry_change::clear;
+  }
+  auto d = decide(decided, row, max_bytes);
+  d.expires_ms = -1;
+  return d;
+}
+
+std::string unstorable_result(value_type type, op_kind kind, const std::string& value) {
+  if (kind == op_kind::set)
+    return {};  // checked as the client sent it
+  if (type == value_type::jsonb)
+    if (auto err = json_error(value))
+      return "ERR the result is not JSON, which a jsonb column needs: " + *err;
+  if (type == value_type::text && value.find('\0') != std::string::npos)
+    return "ERR the result contains a NUL byte, which a text column cannot store";
+  return {};
 }
 
 }  // namespace wtcache

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/namespaces.hpp"
 #include "messages/store_protocol.hpp"
 
 namespace wtcache {
@@ -40,6 +41,19 @@ struct decision {
 
 // `max_bytes`: the largest value a write may leave (APPEND, SETRANGE).
 decision decide(const store_op& op, const current_row& row, std::size_t max_bytes);
+
+// decide() in a namespace whose expiry = "cache" (`cache_only`): the value
+// never expires, so NX, XX, GT and LT judge a key without a TTL, and the
+// EXPIRE family sets the cache copy's TTL instead: `cache_ttl_ms` (0: drop
+// the copy now; left alone unless the op is an EXPIRE), with the value
+// written again (a new version) so that the TTL reaches the cache fenced.
+decision decide_in(const store_op& op, const current_row& row, std::size_t max_bytes,
+                   bool cache_only, int64_t& cache_ttl_ms);
+
+// Why the value a write made (APPEND, SETRANGE, INCRBYFLOAT: the client
+// sent only part of it) cannot be stored in a column of `type`; empty when
+// it can.
+std::string unstorable_result(value_type type, op_kind kind, const std::string& value);
 
 // A number as Redis's INCRBYFLOAT parses it (strtold, no leading space,
 // nothing after it, no NaN, no overflow).

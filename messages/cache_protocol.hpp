@@ -75,6 +75,11 @@ struct queued_write {
   std::string value;        // set
   int64_t delta = 0;        // incr
   int64_t ttl_ms = 0;       // the cache TTL once the change is in PostgreSQL (0: none)
+  // The command as the client sent it, for those the shard decides
+  // (core/string_ops.hpp); the script sees only the SETs and DELs decided.
+  uint8_t flags = 0;        // op_flag::
+  expiry_change expiry = expiry_change::clear;
+  int64_t expiry_ms = 0;
   std::string redis_key;    // the cache entry
   std::string stream;       // the queue stream it is appended to
   std::string stats;        // its namespace's queue counters
@@ -85,13 +90,18 @@ struct queued_write {
   int8_t loaded = not_loaded;
   std::string loaded_value;
   int64_t loaded_version = 0;  // the row's: new versions go above it
+  // A command the shard decided (core/string_ops.hpp) is written only if
+  // the entry it decided from is still there: -1 no such condition; 0 no
+  // pending or cached value or DEL (the row decided); else its version.
+  int64_t expect = -1;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, queued_write& x) {
   return f(caf::meta::type_name("queued_write"), x.group, x.kind, x.key, x.value, x.delta,
-           x.ttl_ms, x.redis_key, x.stream, x.stats, x.max_entries, x.max_bytes, x.low_entries,
-           x.low_bytes, x.loaded, x.loaded_value, x.loaded_version);
+           x.ttl_ms, x.flags, x.expiry, x.expiry_ms, x.redis_key, x.stream, x.stats,
+           x.max_entries, x.max_bytes, x.low_entries,
+           x.low_bytes, x.loaded, x.loaded_value, x.loaded_version, x.expect);
 }
 
 enum class queued_status : int8_t {
@@ -100,6 +110,7 @@ enum class queued_status : int8_t {
   refused,     // `error` (INCR of a non-integer...); nothing changed
   needs_load,  // this op needs the row's current value; nothing changed
   not_run,     // an earlier command needed a load; send it again
+  changed,     // the entry a decided command expected has changed; nothing changed
 };
 
 struct queued_result {

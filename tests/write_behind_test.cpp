@@ -5,6 +5,7 @@
 // may evict the queue is refused; what a stop says of the queues is what
 // Redis holds. The service runs in this process.
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <map>
@@ -315,6 +316,89 @@ TEST_F(WriteBehind, IncrAndDelOfUncachedKeysReadTheRowFirst) {
   // Mixed modes in one command are refused.
   EXPECT_EQ(c.cmd({"MSET", "wb:" + gone, "1", "k" + gone, "2"}).str,
             "ERR MSET mixes write-through and write-behind keys; send them separately");
+}
+
+// SET's conditions, GETSET, APPEND, SETRANGE, INCRBYFLOAT and GETDEL of
+// write-behind keys are decided by the shard from the newest value (Redis's
+// entry, else the row: here the cache has none) and land in PostgreSQL.
+TEST_F(WriteBehind, ConditionsAndReadModifyWritesDecideFromTheNewestValueThenLand) {
+  auto svc = start_service_with([](config&) {});
+  resp_client c(svc->port());
+  auto held = key(), fresh = key(), text = key(), number = key(), gone = key();
+  sql("INSERT INTO wb_items (id, doc, version) VALUES ($1, 'row', 1), ($2, 'ab', 1), "
+      "($3, '1.5', 1), ($4, 'bye', 1)",
+      held, text, number, gone);
+  EXPECT_TRUE(c.cmd({"SET", "wb:" + held, "x", "NX"}).is_nil());  // the row decides
+  EXPECT_EQ(c.cmd({"SET", "wb:" + held, "y", "XX", "GET"}).str, "row");
+  EXPECT_EQ(c.cmd({"SET", "wb:" + fresh, "1", "NX"}).str, "OK");
+  EXPECT_TRUE(c.cmd({"SET", "wb:" + fresh, "2", "NX"}).is_nil());  // the pending entry decides
+  EXPECT_EQ(c.cmd({"GETSET", "wb:" + fresh, "3"}).str, "1");
+  EXPECT_EQ(c.cmd({"APPEND", "wb:" + text, "cd"}).number, 4);
+  EXPECT_EQ(c.cmd({"SETRANGE", "wb:" + text, "1", "XY"}).number, 4);
+  EXPECT_EQ(c.cmd({"INCRBYFLOAT", "wb:" + number, "0.25"}).str, "1.75");
+  EXPECT_EQ(c.cmd({"GETDEL", "wb:" + gone}).str, "bye");
+  EXPECT_TRUE(c.cmd({"GET", "wb:" + gone}).is_nil());
+  EXPECT_EQ(c.cmd({"MSETNX", "wb:" + fresh, "no", "wb:" + key(), "no"}).number, 0);
+  EXPECT_EQ(c.cmd({"APPEND", "wb:" + text, std::string("\0", 1)}).str,
+            "ERR the result contains a NUL byte, which a text column cannot store");
+  EXPECT_TRUE(eventually([&] {
+    return row_of(held) == "y" && row_of(fresh) == "3" && row_of(text) == "aXYd" &&
+           row_of(number) == "1.75" && row_of(gone) == "<none>";
+  }));
+}
+
+// 40 clients on two nodes race SET NX on one write-behind key: the entry
+// each decided from must still be there when its outcome is queued, so
+// exactly one wins, and its value is what lands.
+TEST_F(WriteBehind, SetNxRacedAcrossTwoNodesHasExactlyOneWinner) {
+  auto a = start_service_with([](config&) {});
+  auto b = start_service_with([](config&) {});
+  auto id = key();
+  std::atomic<int> ok{0}, nil{0}, other{0};
+  std::vector<std::thread> clients;
+  std::promise<void> go;
+  auto start = go.get_future().share();
+  for (int i = 0; i < 40; ++i)
+    clients.emplace_back([&, i] {
+      resp_client c(i % 2 ? a->port() : b->port());
+      start.wait();
+      auto r = c.cmd({"SET", "wb:" + id, "owner" + std::to_string(i), "NX"});
+      if (r.kind == reply::status && r.str == "OK")
+        ++ok;
+      else if (r.is_nil())
+        ++nil;
+      else
+        ++other;
+    });
+  go.set_value();
+  for (auto& t : clients)
+    t.join();
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(nil, 39);
+  EXPECT_EQ(other, 0);
+  resp_client c(a->port());
+  auto winner = c.cmd({"GET", "wb:" + id}).str;
+  EXPECT_EQ(winner.rfind("owner", 0), 0u) << winner;
+  EXPECT_TRUE(eventually([&] { return row_of(id) == winner; }));
+}
+
+// expiry = "cache" (every write-behind namespace): EXPIRE gives the cache
+// copy its TTL once the value is in PostgreSQL; the value never expires.
+TEST_F(WriteBehind, ExpireSetsTheCacheCopysTtlOnceTheValueIsPersisted) {
+  auto svc = start_service_with([](config& cfg) { wb(cfg).flush_interval = 300ms; });
+  resp_client c(svc->port());
+  auto id = key();
+  EXPECT_EQ(c.cmd({"TTL", "wb:" + id}).number, -2);
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "v"}).str, "OK");
+  EXPECT_EQ(c.cmd({"TTL", "wb:" + id}).number, -1);  // pending, not in its row yet
+  EXPECT_EQ(c.cmd({"PEXPIRETIME", "wb:" + id}).number, -1);
+  EXPECT_EQ(c.cmd({"EXPIRE", "wb:" + id, "100000", "NX"}).number, 1);
+  EXPECT_EQ(c.cmd({"TTL", "wb:" + id}).number, -1);  // the value has none
+  ASSERT_TRUE(eventually([&] {
+    auto pttl = redis({"PTTL", "wtc:wb:" + id}).number;
+    return pttl > 99'000'000 && pttl <= 100'000'000;
+  }));
+  EXPECT_EQ(row_of(id), "v");
 }
 
 // A value PostgreSQL refuses for good goes to wtcache_dead_letters with the

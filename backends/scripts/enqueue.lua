@@ -1,9 +1,10 @@
 -- Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
 -- version clock, KEYS[2] a scratch key for INCRBY arithmetic. ARGV[1] the
--- number of ops, then 16 fields per op: group, kind (s|d|i), client key,
+-- number of ops, then 17 fields per op: group, kind (s|d|i), client key,
 -- value, delta, ttl, entry, stream, stats, max entries, max bytes, low
 -- entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value, loaded
--- row's version.
+-- row's version, expected entry (-1 any; 0 none pending, the row decided;
+-- else the version of the value or DEL pending or cached that decided).
 -- Returns 4 strings per op: status, version, count, error.
 --
 -- A command is planned on a copy first and applied only when every op can
@@ -12,7 +13,11 @@
 -- keep growing even if Redis loses its data. Pending entries have no TTL
 -- (pinned): an eviction policy that spares keys without a TTL cannot drop a
 -- value that has not reached PostgreSQL yet.
-local F = 16
+-- A command the shard decided (SET NX, APPEND...: core/string_ops.hpp)
+-- comes alone, with the entry it decided from: if that entry has changed
+-- since, the command is 'changed' and nothing is written (the shard decides
+-- again).
+local F = 17
 local n = tonumber(ARGV[1])
 local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
 local function fmt(x) return string.format('%.0f', x) end
@@ -78,6 +83,15 @@ while i <= n do
       local e = entry(key)
       view[key] = {k = e.k, d = e.d}
     end
+    local expect = tonumber(arg(x, 17))
+    if expect >= 0 then
+      local e = entry(key)
+      local pending = e.k == 'v' or e.k == 'x'
+      if (expect == 0 and pending) or (expect > 0 and not (pending and e.v == expect)) then
+        status = 'changed'
+        break
+      end
+    end
     local e = view[key]
     local present, value
     if e.k == 'v' or e.k == 'x' then present, value = e.k == 'v', e.d
@@ -115,6 +129,7 @@ while i <= n do
   if status == 'done' and next(loads) then
     status, stopped = 'needs_load', true
   end
+  if status == 'changed' then stopped = true end
   if status == 'done' then
     for sk, a in pairs(add) do
       local s = stat(sk)
