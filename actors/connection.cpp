@@ -809,13 +809,16 @@ std::string make_exec(self_ptr self, command_plan& exec) {
       }
     }
   }
-  // One transaction holds write-through rows only: write-behind keys are
-  // acknowledged from Redis, at another point.
+  // Write-through keys are one PostgreSQL transaction; write-behind keys
+  // one call of the enqueue script in Redis, acknowledged at another point:
+  // the two cannot be one atomic EXEC.
+  const write_mode* mode = nullptr;
   for (auto& w : exec.request.writes) {
     const auto& ns = st.fe->spaces->at(st.fe->spaces->resolve(w.key).index);
-    if (ns.mode == write_mode::write_behind)
-      return error_reply("ERR EXEC: write-behind keys (namespace \"" + ns.prefix +
-                         "\") cannot be part of a transaction yet; nothing was run");
+    if (mode && *mode != ns.mode)
+      return error_reply("ERR EXEC: the transaction mixes write-through and write-behind keys, "
+                         "which cannot be one atomic write; nothing was run");
+    mode = &ns.mode;
   }
   if (exec.request.writes.empty()) {  // replies only
     std::string out;

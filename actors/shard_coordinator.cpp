@@ -83,6 +83,7 @@ queued_write shard_state::make_queued(const key_write& w) const {
   q.flags = w.flags;
   q.expiry = w.expiry;
   q.expiry_ms = w.expiry_ms;
+  q.part = w.part;
   q.ttl_ms = cache_ttl_of(w.kind, w.expiry, w.expiry_ms, match.index);
   q.redis_key = redis_key(w.key);
   q.stream = queue_stream(cfg.redis_prefix, ns, stream_of(w.key, ns.writers));
@@ -391,10 +392,15 @@ caf::result<Answer> via_postgres(self_ptr self, ToAnswer to_answer, Ts&&... xs) 
   return caf::delegated<Answer>{};
 }
 
-// TTL and its relatives: the row as PostgreSQL has it, never the cache.
+caf::result<lookup> newest_of_write_behind(self_ptr self, const std::string& key);
+
+// TTL and its relatives, and WATCH: the row as PostgreSQL has it, never the
+// cache; but a write-behind key's newest state may be in Redis only.
 caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
   auto& st = self->state;
   auto match = st.cfg.spaces->resolve(key);
+  if (st.cfg.spaces->at(match.index).mode == write_mode::write_behind)
+    return newest_of_write_behind(self, key);
   st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
   return via_postgres<lookup, store_row>(
     self,
@@ -403,6 +409,54 @@ caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
                     row.found ? row.version : 0};
     },
     atom::get::value, static_cast<uint32_t>(match.index), std::string(match.id));
+}
+
+// A write-behind key's newest state, with its version (for WATCH, as an
+// EXEC of write-behind keys checks it): its cache entry's if that holds a
+// value or a DEL, else the row's. Such a key never expires (expiry =
+// "cache").
+caf::result<lookup> newest_of_write_behind(self_ptr self, const std::string& key) {
+  auto worker = redis_for(self);
+  if (!worker)
+    return unavailable(self, backend::redis);
+  auto& st = self->state;
+  auto rp = self->make_response_promise();
+  self->request(worker, by_its_deadline, atom::get::value,
+                std::vector<std::string>{st.redis_key(key)}, deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](std::vector<cache_entry>& es) mutable {
+        observed(self, backend::redis);
+        if (!es.empty() && es[0].present && !es[0].tombstone) {
+          auto found = !es[0].deleted;
+          rp.deliver(lookup{found, found ? std::move(es[0].data) : std::string(), -1, 0,
+                            found ? es[0].version : 0});
+          return;
+        }
+        auto match = self->state.cfg.spaces->resolve(key);
+        self->state.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+        auto pg = postgres_for(self);
+        if (!pg) {
+          rp.deliver(unavailable(self, backend::postgres));
+          return;
+        }
+        self->request(pg, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
+                      std::string(match.id), deadline_after(self->state.cfg.postgres_timeout))
+          .then(
+            [=](store_row& row) mutable {
+              observed(self, backend::postgres);
+              rp.deliver(lookup{row.found, std::move(row.value), -1, row.now_ms,
+                                row.found ? row.version : 0});
+            },
+            [=](caf::error& err) mutable {
+              observed(self, backend::postgres, &err);
+              rp.deliver(err);
+            });
+      },
+      [=](caf::error& err) mutable {
+        observed(self, backend::redis, &err);
+        rp.deliver(err);
+      });
+  return caf::delegated<lookup>{};
 }
 
 // What decides a GET's route here (core/read_route.hpp), for this key now.
@@ -758,80 +812,130 @@ void end_decided(self_ptr self, const std::shared_ptr<deciding>& d,
   flush_queue(self);
 }
 
+// The key's state as the shard decides from it: the entry's, if it holds
+// a value or a DEL, else the row's (`now_ms`: this node's clock).
+current_row state_of(const cache_entry& e, const store_row& row, int64_t now_ms) {
+  current_row r;
+  if (holds_state(e)) {
+    r.exists = !e.deleted;
+    r.value = e.data;
+    r.version = e.version;
+  } else {
+    r.exists = row.found;
+    r.value = row.value;
+    r.version = row.version;
+  }
+  if (!r.exists) {
+    r.value.clear();
+    r.version = 0;
+  }
+  r.now_ms = now_ms;
+  return r;
+}
+
 void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
   auto& st = self->state;
   const auto& ops = d->cmd.ops;
+  bool transaction = d->cmd.transaction;
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch()).count();
-  std::vector<current_row> rows(ops.size());
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    auto& r = rows[i];
-    const auto& e = d->entries[i];
-    if (holds_state(e)) {
-      r.exists = !e.deleted;
-      r.value = e.data;
-      r.version = e.version;
-    } else {
-      r.exists = d->rows[i].found;
-      r.value = d->rows[i].value;
-      r.version = d->rows[i].version;
-    }
-    if (!r.exists) {
-      r.value.clear();
-      r.version = 0;
-    }
-    r.now_ms = now_ms;
-  }
-  // MSETNX: every key absent, or nothing is written (and it answers 0).
-  bool together_refused = false;
+  // Each key as read (the first of its ops read it), then as the ops so
+  // far leave it: an EXEC's later commands see its earlier ones.
+  std::map<std::string, current_row> view;
+  std::map<std::string, std::size_t> first_op;
   for (std::size_t i = 0; i < ops.size(); ++i)
-    if ((ops[i].flags & op_flag::together) && rows[i].exists)
-      together_refused = true;
+    if (first_op.emplace(ops[i].key, i).second)
+      view.emplace(ops[i].key, state_of(d->entries[i], d->rows[i], now_ms));
   std::vector<decision> decisions(ops.size());
+  std::vector<std::string> errors(ops.size());
+  // EXEC: a watched key that changed means nothing runs (and EXEC is nil).
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if (ops[i].kind == op_kind::watch && view[ops[i].key].version != ops[i].delta)
+      decisions[i].applied = false;
+  bool watch_failed = std::any_of(decisions.begin(), decisions.end(),
+                                  [](const decision& x) { return !x.applied; });
   std::vector<queued_write> out;
   std::vector<std::size_t> out_of;  // per queued op: the command's op it writes
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    const auto& q = ops[i];
-    auto match = st.cfg.spaces->resolve(q.key);
-    const auto& ns = st.cfg.spaces->at(match.index);
-    auto& dec = decisions[i];
-    if (together_refused) {
-      dec.action = decision::keep;
-      dec.applied = false;
-      continue;
+  for (std::size_t from = 0; from < ops.size() && !watch_failed;) {
+    auto to = from + 1;  // the part's ops: [from, to)
+    while (to < ops.size() && ops[to].part == ops[from].part)
+      ++to;
+    auto part_view = view;
+    std::vector<queued_write> part_out;
+    std::vector<std::size_t> part_of;
+    std::string error;
+    // MSETNX: every key absent, or nothing is written (and it answers 0).
+    bool together_refused = false;
+    for (auto i = from; i < to; ++i)
+      if ((ops[i].flags & op_flag::together) && part_view[ops[i].key].exists)
+        together_refused = true;
+    for (auto i = from; i < to && error.empty(); ++i) {
+      const auto& q = ops[i];
+      auto& dec = decisions[i];
+      if (q.kind == op_kind::watch)
+        continue;
+      auto& row = part_view[q.key];
+      if (q.kind == op_kind::read) {  // EXEC's GET and its relatives
+        dec.found = row.exists;
+        dec.bulk = row.value;
+        continue;
+      }
+      if (together_refused) {
+        dec.applied = false;
+        continue;
+      }
+      const auto& ns = st.cfg.spaces->at(st.cfg.spaces->resolve(q.key).index);
+      store_op op;
+      op.kind = q.kind;
+      op.value = q.value;
+      op.delta = q.delta;
+      op.flags = q.flags & ~op_flag::together;
+      op.expiry = q.expiry;
+      op.expiry_ms = q.expiry_ms;
+      int64_t cache_ttl = -1;
+      dec = decide_in(op, row, st.cfg.max_value_bytes, ns.expiry != expiry_mode::value, cache_ttl);
+      if (dec.error.empty() && dec.action == decision::write)
+        dec.error = unstorable_result(ns.type, q.kind, dec.value);
+      if (!dec.error.empty()) {
+        error = dec.error;
+        break;
+      }
+      if (dec.action == decision::keep)
+        continue;
+      auto w = q;
+      w.kind = dec.action == decision::write ? op_kind::set : op_kind::del;
+      w.value = dec.action == decision::write ? dec.value : std::string();
+      w.flags = 0;
+      if (cache_ttl >= 0)  // EXPIRE: the cache copy's TTL (0: gone at once)
+        w.ttl_ms = st.clamp_ttl(std::max<int64_t>(cache_ttl, 1));
+      // Written only if the key's entry is still the one first read.
+      auto first = first_op[q.key];
+      const auto& e = d->entries[first];
+      w.expect = holds_state(e) ? e.version : 0;
+      w.loaded = row.exists ? queued_write::loaded_found : queued_write::loaded_absent;
+      w.loaded_value = row.value;
+      w.loaded_version = holds_state(e) ? 0 : d->rows[first].version;
+      w.group = 0;
+      row.exists = dec.action == decision::write;
+      row.value = w.value;
+      part_out.push_back(std::move(w));
+      part_of.push_back(i);
     }
-    store_op op;
-    op.kind = q.kind;
-    op.value = q.value;
-    op.delta = q.delta;
-    op.flags = q.flags & ~op_flag::together;
-    op.expiry = q.expiry;
-    op.expiry_ms = q.expiry_ms;
-    int64_t cache_ttl = -1;
-    dec = decide_in(op, rows[i], st.cfg.max_value_bytes, ns.expiry != expiry_mode::value,
-                    cache_ttl);
-    if (dec.error.empty() && dec.action == decision::write)
-      dec.error = unstorable_result(ns.type, q.kind, dec.value);
-    if (!dec.error.empty()) {
-      end_decided(self, d, make_error(ec::client_error, dec.error));
-      return;
+    if (!error.empty()) {
+      if (!transaction) {  // nothing changes: the error is the reply
+        end_decided(self, d, make_error(ec::client_error, error));
+        return;
+      }
+      for (auto i = from; i < to; ++i)  // EXEC: this command fails alone
+        errors[i] = error;
+    } else {
+      view = std::move(part_view);
+      for (std::size_t j = 0; j < part_out.size(); ++j) {
+        out.push_back(std::move(part_out[j]));
+        out_of.push_back(part_of[j]);
+      }
     }
-    if (dec.action == decision::keep)
-      continue;
-    auto w = q;
-    w.kind = dec.action == decision::write ? op_kind::set : op_kind::del;
-    w.value = dec.action == decision::write ? dec.value : std::string();
-    w.flags = 0;
-    if (cache_ttl >= 0)  // EXPIRE: the cache copy's TTL (0: gone at once)
-      w.ttl_ms = st.clamp_ttl(std::max<int64_t>(cache_ttl, 1));
-    const auto& e = d->entries[i];
-    w.expect = holds_state(e) ? e.version : 0;
-    w.loaded = rows[i].exists ? queued_write::loaded_found : queued_write::loaded_absent;
-    w.loaded_value = rows[i].value;
-    w.loaded_version = holds_state(e) ? 0 : d->rows[i].version;
-    w.group = 0;
-    out.push_back(std::move(w));
-    out_of.push_back(i);
+    from = to;
   }
   auto answers = [=](const std::vector<queued_result>& rs) {
     std::vector<write_answer> a(ops.size());
@@ -841,6 +945,7 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
       a[i].applied = dec.applied;
       a[i].found = dec.found;
       a[i].bulk = dec.bulk;
+      a[i].error = errors[i];
       a[i].now_ms = now_ms;
     }
     for (std::size_t j = 0; j < rs.size(); ++j) {
@@ -1092,7 +1197,7 @@ void flush_queue(self_ptr self) {
   // A command the shard decides goes alone, after those before it.
   auto& call = next.call;
   auto decided = std::find_if(call.begin(), call.end(), [](const queued_command& c) {
-    return std::any_of(c.ops.begin(), c.ops.end(), decided_here);
+    return c.transaction || std::any_of(c.ops.begin(), c.ops.end(), decided_here);
   });
   if (decided == call.begin()) {
     auto d = std::make_shared<deciding>();
@@ -1259,7 +1364,8 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
         return make_error(ec::busy, "write queue full; retry later");
       st.cfg.metrics->queued_writes.fetch_add(1, std::memory_order_relaxed);
       if (behind) {
-        queued_command c{{}, self->make_response_promise(), now, now + st.cfg.request_timeout};
+        queued_command c{{}, self->make_response_promise(), now, now + st.cfg.request_timeout,
+                         req.transaction};
         for (auto& w : req.writes)
           c.ops.push_back(st.make_queued(w));
         st.queue.admit(std::move(c));

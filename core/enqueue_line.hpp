@@ -24,6 +24,7 @@ public:
     Ticket ticket;
     time_point received;
     time_point deadline;
+    bool transaction = false;  // EXEC: its parts succeed or fail apart, in one call
   };
   struct next {
     std::vector<command> expired;  // to be told: waited past the deadline, not written

@@ -80,6 +80,7 @@ struct queued_write {
   uint8_t flags = 0;        // op_flag::
   expiry_change expiry = expiry_change::clear;
   int64_t expiry_ms = 0;
+  uint32_t part = 0;        // EXEC: which queued command it belongs to
   std::string redis_key;    // the cache entry
   std::string stream;       // the queue stream it is appended to
   std::string stats;        // its namespace's queue counters
@@ -99,7 +100,7 @@ struct queued_write {
 template <class F>
 typename F::result_type inspect(F& f, queued_write& x) {
   return f(caf::meta::type_name("queued_write"), x.group, x.kind, x.key, x.value, x.delta,
-           x.ttl_ms, x.flags, x.expiry, x.expiry_ms, x.redis_key, x.stream, x.stats,
+           x.ttl_ms, x.flags, x.expiry, x.expiry_ms, x.part, x.redis_key, x.stream, x.stats,
            x.max_entries, x.max_bytes, x.low_entries,
            x.low_bytes, x.loaded, x.loaded_value, x.loaded_version, x.expect);
 }

@@ -382,6 +382,48 @@ TEST_F(WriteBehind, SetNxRacedAcrossTwoNodesHasExactlyOneWinner) {
   EXPECT_TRUE(eventually([&] { return row_of(id) == winner; }));
 }
 
+// EXEC of write-behind keys is one call of the enqueue script: its commands
+// decided in turn, across shards, all queued or none; WATCH sees a change
+// made through another node. Mixed with write-through keys it is refused.
+TEST_F(WriteBehind, ExecOfWriteBehindKeysQueuesEveryCommandAndWatchSeesAnotherNode) {
+  auto a = start_service_with([](config&) {});
+  auto b = start_service_with([](config&) {});
+  resp_client c(a->port()), other(b->port());
+  auto k1 = key(), k2 = key(), k3 = key(), k4 = key();
+  sql("INSERT INTO wb_items (id, doc, version) VALUES ($1, 'bye', 1)", k4);
+  ASSERT_EQ(c.cmd({"MULTI"}).str, "OK");
+  for (auto cmd : std::vector<std::vector<std::string>>{{"SET", "wb:" + k1, "1"},
+                                                        {"INCR", "wb:" + k2},
+                                                        {"APPEND", "wb:" + k3, "x"},
+                                                        {"GETDEL", "wb:" + k4},
+                                                        {"GET", "wb:" + k2}})
+    ASSERT_EQ(c.cmd(cmd).str, "QUEUED");
+  auto r = c.cmd({"EXEC"});
+  ASSERT_EQ(r.elements.size(), 5u) << r;
+  EXPECT_EQ(r.elements[0].str, "OK");
+  EXPECT_EQ(r.elements[1].number, 1);
+  EXPECT_EQ(r.elements[2].number, 1);
+  EXPECT_EQ(r.elements[3].str, "bye");
+  EXPECT_EQ(r.elements[4].str, "1");
+  EXPECT_TRUE(eventually([&] {
+    return row_of(k1) == "1" && row_of(k2) == "1" && row_of(k3) == "x" && row_of(k4) == "<none>";
+  }));
+  ASSERT_EQ(c.cmd({"WATCH", "wb:" + k1}).str, "OK");
+  ASSERT_EQ(other.cmd({"SET", "wb:" + k1, "theirs"}).str, "OK");
+  ASSERT_EQ(c.cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", "wb:" + k1, "mine"}).str, "QUEUED");
+  EXPECT_TRUE(c.cmd({"EXEC"}).is_nil());
+  EXPECT_EQ(c.cmd({"GET", "wb:" + k1}).str, "theirs");
+  ASSERT_EQ(c.cmd({"MULTI"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", "wb:" + k1, "mine"}).str, "QUEUED");
+  ASSERT_EQ(c.cmd({"SET", k1, "through"}).str, "QUEUED");
+  r = c.cmd({"EXEC"});
+  EXPECT_EQ(r.str, "ERR EXEC: the transaction mixes write-through and write-behind keys, "
+                   "which cannot be one atomic write; nothing was run");
+  EXPECT_EQ(c.cmd({"GET", "wb:" + k1}).str, "theirs");
+  EXPECT_TRUE(c.cmd({"GET", k1}).is_nil());
+}
+
 // expiry = "cache" (every write-behind namespace): EXPIRE gives the cache
 // copy its TTL once the value is in PostgreSQL; the value never expires.
 TEST_F(WriteBehind, ExpireSetsTheCacheCopysTtlOnceTheValueIsPersisted) {
