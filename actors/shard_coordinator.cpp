@@ -188,7 +188,7 @@ void schedule_retry(self_ptr self);
 
 // The owner of `key` (this shard, or another by message) learns that it
 // committed at `version` (0: unknown), and whether its cache copy is
-// current: reads of it that began before must not be joined any more, and
+// current: reads of it that began before may no longer fill the cache, and
 // it is dirty unless `cache_ok`. A dirty mark on its way to another shard
 // is counted in node health until that shard has it, so that no connection
 // takes a cache hit of the key for granted meanwhile.
@@ -1186,7 +1186,26 @@ void queue_answered(self_ptr self, std::shared_ptr<std::vector<queued_command>> 
   flush_queue(self);
 }
 
+void flush_queue_once(self_ptr self);
+
+// Sends the next call of the write-behind line. A command can end at once
+// (no Redis worker: it fails) and call for the next one: the line then goes
+// on here, in a loop, rather than one stack frame deeper per command.
 void flush_queue(self_ptr self) {
+  auto& st = self->state;
+  if (st.flushing_queue) {
+    st.flush_queue_again = true;
+    return;
+  }
+  st.flushing_queue = true;
+  do {
+    st.flush_queue_again = false;
+    flush_queue_once(self);
+  } while (st.flush_queue_again);
+  st.flushing_queue = false;
+}
+
+void flush_queue_once(self_ptr self) {
   auto& st = self->state;
   auto next = st.queue.take(clock_type::now());
   st.cfg.metrics->queued_writes.fetch_sub(next.expired.size(), std::memory_order_relaxed);

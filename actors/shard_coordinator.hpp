@@ -96,6 +96,7 @@ struct shard_state {
   group_commit<caf::response_promise> writes{0, 0};        // write-through
   std::function<void()> give_up_batch;                     // the batch in flight's failure
   enqueue_line<caf::response_promise> queue{0, 0};         // write-behind
+  bool flushing_queue = false, flush_queue_again = false;  // flush_queue's loop
   single_flight<caf::response_promise> reads;              // read-through
   dirty_keys dirty;
 

@@ -87,14 +87,12 @@ public:
     auto& k = at->second;
     out.waiters = std::move(k.out.waiters);
     std::vector<Waiter> later;
-    std::vector<int64_t> later_seen;
     for (std::size_t i = 0; i < k.next.waiters.size(); ++i) {
       bool enough = r.failed || (r.found && k.seen[i] > 0 && r.version >= k.seen[i]);
       if (enough) {
         out.waiters.push_back(std::move(k.next.waiters[i]));
       } else {
         later.push_back(std::move(k.next.waiters[i]));
-        later_seen.push_back(k.seen[i]);
       }
     }
     if (later.empty()) {
