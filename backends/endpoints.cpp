@@ -91,7 +91,9 @@ std::string with_connection_timeouts(const std::string& url, std::chrono::millis
       return;
     out += (out.find('?') == std::string::npos ? "?" : "&") + key + "=" + std::to_string(value);
   };
-  add("connect_timeout", std::max<long long>(2, (timeout.count() + 999) / 1000));
+  // libpq (15) counts connect_timeout in whole seconds of time(): N waits
+  // between N - 1 and N seconds, so one more second than the timeout.
+  add("connect_timeout", std::max<long long>(2, (timeout.count() + 999) / 1000) + 1);
   add("tcp_user_timeout", timeout.count() + 2000);
   return out;
 }

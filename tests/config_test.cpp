@@ -108,7 +108,7 @@ TEST(Config, IdentifiersAreQuotedAndFolded) {
 TEST(Config, PostgresUrlsGetConnectionTimeouts) {
   using namespace std::chrono_literals;
   EXPECT_EQ(with_connection_timeouts("postgresql://u@h/db", 3000ms),
-            "postgresql://u@h/db?connect_timeout=3&tcp_user_timeout=5000");
+            "postgresql://u@h/db?connect_timeout=4&tcp_user_timeout=5000");
   EXPECT_EQ(with_connection_timeouts("postgresql://u@h/db?sslmode=require&connect_timeout=9", 3000ms),
             "postgresql://u@h/db?sslmode=require&connect_timeout=9&tcp_user_timeout=5000");
 }
