@@ -706,17 +706,7 @@ void dispatch_local(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
 void pump_once(self_ptr self);
 
 void pump(self_ptr self) {
-  auto& st = self->state;
-  if (st.pumping) {
-    st.pump_again = true;
-    return;
-  }
-  st.pumping = true;
-  do {
-    st.pump_again = false;
-    pump_once(self);
-  } while (st.pump_again);
-  st.pumping = false;
+  self->state.pumping([=] { pump_once(self); });
 }
 
 void pump_once(self_ptr self) {

@@ -27,8 +27,9 @@
 #include "core/commands.hpp"
 #include "core/config.hpp"
 #include "core/latency.hpp"
-#include "core/node_health.hpp"
 #include "core/namespaces.hpp"
+#include "core/node_health.hpp"
+#include "core/rerun.hpp"
 #include "core/resp.hpp"
 #include "actors/client_registry.hpp"
 #include "actors/worker_directory.hpp"
@@ -123,7 +124,7 @@ struct connection_state {
   // pump() runs one loop at a time: a command that finishes at once
   // (UNWATCH...) asks it to go on instead of calling it again, so a long
   // pipeline of them never deepens the stack.
-  bool pumping = false, pump_again = false;
+  rerun pumping;
   bool output_over_limit = false;  // reading halted until the client drains
   bool reading_halted = false;
   bool resume_scheduled = false;

@@ -1192,17 +1192,7 @@ void flush_queue_once(self_ptr self);
 // (no Redis worker: it fails) and call for the next one: the line then goes
 // on here, in a loop, rather than one stack frame deeper per command.
 void flush_queue(self_ptr self) {
-  auto& st = self->state;
-  if (st.flushing_queue) {
-    st.flush_queue_again = true;
-    return;
-  }
-  st.flushing_queue = true;
-  do {
-    st.flush_queue_again = false;
-    flush_queue_once(self);
-  } while (st.flush_queue_again);
-  st.flushing_queue = false;
+  self->state.flushing_queue([=] { flush_queue_once(self); });
 }
 
 void flush_queue_once(self_ptr self) {

@@ -34,8 +34,9 @@
 #include "core/enqueue_line.hpp"
 #include "core/group_commit.hpp"
 #include "core/latency.hpp"
-#include "core/node_health.hpp"
 #include "core/namespaces.hpp"
+#include "core/node_health.hpp"
+#include "core/rerun.hpp"
 #include "core/single_flight.hpp"
 #include "messages/cache_protocol.hpp"
 #include "messages/shard_protocol.hpp"
@@ -96,7 +97,7 @@ struct shard_state {
   group_commit<caf::response_promise> writes{0, 0};        // write-through
   std::function<void()> give_up_batch;                     // the batch in flight's failure
   enqueue_line<caf::response_promise> queue{0, 0};         // write-behind
-  bool flushing_queue = false, flush_queue_again = false;  // flush_queue's loop
+  rerun flushing_queue;  // flush_queue's loop (core/rerun.hpp)
   single_flight<caf::response_promise> reads;              // read-through
   dirty_keys dirty;
 
