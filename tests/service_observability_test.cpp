@@ -137,7 +137,9 @@ TEST_F(Service, BytesAfterAnHttpRequestAreIgnored) {
   EXPECT_EQ(answer.rfind("HTTP/1.1 200 ", 0), 0u) << answer;
   EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos);  // one response
   // INFO memory and INFO stats once per Redis worker, the periodic look at
-  // most once more, and this test's own INFO.
+  // most once more, and this test's own INFO; on a loaded machine the probe
+  // of an earlier test that timed out may land in the window too (it did,
+  // once in 70 runs). A probe per read of the flood would be a dozen more.
   auto pool = static_cast<long long>(suite_config().redis_pool);
-  EXPECT_LE(info_calls() - before, 2 * pool + 2 + 1);
+  EXPECT_LE(info_calls() - before, 2 * (2 * pool) + 2 + 1);
 }
