@@ -392,6 +392,138 @@ caf::result<Answer> via_postgres(self_ptr self, ToAnswer to_answer, Ts&&... xs) 
   return caf::delegated<Answer>{};
 }
 
+// Reads the rows of `keys` (client keys) from PostgreSQL, side by side,
+// and calls `done` once: with them in the same order, or the first error.
+using rows_or_error = caf::expected<std::vector<store_row>>;
+template <class Done>
+void read_rows(self_ptr self, const std::vector<std::string>& keys, Done done) {
+  auto finish = std::make_shared<Done>(std::move(done));
+  if (keys.empty()) {
+    (*finish)(rows_or_error{std::vector<store_row>{}});
+    return;
+  }
+  auto worker = postgres_for(self);
+  if (!worker) {
+    (*finish)(rows_or_error{unavailable(self, backend::postgres)});
+    return;
+  }
+  auto& st = self->state;
+  auto rows = std::make_shared<std::vector<store_row>>(keys.size());
+  auto left = std::make_shared<std::size_t>(keys.size());
+  auto failed = std::make_shared<caf::error>();
+  auto one_done = [=] {
+    if (--*left > 0)
+      return;
+    if (*failed)
+      (*finish)(rows_or_error{*failed});
+    else
+      (*finish)(rows_or_error{std::move(*rows)});
+  };
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto match = st.cfg.spaces->resolve(keys[i]);
+    st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
+    self->request(worker, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
+                  std::string(match.id), deadline_after(st.cfg.postgres_timeout))
+      .then(
+        [=](store_row& row) {
+          observed(self, backend::postgres);
+          (*rows)[i] = std::move(row);
+          one_done();
+        },
+        [=](caf::error& err) {
+          observed(self, backend::postgres, &err);
+          if (!*failed)
+            *failed = err;
+          one_done();
+        });
+  }
+}
+
+// ---- the newest state of write-behind keys --------------------------------
+//
+// Redis holds a write-behind key's newest value or DEL (pending, or cached
+// at the row's version); when its entry holds neither (none, or a
+// tombstone), the row does. SET NX, APPEND, EXEC... of write-behind keys
+// decide from it, and WATCH takes its version.
+
+// Whether the entry holds the key's newest state (a value or a DEL).
+bool holds_state(const cache_entry& e) { return e.present && !e.tombstone; }
+
+// The key's state as the shard decides from it: the entry's, if it holds
+// a value or a DEL, else the row's (`now_ms`: this node's clock). Such a key
+// never expires (expiry = "cache").
+current_row state_of(const cache_entry& e, const store_row& row, int64_t now_ms) {
+  current_row r;
+  if (holds_state(e)) {
+    r.exists = !e.deleted;
+    r.value = e.data;
+    r.version = e.version;
+  } else {
+    r.exists = row.found;
+    r.value = row.value;
+    r.version = row.version;
+  }
+  if (!r.exists) {
+    r.value.clear();
+    r.version = 0;
+  }
+  r.now_ms = now_ms;
+  return r;
+}
+
+struct newest {
+  std::vector<cache_entry> entries;  // per key, as Redis has it
+  std::vector<store_row> rows;       // per key: its row, where the entry holds no state
+};
+using newest_or_error = caf::expected<newest>;
+
+// Reads the entries of `redis_keys` (of the client keys `keys`), then the
+// rows of the keys whose entry holds no state, and calls `done` once.
+template <class Done>
+void read_newest(self_ptr self, std::vector<std::string> keys, std::vector<std::string> redis_keys,
+                 Done done) {
+  auto worker = redis_for(self);
+  if (!worker) {
+    done(newest_or_error{unavailable(self, backend::redis)});
+    return;
+  }
+  auto& st = self->state;
+  auto n = keys.size();
+  self->request(worker, by_its_deadline, atom::get::value, std::move(redis_keys),
+                deadline_after(st.cfg.redis_timeout))
+    .then(
+      [=](std::vector<cache_entry>& es) mutable {
+        observed(self, backend::redis);
+        if (es.size() != n) {
+          done(newest_or_error{make_error(ec::redis_error, "no answer for every key from redis")});
+          return;
+        }
+        auto got = std::make_shared<newest>();
+        got->entries = std::move(es);
+        got->rows.assign(n, store_row{});
+        std::vector<std::size_t> todo;
+        std::vector<std::string> todo_keys;
+        for (std::size_t i = 0; i < n; ++i)
+          if (!holds_state(got->entries[i])) {
+            todo.push_back(i);
+            todo_keys.push_back(keys[i]);
+          }
+        read_rows(self, todo_keys, [=](rows_or_error rows) mutable {
+          if (!rows) {
+            done(newest_or_error{rows.error()});
+            return;
+          }
+          for (std::size_t j = 0; j < todo.size(); ++j)
+            got->rows[todo[j]] = std::move((*rows)[j]);
+          done(newest_or_error{std::move(*got)});
+        });
+      },
+      [=](caf::error& err) mutable {
+        observed(self, backend::redis, &err);
+        done(newest_or_error{err});
+      });
+}
+
 caf::result<lookup> newest_of_write_behind(self_ptr self, const std::string& key);
 
 // TTL and its relatives, and WATCH: the row as PostgreSQL has it, never the
@@ -411,51 +543,18 @@ caf::result<lookup> read_with_expiry(self_ptr self, const std::string& key) {
     atom::get::value, static_cast<uint32_t>(match.index), std::string(match.id));
 }
 
-// A write-behind key's newest state, with its version (for WATCH, as an
-// EXEC of write-behind keys checks it): its cache entry's if that holds a
-// value or a DEL, else the row's. Such a key never expires (expiry =
-// "cache").
+// A write-behind key's newest state, with its version: what WATCH records
+// and an EXEC of write-behind keys checks (the same state_of).
 caf::result<lookup> newest_of_write_behind(self_ptr self, const std::string& key) {
-  auto worker = redis_for(self);
-  if (!worker)
-    return unavailable(self, backend::redis);
-  auto& st = self->state;
   auto rp = self->make_response_promise();
-  self->request(worker, by_its_deadline, atom::get::value,
-                std::vector<std::string>{st.redis_key(key)}, deadline_after(st.cfg.redis_timeout))
-    .then(
-      [=](std::vector<cache_entry>& es) mutable {
-        observed(self, backend::redis);
-        if (!es.empty() && es[0].present && !es[0].tombstone) {
-          auto found = !es[0].deleted;
-          rp.deliver(lookup{found, found ? std::move(es[0].data) : std::string(), -1, 0,
-                            found ? es[0].version : 0});
-          return;
-        }
-        auto match = self->state.cfg.spaces->resolve(key);
-        self->state.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
-        auto pg = postgres_for(self);
-        if (!pg) {
-          rp.deliver(unavailable(self, backend::postgres));
-          return;
-        }
-        self->request(pg, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
-                      std::string(match.id), deadline_after(self->state.cfg.postgres_timeout))
-          .then(
-            [=](store_row& row) mutable {
-              observed(self, backend::postgres);
-              rp.deliver(lookup{row.found, std::move(row.value), -1, row.now_ms,
-                                row.found ? row.version : 0});
-            },
-            [=](caf::error& err) mutable {
-              observed(self, backend::postgres, &err);
-              rp.deliver(err);
-            });
-      },
-      [=](caf::error& err) mutable {
-        observed(self, backend::redis, &err);
-        rp.deliver(err);
-      });
+  read_newest(self, {key}, {self->state.redis_key(key)}, [=](newest_or_error got) mutable {
+    if (!got) {
+      rp.deliver(got.error());
+      return;
+    }
+    auto r = state_of(got->entries[0], got->rows[0], got->rows[0].now_ms);
+    rp.deliver(lookup{r.exists, std::move(r.value), -1, r.now_ms, r.version});
+  });
   return caf::delegated<lookup>{};
 }
 
@@ -768,9 +867,8 @@ std::vector<write_answer> queued_numbers(const std::vector<queued_write>& ops,
 
 // ---- write-behind commands the shard decides ------------------------------
 //
-// SET NX, GETSET, APPEND, EXPIRE... of write-behind keys. Redis holds such a
-// key's newest value (pending or cached) or, when it has none, the row
-// does. The shard reads that, decides as the PostgreSQL worker does for
+// SET NX, GETSET, APPEND, EXPIRE... of write-behind keys. The shard reads
+// their newest state (read_newest), decides as the PostgreSQL worker does for
 // write-through keys (core/string_ops.hpp), and queues the outcome as plain
 // SETs and DELs, which the enqueue script writes only if the entries it
 // decided from are unchanged; else it reads and decides again. Such a
@@ -784,12 +882,8 @@ bool decided_here(const queued_write& q) {
 
 struct deciding {
   queued_command cmd;
-  std::vector<cache_entry> entries;  // per op: its key's entry as read
-  std::vector<store_row> rows;       // per op: its row, where the entry had no value
+  newest read;  // per op: its key's entry, and its row where the entry holds no state
 };
-
-// Whether the entry holds the key's newest state (a value or a DEL).
-bool holds_state(const cache_entry& e) { return e.present && !e.tombstone; }
 
 void read_to_decide(self_ptr self, std::shared_ptr<deciding> d);
 void flush_queue(self_ptr self);
@@ -812,27 +906,6 @@ void end_decided(self_ptr self, const std::shared_ptr<deciding>& d,
   flush_queue(self);
 }
 
-// The key's state as the shard decides from it: the entry's, if it holds
-// a value or a DEL, else the row's (`now_ms`: this node's clock).
-current_row state_of(const cache_entry& e, const store_row& row, int64_t now_ms) {
-  current_row r;
-  if (holds_state(e)) {
-    r.exists = !e.deleted;
-    r.value = e.data;
-    r.version = e.version;
-  } else {
-    r.exists = row.found;
-    r.value = row.value;
-    r.version = row.version;
-  }
-  if (!r.exists) {
-    r.value.clear();
-    r.version = 0;
-  }
-  r.now_ms = now_ms;
-  return r;
-}
-
 void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
   auto& st = self->state;
   const auto& ops = d->cmd.ops;
@@ -845,7 +918,7 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
   std::map<std::string, std::size_t> first_op;
   for (std::size_t i = 0; i < ops.size(); ++i)
     if (first_op.emplace(ops[i].key, i).second)
-      view.emplace(ops[i].key, state_of(d->entries[i], d->rows[i], now_ms));
+      view.emplace(ops[i].key, state_of(d->read.entries[i], d->read.rows[i], now_ms));
   std::vector<decision> decisions(ops.size());
   std::vector<std::string> errors(ops.size());
   // EXEC: a watched key that changed means nothing runs (and EXEC is nil).
@@ -910,11 +983,11 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
         w.ttl_ms = st.clamp_ttl(std::max<int64_t>(cache_ttl, 1));
       // Written only if the key's entry is still the one first read.
       auto first = first_op[q.key];
-      const auto& e = d->entries[first];
+      const auto& e = d->read.entries[first];
       w.expect = holds_state(e) ? e.version : 0;
       w.loaded = row.exists ? queued_write::loaded_found : queued_write::loaded_absent;
       w.loaded_value = row.value;
-      w.loaded_version = holds_state(e) ? 0 : d->rows[first].version;
+      w.loaded_version = holds_state(e) ? 0 : d->read.rows[first].version;
       w.group = 0;
       row.exists = dec.action == decision::write;
       row.value = w.value;
@@ -937,7 +1010,8 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
     }
     from = to;
   }
-  auto answers = [=](const std::vector<queued_result>& rs) {
+  auto answers = [d, decisions, errors, out_of, now_ms](const std::vector<queued_result>& rs) {
+    const auto& ops = d->cmd.ops;
     std::vector<write_answer> a(ops.size());
     for (std::size_t i = 0; i < ops.size(); ++i) {
       const auto& dec = decisions[i];
@@ -964,19 +1038,22 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
     end_decided(self, d, unavailable(self, backend::redis));
     return;
   }
+  std::vector<std::string> keys;
+  for (auto& w : out)
+    keys.push_back(w.key);
   self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
-                st.cfg.redis_prefix, out, deadline_after(st.cfg.redis_timeout))
+                st.cfg.redis_prefix, std::move(out), deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<queued_result>& rs) {
         observed(self, backend::redis);
-        if (rs.size() != out.size()) {
+        if (rs.size() != keys.size()) {
           end_decided(self, d, make_error(ec::redis_error, "unexpected reply from the enqueue script"));
           return;
         }
         switch (rs[0].status) {
           case queued_status::done:
             for (std::size_t j = 0; j < rs.size(); ++j)
-              key_committed(self, out[j].key, rs[j].version, true);
+              key_committed(self, keys[j], rs[j].version, true);
             end_decided(self, d, answers(rs));
             return;
           case queued_status::changed:  // another write came first: decide again
@@ -1001,82 +1078,27 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
       });
 }
 
-// Reads the entries of the command's keys, and the rows of those whose
-// entry holds no value or DEL, then decides.
+// Reads the newest state of the command's keys, then decides.
 void read_to_decide(self_ptr self, std::shared_ptr<deciding> d) {
-  auto& st = self->state;
   if (d->cmd.deadline < clock_type::now()) {
     end_decided(self, d, make_error(ec::timeout, "could not decide before its deadline "
                                                  "(other writes to its keys kept coming first); "
                                                  "nothing was written"));
     return;
   }
-  auto worker = redis_for(self);
-  if (!worker) {
-    end_decided(self, d, unavailable(self, backend::redis));
-    return;
+  std::vector<std::string> keys, redis_keys;
+  for (auto& op : d->cmd.ops) {
+    keys.push_back(op.key);
+    redis_keys.push_back(op.redis_key);
   }
-  std::vector<std::string> keys;
-  for (auto& op : d->cmd.ops)
-    keys.push_back(op.redis_key);
-  self->request(worker, by_its_deadline, atom::get::value, std::move(keys),
-                deadline_after(st.cfg.redis_timeout))
-    .then(
-      [=](std::vector<cache_entry>& es) {
-        observed(self, backend::redis);
-        auto& st = self->state;
-        if (es.size() != d->cmd.ops.size()) {
-          end_decided(self, d, make_error(ec::redis_error, "no answer for every key from redis"));
-          return;
-        }
-        d->entries = std::move(es);
-        d->rows.assign(d->entries.size(), store_row{});
-        std::vector<std::size_t> todo;
-        for (std::size_t i = 0; i < d->entries.size(); ++i)
-          if (!holds_state(d->entries[i]))
-            todo.push_back(i);
-        if (todo.empty()) {
-          decide_and_queue(self, d);
-          return;
-        }
-        auto pg = postgres_for(self);
-        if (!pg) {
-          end_decided(self, d, unavailable(self, backend::postgres));
-          return;
-        }
-        auto left = std::make_shared<std::size_t>(todo.size());
-        auto failed = std::make_shared<caf::error>();
-        auto done = [=] {
-          if (--*left > 0)
-            return;
-          if (*failed)
-            end_decided(self, d, *failed);
-          else
-            decide_and_queue(self, d);
-        };
-        for (auto i : todo) {
-          auto match = st.cfg.spaces->resolve(d->cmd.ops[i].key);
-          st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
-          self->request(pg, by_its_deadline, atom::get::value, static_cast<uint32_t>(match.index),
-                        std::string(match.id), deadline_after(st.cfg.postgres_timeout))
-            .then(
-              [=](store_row& row) {
-                observed(self, backend::postgres);
-                d->rows[i] = std::move(row);
-                done();
-              },
-              [=](caf::error& err) {
-                observed(self, backend::postgres, &err);
-                if (!*failed)
-                  *failed = err;
-                done();
-              });
-        }
-      },
-      [=](caf::error& err) {
-        observed(self, backend::redis, &err);
-        end_decided(self, d, err);
-      });
+  read_newest(self, std::move(keys), std::move(redis_keys), [=](newest_or_error got) {
+    if (!got) {
+      end_decided(self, d, got.error());
+      return;
+    }
+    d->read = std::move(*got);
+    decide_and_queue(self, d);
+  });
 }
 
 // Reads the rows the script asked for, then sends the commands again, the
@@ -1101,47 +1123,27 @@ void load_then_resume(self_ptr self) {
     fail_head(make_error(ec::redis_error, "the enqueue script asked for a load it cannot use"));
     return;
   }
-  auto worker = postgres_for(self);
-  if (!worker) {
-    fail_head(unavailable(self, backend::postgres));
-    return;
-  }
-  auto left = std::make_shared<std::size_t>(todo.size());
-  auto failed = std::make_shared<caf::error>();
-  for (auto i : todo) {
-    auto match = st.cfg.spaces->resolve(head.ops[i].key);
-    st.cfg.metrics->db_reads.fetch_add(1, std::memory_order_relaxed);
-    auto done = [=] {
-      if (--*left > 0)
-        return;
-      if (*failed) {
-        fail_head(*failed);
-        return;
-      }
-      self->state.queue.done();
-      flush_queue(self);
-    };
-    self->request(worker, by_its_deadline, atom::get::value,
-                  static_cast<uint32_t>(match.index), std::string(match.id),
-                  deadline_after(st.cfg.postgres_timeout))
-      .then(
-        [=](store_row& row) {
-          observed(self, backend::postgres);
-          // The head is still the command that asked: nothing runs while
-          // a load is on its way.
-          auto& op = self->state.queue.front().ops[i];
-          op.loaded = row.found ? queued_write::loaded_found : queued_write::loaded_absent;
-          op.loaded_value = std::move(row.value);
-          op.loaded_version = row.version;
-          done();
-        },
-        [=](caf::error& err) {
-          observed(self, backend::postgres, &err);
-          if (!*failed)
-            *failed = err;
-          done();
-        });
-  }
+  std::vector<std::string> keys;
+  for (auto i : todo)
+    keys.push_back(head.ops[i].key);
+  read_rows(self, keys, [=](rows_or_error rows) {
+    if (!rows) {
+      fail_head(rows.error());
+      return;
+    }
+    // The head is still the command that asked: nothing runs while a load
+    // is on its way.
+    auto& ops = self->state.queue.front().ops;
+    for (std::size_t j = 0; j < todo.size(); ++j) {
+      auto& op = ops[todo[j]];
+      auto& row = (*rows)[j];
+      op.loaded = row.found ? queued_write::loaded_found : queued_write::loaded_absent;
+      op.loaded_value = std::move(row.value);
+      op.loaded_version = row.version;
+    }
+    self->state.queue.done();
+    flush_queue(self);
+  });
 }
 
 void queue_answered(self_ptr self, std::shared_ptr<std::vector<queued_command>> cmds,

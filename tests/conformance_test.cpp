@@ -393,7 +393,8 @@ TEST_F(Conformance, ConnectionCommands) {
 }
 
 // Pipelined, the watches EXEC checks are those of every WATCH before it,
-// whenever their reads come back; UNWATCH inside MULTI is queued.
+// whenever their reads come back; UNWATCH inside MULTI is queued; and the
+// commands of one key apply in their order.
 std::vector<conformance_case> pipelined_cases() {
   return {
     {"watch_then_change", {{"WATCH", "$a"}, {"SET", "$a", "1"}, {"MULTI"}, {"GET", "$a"}, {"EXEC"}}},
@@ -407,6 +408,12 @@ std::vector<conformance_case> pipelined_cases() {
                          {"INCR", "$a"}, {"EXEC"}, {"GET", "$a"}}},
     {"plain", {{"SET", "$a", "1"}, {"INCR", "$a"}, {"GET", "$a"}, {"MULTI"}, {"INCR", "$a"},
                {"GET", "$a"}, {"EXEC"}, {"GET", "$a"}}},
+    // Per-key order: a command decided from the value (APPEND, SET GET...)
+    // between plain writes of the key sees the one before it, never after.
+    {"decided_between", {{"SET", "$a", "1"}, {"APPEND", "$a", "2"}, {"SET", "$a", "3", "GET"},
+                         {"INCR", "$a"}, {"SET", "$a", "x", "NX"}, {"GETSET", "$a", "5"},
+                         {"APPEND", "$a", "6"}, {"DEL", "$a"}, {"SETNX", "$a", "7"},
+                         {"GETDEL", "$a"}, {"GET", "$a"}}},
   };
 }
 
