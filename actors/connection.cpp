@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/broker_mailbox.hpp"
+#include "core/deadline.hpp"
 #include "core/info.hpp"
 #include "core/read_route.hpp"
 #include "actors/socket_send.hpp"
@@ -440,6 +441,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
         if (g->settled)
           return;  // given up on: its keys are released already
         std::vector<std::pair<std::size_t, int64_t>> misses;  // with the tombstone seen
+        auto now_ms = unix_now_ms();
         for (std::size_t j = 0; j < batch.size(); ++j) {
           if (j >= es.size()) {
             ask_shard(self, g, batch[j], false);  // not answered: not checked
@@ -449,10 +451,11 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
             misses.emplace_back(batch[j], es[j].tombstone ? es[j].version : 0);
             continue;
           }
-          // A value, or a write-behind DEL not yet in PostgreSQL.
+          // A value, or a write-behind DEL (or expired value) not yet in
+          // PostgreSQL.
           self->state.fe->metrics->hit(self->state.fe->spaces->resolve(g->plan->keys[batch[j]]).index);
           g->values[batch[j]] =
-            es[j].deleted ? lookup{false, {}} : lookup{true, std::move(es[j].data)};
+            absent_at(es[j], now_ms) ? lookup{false, {}} : lookup{true, std::move(es[j].data)};
         }
         for (auto [i, seen] : misses)
           ask_shard(self, g, i, true, seen);

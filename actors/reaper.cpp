@@ -52,28 +52,56 @@ void round(self_ptr self) {
           next_round(self, false);
           return;
         }
-        write_request dels;
+        // One DEL command per write mode: a write-through one commits in
+        // one transaction, a write-behind one is queued (and decided).
+        write_request dels[2];
         for (auto& k : page.keys) {
           key_write w;
           w.kind = op_kind::del;
           w.flags = op_flag::expired;
           w.key = std::move(k);
-          dels.writes.push_back(std::move(w));
+          auto behind = st.cfg.spaces->at(st.cfg.spaces->resolve(w.key).index).mode ==
+                        write_mode::write_behind;
+          dels[behind ? 1 : 0].writes.push_back(std::move(w));
         }
-        bool full = dels.writes.size() >= st.cfg.batch;
-        auto lead = shard_of(dels.writes.front().key, st.cfg.shards.size());
-        self->request(st.cfg.shards[lead], 2 * st.cfg.request_timeout, atom::put::value,
-                      std::move(dels))
-          .then(
-            [=](const std::vector<write_answer>& answers) {
-              uint64_t n = 0;
-              for (auto& a : answers)
-                n += a.number > 0 ? 1 : 0;
-              self->state.cfg.metrics->expired_rows_deleted.fetch_add(n, std::memory_order_relaxed);
-              self->state.failing = false;
-              next_round(self, full);
-            },
-            [=](caf::error& err) { failed(self, err); });
+        bool full = page.keys.size() >= st.cfg.batch;
+        auto left = std::make_shared<int>(0);
+        auto error = std::make_shared<caf::error>();
+        auto deleted = std::make_shared<uint64_t>(0);
+        auto one_done = [=] {
+          if (--*left > 0)
+            return;
+          self->state.cfg.metrics->expired_rows_deleted.fetch_add(*deleted,
+                                                                   std::memory_order_relaxed);
+          if (*error) {
+            failed(self, *error);
+            return;
+          }
+          self->state.failing = false;
+          // A full page again at once, unless none of it could go yet (a
+          // write-behind DEL queued by an earlier round, not yet persisted).
+          next_round(self, full && *deleted > 0);
+        };
+        for (auto& req : dels)
+          if (!req.writes.empty())
+            ++*left;
+        for (auto& req : dels) {
+          if (req.writes.empty())
+            continue;
+          auto lead = shard_of(req.writes.front().key, st.cfg.shards.size());
+          self->request(st.cfg.shards[lead], 2 * st.cfg.request_timeout, atom::put::value,
+                        std::move(req))
+            .then(
+              [=](const std::vector<write_answer>& answers) {
+                for (auto& a : answers)
+                  *deleted += a.number > 0 ? 1 : 0;
+                one_done();
+              },
+              [=](caf::error& err) {
+                *error = err;
+                one_done();
+              });
+        }
       },
       [=](caf::error& err) { failed(self, err); });
 }

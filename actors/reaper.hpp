@@ -4,6 +4,9 @@
 // stays) and tombstoned like any DEL. Expired rows are absent for every
 // command whether or not the reaper has come by; it only takes back their
 // space. Every node runs one; two reaping the same row is harmless.
+// Write-behind keys are reaped through their queue, as a DEL the shard
+// decides from the key's newest state (a queued SET may have renewed it),
+// never beside it.
 #pragma once
 
 #include <chrono>
@@ -16,12 +19,14 @@
 
 #include "core/config.hpp"
 #include "core/latency.hpp"
+#include "core/namespaces.hpp"
 #include "messages/shard_protocol.hpp"
 
 namespace wtcache {
 
 struct reaper_settings {
   std::vector<shard_actor> shards;
+  std::shared_ptr<const namespace_table> spaces;
   std::shared_ptr<service_metrics> metrics;
   std::chrono::milliseconds interval{1000};  // between rounds that found less than a batch
   std::size_t batch = 500;                   // rows per round, one transaction

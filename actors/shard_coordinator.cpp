@@ -85,6 +85,19 @@ queued_write shard_state::make_queued(const key_write& w) const {
   q.expiry_ms = w.expiry_ms;
   q.part = w.part;
   q.ttl_ms = cache_ttl_of(w.kind, w.expiry, w.expiry_ms, match.index);
+  // The script decides a plain SET, DEL and INCR by itself; the rest, and in
+  // an expiry = "value" namespace all but a SET that sets or clears the
+  // expiry, the shard decides (decide_and_queue).
+  bool plain = (w.kind == op_kind::set || w.kind == op_kind::del || w.kind == op_kind::incr) &&
+               w.flags == 0;
+  if (ns.expiry == expiry_mode::value) {
+    plain = w.kind == op_kind::set && w.flags == 0 && w.expiry != expiry_change::keep;
+    if (plain && w.expiry == expiry_change::in)
+      q.expires_ms = unix_now_ms() + w.expiry_ms;
+    else if (plain && w.expiry == expiry_change::at)
+      q.expires_ms = w.expiry_ms;
+  }
+  q.decided = !plain;
   q.redis_key = redis_key(w.key);
   q.stream = queue_stream(cfg.redis_prefix, ns, stream_of(w.key, ns.writers));
   q.stats = queue_stats(cfg.redis_prefix, ns);
@@ -302,6 +315,9 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
   }
   std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
                                  st.ttl_ms(ns), expire_by}};
+  // A write-behind key's entry is its newest state: it keeps the expiry.
+  if (st.cfg.spaces->at(ns).mode == write_mode::write_behind)
+    fill[0].expires_ms = row.expires_ms;
   st.cfg.metrics->fills.fetch_add(1, std::memory_order_relaxed);
   self->request(worker, by_its_deadline, atom::put::value, std::move(fill),
                 deadline_after(st.cfg.redis_timeout))
@@ -450,22 +466,29 @@ void read_rows(self_ptr self, const std::vector<std::string>& keys, Done done) {
 bool holds_state(const cache_entry& e) { return e.present && !e.tombstone; }
 
 // The key's state as the shard decides from it: the entry's, if it holds
-// a value or a DEL, else the row's (`now_ms`: this node's clock). Such a key
-// never expires (expiry = "cache").
+// a value or a DEL, else the row's, with its expiry judged by this node's
+// clock (`now_ms`). An expired value is absent (and `expired`, for the
+// reaper's DEL); with expiry = "cache" no value has an expiry.
 current_row state_of(const cache_entry& e, const store_row& row, int64_t now_ms) {
   current_row r;
+  bool live = false;
   if (holds_state(e)) {
-    r.exists = !e.deleted;
+    live = !e.deleted;
     r.value = e.data;
     r.version = e.version;
+    r.expires_ms = e.expires_ms;
   } else {
-    r.exists = row.found;
+    live = row.found;
     r.value = row.value;
     r.version = row.version;
+    r.expires_ms = row.expires_ms;
   }
+  r.expired = live && r.expires_ms >= 0 && r.expires_ms <= now_ms;
+  r.exists = live && !r.expired;
   if (!r.exists) {
     r.value.clear();
     r.version = 0;
+    r.expires_ms = -1;
   }
   r.now_ms = now_ms;
   return r;
@@ -552,8 +575,8 @@ caf::result<lookup> newest_of_write_behind(self_ptr self, const std::string& key
       rp.deliver(got.error());
       return;
     }
-    auto r = state_of(got->entries[0], got->rows[0], got->rows[0].now_ms);
-    rp.deliver(lookup{r.exists, std::move(r.value), -1, r.now_ms, r.version});
+    auto r = state_of(got->entries[0], got->rows[0], unix_now_ms());
+    rp.deliver(lookup{r.exists, std::move(r.value), r.expires_ms, r.now_ms, r.version});
   });
   return caf::delegated<lookup>{};
 }
@@ -616,9 +639,9 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key, bool cache
         auto& st = self->state;
         if (!es.empty() && es[0].present && !es[0].tombstone && !st.dirty.contains(key)) {
           st.cfg.metrics->hit(st.cfg.spaces->resolve(key).index);
-          // A write-behind DEL not yet in PostgreSQL: the row may still be
-          // there, but the key is gone.
-          if (es[0].deleted)
+          // A write-behind DEL (or expired value) not yet in PostgreSQL:
+          // the row may still be there, but the key is gone.
+          if (absent_at(es[0], unix_now_ms()))
             rp.deliver(lookup{false, {}});
           else
             rp.deliver(lookup{true, std::move(es[0].data)});
@@ -874,11 +897,7 @@ std::vector<write_answer> queued_numbers(const std::vector<queued_write>& ops,
 // decided from are unchanged; else it reads and decides again. Such a
 // command goes alone and holds the line meanwhile, so nothing overtakes it.
 
-// The script decides SET, DEL and INCR by itself; the rest is decided here.
-bool decided_here(const queued_write& q) {
-  return !(q.kind == op_kind::set || q.kind == op_kind::del || q.kind == op_kind::incr) ||
-         q.flags != 0;
-}
+bool decided_here(const queued_write& q) { return q.decided; }
 
 struct deciding {
   queued_command cmd;
@@ -910,8 +929,7 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
   auto& st = self->state;
   const auto& ops = d->cmd.ops;
   bool transaction = d->cmd.transaction;
-  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::system_clock::now().time_since_epoch()).count();
+  auto now_ms = unix_now_ms();
   // Each key as read (the first of its ops read it), then as the ops so
   // far leave it: an EXEC's later commands see its earlier ones.
   std::map<std::string, current_row> view;
@@ -951,6 +969,7 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
       if (q.kind == op_kind::read) {  // EXEC's GET and its relatives
         dec.found = row.exists;
         dec.bulk = row.value;
+        dec.expires_ms = row.exists ? row.expires_ms : -1;  // TTL and its relatives
         continue;
       }
       if (together_refused) {
@@ -965,6 +984,12 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
       op.flags = q.flags & ~op_flag::together;
       op.expiry = q.expiry;
       op.expiry_ms = q.expiry_ms;
+      // The reaper's DEL of a row it found expired, which the row read no
+      // longer returns (it reads live rows only) and no newer write renewed.
+      auto first = first_op[q.key];
+      const auto& e = d->read.entries[first];
+      if ((q.flags & op_flag::expired) && !holds_state(e) && !row.exists && row.version == 0)
+        row.expired = true;
       int64_t cache_ttl = -1;
       dec = decide_in(op, row, st.cfg.max_value_bytes, ns.expiry != expiry_mode::value, cache_ttl);
       if (dec.error.empty() && dec.action == decision::write)
@@ -981,16 +1006,17 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
       w.flags = 0;
       if (cache_ttl >= 0)  // EXPIRE: the cache copy's TTL (0: gone at once)
         w.ttl_ms = st.clamp_ttl(std::max<int64_t>(cache_ttl, 1));
+      w.expires_ms = dec.action == decision::write ? dec.expires_ms : -1;
       // Written only if the key's entry is still the one first read.
-      auto first = first_op[q.key];
-      const auto& e = d->read.entries[first];
       w.expect = holds_state(e) ? e.version : 0;
       w.loaded = row.exists ? queued_write::loaded_found : queued_write::loaded_absent;
       w.loaded_value = row.value;
       w.loaded_version = holds_state(e) ? 0 : d->read.rows[first].version;
       w.group = 0;
       row.exists = dec.action == decision::write;
+      row.expired = false;
       row.value = w.value;
+      row.expires_ms = w.expires_ms;
       part_out.push_back(std::move(w));
       part_of.push_back(i);
     }
@@ -1021,6 +1047,8 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
       a[i].bulk = dec.bulk;
       a[i].error = errors[i];
       a[i].now_ms = now_ms;
+      if (ops[i].kind == op_kind::read)
+        a[i].expires_ms = dec.expires_ms;
     }
     for (std::size_t j = 0; j < rs.size(); ++j) {
       a[out_of[j]].version = rs[j].version;

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include <caf/behavior.hpp>
@@ -12,6 +13,7 @@
 #include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
 
+#include "core/deadline.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
 
@@ -58,6 +60,7 @@ void parse_entries(const redisReply* list, std::vector<writer_state::entry>& out
       else if (name == "d") e.data = std::move(value);
       else if (name == "t") e.ttl_ms = std::strtoll(value.c_str(), nullptr, 10);
       else if (name == "b") e.bytes = std::strtoll(value.c_str(), nullptr, 10);
+      else if (name == "e") e.expires_ms = std::strtoll(value.c_str(), nullptr, 10);
     }
     out.push_back(std::move(e));
   }
@@ -268,9 +271,19 @@ caf::error writer_state::persist() {
             if (e.op == 'd') {
               tx.exec_prepared("apply_del", id, version);
             } else {
-              auto res = cfg.ns.type == value_type::bytea
-                           ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version)
-                           : tx.exec_prepared("apply_set", id, e.data, version);
+              pqxx::result res;
+              if (cfg.ns.expiry == expiry_mode::value) {
+                auto expires = e.expires_ms >= 0 ? std::optional<int64_t>(e.expires_ms)
+                                                 : std::optional<int64_t>();
+                res = cfg.ns.type == value_type::bytea
+                        ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version,
+                                           expires)
+                        : tx.exec_prepared("apply_set", id, e.data, version, expires);
+              } else {
+                res = cfg.ns.type == value_type::bytea
+                        ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version)
+                        : tx.exec_prepared("apply_set", id, e.data, version);
+              }
               // A replay changes nothing and returns nothing: read the text
               // back, so the cache ends up with exactly what the row holds.
               if (cfg.ns.type == value_type::jsonb && res.empty())
@@ -339,12 +352,22 @@ caf::error writer_state::persist() {
     args.push_back(std::to_string(e.bytes));
   }
   std::size_t dead_count = 0;
+  auto now_ms = unix_now_ms();
+  auto floor_ms = 2 * std::chrono::duration_cast<std::chrono::milliseconds>(cfg.redis_timeout).count();
   for (auto& candidates : keys) {
     auto& e = batch[candidates.front()];
+    // A value that expires: its entry goes soon after (it says "absent" by
+    // its field e meanwhile), yet outlives any fill of an older row still
+    // on its way, as every entry does (shard_state::clamp_ttl).
+    auto ttl = e.ttl_ms;
+    if (e.expires_ms >= 0) {
+      auto left = std::max(e.expires_ms - now_ms, floor_ms);
+      ttl = ttl > 0 ? std::min(ttl, left) : left;
+    }
     args.push_back(cfg.redis_prefix + e.key);
     args.push_back(e.version);
     args.push_back(e.dead.empty() ? "u" : "t");
-    args.push_back(std::to_string(e.ttl_ms));
+    args.push_back(std::to_string(ttl));
     args.push_back(e.stored.empty() ? "0" : "1");
     args.push_back(e.stored);
   }

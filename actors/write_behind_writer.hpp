@@ -86,6 +86,7 @@ struct writer_state {
     char op = 's';        // 's' set, 'd' delete, 0: deleted from the stream, ack only
     std::string data;
     int64_t ttl_ms = 0;
+    int64_t expires_ms = -1;  // expiry = "value": when the value expires (Unix ms)
     int64_t bytes = 0;
     // Filled in by the transaction (kept should the settle step be retried):
     std::string stored;  // jsonb: the row's text as PostgreSQL normalised it

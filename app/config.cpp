@@ -214,9 +214,6 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
   s.read_identifier("expires_column", ns.expires_column, false);
   if (s.get("expires_column") && ns.expiry != expiry_mode::value)
     throw config_error(s.field("expires_column"), "applies to expiry = \"value\" only");
-  if (ns.expiry == expiry_mode::value && ns.mode == write_mode::write_behind)
-    throw config_error(s.field("expiry"),
-                       "\"value\" is not supported with mode = \"write-behind\" yet; use \"cache\"");
   s.read("batch_size", ns.batch_size, 1, 100000);
   s.read_ms("flush_interval_ms", ns.flush_interval, 1, 60 * 1000);
   s.read("writers", ns.writers, 1, 64);

@@ -250,6 +250,7 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
                   [](const namespace_config& ns) { return ns.expiry == expiry_mode::value; })) {
     auto r = reaper_settings_from(cfg);
     r.shards = s.shards;
+    r.spaces = spaces;
     r.metrics = s.metrics;
     s.reaper = sys.spawn(reaper, std::move(r));
   }

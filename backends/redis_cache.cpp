@@ -14,8 +14,10 @@
 namespace wtcache {
 
 cache_entry cache_entry_of(std::string_view version, std::string_view kind,
-                           std::string_view data) {
+                           std::string_view data, std::string_view expires) {
   cache_entry e;
+  if (!expires.empty())
+    e.expires_ms = std::strtoll(std::string(expires).c_str(), nullptr, 10);
   e.present = true;
   e.version = std::strtoll(std::string(version).c_str(), nullptr, 10);
   e.tombstone = kind == "t";
@@ -29,9 +31,9 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
   if (auto err = redis.connect())
     return err;
   for (auto& k : keys) {
-    const char* argv[] = {"HMGET", k.data(), "v", "k", "d"};
-    std::size_t lens[] = {5, k.size(), 1, 1, 1};
-    redis.append(5, argv, lens);
+    const char* argv[] = {"HMGET", k.data(), "v", "k", "d", "e"};
+    std::size_t lens[] = {5, k.size(), 1, 1, 1, 1};
+    redis.append(6, argv, lens);
   }
   std::vector<cache_entry> out(keys.size());
   for (auto& e : out) {
@@ -44,22 +46,22 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
 }
 
 cache_entry entry_of_reply(const redisReply* r) {
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
     return {};
   auto* v = r->element[0];
   auto* k = r->element[1];
-  auto* d = r->element[2];
   if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
     return {};
-  return cache_entry_of(std::string_view(v->str, v->len), std::string_view(k->str, k->len),
-                        d->type == REDIS_REPLY_STRING ? std::string_view(d->str, d->len)
-                                                      : std::string_view());
+  auto text = [](const redisReply* x) {
+    return x->type == REDIS_REPLY_STRING ? std::string_view(x->str, x->len) : std::string_view();
+  };
+  return cache_entry_of(text(v), text(k), text(r->element[2]), text(r->element[3]));
 }
 
 void append_entry_read(std::string& out, std::string_view redis_key) {
-  out += "*5\r\n$5\r\nHMGET\r\n";
+  out += "*6\r\n$5\r\nHMGET\r\n";
   resp::bulk(out, redis_key);
-  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n";
+  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n$1\r\ne\r\n";
 }
 
 caf::expected<std::vector<cache_write_result>>
@@ -108,7 +110,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
   };
   std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
   std::vector<std::size_t> retry;    // the first entry of each call to send again
-  std::vector<std::string> numbers;  // versions and TTLs as text, two per entry
+  std::vector<std::string> numbers;  // versions, TTLs and expiries as text, three per entry
   auto send_call = [&](std::size_t first) {
     auto n = entries_in_call(first);
     const auto& sha = redis.sha(redis_script::fence);
@@ -116,7 +118,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
     std::vector<const char*> argv{"EVALSHA", sha.data(), count.data()};
     std::vector<std::size_t> lens{7, sha.size(), count.size()};
     numbers.clear();
-    numbers.reserve(2 * n);
+    numbers.reserve(3 * n);
     for (std::size_t i = first; i < first + n; ++i) {
       argv.push_back(writes[i].redis_key.data());
       lens.push_back(writes[i].redis_key.size());
@@ -125,10 +127,13 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
       auto& w = writes[i];
       numbers.push_back(std::to_string(w.version));
       numbers.push_back(std::to_string(w.ttl_ms));
-      auto& version = numbers[numbers.size() - 2];
-      auto& ttl = numbers.back();
-      argv.insert(argv.end(), {version.data(), w.tombstone ? "t" : "v", w.data.data(), ttl.data()});
-      lens.insert(lens.end(), {version.size(), 1, w.data.size(), ttl.size()});
+      numbers.push_back(std::to_string(w.expires_ms));
+      auto& version = numbers[numbers.size() - 3];
+      auto& ttl = numbers[numbers.size() - 2];
+      auto& expires = numbers.back();
+      argv.insert(argv.end(), {version.data(), w.tombstone ? "t" : "v", w.data.data(), ttl.data(),
+                               expires.data()});
+      lens.insert(lens.end(), {version.size(), 1, w.data.size(), ttl.size(), expires.size()});
     }
     redis.append(argv.size(), argv.data(), lens.data());
   };
@@ -177,7 +182,7 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
                                                   const std::vector<queued_write>& writes) {
   constexpr const char* kinds[] = {"s", "d", "i"};
   std::vector<std::string> args;
-  args.reserve(1 + writes.size() * 17);
+  args.reserve(1 + writes.size() * 18);
   args.push_back(std::to_string(writes.size()));
   for (auto& w : writes) {
     args.push_back(std::to_string(w.group));
@@ -197,6 +202,7 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     args.push_back(w.loaded_value);
     args.push_back(std::to_string(w.loaded_version));
     args.push_back(std::to_string(w.expect));
+    args.push_back(std::to_string(w.expires_ms));
   }
   bool sent = false;
   auto r = redis.eval(redis_script::enqueue, {version_clock(prefix), prefix + "wbscratch"}, args,

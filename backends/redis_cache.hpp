@@ -19,12 +19,13 @@
 
 namespace wtcache {
 
-// A cache entry from the fields v, k and d of its hash (as HMGET returns
-// them: v and k are there, d may not be).
+// A cache entry from the fields v, k, d and e of its hash (as HMGET returns
+// them: v and k are there, d and e may not be; e is a write-behind value's
+// expiry).
 cache_entry cache_entry_of(std::string_view version, std::string_view kind,
-                           std::string_view data);
+                           std::string_view data, std::string_view expires);
 
-// The entry an HMGET key v k d answered. A reply that is not a well-formed
+// The entry an HMGET key v k d e answered. A reply that is not a well-formed
 // entry (absent, another program's key, an error) is an absent entry: the
 // fence script replaces whatever is there.
 cache_entry entry_of_reply(const redisReply* r);

@@ -627,11 +627,11 @@ command_plan plan_command(std::vector<std::string>& args, const namespace_table&
                  : name == "expiretime" ? reply_shape::expire_seconds
                                         : reply_shape::expire_millis;
     auto p = plan_read(args, spaces, name, shape);
-    // expiry = "cache": the value never expires (-1 while it exists), and
-    // write-behind values may be newer in Redis than in their row.
+    // expiry = "value": the value's expiry, as the shard has it (the row's,
+    // or a write-behind key's newest in Redis). "cache": the cache copy's.
     if (p.kind == plan_kind::read) {
       const auto& ns = space_of(p.keys[0], spaces);
-      p.with_expiry = ns.expiry == expiry_mode::value && ns.mode == write_mode::write_through;
+      p.with_expiry = ns.expiry == expiry_mode::value;
     }
     return p;
   }

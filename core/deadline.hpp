@@ -17,4 +17,12 @@ inline bool expired(int64_t deadline_ns) {
   return std::chrono::steady_clock::now().time_since_epoch().count() > deadline_ns;
 }
 
+// This node's wall clock, Unix milliseconds: what write-behind expiries are
+// judged by (write-through ones by PostgreSQL's clock).
+inline int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
 }  // namespace wtcache

@@ -143,6 +143,13 @@ namespace_sql build_sql(const namespace_config& ns) {
   sql.apply_set = upsert("$3", t + " AS cur") + " WHERE cur." + ver + " IS NULL OR cur." + ver +
                   " < EXCLUDED." + ver + " RETURNING " +
                   (ns.type == value_type::jsonb ? v + "::text" : ver);
+  if (expiring) {
+    // expiry = "value": the value's expiry, bound as $4 (NULL: none).
+    auto at = sql.apply_set.rfind("NULL) ON CONFLICT");
+    if (at == std::string::npos)
+      throw std::logic_error("build_sql: the write-behind upsert has no expiry to bind");
+    sql.apply_set.replace(at, 4, "to_timestamp($4::bigint / 1000.0::float8)");
+  }
   sql.count = "SELECT count(*) FROM " + t + (expiring ? " WHERE " + e + " IS NULL OR " + e +
                                                           " > clock_timestamp()"
                                                     : std::string());

@@ -66,7 +66,8 @@ struct namespace_sql {
   // expiry = "value": up to $1 keys (as text) whose expiry has passed, oldest first.
   std::string expired_keys;
   // Write-behind apply, idempotent: only ever moves a row to a newer version.
-  // $1 id, $2 value, $3 version -> [value as stored (jsonb)], no row when older
+  // $1 id, $2 value, $3 version, and for expiry = "value" $4 the expiry
+  // (Unix ms, NULL none) -> [value as stored (jsonb)], no row when older
   std::string apply_set;
   // $1 id, $2 version: deletes the row unless it is at this version or newer
   std::string apply_del;

@@ -33,12 +33,22 @@ struct cache_entry {
   bool deleted = false;    // write-behind DEL: the key does not exist (at `version`)
   int64_t version = 0;
   std::string data;
+  // Write-behind, expiry = "value": when the value expires (Unix ms; -1
+  // never). The entry of a pending value stays pinned past it (the row may
+  // still hold an older value), so its readers judge it: see absent_at().
+  int64_t expires_ms = -1;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, cache_entry& x) {
   return f(caf::meta::type_name("cache_entry"), x.present, x.tombstone, x.deleted, x.version,
-           x.data);
+           x.data, x.expires_ms);
+}
+
+// A value or DEL entry that says the key is absent at `now_ms` (Unix ms):
+// a write-behind DEL, or a value whose expiry has passed.
+inline bool absent_at(const cache_entry& e, int64_t now_ms) {
+  return e.deleted || (e.expires_ms >= 0 && e.expires_ms <= now_ms);
 }
 
 struct cache_write {
@@ -53,12 +63,16 @@ struct cache_write {
   // so that the entry never outlives the value and never leaves a fence
   // too short-lived to stop an older fill.
   int64_t expire_by_ns = 0;
+  // A write-behind value that expires (expiry = "value"): its expiry (Unix
+  // ms) for the entry's field e, which the shard decides from (the entry
+  // then holds the key's newest state); -1: none.
+  int64_t expires_ms = -1;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, cache_write& x) {
   return f(caf::meta::type_name("cache_write"), x.redis_key, x.version, x.tombstone, x.data,
-           x.ttl_ms, x.expire_by_ns);
+           x.ttl_ms, x.expire_by_ns, x.expires_ms);
 }
 
 enum class cache_write_result : int8_t {
@@ -95,6 +109,12 @@ struct queued_write {
   // the entry it decided from is still there: -1 no such condition; 0 no
   // pending or cached value or DEL (the row decided); else its version.
   int64_t expect = -1;
+  // expiry = "value": when the value written expires (Unix ms; -1 never).
+  // The entry and the queue entry carry it; the writer stores it in the row.
+  int64_t expires_ms = -1;
+  // The shard decides it from the key's newest state (SET NX, APPEND, and in
+  // an expiry = "value" namespace all but a plain SET); else the script does.
+  bool decided = false;
 };
 
 template <class F>
@@ -102,7 +122,8 @@ typename F::result_type inspect(F& f, queued_write& x) {
   return f(caf::meta::type_name("queued_write"), x.group, x.kind, x.key, x.value, x.delta,
            x.ttl_ms, x.flags, x.expiry, x.expiry_ms, x.part, x.redis_key, x.stream, x.stats,
            x.max_entries, x.max_bytes, x.low_entries,
-           x.low_bytes, x.loaded, x.loaded_value, x.loaded_version, x.expect);
+           x.low_bytes, x.loaded, x.loaded_value, x.loaded_version, x.expect, x.expires_ms,
+           x.decided);
 }
 
 enum class queued_status : int8_t {

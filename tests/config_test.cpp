@@ -256,8 +256,9 @@ TEST(Config, ExpiryIsANamespaceSetting) {
   EXPECT_EQ(field_of_error(std::string(ns) + "expiry = \"forever\"\n"), "namespace[0].expiry");
   EXPECT_EQ(field_of_error(std::string(ns) + "expires_column = \"e\"\n"),
             "namespace[0].expires_column");
-  EXPECT_EQ(field_of_error(std::string(ns) + "expiry = \"value\"\nmode = \"write-behind\"\n"),
-            "namespace[0].expiry");
+  auto behind = parse_config_text(std::string(ns) + "expiry = \"value\"\nmode = \"write-behind\"\n", "t");
+  EXPECT_EQ(behind.namespaces[1].expiry, expiry_mode::value);
+  EXPECT_EQ(behind.namespaces[1].mode, write_mode::write_behind);
   EXPECT_EQ(field_of_error("[server]\nallow_flush = 1\n"), "server.allow_flush");
   EXPECT_TRUE(parse_config_text("[server]\nallow_flush = true\n", "t").allow_flush);
   EXPECT_EQ(field_of_error("[cache]\nreap_batch = 0\n"), "cache.reap_batch");

@@ -62,8 +62,8 @@ std::vector<std::string> with_keys(std::vector<std::string> args, const std::str
   return args;
 }
 
-// Whether a case looks at or sets an expiry (a write-behind namespace has
-// expiry = "cache": a TTL bounds only the cache copy there).
+// Whether a case looks at or sets an expiry (in a namespace with expiry =
+// "cache" a TTL bounds only the cache copy).
 bool touches_expiry(const conformance_case& c) {
   static const std::set<std::string> words = {
     "ttl",     "pttl",      "expiretime", "pexpiretime", "expire", "pexpire", "expireat",
@@ -95,9 +95,12 @@ protected:
     Service::SetUpTestSuite();
     reference_ = std::make_unique<embedded_redis>();
     reference_->start(servers::get().dir + "/reference");
-    // A second node whose "confwb:" keys are write-behind.
+    // A second node whose "confwb:" keys are write-behind with expiry =
+    // "cache", and "confwbx:" keys write-behind with expiry = "value".
     sql("CREATE TABLE IF NOT EXISTS conf_wb (id text PRIMARY KEY, doc bytea NOT NULL, "
         "version bigint NOT NULL DEFAULT 0)");
+    sql("CREATE TABLE IF NOT EXISTS conf_wbx (id text PRIMARY KEY, doc bytea NOT NULL, "
+        "version bigint NOT NULL DEFAULT 0, expires_at timestamptz)");
     behind_ = start_service(test_config(R"(
 [[namespace]]
 prefix = "confwb:"
@@ -106,6 +109,16 @@ key_column = "id"
 value_column = "doc"
 value_type = "bytea"
 mode = "write-behind"
+flush_interval_ms = 20
+
+[[namespace]]
+prefix = "confwbx:"
+table = "conf_wbx"
+key_column = "id"
+value_column = "doc"
+value_type = "bytea"
+mode = "write-behind"
+expiry = "value"
 flush_interval_ms = 20
 )"));
   }
@@ -272,8 +285,8 @@ std::vector<conformance_case> counter_cases() {
 
 TEST_F(Conformance, Counters) { run_cases(counter_cases()); }
 
-TEST_F(Conformance, Expiry) {
-  run_cases({
+std::vector<conformance_case> expiry_cases() {
+  return {
     {"expire", {{"EXPIRE", "$a", "100"}, {"SET", "$a", "v"}, {"TTL", "$a"}, {"EXPIRE", "$a", "100"},
                 {"TTL", "$a"}, {"PEXPIRE", "$a", "200000"}, {"PTTL", "$a"}, {"EXPIREAT", "$a", "4102444800"},
                 {"EXPIRETIME", "$a"}, {"PEXPIREAT", "$a", "4102444800123"}, {"PEXPIRETIME", "$a"}}},
@@ -294,8 +307,10 @@ TEST_F(Conformance, Expiry) {
     {"ttl_absent", {{"TTL", "$a"}, {"PTTL", "$a"}, {"EXPIRETIME", "$a"}, {"PEXPIRETIME", "$a"},
                     {"SET", "$a", "v"}, {"TTL", "$a"}, {"PTTL", "$a"}, {"EXPIRETIME", "$a"},
                     {"TTL"}, {"TTL", "$a", "$b"}}},
-  });
+  };
 }
+
+TEST_F(Conformance, Expiry) { run_cases(expiry_cases()); }
 
 std::vector<conformance_case> key_cases() {
   return {
@@ -425,8 +440,8 @@ TEST_F(Conformance, PipelinedTransactions) {
 // Write-behind keys answer alike too: the shard decides SET's conditions,
 // APPEND, GETDEL... from the newest value (in Redis, else the row) and
 // queues the outcome; EXEC is one call of the enqueue script, its commands
-// decided in turn. Cases that look at or set an expiry are left out: a
-// write-behind namespace has expiry = "cache".
+// decided in turn. Cases that look at or set an expiry are left out: this
+// namespace has expiry = "cache".
 TEST_F(Conformance, WriteBehindKeysAnswerAlike) {
   std::vector<conformance_case> cases;
   for (auto list : {set_cases(), set_relative_cases(), append_cases(), counter_cases(), key_cases(),
@@ -437,6 +452,18 @@ TEST_F(Conformance, WriteBehindKeysAnswerAlike) {
   ASSERT_GE(cases.size(), 20u);
   run_cases(cases, behind_->port(), "confwb:");
   run_pipelined(pipelined_cases(), behind_->port(), "confwb:");
+}
+
+// With expiry = "value", write-behind keys answer every case alike, those
+// with expiries too: the entry carries a queued value's expiry, the writer
+// stores it in the row, and the TTL family reads the newest of the two.
+TEST_F(Conformance, WriteBehindKeysWithValueExpiryAnswerAlike) {
+  std::vector<conformance_case> cases;
+  for (auto list : {set_cases(), set_relative_cases(), append_cases(), counter_cases(),
+                    expiry_cases(), key_cases(), transaction_cases(), pipelined_cases()})
+    cases.insert(cases.end(), list.begin(), list.end());
+  run_cases(cases, behind_->port(), "confwbx:");
+  run_pipelined(pipelined_cases(), behind_->port(), "confwbx:");
 }
 
 // KEYS and SCAN return keys in another order than Redis (by namespace,

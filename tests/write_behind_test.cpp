@@ -443,6 +443,113 @@ TEST_F(WriteBehind, ExpireSetsTheCacheCopysTtlOnceTheValueIsPersisted) {
   EXPECT_EQ(row_of(id), "v");
 }
 
+// A write-behind namespace with expiry = "value" (table wbx_items).
+config value_expiry_config() {
+  sql("CREATE TABLE IF NOT EXISTS wbx_items (id text PRIMARY KEY, doc text NOT NULL, "
+      "version bigint NOT NULL DEFAULT 0, expires_at timestamptz)");
+  return test_config(R"(
+[[namespace]]
+prefix = "wbx:"
+table = "wbx_items"
+key_column = "id"
+value_column = "doc"
+value_type = "text"
+mode = "write-behind"
+expiry = "value"
+flush_interval_ms = 20
+)");
+}
+
+// The row of wbx_items: its value, and whether it has expired (<none>: no row).
+std::string expiring_row_of(const std::string& id) {
+  auto r = sql("SELECT doc, expires_at IS NOT NULL AND expires_at <= now() FROM wbx_items "
+               "WHERE id = $1", id);
+  if (r.empty())
+    return "<none>";
+  return r[0][0].as<std::string>() + (r[0][1].as<bool>() ? " (expired)" : "");
+}
+
+// expiry = "value" on a write-behind key: a queued value that expires is
+// absent on every node while an older row is still in PostgreSQL (its
+// entry says so until the writer gets to it), then in its row too, also
+// once the cache entry is gone.
+TEST_F(WriteBehind, WithValueExpiryAQueuedValueThatExpiredIsAbsentOnEveryNodeAndInItsRow) {
+  auto cfg = value_expiry_config();
+  cfg.reap_interval = std::chrono::hours(1);  // the row stays, expired, for this test to see
+  auto id = key();
+  auto k = "wbx:" + id;
+  sql("INSERT INTO wbx_items (id, doc, version) VALUES ($1, 'old', 1)", id);
+  // Until released, no writer may take the streams: the queue waits.
+  auto locks = std::make_unique<stream_locks>(streams_of(cfg));
+  auto one = service::start(*sys_, cfg);
+  auto two = service::start(*sys_, cfg);
+  resp_client c1(one->port()), c2(two->port());
+  EXPECT_EQ(c2.cmd({"GET", k}).str, "old");  // read through, cached
+  ASSERT_EQ(c1.cmd({"SET", k, "new", "PX", "400"}).str, "OK");
+  EXPECT_EQ(c2.cmd({"GET", k}).str, "new");
+  auto pttl = c2.cmd({"PTTL", k}).number;
+  EXPECT_TRUE(pttl > 0 && pttl <= 400) << pttl;
+  EXPECT_EQ(c1.cmd({"EXISTS", k}).number, 1);
+  ASSERT_TRUE(eventually([&] { return c2.cmd({"GET", k}).is_nil(); }));
+  EXPECT_EQ(expiring_row_of(id), "old");  // the older row is still there, and yet:
+  for (auto* c : {&c1, &c2}) {
+    EXPECT_TRUE(c->cmd({"GET", k}).is_nil());
+    EXPECT_EQ(c->cmd({"EXISTS", k}).number, 0);
+    EXPECT_EQ(c->cmd({"TTL", k}).number, -2);
+    EXPECT_EQ(c->cmd({"STRLEN", k}).number, 0);
+    EXPECT_TRUE(c->cmd({"GETEX", k, "PERSIST"}).is_nil());
+  }
+  EXPECT_EQ(c1.cmd({"APPEND", k, "x"}).number, 1);  // from nothing: the value expired
+  EXPECT_EQ(c1.cmd({"SET", k, "later", "PX", "300", "GET"}).str, "x");
+  ASSERT_TRUE(eventually([&] { return c1.cmd({"GET", k}).is_nil(); }));
+  locks->release();
+  ASSERT_TRUE(eventually([&] { return expiring_row_of(id) == "later (expired)"; }));
+  // The cache entry lost (evicted, flushed): the row decides, and it has expired.
+  redis({"DEL", "wtc:" + k});
+  for (auto* c : {&c1, &c2}) {
+    EXPECT_TRUE(c->cmd({"GET", k}).is_nil());
+    EXPECT_EQ(c->cmd({"EXISTS", k}).number, 0);
+    EXPECT_EQ(c->cmd({"PTTL", k}).number, -2);
+  }
+  EXPECT_EQ(c2.cmd({"SET", k, "again", "NX", "EX", "100"}).str, "OK");
+  EXPECT_EQ(c1.cmd({"GET", k}).str, "again");
+  EXPECT_TRUE(eventually([&] { return expiring_row_of(id) == "again"; }));
+  auto ttl = c1.cmd({"TTL", k}).number;
+  EXPECT_TRUE(ttl > 98 && ttl <= 100) << ttl;
+  EXPECT_EQ(c1.cmd({"PERSIST", k}).number, 1);
+  EXPECT_EQ(c2.cmd({"TTL", k}).number, -1);
+  EXPECT_TRUE(eventually([&] {
+    return sql("SELECT expires_at IS NULL FROM wbx_items WHERE id = $1", id)[0][0].as<bool>();
+  }));
+  two->stop();
+  one->stop();
+}
+
+// The reaper deletes an expired write-behind row through the key's queue
+// (a DEL decided from its newest state), leaving the key tombstoned; a key
+// renewed by a queued write is left alone.
+TEST_F(WriteBehind, WithValueExpiryTheReaperDeletesExpiredRowsThroughTheQueue) {
+  auto cfg = value_expiry_config();
+  cfg.reap_interval = 50ms;
+  auto svc = service::start(*sys_, cfg);
+  resp_client c(svc->port());
+  auto gone = key(), kept = key();
+  ASSERT_EQ(c.cmd({"SET", "wbx:" + gone, "v", "PX", "300"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", "wbx:" + kept, "v", "PX", "300"}).str, "OK");
+  EXPECT_EQ(c.cmd({"PERSIST", "wbx:" + kept}).number, 1);
+  // Only the reaper's DEL makes the entry a DEL ("x"): the writer leaves a
+  // value's entry as it was.
+  ASSERT_TRUE(eventually([&] {
+    return expiring_row_of(gone) == "<none>" && redis({"HGET", "wtc:wbx:" + gone, "k"}).str == "x";
+  }));
+  EXPECT_GT(redis({"PTTL", "wtc:wbx:" + gone}).number, 0);  // tombstoned, for a while
+  EXPECT_TRUE(c.cmd({"GET", "wbx:" + gone}).is_nil());
+  EXPECT_EQ(expiring_row_of(kept), "v");
+  EXPECT_EQ(c.cmd({"GET", "wbx:" + kept}).str, "v");
+  EXPECT_EQ(c.cmd({"TTL", "wbx:" + kept}).number, -1);
+  svc->stop();
+}
+
 // A value PostgreSQL refuses for good goes to wtcache_dead_letters with the
 // error and its key; the other entries of the batch land, and the cache
 // entry is invalidated so reads show what the database has.

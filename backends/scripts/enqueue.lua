@@ -4,7 +4,8 @@
 -- value, delta, ttl, entry, stream, stats, max entries, max bytes, low
 -- entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value, loaded
 -- row's version, expected entry (-1 any; 0 none pending, the row decided;
--- else the version of the value or DEL pending or cached that decided).
+-- else the version of the value or DEL pending or cached that decided),
+-- expiry (Unix ms when the value expires, expiry = "value"; -1 never).
 -- Returns 4 strings per op: status, version, count, error.
 --
 -- A command is planned on a copy first and applied only when every op can
@@ -17,7 +18,9 @@
 -- comes alone, with the entry it decided from: if that entry has changed
 -- since, the command is 'changed' and nothing is written (the shard decides
 -- again).
-local F = 17
+-- A value that expires keeps its expiry in the entry's field e, and in the
+-- queue entry's: the entry stays pinned past it, its readers judge it.
+local F = 18
 local n = tonumber(ARGV[1])
 local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
 local function fmt(x) return string.format('%.0f', x) end
@@ -39,10 +42,10 @@ end
 local function entry(key)
   local e = entries[key]
   if not e then
-    local r = redis.pcall('HMGET', key, 'v', 'k', 'd')
+    local r = redis.pcall('HMGET', key, 'v', 'k', 'd', 'e')
     if r.err then e = {v = 0, wrong = true}
-    elseif r[1] then e = {k = r[2], v = tonumber(r[1]) or 0, d = r[3] or ''}
-    else e = {v = 0} end
+    elseif r[1] then e = {k = r[2], v = tonumber(r[1]) or 0, d = r[3] or '', x = r[4] ~= false}
+    else e = {v = 0, x = r[4] ~= false} end
     entries[key] = e
   end
   return e
@@ -160,12 +163,20 @@ while i <= n do
       local vs = fmt(v)
       if e.wrong then redis.call('DEL', key); e.wrong = false end
       local k = (p.op == 'd') and 'x' or 'v'
+      local expires = (k == 'v' and tonumber(arg(x, 18)) >= 0) and arg(x, 18) or nil
       redis.call('HSET', key, 'v', vs, 'k', k, 'd', p.data)
+      if expires then redis.call('HSET', key, 'e', expires)
+      elseif e.x then redis.call('HDEL', key, 'e') end
       redis.call('PERSIST', key)
-      e.k, e.v, e.d = k, v, p.data
+      e.k, e.v, e.d, e.x = k, v, p.data, expires ~= nil
       local bytes = #arg(x, 3) + #p.data
-      redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
-                 't', arg(x, 6), 'b', tostring(bytes))
+      if expires then
+        redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
+                   't', arg(x, 6), 'b', tostring(bytes), 'e', expires)
+      else
+        redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
+                   't', arg(x, 6), 'b', tostring(bytes))
+      end
       local s = stat(arg(x, 9))
       s.n, s.b = s.n + 1, s.b + bytes
       redis.call('HINCRBY', arg(x, 9), 'n', 1)
