@@ -68,6 +68,10 @@ void round(self_ptr self) {
         auto left = std::make_shared<int>(0);
         auto error = std::make_shared<caf::error>();
         auto deleted = std::make_shared<uint64_t>(0);
+        // A full page again at once only if each part deleted something:
+        // a write-behind row stays until its queued DEL is persisted, and a
+        // page of those found again must not make the rounds back to back.
+        auto stuck = std::make_shared<bool>(false);
         auto one_done = [=] {
           if (--*left > 0)
             return;
@@ -78,9 +82,7 @@ void round(self_ptr self) {
             return;
           }
           self->state.failing = false;
-          // A full page again at once, unless none of it could go yet (a
-          // write-behind DEL queued by an earlier round, not yet persisted).
-          next_round(self, full && *deleted > 0);
+          next_round(self, full && !*stuck);
         };
         for (auto& req : dels)
           if (!req.writes.empty())
@@ -93,8 +95,11 @@ void round(self_ptr self) {
                         std::move(req))
             .then(
               [=](const std::vector<write_answer>& answers) {
+                uint64_t n = 0;
                 for (auto& a : answers)
-                  *deleted += a.number > 0 ? 1 : 0;
+                  n += a.number > 0 ? 1 : 0;
+                *deleted += n;
+                *stuck = *stuck || n == 0;
                 one_done();
               },
               [=](caf::error& err) {

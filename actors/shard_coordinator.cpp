@@ -364,7 +364,12 @@ void start_read(self_ptr self, const std::string& key, uint64_t id) {
       [=](store_row& row) {
         observed(self, backend::postgres);
         auto& st = self->state;
-        if (!row.found) {
+        // A write-behind key's expiry is judged by this node's clock, as
+        // every other command of it judges it (state_of); PostgreSQL's
+        // may be behind.
+        bool expired_here = st.cfg.spaces->at(ns).mode == write_mode::write_behind &&
+                            row.expires_ms >= 0 && row.expires_ms <= unix_now_ms();
+        if (!row.found || expired_here) {
           finish_read(self, id, key, lookup{false, {}});
           return;
         }

@@ -11,6 +11,7 @@
 
 #include "core/ascii.hpp"
 #include "core/command_table.hpp"
+#include "core/deadline.hpp"
 #include "core/glob.hpp"
 #include "core/json.hpp"
 #include "core/resp.hpp"
@@ -93,12 +94,6 @@ command_plan one_write(const std::string& name, key_write w, reply_shape shape,
   p.shape = shape;
   p.request.writes.push_back(std::move(w));
   return p;
-}
-
-int64_t unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
 }
 
 // The latest expiry PostgreSQL's timestamptz holds (year 294276), in Unix ms.

@@ -1,6 +1,6 @@
 -- Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
 -- version clock, KEYS[2] a scratch key for INCRBY arithmetic. ARGV[1] the
--- number of ops, then 17 fields per op: group, kind (s|d|i), client key,
+-- number of ops, then 18 fields per op: group, kind (s|d|i), client key,
 -- value, delta, ttl, entry, stream, stats, max entries, max bytes, low
 -- entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value, loaded
 -- row's version, expected entry (-1 any; 0 none pending, the row decided;
