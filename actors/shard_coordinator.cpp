@@ -56,20 +56,13 @@ int64_t shard_state::cache_ttl_of(op_kind kind, expiry_change expiry, int64_t ex
     return ttl_ms(ns);
   if (expiry == expiry_change::in)
     return clamp_ttl(expiry_ms);
-  if (expiry == expiry_change::at) {
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch()).count();
-    return clamp_ttl(std::max<int64_t>(expiry_ms - now, 1));
-  }
+  if (expiry == expiry_change::at)
+    return clamp_ttl(std::max<int64_t>(expiry_ms - unix_now_ms(), 1));
   return ttl_ms(ns);
 }
 
 int64_t shard_state::clamp_ttl(int64_t ms) const {
-  // An entry must outlive any fill that read an older row and is still on
-  // its way (a fill runs within redis_timeout of being sent, or not at all):
-  // once the entry expired, the fence could no longer stop that fill.
-  auto floor = 2 * cfg.redis_timeout.count();
-  return ms <= 0 ? 0 : std::max(ms, floor);
+  return ms <= 0 ? 0 : std::max(ms, shortest_entry_ttl_ms(cfg.redis_timeout));
 }
 
 queued_write shard_state::make_queued(const key_write& w) const {
@@ -368,7 +361,7 @@ void start_read(self_ptr self, const std::string& key, uint64_t id) {
         // every other command of it judges it (state_of); PostgreSQL's
         // may be behind.
         bool expired_here = st.cfg.spaces->at(ns).mode == write_mode::write_behind &&
-                            row.expires_ms >= 0 && row.expires_ms <= unix_now_ms();
+                            expired_by(row.expires_ms, unix_now_ms());
         if (!row.found || expired_here) {
           finish_read(self, id, key, lookup{false, {}});
           return;
@@ -488,7 +481,7 @@ current_row state_of(const cache_entry& e, const store_row& row, int64_t now_ms)
     r.version = row.version;
     r.expires_ms = row.expires_ms;
   }
-  r.expired = live && r.expires_ms >= 0 && r.expires_ms <= now_ms;
+  r.expired = live && expired_by(r.expires_ms, now_ms);
   r.exists = live && !r.expired;
   if (!r.exists) {
     r.value.clear();

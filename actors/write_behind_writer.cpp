@@ -15,6 +15,7 @@
 
 #include "core/deadline.hpp"
 #include "messages/atoms.hpp"
+#include "messages/cache_protocol.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -271,19 +272,16 @@ caf::error writer_state::persist() {
             if (e.op == 'd') {
               tx.exec_prepared("apply_del", id, version);
             } else {
-              pqxx::result res;
-              if (cfg.ns.expiry == expiry_mode::value) {
-                auto expires = e.expires_ms >= 0 ? std::optional<int64_t>(e.expires_ms)
-                                                 : std::optional<int64_t>();
-                res = cfg.ns.type == value_type::bytea
-                        ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version,
-                                           expires)
-                        : tx.exec_prepared("apply_set", id, e.data, version, expires);
-              } else {
-                res = cfg.ns.type == value_type::bytea
-                        ? tx.exec_prepared("apply_set", id, pqxx::binarystring(e.data), version)
-                        : tx.exec_prepared("apply_set", id, e.data, version);
-              }
+              // expiry = "value" binds the expiry as $4 (NULL: none).
+              auto apply = [&](const auto& value) {
+                if (cfg.ns.expiry != expiry_mode::value)
+                  return tx.exec_prepared("apply_set", id, value, version);
+                return tx.exec_prepared("apply_set", id, value, version,
+                                        e.expires_ms >= 0 ? std::optional<int64_t>(e.expires_ms)
+                                                          : std::nullopt);
+              };
+              auto res = cfg.ns.type == value_type::bytea ? apply(pqxx::binarystring(e.data))
+                                                          : apply(e.data);
               // A replay changes nothing and returns nothing: read the text
               // back, so the cache ends up with exactly what the row holds.
               if (cfg.ns.type == value_type::jsonb && res.empty())
@@ -353,12 +351,12 @@ caf::error writer_state::persist() {
   }
   std::size_t dead_count = 0;
   auto now_ms = unix_now_ms();
-  auto floor_ms = 2 * std::chrono::duration_cast<std::chrono::milliseconds>(cfg.redis_timeout).count();
+  auto floor_ms = shortest_entry_ttl_ms(cfg.redis_timeout);
   for (auto& candidates : keys) {
     auto& e = batch[candidates.front()];
     // A value that expires: its entry goes soon after (it says "absent" by
     // its field e meanwhile), yet outlives any fill of an older row still
-    // on its way, as every entry does (shard_state::clamp_ttl).
+    // on its way, as every entry does (shortest_entry_ttl_ms).
     auto ttl = e.ttl_ms;
     if (e.expires_ms >= 0) {
       auto left = std::max(e.expires_ms - now_ms, floor_ms);

@@ -70,7 +70,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
   // left out (cache_write::expire_by_ns).
   if (std::any_of(writes.begin(), writes.end(), [](auto& w) { return w.expire_by_ns != 0; })) {
     auto now = std::chrono::steady_clock::now().time_since_epoch().count();
-    auto floor = 2 * std::chrono::duration_cast<std::chrono::milliseconds>(redis.timeout()).count();
+    auto floor = shortest_entry_ttl_ms(redis.timeout());
     std::vector<cache_write> kept;
     std::vector<std::size_t> where;
     for (std::size_t i = 0; i < writes.size(); ++i) {

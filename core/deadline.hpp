@@ -25,4 +25,9 @@ inline int64_t unix_now_ms() {
     .count();
 }
 
+// An expiry (Unix ms; -1 none) that has passed at `now_ms`.
+inline bool expired_by(int64_t expires_ms, int64_t now_ms) {
+  return expires_ms >= 0 && expires_ms <= now_ms;
+}
+
 }  // namespace wtcache

@@ -14,6 +14,7 @@
 // late (a late fill could otherwise land after its tombstone expired).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "core/deadline.hpp"
 #include "messages/atoms.hpp"
 #include "messages/op_kind.hpp"
 
@@ -48,7 +50,15 @@ typename F::result_type inspect(F& f, cache_entry& x) {
 // A value or DEL entry that says the key is absent at `now_ms` (Unix ms):
 // a write-behind DEL, or a value whose expiry has passed.
 inline bool absent_at(const cache_entry& e, int64_t now_ms) {
-  return e.deleted || (e.expires_ms >= 0 && e.expires_ms <= now_ms);
+  return e.deleted || expired_by(e.expires_ms, now_ms);
+}
+
+// The shortest TTL an entry may get: it must outlive any fill that read an
+// older row and is still on its way (a fill runs within the Redis timeout
+// of being sent, or not at all); once the entry expired, the fence could
+// no longer stop that fill.
+inline int64_t shortest_entry_ttl_ms(std::chrono::nanoseconds redis_timeout) {
+  return 2 * std::chrono::duration_cast<std::chrono::milliseconds>(redis_timeout).count();
 }
 
 struct cache_write {

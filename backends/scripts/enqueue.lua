@@ -170,13 +170,10 @@ while i <= n do
       redis.call('PERSIST', key)
       e.k, e.v, e.d, e.x = k, v, p.data, expires ~= nil
       local bytes = #arg(x, 3) + #p.data
-      if expires then
-        redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
-                   't', arg(x, 6), 'b', tostring(bytes), 'e', expires)
-      else
-        redis.call('XADD', arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
-                   't', arg(x, 6), 'b', tostring(bytes))
-      end
+      local fields = {arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
+                      't', arg(x, 6), 'b', tostring(bytes)}
+      if expires then fields[#fields + 1] = 'e'; fields[#fields + 1] = expires end
+      redis.call('XADD', unpack(fields))
       local s = stat(arg(x, 9))
       s.n, s.b = s.n + 1, s.b + bytes
       redis.call('HINCRBY', arg(x, 9), 'n', 1)

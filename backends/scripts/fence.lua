@@ -2,9 +2,8 @@
 -- tombstone), data, ttl in ms, expiry (a write-behind value's, Unix ms,
 -- kept in field e as enqueue.lua keeps it; -1 none). Returns one integer
 -- per entry: 1 when written, 0 when an entry at this or a newer version is
--- there. One call
--- takes a whole round of writes: per call, EVALSHA costs Redis more than the
--- fence itself.
+-- there. One call takes a whole round of writes: per call, EVALSHA costs
+-- Redis more than the fence itself.
 -- A value at version V may replace a tombstone at V: the tombstone of a dirty
 -- key carries the version of the write whose cache update failed, and the
 -- row read back at that version is exactly what belongs in the cache. (A
