@@ -63,7 +63,7 @@ void drop(self_ptr self, const std::string& why) {
   auto& st = self->state;
   if (st.link) {
     if (st.verified)
-      spdlog::warn("cache reader: connection to Redis lost ({}); cache hits go through the "
+      st.cfg.log->warn("cache reader: connection to Redis lost ({}); cache hits go through the "
                    "Redis workers until it is back",
                    why);
     // CAF's close() is graceful and would wait for a Redis that does not
@@ -126,7 +126,7 @@ void connect(self_ptr self) {
       },
       [=](caf::error& err) {
         connect_later(self);
-        spdlog::debug("cache reader: no connection to Redis yet: {}", client_error_text(err));
+        self->state.cfg.log->debug("cache reader: no connection to Redis yet: {}", client_error_text(err));
       });
 }
 
@@ -197,6 +197,7 @@ void on_watchdog(self_ptr self) {
 
 cache_reader_settings cache_reader_settings_from(const config& cfg) {
   cache_reader_settings s;
+  s.log = logger_of(cfg);
   s.timeout = cfg.redis_timeout;
   s.backoff = cfg.restart_backoff;
   return s;

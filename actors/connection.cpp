@@ -96,7 +96,7 @@ void close_now(self_ptr self) {
 // drops them: CAF's next write fails and it releases the buffers.
 void cut_off(self_ptr self) {
   auto& st = self->state;
-  spdlog::warn("connection: closing a client that does not read its replies "
+  st.fe->log->warn("connection: closing a client that does not read its replies "
                "({} bytes unsent, limit {})",
                st.unsent_bytes, st.fe->max_reply_buffer_bytes);
   auto fd = static_cast<int>(st.hdl.id());
@@ -1249,7 +1249,7 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
       auto seq = st.next_seq++;
       st.close_at = seq;
       st.started.emplace_back(&st.fe->metrics->command("other"), steady::now());
-      spdlog::info("connection: closing after a protocol error: {}", st.parser->error_message());
+      st.fe->log->info("connection: closing after a protocol error: {}", st.parser->error_message());
       complete(self, seq, error_reply("ERR " + st.parser->error_message()));
       return;
     }
@@ -1277,6 +1277,7 @@ std::size_t read_size_after(std::size_t current, std::size_t got) {
 
 front_end front_end_from(const config& cfg) {
   front_end fe;
+  fe.log = logger_of(cfg);
   fe.redis_prefix = cfg.redis_key_prefix;
   fe.redis_timeout = cfg.redis_timeout;
   fe.parse_limits.max_bulk = cfg.max_value_bytes;

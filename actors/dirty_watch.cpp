@@ -42,7 +42,7 @@ void look(self_ptr self) {
                      overflow);
         h.lease_until.store(lease_until);
         if (st.failing)
-          spdlog::info("dirty-key watch: reading wtcache_dirty_keys again; cached reads are "
+          st.cfg.log->info("dirty-key watch: reading wtcache_dirty_keys again; cached reads are "
                        "trusted again");
         st.failing = false;
         if (!st.ready) {
@@ -59,7 +59,7 @@ void look(self_ptr self) {
         // reads go to PostgreSQL (or, while it is down, still to the cache:
         // on_database_failure = "serve-cached").
         if (!st.failing)
-          spdlog::warn("dirty-key watch: cannot read wtcache_dirty_keys ({}); write-through "
+          st.cfg.log->warn("dirty-key watch: cannot read wtcache_dirty_keys ({}); write-through "
                        "reads bypass the cache until it can",
                        client_error_text(err));
         st.failing = true;

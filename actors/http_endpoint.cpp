@@ -82,7 +82,7 @@ void ready_answer(self_ptr self, const std::shared_ptr<readiness>& r) {
   for (auto [ok, br, name] : {std::tuple{r->postgres.ok, &h.postgres, "postgres"},
                               std::tuple{r->redis.ok, &h.redis, "redis"}})
     if (ok && br->current(now) == circuit_breaker::state::half_open && br->success(now).closed)
-      spdlog::info("{} circuit closed: it answered a readiness probe", name);
+      self->state.cfg.log->info("{} circuit closed: it answered a readiness probe", name);
   auto pg_breaker = h.postgres.current(now);
   auto redis_breaker = h.redis.current(now);
   std::vector<std::string> reasons;
@@ -277,6 +277,7 @@ std::string http_message(const http_response& r, bool head) {
 
 http_settings http_settings_from(const config& cfg) {
   http_settings s;
+  s.log = logger_of(cfg);
   s.host = cfg.http_host;
   s.port = cfg.http_port;
   // Readiness probes have timeouts of a second or so.

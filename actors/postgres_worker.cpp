@@ -70,13 +70,13 @@ std::string text_array(const std::vector<std::string>& xs) {
 // try. A timeout does not: before COMMIT the rows stay locked meanwhile.
 caf::expected<std::vector<cache_write_result>>
 put_fenced(redis_connection& cache, const std::vector<cache_write>& writes,
-           service_metrics* m) {
+           service_metrics* m, spdlog::logger& log) {
   busy_call timed(m, nullptr, &service_metrics::cache_write_latency);
   auto started = std::chrono::steady_clock::now();
-  auto rs = write_fenced(cache, writes);
+  auto rs = write_fenced(cache, writes, log);
   if (!rs && rs.error() == ec::redis_unavailable &&
       std::chrono::steady_clock::now() - started < cache.timeout() / 2)
-    rs = write_fenced(cache, writes);
+    rs = write_fenced(cache, writes, log);
   return rs;
 }
 
@@ -134,7 +134,7 @@ int8_t reply_of(const caf::error& err) {
 
 void update_cache(postgres_worker_state& st, const std::vector<cache_write>& writes,
                   store_outcome& outcome) {
-  auto rs = put_fenced(st.cache, writes, st.metrics.get());
+  auto rs = put_fenced(st.cache, writes, st.metrics.get(), *st.log);
   if (!rs) {
     outcome.cache_redis = reply_of(rs.error());
     return;
@@ -840,8 +840,10 @@ caf::error postgres_worker_state::clear_dirty(const dirty_records& done) {
 postgres_worker_actor::behavior_type
 postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> self,
                 postgres_worker_settings cfg) {
+  block_sigpipe_on_this_thread();  // detached: this is the worker's own thread
   auto& st = self->state;
   st.metrics = std::move(cfg.metrics);
+  st.log = std::move(cfg.log);
   st.spaces = std::move(cfg.spaces);
   st.max_value_bytes = cfg.max_value_bytes;
   st.db = postgres_session(session_settings{std::move(cfg.url), cfg.statement_timeout, true});
@@ -880,7 +882,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       dirty_records missed;
       if (!use_cache) {
         missed = record;
-      } else if (auto rs = put_fenced(st.cache, tombstones, st.metrics.get()); !rs) {
+      } else if (auto rs = put_fenced(st.cache, tombstones, st.metrics.get(), *st.log); !rs) {
         outcome.redis = reply_of(rs.error());
         missed = record;
       } else {
@@ -929,7 +931,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
     },
     [=](atom::clear, const dirty_records& done) {
       if (auto err = self->state.clear_dirty(done))
-        spdlog::debug("postgres: could not delete {} dirty-key record(s): {}", done.keys.size(),
+        self->state.log->debug("postgres: could not delete {} dirty-key record(s): {}", done.keys.size(),
                       client_error_text(err));
     },
     [=](atom::get, uint32_t ns, const std::string& id, int64_t deadline) -> caf::result<store_row> {

@@ -14,6 +14,7 @@ using self_ptr = caf::stateful_actor<reaper_state>*;
 
 reaper_settings reaper_settings_from(const config& cfg) {
   reaper_settings s;
+  s.log = logger_of(cfg);
   s.interval = cfg.reap_interval;
   s.batch = cfg.reap_batch;
   s.request_timeout = cfg.request_timeout;
@@ -32,7 +33,7 @@ void next_round(self_ptr self, bool at_once) {
 void failed(self_ptr self, const caf::error& err) {
   auto& st = self->state;
   if (!st.failing)
-    spdlog::warn("reaper: cannot delete expired rows now ({}); trying again every {} ms",
+    st.cfg.log->warn("reaper: cannot delete expired rows now ({}); trying again every {} ms",
                  client_error_text(err), st.cfg.interval.count());
   st.failing = true;
   next_round(self, false);

@@ -48,7 +48,9 @@ void deliver_all(caf::actor_system& sys, std::vector<answer> answers) {
 redis_worker_actor::behavior_type
 redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self,
              redis_worker_settings cfg) {
+  block_sigpipe_on_this_thread();  // detached: this is the worker's own thread
   self->state.metrics = std::move(cfg.metrics);
+  self->state.log = std::move(cfg.log);
   self->state.redis = redis_connection(std::move(cfg.endpoint), cfg.timeout);
   return {
     [=](atom::get, std::vector<std::string>& keys,
@@ -120,7 +122,7 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self,
         return make_error(ec::timeout, "redis request expired in the queue");
       auto* m = self->state.metrics.get();
       busy_call busy(m, &service_metrics::redis_in_use, &service_metrics::cache_write_latency);
-      return write_fenced(self->state.redis, writes);
+      return write_fenced(self->state.redis, writes, *self->state.log);
     },
     [=](atom::enqueue, const std::string& prefix, const std::vector<queued_write>& writes,
         int64_t deadline) -> caf::result<std::vector<queued_result>> {

@@ -26,6 +26,7 @@ using clock_type = std::chrono::steady_clock;
 
 shard_settings shard_settings_from(const config& cfg) {
   shard_settings s;
+  s.log = logger_of(cfg);
   s.shard_count = cfg.shards;
   s.redis_prefix = cfg.redis_key_prefix;
   s.default_ttl = cfg.default_ttl;
@@ -167,11 +168,11 @@ void observed(self_ptr self, backend b, const caf::error* err = nullptr) {
   auto t = down ? br.failure(now) : br.success(now);
   const char* name = b == backend::postgres ? "postgres" : "redis";
   if (t.opened)
-    spdlog::warn("{} circuit open after consecutive failures (last: {}); requests fail fast, "
+    self->state.cfg.log->warn("{} circuit open after consecutive failures (last: {}); requests fail fast, "
                  "then one probe at a time",
                  name, client_error_text(*err));
   else if (t.closed)
-    spdlog::info("{} circuit closed: the first request succeeded {} ms after it opened", name,
+    self->state.cfg.log->info("{} circuit closed: the first request succeeded {} ms after it opened", name,
                  t.outage.count());
 }
 
@@ -729,7 +730,7 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
   const auto& keys = outcome.cached.keys;
   const auto& versions = outcome.cached.versions;
   if (observed_redis(self, outcome.cache_redis, "no answer to the cache update after COMMIT"))
-    spdlog::warn("shard {}: cache update after commit failed; {} key(s) marked dirty", st.cfg.index,
+    self->state.cfg.log->warn("shard {}: cache update after commit failed; {} key(s) marked dirty", st.cfg.index,
                  keys.size());
   dirty_records done;  // recorded keys the cache update has just covered
   for (std::size_t i = 0; i < keys.size(); ++i) {
@@ -1338,7 +1339,7 @@ void write_tombstones(self_ptr self, int64_t fresh) {
           forget_records(self, std::move(done));
         st.dirty.retry_answered();
         if (st.dirty.empty())
-          spdlog::info("shard {}: dirty keys invalidated; the cache is trusted again",
+          self->state.cfg.log->info("shard {}: dirty keys invalidated; the cache is trusted again",
                        st.cfg.index);
         schedule_retry(self);
       },

@@ -66,13 +66,14 @@ void spawn_slot(self_ptr self, std::size_t i) {
         postgres_worker, postgres_worker_settings{st.cfg.postgres_url, st.cfg.spaces,
                                                   st.cfg.postgres_timeout, st.cfg.redis,
                                                   st.cfg.redis_timeout, st.cfg.metrics,
-                                                  st.cfg.max_value_bytes});
+                                                  st.cfg.max_value_bytes, st.cfg.log});
       s.address = s.postgres_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.postgres_worker));
       break;
     case kind::redis:
       s.redis_worker = self->spawn<caf::detached + caf::monitored>(
-        redis_worker, redis_worker_settings{st.cfg.redis, st.cfg.redis_timeout, st.cfg.metrics});
+        redis_worker, redis_worker_settings{st.cfg.redis, st.cfg.redis_timeout, st.cfg.metrics,
+                                            st.cfg.log});
       s.address = s.redis_worker.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.redis_worker));
       break;
@@ -84,7 +85,7 @@ void spawn_slot(self_ptr self, std::size_t i) {
       break;
     case kind::watch: {
       dirty_watch_settings w{st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout,
-                             st.cfg.dirty_lease, st.cfg.shards, st.cfg.health};
+                             st.cfg.dirty_lease, st.cfg.shards, st.cfg.health, st.cfg.log};
       s.watch = self->spawn<caf::monitored>(dirty_watch, std::move(w));
       s.address = s.watch.address();
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.watch));
@@ -108,6 +109,7 @@ supervisor_settings supervisor_settings_from(const config& cfg) {
   s.backoff = cfg.restart_backoff;
   s.dirty_lease = cfg.dirty_lease;
   s.max_value_bytes = cfg.max_value_bytes;
+  s.log = logger_of(cfg);
   // Long enough for any worker's driver call in flight to reach its deadline.
   s.stop_wait = 2 * std::max(cfg.postgres_timeout, cfg.redis_timeout) + std::chrono::seconds(1);
   for (auto& ns : cfg.namespaces)
@@ -183,10 +185,10 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
       st.cfg.metrics->worker_restarts.fetch_add(1, std::memory_order_relaxed);
       // Logged when a worker starts failing, not at every attempt after.
       if (first)
-        spdlog::warn("supervisor: {} worker {} stopped ({}); restarting with backoff, first in {} ms",
+        st.cfg.log->warn("supervisor: {} worker {} stopped ({}); restarting with backoff, first in {} ms",
                      kind_name(s.what), i, self->system().render(dm.reason), delay.count());
       else
-        spdlog::debug("supervisor: {} worker {} stopped again (attempt {}); next in {} ms",
+        st.cfg.log->debug("supervisor: {} worker {} stopped again (attempt {}); next in {} ms",
                       kind_name(s.what), i, s.failures, delay.count());
       announce(self, s.what);
       self->delayed_send(self, delay, atom::respawn::value, static_cast<uint64_t>(i));
@@ -255,7 +257,7 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
       auto& st = self->state;
       if (!st.stopping)
         return;
-      spdlog::warn("supervisor: {} workers did not exit within {} ms of the stop; going without "
+      st.cfg.log->warn("supervisor: {} workers did not exit within {} ms of the stop; going without "
                    "them", st.live->size(), st.cfg.stop_wait.count());
       self->quit(st.stop_reason);
     },

@@ -72,6 +72,7 @@ void parse_entries(const redisReply* list, std::vector<writer_state::entry>& out
 writer_settings writer_settings_from(const config& cfg, const namespace_config& ns,
                                      std::size_t stream) {
   writer_settings w;
+  w.log = logger_of(cfg);
   w.ns = ns;
   w.stream_index = stream;
   w.redis_prefix = cfg.redis_key_prefix;
@@ -101,7 +102,7 @@ void writer_state::release_stream() {
       pqxx::nontransaction tx(db.conn());
       tx.exec_prepared("unlock", lock_key);
     } catch (const std::exception& e) {
-      spdlog::debug("write-behind {}: unlocking {} failed ({}); PostgreSQL frees it with the "
+      cfg.log->debug("write-behind {}: unlocking {} failed ({}); PostgreSQL frees it with the "
                     "session", cfg.ns.table, stream, one_line(e.what()));
     }
   }
@@ -161,7 +162,7 @@ caf::error writer_state::ensure_ready() {
       return redis_refused(*c, "XAUTOCLAIM");
     cursor = reply_text((*c)->element[0]);
   } while (cursor != "0-0");
-  spdlog::info("write-behind {}: draining stream {}", cfg.ns.table, stream);
+  cfg.log->info("write-behind {}: draining stream {}", cfg.ns.table, stream);
   return caf::none;
 }
 
@@ -377,7 +378,7 @@ caf::error writer_state::persist() {
   for (auto& e : batch)
     if (!e.dead.empty()) {
       ++dead_count;
-      spdlog::error("write-behind {}: PostgreSQL refused {} at version {}; moved to "
+      cfg.log->error("write-behind {}: PostgreSQL refused {} at version {}; moved to "
                     "wtcache_dead_letters: {}",
                     cfg.ns.table, e.key, e.version, e.dead);
     }
@@ -519,7 +520,7 @@ void failed(self_ptr self, const caf::error& err) {
     auto held = counted ? "the queue holds " + std::to_string(st.cfg.metrics->depth.load()) +
                             " entries"
                         : std::string("Redis cannot say how many entries are queued");
-    spdlog::warn("write-behind {} stream {}: {}; {}, retrying with backoff", st.cfg.ns.table,
+    st.cfg.log->warn("write-behind {} stream {}: {}; {}, retrying with backoff", st.cfg.ns.table,
                  st.cfg.stream_index, why, held);
   }
   st.failing = why;
@@ -566,7 +567,7 @@ void step(self_ptr self) {
       return;
     }
   if (!st.failing.empty()) {
-    spdlog::info("write-behind {} stream {}: draining again after {} failed attempts",
+    st.cfg.log->info("write-behind {} stream {}: draining again after {} failed attempts",
                  st.cfg.ns.table, st.cfg.stream_index, st.attempt);
     st.failing.clear();
   }
@@ -580,6 +581,7 @@ void step(self_ptr self) {
 }  // namespace
 
 writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings cfg) {
+  block_sigpipe_on_this_thread();  // detached: this is the worker's own thread
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.stream = queue_stream(st.cfg.redis_prefix, st.cfg.ns, st.cfg.stream_index);

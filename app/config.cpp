@@ -153,6 +153,8 @@ void parse_http_listen(const std::string& value, const std::string& field, confi
     std::tie(cfg.http_host, cfg.http_port) = parse_host_port(value, field);
 }
 
+}  // namespace
+
 namespace_config default_namespace() {
   namespace_config ns;
   ns.prefix = "";
@@ -162,6 +164,8 @@ namespace_config default_namespace() {
   ns.expiry = expiry_mode::value;  // as Redis: an expired key is gone
   return ns;
 }
+
+namespace {
 
 namespace_config parse_namespace(const toml::table& t, const std::string& path) {
   section s(&t, path);
@@ -512,6 +516,61 @@ config load_config(const command_line& cl) {
   if (cl.data_dir)
     cfg.data_dir = *cl.data_dir;
   return cfg;
+}
+
+void validate_config(const config& cfg) {
+  auto positive = [](bool ok, const std::string& field) {
+    if (!ok)
+      throw config_error(field, "must be positive");
+  };
+  positive(cfg.shards > 0, "shards");
+  positive(cfg.postgres_pool > 0, "postgres_pool");
+  positive(cfg.redis_pool > 0, "redis_pool");
+  positive(cfg.request_timeout.count() > 0, "request_timeout");
+  positive(cfg.redis_timeout.count() > 0, "redis_timeout");
+  positive(cfg.postgres_timeout.count() > 0, "postgres_timeout");
+  positive(cfg.max_value_bytes > 0, "max_value_bytes");
+  positive(cfg.max_batch_ops > 0, "max_batch_ops");
+  if (cfg.namespaces.empty() || !cfg.namespaces[0].prefix.empty() ||
+      cfg.namespaces[0].table != "wtcache_kv")
+    throw config_error("namespaces[0]", "must be the default namespace (table wtcache_kv, no "
+                                        "prefix): start from embedded_defaults()");
+  for (std::size_t i = 0; i < cfg.namespaces.size(); ++i) {
+    const auto& ns = cfg.namespaces[i];
+    auto field = [&](const std::string& name) {
+      return "namespaces[" + std::to_string(i) + "]." + name;
+    };
+    if (i > 0 && ns.prefix.empty())
+      throw config_error(field("prefix"), "is required and must not be empty");
+    for (std::size_t j = 1; j < i; ++j)
+      if (cfg.namespaces[j].prefix == ns.prefix)
+        throw config_error(field("prefix"), "\"" + ns.prefix + "\" is also namespaces[" +
+                                              std::to_string(j) + "]'s");
+    std::vector<std::pair<std::string, std::string>> cols = {
+      {"table", ns.table}, {"key_column", ns.key_column}, {"value_column", ns.value_column},
+      {"version_column", ns.version_column}};
+    for (std::size_t k = 0; k < ns.touch_columns.size(); ++k)
+      cols.emplace_back("touch_columns[" + std::to_string(k) + "]", ns.touch_columns[k]);
+    if (ns.expiry == expiry_mode::value)
+      cols.emplace_back("expires_column", ns.expires_column);
+    for (std::size_t a = 0; a < cols.size(); ++a) {
+      if (!is_plain_identifier(cols[a].second))
+        throw config_error(field(cols[a].first),
+                           "\"" + cols[a].second + "\" is not a plain identifier (letters, "
+                           "digits and underscores, not starting with a digit)");
+      for (std::size_t b = 1; b < a; ++b)  // cols[0] is the table
+        if (quote_identifier(cols[a].second) == quote_identifier(cols[b].second))
+          throw config_error(field(cols[a].first), "column \"" + cols[a].second +
+                                                     "\" is already used as " + cols[b].first);
+    }
+    if (ns.mode == write_mode::write_behind) {
+      positive(ns.writers > 0, field("writers"));
+      positive(ns.batch_size > 0, field("batch_size"));
+      positive(ns.flush_interval.count() > 0, field("flush_interval"));
+      positive(ns.max_queue_entries > 0, field("max_queue_entries"));
+      positive(ns.max_queue_bytes > 0, field("max_queue_bytes"));
+    }
+  }
 }
 
 std::string usage_text() {

@@ -32,6 +32,15 @@ config load_config(const command_line& cl);
 // Parses TOML text (exposed for tests); `source` names it in messages.
 config parse_config_text(const std::string& text, const std::string& source);
 
+// The default namespace (table wtcache_kv), namespaces[0] of every config.
+namespace_config default_namespace();
+
+// Checks a configuration built in code (a host's) as the loader checks a
+// file: the default namespace first, identifiers, limits that must be
+// positive, columns named once. Throws config_error naming the field
+// ("namespaces[1].table"). service::start calls it.
+void validate_config(const config& cfg);
+
 // --help: every option and configuration key, with its default.
 std::string usage_text();
 

@@ -479,20 +479,34 @@ bool shared_memory_released(int id) {
 // death and exit); a new postmaster refuses to start on the data directory
 // while any of them still holds the old shared memory, so wait for that.
 void embedded_postgres::signal_all(int sig) const {
+  // A process's state and parent, from /proc/PID/stat.
+  auto stat_of = [](const fs::path& proc, std::string& state, pid_t& parent) {
+    std::ifstream in(proc / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto close = stat.rfind(')');
+    if (close == std::string::npos)
+      return false;
+    std::istringstream rest(stat.substr(close + 2));
+    return bool(rest >> state >> parent);
+  };
   proc_.signal(sig);
+  if (sig == SIGSTOP) {
+    // kill() returns before the postmaster has stopped: until it has, it
+    // may still fork a backend the scan below would miss.
+    auto deadline = clock_type::now() + std::chrono::seconds(2);
+    std::string state;
+    pid_t parent = 0;
+    while (clock_type::now() < deadline &&
+           stat_of("/proc/" + std::to_string(proc_.pid()), state, parent) && state != "T")
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   for (auto& entry : fs::directory_iterator("/proc")) {
     auto name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos)
       continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    auto close = stat.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    std::istringstream rest(stat.substr(close + 2));
     std::string state;
     pid_t parent = 0;
-    if (rest >> state >> parent && parent == proc_.pid())
+    if (stat_of(entry.path(), state, parent) && parent == proc_.pid())
       ::kill(static_cast<pid_t>(std::stol(name)), sig);
   }
 }

@@ -12,44 +12,13 @@
 
 #include "app/check.hpp"
 #include "app/config.hpp"
-#include "app/embedded_servers.hpp"
+#include "app/private_servers.hpp"
 #include "app/schema.hpp"
 #include "app/logging.hpp"
 #include "app/service.hpp"
 #include "core/version.hpp"
 
 namespace {
-
-struct embedded {
-  std::unique_ptr<wtcache::embedded_redis> redis;
-  std::unique_ptr<wtcache::embedded_postgres> postgres;
-
-  void stop() {
-    if (postgres)
-      postgres->stop();
-    if (redis)
-      redis->stop();
-  }
-};
-
-// Starts private servers for whatever the configuration leaves unset.
-void start_embedded(wtcache::config& cfg, embedded& e, bool need_redis) {
-  namespace fs = std::filesystem;
-  if (cfg.postgres_url.empty()) {
-    auto dir = (fs::path(cfg.data_dir) / "postgres").string();
-    spdlog::info("starting embedded PostgreSQL in {}", dir);
-    e.postgres = std::make_unique<wtcache::embedded_postgres>();
-    e.postgres->start(dir, wtcache::demo_sql);
-    cfg.postgres_url = e.postgres->url();
-  }
-  if (need_redis && cfg.redis_url.empty()) {
-    auto dir = (fs::path(cfg.data_dir) / "redis").string();
-    spdlog::info("starting embedded redis-server in {}", dir);
-    e.redis = std::make_unique<wtcache::embedded_redis>();
-    e.redis->start(dir);
-    cfg.redis_url = e.redis->url();
-  }
-}
 
 bool json_logs = false;  // --log-format json: failures are log objects too
 
@@ -83,7 +52,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (cl.version) {
-      std::printf("wtcached %s\n", wtcache::version);
+      std::printf("wtcached %s\n", wtcache::version());
       return 0;
     }
     wtcache::set_up_logging(cl.log_format, cl.log_level);
@@ -93,25 +62,30 @@ int main(int argc, char** argv) {
     return fail("invalid configuration: ", e, 2);
   }
 
-  embedded servers;
+  // Private servers for whatever the configuration leaves unset.
+  std::unique_ptr<wtcache::private_servers> servers;
+  auto stop_servers = [&] {
+    if (servers)
+      servers->stop();
+  };
   try {
-    start_embedded(cfg, servers, cl.subcommand != "migrate");
+    servers = wtcache::private_servers::start(cfg, cl.subcommand != "migrate");
     if (cl.subcommand == "migrate") {
       for (auto& line : wtcache::migrate_schema(cfg.postgres_url, cfg.namespaces))
         std::printf("migrate: %s\n", line.c_str());
-      servers.stop();
+      stop_servers();
       return 0;
     }
     if (cl.subcommand == "check") {
       auto status = wtcache::run_check(cfg, cl.config_file ? *cl.config_file : "built-in defaults");
-      servers.stop();
+      stop_servers();
       return status;
     }
   } catch (const wtcache::config_error& e) {
-    servers.stop();
+    stop_servers();
     return fail("invalid configuration: ", e, 2);
   } catch (const std::exception& e) {
-    servers.stop();
+    stop_servers();
     return fail("", e, 1);
   }
 
@@ -132,19 +106,19 @@ int main(int argc, char** argv) {
     if (svc) {
       spdlog::info("wtcached {} serving RESP on {}:{}, HTTP {}; {} shards; redis {}{} (pool {}); "
                    "postgres {}{} (pool {}); {} namespace(s) besides the default",
-                   wtcache::version, cfg.listen_host, svc->port(),
+                   wtcache::version(), cfg.listen_host, svc->port(),
                    svc->http_port() ? cfg.http_host + ":" + std::to_string(svc->http_port())
                                     : std::string("off"),
                    cfg.shards, wtcache::redact_url(cfg.redis_url),
-                   servers.redis ? " (embedded)" : "", cfg.redis_pool,
-                   wtcache::redact_url(cfg.postgres_url), servers.postgres ? " (embedded)" : "",
+                   servers->runs_redis() ? " (embedded)" : "", cfg.redis_pool,
+                   wtcache::redact_url(cfg.postgres_url), servers->runs_postgres() ? " (embedded)" : "",
                    cfg.postgres_pool, cfg.namespaces.size() - 1);
       std::printf("wtcached listening on %s:%u\n", cfg.listen_host.c_str(), svc->port());
       std::printf("  redis:    %s%s\n", wtcache::redact_url(cfg.redis_url).c_str(),
-                  servers.redis ? " (embedded)" : "");
+                  servers->runs_redis() ? " (embedded)" : "");
       std::printf("  postgres: %s%s\n", wtcache::redact_url(cfg.postgres_url).c_str(),
-                  servers.postgres ? " (embedded)" : "");
-      if (servers.redis || servers.postgres)
+                  servers->runs_postgres() ? " (embedded)" : "");
+      if (servers->runs_redis() || servers->runs_postgres())
         std::printf("  data:     %s\n", std::filesystem::absolute(cfg.data_dir).lexically_normal().c_str());
       if (svc->http_port() != 0)
         std::printf("  metrics:  http://%s:%u/metrics (also /healthz, /readyz)\n",
@@ -162,6 +136,6 @@ int main(int argc, char** argv) {
       svc->stop();
     }
   }
-  servers.stop();
+  stop_servers();
   return status;
 }

@@ -13,6 +13,7 @@
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/cache_api.hpp"
 #include "actors/cache_reader.hpp"
 #include "actors/connection.hpp"
 #include "actors/http_endpoint.hpp"
@@ -20,9 +21,11 @@
 #include "actors/reaper.hpp"
 #include "backends/redis_connection.hpp"
 #include "actors/supervisor.hpp"
+#include "app/config.hpp"
 #include "app/schema.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
+#include "core/prometheus.hpp"
 #include "core/resp.hpp"
 #include "messages/registration.hpp"
 
@@ -117,6 +120,14 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
 
 }  // namespace
 
+config embedded_defaults() {
+  config c;
+  c.listen_enabled = false;
+  c.http_enabled = false;
+  c.namespaces = {default_namespace()};
+  return c;
+}
+
 void configure_actor_system(caf::actor_system_config& cfg) {
   cfg.load<caf::io::middleman>();
   // One read per readiness event: a connection's read takes up to 64 KiB
@@ -132,6 +143,7 @@ void use_sharing_scheduler(caf::actor_system_config& cfg) {
 
 struct service::impl {
   caf::actor_system* sys = nullptr;
+  cache_actor api;  // the typed API (actors/cache_api.hpp)
   caf::actor listener;
   caf::actor cache_reader;
   caf::actor http;
@@ -140,12 +152,17 @@ struct service::impl {
   caf::actor reaper;  // none unless a namespace has expiry = "value"
   std::shared_ptr<service_metrics> metrics;
   std::shared_ptr<node_health> health;
+  std::shared_ptr<spdlog::logger> log;
   uint16_t port = 0;
   uint16_t http_port = 0;
   std::chrono::milliseconds shutdown_grace{10000};
+  std::chrono::milliseconds request_timeout{5000};
   std::chrono::milliseconds stop_wait{5000};  // for the workers to exit
 
+  std::shared_ptr<worker_directory> directory;
+
   void stop();
+  void start_http(caf::scoped_actor& self, const config& cfg);
   // The port a listening broker got; a port it cannot have is a
   // configuration error of `field`.
   uint16_t bound_port(caf::scoped_actor& self, const caf::actor& broker, const char* field);
@@ -153,9 +170,39 @@ struct service::impl {
 
 service::service() : impl_(std::make_unique<impl>()) {}
 service::~service() { stop(); }
+cache_actor service::cache() const { return impl_->api; }
 uint16_t service::port() const { return impl_->port; }
 uint16_t service::http_port() const { return impl_->http_port; }
 const service_metrics& service::metrics() const { return *impl_->metrics; }
+
+metrics_snapshot service::snapshot() const {
+  const auto& m = *impl_->metrics;
+  auto get = [](const auto& x) { return x.load(std::memory_order_relaxed); };
+  metrics_snapshot s;
+  s.commands = get(m.commands);
+  s.cache_hits = get(m.hits);
+  s.cache_misses = get(m.misses);
+  s.db_reads = get(m.db_reads);
+  s.writes = get(m.writes);
+  s.write_errors = get(m.write_errors);
+  s.db_transactions = get(m.db_transactions);
+  s.connections_open = get(m.connections_open);
+  s.worker_restarts = get(m.worker_restarts);
+  s.expired_rows_deleted = get(m.expired_rows_deleted);
+  for (auto& wb : m.write_behind) {
+    s.write_behind_depth += get(wb->depth);
+    s.write_behind_dead_letters += get(wb->dead_letters);
+  }
+  auto now = std::chrono::steady_clock::now();
+  s.postgres_up = impl_->health->postgres.current(now) == circuit_breaker::state::closed;
+  s.redis_up = impl_->health->redis.current(now) == circuit_breaker::state::closed;
+  return s;
+}
+
+std::string service::prometheus_text() const {
+  return wtcache::prometheus_text(*impl_->metrics, *impl_->health,
+                                  std::chrono::steady_clock::now());
+}
 void service::stop() { impl_->stop(); }
 
 std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cfg) {
@@ -164,16 +211,23 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
 
 std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& cfg,
                                           const shard_hooks& hooks) {
+  validate_config(cfg);
   auto redis = parse_redis_url(cfg.redis_url, "redis.url");
   check_postgres_url(cfg.postgres_url, "postgres.url");
   auto postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
   prepare_schema(postgres_url, cfg.namespaces);
-  raise_version_floor(postgres_url, check_redis(redis, cfg.redis_url, cfg.namespaces, cfg.redis_key_prefix));
+  {
+    sigpipe_blocked on_this_thread;  // the host's thread drives hiredis here
+    raise_version_floor(postgres_url,
+                        check_redis(redis, cfg.redis_url, cfg.namespaces, cfg.redis_key_prefix));
+  }
 
   std::unique_ptr<service> svc(new service);
   auto& s = *svc->impl_;
   s.sys = &sys;
   s.shutdown_grace = cfg.shutdown_grace;
+  s.request_timeout = cfg.request_timeout;
+  s.log = logger_of(cfg);
   s.metrics = std::make_shared<service_metrics>();
   s.metrics->postgres_pool_size = cfg.postgres_pool;
   s.metrics->redis_pool_size = cfg.redis_pool;
@@ -188,6 +242,7 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
   s.health->redis.configure(cfg.breaker);
   auto spaces = std::make_shared<const namespace_table>(cfg.namespaces);
   auto directory = std::make_shared<worker_directory>();
+  s.directory = directory;
 
   for (std::size_t i = 0; i < cfg.shards; ++i) {
     auto shard = shard_settings_from(cfg);
@@ -255,6 +310,17 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
     s.reaper = sys.spawn(reaper, std::move(r));
   }
 
+  auto api = cache_api_settings_from(cfg);
+  api.shards = s.shards;
+  api.spaces = spaces;
+  api.metrics = s.metrics;
+  s.api = sys.spawn(cache_api, std::move(api));
+
+  if (!cfg.listen_enabled) {
+    if (cfg.http_enabled)
+      s.start_http(self, cfg);
+    return svc;
+  }
   auto fe = std::make_shared<front_end>(front_end_from(cfg));
   fe->spaces = spaces;
   fe->metrics = s.metrics;
@@ -264,16 +330,18 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
   fe->started = std::chrono::steady_clock::now();
   s.listener = sys.middleman().spawn_broker(listener, cfg.listen_host, cfg.listen_port, fe);
   s.port = s.bound_port(self, s.listener, "server.listen");
-
-  if (cfg.http_enabled) {
-    auto http = http_settings_from(cfg);
-    http.metrics = s.metrics;
-    http.health = s.health;
-    http.directory = directory;
-    s.http = sys.middleman().spawn_broker(http_endpoint, std::move(http));
-    s.http_port = s.bound_port(self, s.http, "http.listen");
-  }
+  if (cfg.http_enabled)
+    s.start_http(self, cfg);
   return svc;
+}
+
+void service::impl::start_http(caf::scoped_actor& self, const config& cfg) {
+  auto settings = http_settings_from(cfg);
+  settings.metrics = metrics;
+  settings.health = health;
+  settings.directory = directory;
+  http = sys->middleman().spawn_broker(http_endpoint, std::move(settings));
+  http_port = bound_port(self, http, "http.listen");
 }
 
 uint16_t service::impl::bound_port(caf::scoped_actor& self, const caf::actor& broker,
@@ -313,6 +381,9 @@ void service::impl::stop() {
                       [&] { down = true; });
     }
   };
+  // The typed API answers what it has in flight first (within the
+  // request timeout its shard requests carry).
+  stop_and_wait(api, request_timeout + std::chrono::seconds(5));
   stop_and_wait(listener);
   stop_and_wait(http);
   stop_and_wait(cache_reader);
@@ -322,7 +393,7 @@ void service::impl::stop() {
   // Write-behind: what is queued goes to PostgreSQL now, within the grace
   // period; whatever is left stays queued in Redis for the next start.
   if (supervisor && !metrics->write_behind.empty()) {
-    spdlog::info("write-behind: draining the queues into PostgreSQL (for up to {} ms)",
+    log->info("write-behind: draining the queues into PostgreSQL (for up to {} ms)",
                  shutdown_grace.count());
     auto deadline = std::chrono::steady_clock::now() + shutdown_grace;
     self->request(supervisor, shutdown_grace + std::chrono::seconds(5), atom::flush::value,
@@ -332,12 +403,12 @@ void service::impl::stop() {
           // Each figure is what Redis answered as its writer stopped waiting.
           auto summary = summarize_drain(streams);
           if (summary.drained)
-            spdlog::info("{}", summary.line);
+            log->info("{}", summary.line);
           else
-            spdlog::warn("{}", summary.line);
+            log->warn("{}", summary.line);
         },
         [&](caf::error& err) {
-          spdlog::warn("write-behind: cannot tell what is left of the queues: the supervisor did "
+          log->warn("write-behind: cannot tell what is left of the queues: the supervisor did "
                        "not answer ({}); what is queued stays in Redis and drains at the next "
                        "start", sys->render(err));
         });
@@ -346,6 +417,7 @@ void service::impl::stop() {
   // stream lock of this service outlives stop().
   stop_and_wait(supervisor, stop_wait + std::chrono::seconds(5));
   listener = nullptr;
+  api = nullptr;
   cache_reader = nullptr;
   reaper = nullptr;
   http = nullptr;

@@ -65,7 +65,7 @@ void append_entry_read(std::string& out, std::string_view redis_key) {
 }
 
 caf::expected<std::vector<cache_write_result>>
-write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
+write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, spdlog::logger& log) {
   // Values that expire: their TTL now, and those too close to their expiry
   // left out (cache_write::expire_by_ns).
   if (std::any_of(writes.begin(), writes.end(), [](auto& w) { return w.expire_by_ns != 0; })) {
@@ -88,7 +88,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
     // One left out counts as failed: the key is then dirty until a
     // tombstone is in, whatever became of the one before COMMIT.
     std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
-    auto rs = write_fenced(redis, kept);
+    auto rs = write_fenced(redis, kept, log);
     if (!rs)
       return rs;
     for (std::size_t j = 0; j < rs->size() && j < where.size(); ++j)
@@ -163,7 +163,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
       } else if (is_error_code(r.get(), "NOSCRIPT")) {
         retry.push_back(first);  // the script cache was flushed: load it again below
       } else {
-        spdlog::warn("redis: {} fenced write(s) from {} on failed: {}", n,
+        log.warn("redis: {} fenced write(s) from {} on failed: {}", n,
                      writes[first].redis_key,
                      r->type == REDIS_REPLY_ERROR ? reply_text(r.get()) : "unexpected reply");
       }

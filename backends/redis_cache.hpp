@@ -14,6 +14,8 @@
 
 #include <caf/expected.hpp>
 
+#include <spdlog/fwd.h>
+
 #include "backends/redis_connection.hpp"
 #include "messages/cache_protocol.hpp"
 
@@ -43,7 +45,7 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
 // again once the script is loaded again; an entry whose call failed is
 // cache_write_result::failed.
 caf::expected<std::vector<cache_write_result>>
-write_fenced(redis_connection& redis, const std::vector<cache_write>& writes);
+write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, spdlog::logger& log);
 
 // Write-behind commands in one call of the enqueue script; keys under
 // `prefix`. Once the call went out, a lost connection is

@@ -2,12 +2,46 @@
 #include "backends/redis_connection.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "messages/errors.hpp"
 
 namespace wtcache {
+
+void block_sigpipe_on_this_thread() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+}
+
+sigpipe_blocked::sigpipe_blocked() {
+  sigset_t pipe, before;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, &before);
+  was_blocked_ = sigismember(&before, SIGPIPE) == 1;
+}
+
+sigpipe_blocked::~sigpipe_blocked() {
+  if (was_blocked_)
+    return;
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  // A SIGPIPE our write raised meanwhile is pending on this thread: take
+  // it, so that unblocking does not deliver it to the host.
+  sigset_t pending;
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+    timespec zero{0, 0};
+    sigtimedwait(&pipe, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_UNBLOCK, &pipe, nullptr);
+}
 
 void redis_reply_deleter::operator()(redisReply* r) const {
   if (r)

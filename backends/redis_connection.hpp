@@ -37,6 +37,28 @@ std::string reply_text(const redisReply* r);
 // The reply is an error that starts with `code` (NOSCRIPT, NOGROUP...).
 bool is_error_code(const redisReply* r, std::string_view code);
 
+// hiredis 0.14 writes with write(2), which raises SIGPIPE when Redis has
+// closed the connection, and a host program embedding wtcache may not
+// ignore SIGPIPE. The threads that drive hiredis block it for themselves:
+// the write then fails with EPIPE. Call at the start of such a thread (a
+// detached worker's behaviour runs on its own thread); a SIGPIPE that
+// stays pending on it is discarded with the thread.
+void block_sigpipe_on_this_thread();
+
+// The same for a while, on a thread that is not ours (service::start's
+// check of Redis runs on the host's): restores the mask when it goes,
+// discarding a SIGPIPE raised meanwhile.
+class sigpipe_blocked {
+public:
+  sigpipe_blocked();
+  ~sigpipe_blocked();
+  sigpipe_blocked(const sigpipe_blocked&) = delete;
+  sigpipe_blocked& operator=(const sigpipe_blocked&) = delete;
+
+private:
+  bool was_blocked_ = false;
+};
+
 class redis_connection {
 public:
   redis_connection() = default;

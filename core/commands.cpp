@@ -35,8 +35,11 @@ command_plan arity_error(const std::string& name) {
 // As Redis's string2ll: no leading zeros, no "-0", no '+', no spaces.
 bool parse_int64(const std::string& s, int64_t& out) { return parse_redis_integer(s, out); }
 
-// Checks a key and, for writes, its value against the key's namespace.
-// Returns the error text, empty when fine.
+// The latest expiry PostgreSQL's timestamptz holds (year 294276), in Unix ms.
+constexpr int64_t latest_expiry_ms = 9'200'000'000'000'000LL;
+
+}  // namespace
+
 std::string check_key(const std::string& key, const namespace_table& spaces) {
   auto m = spaces.resolve(key);
   if (m.id.find('\0') != std::string_view::npos)
@@ -60,13 +63,19 @@ std::string check_value(const std::string& key, const std::string& value,
   return {};
 }
 
-// A command's keys must all be write-through or all write-behind: the two
-// are acknowledged at different points and cannot be one atomic write.
 bool mixes_modes(const write_request& req, const namespace_table& spaces) {
   auto mode_of = [&](const key_write& w) { return spaces.at(spaces.resolve(w.key).index).mode; };
   return std::any_of(req.writes.begin(), req.writes.end(),
                      [&](const key_write& w) { return mode_of(w) != mode_of(req.writes.front()); });
 }
+
+std::string check_relative_expiry(int64_t ms, const std::string& name) {
+  if (ms <= 0 || ms > latest_expiry_ms - unix_now_ms())
+    return "ERR invalid expire time in '" + name + "' command";
+  return {};
+}
+
+namespace {
 
 command_plan mixed_modes_error(const std::string& name) {
   return error_plan("ERR " + uppered(name) +
@@ -95,9 +104,6 @@ command_plan one_write(const std::string& name, key_write w, reply_shape shape,
   p.request.writes.push_back(std::move(w));
   return p;
 }
-
-// The latest expiry PostgreSQL's timestamptz holds (year 294276), in Unix ms.
-constexpr int64_t latest_expiry_ms = 9'200'000'000'000'000LL;
 
 // EX/PX/EXAT/PXAT's argument, as Redis checks it: an integer, positive, and
 // in range once in milliseconds. Empty error when fine.

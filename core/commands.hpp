@@ -81,6 +81,21 @@ struct command_limits {
 command_plan plan_command(std::vector<std::string>& args, const namespace_table& spaces,
                           const command_limits& limits);
 
+// The checks every write passes, for the RESP commands and the typed
+// embedding API alike. Each returns Redis-style error text, empty when fine.
+//   check_key: a key its namespace's key column can store.
+//   check_value: a value within max_value_bytes that the column's type can
+//     store (valid JSON for jsonb, no NUL byte in text).
+//   check_relative_expiry: `ms` from now (PX) positive and storable;
+//     `name` is the command the error names.
+std::string check_key(const std::string& key, const namespace_table& spaces);
+std::string check_value(const std::string& key, const std::string& value,
+                        const namespace_table& spaces, const command_limits& limits);
+std::string check_relative_expiry(int64_t ms, const std::string& name);
+// A command's keys must all be write-through or all write-behind: the two
+// are acknowledged at different points and cannot be one atomic write.
+bool mixes_modes(const write_request& req, const namespace_table& spaces);
+
 // The error text for a command whose argument was skipped as oversized.
 std::string oversized_error(std::size_t bytes, std::size_t limit);
 

@@ -6,13 +6,17 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "core/backoff.hpp"
-#include "core/breaker.hpp"
-#include "core/namespaces.hpp"
+#include <spdlog/fwd.h>
+
+// Relative: this header is installed (<wtcache/core/config.hpp>).
+#include "backoff.hpp"
+#include "breaker.hpp"
+#include "namespaces.hpp"
 
 namespace wtcache {
 
@@ -25,6 +29,8 @@ struct config_error : std::runtime_error {
 
 struct config {
   // [server]
+  // Embedding: false runs no RESP listener (the typed API still works).
+  bool listen_enabled = true;
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 6380;
   std::size_t shards = 2;  // about one per core: fewer shards, bigger group commits
@@ -73,11 +79,17 @@ struct config {
   circuit_breaker::settings breaker;
   // [[namespace]] -- namespaces[0] is the default namespace (wtcache_kv)
   std::vector<namespace_config> namespaces;
+  // Embedding: where the service logs; null means spdlog's default logger.
+  std::shared_ptr<spdlog::logger> logger;
 
   // The TTL a namespace's cache entries get.
   std::chrono::milliseconds ttl_of(const namespace_config& ns) const {
     return ns.ttl.count() > 0 ? ns.ttl : default_ttl;
   }
 };
+
+// The logger a service with this configuration logs through: cfg.logger,
+// else spdlog's default logger (as it is when the service starts).
+std::shared_ptr<spdlog::logger> logger_of(const config& cfg);
 
 }  // namespace wtcache

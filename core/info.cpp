@@ -42,7 +42,7 @@ std::string info_text(const info_sources& in, const std::string& section) {
     auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::steady_clock::now() - in.started).count();
     out += "# Server\r\n";
-    line(out, "wtcache_version", std::string(version));
+    line(out, "wtcache_version", std::string(version()));
     line(out, "redis_version", std::string(redis_version));
     line(out, "redis_mode", std::string("standalone"));
     line(out, "process_id", static_cast<long long>(::getpid()));

@@ -90,7 +90,7 @@ std::string prometheus_text(const service_metrics& m, const node_health& h,
                             std::chrono::steady_clock::time_point now) {
   writer w;
   w.family("wtcache_build_info", "gauge", "Always 1; the version of wtcached.");
-  w.sample("wtcache_build_info", label("version", version), uint64_t{1});
+  w.sample("wtcache_build_info", label("version", version()), uint64_t{1});
 
   w.family("wtcache_commands_total", "counter", "Client commands answered, by command.");
   for (auto& c : m.commands_by_name)

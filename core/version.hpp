@@ -1,11 +1,10 @@
-// The one place the version lives (from CMake's project(VERSION)).
+// The library's version, from CMake's project(VERSION) (core/version.cpp).
+// Installed hosts read it from <wtcache/version.hpp> (cmake/version.hpp.in).
 #pragma once
 
 namespace wtcache {
 
-#ifndef WTCACHE_VERSION
-#define WTCACHE_VERSION "unknown"
-#endif
-inline constexpr const char* version = WTCACHE_VERSION;
+// "0.2.0", as the library was built.
+const char* version();
 
 }  // namespace wtcache

@@ -25,5 +25,10 @@ using open = caf::atom_constant<caf::atom("open")>;          // a Redis connecti
 using ttl = caf::atom_constant<caf::atom("ttl")>;            // a row with its expiry
 using scan = caf::atom_constant<caf::atom("scan")>;          // the keyspace (SCAN, KEYS...)
 using probe = caf::atom_constant<caf::atom("probe")>;        // is the backend there? (readiness)
+// The embedding API (messages/cache_api.hpp).
+using del = caf::atom_constant<caf::atom("del")>;            // delete keys
+using incr = caf::atom_constant<caf::atom("incr")>;          // add to a counter
+using expire = caf::atom_constant<caf::atom("expire")>;      // set a key's expiry
+using exec = caf::atom_constant<caf::atom("exec")>;          // a transaction of writes
 
 }  // namespace wtcache::atom

@@ -11,11 +11,11 @@ namespace wtcache {
 
 namespace {
 
-constexpr std::array<const char*, 9> descriptions = {
+constexpr std::array<const char*, 10> descriptions = {
   "none",           "client_error", "timeout",         "postgres_unavailable", "redis_unavailable",
-  "postgres_error", "redis_error",  "outcome_unknown", "busy",
+  "postgres_error", "redis_error",  "outcome_unknown", "busy",                 "stopped",
 };
-static_assert(descriptions.size() == static_cast<std::size_t>(ec::busy) + 1,
+static_assert(descriptions.size() == static_cast<std::size_t>(ec::stopped) + 1,
               "every ec value needs a description");
 
 }  // namespace

@@ -32,6 +32,8 @@ enum class ec : uint8_t {
   outcome_unknown,
   // A limit was reached; retry later.
   busy,
+  // The service is stopping: the request was not sent.
+  stopped,
 };
 
 }  // namespace wtcache

@@ -3,6 +3,7 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include "messages/cache_api.hpp"
 #include "messages/cache_protocol.hpp"
 #include "messages/errors.hpp"
 #include "messages/queue_protocol.hpp"
@@ -40,6 +41,14 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<write_answer>>("write_answer_vec");
   cfg.add_message_type<stream_report>("stream_report");
   cfg.add_message_type<std::vector<stream_report>>("stream_report_vec");
+  cfg.add_message_type<cache_value>("cache_value");
+  cfg.add_message_type<std::vector<cache_value>>("cache_value_vec");
+  cfg.add_message_type<set_options>("set_options");
+  cfg.add_message_type<set_result>("set_result");
+  cfg.add_message_type<txn_op>("txn_op");
+  cfg.add_message_type<std::vector<txn_op>>("txn_op_vec");
+  cfg.add_message_type<txn_result>("txn_result");
+  cfg.add_message_type<std::vector<txn_result>>("txn_result_vec");
   add_error_category(cfg);
 }
 

@@ -263,3 +263,35 @@ TEST(Config, ExpiryIsANamespaceSetting) {
   EXPECT_TRUE(parse_config_text("[server]\nallow_flush = true\n", "t").allow_flush);
   EXPECT_EQ(field_of_error("[cache]\nreap_batch = 0\n"), "cache.reap_batch");
 }
+
+// A configuration a host builds in code is checked as a file is, each
+// mistake naming its field.
+TEST(Config, AConfigBuiltInCodeIsCheckedFieldByField) {
+  auto field_of = [](const wtcache::config& c) {
+    try {
+      wtcache::validate_config(c);
+    } catch (const wtcache::config_error& e) {
+      return e.field;
+    }
+    return std::string("(valid)");
+  };
+  wtcache::config c;
+  EXPECT_EQ(field_of(c), "namespaces[0]");  // no default namespace
+  c.namespaces.push_back(wtcache::default_namespace());
+  EXPECT_EQ(field_of(c), "(valid)");
+  wtcache::namespace_config ns;
+  ns.prefix = "p:";
+  ns.table = "t; DROP TABLE x";
+  c.namespaces.push_back(ns);
+  EXPECT_EQ(field_of(c), "namespaces[1].table");
+  c.namespaces[1].table = "t";
+  c.namespaces[1].value_column = "key";
+  EXPECT_EQ(field_of(c), "namespaces[1].value_column");  // the key column's name
+  c.namespaces[1].value_column = "value";
+  EXPECT_EQ(field_of(c), "(valid)");
+  c.namespaces.push_back(c.namespaces[1]);
+  EXPECT_EQ(field_of(c), "namespaces[2].prefix");
+  c.namespaces.pop_back();
+  c.shards = 0;
+  EXPECT_EQ(field_of(c), "shards");
+}

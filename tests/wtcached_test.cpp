@@ -15,6 +15,7 @@
 
 #include "app/embedded_servers.hpp"
 #include "core/json.hpp"
+#include "core/version.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
@@ -159,7 +160,7 @@ TEST(Wtcached, VersionAndHelpListEveryOptionWithItsDefault) {
   scratch_dir d;
   auto v = run({"--version"}, d);
   EXPECT_EQ(v.status, 0);
-  EXPECT_EQ(v.output, "wtcached 0.1.0\n");
+  EXPECT_EQ(v.output, "wtcached " + std::string(wtcache::version()) + "\n");
   auto h = run({"--help"}, d);
   EXPECT_EQ(h.status, 0);
   for (const char* says :
@@ -216,7 +217,7 @@ TEST(Wtcached, JsonLogsCarryNoPasswordAtAnyLevel) {
     EXPECT_NE(line.find("\"level\":\""), std::string::npos) << line;
   }
   EXPECT_GE(json_lines, 2) << out;  // the start-up summary and the stop, at least
-  EXPECT_NE(out.find("\"msg\":\"wtcached 0.1.0 serving RESP on"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"msg\":\"wtcached " + std::string(wtcache::version()) + " serving RESP on"), std::string::npos) << out;
 }
 
 TEST(Wtcached, NeverPrintsAPassword) {
