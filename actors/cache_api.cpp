@@ -2,6 +2,7 @@
 #include "actors/cache_api.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include <caf/exit_reason.hpp>
 #include <caf/sec.hpp>
@@ -30,17 +31,20 @@ class ticket {
 public:
   ticket(self_ptr self, const char* command)
     : self_(self),
-      figures_(&self->state.cfg.metrics->command(command)),
+      figures_(self->state.cfg.metrics ? &self->state.cfg.metrics->command(command) : nullptr),
       started_(std::chrono::steady_clock::now()) {
     ++self->state.in_flight;
-    self->state.cfg.metrics->commands.fetch_add(1, std::memory_order_relaxed);
+    if (self->state.cfg.metrics)
+      self->state.cfg.metrics->commands.fetch_add(1, std::memory_order_relaxed);
   }
 
   void done(bool failed) const {
-    figures_->calls.fetch_add(1, std::memory_order_relaxed);
-    if (failed)
-      figures_->errors.fetch_add(1, std::memory_order_relaxed);
-    figures_->latency.observe(std::chrono::steady_clock::now() - started_);
+    if (figures_) {
+      figures_->calls.fetch_add(1, std::memory_order_relaxed);
+      if (failed)
+        figures_->errors.fetch_add(1, std::memory_order_relaxed);
+      figures_->latency.observe(std::chrono::steady_clock::now() - started_);
+    }
     auto& st = self_->state;
     if (--st.in_flight == 0 && st.stopping)
       self_->quit(caf::exit_reason::user_shutdown);
@@ -73,9 +77,42 @@ caf::error write_failure(const caf::error& err) {
   return read_failure(err);
 }
 
-caf::error refused(const std::string& text) { return make_error(ec::client_error, text); }
+// A request refused before it went anywhere: counted as RESP counts an
+// error reply.
+caf::error refused_here(self_ptr self, const char* command, caf::error err) {
+  if (auto& m = self->state.cfg.metrics) {
+    auto& figures = m->command(command);
+    m->commands.fetch_add(1, std::memory_order_relaxed);
+    figures.calls.fetch_add(1, std::memory_order_relaxed);
+    figures.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return err;
+}
 
-caf::error stopped() { return make_error(ec::stopped, "the service is stopping"); }
+caf::error refused(self_ptr self, const char* command, const std::string& text) {
+  return refused_here(self, command, make_error(ec::client_error, text));
+}
+
+// Nothing is sent once the service stops (or if it has no shards).
+bool stopping(self_ptr self) {
+  return self->state.stopping || self->state.cfg.shards.empty();
+}
+
+caf::error stopped(self_ptr self, const char* command) {
+  return refused_here(self, command, make_error(ec::stopped, "the service is stopping"));
+}
+
+// As RESP's MULTI queue: a transaction or DEL of more keys is refused.
+constexpr std::size_t max_keys_per_request = 10000;
+
+// A key as RESP would take it: no longer than a bulk string may be, and
+// one its namespace's key column can store.
+std::string check_api_key(const std::string& key, const namespace_table& spaces,
+                          const command_limits& limits) {
+  if (key.size() > limits.max_value_bytes)
+    return oversized_error(key.size(), limits.max_value_bytes);
+  return check_key(key, spaces);
+}
 
 // SET's key_write from its options; empty error text when they are valid.
 std::string set_write(key_write& w, const set_options& o) {
@@ -107,6 +144,8 @@ std::string expire_write(key_write& w, int64_t ms) {
   if (ms > 0)
     if (auto e = check_relative_expiry(ms, "pexpire"); !e.empty())
       return e;
+  if (ms < 0 && ms < std::numeric_limits<int64_t>::min() + unix_now_ms())
+    return "ERR invalid expire time in 'pexpire' command";
   w.expiry = expiry_change::in;
   w.expiry_ms = ms;
   return {};
@@ -116,7 +155,7 @@ std::string expire_write(key_write& w, int64_t ms) {
 std::string txn_write(key_write& w, txn_op& op, const namespace_table& spaces,
                       const command_limits& limits) {
   w.key = std::move(op.key);
-  if (auto e = check_key(w.key, spaces); !e.empty())
+  if (auto e = check_api_key(w.key, spaces, limits); !e.empty())
     return e;
   switch (op.kind) {
     case txn_op::set:
@@ -145,8 +184,9 @@ std::string txn_write(key_write& w, txn_op& op, const namespace_table& spaces,
 template <class T, class Make>
 caf::result<T> put(self_ptr self, const char* command, write_request req, Make make) {
   if (req.writes.size() > 1 && mixes_modes(req, *self->state.cfg.spaces))
-    return refused("ERR " + std::string(command) +
-                   " mixes write-through and write-behind keys; send them separately");
+    return refused(self, command, "ERR " + std::string(command) +
+                                    " mixes write-through and write-behind keys; send them "
+                                    "separately");
   auto rp = self->make_response_promise<T>();
   ticket t{self, command};
   const auto& lead = shard_for(self, req.writes.front().key);
@@ -168,8 +208,8 @@ caf::result<T> put(self_ptr self, const char* command, write_request req, Make m
 template <class T, class Make>
 caf::result<T> look(self_ptr self, const char* command, std::string key, bool with_expiry,
                     Make make) {
-  if (auto e = check_key(key, *self->state.cfg.spaces); !e.empty())
-    return refused(e);
+  if (auto e = check_api_key(key, *self->state.cfg.spaces, self->state.cfg.limits); !e.empty())
+    return refused(self, command, e);
   auto rp = self->make_response_promise<T>();
   ticket t{self, command};
   auto on_value = [=](lookup& v) mutable {
@@ -192,6 +232,53 @@ caf::result<T> look(self_ptr self, const char* command, std::string key, bool wi
 
 cache_value value_of(lookup& v) { return cache_value{v.found, std::move(v.value)}; }
 
+// MGET's lookups: at most `window` in flight (as a connection keeps), the
+// answer once the last is in; the first failure is the answer.
+struct mget_gather {
+  std::vector<std::string> keys;
+  std::vector<cache_value> values;
+  std::size_t next = 0;  // the next key to send
+  std::size_t left = 0;  // answers still missing
+  caf::error failure;
+};
+
+constexpr std::size_t mget_window = 256;
+
+void send_lookups(self_ptr self, std::shared_ptr<mget_gather> g,
+                  caf::typed_response_promise<std::vector<cache_value>> rp, ticket t) {
+  auto& st = self->state;
+  while (g->next < g->keys.size() && g->next - (g->keys.size() - g->left) < mget_window) {
+    auto i = g->next++;
+    auto answered = [=]() mutable {
+      if (--g->left == 0) {
+        t.done(bool(g->failure));
+        if (g->failure)
+          rp.deliver(std::move(g->failure));
+        else
+          rp.deliver(std::move(g->values));
+      } else if (!g->failure) {
+        send_lookups(self, g, rp, t);
+      }
+    };
+    self->request(shard_for(self, g->keys[i]), st.cfg.request_timeout, atom::get::value,
+                  g->keys[i], false, int64_t{0})
+      .then(
+        [=](lookup& v) mutable {
+          g->values[i] = value_of(v);
+          answered();
+        },
+        [=](caf::error& err) mutable {
+          if (!g->failure) {
+            g->failure = read_failure(err);
+            // The keys not sent yet count as answered: none goes out now.
+            g->left -= g->keys.size() - g->next;
+            g->next = g->keys.size();
+          }
+          answered();
+        });
+  }
+}
+
 }  // namespace
 
 cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_state> self,
@@ -205,70 +292,40 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
   });
   return {
     [self](atom::get, std::string& key) -> caf::result<cache_value> {
-      if (self->state.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "get");
       return look<cache_value>(self, "get", std::move(key), false, value_of);
     },
     [self](atom::get, std::vector<std::string>& keys) -> caf::result<std::vector<cache_value>> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "mget");
       for (auto& k : keys)
-        if (auto e = check_key(k, *st.cfg.spaces); !e.empty())
-          return refused(e);
+        if (auto e = check_api_key(k, *st.cfg.spaces, st.cfg.limits); !e.empty())
+          return refused(self, "mget", e);
       if (keys.empty())
         return std::vector<cache_value>{};
-      // Every key's lookup at once; the answer waits for the last one, and
-      // the first failure is the answer.
-      struct gather {
-        std::vector<cache_value> values;
-        std::size_t left;
-        caf::error failure;
-      };
-      auto g = std::make_shared<gather>();
+      auto g = std::make_shared<mget_gather>();
       g->values.resize(keys.size());
       g->left = keys.size();
+      g->keys = std::move(keys);
       auto rp = self->make_response_promise<std::vector<cache_value>>();
-      ticket t{self, "mget"};
-      auto answered = [=]() mutable {
-        if (--g->left > 0)
-          return;
-        t.done(bool(g->failure));
-        if (g->failure)
-          rp.deliver(std::move(g->failure));
-        else
-          rp.deliver(std::move(g->values));
-      };
-      for (std::size_t i = 0; i < keys.size(); ++i) {
-        const auto& shard = shard_for(self, keys[i]);
-        self->request(shard, st.cfg.request_timeout, atom::get::value, std::move(keys[i]), false,
-                      int64_t{0})
-          .then(
-            [=](lookup& v) mutable {
-              g->values[i] = value_of(v);
-              answered();
-            },
-            [=](caf::error& err) mutable {
-              if (!g->failure)
-                g->failure = read_failure(err);
-              answered();
-            });
-      }
+      send_lookups(self, g, rp, ticket{self, "mget"});
       return rp;
     },
     [self](atom::put, std::string& key, std::string& value,
            const set_options& options) -> caf::result<set_result> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "set");
       key_write w;
       w.key = std::move(key);
-      if (auto e = check_key(w.key, *st.cfg.spaces); !e.empty())
-        return refused(e);
+      if (auto e = check_api_key(w.key, *st.cfg.spaces, st.cfg.limits); !e.empty())
+        return refused(self, "set", e);
       if (auto e = check_value(w.key, value, *st.cfg.spaces, st.cfg.limits); !e.empty())
-        return refused(e);
+        return refused(self, "set", e);
       if (auto e = set_write(w, options); !e.empty())
-        return refused(e);
+        return refused(self, "set", e);
       w.value = std::move(value);
       write_request req;
       req.writes.push_back(std::move(w));
@@ -281,12 +338,16 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
     },
     [self](atom::del, std::vector<std::string>& keys) -> caf::result<int64_t> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "del");
+      if (keys.size() > max_keys_per_request)
+        return refused(self, "del", "ERR DEL of more than " +
+                                      std::to_string(max_keys_per_request) +
+                                      " keys in one request; split it");
       write_request req;
       for (auto& k : keys) {
-        if (auto e = check_key(k, *st.cfg.spaces); !e.empty())
-          return refused(e);
+        if (auto e = check_api_key(k, *st.cfg.spaces, st.cfg.limits); !e.empty())
+          return refused(self, "del", e);
         key_write w;
         w.kind = op_kind::del;
         w.key = std::move(k);
@@ -303,15 +364,15 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
     },
     [self](atom::incr, std::string& key, int64_t delta) -> caf::result<int64_t> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "incrby");
       key_write w;
       w.kind = op_kind::incr;
       w.key = std::move(key);
       w.delta = delta;
       w.expiry = expiry_change::keep;
-      if (auto e = check_key(w.key, *st.cfg.spaces); !e.empty())
-        return refused(e);
+      if (auto e = check_api_key(w.key, *st.cfg.spaces, st.cfg.limits); !e.empty())
+        return refused(self, "incrby", e);
       write_request req;
       req.writes.push_back(std::move(w));
       return put<int64_t>(self, "incrby", std::move(req), [](std::vector<write_answer>& a) {
@@ -320,14 +381,14 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
     },
     [self](atom::expire, std::string& key, int64_t ms) -> caf::result<bool> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "pexpire");
       key_write w;
       w.key = std::move(key);
-      if (auto e = check_key(w.key, *st.cfg.spaces); !e.empty())
-        return refused(e);
+      if (auto e = check_api_key(w.key, *st.cfg.spaces, st.cfg.limits); !e.empty())
+        return refused(self, "pexpire", e);
       if (auto e = expire_write(w, ms); !e.empty())
-        return refused(e);
+        return refused(self, "pexpire", e);
       write_request req;
       req.writes.push_back(std::move(w));
       return put<bool>(self, "pexpire", std::move(req), [](std::vector<write_answer>& a) {
@@ -336,8 +397,8 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
     },
     [self](atom::ttl, std::string& key) -> caf::result<int64_t> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "pttl");
       const auto& ns = st.cfg.spaces->at(st.cfg.spaces->resolve(key).index);
       // expiry = "cache": a value never expires, whatever its cache copy's TTL.
       bool by_value = ns.expiry == expiry_mode::value;
@@ -351,10 +412,14 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
     },
     [self](atom::exec, std::vector<txn_op>& ops) -> caf::result<std::vector<txn_result>> {
       auto& st = self->state;
-      if (st.stopping)
-        return stopped();
+      if (stopping(self))
+        return stopped(self, "exec");
       if (ops.empty())
         return std::vector<txn_result>{};
+      if (ops.size() > max_keys_per_request)
+        return refused(self, "exec", "ERR a transaction of more than " +
+                                       std::to_string(max_keys_per_request) +
+                                       " writes; split it");
       write_request req;
       req.transaction = true;
       std::vector<uint8_t> kinds;
@@ -362,7 +427,8 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
         key_write w;
         w.part = static_cast<uint32_t>(i + 1);
         if (auto e = txn_write(w, ops[i], *st.cfg.spaces, st.cfg.limits); !e.empty())
-          return refused(e + " (transaction op " + std::to_string(i) + "; nothing was applied)");
+          return refused(self, "exec",
+                         e + " (transaction op " + std::to_string(i) + "; nothing was applied)");
         kinds.push_back(ops[i].kind);
         req.writes.push_back(std::move(w));
       }
@@ -373,7 +439,8 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
             auto& r = out[i];
             r.error = std::move(a[i].error);
             r.number = a[i].number;
-            r.applied = kinds[i] == txn_op::del ? a[i].number > 0 : a[i].applied;
+            r.applied = r.error.empty() &&
+                        (kinds[i] == txn_op::del ? a[i].number > 0 : a[i].applied);
             r.old = cache_value{a[i].found, std::move(a[i].bulk)};
           }
           return out;

@@ -28,8 +28,8 @@
 #include <caf/io/connection_handle.hpp>
 #include <caf/response_promise.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "actors/worker_directory.hpp"
 #include "core/backoff.hpp"
 #include "core/config.hpp"
@@ -47,7 +47,7 @@ struct cache_reader_settings {
   std::shared_ptr<service_metrics> metrics;
   std::chrono::milliseconds timeout{1000};  // Redis's, for connecting and each request
   backoff_policy backoff;
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // The settings the configuration decides. Left to the caller: the worker

@@ -22,8 +22,8 @@
 #include <caf/io/broker.hpp>
 #include <caf/io/connection_handle.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "core/ascii.hpp"
 #include "core/command_order.hpp"
 #include "core/commands.hpp"
@@ -63,7 +63,7 @@ struct front_end {
   uint16_t port = 0;
   std::string host = "127.0.0.1";  // the listen address, for CLIENT LIST's laddr
   std::shared_ptr<client_registry> clients = std::make_shared<client_registry>();
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // What the configuration decides of the front end. Left to the caller:

@@ -22,8 +22,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "core/node_health.hpp"
 #include "core/namespaces.hpp"
 #include "messages/shard_protocol.hpp"
@@ -38,7 +38,7 @@ struct dirty_watch_settings {
   std::chrono::milliseconds lease{400};
   std::vector<shard_actor> shards;
   std::shared_ptr<node_health> health;  // it writes the lease there
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 struct dirty_watch_state {

@@ -24,8 +24,8 @@
 #include <caf/io/connection_handle.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "actors/worker_directory.hpp"
 #include "core/config.hpp"
 #include "core/latency.hpp"
@@ -43,7 +43,7 @@ struct http_settings {
   // probes have timeouts of a second or so).
   std::chrono::milliseconds probe_timeout{800};
   std::chrono::milliseconds redis_info_every{5000};
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // The settings the configuration decides. Left to the caller: the figures,

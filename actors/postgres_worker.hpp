@@ -17,8 +17,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <pqxx/transaction_base>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "backends/endpoints.hpp"
 #include "backends/postgres_session.hpp"
 #include "backends/redis_connection.hpp"
@@ -36,7 +36,7 @@ struct postgres_worker_settings {
   std::chrono::milliseconds redis_timeout{1000};
   std::shared_ptr<service_metrics> metrics;  // null: reports none (the dirty-key watch's)
   std::size_t max_value_bytes = 16 * 1024 * 1024;  // the longest APPEND and SETRANGE leave
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 struct postgres_worker_state {
@@ -44,7 +44,7 @@ struct postgres_worker_state {
 
   std::shared_ptr<const namespace_table> spaces;
   std::shared_ptr<service_metrics> metrics;
-  std::shared_ptr<spdlog::logger> log;
+  logger_ref log;
   postgres_session db;
   redis_connection cache;
   std::size_t max_value_bytes = 16 * 1024 * 1024;

@@ -17,8 +17,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "core/config.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
@@ -33,7 +33,7 @@ struct reaper_settings {
   std::chrono::milliseconds interval{1000};  // between rounds that found less than a batch
   std::size_t batch = 500;                   // rows per round, one transaction
   std::chrono::milliseconds request_timeout{5000};
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // The settings the configuration decides. Left to the caller: the shards and the figures.

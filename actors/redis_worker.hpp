@@ -14,8 +14,8 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "backends/endpoints.hpp"
 #include "backends/redis_connection.hpp"
 #include "core/latency.hpp"
@@ -27,14 +27,14 @@ struct redis_worker_settings {
   redis_endpoint endpoint;
   std::chrono::milliseconds timeout{1000};   // each call's, connecting included
   std::shared_ptr<service_metrics> metrics;  // null: reports none
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 struct redis_worker_state {
   static inline const char* name = "redis_worker";
 
   std::shared_ptr<service_metrics> metrics;
-  std::shared_ptr<spdlog::logger> log;
+  logger_ref log;
   redis_connection redis;
 
   // Reads waiting for this round's pipeline: the worker sends itself a

@@ -28,8 +28,8 @@
 #include <caf/io/typed_broker.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "core/backoff.hpp"
 #include "core/config.hpp"
 #include "core/dirty_keys.hpp"
@@ -78,7 +78,7 @@ struct shard_settings {
   // keys, which the shard decides).
   std::size_t max_value_bytes = 16 * 1024 * 1024;
   shard_hooks hooks;
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // The settings the configuration decides. Left to the caller: which shard

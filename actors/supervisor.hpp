@@ -19,8 +19,8 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "backends/endpoints.hpp"
 #include "core/backoff.hpp"
 #include "core/config.hpp"
@@ -51,7 +51,7 @@ struct supervisor_settings {
   std::shared_ptr<worker_directory> directory;  // told the Redis pool too
   std::chrono::milliseconds stop_wait{5000};     // for the workers to exit at a stop
   std::size_t max_value_bytes = 16 * 1024 * 1024;  // what APPEND and SETRANGE may leave
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // The settings the configuration decides, the write-behind writers' among

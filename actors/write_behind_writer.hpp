@@ -36,8 +36,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <spdlog/fwd.h>
 
+#include "core/logger_ref.hpp"
 #include "backends/endpoints.hpp"
 #include "backends/postgres_session.hpp"
 #include "backends/redis_connection.hpp"
@@ -60,7 +60,7 @@ struct writer_settings {
   std::chrono::milliseconds tombstone_ttl{60000};
   backoff_policy backoff;
   std::shared_ptr<write_behind_metrics> metrics;
-  std::shared_ptr<spdlog::logger> log;  // where it logs (config::logger)
+  logger_ref log;  // where it logs (config::logger)
 };
 
 // The settings of stream `stream` of namespace `ns`, as the configuration

@@ -34,10 +34,14 @@ T same(T& x) {
   return std::move(x);
 }
 
-// No answer at all (the client's own timeout, or a service that is gone).
-caf::error no_answer(caf::error err) {
+// No answer at all (the client's own timeout, or a service that is gone):
+// a read changed nothing, a write may have applied.
+enum class call { read, write };
+
+caf::error no_answer(caf::error err, call c) {
   if (err == caf::sec::request_timeout)
-    return make_error(ec::outcome_unknown, "no answer within the client's timeout");
+    return make_error(c == call::read ? ec::timeout : ec::outcome_unknown,
+                      "no answer within the client's timeout");
   return err;
 }
 
@@ -50,11 +54,11 @@ struct blocking_client::impl {
   // Sends the request and waits for its answer, of type R, made into
   // what `convert` returns.
   template <class R, class Convert, class... Ts>
-  auto ask(Convert convert, Ts&&... xs) -> caf::expected<std::decay_t<decltype(convert(std::declval<R&>()))>> {
+  auto ask(call c, Convert convert, Ts&&... xs) -> caf::expected<std::decay_t<decltype(convert(std::declval<R&>()))>> {
     using out_type = std::decay_t<decltype(convert(std::declval<R&>()))>;
     caf::expected<out_type> out{make_error(ec::timeout)};
     self->request(cache, timeout, std::forward<Ts>(xs)...)
-      .receive([&](R& r) { out = convert(r); }, [&](caf::error& err) { out = no_answer(err); });
+      .receive([&](R& r) { out = convert(r); }, [&](caf::error& err) { out = no_answer(err, c); });
     return out;
   }
 
@@ -70,39 +74,39 @@ blocking_client::blocking_client(caf::actor_system& sys, cache_actor cache,
 blocking_client::~blocking_client() = default;
 
 caf::expected<std::optional<std::string>> blocking_client::get(std::string key) {
-  return impl_->ask<cache_value>(optional_of, atom::get::value, std::move(key));
+  return impl_->ask<cache_value>(call::read, optional_of, atom::get::value, std::move(key));
 }
 
 caf::expected<std::vector<std::optional<std::string>>>
 blocking_client::mget(std::vector<std::string> keys) {
-  return impl_->ask<std::vector<cache_value>>(optionals_of, atom::get::value, std::move(keys));
+  return impl_->ask<std::vector<cache_value>>(call::read, optionals_of, atom::get::value, std::move(keys));
 }
 
 caf::expected<set_result> blocking_client::set(std::string key, std::string value,
                                                set_options options) {
-  return impl_->ask<set_result>(same<set_result>, atom::put::value, std::move(key),
+  return impl_->ask<set_result>(call::write, same<set_result>, atom::put::value, std::move(key),
                                 std::move(value), options);
 }
 
 caf::expected<int64_t> blocking_client::del(std::vector<std::string> keys) {
-  return impl_->ask<int64_t>(same<int64_t>, atom::del::value, std::move(keys));
+  return impl_->ask<int64_t>(call::write, same<int64_t>, atom::del::value, std::move(keys));
 }
 
 caf::expected<int64_t> blocking_client::incrby(std::string key, int64_t delta) {
-  return impl_->ask<int64_t>(same<int64_t>, atom::incr::value, std::move(key), delta);
+  return impl_->ask<int64_t>(call::write, same<int64_t>, atom::incr::value, std::move(key), delta);
 }
 
 caf::expected<bool> blocking_client::expire(std::string key, std::chrono::milliseconds ttl) {
-  return impl_->ask<bool>(same<bool>, atom::expire::value, std::move(key),
+  return impl_->ask<bool>(call::write, same<bool>, atom::expire::value, std::move(key),
                           static_cast<int64_t>(ttl.count()));
 }
 
 caf::expected<int64_t> blocking_client::ttl(std::string key) {
-  return impl_->ask<int64_t>(same<int64_t>, atom::ttl::value, std::move(key));
+  return impl_->ask<int64_t>(call::read, same<int64_t>, atom::ttl::value, std::move(key));
 }
 
 caf::expected<std::vector<txn_result>> blocking_client::transaction(std::vector<txn_op> ops) {
-  return impl_->ask<std::vector<txn_result>>(same<std::vector<txn_result>>, atom::exec::value,
+  return impl_->ask<std::vector<txn_result>>(call::write, same<std::vector<txn_result>>, atom::exec::value,
                                              std::move(ops));
 }
 
@@ -112,7 +116,7 @@ namespace {
 // R) and fulfils the future with `convert(answer)` or the error.
 template <class R, class Convert, class... Ts>
 auto ask_async(caf::actor_system& sys, const cache_actor& cache, std::chrono::milliseconds timeout,
-               Convert convert, Ts... xs) {
+               call c, Convert convert, Ts... xs) {
   using out_type = std::decay_t<decltype(convert(std::declval<R&>()))>;
   auto promise = std::make_shared<std::promise<caf::expected<out_type>>>();
   auto future = promise->get_future();
@@ -121,7 +125,7 @@ auto ask_async(caf::actor_system& sys, const cache_actor& cache, std::chrono::mi
       [&](auto&... a) {
         self->request(cache, timeout, std::move(a)...)
           .then([=](R& r) { promise->set_value(convert(r)); },
-                [=](caf::error& err) { promise->set_value(no_answer(err)); });
+                [=](caf::error& err) { promise->set_value(no_answer(err, c)); });
       },
       args);
   });
@@ -135,46 +139,46 @@ async_client::async_client(caf::actor_system& sys, cache_actor cache,
   : sys_(&sys), cache_(std::move(cache)), timeout_(timeout) {}
 
 std::future<caf::expected<std::optional<std::string>>> async_client::get(std::string key) {
-  return ask_async<cache_value>(*sys_, cache_, timeout_, optional_of, atom::get::value,
+  return ask_async<cache_value>(*sys_, cache_, timeout_, call::read, optional_of, atom::get::value,
                                 std::move(key));
 }
 
 std::future<caf::expected<std::vector<std::optional<std::string>>>>
 async_client::mget(std::vector<std::string> keys) {
-  return ask_async<std::vector<cache_value>>(*sys_, cache_, timeout_, optionals_of,
+  return ask_async<std::vector<cache_value>>(*sys_, cache_, timeout_, call::read, optionals_of,
                                              atom::get::value, std::move(keys));
 }
 
 std::future<caf::expected<set_result>> async_client::set(std::string key, std::string value,
                                                          set_options options) {
-  return ask_async<set_result>(*sys_, cache_, timeout_, same<set_result>, atom::put::value,
+  return ask_async<set_result>(*sys_, cache_, timeout_, call::write, same<set_result>, atom::put::value,
                                std::move(key), std::move(value), options);
 }
 
 std::future<caf::expected<int64_t>> async_client::del(std::vector<std::string> keys) {
-  return ask_async<int64_t>(*sys_, cache_, timeout_, same<int64_t>, atom::del::value,
+  return ask_async<int64_t>(*sys_, cache_, timeout_, call::write, same<int64_t>, atom::del::value,
                             std::move(keys));
 }
 
 std::future<caf::expected<int64_t>> async_client::incrby(std::string key, int64_t delta) {
-  return ask_async<int64_t>(*sys_, cache_, timeout_, same<int64_t>, atom::incr::value,
+  return ask_async<int64_t>(*sys_, cache_, timeout_, call::write, same<int64_t>, atom::incr::value,
                             std::move(key), delta);
 }
 
 std::future<caf::expected<bool>> async_client::expire(std::string key,
                                                       std::chrono::milliseconds ttl) {
-  return ask_async<bool>(*sys_, cache_, timeout_, same<bool>, atom::expire::value,
+  return ask_async<bool>(*sys_, cache_, timeout_, call::write, same<bool>, atom::expire::value,
                          std::move(key), static_cast<int64_t>(ttl.count()));
 }
 
 std::future<caf::expected<int64_t>> async_client::ttl(std::string key) {
-  return ask_async<int64_t>(*sys_, cache_, timeout_, same<int64_t>, atom::ttl::value,
+  return ask_async<int64_t>(*sys_, cache_, timeout_, call::read, same<int64_t>, atom::ttl::value,
                             std::move(key));
 }
 
 std::future<caf::expected<std::vector<txn_result>>>
 async_client::transaction(std::vector<txn_op> ops) {
-  return ask_async<std::vector<txn_result>>(*sys_, cache_, timeout_,
+  return ask_async<std::vector<txn_result>>(*sys_, cache_, timeout_, call::write,
                                             same<std::vector<txn_result>>, atom::exec::value,
                                             std::move(ops));
 }

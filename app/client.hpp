@@ -1,5 +1,5 @@
 // Calling the typed cache (messages/cache_api.hpp) from code that is not an
-// actor. Installed as <wtcache/client.hpp>.
+// actor. Installed as <wtcache/app/client.hpp>.
 //
 // Three ways to call the cache:
 //   - from an event-based actor of the host's, request the handle directly:

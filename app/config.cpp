@@ -296,8 +296,6 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read("allow_flush", cfg.allow_flush);
   server.read_ms("shutdown_grace_ms", cfg.shutdown_grace, 0, 3600 * 1000);
   server.reject_unknown();
-  if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)
-    throw config_error("server.max_reply_buffer_bytes", "must be at least twice max_value_bytes");
 
   auto http = sub("http");
   std::string http_listen = cfg.http_host + ":" + std::to_string(cfg.http_port);
@@ -333,13 +331,6 @@ config parse_config_text(const std::string& text, const std::string& source) {
     cache.read_choice("on_database_failure", "serve-cached", "fail") == "fail";
   cache.read_ms("dirty_lease_ms", cfg.dirty_lease, 40, 60 * 1000);
   cache.reject_unknown();
-  // A tombstone must outlive any read-through fill still on its way, or the
-  // fill could land after it expired (fills run within redis.timeout_ms).
-  if (cfg.tombstone_ttl < 2 * cfg.redis_timeout)
-    throw config_error("cache.tombstone_ttl", "must be at least twice redis.timeout_ms");
-  // A write that waits out the lease must still answer by its deadline.
-  if (2 * cfg.dirty_lease > cfg.request_timeout)
-    throw config_error("cache.dirty_lease_ms", "must be at most half of server.request_timeout_ms");
 
   auto sup = sub("supervisor");
   sup.read_ms("min_backoff_ms", cfg.restart_backoff.min, 1, 3600 * 1000);
@@ -350,15 +341,6 @@ config parse_config_text(const std::string& text, const std::string& source) {
   sup.read_ms("breaker_open_ms", cfg.breaker.open_for, 1, 3600 * 1000);
   cfg.breaker.max_open_for = std::max(cfg.breaker.open_for, cfg.restart_backoff.max);
   sup.reject_unknown();
-  // A request's deadline must leave room for its database and cache steps,
-  // or clients would hear "outcome unknown" for writes that merely queued.
-  if (cfg.request_timeout < cfg.postgres_timeout + cfg.redis_timeout + std::chrono::milliseconds(500))
-    throw config_error("server.request_timeout_ms",
-                       "must be at least postgres.timeout_ms + redis.timeout_ms + 500 (" +
-                         std::to_string((cfg.postgres_timeout + cfg.redis_timeout).count() + 500) +
-                         ")");
-  if (cfg.restart_backoff.max < cfg.restart_backoff.min)
-    throw config_error("supervisor.max_backoff_ms", "must not be below min_backoff_ms");
 
   if (auto n = top.get("namespace")) {
     auto arr = n->as_array();
@@ -384,6 +366,7 @@ config parse_config_text(const std::string& text, const std::string& source) {
     }
   }
   top.reject_unknown();
+  validate_config(cfg);  // what spans fields
   return cfg;
 }
 
@@ -531,6 +514,28 @@ void validate_config(const config& cfg) {
   positive(cfg.postgres_timeout.count() > 0, "postgres_timeout");
   positive(cfg.max_value_bytes > 0, "max_value_bytes");
   positive(cfg.max_batch_ops > 0, "max_batch_ops");
+  positive(cfg.max_pipeline > 0, "max_pipeline");
+  positive(cfg.max_queued_writes > 0, "max_queued_writes");
+  positive(cfg.reap_batch > 0, "reap_batch");
+  positive(cfg.reap_interval.count() > 0, "reap_interval");
+  if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)
+    throw config_error("server.max_reply_buffer_bytes", "must be at least twice max_value_bytes");
+  // A tombstone must outlive any read-through fill still on its way, or the
+  // fill could land after it expired (fills run within redis.timeout_ms).
+  if (cfg.tombstone_ttl < 2 * cfg.redis_timeout)
+    throw config_error("cache.tombstone_ttl", "must be at least twice redis.timeout_ms");
+  // A write that waits out the lease must still answer by its deadline.
+  if (2 * cfg.dirty_lease > cfg.request_timeout)
+    throw config_error("cache.dirty_lease_ms", "must be at most half of server.request_timeout_ms");
+  // A request's deadline must leave room for its database and cache steps,
+  // or clients would hear "outcome unknown" for writes that merely queued.
+  if (cfg.request_timeout < cfg.postgres_timeout + cfg.redis_timeout + std::chrono::milliseconds(500))
+    throw config_error("server.request_timeout_ms",
+                       "must be at least postgres.timeout_ms + redis.timeout_ms + 500 (" +
+                         std::to_string((cfg.postgres_timeout + cfg.redis_timeout).count() + 500) +
+                         ")");
+  if (cfg.restart_backoff.max < cfg.restart_backoff.min)
+    throw config_error("supervisor.max_backoff_ms", "must not be below min_backoff_ms");
   if (cfg.namespaces.empty() || !cfg.namespaces[0].prefix.empty() ||
       cfg.namespaces[0].table != "wtcache_kv")
     throw config_error("namespaces[0]", "must be the default namespace (table wtcache_kv, no "
@@ -563,7 +568,17 @@ void validate_config(const config& cfg) {
           throw config_error(field(cols[a].first), "column \"" + cols[a].second +
                                                      "\" is already used as " + cols[b].first);
     }
+    // A write-behind queue is named after its table.
+    for (std::size_t j = 0; j < i; ++j)
+      if (cfg.namespaces[j].table == ns.table &&
+          (cfg.namespaces[j].mode == write_mode::write_behind ||
+           ns.mode == write_mode::write_behind))
+        throw config_error(field("table"), "\"" + ns.table + "\" already belongs to namespaces[" +
+                                             std::to_string(j) + "]; a write-behind table cannot "
+                                             "be shared");
     if (ns.mode == write_mode::write_behind) {
+      if (!(ns.low_watermark >= 0.0 && ns.low_watermark <= 1.0))
+        throw config_error(field("low_watermark"), "must be between 0 and 1");
       positive(ns.writers > 0, field("writers"));
       positive(ns.batch_size > 0, field("batch_size"));
       positive(ns.flush_interval.count() > 0, field("flush_interval"));

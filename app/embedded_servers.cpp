@@ -29,6 +29,8 @@
 #include <libpq-fe.h>
 #include <pqxx/pqxx>
 
+#include "backends/redis_connection.hpp"
+
 namespace fs = std::filesystem;
 
 namespace wtcache {
@@ -321,6 +323,7 @@ void embedded_redis::start(const std::string& dir, uint16_t port,
   // If wtcached dies (even by kill -9) Redis stops cleanly, AOF flushed.
   proc_.start(argv, dir_ + "/redis.log", {}, SIGTERM);
   auto ping = [&] {
+    sigpipe_blocked on_this_thread;  // hiredis writes on the host's thread here
     timeval tv{0, 200000};
     auto* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
     bool ok = false;

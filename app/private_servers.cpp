@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/embedded_servers.hpp"
+#include "core/logger_ref.hpp"
 
 namespace wtcache {
 
@@ -20,7 +21,7 @@ private_servers::~private_servers() { stop(); }
 
 std::unique_ptr<private_servers> private_servers::start(config& cfg, bool with_redis) {
   namespace fs = std::filesystem;
-  auto log = cfg.logger ? cfg.logger : spdlog::default_logger();
+  logger_ref log = logger_of(cfg);
   std::unique_ptr<private_servers> s(new private_servers);
   if (cfg.postgres_url.empty()) {
     auto dir = (fs::path(cfg.data_dir) / "postgres").string();

@@ -25,6 +25,7 @@
 #include "app/schema.hpp"
 #include "messages/atoms.hpp"
 #include "messages/errors.hpp"
+#include "core/logger_ref.hpp"
 #include "core/prometheus.hpp"
 #include "core/resp.hpp"
 #include "messages/registration.hpp"
@@ -152,7 +153,7 @@ struct service::impl {
   caf::actor reaper;  // none unless a namespace has expiry = "value"
   std::shared_ptr<service_metrics> metrics;
   std::shared_ptr<node_health> health;
-  std::shared_ptr<spdlog::logger> log;
+  logger_ref log;
   uint16_t port = 0;
   uint16_t http_port = 0;
   std::chrono::milliseconds shutdown_grace{10000};
@@ -417,7 +418,8 @@ void service::impl::stop() {
   // stream lock of this service outlives stop().
   stop_and_wait(supervisor, stop_wait + std::chrono::seconds(5));
   listener = nullptr;
-  api = nullptr;
+  // `api` stays: a request to the dead actor is answered at once
+  // (request_receiver_down), never sent to a null handle.
   cache_reader = nullptr;
   reaper = nullptr;
   http = nullptr;

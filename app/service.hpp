@@ -1,7 +1,7 @@
 // wtcache embedded in a host program: the write-through (or write-behind)
 // cache in front of PostgreSQL, running inside the host's own
-// caf::actor_system. Installed as <wtcache/service.hpp>; <wtcache/wtcache.hpp>
-// includes it with the typed API and the clients.
+// caf::actor_system. Installed as <wtcache/app/service.hpp>;
+// <wtcache/wtcache.hpp> includes it with the typed API and the clients.
 //
 //   caf::actor_system_config cfg;
 //   wtcache::configure_actor_system(cfg);  // loads the middleman, registers types
@@ -116,7 +116,9 @@ public:
 
   // The typed cache (messages/cache_api.hpp). The handle may be copied and
   // used from any actor or thread; after stop() every request to it gets
-  // an error (ec::stopped, or CAF's request_receiver_down).
+  // an error at once (ec::stopped, or CAF's request_receiver_down). Should
+  // its actor be killed (exit_reason::kill), requests in flight are not
+  // answered: callers' own timeouts (the clients' default 10 s) end them.
   cache_actor cache() const;
 
   // The RESP port; 0 when the listener is off.

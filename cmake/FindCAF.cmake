@@ -11,6 +11,11 @@
 
 find_package(CAF CONFIG QUIET COMPONENTS core io)
 if(CAF_FOUND AND TARGET CAF::core AND TARGET CAF::io)
+  # wtcache's headers use CAF 0.17's API (atom_constant, replies_to).
+  if(CAF_VERSION VERSION_LESS 0.17 OR NOT CAF_VERSION VERSION_LESS 0.18)
+    message(FATAL_ERROR "wtcache needs CAF 0.17; found CAF ${CAF_VERSION} at ${CAF_DIR}. "
+                        "Point CAF_DIR (or CMAKE_PREFIX_PATH) at a CAF 0.17 installation.")
+  endif()
   return()
 endif()
 

@@ -1,5 +1,6 @@
-// The configuration's one function: whom a service logs through.
+// Whom a service logs through.
 #include "core/config.hpp"
+#include "core/logger_ref.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -7,6 +8,10 @@ namespace wtcache {
 
 std::shared_ptr<spdlog::logger> logger_of(const config& cfg) {
   return cfg.logger ? cfg.logger : spdlog::default_logger();
+}
+
+spdlog::logger* logger_ref::get() const {
+  return l_ ? l_.get() : spdlog::default_logger_raw();
 }
 
 }  // namespace wtcache

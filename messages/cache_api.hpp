@@ -26,13 +26,29 @@
 //   ec::busy              a queue is full (write-behind); retry later.
 //   ec::stopped           the service is stopping; nothing was sent.
 //
-// Order: requests one sender sends to this actor reach the shards in the
-// order sent, but requests in flight at the same time are independent, as
-// commands on different Redis connections are. Wait for a write's answer
-// before a request that must see it.
+// Order: requests in flight at the same time are independent, as commands
+// on different Redis connections are (a DEL of keys on two shards and a
+// SET of one of them, sent together, may apply in either order). Wait for
+// a write's answer before a request that must see it or come after it.
+//
+// Sizes: a DEL or a transaction of more than 10000 keys is refused
+// (ec::client_error), as RESP's MULTI queue is; an MGET keeps at most 256
+// lookups in flight. A key is at most max_value_bytes long.
 //
 // Values are bytes (std::string as a byte buffer, NUL bytes allowed in
 // bytea columns); they are moved, not copied, on their way to the workers.
+//
+// Costs, as for the RESP commands (measured with wtcache_bench): a get that
+// hits the cache is one Redis round trip through a Redis worker; a miss
+// adds one PostgreSQL read and a fenced fill. A write-through write joins
+// the shard's next group commit (one PostgreSQL transaction for every
+// write waiting, plus two fenced Redis writes): about one fsync'ed commit
+// of latency, shared. A write-behind write is one Redis script call. mget
+// and del over several keys send one request per key (mget) or one
+// transaction (del) and answer when the last is in.
+//
+// Thread safety: a cache_actor handle may be copied and used from any
+// actor or thread at once; the actor behind it never blocks.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // The typed embedding API (messages/cache_api.hpp, app/client.hpp) against
 // real servers: each call, its errors, its promises, and the service
 // stopping under it.
+#include <limits>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -164,6 +165,10 @@ TEST_F(Api, BadRequestsGetTheRedisErrorAndChangeNothing) {
   negative.ttl_ms = -5;
   EXPECT_EQ(failure_of(c.set(k, "x", negative)).text, "ERR invalid expire time in 'set' command");
   EXPECT_EQ(failure_of(c.set(std::string("views:a\0b", 9), "1")).code, ec::client_error);
+  EXPECT_EQ(failure_of(c.expire(k, std::chrono::milliseconds(std::numeric_limits<int64_t>::min())))
+              .text,
+            "ERR invalid expire time in 'pexpire' command");
+  EXPECT_EQ(failure_of(c.transaction(std::vector<txn_op>(10001))).code, ec::client_error);
   // Write-through and write-behind keys in one DEL or transaction.
   auto mixed = c.del({k, "cart:" + k});
   EXPECT_EQ(failure_of(mixed).code, ec::client_error);
@@ -193,6 +198,7 @@ TEST_F(Api, ATransactionAppliesEveryWriteOrTheFailingOneAlone) {
   EXPECT_TRUE((*r)[0].applied);
   EXPECT_EQ((*r)[1].number, 3);
   EXPECT_EQ((*r)[2].error, "ERR value is not an integer or out of range");
+  EXPECT_FALSE((*r)[2].applied);
   EXPECT_FALSE((*r)[3].applied);
   EXPECT_EQ(row_value(a), "A");
   EXPECT_EQ(row_value(b), "3");
@@ -356,7 +362,7 @@ TEST_F(Api, TheServiceLogsThroughTheHostsLogger) {
 TEST_F(Api, ABackendDownGetsAnErrorInTimeAndThenAnOpenCircuit) {
   auto cfg = suite_config();
   cfg.listen_enabled = false;
-  cfg.request_timeout = 800ms;
+  cfg.request_timeout = 1500ms;
   cfg.postgres_timeout = 300ms;
   cfg.breaker.failures_to_open = 2;
   cfg.breaker.open_for = 60s;
@@ -391,8 +397,7 @@ TEST_F(Api, ABackendDownGetsAnErrorInTimeAndThenAnOpenCircuit) {
 TEST_F(Api, StoppingAnswersEveryRequestInFlight) {
   auto cfg = suite_config();
   cfg.listen_enabled = false;
-  cfg.request_timeout = 1000ms;
-  auto svc = start_service(cfg);
+  auto svc = start_service(cfg);  // request_timeout: 2 s
   async_client a{*sys_, svc->cache()};
   auto held_key = key();
   write_gate_->arm(held_key);  // its write waits after COMMIT until released

@@ -57,7 +57,10 @@ TEST_F(Service, AFullWriteQueueAnswersBusy) {
 // once its unsent replies pass the limit and stop draining; other clients
 // are unaffected.
 TEST_F(Service, AClientThatDoesNotReadItsRepliesIsCutOff) {
-  auto small = start_service_with([](config& cfg) { cfg.max_reply_buffer_bytes = 4 * 1024 * 1024; });
+  auto small = start_service_with([](config& cfg) {
+    cfg.max_reply_buffer_bytes = 4 * 1024 * 1024;
+    cfg.max_value_bytes = 2 * 1024 * 1024;  // the buffer holds two of the largest values
+  });
   resp_client c(small->port());
   auto k = key();
   ASSERT_EQ(c.cmd({"SET", k, std::string(1024 * 1024, 'x')}).str, "OK");
