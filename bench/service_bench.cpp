@@ -1,8 +1,13 @@
-// wtcache_bench: write-through wtcached against the limits of what it runs on.
+// wtcache_bench: wtcached against the code it replaces, and against the
+// limits of what it runs on.
 //
 // Starts `wtcached` (the binary next to this one) on its embedded default:
 // private Redis (AOF everysec) and PostgreSQL (fsync on) under a temporary
 // data directory. Then, for each client count, in one run:
+//   - naive write-through: the seeds' code path, as applications hand-write
+//     it: each client with its own PostgreSQL and Redis connection, an
+//     autocommit upsert into the same table, then SETEX;
+//   - naive read-through: GET; on a miss, SELECT and SETEX;
 //   - write-through SET through the service: acknowledged writes/s, p50, p99;
 //   - the database alone: the same single-row upsert the service runs, one
 //     transaction each, straight to the same PostgreSQL (libpq) -- the
@@ -11,6 +16,7 @@
 //     a write-through write;
 //   - cache-hit GET through the service, and GET straight to the same Redis
 //     -- the cost of the hop;
+//   - PostgreSQL's batched ceiling: 100-row upsert transactions, in rows/s;
 //   - the service's peak RSS (VmHWM of the wtcached process).
 // Also write-behind SET through the service (a namespace over the demo's
 // shopping_carts table), unless --config names a configuration of your own.
@@ -20,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -149,20 +156,48 @@ const char* const upsert_sql =
   "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version, "
   "updated_at = EXCLUDED.updated_at";
 
+// The seeds' write: an autocommit upsert of the value alone (their tables
+// have no version; ours needs one, so it is a constant here).
+const char* const naive_upsert_sql =
+  "INSERT INTO wtcache_kv (key, value, version) VALUES ($1, $2::bytea, 0) "
+  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()";
+const char* const naive_select_sql = "SELECT value FROM wtcache_kv WHERE key = $1";
+// 100 rows in one statement, one transaction: what PostgreSQL can commit
+// when writes are batched (the ceiling for committed writes).
+const char* const batch_upsert_sql =
+  "INSERT INTO wtcache_kv (key, value, version, updated_at) "
+  "SELECT k, $2::bytea, nextval('wtcache_version'), now() FROM unnest($1::text[]) AS k "
+  "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version, "
+  "updated_at = EXCLUDED.updated_at";
+constexpr int batch_rows = 100;
+
+void prepare(PGconn* c, const char* name, const char* sql, int params) {
+  auto* p = PQprepare(c, name, sql, params, nullptr);
+  if (PQresultStatus(p) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "cannot prepare %s: %s", name, PQerrorMessage(c));
+    std::exit(1);
+  }
+  PQclear(p);
+}
+
 PGconn* open_postgres(const std::string& url) {
   auto* c = PQconnectdb(url.c_str());
   if (PQstatus(c) != CONNECTION_OK) {
     std::fprintf(stderr, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
     std::exit(1);
   }
-  auto* p = PQprepare(c, "upsert", upsert_sql, 2, nullptr);
-  if (PQresultStatus(p) != PGRES_COMMAND_OK) {
-    std::fprintf(stderr, "cannot prepare the upsert: %s", PQerrorMessage(c));
-    std::exit(1);
-  }
-  PQclear(p);
+  prepare(c, "upsert", upsert_sql, 2);
+  prepare(c, "naive_upsert", naive_upsert_sql, 2);
+  prepare(c, "naive_select", naive_select_sql, 1);
+  prepare(c, "batch_upsert", batch_upsert_sql, 2);
   return c;
 }
+
+// A client of the naive code: its own connection to each.
+struct naive_client {
+  PGconn* db;
+  redisContext* cache;
+};
 
 uint64_t peak_rss_kib(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -332,6 +367,54 @@ int main(int argc, char** argv) {
     return ok;
   };
 
+  // The naive code: upsert, then SETEX (write); GET, else SELECT and SETEX (read).
+  std::function<naive_client*()> to_both = [&] {
+    return new naive_client{to_postgres(), to_redis()};
+  };
+  std::function<void(naive_client*)> close_both = [](naive_client* n) {
+    PQfinish(n->db);
+    redisFree(n->cache);
+    delete n;
+  };
+  const std::string naive_ttl = "3600";
+  std::function<bool(naive_client*, uint64_t)> naive_write = [&](naive_client* n, uint64_t i) {
+    auto k = key_of("naive:", i);
+    const char* params[] = {k.c_str(), value.c_str()};
+    int lens[] = {static_cast<int>(k.size()), static_cast<int>(value.size())};
+    int formats[] = {0, 1};
+    auto* r = PQexecPrepared(n->db, "naive_upsert", 2, params, lens, formats, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok && command_ok(n->cache, {"SETEX", k, naive_ttl, value});
+  };
+  std::function<bool(naive_client*, uint64_t)> naive_read = [&](naive_client* n, uint64_t i) {
+    auto k = key_of("naive:", i);
+    if (command_ok(n->cache, {"GET", k}))
+      return true;
+    const char* params[] = {k.c_str()};
+    auto* r = PQexecPrepared(n->db, "naive_select", 1, params, nullptr, nullptr, 1);
+    bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    std::string v = ok ? std::string(PQgetvalue(r, 0, 0), PQgetlength(r, 0, 0)) : std::string();
+    PQclear(r);
+    return ok && command_ok(n->cache, {"SETEX", k, naive_ttl, v});
+  };
+  std::function<bool(PGconn*, uint64_t)> batch_upsert = [&](PGconn* c, uint64_t i) {
+    // Each client over keys of its own (run_phase starts client t at op
+    // t * 7919), so that batches measure commits, not lock waits.
+    std::string keys = "{";
+    auto own = "batch:" + std::to_string(i / 7919) + ":";
+    for (int j = 0; j < batch_rows; ++j)
+      keys += (j ? "," : "") + own + std::to_string((i * batch_rows + j) % o.keys);
+    keys += "}";
+    const char* params[] = {keys.c_str(), value.c_str()};
+    int lens[] = {static_cast<int>(keys.size()), static_cast<int>(value.size())};
+    int formats[] = {0, 1};
+    auto* r = PQexecPrepared(c, "batch_upsert", 2, params, lens, formats, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+  };
+
   // Every key exists in both places before anything is timed, so that the
   // GETs are hits and the upserts updates.
   {
@@ -347,11 +430,19 @@ int main(int argc, char** argv) {
     for (int i = 0; i < o.keys; ++i)
       upsert(pg, static_cast<uint64_t>(i));
     PQfinish(pg);
+    auto* n = to_both();
+    for (int i = 0; i < o.keys; ++i)
+      naive_write(n, static_cast<uint64_t>(i));
+    close_both(n);
   }
 
   std::vector<result> results;
   for (int n : o.clients) {
     std::fprintf(stderr, "%d client(s) ...\n", n);
+    results.push_back(run_phase("naive write-through", n, o.seconds, to_both, naive_write,
+                                close_both));
+    results.push_back(run_phase("naive read-through", n, o.seconds, to_both, naive_read,
+                                close_both));
     results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis,
                                       service.pid()));
     if (write_behind)
@@ -362,6 +453,11 @@ int main(int argc, char** argv) {
     results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis,
                                       service.pid()));
     results.push_back(run_phase("redis GET", n, o.seconds, to_redis, redis_get, close_redis));
+    // Counted in rows: each op is one transaction of batch_rows rows.
+    auto batch = run_phase("postgres 100-row upserts", n, o.seconds, to_postgres, batch_upsert,
+                           close_postgres);
+    batch.ops_per_s *= batch_rows;
+    results.push_back(batch);
   }
   auto rss_mib = static_cast<double>(peak_rss_kib(service.pid())) / 1024.0;
   int status = service.stop(SIGTERM);
@@ -391,20 +487,31 @@ int main(int argc, char** argv) {
     notes.push_back(buf);
   };
   auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
-  if (auto *s = find(results, "service SET", 64), *u = find(results, "postgres upsert", 64); s && u)
-    note("SET at 64 clients: %.2fx the direct upsert transactions/s (target >= 6x): %s",
-         s->ops_per_s / u->ops_per_s, verdict(s->ops_per_s >= 6 * u->ops_per_s));
-  if (auto *s = find(results, "service SET", 1), *u = find(results, "postgres upsert", 1),
-      *r = find(results, "redis SET", 1);
-      s && u && r) {
-    double floor = u->p50_ms + r->p50_ms;
-    note("SET p50 at 1 client: %.3f ms = %.2fx (upsert p50 + Redis SET p50 = %.3f ms) "
-         "(target <= 1.3x): %s",
-         s->p50_ms, s->p50_ms / floor, floor, verdict(s->p50_ms <= 1.3 * floor));
-  }
+  // Against the code it replaces (issue 17), in this run.
+  if (auto *s = find(results, "service SET", 1), *n = find(results, "naive write-through", 1); s && n)
+    note("write-through SET p50 at 1 client: %.3f ms = %.2fx naive write-through p50 %.3f ms "
+         "(target <= 1.2x): %s",
+         s->p50_ms, s->p50_ms / n->p50_ms, n->p50_ms, verdict(s->p50_ms <= 1.2 * n->p50_ms));
+  note("write-through SET p50 at 1 client with ack = \"after-commit\" (target <= 1.0x naive): "
+       "%s", "MISSED (the option is not built yet)");
+  if (auto *s = find(results, "service SET", 16), *n = find(results, "naive write-through", 16); s && n)
+    note("write-through SET at 16 clients: %.2fx naive write-through ops/s (target >= 2x): %s",
+         s->ops_per_s / n->ops_per_s, verdict(s->ops_per_s >= 2 * n->ops_per_s));
+  double ceiling = 0;  // PostgreSQL's batched rows/s, the best over the client counts
+  for (auto& r : results)
+    if (r.phase == "postgres 100-row upserts")
+      ceiling = std::max(ceiling, r.ops_per_s);
+  if (auto *s = find(results, "service SET", 64), *n = find(results, "naive write-through", 64); s && n)
+    note("write-through SET at 64 clients: %.2fx naive write-through ops/s (target >= 4x) and "
+         "%.1f%% of PostgreSQL's batched %.0f rows/s (target >= 25%%): %s",
+         s->ops_per_s / n->ops_per_s, 100 * s->ops_per_s / ceiling, ceiling,
+         verdict(s->ops_per_s >= 4 * n->ops_per_s && s->ops_per_s >= 0.25 * ceiling));
+  if (auto *s = find(results, "service SET write-behind", 50), *r = find(results, "redis SET", 50); s && r)
+    note("write-behind SET at 50 clients: %.2fx direct Redis SET/s (target >= 0.5x): %s",
+         s->ops_per_s / r->ops_per_s, verdict(s->ops_per_s >= 0.5 * r->ops_per_s));
   if (auto *s = find(results, "service GET", 50), *r = find(results, "redis GET", 50); s && r)
-    note("cache-hit GET at 50 clients: %.2fx direct Redis GET/s (target >= 0.7x): %s",
-         s->ops_per_s / r->ops_per_s, verdict(s->ops_per_s >= 0.7 * r->ops_per_s));
+    note("cache-hit GET at 50 clients: %.2fx direct Redis GET/s (target >= 0.9x): %s",
+         s->ops_per_s / r->ops_per_s, verdict(s->ops_per_s >= 0.9 * r->ops_per_s));
   note("peak RSS: %.1f MiB (target <= 64 MiB): %s", rss_mib, verdict(rss_mib <= 64));
 
   std::ofstream csv(o.out);
