@@ -78,14 +78,10 @@ caf::error write_failure(const caf::error& err) {
 }
 
 // A request refused before it went anywhere: counted as RESP counts an
-// error reply.
+// error reply (a ticket that ends at once; the actor is never stopping
+// with nothing in flight here, since it quits at that moment).
 caf::error refused_here(self_ptr self, const char* command, caf::error err) {
-  if (auto& m = self->state.cfg.metrics) {
-    auto& figures = m->command(command);
-    m->commands.fetch_add(1, std::memory_order_relaxed);
-    figures.calls.fetch_add(1, std::memory_order_relaxed);
-    figures.errors.fetch_add(1, std::memory_order_relaxed);
-  }
+  ticket{self, command}.done(true);
   return err;
 }
 
@@ -151,9 +147,10 @@ std::string expire_write(key_write& w, int64_t ms) {
   return {};
 }
 
-// A transaction's op as the write it is; empty error text when valid.
-std::string txn_write(key_write& w, txn_op& op, const namespace_table& spaces,
-                      const command_limits& limits) {
+// An op (a transaction's, or a lone SET, INCRBY, PEXPIRE) as the write it
+// is, checked as the RESP command is; empty error text when valid.
+std::string write_of(key_write& w, txn_op& op, const namespace_table& spaces,
+                     const command_limits& limits) {
   w.key = std::move(op.key);
   if (auto e = check_api_key(w.key, spaces, limits); !e.empty())
     return e;
@@ -201,6 +198,19 @@ caf::result<T> put(self_ptr self, const char* command, write_request req, Make m
         rp.deliver(write_failure(err));
       });
   return rp;
+}
+
+// A lone write: `op` checked and sent as a request of its own.
+template <class T, class Make>
+caf::result<T> put_one(self_ptr self, const char* command, txn_op op, Make make) {
+  if (stopping(self))
+    return stopped(self, command);
+  key_write w;
+  if (auto e = write_of(w, op, *self->state.cfg.spaces, self->state.cfg.limits); !e.empty())
+    return refused(self, command, e);
+  write_request req;
+  req.writes.push_back(std::move(w));
+  return put<T>(self, command, std::move(req), make);
 }
 
 // One key's lookup (atom::get or, with `with_expiry`, atom::ttl), answered
@@ -315,21 +325,8 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
     },
     [self](atom::put, std::string& key, std::string& value,
            const set_options& options) -> caf::result<set_result> {
-      auto& st = self->state;
-      if (stopping(self))
-        return stopped(self, "set");
-      key_write w;
-      w.key = std::move(key);
-      if (auto e = check_api_key(w.key, *st.cfg.spaces, st.cfg.limits); !e.empty())
-        return refused(self, "set", e);
-      if (auto e = check_value(w.key, value, *st.cfg.spaces, st.cfg.limits); !e.empty())
-        return refused(self, "set", e);
-      if (auto e = set_write(w, options); !e.empty())
-        return refused(self, "set", e);
-      w.value = std::move(value);
-      write_request req;
-      req.writes.push_back(std::move(w));
-      return put<set_result>(self, "set", std::move(req), [](std::vector<write_answer>& a) {
+      txn_op op{txn_op::set, std::move(key), std::move(value), 0, options};
+      return put_one<set_result>(self, "set", std::move(op), [](std::vector<write_answer>& a) {
         if (a.empty())
           return set_result{};
         return set_result{a[0].applied, cache_value{a[0].found, std::move(a[0].bulk)},
@@ -363,35 +360,14 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
       });
     },
     [self](atom::incr, std::string& key, int64_t delta) -> caf::result<int64_t> {
-      auto& st = self->state;
-      if (stopping(self))
-        return stopped(self, "incrby");
-      key_write w;
-      w.kind = op_kind::incr;
-      w.key = std::move(key);
-      w.delta = delta;
-      w.expiry = expiry_change::keep;
-      if (auto e = check_api_key(w.key, *st.cfg.spaces, st.cfg.limits); !e.empty())
-        return refused(self, "incrby", e);
-      write_request req;
-      req.writes.push_back(std::move(w));
-      return put<int64_t>(self, "incrby", std::move(req), [](std::vector<write_answer>& a) {
+      txn_op op{txn_op::incrby, std::move(key), {}, delta, {}};
+      return put_one<int64_t>(self, "incrby", std::move(op), [](std::vector<write_answer>& a) {
         return a.empty() ? int64_t{0} : a[0].number;
       });
     },
     [self](atom::expire, std::string& key, int64_t ms) -> caf::result<bool> {
-      auto& st = self->state;
-      if (stopping(self))
-        return stopped(self, "pexpire");
-      key_write w;
-      w.key = std::move(key);
-      if (auto e = check_api_key(w.key, *st.cfg.spaces, st.cfg.limits); !e.empty())
-        return refused(self, "pexpire", e);
-      if (auto e = expire_write(w, ms); !e.empty())
-        return refused(self, "pexpire", e);
-      write_request req;
-      req.writes.push_back(std::move(w));
-      return put<bool>(self, "pexpire", std::move(req), [](std::vector<write_answer>& a) {
+      txn_op op{txn_op::expire, std::move(key), {}, ms, {}};
+      return put_one<bool>(self, "pexpire", std::move(op), [](std::vector<write_answer>& a) {
         return !a.empty() && a[0].applied;
       });
     },
@@ -426,7 +402,7 @@ cache_actor::behavior_type cache_api(cache_actor::stateful_pointer<cache_api_sta
       for (std::size_t i = 0; i < ops.size(); ++i) {
         key_write w;
         w.part = static_cast<uint32_t>(i + 1);
-        if (auto e = txn_write(w, ops[i], *st.cfg.spaces, st.cfg.limits); !e.empty())
+        if (auto e = write_of(w, ops[i], *st.cfg.spaces, st.cfg.limits); !e.empty())
           return refused(self, "exec",
                          e + " (transaction op " + std::to_string(i) + "; nothing was applied)");
         kinds.push_back(ops[i].kind);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <tuple>
 #include <sstream>
@@ -167,6 +168,41 @@ namespace_config default_namespace() {
 
 namespace {
 
+using field_namer = std::function<std::string(const std::string&)>;
+
+// Every column is named once in the INSERT: no two may be the same
+// (PostgreSQL folds unquoted names to lower case, and so do we).
+void check_distinct_columns(const namespace_config& ns, const field_namer& field) {
+  std::vector<std::pair<std::string, std::string>> cols = {
+    {"key_column", ns.key_column}, {"value_column", ns.value_column},
+    {"version_column", ns.version_column}};
+  for (auto& c : ns.touch_columns)
+    cols.emplace_back("touch_columns", c);
+  if (ns.expiry == expiry_mode::value)
+    cols.emplace_back("expires_column", ns.expires_column);
+  for (std::size_t i = 0; i < cols.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (quote_identifier(cols[i].second) == quote_identifier(cols[j].second))
+        throw config_error(field(cols[i].first), "column \"" + cols[i].second +
+                                                   "\" is already used as " + cols[j].first);
+}
+
+// A namespace beside the `count` before it in `all`: a prefix of its own,
+// and a table of its own if either is write-behind (a write-behind queue
+// is named after its table).
+void check_beside(const std::vector<namespace_config>& all, std::size_t count,
+                  const namespace_config& ns, const field_namer& field) {
+  for (std::size_t j = 0; j < count; ++j)
+    if (all[j].prefix == ns.prefix)
+      throw config_error(field("prefix"), "\"" + ns.prefix + "\" is used twice");
+  for (std::size_t j = 0; j < count; ++j)
+    if (all[j].table == ns.table &&
+        (all[j].mode == write_mode::write_behind || ns.mode == write_mode::write_behind))
+      throw config_error(field("table"), "\"" + ns.table +
+                                           "\" already belongs to another namespace; a "
+                                           "write-behind table cannot be shared");
+}
+
 namespace_config parse_namespace(const toml::table& t, const std::string& path) {
   section s(&t, path);
   namespace_config ns;
@@ -230,20 +266,7 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
       if (s.get(k))
         throw config_error(s.field(k), "applies to mode = \"write-behind\" only");
   s.reject_unknown();
-  // Every column is named once in the INSERT: no two may be the same
-  // (PostgreSQL folds unquoted names to lower case, and so do we).
-  std::vector<std::pair<std::string, std::string>> cols = {
-    {"key_column", ns.key_column}, {"value_column", ns.value_column},
-    {"version_column", ns.version_column}};
-  for (auto& c : ns.touch_columns)
-    cols.emplace_back("touch_columns", c);
-  if (ns.expiry == expiry_mode::value)
-    cols.emplace_back("expires_column", ns.expires_column);
-  for (std::size_t i = 0; i < cols.size(); ++i)
-    for (std::size_t j = 0; j < i; ++j)
-      if (quote_identifier(cols[i].second) == quote_identifier(cols[j].second))
-        throw config_error(s.field(cols[i].first), "column \"" + cols[i].second +
-                                                       "\" is already used as " + cols[j].first);
+  check_distinct_columns(ns, [&](const std::string& name) { return s.field(name); });
   return ns;
 }
 
@@ -352,16 +375,8 @@ config parse_config_text(const std::string& text, const std::string& source) {
       if (!t)
         throw config_error(path, "expected a table");
       auto ns = parse_namespace(*t, path);
-      for (auto& other : cfg.namespaces)
-        if (other.prefix == ns.prefix)
-          throw config_error(path + ".prefix", "\"" + ns.prefix + "\" is used twice");
-      // A write-behind queue is named after its table.
-      for (auto& other : cfg.namespaces)
-        if (other.table == ns.table &&
-            (other.mode == write_mode::write_behind || ns.mode == write_mode::write_behind))
-          throw config_error(path + ".table", "\"" + ns.table +
-                                                "\" already belongs to another namespace; a "
-                                                "write-behind table cannot be shared");
+      check_beside(cfg.namespaces, cfg.namespaces.size(), ns,
+                   [&](const std::string& name) { return path + "." + name; });
       cfg.namespaces.push_back(std::move(ns));
     }
   }
@@ -547,35 +562,20 @@ void validate_config(const config& cfg) {
     };
     if (i > 0 && ns.prefix.empty())
       throw config_error(field("prefix"), "is required and must not be empty");
-    for (std::size_t j = 1; j < i; ++j)
-      if (cfg.namespaces[j].prefix == ns.prefix)
-        throw config_error(field("prefix"), "\"" + ns.prefix + "\" is also namespaces[" +
-                                              std::to_string(j) + "]'s");
-    std::vector<std::pair<std::string, std::string>> cols = {
+    // The identifiers the TOML loader reads with read_identifier.
+    std::vector<std::pair<std::string, std::string>> names = {
       {"table", ns.table}, {"key_column", ns.key_column}, {"value_column", ns.value_column},
       {"version_column", ns.version_column}};
     for (std::size_t k = 0; k < ns.touch_columns.size(); ++k)
-      cols.emplace_back("touch_columns[" + std::to_string(k) + "]", ns.touch_columns[k]);
+      names.emplace_back("touch_columns[" + std::to_string(k) + "]", ns.touch_columns[k]);
     if (ns.expiry == expiry_mode::value)
-      cols.emplace_back("expires_column", ns.expires_column);
-    for (std::size_t a = 0; a < cols.size(); ++a) {
-      if (!is_plain_identifier(cols[a].second))
-        throw config_error(field(cols[a].first),
-                           "\"" + cols[a].second + "\" is not a plain identifier (letters, "
-                           "digits and underscores, not starting with a digit)");
-      for (std::size_t b = 1; b < a; ++b)  // cols[0] is the table
-        if (quote_identifier(cols[a].second) == quote_identifier(cols[b].second))
-          throw config_error(field(cols[a].first), "column \"" + cols[a].second +
-                                                     "\" is already used as " + cols[b].first);
-    }
-    // A write-behind queue is named after its table.
-    for (std::size_t j = 0; j < i; ++j)
-      if (cfg.namespaces[j].table == ns.table &&
-          (cfg.namespaces[j].mode == write_mode::write_behind ||
-           ns.mode == write_mode::write_behind))
-        throw config_error(field("table"), "\"" + ns.table + "\" already belongs to namespaces[" +
-                                             std::to_string(j) + "]; a write-behind table cannot "
-                                             "be shared");
+      names.emplace_back("expires_column", ns.expires_column);
+    for (auto& [name, value] : names)
+      if (!is_plain_identifier(value))
+        throw config_error(field(name), "\"" + value + "\" is not a plain identifier (letters, "
+                                        "digits and underscores, not starting with a digit)");
+    check_distinct_columns(ns, field);
+    check_beside(cfg.namespaces, i, ns, field);
     if (ns.mode == write_mode::write_behind) {
       if (!(ns.low_watermark >= 0.0 && ns.low_watermark <= 1.0))
         throw config_error(field("low_watermark"), "must be between 0 and 1");

@@ -356,15 +356,19 @@ int main(int argc, char** argv) {
   redis_fn redis_get = [&](redisContext* c, uint64_t i) {
     return command_ok(c, {"GET", key_of("direct:", i)});
   };
-  std::function<bool(PGconn*, uint64_t)> upsert = [&](PGconn* c, uint64_t i) {
-    auto k = key_of("direct:", i);
-    const char* params[] = {k.c_str(), value.c_str()};
-    int lens[] = {static_cast<int>(k.size()), static_cast<int>(value.size())};
+  // A prepared statement of (key, value as bytea), one autocommit call.
+  auto exec_key_value = [&](PGconn* c, const char* statement, const std::string& k,
+                            const std::string& v) {
+    const char* params[] = {k.c_str(), v.c_str()};
+    int lens[] = {static_cast<int>(k.size()), static_cast<int>(v.size())};
     int formats[] = {0, 1};
-    auto* r = PQexecPrepared(c, "upsert", 2, params, lens, formats, 0);
+    auto* r = PQexecPrepared(c, statement, 2, params, lens, formats, 0);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;
+  };
+  std::function<bool(PGconn*, uint64_t)> upsert = [&](PGconn* c, uint64_t i) {
+    return exec_key_value(c, "upsert", key_of("direct:", i), value);
   };
 
   // The naive code: upsert, then SETEX (write); GET, else SELECT and SETEX (read).
@@ -379,13 +383,8 @@ int main(int argc, char** argv) {
   const std::string naive_ttl = "3600";
   std::function<bool(naive_client*, uint64_t)> naive_write = [&](naive_client* n, uint64_t i) {
     auto k = key_of("naive:", i);
-    const char* params[] = {k.c_str(), value.c_str()};
-    int lens[] = {static_cast<int>(k.size()), static_cast<int>(value.size())};
-    int formats[] = {0, 1};
-    auto* r = PQexecPrepared(n->db, "naive_upsert", 2, params, lens, formats, 0);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok && command_ok(n->cache, {"SETEX", k, naive_ttl, value});
+    return exec_key_value(n->db, "naive_upsert", k, value) &&
+           command_ok(n->cache, {"SETEX", k, naive_ttl, value});
   };
   std::function<bool(naive_client*, uint64_t)> naive_read = [&](naive_client* n, uint64_t i) {
     auto k = key_of("naive:", i);
@@ -406,13 +405,7 @@ int main(int argc, char** argv) {
     for (int j = 0; j < batch_rows; ++j)
       keys += (j ? "," : "") + own + std::to_string((i * batch_rows + j) % o.keys);
     keys += "}";
-    const char* params[] = {keys.c_str(), value.c_str()};
-    int lens[] = {static_cast<int>(keys.size()), static_cast<int>(value.size())};
-    int formats[] = {0, 1};
-    auto* r = PQexecPrepared(c, "batch_upsert", 2, params, lens, formats, 0);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    return ok;
+    return exec_key_value(c, "batch_upsert", keys, value);
   };
 
   // Every key exists in both places before anything is timed, so that the

@@ -81,6 +81,26 @@ TEST_F(Api, SetGetAndDelLandInPostgreSQLAndTheCache) {
   EXPECT_EQ(*c.get(k2), std::nullopt);
 }
 
+// An MGET of more keys than it keeps in flight (256): every answer in its
+// place.
+TEST_F(Api, AnMgetLongerThanItsWindowAnswersEveryKeyInOrder) {
+  auto c = client();
+  auto base = key();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 600; ++i)
+    keys.push_back(base + "-" + std::to_string(i));
+  std::vector<txn_op> sets;
+  for (int i = 0; i < 600; i += 2)
+    sets.push_back(txn_op{txn_op::set, keys[i], "v" + std::to_string(i), 0, {}});
+  ASSERT_TRUE(c.transaction(sets));
+  auto got = c.mget(keys);
+  ASSERT_TRUE(got) << client_error_text(got.error());
+  ASSERT_EQ(got->size(), keys.size());
+  for (int i = 0; i < 600; ++i)
+    EXPECT_EQ((*got)[i], i % 2 ? std::nullopt : std::optional<std::string>("v" + std::to_string(i)))
+      << keys[i];
+}
+
 TEST_F(Api, SetConditionsAndTheOldValueAreDecidedByTheRow) {
   auto c = client();
   auto k = key();

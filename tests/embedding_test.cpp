@@ -6,29 +6,16 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "app/embedded_servers.hpp"
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
+#include "tests/support/text.hpp"
 
 namespace wtcache::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Runs a command; its output goes to `log`. Throws with the output's tail
-// when it fails.
-void run(const std::vector<std::string>& argv, const std::string& log) {
-  run_command(argv, log);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class Embedding : public ::testing::Test {
 protected:
@@ -37,7 +24,22 @@ protected:
     work_ = servers::get().dir + "/embedding";
     fs::create_directories(work_);
     prefix_ = work_ + "/prefix";
-    run({CMAKE_PATH, "--install", WTCACHE_BINARY_DIR, "--prefix", prefix_}, work_ + "/install.log");
+    run_command({CMAKE_PATH, "--install", WTCACHE_BINARY_DIR, "--prefix", prefix_},
+                work_ + "/install.log");
+  }
+
+  // Configures `src` into `build` against the installed package, as a user
+  // would (with ccache when there is one), and builds it; logs go to `logs`.
+  static void build_against_package(const std::string& src, const std::string& build,
+                                    const std::string& logs,
+                                    std::vector<std::string> extra_args = {}) {
+    std::vector<std::string> configure = {CMAKE_PATH, "-S", src, "-B", build,
+                                          "-DCMAKE_PREFIX_PATH=" + prefix_};
+    configure.insert(configure.end(), extra_args.begin(), extra_args.end());
+    if (fs::exists("/usr/bin/ccache"))
+      configure.push_back("-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/ccache");
+    run_command(configure, logs + "/configure.log");
+    run_command({CMAKE_PATH, "--build", build}, logs + "/build.log");
   }
 
   static inline std::string work_, prefix_;
@@ -60,13 +62,8 @@ TEST_F(Embedding, InstallPutsThePackageUnderThePrefix) {
 
 TEST_F(Embedding, TheExampleBuildsWithFindPackageAndWritesThroughToPostgreSQL) {
   auto build = work_ + "/host_app";
-  std::vector<std::string> configure = {
-    CMAKE_PATH, "-S", std::string(WTCACHE_SOURCE_DIR) + "/examples/host_app", "-B", build,
-    "-DCMAKE_PREFIX_PATH=" + prefix_, "-DCMAKE_BUILD_TYPE=RelWithDebInfo"};
-  if (fs::exists("/usr/bin/ccache"))
-    configure.push_back("-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/ccache");
-  ASSERT_NO_THROW(run(configure, work_ + "/configure.log"));
-  ASSERT_NO_THROW(run({CMAKE_PATH, "--build", build}, work_ + "/build.log"));
+  ASSERT_NO_THROW(build_against_package(std::string(WTCACHE_SOURCE_DIR) + "/examples/host_app",
+                                        build, work_, {"-DCMAKE_BUILD_TYPE=RelWithDebInfo"}));
 
   // A clean slate for the keys it writes (the test may run again).
   sql("DELETE FROM user_sessions WHERE user_id = 42");
@@ -75,10 +72,10 @@ TEST_F(Embedding, TheExampleBuildsWithFindPackageAndWritesThroughToPostgreSQL) {
   redis.cmd({"DEL", "wtc:session:42", "wtc:views:/home", "wtc:views:/cart"});
 
   auto log = work_ + "/host_app.log";
-  ASSERT_NO_THROW(run({build + "/host_app", "--redis", servers::get().redis_url(), "--postgres",
-                       servers::get().postgres_url()},
-                      log));
-  auto out = read_file(log);
+  ASSERT_NO_THROW(run_command({build + "/host_app", "--redis", servers::get().redis_url(),
+                               "--postgres", servers::get().postgres_url()},
+                              log));
+  auto out = slurp(log);
   EXPECT_NE(out.find("views:/home = 2"), std::string::npos) << out;
 
   // The rows, in PostgreSQL.
@@ -104,7 +101,7 @@ TEST_F(Embedding, TheExampleBuildsWithFindPackageAndWritesThroughToPostgreSQL) {
 
 // The README's "A host program in 30 lines", exactly as it is printed.
 TEST_F(Embedding, TheReadmesHostProgramBuildsAndWritesARow) {
-  auto readme = read_file(std::string(WTCACHE_SOURCE_DIR) + "/README.md");
+  auto readme = slurp(std::string(WTCACHE_SOURCE_DIR) + "/README.md");
   auto at = readme.find("### A host program in 30 lines");
   ASSERT_NE(at, std::string::npos);
   auto block = [&](const std::string& fence) {
@@ -124,20 +121,15 @@ TEST_F(Embedding, TheReadmesHostProgramBuildsAndWritesARow) {
   fs::create_directories(dir);
   std::ofstream(dir + "/main.cpp") << program;
   std::ofstream(dir + "/CMakeLists.txt") << cmake_lists;
-  std::vector<std::string> configure = {CMAKE_PATH, "-S", dir, "-B", dir + "/build",
-                                        "-DCMAKE_PREFIX_PATH=" + prefix_};
-  if (fs::exists("/usr/bin/ccache"))
-    configure.push_back("-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/ccache");
-  ASSERT_NO_THROW(run(configure, dir + "/configure.log"));
-  ASSERT_NO_THROW(run({CMAKE_PATH, "--build", dir + "/build"}, dir + "/build.log"));
+  ASSERT_NO_THROW(build_against_package(dir, dir + "/build", dir));
   sql("DELETE FROM wtcache_kv WHERE key = 'greeting'");
   resp_client redis(servers::get().redis_port());
   redis.cmd({"DEL", "wtc:greeting"});
-  ASSERT_NO_THROW(run({"env", "REDIS_URL=" + servers::get().redis_url(),
+  ASSERT_NO_THROW(run_command({"env", "REDIS_URL=" + servers::get().redis_url(),
                        "DATABASE_URL=" + servers::get().postgres_url(), dir + "/build/hello"},
                       dir + "/hello.log"));
-  EXPECT_NE(read_file(dir + "/hello.log").find("greeting = hello from the host"), std::string::npos)
-    << read_file(dir + "/hello.log");
+  EXPECT_NE(slurp(dir + "/hello.log").find("greeting = hello from the host"), std::string::npos)
+    << slurp(dir + "/hello.log");
   auto row = sql("SELECT convert_from(value, 'UTF8') FROM wtcache_kv WHERE key = 'greeting'");
   ASSERT_EQ(row.size(), 1u);
   EXPECT_EQ(row[0][0].as<std::string>(), "hello from the host");
@@ -146,8 +138,8 @@ TEST_F(Embedding, TheReadmesHostProgramBuildsAndWritesARow) {
 TEST_F(Embedding, PkgConfigFlagsBuildAProgram) {
   auto pc = "PKG_CONFIG_PATH=" + prefix_ + "/lib/pkgconfig";
   auto flags_log = work_ + "/pkg-config.log";
-  ASSERT_NO_THROW(run({"env", pc, "pkg-config", "--cflags", "--libs", "wtcache"}, flags_log));
-  auto flags = read_file(flags_log);
+  ASSERT_NO_THROW(run_command({"env", pc, "pkg-config", "--cflags", "--libs", "wtcache"}, flags_log));
+  auto flags = slurp(flags_log);
   EXPECT_NE(flags.find("-lwtcache"), std::string::npos) << flags;
   EXPECT_NE(flags.find("/include"), std::string::npos) << flags;
 
@@ -159,12 +151,12 @@ TEST_F(Embedding, PkgConfigFlagsBuildAProgram) {
                         "}\n";
   auto exe = work_ + "/version";
   // As a Makefile would: c++ $(pkg-config --cflags) src $(pkg-config --libs).
-  ASSERT_NO_THROW(run({"sh", "-c",
+  ASSERT_NO_THROW(run_command({"sh", "-c",
                        "c++ $(" + pc + " pkg-config --cflags wtcache) " + src + " -o " + exe +
                          " $(" + pc + " pkg-config --libs wtcache) -Wl,-rpath," + prefix_ + "/lib"},
                       work_ + "/cc.log"));
-  ASSERT_NO_THROW(run({exe}, work_ + "/version.log"));
-  EXPECT_EQ(read_file(work_ + "/version.log"), std::string(WTCACHE_VERSION_TEXT) + "\n");
+  ASSERT_NO_THROW(run_command({exe}, work_ + "/version.log"));
+  EXPECT_EQ(slurp(work_ + "/version.log"), std::string(WTCACHE_VERSION_TEXT) + "\n");
 }
 
 }  // namespace
