@@ -407,9 +407,12 @@ TEST_F(Api, ABackendDownGetsAnErrorInTimeAndThenAnOpenCircuit) {
     [&] { return failure_of(c.get(key())).code == ec::postgres_unavailable &&
                  !svc->snapshot().postgres_up; },
     20s);
+  // Still paused: a request that got through could only hang. (Once
+  // PostgreSQL is back, the requests that were stuck in it succeed and
+  // close the circuit, as they should.)
+  auto refused = c.set(key(), "circuit open");
   servers::get().postgres.resume();
   EXPECT_TRUE(opened);
-  auto refused = c.set(key(), "circuit open");
   EXPECT_EQ(failure_of(refused).code, ec::postgres_unavailable) << failure_of(refused).text;
 }
 
