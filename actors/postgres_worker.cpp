@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
@@ -132,6 +134,8 @@ int8_t reply_of(const caf::error& err) {
   return err == ec::redis_error ? store_outcome::answered : store_outcome::no_answer;
 }
 
+// The cache update: the committed keys' writes first, in the order of
+// outcome.cached, then the releases of marks (add_releases).
 void update_cache(postgres_worker_state& st, const std::vector<cache_write>& writes,
                   store_outcome& outcome) {
   auto rs = put_fenced(st.cache, writes, st.metrics.get(), *st.log);
@@ -140,8 +144,77 @@ void update_cache(postgres_worker_state& st, const std::vector<cache_write>& wri
     return;
   }
   outcome.cache_redis = store_outcome::answered;
-  if (rs->size() == writes.size())
+  if (rs->size() == writes.size()) {
+    rs->resize(outcome.cached.keys.size());
     outcome.cache = std::move(*rs);
+  }
+}
+
+// A transaction's pending mark: its id ("" when none is in) and the entries
+// it is on.
+struct marking {
+  std::string id;
+  std::vector<std::string> entries;  // Redis keys, sorted, each once
+  int8_t redis = store_outcome::not_asked;
+};
+
+marking mark_entries(postgres_worker_state& st, const invalidation& inv) {
+  marking marks;
+  marks.entries.reserve(inv.keys.size());
+  for (auto& key : inv.keys)
+    marks.entries.push_back(inv.redis_prefix + key);
+  std::sort(marks.entries.begin(), marks.entries.end());
+  marks.entries.erase(std::unique(marks.entries.begin(), marks.entries.end()),
+                      marks.entries.end());
+  auto id = st.next_mark();
+  busy_call timed(st.metrics.get(), nullptr, &service_metrics::cache_write_latency);
+  auto err = mark_pending(st.cache, marks.entries, id, inv.tombstone_ttl_ms);
+  // A connection found dead (Redis restarted since) gets one fresh try, as
+  // fenced writes do: marking twice is harmless.
+  if (err == ec::redis_unavailable)
+    err = mark_pending(st.cache, marks.entries, id, inv.tombstone_ttl_ms);
+  if (err) {
+    st.log->debug("redis: could not mark {} entr(ies) pending: {}", marks.entries.size(),
+                  client_error_text(err));
+    marks.redis = reply_of(err);
+    marks.entries.clear();
+    return marks;
+  }
+  marks.redis = store_outcome::answered;
+  marks.id = std::move(id);
+  return marks;
+}
+
+// Releases of the marks on entries the transaction did not write (those it
+// wrote lose theirs with their cache write), appended to `writes`.
+void add_releases(const marking& marks, const std::map<std::string, std::size_t>& written,
+                  const std::string& prefix, std::vector<cache_write>& writes) {
+  for (auto& entry : marks.entries) {
+    auto key = entry.substr(prefix.size());
+    if (written.count(key))
+      continue;
+    cache_write w;
+    w.redis_key = entry;
+    w.mark = marks.id;
+    w.release = true;
+    writes.push_back(std::move(w));
+  }
+}
+
+// Nothing was committed (`failure`, if any, says so), so the marks go: left
+// in, they would send the keys' reads to PostgreSQL until they lapse. A
+// transaction whose outcome is unknown keeps them: they are what keeps the
+// keys' readers off an older copy.
+void release_marks(postgres_worker_state& st, const marking& marks,
+                   const std::map<std::string, std::size_t>& written,
+                   const caf::error& failure = {}) {
+  if (marks.id.empty() || failure == ec::outcome_unknown)
+    return;
+  std::vector<cache_write> releases;
+  add_releases(marks, written, "", releases);
+  if (auto rs = write_fenced(st.cache, releases, *st.log); !rs)
+    st.log->debug("redis: could not release {} pending mark(s): {}", releases.size(),
+                  client_error_text(rs.error()));
 }
 
 // A SET's value as a text parameter of the batched upserts: bytea goes as
@@ -421,8 +494,10 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
 }
 
 caf::expected<std::vector<store_result>>
-postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline) {
+postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline,
+                               bool commit_too) {
   in_transaction = false;
+  committed = false;
   if (auto err = connect())
     return err;
   std::vector<store_result> results(ops.size());
@@ -470,12 +545,13 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     if (only_sets) {
       try {
         if (one_namespace) {
-          begin_and_upsert(ops, locks, results);
+          begin_and_upsert(ops, locks, results, commit_too);
+          committed = commit_too;
         } else {
           tx.exec("BEGIN");
           upsert_all(tx, ops, locks, results);
         }
-        in_transaction = true;
+        in_transaction = !committed;
         return results;
       } catch (const pqxx::sql_error& e) {
         if (classify(e) == refusal::timed_out || ops.size() == 1)
@@ -538,6 +614,9 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     }
     in_transaction = true;  // committed (or not) by commit()
     return results;
+  } catch (const pqxx::in_doubt_error& e) {
+    db.close();
+    return make_error(ec::outcome_unknown, one_line(e.what()));
   } catch (const pqxx::broken_connection& e) {
     return db.lost(e);
   } catch (const pqxx::sql_error& e) {
@@ -574,7 +653,8 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
 
 void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
                                              const std::vector<int64_t>& locks,
-                                             std::vector<store_result>& results) {
+                                             std::vector<store_result>& results,
+                                             bool commit_too) {
   // The rows: each key once, taking its last SET (as upsert_all).
   std::map<std::string, std::size_t> last;
   for (std::size_t k = 0; k < ops.size(); ++k)
@@ -595,23 +675,30 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
                              params[3].c_str(), params[4].c_str()};
   auto name = stmt("L", ns);
   PGconn* pg = db.raw();
+  // A server that went away while the session was idle has said so (or
+  // closed the socket): find out before sending, while nothing is in doubt.
+  if (PQconsumeInput(pg) != 1 || PQstatus(pg) == CONNECTION_BAD)
+    throw pqxx::broken_connection(PQerrorMessage(pg));
   if (PQenterPipelineMode(pg) != 1)
     throw pqxx::broken_connection(PQerrorMessage(pg));
   // Every result is read before leaving pipeline mode, whatever happens.
   std::vector<std::unique_ptr<pg_result>> got;
+  int statements = commit_too ? 3 : 2;
   bool sent = PQsendQueryParams(pg, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
               PQsendQueryPrepared(pg, name.c_str(), 5, values_of, nullptr, nullptr, 0) == 1 &&
+              (!commit_too ||
+               PQsendQueryParams(pg, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) &&
               PQpipelineSync(pg) == 1;
   if (sent) {
-    // BEGIN, the statement (each followed by a null), then the sync.
-    for (int i = 0; i < 2; ++i) {
+    // BEGIN, the statement, COMMIT (each followed by a null), then the sync.
+    for (int i = 0; i < statements; ++i) {
       got.push_back(std::make_unique<pg_result>(PQgetResult(pg)));
       if (!got.back()->res)
         break;
       while (auto* extra = PQgetResult(pg))
         PQclear(extra);
     }
-    if (got.size() == 2 && got.back()->res) {
+    if (got.size() == static_cast<std::size_t>(statements) && got.back()->res) {
       pg_result sync(PQgetResult(pg));
       sent = sync.res && PQresultStatus(sync.res) == PGRES_PIPELINE_SYNC;
     } else {
@@ -619,12 +706,19 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     }
   }
   if (!sent || PQexitPipelineMode(pg) != 1) {
-    // Out of step with the server: this connection is done for.
+    // Out of step with the server: this connection is done for. With
+    // COMMIT on its way, nobody can say whether it committed.
     auto text = std::string(PQerrorMessage(pg));
-    throw pqxx::broken_connection(text.empty() ? "lost the pipeline" : text);
+    if (text.empty())
+      text = "lost the pipeline";
+    if (commit_too)
+      throw pqxx::in_doubt_error(text);
+    throw pqxx::broken_connection(text);
   }
   check(pg, *got[0], PGRES_COMMAND_OK, "BEGIN");
   check(pg, *got[1], PGRES_TUPLES_OK, "the batched upsert");
+  if (commit_too)
+    check(pg, *got[2], PGRES_COMMAND_OK, "COMMIT");
   auto* res = got[1]->res;
   if (PQntuples(res) != static_cast<int>(ops.size()))
     throw pqxx::failure("the batched upsert returned " + std::to_string(PQntuples(res)) +
@@ -670,6 +764,18 @@ void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::ve
       stored[row[0].as<int64_t>()] = row[1].as<std::string>();
     take_stored(ids, stored, results);
   }
+}
+
+std::string postgres_worker_state::next_mark() {
+  if (mark_base.empty()) {
+    std::random_device rd;
+    std::uniform_int_distribution<uint64_t> any;
+    std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(any(gen)));
+    mark_base = text;
+  }
+  return mark_base + ":" + std::to_string(++marks_made);
 }
 
 caf::error postgres_worker_state::commit(const dirty_records& record, bool refuse_to_record,
@@ -858,52 +964,55 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       auto& st = self->state;
       auto* m = st.metrics.get();
       busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_transaction_latency);
-      auto ran = st.run_ops(ops, deadline);
-      if (!ran)
-        return std::move(ran.error());
       store_outcome outcome;
+      // The entries are marked pending before any version is drawn: from
+      // then on no read trusts a copy older than this transaction, so it
+      // may commit in the same round trip as its statements. What could
+      // not be marked is recorded instead (or, when that is not allowed,
+      // the transaction rolls back).
+      marking marks;
+      if (use_cache) {
+        marks = mark_entries(st, inv);
+        outcome.redis = marks.redis;
+      }
+      auto ran = st.run_ops(ops, deadline, !marks.id.empty());
+      if (!ran) {
+        release_marks(st, marks, {}, ran.error());
+        return std::move(ran.error());
+      }
       outcome.results = std::move(*ran);
-      if (!st.in_transaction)
-        return outcome;  // nothing to commit: every command failed
-      // The newest version of every written key, as a tombstone. The rows
-      // are locked, so no other node's write to them can commit before ours,
-      // and every read that could fill an older value is fenced out by it.
       auto newest = newest_ops(ops, inv, outcome.results);
+      if (!st.in_transaction && !st.committed) {
+        release_marks(st, marks, newest);
+        return outcome;  // nothing to commit: every command failed
+      }
       dirty_records record;
-      std::vector<cache_write> tombstones;
       for (auto& [key, k] : newest) {
-        auto version = outcome.results[k].version;
         record.keys.push_back(key);
-        record.versions.push_back(version);
-        tombstones.push_back({inv.redis_prefix + key, version, true, {}, inv.tombstone_ttl_ms});
+        record.versions.push_back(outcome.results[k].version);
       }
-      // What could not be invalidated is recorded instead (or, when that is
-      // not allowed, the transaction rolls back).
-      dirty_records missed;
-      if (!use_cache) {
-        missed = record;
-      } else if (auto rs = put_fenced(st.cache, tombstones, st.metrics.get(), *st.log); !rs) {
-        outcome.redis = reply_of(rs.error());
-        missed = record;
-      } else {
-        outcome.redis = store_outcome::answered;
-        for (std::size_t i = 0; i < rs->size() && i < record.keys.size(); ++i)
-          if ((*rs)[i] == cache_write_result::failed) {
-            missed.keys.push_back(record.keys[i]);
-            missed.versions.push_back(record.versions[i]);
-          }
+      if (!st.committed) {
+        auto missed = marks.id.empty() ? record : dirty_records{};
+        if (auto err = st.commit(missed, inv.required, deadline)) {
+          release_marks(st, marks, {}, err);
+          return err;
+        }
+        outcome.recorded = !missed.keys.empty();
       }
-      if (auto err = st.commit(missed, inv.required, deadline))
-        return err;
-      outcome.recorded = !missed.keys.empty();
       outcome.cached = std::move(record);
-      // Not after a failed try before COMMIT: Redis would most likely fail
-      // again, and the keys are dirty (or recorded) either way.
-      bool update = use_cache && !inv.cache_ttl_ms.empty() &&
-                    outcome.redis == store_outcome::answered;
-      if (!update)
+      // Without a mark (Redis failed before COMMIT) there is no update:
+      // Redis would most likely fail again, and the keys are recorded.
+      if (marks.id.empty() || inv.cache_ttl_ms.empty())
         return outcome;
+      outcome.mark = marks.id;
       auto writes = cache_writes(ops, inv, outcome.results, newest);
+      for (auto& w : writes)
+        w.mark = marks.id;
+      add_releases(marks, newest, inv.redis_prefix, writes);
+      if (inv.defer_cache_update) {
+        outcome.deferred = std::move(writes);  // the shard makes it, after answering
+        return outcome;
+      }
       if (!inv.before_cache_write || outcome.cached.keys.empty()) {
         update_cache(st, writes, outcome);
         return outcome;

@@ -1,9 +1,9 @@
 // The PostgreSQL worker: owns one PostgreSQL session
 // (backends/postgres_session.hpp) and runs the shards' transactions and
 // row reads on it. libpqxx blocks, so it is always spawned detached. It
-// also owns a Redis connection of its own, for the tombstones a transaction
-// puts in before it commits and the cache update after: round trips from
-// this thread instead of hand-offs to a Redis worker and back.
+// also owns a Redis connection of its own, for the pending marks a
+// transaction puts in before it commits and the cache update after: round
+// trips from this thread instead of hand-offs to a Redis worker and back.
 // Protocol: messages/store_protocol.hpp.
 #pragma once
 
@@ -56,10 +56,20 @@ struct postgres_worker_state {
   // `refuse_to_record`: then it rolls back) and commits. `deadline`:
   // steady-clock nanoseconds; past it the transaction is rolled back
   // instead of committed.
+  // `commit_too`: the cache is already guarded (its entries are marked
+  // pending), so a batch of SETs of one namespace may commit in the same
+  // round trip as its statements; `committed` then says it did.
   caf::expected<std::vector<store_result>> run_ops(const std::vector<store_op>& ops,
-                                                   int64_t deadline);
+                                                   int64_t deadline, bool commit_too = false);
   caf::error commit(const dirty_records& record, bool refuse_to_record, int64_t deadline);
   bool in_transaction = false;
+  bool committed = false;
+
+  // A fresh id for a transaction's pending mark, unique across workers
+  // and nodes (a random part per worker, then a count).
+  std::string next_mark();
+  std::string mark_base;
+  uint64_t marks_made = 0;
 
   caf::expected<store_row> read(uint32_t ns, const std::string& id);
   caf::expected<int64_t> fresh_version();
@@ -85,10 +95,11 @@ private:
   // namespace's rows with one statement.
   void upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
                   const std::vector<int64_t>& locks, std::vector<store_result>& results);
-  // The same for SETs of one namespace, with BEGIN in the same round trip
-  // (libpq pipeline mode). Throws as libpqxx would.
+  // The same for SETs of one namespace, with BEGIN (and, if `commit_too`,
+  // COMMIT) in the same round trip (libpq pipeline mode). Throws as libpqxx
+  // would; pqxx::in_doubt_error when the connection went with COMMIT sent.
   void begin_and_upsert(const std::vector<store_op>& ops, const std::vector<int64_t>& locks,
-                        std::vector<store_result>& results);
+                        std::vector<store_result>& results, bool commit_too);
 };
 
 postgres_worker_actor::behavior_type

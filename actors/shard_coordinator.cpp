@@ -718,8 +718,74 @@ void finish_batch(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
   flush(self);
 }
 
+// The cache update of committed keys is over: `cache` says how each key's
+// write went (empty or short: not made, the rest dirty). Tells the keys'
+// owners.
+void cache_updated(self_ptr self, const dirty_records& cached,
+                   const std::vector<cache_write_result>& cache, int8_t redis, bool recorded,
+                   const std::string& mark) {
+  auto& st = self->state;
+  const auto& keys = cached.keys;
+  const auto& versions = cached.versions;
+  if (observed_redis(self, redis, "no answer to the cache update after COMMIT"))
+    st.cfg.log->warn("shard {}: cache update after commit failed; {} key(s) marked dirty",
+                     st.cfg.index, keys.size());
+  dirty_records done;  // recorded keys the cache update has just covered
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    bool ok = i < cache.size() && cache[i] != cache_write_result::failed;
+    if (!ok && !mark.empty() && shard_of(keys[i], st.cfg.shard_count) == st.cfg.index) {
+      auto& left = st.unreleased_marks[keys[i]];
+      if (left.size() < 16)  // more lapse on their own
+        left.push_back(mark);
+    }
+    if (!ok)
+      st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
+    else if (cache[i] == cache_write_result::fenced)
+      st.cfg.metrics->fenced_cache_writes.fetch_add(1, std::memory_order_relaxed);
+    if (ok && recorded) {
+      done.keys.push_back(keys[i]);
+      done.versions.push_back(versions[i]);
+    }
+    key_committed(self, keys[i], versions[i], ok, recorded);
+  }
+  if (!done.keys.empty())
+    forget_records(self, std::move(done));
+}
+
+// ack = "after-commit": the batch is answered; now its cache update, by a
+// Redis worker. Until it lands the keys' marks keep every reader off the
+// older copies.
+void update_cache_later(self_ptr self, dirty_records cached, std::vector<cache_write> writes) {
+  auto& st = self->state;
+  auto worker = redis_for(self);
+  auto mark = writes.empty() ? std::string() : writes.front().mark;
+  if (!worker) {
+    cache_updated(self, cached, {}, store_outcome::not_asked, false, mark);
+    return;
+  }
+  auto first = cached.keys.empty() ? std::string() : cached.keys.front();
+  auto send = [=]() mutable {
+    auto& st = self->state;
+    auto count = cached.keys.size();
+    self->request(worker, by_its_deadline, atom::put::value, std::move(writes),
+                  deadline_after(st.cfg.redis_timeout))
+      .then(
+        [=](std::vector<cache_write_result>& rs) {
+          rs.resize(std::min(rs.size(), count));
+          cache_updated(self, cached, rs, store_outcome::answered, false, mark);
+        },
+        [=](caf::error& err) {
+          cache_updated(self, cached, {},
+                        err == ec::redis_error ? store_outcome::answered : store_outcome::no_answer,
+                        false, mark);
+        });
+  };
+  through_gate(self, st.cfg.hooks.before_cache_write, first, std::move(send));
+}
+
 // The database committed and the worker updated the cache (newest version
-// per key): tell the keys' owners, then answer.
+// per key): tell the keys' owners, then answer. With ack = "after-commit"
+// the other way round.
 void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome) {
   auto& st = self->state;
   std::optional<clock_type::time_point> recorded_at;
@@ -727,26 +793,15 @@ void after_commit(self_ptr self, std::shared_ptr<batch> b, store_outcome outcome
     recorded_at = clock_type::now();
     st.cfg.metrics->writes_recorded.fetch_add(b->writes.size(), std::memory_order_relaxed);
   }
-  const auto& keys = outcome.cached.keys;
-  const auto& versions = outcome.cached.versions;
-  if (observed_redis(self, outcome.cache_redis, "no answer to the cache update after COMMIT"))
-    self->state.cfg.log->warn("shard {}: cache update after commit failed; {} key(s) marked dirty", st.cfg.index,
-                 keys.size());
-  dirty_records done;  // recorded keys the cache update has just covered
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    bool ok = i < outcome.cache.size() && outcome.cache[i] != cache_write_result::failed;
-    if (!ok)
-      st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
-    else if (outcome.cache[i] == cache_write_result::fenced)
-      st.cfg.metrics->fenced_cache_writes.fetch_add(1, std::memory_order_relaxed);
-    if (ok && outcome.recorded) {
-      done.keys.push_back(keys[i]);
-      done.versions.push_back(versions[i]);
-    }
-    key_committed(self, keys[i], versions[i], ok, outcome.recorded);
+  if (!outcome.deferred.empty()) {
+    auto cached = std::move(outcome.cached);
+    auto writes = std::move(outcome.deferred);
+    finish_batch(self, b, std::move(outcome.results), recorded_at);
+    update_cache_later(self, std::move(cached), std::move(writes));
+    return;
   }
-  if (!done.keys.empty())
-    forget_records(self, std::move(done));
+  cache_updated(self, outcome.cached, outcome.cache, outcome.cache_redis, outcome.recorded,
+                outcome.mark);
   finish_batch(self, b, std::move(outcome.results), recorded_at);
 }
 
@@ -813,6 +868,9 @@ void flush(self_ptr self) {
     inv.cache_ttl_ms.push_back(st.cache_ttl_of(op.kind, op.expiry, op.expiry_ms, op.ns));
   inv.min_cache_ttl_ms = st.clamp_ttl(1);
   inv.before_cache_write = st.cfg.hooks.before_cache_write;
+  inv.defer_cache_update = std::all_of(plan.ops.begin(), plan.ops.end(), [&](const store_op& op) {
+    return st.cfg.spaces->at(op.ns).ack_after_commit;
+  });
   // Whether to try Redis before COMMIT: not while its circuit is open. (Not
   // allow(): that would take the half-open probe, and this answer reaches
   // the breaker only when the transaction gets as far as the tombstones.)
@@ -1307,6 +1365,24 @@ void write_tombstones(self_ptr self, int64_t fresh) {
     w.ttl_ms = st.cfg.tombstone_ttl.count();
     writes.push_back(std::move(w));
   }
+  // The marks of the failed cache updates go with the tombstones: at the
+  // failed write's version (or a fresher one), the tombstone fences out
+  // every older fill, as the marks did. (The results of these releases come
+  // after the tombstones' and are not read.)
+  auto released = std::make_shared<std::vector<std::string>>();
+  for (auto& t : *marks) {
+    auto at = st.unreleased_marks.find(t.key);
+    if (at == st.unreleased_marks.end())
+      continue;
+    released->push_back(t.key);
+    for (auto& id : at->second) {
+      cache_write w;
+      w.redis_key = st.redis_key(t.key);
+      w.mark = id;
+      w.release = true;
+      writes.push_back(std::move(w));
+    }
+  }
   auto failed = [=] {
     self->state.dirty.retry_failed();
     schedule_retry(self);
@@ -1326,8 +1402,10 @@ void write_tombstones(self_ptr self, int64_t fresh) {
         for (std::size_t i = 0; i < marks->size() && i < rs.size(); ++i) {
           if (rs[i] == cache_write_result::failed)
             continue;
-          // Only if nothing re-dirtied the key while the tombstone was on its way.
           auto& t = (*marks)[i];
+          if (std::count(released->begin(), released->end(), t.key))
+            st.unreleased_marks.erase(t.key);
+          // Only if nothing re-dirtied the key while the tombstone was on its way.
           if (auto gone = st.dirty.landed(t); gone && gone->shared) {
             done.keys.push_back(t.key);
             done.versions.push_back(t.version);

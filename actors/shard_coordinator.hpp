@@ -103,6 +103,9 @@ struct shard_state {
   rerun flushing_queue;  // flush_queue's loop (core/rerun.hpp)
   single_flight<caf::response_promise> reads;              // read-through
   dirty_keys dirty;
+  // Pending marks of this shard's keys whose cache update failed: the
+  // key's dirty-key tombstone takes them away (else they lapse).
+  std::unordered_map<std::string, std::vector<std::string>> unreleased_marks;
 
   // The dirty-key watch's lease (steady-clock ns): cached write-through
   // values are trusted only before it; `dirty_overflow`: the watch saw more

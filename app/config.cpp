@@ -203,9 +203,11 @@ void check_beside(const std::vector<namespace_config>& all, std::size_t count,
                                            "write-behind table cannot be shared");
 }
 
-namespace_config parse_namespace(const toml::table& t, const std::string& path) {
+namespace_config parse_namespace(const toml::table& t, const std::string& path,
+                                 bool ack_after_commit) {
   section s(&t, path);
   namespace_config ns;
+  ns.ack_after_commit = ack_after_commit;
   s.read("prefix", ns.prefix);
   if (ns.prefix.empty())
     throw config_error(s.field("prefix"), "is required and must not be empty");
@@ -265,6 +267,14 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path) 
                     "max_queue_bytes", "low_watermark"})
       if (s.get(k))
         throw config_error(s.field(k), "applies to mode = \"write-behind\" only");
+  if (s.get("ack")) {
+    if (ns.mode == write_mode::write_behind)
+      throw config_error(s.field("ack"), "applies to mode = \"write-through\" only (write-behind "
+                                         "acknowledges once the queue entry is in)");
+    ns.ack_after_commit = s.read_choice("ack", "after-cache-update", "after-commit") == "after-commit";
+  }
+  if (ns.mode == write_mode::write_behind)
+    ns.ack_after_commit = false;
   s.reject_unknown();
   check_distinct_columns(ns, [&](const std::string& name) { return s.field(name); });
   return ns;
@@ -353,6 +363,10 @@ config parse_config_text(const std::string& text, const std::string& source) {
   cfg.refuse_reads_without_database =
     cache.read_choice("on_database_failure", "serve-cached", "fail") == "fail";
   cache.read_ms("dirty_lease_ms", cfg.dirty_lease, 40, 60 * 1000);
+  // The default namespace's, and every write-through namespace's that sets none.
+  bool ack_after_commit =
+    cache.read_choice("ack", "after-cache-update", "after-commit") == "after-commit";
+  cfg.namespaces.front().ack_after_commit = ack_after_commit;
   cache.reject_unknown();
 
   auto sup = sub("supervisor");
@@ -374,7 +388,7 @@ config parse_config_text(const std::string& text, const std::string& source) {
       auto t = (*arr)[i].as_table();
       if (!t)
         throw config_error(path, "expected a table");
-      auto ns = parse_namespace(*t, path);
+      auto ns = parse_namespace(*t, path, ack_after_commit);
       check_beside(cfg.namespaces, cfg.namespaces.size(), ns,
                    [&](const std::string& name) { return path + "." + name; });
       cfg.namespaces.push_back(std::move(ns));

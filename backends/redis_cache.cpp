@@ -14,8 +14,15 @@
 namespace wtcache {
 
 cache_entry cache_entry_of(std::string_view version, std::string_view kind,
-                           std::string_view data, std::string_view expires) {
+                           std::string_view data, std::string_view expires,
+                           std::string_view marks) {
   cache_entry e;
+  if (!marks.empty() && marks != "0") {
+    // A write may have committed a newer value: nothing here is current.
+    e.present = true;
+    e.tombstone = true;
+    return e;
+  }
   if (!expires.empty())
     e.expires_ms = std::strtoll(std::string(expires).c_str(), nullptr, 10);
   e.present = true;
@@ -31,9 +38,9 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
   if (auto err = redis.connect())
     return err;
   for (auto& k : keys) {
-    const char* argv[] = {"HMGET", k.data(), "v", "k", "d", "e"};
-    std::size_t lens[] = {5, k.size(), 1, 1, 1, 1};
-    redis.append(6, argv, lens);
+    const char* argv[] = {"HMGET", k.data(), "v", "k", "d", "e", "p"};
+    std::size_t lens[] = {5, k.size(), 1, 1, 1, 1, 1};
+    redis.append(7, argv, lens);
   }
   std::vector<cache_entry> out(keys.size());
   for (auto& e : out) {
@@ -46,22 +53,23 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
 }
 
 cache_entry entry_of_reply(const redisReply* r) {
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4)
-    return {};
-  auto* v = r->element[0];
-  auto* k = r->element[1];
-  if (v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING)
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
     return {};
   auto text = [](const redisReply* x) {
     return x->type == REDIS_REPLY_STRING ? std::string_view(x->str, x->len) : std::string_view();
   };
-  return cache_entry_of(text(v), text(k), text(r->element[2]), text(r->element[3]));
+  auto marks = text(r->element[4]);
+  auto* v = r->element[0];
+  auto* k = r->element[1];
+  if ((v->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING) && marks.empty())
+    return {};
+  return cache_entry_of(text(v), text(k), text(r->element[2]), text(r->element[3]), marks);
 }
 
 void append_entry_read(std::string& out, std::string_view redis_key) {
-  out += "*6\r\n$5\r\nHMGET\r\n";
+  out += "*7\r\n$5\r\nHMGET\r\n";
   resp::bulk(out, redis_key);
-  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n$1\r\ne\r\n";
+  out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\np\r\n";
 }
 
 caf::expected<std::vector<cache_write_result>>
@@ -77,8 +85,15 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
       auto w = writes[i];
       if (w.expire_by_ns != 0) {
         auto left = (w.expire_by_ns - now) / 1'000'000;
-        if (left < floor)
+        if (left < floor) {
+          // Not written; its transaction's mark still goes.
+          if (!w.mark.empty()) {
+            w.release = true;
+            kept.push_back(std::move(w));
+            where.push_back(writes.size());
+          }
           continue;
+        }
         w.ttl_ms = w.ttl_ms > 0 ? std::min(w.ttl_ms, left) : left;
         w.expire_by_ns = 0;
       }
@@ -92,7 +107,8 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
     if (!rs)
       return rs;
     for (std::size_t j = 0; j < rs->size() && j < where.size(); ++j)
-      out[where[j]] = (*rs)[j];
+      if (where[j] < out.size())
+        out[where[j]] = (*rs)[j];
     return out;
   }
   if (auto err = redis.connect())
@@ -131,9 +147,11 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
       auto& version = numbers[numbers.size() - 3];
       auto& ttl = numbers[numbers.size() - 2];
       auto& expires = numbers.back();
-      argv.insert(argv.end(), {version.data(), w.tombstone ? "t" : "v", w.data.data(), ttl.data(),
-                               expires.data()});
-      lens.insert(lens.end(), {version.size(), 1, w.data.size(), ttl.size(), expires.size()});
+      const char* kind = w.release ? "r" : w.tombstone ? "t" : "v";
+      argv.insert(argv.end(), {version.data(), kind, w.data.data(), ttl.data(), expires.data(),
+                               w.mark.data()});
+      lens.insert(lens.end(),
+                  {version.size(), 1, w.data.size(), ttl.size(), expires.size(), w.mark.size()});
     }
     redis.append(argv.size(), argv.data(), lens.data());
   };
@@ -175,6 +193,19 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
       }
   }
   return out;
+}
+
+caf::error mark_pending(redis_connection& redis, const std::vector<std::string>& redis_keys,
+                        const std::string& id, int64_t lifetime_ms) {
+  auto r = redis.eval(redis_script::mark, redis_keys, {id, std::to_string(lifetime_ms)});
+  if (!r)
+    return r.error();
+  if ((*r)->type == REDIS_REPLY_ERROR)
+    return make_error(ec::redis_error, reply_text(r->get()));
+  if ((*r)->type != REDIS_REPLY_INTEGER ||
+      (*r)->integer != static_cast<long long>(redis_keys.size()))
+    return make_error(ec::redis_error, "unexpected reply from the mark script");
+  return caf::none;
 }
 
 caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,

@@ -4,7 +4,9 @@
 // yet in PostgreSQL). It is written only through the fence script, which
 // never moves an entry to an older version; write-behind commands go
 // through the enqueue script, which updates the entry and appends to the
-// queue's stream in one step.
+// queue's stream in one step. A write-through transaction marks its entries
+// pending before it commits (mark.lua: fields p, pu and p:<id>), and its
+// cache update takes the mark away again.
 #pragma once
 
 #include <cstdint>
@@ -21,13 +23,15 @@
 
 namespace wtcache {
 
-// A cache entry from the fields v, k, d and e of its hash (as HMGET returns
-// them: v and k are there, d and e may not be; e is a write-behind value's
-// expiry).
+// A cache entry from the fields v, k, d, e and p of its hash (as HMGET
+// returns them: v and k are there, d and e may not be; e is a write-behind
+// value's expiry; p counts the pending marks, and an entry with any reads
+// as a tombstone at version 0).
 cache_entry cache_entry_of(std::string_view version, std::string_view kind,
-                           std::string_view data, std::string_view expires);
+                           std::string_view data, std::string_view expires,
+                           std::string_view marks = {});
 
-// The entry an HMGET key v k d e answered. A reply that is not a well-formed
+// The entry an HMGET key v k d e p answered. A reply that is not a well-formed
 // entry (absent, another program's key, an error) is an absent entry: the
 // fence script replaces whatever is there.
 cache_entry entry_of_reply(const redisReply* r);
@@ -39,6 +43,11 @@ void append_entry_read(std::string& out, std::string_view redis_key);
 // (absent, another program's, an error reply) reads as absent.
 caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
                                                      const std::vector<std::string>& keys);
+
+// Marks the entries pending (mark.lua) with mark `id` for `lifetime_ms`,
+// in one call. An error means some may be marked: the marks then lapse.
+caf::error mark_pending(redis_connection& redis, const std::vector<std::string>& redis_keys,
+                        const std::string& id, int64_t lifetime_ms);
 
 // A round of fenced writes, up to 128 entries and 4 MiB per script call,
 // the calls pipelined. A call the script cache lost (NOSCRIPT) is sent

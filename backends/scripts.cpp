@@ -8,6 +8,7 @@ namespace scripts {
 extern const char* const fence;
 extern const char* const enqueue;
 extern const char* const settle;
+extern const char* const mark;
 }  // namespace scripts
 
 const char* script_source(redis_script s) {
@@ -15,6 +16,7 @@ const char* script_source(redis_script s) {
     case redis_script::fence: return scripts::fence;
     case redis_script::enqueue: return scripts::enqueue;
     case redis_script::settle: return scripts::settle;
+    case redis_script::mark: return scripts::mark;
   }
   return "";
 }
@@ -24,6 +26,7 @@ const char* script_name(redis_script s) {
     case redis_script::fence: return "fence";
     case redis_script::enqueue: return "enqueue";
     case redis_script::settle: return "settle";
+    case redis_script::mark: return "mark";
   }
   return "?";
 }

@@ -3,6 +3,7 @@
 //   fence.lua    a round of cache writes, each only over an older entry
 //   enqueue.lua  write-behind commands: the cache entry and the queue entry
 //   settle.lua   after a write-behind batch committed: acknowledge, unpin
+//   mark.lua     before a write-through transaction: its entries pending
 // redis_connection loads them and calls them by EVALSHA.
 #pragma once
 
@@ -11,8 +12,8 @@
 
 namespace wtcache {
 
-enum class redis_script : uint8_t { fence, enqueue, settle };
-inline constexpr std::size_t redis_script_count = 3;
+enum class redis_script : uint8_t { fence, enqueue, settle, mark };
+inline constexpr std::size_t redis_script_count = 4;
 
 // The script's Lua source, as in its file.
 const char* script_source(redis_script s);

@@ -305,7 +305,13 @@ int main(int argc, char** argv) {
   if (write_behind)
     std::ofstream(config) << "[[namespace]]\nprefix = \"wb:\"\ntable = \"shopping_carts\"\n"
                              "key_column = \"cart_id\"\nvalue_column = \"items\"\n"
-                             "value_type = \"jsonb\"\nmode = \"write-behind\"\n";
+                             "value_type = \"jsonb\"\nmode = \"write-behind\"\n"
+                             // The default namespace's table and statements again, but
+                             // acknowledged once committed.
+                             "[[namespace]]\nprefix = \"ac:\"\ntable = \"wtcache_kv\"\n"
+                             "key_column = \"key\"\nvalue_column = \"value\"\n"
+                             "value_type = \"bytea\"\nexpiry = \"value\"\n"
+                             "touch_columns = [\"updated_at\"]\nack = \"after-commit\"\n";
   args.push_back("--config");
   args.push_back(config);
   service.start(args, log, {}, SIGTERM);
@@ -344,6 +350,9 @@ int main(int argc, char** argv) {
   std::string json_value = "{\"v\":\"" +
                            std::string(static_cast<std::size_t>(std::max(1, o.value_size - 8)), 'v') +
                            "\"}";
+  redis_fn service_set_after_commit = [&](redisContext* c, uint64_t i) {
+    return command_ok(c, {"SET", key_of("ac:bench:", i), value});
+  };
   redis_fn service_set_behind = [&](redisContext* c, uint64_t i) {
     return command_ok(c, {"SET", key_of("wb:", i), json_value});
   };
@@ -438,9 +447,12 @@ int main(int argc, char** argv) {
                                 close_both));
     results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis,
                                       service.pid()));
-    if (write_behind)
+    if (write_behind) {
+      results.push_back(run_phase("service SET after-commit", n, o.seconds, to_service,
+                                  service_set_after_commit, close_redis, service.pid()));
       results.push_back(run_phase("service SET write-behind", n, o.seconds, to_service,
                                   service_set_behind, close_redis, service.pid()));
+    }
     results.push_back(run_phase("postgres upsert", n, o.seconds, to_postgres, upsert, close_postgres));
     results.push_back(run_phase("redis SET", n, o.seconds, to_redis, redis_set, close_redis));
     results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis,
@@ -485,8 +497,11 @@ int main(int argc, char** argv) {
     note("write-through SET p50 at 1 client: %.3f ms = %.2fx naive write-through p50 %.3f ms "
          "(target <= 1.2x): %s",
          s->p50_ms, s->p50_ms / n->p50_ms, n->p50_ms, verdict(s->p50_ms <= 1.2 * n->p50_ms));
-  note("write-through SET p50 at 1 client with ack = \"after-commit\" (target <= 1.0x naive): "
-       "%s", "MISSED (the option is not built yet)");
+  if (auto *s = find(results, "service SET after-commit", 1),
+      *n = find(results, "naive write-through", 1); s && n)
+    note("write-through SET p50 at 1 client with ack = \"after-commit\": %.3f ms = %.2fx naive "
+         "(target <= 1.0x): %s",
+         s->p50_ms, s->p50_ms / n->p50_ms, verdict(s->p50_ms <= n->p50_ms));
   if (auto *s = find(results, "service SET", 16), *n = find(results, "naive write-through", 16); s && n)
     note("write-through SET at 16 clients: %.2fx naive write-through ops/s (target >= 2x): %s",
          s->ops_per_s / n->ops_per_s, verdict(s->ops_per_s >= 2 * n->ops_per_s));

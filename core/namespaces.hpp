@@ -35,6 +35,11 @@ struct namespace_config {
   write_mode mode = write_mode::write_through;
   expiry_mode expiry = expiry_mode::cache;
   std::string expires_column = "expires_at";  // timestamptz; expiry = "value" only
+  // Write-through only. ack = "after-commit": a write is acknowledged once
+  // committed, before its cache update (its entries are marked pending
+  // before COMMIT, so no read is stale; a read right after it may read
+  // through). Default ("after-cache-update"): after both.
+  bool ack_after_commit = false;
 
   // Write-behind only. The queue is `writers` Redis Streams (a key always
   // goes to the same one), each drained by its own writer actor in batches

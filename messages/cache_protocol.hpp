@@ -31,7 +31,9 @@ namespace wtcache {
 
 struct cache_entry {
   bool present = false;    // a value or a tombstone is there
-  bool tombstone = false;  // "nothing newer than `version` is known": read the database
+  // "nothing newer than `version` is known": read the database. An entry
+  // marked pending by a write in flight reads as a tombstone at version 0.
+  bool tombstone = false;
   bool deleted = false;    // write-behind DEL: the key does not exist (at `version`)
   int64_t version = 0;
   std::string data;
@@ -77,12 +79,18 @@ struct cache_write {
   // ms) for the entry's field e, which the shard decides from (the entry
   // then holds the key's newest state); -1: none.
   int64_t expires_ms = -1;
+  // The pending mark (backends/scripts/mark.lua) of the transaction this
+  // write is the cache update of, which it takes away ("": none, as for a
+  // fill, which a live mark refuses). `release`: only take the mark away
+  // (a key the transaction did not write after all).
+  std::string mark;
+  bool release = false;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, cache_write& x) {
   return f(caf::meta::type_name("cache_write"), x.redis_key, x.version, x.tombstone, x.data,
-           x.ttl_ms, x.expire_by_ns, x.expires_ms);
+           x.ttl_ms, x.expire_by_ns, x.expires_ms, x.mark, x.release);
 }
 
 enum class cache_write_result : int8_t {

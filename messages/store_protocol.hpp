@@ -145,20 +145,24 @@ struct invalidation {
   // Test hook, if set: asked (atom::gate, first key) after COMMIT, before
   // the cache update (actors/shard_coordinator.hpp, shard_hooks).
   caf::actor before_cache_write;
+  // ack = "after-commit": the worker answers once committed, with the cache
+  // update in store_outcome::deferred for the shard to make.
+  bool defer_cache_update = false;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, invalidation& x) {
   return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
-           x.required, x.cache_ttl_ms, x.min_cache_ttl_ms, x.before_cache_write);
+           x.required, x.cache_ttl_ms, x.min_cache_ttl_ms, x.before_cache_write,
+           x.defer_cache_update);
 }
 
 struct store_outcome {
   std::vector<store_result> results;
-  // The tombstones could not be written: the written keys are in
+  // The entries could not be marked pending: the written keys are in
   // wtcache_dirty_keys, and the replies must wait out the nodes' leases.
   bool recorded = false;
-  // How Redis answered the tombstones, for the Redis breaker.
+  // How Redis answered the marks, for the Redis breaker.
   enum redis_reply : int8_t { not_asked, answered, no_answer };
   int8_t redis = not_asked;
   // The cache update after COMMIT: every committed key at its newest
@@ -167,12 +171,18 @@ struct store_outcome {
   dirty_records cached;
   std::vector<cache_write_result> cache;
   int8_t cache_redis = not_asked;
+  // invalidation::defer_cache_update: the cache update not yet made, the
+  // writes of `cached` first (in its order), then the releases of marks.
+  std::vector<cache_write> deferred;
+  // The transaction's pending mark ("": none): a key whose cache update
+  // failed keeps it until its dirty-key tombstone takes it away.
+  std::string mark;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, store_outcome& x) {
   return f(caf::meta::type_name("store_outcome"), x.results, x.recorded, x.redis, x.cached,
-           x.cache, x.cache_redis);
+           x.cache, x.cache_redis, x.deferred, x.mark);
 }
 
 // A look at the keyspace: the rows of every namespace, in namespace order

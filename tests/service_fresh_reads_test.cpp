@@ -248,10 +248,11 @@ TEST_F(Service, ADirtyKeyIsNeverReadStaleAndIsInvalidatedWhenRedisReturns) {
   EXPECT_EQ(field(redis_entry(k), "d"), "v2");  // refilled at the write's version
 }
 
-// Before a write commits, its key gets a tombstone at the new version: when
-// the transaction becomes visible, no reader anywhere can be served the
-// older cached value, even if this process died before its cache update.
-TEST_F(Service, ATombstoneAtTheNewVersionIsInRedisBeforeTheCacheUpdate) {
+// Before a write commits, its key's entry is marked pending: when the
+// transaction becomes visible, no reader anywhere can be served the older
+// cached value, even if this process died before its cache update. The
+// cache update takes the mark away again.
+TEST_F(Service, APendingMarkIsInRedisBeforeTheCommitAndGoesWithTheCacheUpdate) {
   resp_client c(port_);
   auto k = key();
   ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
@@ -260,15 +261,20 @@ TEST_F(Service, ATombstoneAtTheNewVersionIsInRedisBeforeTheCacheUpdate) {
   auto row = sql("SELECT version FROM wtcache_kv WHERE key = $1", k);
   ASSERT_EQ(row.size(), 1u);
   auto entry = redis_entry(k);
-  EXPECT_EQ(field(entry, "k"), "t") << entry;
-  EXPECT_EQ(field(entry, "v"), row[0][0].as<std::string>());
+  EXPECT_EQ(field(entry, "p"), "1") << entry;
+  EXPECT_EQ(field(entry, "d"), "old") << entry;  // there, but no reader trusts it
   EXPECT_TRUE(sql("SELECT 1 FROM wtcache_dirty_keys WHERE key = $1", k).empty());
+  resp_client reader(port_);
+  EXPECT_EQ(reader.cmd({"GET", k}).str, "held");  // read through, and not filled
+  EXPECT_EQ(field(redis_entry(k), "d"), "old");
   write_gate_->release(k);
   EXPECT_EQ(hold.get().str, "OK");
-  entry = redis_entry(k);  // the value replaced its own tombstone
+  entry = redis_entry(k);
   EXPECT_EQ(field(entry, "k"), "v");
   EXPECT_EQ(field(entry, "d"), "held");
   EXPECT_EQ(field(entry, "v"), row[0][0].as<std::string>());
+  EXPECT_EQ(field(entry, "p"), "") << entry;  // the mark is gone
+  EXPECT_EQ(field(entry, "pu"), "") << entry;
 }
 
 // Group commit writes a batch of SETs with one statement per namespace; a
@@ -378,4 +384,38 @@ TEST_F(Service, AMissTheConnectionSawIsReadFromRedisOnce) {
     return first_from_reader;
   }, 20s)) << "no GET went through the cache reader";
   EXPECT_EQ(hmgets, 1);
+}
+
+// ack = "after-commit": the write is acknowledged while its cache update is
+// still held back, and a read right after it reads through (the mark is
+// in): never the older value. Then the update lands and takes the mark.
+TEST_F(Service, AfterCommitAcknowledgesBeforeTheCacheUpdateAndNoReadIsStale) {
+  auto svc = start_service_with([](config& cfg) { cfg.namespaces.front().ack_after_commit = true; });
+  resp_client c(svc->port());
+  auto k = key();
+  ASSERT_EQ(c.cmd({"SET", k, "old"}).str, "OK");
+  ASSERT_TRUE(eventually([&] { return field(redis_entry(k), "d") == "old"; }));
+  write_gate_->arm(k);
+  int held = *write_gate_->held;
+  auto port = svc->port();
+  auto write = std::async(std::launch::async, [&] {
+    resp_client w(port);
+    return w.cmd({"SET", k, "new"});
+  });
+  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
+  bool early = write.wait_for(10s) == std::future_status::ready;
+  if (!early)
+    write_gate_->release(k);
+  ASSERT_TRUE(early) << "acknowledged only after the cache update";
+  EXPECT_EQ(write.get().str, "OK");
+  auto entry = redis_entry(k);
+  EXPECT_EQ(field(entry, "d"), "old") << entry;
+  EXPECT_EQ(field(entry, "p"), "1") << entry;
+  EXPECT_EQ(c.cmd({"GET", k}).str, "new");
+  EXPECT_EQ(field(redis_entry(k), "d"), "old");  // read through, not filled
+  write_gate_->release(k);
+  ASSERT_TRUE(eventually([&] { return field(redis_entry(k), "d") == "new"; }));
+  EXPECT_EQ(field(redis_entry(k), "p"), "");
+  EXPECT_EQ(c.cmd({"GET", k}).str, "new");
+  svc->stop();
 }
