@@ -89,6 +89,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
           // Not written; its transaction's mark still goes.
           if (!w.mark.empty()) {
             w.release = true;
+            w.expire_by_ns = 0;
             kept.push_back(std::move(w));
             where.push_back(writes.size());
           }

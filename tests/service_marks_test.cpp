@@ -131,6 +131,21 @@ TEST_F(Marks, TheMarkOfAWriterThatDiedLapsesIntoAReadThrough) {
   EXPECT_TRUE(field("p").is_nil());
 }
 
+// A value about to expire is not cached (its entry could outlive it); the
+// write still takes its mark away, and the key counts as failed (dirty).
+TEST_F(Marks, AValueTooCloseToItsExpiryIsNotCachedButItsMarkGoes) {
+  ASSERT_EQ(write(value(10, "old", "")), 1);
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "a:5", 60000));
+  auto w = value(11, "expiring", "a:5");
+  w.expire_by_ns = (std::chrono::steady_clock::now() + 1ms).time_since_epoch().count();
+  auto rs = write_fenced(redis_, {w}, *spdlog::default_logger());
+  ASSERT_TRUE(rs);
+  ASSERT_EQ(rs->size(), 1u);
+  EXPECT_EQ((*rs)[0], cache_write_result::failed);
+  EXPECT_TRUE(field("p").is_nil());
+  EXPECT_EQ(hit(), "old");  // left as it was: the dirty key's tombstone comes next
+}
+
 TEST_F(Marks, AMarkOnAKeyOfAnotherProgramReplacesIt) {
   resp_client(servers::get().redis_port()).cmd({"SET", key_, "not a hash"});
   ASSERT_FALSE(mark_pending(redis_, {key_}, "a:4", 60000));
