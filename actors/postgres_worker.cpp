@@ -158,7 +158,22 @@ struct marking {
   int8_t redis = store_outcome::not_asked;
 };
 
-marking mark_entries(postgres_worker_state& st, const invalidation& inv) {
+// A mark outlives its transaction and the fills in flight beside it: the
+// transaction starts by `deadline` and each statement (the COMMIT too) runs
+// within the statement timeout, and a fill lands within twice the Redis
+// timeout or not at all (shortest_entry_ttl_ms). Past that, its writer is
+// gone, and fence.lua may drop it.
+int64_t mark_lifetime_ms(const postgres_worker_state& st, const invalidation& inv,
+                         int64_t deadline) {
+  using namespace std::chrono;
+  auto left = std::max<int64_t>(0, (deadline - steady_clock::now().time_since_epoch().count()) /
+                                       1'000'000);
+  auto outlives = left + 2 * st.statement_timeout.count() +
+                  shortest_entry_ttl_ms(st.cache.timeout()) + 1000;
+  return std::max(inv.tombstone_ttl_ms, outlives);
+}
+
+marking mark_entries(postgres_worker_state& st, const invalidation& inv, int64_t deadline) {
   marking marks;
   marks.entries.reserve(inv.keys.size());
   for (auto& key : inv.keys)
@@ -167,12 +182,15 @@ marking mark_entries(postgres_worker_state& st, const invalidation& inv) {
   marks.entries.erase(std::unique(marks.entries.begin(), marks.entries.end()),
                       marks.entries.end());
   auto id = st.next_mark();
+  auto lifetime = mark_lifetime_ms(st, inv, deadline);
   busy_call timed(st.metrics.get(), nullptr, &service_metrics::cache_write_latency);
-  auto err = mark_pending(st.cache, marks.entries, id, inv.tombstone_ttl_ms);
-  // A connection found dead (Redis restarted since) gets one fresh try, as
-  // fenced writes do: marking twice is harmless.
-  if (err == ec::redis_unavailable)
-    err = mark_pending(st.cache, marks.entries, id, inv.tombstone_ttl_ms);
+  auto started = std::chrono::steady_clock::now();
+  auto err = mark_pending(st.cache, marks.entries, id, lifetime);
+  // A connection found dead (Redis restarted since: the failure comes at
+  // once) gets one fresh try, as fenced writes do; marking twice is harmless.
+  if (err == ec::redis_unavailable &&
+      std::chrono::steady_clock::now() - started < st.cache.timeout() / 2)
+    err = mark_pending(st.cache, marks.entries, id, lifetime);
   if (err) {
     st.log->debug("redis: could not mark {} entr(ies) pending: {}", marks.entries.size(),
                   client_error_text(err));
@@ -274,6 +292,26 @@ void check(PGconn* pg, const pg_result& r, ExecStatusType expected, const char* 
     throw pqxx::broken_connection(PQerrorMessage(pg));
   throw pqxx::failure(std::string("unexpected result status for ") + what + ": " +
                       PQresStatus(status));
+}
+
+// The versions (and jsonb's stored text) the batched upsert returned, one
+// row per SET in order; `last`: row key -> the SET it took.
+void read_versions(const std::vector<store_op>& ops, const PGresult* res, bool jsonb,
+                   const std::map<std::string, std::size_t>& last,
+                   std::vector<store_result>& results) {
+  if (PQntuples(res) != static_cast<int>(ops.size()))
+    throw pqxx::failure("the batched upsert returned " + std::to_string(PQntuples(res)) +
+                        " versions for " + std::to_string(ops.size()) + " SETs");
+  std::map<int64_t, std::string> stored;
+  for (std::size_t k = 0; k < ops.size(); ++k) {
+    auto row = static_cast<int>(k);
+    results[k].version = std::stoll(PQgetvalue(res, row, 0));
+    if (jsonb && !PQgetisnull(res, row, 1))
+      stored[results[k].version] = std::string(PQgetvalue(res, row, 1),
+                                               static_cast<std::size_t>(PQgetlength(res, row, 1)));
+  }
+  if (jsonb)
+    take_stored(last, stored, results);
 }
 
 }  // namespace
@@ -543,6 +581,9 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     // path, instead of two on every batch). A lone SET's failure is its
     // answer as it is.
     if (only_sets) {
+      // COMMIT goes with the statement: past the deadline, nothing starts.
+      if (commit_too && one_namespace && expired(deadline))
+        throw deadline_passed{};
       try {
         if (one_namespace) {
           begin_and_upsert(ops, locks, results, commit_too);
@@ -717,23 +758,21 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
   }
   check(pg, *got[0], PGRES_COMMAND_OK, "BEGIN");
   check(pg, *got[1], PGRES_TUPLES_OK, "the batched upsert");
-  if (commit_too)
+  if (commit_too) {
     check(pg, *got[2], PGRES_COMMAND_OK, "COMMIT");
-  auto* res = got[1]->res;
-  if (PQntuples(res) != static_cast<int>(ops.size()))
-    throw pqxx::failure("the batched upsert returned " + std::to_string(PQntuples(res)) +
-                        " versions for " + std::to_string(ops.size()) + " SETs");
-  std::map<int64_t, std::string> stored;
-  for (std::size_t k = 0; k < ops.size(); ++k) {
-    auto row = static_cast<int>(k);
-    results[k].version = std::stoll(PQgetvalue(res, row, 0));
-    if (jsonb && !PQgetisnull(res, row, 1))
-      stored[results[k].version] = std::string(PQgetvalue(res, row, 1),
-                                               static_cast<std::size_t>(PQgetlength(res, row, 1)));
+    if (std::string_view(PQcmdStatus(got[2]->res)) != "COMMIT")
+      throw pqxx::sql_error(std::string("COMMIT answered ") + PQcmdStatus(got[2]->res), "COMMIT");
   }
-  if (jsonb)
-    take_stored(last, stored, results);
+  // Committed, if commit_too: from here on, a surprise is an outcome in doubt.
+  try {
+    read_versions(ops, got[1]->res, jsonb, last, results);
+  } catch (const std::exception& e) {
+    if (commit_too)
+      throw pqxx::in_doubt_error(std::string("committed, but its answer did not add up: ") + e.what());
+    throw;
+  }
 }
+
 
 void postgres_worker_state::upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
                                        const std::vector<int64_t>& locks,
@@ -952,6 +991,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
   st.log = std::move(cfg.log);
   st.spaces = std::move(cfg.spaces);
   st.max_value_bytes = cfg.max_value_bytes;
+  st.statement_timeout = cfg.statement_timeout;
   st.db = postgres_session(session_settings{std::move(cfg.url), cfg.statement_timeout, true});
   st.cache = redis_connection(std::move(cfg.redis), cfg.redis_timeout);
   return {
@@ -972,7 +1012,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       // the transaction rolls back).
       marking marks;
       if (use_cache) {
-        marks = mark_entries(st, inv);
+        marks = mark_entries(st, inv, deadline);
         outcome.redis = marks.redis;
       }
       auto ran = st.run_ops(ops, deadline, !marks.id.empty());

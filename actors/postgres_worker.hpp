@@ -70,6 +70,7 @@ struct postgres_worker_state {
   std::string next_mark();
   std::string mark_base;
   uint64_t marks_made = 0;
+  std::chrono::milliseconds statement_timeout{3000};
 
   caf::expected<store_row> read(uint32_t ns, const std::string& id);
   caf::expected<int64_t> fresh_version();

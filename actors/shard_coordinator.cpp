@@ -662,6 +662,15 @@ caf::result<lookup> handle_get(self_ptr self, const std::string& key, bool cache
 
 // ---- writes ---------------------------------------------------------------
 
+// A write that only takes mark `id` away from `entry` (fence.lua's kind "r").
+cache_write release_of(const std::string& entry, const std::string& id) {
+  cache_write w;
+  w.redis_key = entry;
+  w.mark = id;
+  w.release = true;
+  return w;
+}
+
 using pending_write = group_commit<caf::response_promise>::pending;
 
 struct batch {
@@ -731,12 +740,21 @@ void cache_updated(self_ptr self, const dirty_records& cached,
     st.cfg.log->warn("shard {}: cache update after commit failed; {} key(s) marked dirty",
                      st.cfg.index, keys.size());
   dirty_records done;  // recorded keys the cache update has just covered
+  std::vector<cache_write> releases;  // marks of earlier failed updates, now moot
   for (std::size_t i = 0; i < keys.size(); ++i) {
     bool ok = i < cache.size() && cache[i] != cache_write_result::failed;
     if (!ok && !mark.empty() && shard_of(keys[i], st.cfg.shard_count) == st.cfg.index) {
       auto& left = st.unreleased_marks[keys[i]];
       if (left.size() < 16)  // more lapse on their own
         left.push_back(mark);
+    } else if (ok) {
+      // The key holds this newer write's copy (or a newer one): the marks
+      // its failed predecessors left may go.
+      if (auto at = st.unreleased_marks.find(keys[i]); at != st.unreleased_marks.end()) {
+        for (auto& id : at->second)
+          releases.push_back(release_of(st.redis_key(keys[i]), id));
+        st.unreleased_marks.erase(at);
+      }
     }
     if (!ok)
       st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
@@ -750,6 +768,11 @@ void cache_updated(self_ptr self, const dirty_records& cached,
   }
   if (!done.keys.empty())
     forget_records(self, std::move(done));
+  if (auto worker = redis_for(self); worker && !releases.empty())
+    self->request(worker, by_its_deadline, atom::put::value, std::move(releases),
+                  deadline_after(st.cfg.redis_timeout))
+      .then([](const std::vector<cache_write_result>&) {},
+            [](caf::error&) {});  // a release that fails lapses instead
 }
 
 // ack = "after-commit": the batch is answered; now its cache update, by a
@@ -1369,18 +1392,14 @@ void write_tombstones(self_ptr self, int64_t fresh) {
   // failed write's version (or a fresher one), the tombstone fences out
   // every older fill, as the marks did. (The results of these releases come
   // after the tombstones' and are not read.)
-  auto released = std::make_shared<std::vector<std::string>>();
+  auto released = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
   for (auto& t : *marks) {
     auto at = st.unreleased_marks.find(t.key);
     if (at == st.unreleased_marks.end())
       continue;
-    released->push_back(t.key);
     for (auto& id : at->second) {
-      cache_write w;
-      w.redis_key = st.redis_key(t.key);
-      w.mark = id;
-      w.release = true;
-      writes.push_back(std::move(w));
+      released->emplace_back(t.key, id);
+      writes.push_back(release_of(st.redis_key(t.key), id));
     }
   }
   auto failed = [=] {
@@ -1403,8 +1422,15 @@ void write_tombstones(self_ptr self, int64_t fresh) {
           if (rs[i] == cache_write_result::failed)
             continue;
           auto& t = (*marks)[i];
-          if (std::count(released->begin(), released->end(), t.key))
-            st.unreleased_marks.erase(t.key);
+          // The marks sent with it are gone (not any that came meanwhile).
+          if (auto at = st.unreleased_marks.find(t.key); at != st.unreleased_marks.end()) {
+            auto& left = at->second;
+            for (auto& [key, id] : *released)
+              if (key == t.key)
+                left.erase(std::remove(left.begin(), left.end(), id), left.end());
+            if (left.empty())
+              st.unreleased_marks.erase(at);
+          }
           // Only if nothing re-dirtied the key while the tombstone was on its way.
           if (auto gone = st.dirty.landed(t); gone && gone->shared) {
             done.keys.push_back(t.key);

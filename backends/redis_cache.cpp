@@ -86,12 +86,16 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
       if (w.expire_by_ns != 0) {
         auto left = (w.expire_by_ns - now) / 1'000'000;
         if (left < floor) {
-          // Not written; its transaction's mark still goes.
+          // Too close to its expiry to be cached. A transaction's cache
+          // update leaves a tombstone at its version instead, with the
+          // mark taken away: the older copy must not come back.
           if (!w.mark.empty()) {
-            w.release = true;
+            w.tombstone = true;
+            w.data.clear();
+            w.ttl_ms = floor;
             w.expire_by_ns = 0;
             kept.push_back(std::move(w));
-            where.push_back(writes.size());
+            where.push_back(i);
           }
           continue;
         }
@@ -101,15 +105,13 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
       kept.push_back(std::move(w));
       where.push_back(i);
     }
-    // One left out counts as failed: the key is then dirty until a
-    // tombstone is in, whatever became of the one before COMMIT.
+    // One left out (a fill) counts as failed.
     std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
     auto rs = write_fenced(redis, kept, log);
     if (!rs)
       return rs;
     for (std::size_t j = 0; j < rs->size() && j < where.size(); ++j)
-      if (where[j] < out.size())
-        out[where[j]] = (*rs)[j];
+      out[where[j]] = (*rs)[j];
     return out;
   }
   if (auto err = redis.connect())

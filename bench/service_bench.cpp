@@ -9,6 +9,8 @@
 //     autocommit upsert into the same table, then SETEX;
 //   - naive read-through: GET; on a miss, SELECT and SETEX;
 //   - write-through SET through the service: acknowledged writes/s, p50, p99;
+//     and the same with ack = "after-commit" (a namespace over the default
+//     table, acknowledged once committed);
 //   - the database alone: the same single-row upsert the service runs, one
 //     transaction each, straight to the same PostgreSQL (libpq) -- the
 //     per-commit baseline;

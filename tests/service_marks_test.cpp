@@ -131,9 +131,10 @@ TEST_F(Marks, TheMarkOfAWriterThatDiedLapsesIntoAReadThrough) {
   EXPECT_TRUE(field("p").is_nil());
 }
 
-// A value about to expire is not cached (its entry could outlive it); the
-// write still takes its mark away, and the key counts as failed (dirty).
-TEST_F(Marks, AValueTooCloseToItsExpiryIsNotCachedButItsMarkGoes) {
+// A value about to expire is not cached (its entry could outlive it): its
+// transaction's cache update leaves a tombstone at its version instead and
+// takes the mark away. The older copy never comes back.
+TEST_F(Marks, AValueTooCloseToItsExpiryLeavesATombstoneAndItsMarkGoes) {
   ASSERT_EQ(write(value(10, "old", "")), 1);
   ASSERT_FALSE(mark_pending(redis_, {key_}, "a:5", 60000));
   auto w = value(11, "expiring", "a:5");
@@ -141,9 +142,49 @@ TEST_F(Marks, AValueTooCloseToItsExpiryIsNotCachedButItsMarkGoes) {
   auto rs = write_fenced(redis_, {w}, *spdlog::default_logger());
   ASSERT_TRUE(rs);
   ASSERT_EQ(rs->size(), 1u);
-  EXPECT_EQ((*rs)[0], cache_write_result::failed);
+  EXPECT_EQ((*rs)[0], cache_write_result::applied);
   EXPECT_TRUE(field("p").is_nil());
-  EXPECT_EQ(hit(), "old");  // left as it was: the dirty key's tombstone comes next
+  EXPECT_EQ(hit(), "");
+  EXPECT_EQ(field("k").str, "t");
+  EXPECT_EQ(field("v").str, "11");
+  // A fill of the old row is fenced out.
+  EXPECT_EQ(write(value(10, "old", "")), 0);
+}
+
+// A mark stretches the TTL of a copy about to expire; when the transaction
+// writes nothing after all, the copy gets its own expiry back.
+TEST_F(Marks, AReleasedMarkGivesTheCopyItsOwnExpiryBack) {
+  ASSERT_EQ(write(value(10, "soon", "", 3000)), 1);
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "a:6", 60000));
+  resp_client r(servers::get().redis_port());
+  EXPECT_GT(r.cmd({"PTTL", key_}).number, 50000);
+  auto release = value(0, "", "a:6");
+  release.release = true;
+  EXPECT_EQ(write(release), 0);
+  auto ttl = r.cmd({"PTTL", key_}).number;
+  EXPECT_GT(ttl, 0);
+  EXPECT_LE(ttl, 3000);
+  EXPECT_TRUE(field("px").is_nil());
+  EXPECT_EQ(hit(), "soon");
+}
+
+// One writer died with its mark in while others keep writing the key: its
+// mark lapses on its own deadline, not on the latest of them all, and the
+// copy it may have made stale goes with it.
+TEST_F(Marks, ADeadWritersMarkLapsesWhileOthersKeepMarkingTheKey) {
+  ASSERT_EQ(write(value(10, "old", "")), 1);
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "dead:2", 200));
+  auto deadline = std::stoll(resp_client(servers::get().redis_port()).cmd({"HGET", key_, "p:dead:2"}).str);
+  resp_client clock(servers::get().redis_port());
+  ASSERT_TRUE(eventually([&] {
+    auto t = clock.cmd({"TIME"});
+    return std::stoll(t.elements.at(0).str) * 1000 + std::stoll(t.elements.at(1).str) / 1000 >
+           deadline;
+  }));
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "live:2", 60000));
+  EXPECT_EQ(write(value(12, "fromLive", "live:2")), 1);
+  EXPECT_EQ(hit(), "fromLive");
+  EXPECT_TRUE(field("p:dead:2").is_nil());
 }
 
 TEST_F(Marks, AMarkOnAKeyOfAnotherProgramReplacesIt) {

@@ -12,9 +12,13 @@
 -- DEL's tombstone has a version of its own that no value ever carries.)
 -- Marks: a value written while other marks are live stays unread until the
 -- last of them is gone (readers take a marked entry for a miss), so its TTL
--- is never shorter than their latest deadline. When every mark has lapsed
--- (their writers are gone), the entry is dropped: its copy and its TTL are
--- then nothing to go by, and the next read reads through.
+-- is never shorter than their latest deadline; its own expiry waits in
+-- field "px" (as mark.lua leaves it) and is restored when the last mark goes
+-- without a write. A mark past its deadline belongs to a writer that is gone
+-- (the deadline outlasts any transaction and the fills in flight beside it):
+-- it is dropped, and with it the copy, which that writer's commit may have
+-- made stale; with no mark left the whole entry goes, and the next read
+-- reads through.
 local now = nil
 local function clock()
   if not now then
@@ -23,24 +27,56 @@ local function clock()
   end
   return now
 end
+-- Drops the lapsed marks of `key`; returns the marks left and whether any lapsed.
+local function drop_lapsed(key)
+  local names = {}
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 2) == 'p:' then names[#names + 1] = f end
+  end
+  if #names == 0 then return 0, false end
+  local deadlines = redis.call('HMGET', key, unpack(names))
+  local live, latest, lapsed = 0, 0, false
+  for j, f in ipairs(names) do
+    local d = tonumber(deadlines[j]) or 0
+    if d <= clock() then
+      redis.call('HDEL', key, f)
+      lapsed = true
+    else
+      live = live + 1
+      if d > latest then latest = d end
+    end
+  end
+  if lapsed then
+    if live == 0 then
+      redis.call('DEL', key)
+    else
+      redis.call('HDEL', key, 'v', 'k', 'd', 'e', 'px')
+      redis.call('HSET', key, 'p', live, 'pu', latest)
+    end
+  end
+  return live, lapsed
+end
 local out = {}
 for i = 1, #KEYS do
   local key, a = KEYS[i], (i - 1) * 6
   local new, kind, mark = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 6]
-  local cur = redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu')
+  local cur = redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu', 'px')
   if cur.err then
     redis.call('DEL', key)  -- not a hash: some other program's key
     cur = {}
   end
   local marks = tonumber(cur[4]) or 0
+  local released = false
   if marks > 0 and mark ~= '' and redis.call('HDEL', key, 'p:' .. mark) == 1 then
     marks = marks - 1
+    released = true
     if marks == 0 then redis.call('HDEL', key, 'p', 'pu')
     else redis.call('HSET', key, 'p', marks) end
   end
-  if marks > 0 and (tonumber(cur[5]) or 0) <= clock() then
-    redis.call('DEL', key)
-    cur, marks = {}, 0
+  if marks > 0 then
+    local lapsed
+    marks, lapsed = drop_lapsed(key)
+    if lapsed then cur = {} end
   end
   local write = kind ~= 'r' and not (marks > 0 and mark == '' and kind == 'v')
   if write and cur[1] then
@@ -53,10 +89,22 @@ for i = 1, #KEYS do
     if expires >= 0 and kind == 'v' then redis.call('HSET', key, 'e', ARGV[a + 5])
     elseif cur[3] then redis.call('HDEL', key, 'e') end
     local ttl = tonumber(ARGV[a + 4])
-    if marks > 0 and ttl > 0 then ttl = math.max(ttl, tonumber(cur[5]) - clock()) end
-    if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+    local left = marks > 0 and tonumber(redis.call('HGET', key, 'pu')) - clock() or 0
+    if ttl > 0 and ttl < left then
+      redis.call('HSET', key, 'px', clock() + ttl)  -- its own expiry, once the marks are gone
+      redis.call('PEXPIRE', key, left)
+    else
+      if cur[6] then redis.call('HDEL', key, 'px') end
+      if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+    end
     out[i] = 1
   else
+    -- The last mark went without a write: the copy's own expiry is back.
+    if released and marks == 0 and cur[6] then
+      local at = tonumber(cur[6])
+      redis.call('HDEL', key, 'px')
+      if at <= clock() then redis.call('DEL', key) else redis.call('PEXPIREAT', key, at) end
+    end
     out[i] = 0
   end
 end

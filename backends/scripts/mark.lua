@@ -24,8 +24,17 @@ for i = 1, #KEYS do
   local latest = tonumber(redis.call('HGET', key, 'pu')) or 0
   if deadline > latest then redis.call('HSET', key, 'pu', deadline) end
   -- The entry outlives its marks (a persistent one stays persistent: a
-  -- lapsed mark is found by the next script that reads it).
+  -- lapsed mark is found by the next script that reads it). A copy that
+  -- was to expire sooner keeps that time in field "px", and gets it back
+  -- when its last mark goes without a write (fence.lua).
   local ttl = redis.call('PTTL', key)
-  if not existed or (ttl >= 0 and ttl < lifetime) then redis.call('PEXPIRE', key, lifetime) end
+  if not existed then
+    redis.call('PEXPIRE', key, lifetime)
+  elseif ttl >= 0 and ttl < lifetime then
+    if redis.call('HEXISTS', key, 'px') == 0 then
+      redis.call('HSET', key, 'px', redis.call('PEXPIRETIME', key))
+    end
+    redis.call('PEXPIRE', key, lifetime)
+  end
 end
 return #KEYS
