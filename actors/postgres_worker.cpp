@@ -37,6 +37,9 @@ struct group_failure {
 // The batch's deadline passed before it could commit.
 struct deadline_passed {};
 
+// The batched upsert that goes with its COMMIT met a row lock taken.
+struct locks_busy {};
+
 // EXEC: a watched key changed since WATCH; the transaction does nothing.
 struct watch_failed {};
 
@@ -151,11 +154,16 @@ void update_cache(postgres_worker_state& st, const std::vector<cache_write>& wri
 }
 
 // A transaction's pending mark: its id ("" when none is in) and the entries
-// it is on.
+// it is on. The call goes out before the transaction's statements and its
+// answer is read before COMMIT (`landed`), so that the two round trips
+// overlap.
 struct marking {
   std::string id;
   std::vector<std::string> entries;  // Redis keys, sorted, each once
   int8_t redis = store_outcome::not_asked;
+  bool in_flight = false;  // sent, its answer not read yet
+  int64_t lifetime_ms = 0;
+  std::chrono::steady_clock::time_point sent_at;
 };
 
 // A mark outlives its transaction and the fills in flight beside it: the
@@ -173,7 +181,30 @@ int64_t mark_lifetime_ms(const postgres_worker_state& st, const invalidation& in
   return std::max(inv.tombstone_ttl_ms, outlives);
 }
 
-marking mark_entries(postgres_worker_state& st, const invalidation& inv, int64_t deadline) {
+void marked(postgres_worker_state& st, marking& marks, caf::error err) {
+  marks.in_flight = false;
+  if (st.metrics)
+    st.metrics->cache_write_latency.observe(std::chrono::steady_clock::now() - marks.sent_at);
+  if (err) {
+    st.log->debug("redis: could not mark {} entr(ies) pending: {}", marks.entries.size(),
+                  client_error_text(err));
+    marks.redis = reply_of(err);
+    marks.entries.clear();
+    marks.id.clear();
+    return;
+  }
+  marks.redis = store_outcome::answered;
+}
+
+// A connection found dead (Redis restarted since: the failure comes at
+// once) gets one fresh try, as fenced writes do; marking twice is harmless.
+bool try_again(const postgres_worker_state& st, const marking& marks, const caf::error& err) {
+  return err == ec::redis_unavailable &&
+         std::chrono::steady_clock::now() - marks.sent_at < st.cache.timeout() / 2;
+}
+
+// Sends the mark; its answer is read by `landed`.
+marking start_marking(postgres_worker_state& st, const invalidation& inv, int64_t deadline) {
   marking marks;
   marks.entries.reserve(inv.keys.size());
   for (auto& key : inv.keys)
@@ -181,26 +212,29 @@ marking mark_entries(postgres_worker_state& st, const invalidation& inv, int64_t
   std::sort(marks.entries.begin(), marks.entries.end());
   marks.entries.erase(std::unique(marks.entries.begin(), marks.entries.end()),
                       marks.entries.end());
-  auto id = st.next_mark();
-  auto lifetime = mark_lifetime_ms(st, inv, deadline);
-  busy_call timed(st.metrics.get(), nullptr, &service_metrics::cache_write_latency);
-  auto started = std::chrono::steady_clock::now();
-  auto err = mark_pending(st.cache, marks.entries, id, lifetime);
-  // A connection found dead (Redis restarted since: the failure comes at
-  // once) gets one fresh try, as fenced writes do; marking twice is harmless.
-  if (err == ec::redis_unavailable &&
-      std::chrono::steady_clock::now() - started < st.cache.timeout() / 2)
-    err = mark_pending(st.cache, marks.entries, id, lifetime);
-  if (err) {
-    st.log->debug("redis: could not mark {} entr(ies) pending: {}", marks.entries.size(),
-                  client_error_text(err));
-    marks.redis = reply_of(err);
-    marks.entries.clear();
-    return marks;
-  }
-  marks.redis = store_outcome::answered;
-  marks.id = std::move(id);
+  marks.id = st.next_mark();
+  marks.lifetime_ms = mark_lifetime_ms(st, inv, deadline);
+  marks.sent_at = std::chrono::steady_clock::now();
+  auto err = send_mark(st.cache, marks.entries, marks.id, marks.lifetime_ms);
+  if (err && try_again(st, marks, err))
+    err = send_mark(st.cache, marks.entries, marks.id, marks.lifetime_ms);
+  if (err)
+    marked(st, marks, std::move(err));
+  else
+    marks.in_flight = true;
   return marks;
+}
+
+// Whether the entries are marked: reads the mark's answer if it is still
+// on its way. A mark that failed leaves `id` empty.
+bool landed(postgres_worker_state& st, marking& marks) {
+  if (marks.in_flight) {
+    auto err = mark_answered(st.cache, marks.entries, marks.id, marks.lifetime_ms);
+    if (err && try_again(st, marks, err))
+      err = mark_pending(st.cache, marks.entries, marks.id, marks.lifetime_ms);
+    marked(st, marks, std::move(err));
+  }
+  return !marks.id.empty();
 }
 
 // Releases of the marks on entries the transaction did not write (those it
@@ -353,15 +387,20 @@ caf::error postgres_worker_state::connect() {
       }
       // Prepared through libpq, for the pipeline; libpqxx prepares its own
       // statements on first use and would not know this one.
-      auto locked = build_locked_upsert(ns, key_type, value_type);
-      if (auto* res = PQprepare(handle, stmt("L", i).c_str(), locked.c_str(), 0, nullptr)) {
-        bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        std::string error = ok ? "" : PQresultErrorMessage(res);
-        PQclear(res);
-        if (!ok)
-          throw std::runtime_error("cannot prepare the batched upsert: " + error);
-      } else {
-        throw pqxx::broken_connection(PQerrorMessage(handle));
+      // "L" waits for the row locks; "T" never does, so that it can go
+      // with its COMMIT.
+      for (bool wait : {true, false}) {
+        auto locked = build_locked_upsert(ns, key_type, value_type, wait);
+        if (auto* res = PQprepare(handle, stmt(wait ? "L" : "T", i).c_str(), locked.c_str(), 0,
+                                  nullptr)) {
+          bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+          std::string error = ok ? "" : PQresultErrorMessage(res);
+          PQclear(res);
+          if (!ok)
+            throw std::runtime_error("cannot prepare the batched upsert: " + error);
+        } else {
+          throw pqxx::broken_connection(PQerrorMessage(handle));
+        }
       }
     }
     catalog.commit();
@@ -533,7 +572,7 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
 
 caf::expected<std::vector<store_result>>
 postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline,
-                               bool commit_too) {
+                               const std::function<bool()>& may_commit) {
   in_transaction = false;
   committed = false;
   if (auto err = connect())
@@ -581,13 +620,17 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
     // path, instead of two on every batch). A lone SET's failure is its
     // answer as it is.
     if (only_sets) {
-      // COMMIT goes with the statement: past the deadline, nothing starts.
-      if (commit_too && one_namespace && expired(deadline))
+      // COMMIT may go with the statement: past the deadline, nothing starts.
+      if (may_commit && one_namespace && expired(deadline))
         throw deadline_passed{};
       try {
         if (one_namespace) {
-          begin_and_upsert(ops, locks, results, commit_too);
-          committed = commit_too;
+          try {
+            committed = begin_and_upsert(ops, locks, results, may_commit, deadline);
+          } catch (const locks_busy&) {
+            // Another transaction holds a row: wait for it, COMMIT apart.
+            begin_and_upsert(ops, locks, results, {}, deadline);
+          }
         } else {
           tx.exec("BEGIN");
           upsert_all(tx, ops, locks, results);
@@ -692,10 +735,11 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
   }
 }
 
-void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
+bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
                                              const std::vector<int64_t>& locks,
                                              std::vector<store_result>& results,
-                                             bool commit_too) {
+                                             const std::function<bool()>& may_commit,
+                                             int64_t deadline) {
   // The rows: each key once, taking its last SET (as upsert_all).
   std::map<std::string, std::size_t> last;
   for (std::size_t k = 0; k < ops.size(); ++k)
@@ -714,7 +758,12 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
                           text_array(values), number_array(sources)};
   const char* values_of[] = {params[0].c_str(), params[1].c_str(), params[2].c_str(),
                              params[3].c_str(), params[4].c_str()};
-  auto name = stmt("L", ns);
+  // With COMMIT in the same round trip the statement must never wait for a
+  // lock: a transaction of a node that died meanwhile would then commit
+  // late, after its client saw the connection go and wrote again. "T"
+  // writes nothing when a lock is taken, and the batch goes the long way.
+  bool trying = static_cast<bool>(may_commit);
+  auto name = stmt(trying ? "T" : "L", ns);
   PGconn* pg = db.raw();
   // A server that went away while the session was idle has said so (or
   // closed the socket): find out before sending, while nothing is in doubt.
@@ -722,14 +771,21 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     throw pqxx::broken_connection(PQerrorMessage(pg));
   if (PQenterPipelineMode(pg) != 1)
     throw pqxx::broken_connection(PQerrorMessage(pg));
-  // Every result is read before leaving pipeline mode, whatever happens.
-  std::vector<std::unique_ptr<pg_result>> got;
-  int statements = commit_too ? 3 : 2;
+  // BEGIN and the statement go out at once; COMMIT follows them only once
+  // `may_commit` has said yes (the mark's answer, whose round trip overlaps
+  // theirs) and the deadline has not passed.
   bool sent = PQsendQueryParams(pg, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
               PQsendQueryPrepared(pg, name.c_str(), 5, values_of, nullptr, nullptr, 0) == 1 &&
-              (!commit_too ||
-               PQsendQueryParams(pg, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1) &&
-              PQpipelineSync(pg) == 1;
+              PQflush(pg) == 0;
+  bool committing = false;
+  if (sent && trying && may_commit() && !expired(deadline)) {
+    committing = true;
+    sent = PQsendQueryParams(pg, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  }
+  sent = sent && PQpipelineSync(pg) == 1;
+  // Every result is read before leaving pipeline mode, whatever happens.
+  std::vector<std::unique_ptr<pg_result>> got;
+  int statements = committing ? 3 : 2;
   if (sent) {
     // BEGIN, the statement, COMMIT (each followed by a null), then the sync.
     for (int i = 0; i < statements; ++i) {
@@ -752,25 +808,34 @@ void postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     auto text = std::string(PQerrorMessage(pg));
     if (text.empty())
       text = "lost the pipeline";
-    if (commit_too)
+    if (committing)
       throw pqxx::in_doubt_error(text);
     throw pqxx::broken_connection(text);
   }
   check(pg, *got[0], PGRES_COMMAND_OK, "BEGIN");
   check(pg, *got[1], PGRES_TUPLES_OK, "the batched upsert");
-  if (commit_too) {
+  if (committing) {
     check(pg, *got[2], PGRES_COMMAND_OK, "COMMIT");
     if (std::string_view(PQcmdStatus(got[2]->res)) != "COMMIT")
       throw pqxx::sql_error(std::string("COMMIT answered ") + PQcmdStatus(got[2]->res), "COMMIT");
   }
-  // Committed, if commit_too: from here on, a surprise is an outcome in doubt.
+  if (trying && PQntuples(got[1]->res) == 0 && !ops.empty()) {
+    // A lock was taken and nothing written: the empty transaction ends.
+    if (!committing) {
+      pg_result end(PQexec(pg, "ROLLBACK"));
+      check(pg, end, PGRES_COMMAND_OK, "ROLLBACK");
+    }
+    throw locks_busy{};
+  }
+  // Committed, if committing: from here on, a surprise is an outcome in doubt.
   try {
     read_versions(ops, got[1]->res, jsonb, last, results);
   } catch (const std::exception& e) {
-    if (commit_too)
+    if (committing)
       throw pqxx::in_doubt_error(std::string("committed, but its answer did not add up: ") + e.what());
     throw;
   }
+  return committing;
 }
 
 
@@ -1011,11 +1076,16 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       // not be marked is recorded instead (or, when that is not allowed,
       // the transaction rolls back).
       marking marks;
-      if (use_cache) {
-        marks = mark_entries(st, inv, deadline);
-        outcome.redis = marks.redis;
-      }
-      auto ran = st.run_ops(ops, deadline, !marks.id.empty());
+      if (use_cache)
+        marks = start_marking(st, inv, deadline);
+      // The pipelined COMMIT waits for the mark's answer, and goes only if
+      // the entries are marked. Every other way reads the answer below.
+      std::function<bool()> may_commit;
+      if (marks.in_flight)
+        may_commit = [&] { return landed(st, marks); };
+      auto ran = st.run_ops(ops, deadline, may_commit);
+      landed(st, marks);
+      outcome.redis = marks.redis;
       if (!ran) {
         release_marks(st, marks, {}, ran.error());
         return std::move(ran.error());

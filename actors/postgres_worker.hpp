@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,11 +57,13 @@ struct postgres_worker_state {
   // `refuse_to_record`: then it rolls back) and commits. `deadline`:
   // steady-clock nanoseconds; past it the transaction is rolled back
   // instead of committed.
-  // `commit_too`: the cache is already guarded (its entries are marked
-  // pending), so a batch of SETs of one namespace may commit in the same
-  // round trip as its statements; `committed` then says it did.
+  // `may_commit` (if any): called once a batch of SETs of one namespace
+  // has gone out, true when the cache is guarded (its entries are marked
+  // pending); the batch then commits in the same round trip as its
+  // statements, and `committed` says it did.
   caf::expected<std::vector<store_result>> run_ops(const std::vector<store_op>& ops,
-                                                   int64_t deadline, bool commit_too = false);
+                                                   int64_t deadline,
+                                                   const std::function<bool()>& may_commit = {});
   caf::error commit(const dirty_records& record, bool refuse_to_record, int64_t deadline);
   bool in_transaction = false;
   bool committed = false;
@@ -96,11 +99,14 @@ private:
   // namespace's rows with one statement.
   void upsert_all(pqxx::transaction_base& tx, const std::vector<store_op>& ops,
                   const std::vector<int64_t>& locks, std::vector<store_result>& results);
-  // The same for SETs of one namespace, with BEGIN (and, if `commit_too`,
-  // COMMIT) in the same round trip (libpq pipeline mode). Throws as libpqxx
-  // would; pqxx::in_doubt_error when the connection went with COMMIT sent.
-  void begin_and_upsert(const std::vector<store_op>& ops, const std::vector<int64_t>& locks,
-                        std::vector<store_result>& results, bool commit_too);
+  // The same for SETs of one namespace, with BEGIN in the same round trip
+  // (libpq pipeline mode), and COMMIT too if `may_commit` (asked once the
+  // statement is on its way) says so by `deadline`; returns whether it
+  // committed. Throws as libpqxx would; pqxx::in_doubt_error when the
+  // connection went with COMMIT sent.
+  bool begin_and_upsert(const std::vector<store_op>& ops, const std::vector<int64_t>& locks,
+                        std::vector<store_result>& results, const std::function<bool()>& may_commit,
+                        int64_t deadline);
 };
 
 postgres_worker_actor::behavior_type

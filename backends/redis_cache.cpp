@@ -198,17 +198,56 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
   return out;
 }
 
+namespace {
+
+caf::error mark_reply(const redis_reply& r, std::size_t entries) {
+  if (r->type == REDIS_REPLY_ERROR)
+    return make_error(ec::redis_error, reply_text(r.get()));
+  if (r->type != REDIS_REPLY_INTEGER || r->integer != static_cast<long long>(entries))
+    return make_error(ec::redis_error, "unexpected reply from the mark script");
+  return caf::none;
+}
+
+std::vector<std::string> mark_call(const redis_connection& redis,
+                                   const std::vector<std::string>& redis_keys,
+                                   const std::string& id, int64_t lifetime_ms) {
+  std::vector<std::string> argv;
+  argv.reserve(5 + redis_keys.size());
+  argv.push_back("EVALSHA");
+  argv.push_back(redis.sha(redis_script::mark));
+  argv.push_back(std::to_string(redis_keys.size()));
+  argv.insert(argv.end(), redis_keys.begin(), redis_keys.end());
+  argv.push_back(id);
+  argv.push_back(std::to_string(lifetime_ms));
+  return argv;
+}
+
+}  // namespace
+
 caf::error mark_pending(redis_connection& redis, const std::vector<std::string>& redis_keys,
                         const std::string& id, int64_t lifetime_ms) {
   auto r = redis.eval(redis_script::mark, redis_keys, {id, std::to_string(lifetime_ms)});
   if (!r)
     return r.error();
-  if ((*r)->type == REDIS_REPLY_ERROR)
-    return make_error(ec::redis_error, reply_text(r->get()));
-  if ((*r)->type != REDIS_REPLY_INTEGER ||
-      (*r)->integer != static_cast<long long>(redis_keys.size()))
-    return make_error(ec::redis_error, "unexpected reply from the mark script");
-  return caf::none;
+  return mark_reply(*r, redis_keys.size());
+}
+
+caf::error send_mark(redis_connection& redis, const std::vector<std::string>& redis_keys,
+                     const std::string& id, int64_t lifetime_ms) {
+  if (auto err = redis.connect())
+    return err;
+  redis.append(mark_call(redis, redis_keys, id, lifetime_ms));
+  return redis.send();
+}
+
+caf::error mark_answered(redis_connection& redis, const std::vector<std::string>& redis_keys,
+                         const std::string& id, int64_t lifetime_ms) {
+  redis_reply r;
+  if (auto err = redis.next_reply(r))
+    return err;
+  if (is_error_code(r.get(), "NOSCRIPT"))
+    return mark_pending(redis, redis_keys, id, lifetime_ms);  // loads it again
+  return mark_reply(r, redis_keys.size());
 }
 
 caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,

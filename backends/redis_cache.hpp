@@ -48,6 +48,13 @@ caf::expected<std::vector<cache_entry>> read_entries(redis_connection& redis,
 // in one call. An error means some may be marked: the marks then lapse.
 caf::error mark_pending(redis_connection& redis, const std::vector<std::string>& redis_keys,
                         const std::string& id, int64_t lifetime_ms);
+// The same in two halves, so that its round trip overlaps other work:
+// send_mark sends the call (connecting first); mark_answered reads its
+// answer, and makes the whole call again if Redis had lost the script.
+caf::error send_mark(redis_connection& redis, const std::vector<std::string>& redis_keys,
+                     const std::string& id, int64_t lifetime_ms);
+caf::error mark_answered(redis_connection& redis, const std::vector<std::string>& redis_keys,
+                         const std::string& id, int64_t lifetime_ms);
 
 // A round of fenced writes, up to 128 entries and 4 MiB per script call,
 // the calls pipelined. A call the script cache lost (NOSCRIPT) is sent

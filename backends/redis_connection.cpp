@@ -207,6 +207,20 @@ caf::error redis_connection::next_reply(redis_reply& out) {
   return caf::none;
 }
 
+caf::error redis_connection::send() {
+  int done = 0;
+  while (ctx_ && !done) {
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
+      std::string why = ctx_->errstr;
+      disconnect();
+      return make_error(ec::redis_unavailable, why);
+    }
+  }
+  if (!ctx_)
+    return make_error(ec::redis_unavailable, "not connected");
+  return caf::none;
+}
+
 caf::expected<redis_reply> redis_connection::command(const std::vector<std::string>& args,
                                                      bool* sent) {
   if (sent)

@@ -84,6 +84,9 @@ public:
   void append(const std::vector<std::string>& args);
   void append(std::size_t argc, const char* const* argv, const std::size_t* lens);
   caf::error next_reply(redis_reply& out);
+  // Sends what append queued without waiting for a reply, so that its round
+  // trip overlaps other work; next_reply reads the replies later.
+  caf::error send();
 
   // One command, connecting first. An error reply is a reply; a lost
   // connection is ec::redis_unavailable (`sent`: whether it went out).

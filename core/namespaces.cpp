@@ -189,14 +189,16 @@ std::string build_key_page(const namespace_config& ns, const std::string& key_ty
 }
 
 std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
-                                const std::string& value_type) {
+                                const std::string& value_type, bool wait) {
   bool jsonb = ns.type == value_type::jsonb;
   auto up = batched_upsert_of(ns, key_type, value_type, "n.ver");
   // l: every lock (count() needs them all) before d draws any version.
-  return "WITH l AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(x)) AS n "
-         "FROM unnest($1::bigint[]) AS x), "
+  auto locks = wait ? std::string("SELECT count(pg_advisory_xact_lock(x)) AS busy ")
+                    : std::string("SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(x)) AS busy ");
+  return "WITH l AS MATERIALIZED (" + locks + "FROM unnest($1::bigint[]) AS x), "
          "d AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
-         "FROM l, generate_series(1, $2::int) ORDER BY ver), "
+         "FROM l, generate_series(1, $2::int) " + (wait ? "" : "WHERE l.busy = 0 ") +
+         "ORDER BY ver), "
          "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), "
          "w AS (" + up.insert_select +
          " FROM unnest($3::text[], $4::text[], $5::bigint[]) AS x(k, v, i) JOIN n ON n.i = x.i" +
