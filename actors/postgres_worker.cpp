@@ -27,6 +27,7 @@
 
 namespace wtcache {
 
+
 namespace {
 
 // A client-visible refusal raised inside a group; rolls the group back.
@@ -163,7 +164,10 @@ struct marking {
   int8_t redis = store_outcome::not_asked;
   bool in_flight = false;  // sent, its answer not read yet
   int64_t lifetime_ms = 0;
-  std::chrono::steady_clock::time_point sent_at;
+  // The time spent on the call, sending and waiting for the answer (not
+  // the PostgreSQL work between), and when its last attempt began.
+  std::chrono::steady_clock::duration spent{};
+  std::chrono::steady_clock::time_point tried_at;
 };
 
 // A mark outlives its transaction and the fills in flight beside it: the
@@ -184,7 +188,7 @@ int64_t mark_lifetime_ms(const postgres_worker_state& st, const invalidation& in
 void marked(postgres_worker_state& st, marking& marks, caf::error err) {
   marks.in_flight = false;
   if (st.metrics)
-    st.metrics->cache_write_latency.observe(std::chrono::steady_clock::now() - marks.sent_at);
+    st.metrics->cache_write_latency.observe(marks.spent);
   if (err) {
     st.log->debug("redis: could not mark {} entr(ies) pending: {}", marks.entries.size(),
                   client_error_text(err));
@@ -196,11 +200,22 @@ void marked(postgres_worker_state& st, marking& marks, caf::error err) {
   marks.redis = store_outcome::answered;
 }
 
-// A connection found dead (Redis restarted since: the failure comes at
-// once) gets one fresh try, as fenced writes do; marking twice is harmless.
-bool try_again(const postgres_worker_state& st, const marking& marks, const caf::error& err) {
-  return err == ec::redis_unavailable &&
-         std::chrono::steady_clock::now() - marks.sent_at < st.cache.timeout() / 2;
+// Runs one attempt `f` of the mark's call; a connection found dead (Redis
+// restarted since: the failure comes at once, not after a timeout) gets one
+// fresh try with `again`, as fenced writes do; marking twice is harmless.
+template <class F, class G>
+caf::error attempt(postgres_worker_state& st, marking& marks, F f, G again) {
+  using clock = std::chrono::steady_clock;
+  marks.tried_at = clock::now();
+  auto err = f();
+  auto took = clock::now() - marks.tried_at;
+  marks.spent += took;
+  if (err == ec::redis_unavailable && took < st.cache.timeout() / 2) {
+    marks.tried_at = clock::now();
+    err = again();
+    marks.spent += clock::now() - marks.tried_at;
+  }
+  return err;
 }
 
 // Sends the mark; its answer is read by `landed`.
@@ -214,10 +229,8 @@ marking start_marking(postgres_worker_state& st, const invalidation& inv, int64_
                       marks.entries.end());
   marks.id = st.next_mark();
   marks.lifetime_ms = mark_lifetime_ms(st, inv, deadline);
-  marks.sent_at = std::chrono::steady_clock::now();
-  auto err = send_mark(st.cache, marks.entries, marks.id, marks.lifetime_ms);
-  if (err && try_again(st, marks, err))
-    err = send_mark(st.cache, marks.entries, marks.id, marks.lifetime_ms);
+  auto send = [&] { return send_mark(st.cache, marks.entries, marks.id, marks.lifetime_ms); };
+  auto err = attempt(st, marks, send, send);
   if (err)
     marked(st, marks, std::move(err));
   else
@@ -229,9 +242,9 @@ marking start_marking(postgres_worker_state& st, const invalidation& inv, int64_
 // on its way. A mark that failed leaves `id` empty.
 bool landed(postgres_worker_state& st, marking& marks) {
   if (marks.in_flight) {
-    auto err = mark_answered(st.cache, marks.entries, marks.id, marks.lifetime_ms);
-    if (err && try_again(st, marks, err))
-      err = mark_pending(st.cache, marks.entries, marks.id, marks.lifetime_ms);
+    auto err = attempt(
+      st, marks, [&] { return mark_answered(st.cache, marks.entries, marks.id, marks.lifetime_ms); },
+      [&] { return mark_pending(st.cache, marks.entries, marks.id, marks.lifetime_ms); });
     marked(st, marks, std::move(err));
   }
   return !marks.id.empty();
@@ -389,10 +402,13 @@ caf::error postgres_worker_state::connect() {
       // statements on first use and would not know this one.
       // "L" waits for the row locks; "T" never does, so that it can go
       // with its COMMIT.
-      for (bool wait : {true, false}) {
-        auto locked = build_locked_upsert(ns, key_type, value_type, wait);
-        if (auto* res = PQprepare(handle, stmt(wait ? "L" : "T", i).c_str(), locked.c_str(), 0,
-                                  nullptr)) {
+      // "S" and "Q" are the same for a batch of one SET.
+      for (int kind = 0; kind < 4; ++kind) {
+        bool wait = kind % 2 == 0, single = kind >= 2;
+        auto locked = single ? build_single_locked_upsert(ns, key_type, value_type, wait)
+                             : build_locked_upsert(ns, key_type, value_type, wait);
+        const char* name = single ? (wait ? "S" : "Q") : (wait ? "L" : "T");
+        if (auto* res = PQprepare(handle, stmt(name, i).c_str(), locked.c_str(), 0, nullptr)) {
           bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
           std::string error = ok ? "" : PQresultErrorMessage(res);
           PQclear(res);
@@ -629,6 +645,8 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
             committed = begin_and_upsert(ops, locks, results, may_commit, deadline);
           } catch (const locks_busy&) {
             // Another transaction holds a row: wait for it, COMMIT apart.
+            if (expired(deadline))
+              throw deadline_passed{};
             begin_and_upsert(ops, locks, results, {}, deadline);
           }
         } else {
@@ -754,16 +772,26 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     sources.push_back(static_cast<int64_t>(k) + 1);
     values.push_back(value_parameter(ops[k].value, bytea));
   }
-  std::string params[] = {number_array(locks), std::to_string(ops.size()), text_array(keys),
-                          text_array(values), number_array(sources)};
-  const char* values_of[] = {params[0].c_str(), params[1].c_str(), params[2].c_str(),
-                             params[3].c_str(), params[4].c_str()};
-  // With COMMIT in the same round trip the statement must never wait for a
-  // lock: a transaction of a node that died meanwhile would then commit
-  // late, after its client saw the connection go and wrote again. "T"
-  // writes nothing when a lock is taken, and the batch goes the long way.
+  bool single = ops.size() == 1;
+  std::vector<std::string> params;
+  if (single)
+    params = {std::to_string(locks.front()), keys.front(), values.front()};
+  else
+    params = {number_array(locks), std::to_string(ops.size()), text_array(keys),
+              text_array(values), number_array(sources)};
+  std::vector<const char*> values_of;
+  for (auto& p : params)
+    values_of.push_back(p.c_str());
+  // With COMMIT in the same round trip the statement must never queue for a
+  // key's lock: a transaction of a node that died meanwhile would then get
+  // it, and commit, after the write its client made next through another
+  // node. "T" (and "Q") writes nothing when a lock is taken, and the batch
+  // goes the long way. (Holding the key's lock, it may still wait on a row
+  // lock of a writer that takes none, the keyspace scan's delete or another
+  // program; a later write of the key then waits for this one's lock, so it
+  // cannot be overtaken.)
   bool trying = static_cast<bool>(may_commit);
-  auto name = stmt(trying ? "T" : "L", ns);
+  auto name = stmt(single ? (trying ? "Q" : "S") : (trying ? "T" : "L"), ns);
   PGconn* pg = db.raw();
   // A server that went away while the session was idle has said so (or
   // closed the socket): find out before sending, while nothing is in doubt.
@@ -775,7 +803,8 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
   // `may_commit` has said yes (the mark's answer, whose round trip overlaps
   // theirs) and the deadline has not passed.
   bool sent = PQsendQueryParams(pg, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
-              PQsendQueryPrepared(pg, name.c_str(), 5, values_of, nullptr, nullptr, 0) == 1 &&
+              PQsendQueryPrepared(pg, name.c_str(), static_cast<int>(values_of.size()), values_of.data(),
+                                  nullptr, nullptr, 0) == 1 &&
               PQflush(pg) == 0;
   bool committing = false;
   if (sent && trying && may_commit() && !expired(deadline)) {
@@ -1070,11 +1099,12 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       auto* m = st.metrics.get();
       busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_transaction_latency);
       store_outcome outcome;
-      // The entries are marked pending before any version is drawn: from
-      // then on no read trusts a copy older than this transaction, so it
-      // may commit in the same round trip as its statements. What could
-      // not be marked is recorded instead (or, when that is not allowed,
-      // the transaction rolls back).
+      // The entries are marked pending before the transaction commits: from
+      // then on no read trusts a copy older than it, so COMMIT may follow
+      // its statements without a round trip of its own. The mark's call goes
+      // out first and its answer is read while PostgreSQL runs them. What
+      // could not be marked is recorded instead (or, when that is not
+      // allowed, the transaction rolls back).
       marking marks;
       if (use_cache)
         marks = start_marking(st, inv, deadline);

@@ -208,6 +208,25 @@ std::string build_locked_upsert(const namespace_config& ns, const std::string& k
          " FROM n LEFT JOIN w ON w.ver = n.ver ORDER BY n.i";
 }
 
+std::string build_single_locked_upsert(const namespace_config& ns, const std::string& key_type,
+                                       const std::string& value_type, bool wait) {
+  bool jsonb = ns.type == value_type::jsonb;
+  auto up = batched_upsert_of(ns, key_type, value_type, "n.ver");
+  // l takes the lock before n draws the version (both materialised, in
+  // that order); without the lock n is empty and nothing is written.
+  auto lock = wait ? std::string("SELECT pg_advisory_xact_lock($1::bigint)")
+                   : std::string("SELECT pg_try_advisory_xact_lock($1::bigint) AS ok");
+  return "WITH l AS MATERIALIZED (" + lock + "), "
+         "n AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
+         "FROM l" + (wait ? "" : " WHERE l.ok") + "), "
+         "w AS (" + up.insert_select +
+         " FROM (SELECT $2::text AS k, $3::text AS v) AS x, n" +
+         up.on_conflict + " AS ver" +
+         (jsonb ? ", " + quote_identifier(ns.value_column) + "::text AS stored" : std::string()) +
+         ") SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
+         " FROM n LEFT JOIN w ON w.ver = n.ver";
+}
+
 namespace_table::namespace_table(std::vector<namespace_config> spaces)
   : spaces_(std::move(spaces)) {
   if (spaces_.empty() || !spaces_[0].prefix.empty())

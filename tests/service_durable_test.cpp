@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/namespaces.hpp"
 #include "tests/support/http.hpp"
 #include "tests/support/service_fixture.hpp"
 
@@ -267,4 +268,32 @@ TEST_F(Service, ABatchedValueTooLongForItsColumnFailsAloneAndIsNotCut) {
   EXPECT_EQ(c.cmd({"GET", "note:also"}).str, "xy");
   notes->stop();
   sql("DROP TABLE short_notes");
+}
+
+// A write whose row is locked by another transaction waits for it, then
+// commits. (With COMMIT in its round trip the statement only tries the lock,
+// so that it can never commit late; finding it taken, the write goes the
+// long way: a statement that waits, then COMMIT apart.) One SET, and MSET's
+// batch of several, take different statements.
+TEST_F(Service, AWriteWhoseRowIsLockedWaitsForTheLockThenCommits) {
+  auto one = key(), other = key();
+  for (auto& cmd : std::vector<std::vector<std::string>>{{"SET", one, "after-lock"},
+                                                         {"MSET", one, "both", other, "both"}}) {
+    auto holder = servers::get().connect();
+    pqxx::work held(*holder);
+    held.exec_params("SELECT pg_advisory_xact_lock($1)", row_lock_id("wtcache_kv", one));
+    auto answer = std::async(std::launch::async, [&, cmd] { return resp_client(port_).cmd(cmd); });
+    EXPECT_TRUE(eventually([] {
+      return sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0][0]
+               .as<int>() == 1;
+    })) << cmd[0] << " never waited for the lock";
+    held.commit();
+    EXPECT_EQ(answer.get().str, "OK") << cmd[0];
+    EXPECT_EQ(pqxx::binarystring(sql("SELECT value FROM wtcache_kv WHERE key = $1", one)[0][0]).str(),
+              cmd[2]);
+    resp_client c(port_);
+    EXPECT_EQ(c.cmd({"GET", one}).str, cmd[2]);
+  }
+  resp_client c(port_);
+  EXPECT_EQ(c.cmd({"GET", other}).str, "both");
 }

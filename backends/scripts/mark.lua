@@ -1,4 +1,4 @@
--- Before a write-through transaction draws its versions and commits: marks
+-- Before a write-through transaction commits: marks
 -- each of its entries pending. KEYS: the entries; ARGV: the mark's id (unique
 -- per transaction, across nodes) and its lifetime in ms. A mark is a field
 -- "p:<id>" holding its deadline on Redis's clock; "p" counts the marks and
