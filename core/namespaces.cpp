@@ -188,43 +188,51 @@ std::string build_key_page(const namespace_config& ns, const std::string& key_ty
          k + " > $1::text::" + key_type + ")" + live + " ORDER BY " + k + " LIMIT $2";
 }
 
-std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
-                                const std::string& value_type, bool wait) {
+namespace {
+
+// The locked upserts' common part: w, the upsert of the rows x (joined to
+// their versions n by `join`), and what comes back: one row per version
+// drawn, with the value as stored for jsonb.
+std::string upsert_returning_versions(const namespace_config& ns, const std::string& key_type,
+                                      const std::string& value_type, const std::string& rows,
+                                      const std::string& order) {
   bool jsonb = ns.type == value_type::jsonb;
   auto up = batched_upsert_of(ns, key_type, value_type, "n.ver");
+  return "w AS (" + up.insert_select + rows + up.on_conflict + " AS ver" +
+         (jsonb ? ", " + quote_identifier(ns.value_column) + "::text AS stored" : std::string()) +
+         ") SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
+         " FROM n LEFT JOIN w ON w.ver = n.ver" + order;
+}
+
+}  // namespace
+
+std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
+                                const std::string& value_type, bool wait) {
   // l: every lock (count() needs them all) before d draws any version.
-  auto locks = wait ? std::string("SELECT count(pg_advisory_xact_lock(x)) AS busy ")
+  auto locks = wait ? std::string("SELECT count(pg_advisory_xact_lock(x)) AS taken ")
                     : std::string("SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(x)) AS busy ");
   return "WITH l AS MATERIALIZED (" + locks + "FROM unnest($1::bigint[]) AS x), "
          "d AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
          "FROM l, generate_series(1, $2::int) " + (wait ? "" : "WHERE l.busy = 0 ") +
          "ORDER BY ver), "
-         "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), "
-         "w AS (" + up.insert_select +
-         " FROM unnest($3::text[], $4::text[], $5::bigint[]) AS x(k, v, i) JOIN n ON n.i = x.i" +
-         up.on_conflict + " AS ver" +
-         (jsonb ? ", " + quote_identifier(ns.value_column) + "::text AS stored" : std::string()) +
-         ") SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
-         " FROM n LEFT JOIN w ON w.ver = n.ver ORDER BY n.i";
+         "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), " +
+         upsert_returning_versions(
+           ns, key_type, value_type,
+           " FROM unnest($3::text[], $4::text[], $5::bigint[]) AS x(k, v, i) JOIN n ON n.i = x.i",
+           " ORDER BY n.i");
 }
 
 std::string build_single_locked_upsert(const namespace_config& ns, const std::string& key_type,
                                        const std::string& value_type, bool wait) {
-  bool jsonb = ns.type == value_type::jsonb;
-  auto up = batched_upsert_of(ns, key_type, value_type, "n.ver");
   // l takes the lock before n draws the version (both materialised, in
   // that order); without the lock n is empty and nothing is written.
   auto lock = wait ? std::string("SELECT pg_advisory_xact_lock($1::bigint)")
                    : std::string("SELECT pg_try_advisory_xact_lock($1::bigint) AS ok");
   return "WITH l AS MATERIALIZED (" + lock + "), "
          "n AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
-         "FROM l" + (wait ? "" : " WHERE l.ok") + "), "
-         "w AS (" + up.insert_select +
-         " FROM (SELECT $2::text AS k, $3::text AS v) AS x, n" +
-         up.on_conflict + " AS ver" +
-         (jsonb ? ", " + quote_identifier(ns.value_column) + "::text AS stored" : std::string()) +
-         ") SELECT n.ver" + (jsonb ? ", w.stored" : std::string()) +
-         " FROM n LEFT JOIN w ON w.ver = n.ver";
+         "FROM l" + (wait ? "" : " WHERE l.ok") + "), " +
+         upsert_returning_versions(ns, key_type, value_type,
+                                   " FROM (SELECT $2::text AS k, $3::text AS v) AS x, n", "");
 }
 
 namespace_table::namespace_table(std::vector<namespace_config> spaces)
