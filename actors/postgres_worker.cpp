@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <utility>
 
 #include <caf/behavior.hpp>
 #include <caf/stateful_actor.hpp>
@@ -27,7 +28,6 @@
 
 namespace wtcache {
 
-
 namespace {
 
 // A client-visible refusal raised inside a group; rolls the group back.
@@ -38,7 +38,7 @@ struct group_failure {
 // The batch's deadline passed before it could commit.
 struct deadline_passed {};
 
-// The batched upsert that goes with its COMMIT met a row lock taken.
+// The upsert sent with its COMMIT found a key's lock taken and wrote nothing.
 struct locks_busy {};
 
 // EXEC: a watched key changed since WATCH; the transaction does nothing.
@@ -165,9 +165,8 @@ struct marking {
   bool in_flight = false;  // sent, its answer not read yet
   int64_t lifetime_ms = 0;
   // The time spent on the call, sending and waiting for the answer (not
-  // the PostgreSQL work between), and when its last attempt began.
+  // the PostgreSQL work between).
   std::chrono::steady_clock::duration spent{};
-  std::chrono::steady_clock::time_point tried_at;
 };
 
 // A mark outlives its transaction and the fills in flight beside it: the
@@ -206,15 +205,15 @@ void marked(postgres_worker_state& st, marking& marks, caf::error err) {
 template <class F, class G>
 caf::error attempt(postgres_worker_state& st, marking& marks, F f, G again) {
   using clock = std::chrono::steady_clock;
-  marks.tried_at = clock::now();
+  auto started = clock::now();
   auto err = f();
-  auto took = clock::now() - marks.tried_at;
-  marks.spent += took;
+  auto took = clock::now() - started;
   if (err == ec::redis_unavailable && took < st.cache.timeout() / 2) {
-    marks.tried_at = clock::now();
+    started = clock::now();
     err = again();
-    marks.spent += clock::now() - marks.tried_at;
+    took += clock::now() - started;
   }
+  marks.spent += took;
   return err;
 }
 
@@ -400,14 +399,15 @@ caf::error postgres_worker_state::connect() {
       }
       // Prepared through libpq, for the pipeline; libpqxx prepares its own
       // statements on first use and would not know this one.
-      // "L" waits for the row locks; "T" never does, so that it can go
-      // with its COMMIT.
-      // "S" and "Q" are the same for a batch of one SET.
-      for (int kind = 0; kind < 4; ++kind) {
-        bool wait = kind % 2 == 0, single = kind >= 2;
-        auto locked = single ? build_single_locked_upsert(ns, key_type, value_type, wait)
-                             : build_locked_upsert(ns, key_type, value_type, wait);
-        const char* name = single ? (wait ? "S" : "Q") : (wait ? "L" : "T");
+      // "L" waits for the keys' locks; "T" never does, so that it can go
+      // with its COMMIT. "S" and "Q" are the same for a batch of one SET.
+      std::pair<const char*, std::string> upserts[] = {
+        {"L", build_locked_upsert(ns, key_type, value_type, true)},
+        {"T", build_locked_upsert(ns, key_type, value_type, false)},
+        {"S", build_single_locked_upsert(ns, key_type, value_type, true)},
+        {"Q", build_single_locked_upsert(ns, key_type, value_type, false)},
+      };
+      for (auto& [name, locked] : upserts) {
         if (auto* res = PQprepare(handle, stmt(name, i).c_str(), locked.c_str(), 0, nullptr)) {
           bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
           std::string error = ok ? "" : PQresultErrorMessage(res);

@@ -208,25 +208,16 @@ caf::error mark_reply(const redis_reply& r, std::size_t entries) {
   return caf::none;
 }
 
-std::vector<std::string> mark_call(const redis_connection& redis,
-                                   const std::vector<std::string>& redis_keys,
-                                   const std::string& id, int64_t lifetime_ms) {
-  std::vector<std::string> argv;
-  argv.reserve(5 + redis_keys.size());
-  argv.push_back("EVALSHA");
-  argv.push_back(redis.sha(redis_script::mark));
-  argv.push_back(std::to_string(redis_keys.size()));
-  argv.insert(argv.end(), redis_keys.begin(), redis_keys.end());
-  argv.push_back(id);
-  argv.push_back(std::to_string(lifetime_ms));
-  return argv;
+// mark.lua's arguments.
+std::vector<std::string> mark_args(const std::string& id, int64_t lifetime_ms) {
+  return {id, std::to_string(lifetime_ms)};
 }
 
 }  // namespace
 
 caf::error mark_pending(redis_connection& redis, const std::vector<std::string>& redis_keys,
                         const std::string& id, int64_t lifetime_ms) {
-  auto r = redis.eval(redis_script::mark, redis_keys, {id, std::to_string(lifetime_ms)});
+  auto r = redis.eval(redis_script::mark, redis_keys, mark_args(id, lifetime_ms));
   if (!r)
     return r.error();
   return mark_reply(*r, redis_keys.size());
@@ -236,7 +227,7 @@ caf::error send_mark(redis_connection& redis, const std::vector<std::string>& re
                      const std::string& id, int64_t lifetime_ms) {
   if (auto err = redis.connect())
     return err;
-  redis.append(mark_call(redis, redis_keys, id, lifetime_ms));
+  redis.append(redis.evalsha(redis_script::mark, redis_keys, mark_args(id, lifetime_ms)));
   return redis.send();
 }
 

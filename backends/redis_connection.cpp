@@ -236,6 +236,19 @@ caf::expected<redis_reply> redis_connection::command(const std::vector<std::stri
   return r;
 }
 
+std::vector<std::string> redis_connection::evalsha(redis_script s,
+                                                   const std::vector<std::string>& keys,
+                                                   const std::vector<std::string>& args) const {
+  std::vector<std::string> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.push_back("EVALSHA");
+  argv.push_back(sha(s));
+  argv.push_back(std::to_string(keys.size()));
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 caf::expected<redis_reply> redis_connection::eval(redis_script s,
                                                   const std::vector<std::string>& keys,
                                                   const std::vector<std::string>& args,
@@ -243,14 +256,7 @@ caf::expected<redis_reply> redis_connection::eval(redis_script s,
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (auto err = connect())
       return err;
-    std::vector<std::string> argv;
-    argv.reserve(3 + keys.size() + args.size());
-    argv.push_back("EVALSHA");
-    argv.push_back(sha(s));
-    argv.push_back(std::to_string(keys.size()));
-    argv.insert(argv.end(), keys.begin(), keys.end());
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = command(argv, sent);
+    auto r = command(evalsha(s, keys, args), sent);
     if (!r || !is_error_code(r->get(), "NOSCRIPT"))
       return r;
     // The script cache was flushed (SCRIPT FLUSH, a restart): load it again.

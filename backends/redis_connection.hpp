@@ -91,7 +91,10 @@ public:
   // One command, connecting first. An error reply is a reply; a lost
   // connection is ec::redis_unavailable (`sent`: whether it went out).
   caf::expected<redis_reply> command(const std::vector<std::string>& args, bool* sent = nullptr);
-  // EVALSHA of a script, loading it again if Redis lost it.
+  // The EVALSHA call of a script (for append), and the call made at once,
+  // loading the script again if Redis lost it.
+  std::vector<std::string> evalsha(redis_script s, const std::vector<std::string>& keys,
+                                   const std::vector<std::string>& args) const;
   caf::expected<redis_reply> eval(redis_script s, const std::vector<std::string>& keys,
                                   const std::vector<std::string>& args, bool* sent = nullptr);
   // The SHA1 a script was loaded under (for calls pipelined by hand), and
