@@ -18,7 +18,7 @@ std::string client_line(const client_record& r, std::chrono::steady_clock::time_
          std::to_string(idle) + " flags=" + (r.in_multi ? "x" : "N") +
          " db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 "
          "rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + cmd +
-         " user=default redir=-1 resp=2 lib-name=" + r.lib_name + " lib-ver=" + r.lib_ver;
+         " user=" + r.user + " redir=-1 resp=2 lib-name=" + r.lib_name + " lib-ver=" + r.lib_ver;
 }
 
 }  // namespace wtcache

@@ -21,6 +21,7 @@ struct client_record {
   uint64_t id = 0;
   std::string addr, laddr;  // "ip:port"
   std::string name, lib_name, lib_ver;
+  std::string user = "default";  // who it authenticated as
   std::chrono::steady_clock::time_point created, last_command;
   // The last command as the client sent it (its name, and its first
   // argument for a container command such as CLIENT); CLIENT LIST prints

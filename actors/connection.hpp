@@ -23,6 +23,7 @@
 #include <caf/io/connection_handle.hpp>
 
 
+#include "core/acl.hpp"
 #include "core/logger_ref.hpp"
 #include "core/ascii.hpp"
 #include "core/command_order.hpp"
@@ -63,6 +64,11 @@ struct front_end {
   uint16_t port = 0;
   std::string host = "127.0.0.1";  // the listen address, for CLIENT LIST's laddr
   std::shared_ptr<client_registry> clients = std::make_shared<client_registry>();
+  // Users and passwords (core/acl.hpp); the open default user when none is set.
+  std::shared_ptr<const access_control> access =
+    std::make_shared<access_control>(std::string(), std::vector<user_config>());
+  std::size_t maxclients = 10000;         // the listener refuses connections past it
+  std::chrono::seconds idle_timeout{0};   // a client idle this long is closed; 0: never
   logger_ref log;  // where it logs (config::logger)
 };
 
@@ -78,7 +84,7 @@ struct connection_state {
   caf::io::connection_handle hdl;
   std::unique_ptr<resp::parser> parser;
   // How much one read may take (actors/connection.cpp, read_size_after).
-  std::size_t read_size = 16 * 1024;
+  std::size_t read_size = 4 * 1024;
 
   // Replies by request number; sent once all earlier ones are sent.
   uint64_t next_seq = 0;
@@ -118,6 +124,9 @@ struct connection_state {
   uint64_t client_id = 0;  // in fe->clients
   std::shared_ptr<client_record> me;  // this client's record there
   std::string client_name;
+  // Who the client is: null until it authenticates (when a password is set).
+  const access_control::user* user = nullptr;
+  std::chrono::steady_clock::time_point last_input = std::chrono::steady_clock::now();
   // MULTI ... EXEC: the commands queued, whether one could not be (then
   // EXEC answers EXECABORT), and the keys WATCH saw, at their versions.
   bool in_multi = false;

@@ -42,6 +42,15 @@ caf::behavior listener(caf::io::stateful_broker<listener_state>* self, std::stri
   });
   return {
     [=](const caf::io::new_connection_msg& msg) {
+      // As Redis: past maxclients a client hears why, and is closed.
+      if (open->size() >= shared->maxclients) {
+        shared->metrics->rejected_connections.fetch_add(1, std::memory_order_relaxed);
+        static const std::string refusal = "-ERR max number of clients reached\r\n";
+        self->write(msg.handle, refusal.size(), refusal.data());
+        self->flush(msg.handle);
+        self->close(msg.handle);
+        return;
+      }
       auto c = self->fork(connection, msg.handle, shared);
       self->monitor(c);
       open->push_back(c);

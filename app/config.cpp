@@ -11,8 +11,13 @@
 #include <tuple>
 #include <sstream>
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <toml++/toml.h>
+
+#include "core/ascii.hpp"
 
 namespace wtcache {
 
@@ -152,6 +157,89 @@ void parse_http_listen(const std::string& value, const std::string& field, confi
   cfg.http_enabled = !value.empty();
   if (cfg.http_enabled)
     std::tie(cfg.http_host, cfg.http_port) = parse_host_port(value, field);
+}
+
+// A password of the configuration, as its SHA-256 digest; "" when none is
+// given. `base` names the keys: <base>_sha256 (the digest), <base>_file (a
+// file holding the password; one trailing newline is dropped), <base>_env
+// (an environment variable holding it), and, if `plain_allowed`, <base>
+// itself (the password as text). At most one of them.
+std::string read_secret(section& s, const std::string& base, bool plain_allowed) {
+  std::string plain, digest, file, env;
+  std::vector<std::string> given;
+  auto take = [&](const std::string& key, std::string& out) {
+    s.read(key, out);
+    if (s.get(key))
+      given.push_back(s.field(key));
+  };
+  if (plain_allowed)
+    take(base, plain);
+  take(base + "_sha256", digest);
+  take(base + "_file", file);
+  take(base + "_env", env);
+  if (given.size() > 1)
+    throw config_error(given[1], "give only one of " + given[0] + " and " + given[1]);
+  // An empty requirepass is no password, as in Redis.
+  if (given.empty() || (given.front() == s.field(base) && plain.empty()))
+    return {};
+  const auto& field = given.front();
+  if (field == s.field(base + "_sha256")) {
+    if (!is_sha256_hex(digest))
+      throw config_error(field, "expected the password's SHA-256 digest as 64 hex digits "
+                                "(printf %s \"$password\" | sha256sum)");
+    return lowered(digest);
+  }
+  std::string password = plain;
+  if (field == s.field(base + "_file")) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+      throw config_error(field, "cannot read \"" + file + "\"");
+    std::ostringstream text;
+    text << in.rdbuf();
+    password = text.str();
+    if (!password.empty() && password.back() == '\n')
+      password.pop_back();
+    if (!password.empty() && password.back() == '\r')
+      password.pop_back();
+  } else if (field == s.field(base + "_env")) {
+    auto v = std::getenv(env.c_str());
+    if (!v)
+      throw config_error(field, "the environment variable " + env + " is not set");
+    password = v;
+  }
+  if (password.empty())
+    throw config_error(field, "the password is empty");
+  return sha256_hex(password);
+}
+
+user_config parse_user(const toml::table& t, const std::string& path) {
+  section s(&t, path);
+  user_config u;
+  s.read("name", u.name);
+  if (u.name.empty())
+    throw config_error(s.field("name"), "is required");
+  if (u.name == "default")
+    throw config_error(s.field("name"), "\"default\" is the user of server.requirepass");
+  if (!std::all_of(u.name.begin(), u.name.end(), [](char c) { return c > ' ' && c <= '~'; }))
+    throw config_error(s.field("name"), "must be printable, without spaces");
+  u.password_sha256 = read_secret(s, "password", false);
+  if (u.password_sha256.empty())
+    throw config_error(s.field("password_sha256"),
+                       "a user needs a password: password_sha256, password_file or password_env");
+  s.read("read_only", u.read_only);
+  if (auto n = s.get("keys")) {
+    auto arr = n->as_array();
+    if (!arr)
+      throw config_error(s.field("keys"), "expected a list of key patterns, e.g. [\"session:*\"]");
+    u.keys.clear();
+    for (auto& k : *arr) {
+      if (!k.is_string())
+        throw config_error(s.field("keys"), "expected strings");
+      u.keys.push_back(k.as_string()->get());
+    }
+  }
+  s.reject_unknown();
+  return u;
 }
 
 }  // namespace
@@ -328,6 +416,12 @@ config parse_config_text(const std::string& text, const std::string& source) {
   server.read("data_dir", cfg.data_dir);
   server.read("allow_flush", cfg.allow_flush);
   server.read_ms("shutdown_grace_ms", cfg.shutdown_grace, 0, 3600 * 1000);
+  cfg.requirepass_sha256 = read_secret(server, "requirepass", true);
+  server.read("protected_mode", cfg.protected_mode);
+  server.read("maxclients", cfg.maxclients, 1, 1000000);
+  std::chrono::milliseconds idle = cfg.idle_timeout;
+  server.read_seconds("timeout", idle, 0, 365LL * 24 * 3600);
+  cfg.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(idle);
   server.reject_unknown();
 
   auto http = sub("http");
@@ -392,6 +486,22 @@ config parse_config_text(const std::string& text, const std::string& source) {
       check_beside(cfg.namespaces, cfg.namespaces.size(), ns,
                    [&](const std::string& name) { return path + "." + name; });
       cfg.namespaces.push_back(std::move(ns));
+    }
+  }
+  if (auto n = top.get("user")) {
+    auto arr = n->as_array();
+    if (!arr)
+      throw config_error("user", "expected [[user]] tables");
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      auto path = "user[" + std::to_string(i) + "]";
+      auto t = (*arr)[i].as_table();
+      if (!t)
+        throw config_error(path, "expected a table");
+      auto u = parse_user(*t, path);
+      for (auto& other : cfg.users)
+        if (other.name == u.name)
+          throw config_error(path + ".name", "\"" + u.name + "\" is used twice");
+      cfg.users.push_back(std::move(u));
     }
   }
   top.reject_unknown();
@@ -495,6 +605,36 @@ command_line parse_command_line(int argc, char** argv) {
   return cl;
 }
 
+namespace {
+
+// A file that holds a password (requirepass as text, or a URL with a
+// password in it) should be readable by its owner only.
+void warn_if_secrets_readable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !(st.st_mode & (S_IRGRP | S_IROTH)))
+    return;
+  auto text = read_file(path);
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error&) {
+    return;
+  }
+  auto has_password_in_url = [&](const char* table) {
+    auto url = root[table]["url"].value<std::string>();
+    return url && *url != redact_url(*url);
+  };
+  auto plain = root["server"]["requirepass"].value<std::string>();
+  bool holds = (plain && !plain->empty()) || has_password_in_url("redis") ||
+               has_password_in_url("postgres");
+  if (holds)
+    spdlog::warn("{} holds a password and is readable by other users (mode {:o}): "
+                 "chmod 600 it, or use requirepass_file / requirepass_env",
+                 path, st.st_mode & 0777);
+}
+
+}  // namespace
+
 config load_config(const command_line& cl) {
   config cfg;
   if (cl.config_file)
@@ -527,10 +667,33 @@ config load_config(const command_line& cl) {
   }
   if (cl.data_dir)
     cfg.data_dir = *cl.data_dir;
+  validate_config(cfg);  // again: a flag may have moved the listener (protected mode)
+  if (cl.config_file)
+    warn_if_secrets_readable(*cl.config_file);
   return cfg;
 }
 
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 void validate_config(const config& cfg) {
+  // As Redis's protected mode, but at start: no password, no listening
+  // where other machines can reach.
+  if (cfg.listen_enabled && cfg.protected_mode && !is_loopback_host(cfg.listen_host) &&
+      cfg.requirepass_sha256.empty() && cfg.users.empty())
+    throw config_error("server.protected_mode",
+                       "refusing to listen on " + cfg.listen_host + ":" +
+                         std::to_string(cfg.listen_port) +
+                         " with no password: anyone who can reach it could read and write "
+                         "every mapped table. Set server.requirepass or add a [[user]], or set "
+                         "server.protected_mode = false to accept that");
+  for (std::size_t i = 0; i < cfg.users.size(); ++i)
+    if (!is_sha256_hex(cfg.users[i].password_sha256))
+      throw config_error("users[" + std::to_string(i) + "].password_sha256",
+                         "expected a SHA-256 digest (64 hex digits)");
+  if (!cfg.requirepass_sha256.empty() && !is_sha256_hex(cfg.requirepass_sha256))
+    throw config_error("requirepass_sha256", "expected a SHA-256 digest (64 hex digits)");
   auto positive = [](bool ok, const std::string& field) {
     if (!ok)
       throw config_error(field, "must be positive");
@@ -638,7 +801,10 @@ std::string usage_text() {
     ", max_reply_buffer_bytes = " + n(d.max_reply_buffer_bytes) + ",\n"
     "               max_batch_ops = " + n(d.max_batch_ops) + ", max_queued_writes = " + n(d.max_queued_writes) +
     ", data_dir = \"" + d.data_dir + "\", shutdown_grace_ms = " + ms(d.shutdown_grace) + ",\n"
-    "               allow_flush = " + (d.allow_flush ? "true" : "false") + "\n"
+    "               allow_flush = " + (d.allow_flush ? "true" : "false") + ", requirepass = \"\" (or requirepass_file,\n"
+    "               requirepass_env, requirepass_sha256), protected_mode = " +
+    (d.protected_mode ? "true" : "false") + ", maxclients = " + n(d.maxclients) + ", timeout = " +
+    n(d.idle_timeout.count()) + "\n"
     "  [http]       listen = \"" + d.http_host + ":" + n(d.http_port) + "\"\n"
     "  [redis]      url = \"\", pool_size = " + n(d.redis_pool) + ", key_prefix = \"" + d.redis_key_prefix +
     "\", timeout_ms = " + ms(d.redis_timeout) + "\n"
@@ -656,6 +822,8 @@ std::string usage_text() {
     "               touch_columns, ttl, mode (write-through|write-behind), expiry (value|cache;\n"
     "               default cache), expires_column, and for write-behind its queue settings:\n"
     "               see config/wtcache.toml\n"
+    "  [[user]]     name, password_sha256 | password_file | password_env, read_only = false,\n"
+    "               keys = [\"*\"] (Redis ACL glob patterns)\n"
     "\n"
     "Keys that match no namespace go to the table wtcache_kv. Exit status 2: bad configuration.\n";
   return out;

@@ -1,7 +1,10 @@
 // wtcached: the write-through cache service. A thin main over the library:
 // parse the configuration, start the embedded servers when no URLs are
 // given, run the service until SIGINT/SIGTERM, stop everything in order.
+#include <sys/resource.h>
+
 #include <csignal>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -28,6 +31,29 @@ int fail(const char* what, const std::exception& e, int status) {
   else
     std::fprintf(stderr, "wtcached: %s%s\n", what, e.what());
   return status;
+}
+
+// As Redis does: room to open maxclients connections, plus the backends'
+// connections and files; where the hard limit leaves less, fewer clients.
+void make_room_for_clients(wtcache::config& cfg) {
+  constexpr rlim_t reserved = 128;
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0)
+    return;
+  rlim_t want = cfg.maxclients + reserved;
+  if (lim.rlim_cur >= want)
+    return;
+  rlimit raised = lim;
+  raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? want : std::min(want, lim.rlim_max);
+  if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+    lim = raised;
+  if (lim.rlim_cur < want) {
+    auto fit = lim.rlim_cur > reserved ? lim.rlim_cur - reserved : 1;
+    spdlog::warn("server.maxclients is {}, but this process may open only {} files: "
+                 "accepting at most {} clients (raise ulimit -n)",
+                 cfg.maxclients, lim.rlim_cur, fit);
+    cfg.maxclients = fit;
+  }
 }
 
 }  // namespace
@@ -58,6 +84,7 @@ int main(int argc, char** argv) {
     wtcache::set_up_logging(cl.log_format, cl.log_level);
     json_logs = cl.log_format == "json";
     cfg = wtcache::load_config(cl);
+    make_room_for_clients(cfg);
   } catch (const wtcache::config_error& e) {
     return fail("invalid configuration: ", e, 2);
   }
@@ -123,7 +150,12 @@ int main(int argc, char** argv) {
       if (svc->http_port() != 0)
         std::printf("  metrics:  http://%s:%u/metrics (also /healthz, /readyz)\n",
                     cfg.http_host.c_str(), svc->http_port());
-      std::printf("try it:     redis-cli -p %u SET session:42 '{\"cart\":[1]}'\n", svc->port());
+      // With a password set, redis-cli asks for it rather than take it as a flag.
+      std::string auth = !cfg.requirepass_sha256.empty() ? " --askpass"
+                         : cfg.users.empty()               ? ""
+                                                           : " --user " + cfg.users.front().name + " --askpass";
+      std::printf("try it:     redis-cli -p %u%s SET session:42 '{\"cart\":[1]}'\n", svc->port(),
+                  auth.c_str());
       std::fflush(stdout);
       int sig = 0;
       sigwait(&stop_signals, &sig);

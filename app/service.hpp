@@ -26,6 +26,8 @@
 //   - It logs through the spdlog logger the host passes (config::logger
 //     below), spdlog's default logger otherwise. It never changes the
 //     default logger or its level.
+//   - Its typed API (service::cache()) is trusted: users and passwords
+//     ([server] requirepass, [[user]]) guard RESP clients only.
 //   - The RESP listener and the HTTP endpoint run only if the config asks
 //     for them (listen_enabled, http_enabled); embedded_defaults() turns
 //     both off.

@@ -550,8 +550,9 @@ command_plan plan_config(const std::vector<std::string>& args, const command_lim
       {"databases", "1"},
       {"maxmemory", "0"},
       {"maxmemory-policy", "noeviction"},
-      {"timeout", "0"},
-      {"maxclients", "10000"},
+      {"timeout", std::to_string(limits.idle_timeout_seconds)},
+      {"maxclients", std::to_string(limits.maxclients)},
+      {"requirepass", ""},  // as Redis 7: never shown
       {"proto-max-bulk-len", std::to_string(limits.max_value_bytes)},
       {"appendonly", "no"},
       {"save", ""},

@@ -76,6 +76,9 @@ struct command_plan {
 struct command_limits {
   std::size_t max_value_bytes = 16 * 1024 * 1024;
   bool allow_flush = false;  // [server] allow_flush: FLUSHDB empties wtcache_kv
+  // What CONFIG GET reports of them.
+  std::size_t maxclients = 10000;
+  long long idle_timeout_seconds = 0;
 };
 
 command_plan plan_command(std::vector<std::string>& args, const namespace_table& spaces,

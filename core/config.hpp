@@ -14,6 +14,7 @@
 #include <spdlog/fwd.h>
 
 // Relative: this header is installed (<wtcache/core/config.hpp>).
+#include "acl.hpp"
 #include "backoff.hpp"
 #include "breaker.hpp"
 #include "namespaces.hpp"
@@ -45,6 +46,14 @@ struct config {
   bool allow_flush = false;
   // On SIGTERM/SIGINT: how long write-behind queues may take to drain.
   std::chrono::milliseconds shutdown_grace{10000};
+  // Security (core/acl.hpp). The default user's password, as its SHA-256
+  // hex digest (the loader hashes [server] requirepass); empty: none.
+  std::string requirepass_sha256;
+  std::vector<user_config> users;  // [[user]]
+  // Refuse to listen beyond loopback while no password is set.
+  bool protected_mode = true;
+  std::size_t maxclients = 10000;  // connections; past it: -ERR max number of clients reached
+  std::chrono::seconds idle_timeout{0};  // [server] timeout: close idle clients; 0: never
   // [http] -- /metrics, /healthz, /readyz; listen = "" turns it off
   bool http_enabled = true;
   std::string http_host = "127.0.0.1";

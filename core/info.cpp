@@ -59,6 +59,10 @@ std::string info_text(const info_sources& in, const std::string& section) {
     line(out, "total_connections_received", m.connections_total.load());
     line(out, "connected_clients", m.connections_open.load());
     line(out, "total_commands_processed", m.commands.load());
+    line(out, "rejected_connections", m.rejected_connections.load());
+    line(out, "acl_access_denied_auth", m.auth_failures.load());
+    line(out, "acl_access_denied_cmd", m.denied_commands.load());
+    line(out, "acl_access_denied_key", m.denied_keys.load());
     line(out, "keyspace_hits", hits);
     line(out, "keyspace_misses", misses);
     line(out, "hit_ratio", fmt_ratio(hits, misses));

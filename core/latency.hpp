@@ -102,6 +102,12 @@ struct service_metrics {
 
   std::atomic<uint64_t> connections_total{0};
   std::atomic<uint64_t> connections_open{0};
+  // Security: connections refused past maxclients; failed AUTH/HELLO AUTH;
+  // commands refused before authentication (NOAUTH); commands and keys a
+  // user may not use (NOPERM).
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> auth_failures{0}, unauthenticated_refusals{0};
+  std::atomic<uint64_t> denied_commands{0}, denied_keys{0};
   std::atomic<uint64_t> commands{0};
   std::atomic<uint64_t> hits{0};
   std::atomic<uint64_t> misses{0};

@@ -205,6 +205,17 @@ std::string prometheus_text(const service_metrics& m, const node_health& h,
   w.single("wtcache_client_connections_total", "counter",
            "Client connections accepted.",
            m.connections_total.load());
+  w.single("wtcache_rejected_connections_total", "counter",
+           "Client connections refused because maxclients were open.",
+           m.rejected_connections.load());
+  w.family("wtcache_acl_denied_total", "counter",
+           "Requests refused: failed AUTH (auth), a command before authentication (noauth), "
+           "a command or a key the user may not use (command, key).");
+  w.sample("wtcache_acl_denied_total", label("reason", "auth"), m.auth_failures.load());
+  w.sample("wtcache_acl_denied_total", label("reason", "noauth"),
+           m.unauthenticated_refusals.load());
+  w.sample("wtcache_acl_denied_total", label("reason", "command"), m.denied_commands.load());
+  w.sample("wtcache_acl_denied_total", label("reason", "key"), m.denied_keys.load());
   w.single("wtcache_cache_reader_up", "gauge",
            "1 while cache hits are read over the cache reader's own Redis connection.",
            uint64_t{m.cache_reader_up.load() ? 1u : 0u});

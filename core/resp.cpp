@@ -176,6 +176,10 @@ parser::status parser::next(command& out) {
           pos_ = saved;
           return fail("invalid multibulk length");
         }
+        if (n > 10 && unauthenticated_) {
+          pos_ = saved;
+          return fail("unauthenticated multibulk length");
+        }
         if (n <= 0)
           continue;  // "*0" and "*-1" are empty commands
         cur_.args.clear();
@@ -202,6 +206,8 @@ parser::status parser::next(command& out) {
         if (!parse_length(line.substr(1), len) || len < 0)
           return fail("invalid bulk length");
         bulk_len_ = static_cast<std::size_t>(len);
+        if (bulk_len_ > 16384 && unauthenticated_)
+          return fail("unauthenticated bulk length");
         if (bulk_len_ > lim_.max_bulk) {
           cur_.oversized_bytes = std::max(cur_.oversized_bytes, bulk_len_);
           cur_.args.emplace_back();

@@ -40,6 +40,11 @@ public:
 
   const std::string& error_message() const { return error_; }
 
+  // Until the client authenticates, Redis's tighter limits hold: at most
+  // 10 arguments of at most 16 KiB each, and more is a protocol error that
+  // ends the connection (a stranger gets no room to make it buffer).
+  void require_auth(bool on) { unauthenticated_ = on; }
+
   // Bytes received but not yet consumed by a complete command.
   std::size_t buffered() const { return buf_.size() - pos_ + partial_bytes_; }
 
@@ -65,6 +70,7 @@ private:
   std::size_t skip_left_ = 0;
   std::size_t partial_bytes_ = 0;
   std::string error_;
+  bool unauthenticated_ = false;
 };
 
 // The value of field `name` in the text of Redis's INFO reply ("name:value"

@@ -25,6 +25,7 @@ using open = caf::atom_constant<caf::atom("open")>;          // a Redis connecti
 using ttl = caf::atom_constant<caf::atom("ttl")>;            // a row with its expiry
 using scan = caf::atom_constant<caf::atom("scan")>;          // the keyspace (SCAN, KEYS...)
 using probe = caf::atom_constant<caf::atom("probe")>;        // is the backend there? (readiness)
+using idle = caf::atom_constant<caf::atom("idle")>;          // has a client been idle too long?
 // The embedding API (messages/cache_api.hpp).
 using del = caf::atom_constant<caf::atom("del")>;            // delete keys
 using incr = caf::atom_constant<caf::atom("incr")>;          // add to a counter

@@ -9,6 +9,11 @@
 // after an answered write sees it, on every node; conditions (NX, XX, the
 // old value) are decided under the row lock, never by the cache.
 //
+// Trust: the typed API is the host program's own, and runs with every
+// right, as Redis's default user: [server] requirepass, [[user]] and their
+// key patterns and read-only flag apply to RESP clients only. A host that
+// serves untrusted callers through this API checks them itself.
+//
 // Deadlines: every request is answered within the service's
 // request_timeout (config [server] request_timeout), by its result or by
 // an error. A request may also carry the caller's own, shorter timeout.

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache
   libcaf-dev libhiredis-dev libpqxx-dev libpq-dev libspdlog-dev libfmt-dev
-  googletest libgtest-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev
+  googletest libgtest-dev libbenchmark-dev libtomlplusplus-dev libcli11-dev libssl-dev openssl
   redis-server redis-tools postgresql-15 postgresql-client-15
   prometheus gnuplot-nox curl
   python3-redis

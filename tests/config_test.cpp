@@ -1,6 +1,10 @@
 // Configuration: every mistake names its field.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "app/config.hpp"
 
 using namespace wtcache;
@@ -29,6 +33,7 @@ TEST(Config, TheSampleFileParses) {
   auto cfg = parse_config_text(R"(
 [server]
 listen = "0.0.0.0:7000"
+protected_mode = false
 [[namespace]]
 prefix = "session:"
 table = "user_sessions"
@@ -294,4 +299,86 @@ TEST(Config, AConfigBuiltInCodeIsCheckedFieldByField) {
   c.namespaces.pop_back();
   c.shards = 0;
   EXPECT_EQ(field_of(c), "shards");
+}
+
+TEST(Config, PasswordsAreKeptOnlyAsDigests) {
+  auto cfg = parse_config_text("[server]\nrequirepass = \"s3cret\"\n", "t");
+  EXPECT_EQ(cfg.requirepass_sha256, sha256_hex("s3cret"));
+  auto digest = sha256_hex("app-pass");
+  cfg = parse_config_text("[[user]]\nname = \"app\"\npassword_sha256 = \"" + digest +
+                            "\"\nread_only = true\nkeys = [\"session:*\", \"cart:*\"]\n",
+                          "t");
+  ASSERT_EQ(cfg.users.size(), 1u);
+  EXPECT_EQ(cfg.users[0].name, "app");
+  EXPECT_EQ(cfg.users[0].password_sha256, digest);
+  EXPECT_TRUE(cfg.users[0].read_only);
+  EXPECT_EQ(cfg.users[0].keys, (std::vector<std::string>{"session:*", "cart:*"}));
+  // Keys default to all of them, as Redis's ~*.
+  cfg = parse_config_text("[[user]]\nname = \"b\"\npassword_sha256 = \"" + digest + "\"\n", "t");
+  EXPECT_EQ(cfg.users[0].keys, (std::vector<std::string>{"*"}));
+}
+
+TEST(Config, APasswordCanComeFromAFileOrTheEnvironment) {
+  char path[] = "/tmp/wtcache-pass-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "from-file\n", 10), 10);
+  ::close(fd);
+  auto cfg = parse_config_text(std::string("[server]\nrequirepass_file = \"") + path + "\"\n", "t");
+  EXPECT_EQ(cfg.requirepass_sha256, sha256_hex("from-file"));  // the newline is not part of it
+  cfg = parse_config_text(std::string("[[user]]\nname = \"u\"\npassword_file = \"") + path + "\"\n",
+                          "t");
+  EXPECT_EQ(cfg.users[0].password_sha256, sha256_hex("from-file"));
+  ::unlink(path);
+  ::setenv("WTCACHE_TEST_PASSWORD", "from-env", 1);
+  cfg = parse_config_text("[[user]]\nname = \"u\"\npassword_env = \"WTCACHE_TEST_PASSWORD\"\n", "t");
+  EXPECT_EQ(cfg.users[0].password_sha256, sha256_hex("from-env"));
+  ::unsetenv("WTCACHE_TEST_PASSWORD");
+}
+
+TEST(Config, SecurityMistakesNameTheirField) {
+  auto digest = sha256_hex("p");
+  EXPECT_EQ(field_of_error("[server]\nrequirepass = \"\"\n"), "(no error)");  // none, as Redis
+  EXPECT_EQ(field_of_error("[server]\nrequirepass = \"a\"\nrequirepass_env = \"X\"\n"),
+            "server.requirepass_env");
+  EXPECT_EQ(field_of_error("[server]\nrequirepass_sha256 = \"abc\"\n"),
+            "server.requirepass_sha256");
+  EXPECT_EQ(field_of_error("[server]\nrequirepass_env = \"WTCACHE_NO_SUCH_VARIABLE\"\n"),
+            "server.requirepass_env");
+  EXPECT_EQ(field_of_error("[server]\nrequirepass_file = \"/nonexistent/pass\"\n"),
+            "server.requirepass_file");
+  EXPECT_EQ(field_of_error("[[user]]\nname = \"u\"\n"), "user[0].password_sha256");
+  // A user's password is never plain text in the file.
+  EXPECT_EQ(field_of_error("[[user]]\nname = \"u\"\npassword = \"p\"\n"), "user[0].password_sha256");
+  EXPECT_EQ(field_of_error("[[user]]\npassword_sha256 = \"" + digest + "\"\n"), "user[0].name");
+  EXPECT_EQ(field_of_error("[[user]]\nname = \"default\"\npassword_sha256 = \"" + digest + "\"\n"),
+            "user[0].name");
+  EXPECT_EQ(field_of_error("[[user]]\nname = \"u\"\npassword_sha256 = \"" + digest +
+                           "\"\n[[user]]\nname = \"u\"\npassword_sha256 = \"" + digest + "\"\n"),
+            "user[1].name");
+  EXPECT_EQ(field_of_error("[[user]]\nname = \"u\"\npassword_sha256 = \"" + digest +
+                           "\"\nkeys = \"*\"\n"),
+            "user[0].keys");
+  EXPECT_EQ(field_of_error("[server]\nmaxclients = 0\n"), "server.maxclients");
+  EXPECT_EQ(field_of_error("[server]\ntimeout = -1\n"), "server.timeout");
+}
+
+TEST(Config, ProtectedModeRefusesANonLoopbackListenerWithoutAPassword) {
+  EXPECT_EQ(field_of_error("[server]\nlisten = \"0.0.0.0:6380\"\n"), "server.protected_mode");
+  EXPECT_EQ(field_of_error("[server]\nlisten = \"10.1.2.3:6380\"\n"), "server.protected_mode");
+  EXPECT_EQ(field_of_error("[server]\nlisten = \"127.0.0.2:6380\"\n"), "(no error)");
+  EXPECT_EQ(field_of_error("[server]\nlisten = \"localhost:6380\"\n"), "(no error)");
+  EXPECT_EQ(field_of_error("[server]\nlisten = \"0.0.0.0:6380\"\nrequirepass = \"p\"\n"),
+            "(no error)");
+  EXPECT_EQ(field_of_error("[server]\nlisten = \"0.0.0.0:6380\"\nprotected_mode = false\n"),
+            "(no error)");
+  // The flag moves the listener after the file is read: checked again.
+  auto cl = parse_args({"--listen", "0.0.0.0:6380"});
+  try {
+    load_config(cl);
+    ADD_FAILURE() << "started without a password on 0.0.0.0";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.field, "server.protected_mode");
+    EXPECT_NE(std::string(e.what()).find("0.0.0.0:6380"), std::string::npos) << e.what();
+  }
 }

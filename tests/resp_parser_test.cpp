@@ -196,3 +196,39 @@ TEST(RespParser, InlineCommandsHonourQuotes) {
   EXPECT_EQ(st, status::error);
   EXPECT_EQ(q.error_message(), "Protocol error: unbalanced quotes in request");
 }
+
+TEST(RespParser, BeforeAuthenticationMoreThanTenArgumentsIsAProtocolError) {
+  parser p;
+  p.require_auth(true);
+  std::string ten = "*10\r\n";
+  for (int i = 0; i < 10; ++i)
+    ten += "$1\r\na\r\n";
+  EXPECT_EQ(parse_all(p, ten).size(), 1u);
+  status last;
+  parse_all(p, "*11\r\n", &last);
+  EXPECT_EQ(last, status::error);
+  EXPECT_EQ(p.error_message(), "Protocol error: unauthenticated multibulk length");
+}
+
+TEST(RespParser, BeforeAuthenticationABulkOver16KiBIsAProtocolError) {
+  parser p;
+  p.require_auth(true);
+  std::string at_limit = "*2\r\n$3\r\nGET\r\n$16384\r\n" + std::string(16384, 'k') + "\r\n";
+  EXPECT_EQ(parse_all(p, at_limit).size(), 1u);
+  status last;
+  parse_all(p, "*2\r\n$3\r\nGET\r\n$16385\r\n", &last);
+  EXPECT_EQ(last, status::error);
+  EXPECT_EQ(p.error_message(), "Protocol error: unauthenticated bulk length");
+}
+
+TEST(RespParser, AfterAuthenticationTheUsualLimitsHoldAgain) {
+  parser p;
+  p.require_auth(true);
+  p.require_auth(false);
+  std::string many = "*12\r\n";
+  for (int i = 0; i < 12; ++i)
+    many += "$1\r\na\r\n";
+  EXPECT_EQ(parse_all(p, many).size(), 1u);
+  auto big = "*2\r\n$3\r\nSET\r\n$20000\r\n" + std::string(20000, 'v') + "\r\n";
+  EXPECT_EQ(parse_all(p, big).size(), 1u);
+}

@@ -1,5 +1,6 @@
 // The wtcached binary as a user runs it: its exit status and messages for
 // bad configuration, `wtcached migrate`, and the embedded default.
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -103,6 +104,8 @@ TEST(Wtcached, InvalidConfigurationExitsWithStatus2AndNamesTheField) {
          {{"--listen", "nowhere"}, "--listen: expected HOST:PORT"},
          {{"--frobnicate"}, "--frobnicate: unknown option"},
          {{"--config", d.path + "/missing.toml"}, "--config: cannot read"},
+         {{"--listen", "0.0.0.0:0"},
+          "server.protected_mode: refusing to listen on 0.0.0.0:0 with no password"},
        }) {
     auto r = run(e.args, d);
     EXPECT_EQ(r.status, 2) << r.output;
@@ -445,3 +448,157 @@ TEST(Wtcached, KillNineUnderWriteBehindLoadLosesNoAcknowledgedWrite) {
   EXPECT_EQ(checked, clients * keys_per_client);
   EXPECT_EQ(again.stop(SIGTERM), 0);
 }
+
+// Every channel a password could leak through, after a session of right
+// and wrong passwords: the log (debug level), the replies (errors, INFO,
+// CLIENT LIST, CONFIG GET), /metrics, and `wtcached check`.
+TEST(Wtcached, NoPasswordReachesAnyOutput) {
+  scratch_dir d;
+  const std::string default_pw = "DefaultPw-9q2z", app_pw = "AppPw-4k8m", guess = "GuessPw-1a2b";
+  auto pw_file = d.file("default.pw", default_pw + "\n");
+  ::setenv("WTCACHE_TEST_APP_PW", app_pw.c_str(), 1);
+  auto cfg = d.file("secure.toml", "[server]\nrequirepass_file = \"" + pw_file +
+                                       "\"\n[[user]]\nname = \"app\"\npassword_env = "
+                                       "\"WTCACHE_TEST_APP_PW\"\nkeys = [\"app:*\"]\n");
+  fs::permissions(cfg, fs::perms(0600));
+  auto log = d.file("serve.log");
+  uint16_t port = free_loopback_port(), http = free_loopback_port();
+  child_process p;
+  auto argv = serve_argv(cfg, port);
+  argv.insert(argv.end(), {"--http-listen", "127.0.0.1:" + std::to_string(http), "--log-level",
+                           "debug"});
+  ASSERT_TRUE(serve(p, argv, log));
+  std::string seen;
+  auto saw = [&](const reply& r) {
+    std::ostringstream o;
+    o << r;
+    seen += o.str() + "\n";
+    return r;
+  };
+  {
+    resp_client c(port);
+    saw(c.cmd({"GET", "app:k"}));
+    saw(c.cmd({"AUTH", guess}));
+    saw(c.cmd({"AUTH", "app", guess}));
+    saw(c.cmd({"AUTH", "nobody", default_pw}));
+    saw(c.cmd({"HELLO", "2", "AUTH", "app", guess}));
+    saw(c.cmd({"AUTH", "app", guess, "extra"}));
+    EXPECT_EQ(saw(c.cmd({"AUTH", "app", app_pw})).str, "OK");
+    EXPECT_EQ(saw(c.cmd({"SET", "app:k", "v"})).str, "OK");
+    saw(c.cmd({"SET", "other:k", default_pw}));
+    saw(c.cmd({"HELLO", "2", "AUTH", "default", default_pw, "SETNAME", "pw-test"}));
+    saw(c.cmd({"INFO", "everything"}));
+    saw(c.cmd({"CLIENT", "LIST"}));
+    saw(c.cmd({"CONFIG", "GET", "*"}));
+  }
+  seen += http_get(http, "/metrics").body;
+  EXPECT_NE(seen.find("WRONGPASS"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("wtcache_acl_denied_total{reason=\"auth\"} 4"), std::string::npos) << seen;
+  auto check = run({"check", "--config", cfg, "--redis", servers::get().redis_url(), "--postgres",
+                    servers::get().postgres_url()},
+                   d);
+  EXPECT_EQ(check.status, 0) << check.output;
+  EXPECT_EQ(p.stop(SIGTERM), 0);
+  ::unsetenv("WTCACHE_TEST_APP_PW");
+  auto out = slurp(log) + check.output;
+  for (auto* channel : {&seen, &out})
+    for (auto& pw : {default_pw, app_pw, guess})
+      EXPECT_EQ(channel->find(pw), std::string::npos) << pw << " in:\n" << *channel;
+}
+
+TEST(Wtcached, WarnsWhenAFileWithAPasswordIsReadableByOthers) {
+  scratch_dir d;
+  auto cfg = d.file("open.toml", "[server]\nrequirepass = \"PlainPw-5t6u\"\n");
+  fs::permissions(cfg, fs::perms(0644));
+  auto args = std::vector<std::string>{"check", "--config", cfg, "--redis",
+                                       servers::get().redis_url(), "--postgres",
+                                       servers::get().postgres_url()};
+  auto r = run(args, d);
+  EXPECT_NE(r.output.find("holds a password and is readable by other users (mode 644)"),
+            std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("PlainPw-5t6u"), std::string::npos) << r.output;
+  fs::permissions(cfg, fs::perms(0600));
+  r = run(args, d);
+  EXPECT_EQ(r.output.find("readable by other users"), std::string::npos) << r.output;
+}
+
+namespace {
+
+long long rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stoll(line.substr(6));
+  return -1;
+}
+
+long long metric(uint16_t http, const std::string& name) {
+  auto body = http_get(http, "/metrics").body;
+  auto at = body.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size() + 2));
+}
+
+}  // namespace
+
+// A flood of idle connections: maxclients are let in, every one past it is
+// told so and closed, and the memory the open ones take is bounded (and
+// measured: the README states it per connection).
+TEST(Wtcached, AConnectionFloodIsHeldAtMaxclientsWithBoundedMemory) {
+  rlimit lim{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+  lim.rlim_cur = lim.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+  constexpr int maxclients = 1000, flood = 3000;
+  if (lim.rlim_cur < flood + 100)
+    GTEST_SKIP() << "this process may open only " << lim.rlim_cur << " files";
+  scratch_dir d;
+  auto cfg = d.file("flood.toml", "[server]\nmaxclients = " + std::to_string(maxclients) + "\n");
+  auto log = d.file("serve.log");
+  uint16_t port = free_loopback_port(), http = free_loopback_port();
+  child_process p;
+  auto argv = serve_argv(cfg, port);
+  argv.insert(argv.end(), {"--http-listen", "127.0.0.1:" + std::to_string(http)});
+  ASSERT_TRUE(serve(p, argv, log));
+  {
+    resp_client warm(port);  // one client's worth of buffers, before the baseline
+    ASSERT_EQ(warm.cmd({"SET", "flood:k", "v"}).str, "OK");
+  }
+  ASSERT_TRUE(eventually([&] { return metric(http, "wtcache_client_connections") == 0; }));
+  auto before = rss_kib(p.pid());
+  std::vector<std::unique_ptr<raw_socket>> sockets;
+  for (int i = 0; i < flood; ++i)
+    sockets.push_back(std::make_unique<raw_socket>(port));
+  ASSERT_TRUE(eventually([&] {
+    return metric(http, "wtcache_client_connections") == maxclients &&
+           metric(http, "wtcache_rejected_connections_total") == flood - maxclients;
+  }, 30s)) << metric(http, "wtcache_client_connections") << " open, "
+           << metric(http, "wtcache_rejected_connections_total") << " refused";
+  auto during = rss_kib(p.pid());
+  // Each refused socket has its error (or soon will): look until all do.
+  std::vector<bool> told(sockets.size(), false);
+  int refused = 0;
+  EXPECT_TRUE(eventually([&] {
+    for (std::size_t i = 0; i < sockets.size(); ++i)
+      if (!told[i] && sockets[i]->receive(1, 0).rfind("-ERR max number of clients reached", 0) == 0) {
+        told[i] = true;
+        ++refused;
+      }
+    return refused == flood - maxclients;
+  })) << refused;
+  // The accepted ones heard nothing.
+  EXPECT_EQ(std::count(told.begin(), told.begin() + maxclients, true), 0);
+  auto per_connection = (during - before) / maxclients;
+  std::cout << "flood: " << flood << " connections, " << maxclients << " accepted, " << refused
+            << " refused; RSS " << before / 1024 << " -> " << during / 1024 << " MiB, about "
+            << per_connection << " KiB per idle connection\n";
+  EXPECT_LT(during - before, 64 * 1024) << "KiB for " << maxclients << " idle connections";
+  sockets.clear();
+  // The service still answers.
+  ASSERT_TRUE(eventually([&] {
+    resp_client c(port);
+    return c.cmd({"GET", "flood:k"}).str == "v";
+  }));
+  EXPECT_EQ(p.stop(SIGTERM), 0);
+}
+
