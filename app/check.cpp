@@ -67,7 +67,7 @@ void check_postgres(const config& cfg, report& r) {
     return;
   }
   r.line("postgres", true,
-         redact_url(cfg.postgres_url) + " (PostgreSQL " + db.server_version + ")");
+         redact_url(cfg.postgres_url) + " (PostgreSQL " + db.server_version + "; " + db.tls + ")");
   r.line("namespace", true,
          std::string("(default) -> wtcache_kv") +
            (db.owned_objects_exist ? "" : " (created at the first start)"));

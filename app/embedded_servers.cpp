@@ -356,7 +356,7 @@ void embedded_redis::kill() { proc_.stop(SIGKILL, std::chrono::seconds(5)); }
 embedded_postgres::~embedded_postgres() { stop(); }
 
 void embedded_postgres::start(const std::string& dir, const std::string& init_sql,
-                              bool durable, uint16_t port) {
+                              bool durable, uint16_t port, std::vector<std::string> extra_args) {
   dir_ = fs::absolute(dir).lexically_normal().string();
   auto data = dir_ + "/data";
   fs::create_directories(dir_);
@@ -416,6 +416,7 @@ void embedded_postgres::start(const std::string& dir, const std::string& init_sq
       argv.push_back(opt);
     }
   }
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   // If wtcached dies (even by kill -9) PostgreSQL does a fast, clean shutdown.
   proc_.start(argv, dir_ + "/postgres.log", run_as, SIGINT);
   auto admin = "postgresql://wtcache@127.0.0.1:" + std::to_string(port_) + "/postgres";

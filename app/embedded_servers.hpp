@@ -81,9 +81,11 @@ public:
   // Initialises a cluster in `dir` if there is none, starts it on `port` (0:
   // a free one) and waits until it accepts connections. A new database
   // "wtcache" is created and loaded with `init_sql`. `durable = false` turns
-  // fsync off (tests only). Throws.
+  // fsync off (tests only); `extra_args` go to the postgres command line
+  // (tests: "-c", "ssl=on"...). Throws.
   void start(const std::string& dir, const std::string& init_sql, bool durable = true,
-             uint16_t port = 0);
+             uint16_t port = 0,
+             std::vector<std::string> extra_args = {});
   void stop();
   void kill();
   // SIGSTOP / SIGCONT to the postmaster and every backend: a database that

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 
+#include <libpq-fe.h>
 #include <pqxx/pqxx>
 
 #include "app/config.hpp"
@@ -73,7 +74,13 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url) {
   try {
     return std::make_unique<pqxx::connection>(url);
   } catch (const std::exception& e) {
-    throw config_error("postgres", "cannot connect to " + redact_url(url) + ": " + one_line(e.what()));
+    std::string why = one_line(e.what());
+    // libpq's reason is exact but terse: say where to look.
+    if (why.find("certificate verify failed") != std::string::npos)
+      why += " (the server's certificate is not signed by sslrootcert's CA)";
+    else if (why.find("does not match host name") != std::string::npos)
+      why += " (sslmode=verify-full: the URL's host must be in the certificate)";
+    throw config_error("postgres", "cannot connect to " + redact_url(url) + ": " + why);
   }
 }
 
@@ -148,11 +155,44 @@ void prepare_schema(const std::string& url, const std::vector<namespace_config>&
     verify_namespace(tx, i, spaces[i]);
 }
 
+namespace {
+
+// The sslmode the URL asks for (libpq's default: prefer).
+std::string sslmode_of(const std::string& url) {
+  std::string mode = "prefer";
+  char* err = nullptr;
+  if (auto* opts = PQconninfoParse(url.c_str(), &err)) {
+    for (auto* o = opts; o->keyword; ++o)
+      if (std::string(o->keyword) == "sslmode" && o->val && *o->val)
+        mode = o->val;
+    PQconninfoFree(opts);
+  }
+  if (err)
+    PQfreemem(err);
+  return mode;
+}
+
+std::string tls_state(pqxx::transaction_base& tx, const std::string& url) {
+  auto mode = sslmode_of(url);
+  auto row = tx.exec("SELECT ssl, coalesce(version, ''), coalesce(cipher, '') FROM pg_stat_ssl "
+                     "WHERE pid = pg_backend_pid()");
+  if (row.empty() || !row[0][0].as<bool>())
+    return "no TLS, sslmode=" + mode;
+  std::string verified = mode == "verify-full" ? "server certificate and host name verified"
+                         : mode == "verify-ca" ? "server certificate verified, host name not"
+                                               : "server certificate not verified";
+  return "TLS " + row[0][1].as<std::string>() + " " + row[0][2].as<std::string>() +
+         ", sslmode=" + mode + ": " + verified;
+}
+
+}  // namespace
+
 schema_report check_schema(const std::string& url, const std::vector<namespace_config>& spaces) {
   auto c = connect(url);
   pqxx::read_transaction tx(*c);
   schema_report r;
   r.server_version = tx.exec("SHOW server_version")[0][0].as<std::string>();
+  r.tls = tls_state(tx, url);
   r.owned_objects_exist =
     tx.exec("SELECT to_regclass('wtcache_kv') IS NOT NULL AND to_regclass('" +
             std::string(version_sequence) + "') IS NOT NULL")[0][0].as<bool>();

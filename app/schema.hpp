@@ -22,6 +22,9 @@ void prepare_schema(const std::string& postgres_url, const std::vector<namespace
 // them at start), and each namespace's problem (empty when none).
 struct schema_report {
   std::string server_version;
+  // The connection's TLS, as wtcached check reports it: the protocol and
+  // cipher, and what sslmode verified; or that there is none.
+  std::string tls;
   bool owned_objects_exist = false;
   struct ns_check {
     std::string prefix, table, problem;

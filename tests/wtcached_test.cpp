@@ -602,3 +602,75 @@ TEST(Wtcached, AConnectionFloodIsHeldAtMaxclientsWithBoundedMemory) {
   EXPECT_EQ(p.stop(SIGTERM), 0);
 }
 
+
+// TLS to PostgreSQL, through the URL as libpq takes it: a private server
+// with a certificate made by the openssl CLI. verify-full connects (check
+// says so, and a SET commits over it); a wrong root certificate is refused
+// with libpq's reason.
+TEST(Wtcached, PostgresOverTlsVerifiesTheServerCertificate) {
+  scratch_dir d;
+  auto pgdir = d.path + "/pg-tls", certs = pgdir + "/certs";
+  fs::create_directories(certs);
+  auto script =
+    "set -e; cd '" + certs + "'\n"
+    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=wtcache-test-ca "
+    "  -keyout ca.key -out ca.crt\n"
+    "openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr\n"
+    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext\n"
+    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+    "  -extfile san.ext -out server.crt\n"
+    "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=some-other-ca "
+    "  -keyout other.key -out other.crt\n"
+    "chmod 600 server.key\n";
+  ASSERT_EQ(std::system(("(" + script + ") > '" + d.path + "/openssl.log' 2>&1").c_str()), 0)
+    << slurp(d.path + "/openssl.log");
+  embedded_postgres pg;
+  pg.start(pgdir, demo_sql, false, 0,
+           {"-c", "ssl=on", "-c", "ssl_cert_file=" + certs + "/server.crt", "-c",
+            "ssl_key_file=" + certs + "/server.key"});
+  auto url = [&](const std::string& root) {
+    return "postgresql://wtcache@127.0.0.1:" + std::to_string(pg.port()) +
+           "/wtcache?sslmode=verify-full&sslrootcert=" + certs + "/" + root;
+  };
+  auto check = [&](const std::string& root) {
+    return run({"check", "--redis", servers::get().redis_url(), "--postgres", url(root)}, d);
+  };
+  auto good = check("ca.crt");
+  EXPECT_EQ(good.status, 0) << good.output;
+  EXPECT_NE(good.output.find("TLS TLSv1.3"), std::string::npos) << good.output;
+  EXPECT_NE(good.output.find("sslmode=verify-full: server certificate and host name verified"),
+            std::string::npos) << good.output;
+  // Without TLS, check says that too.
+  auto plain = run({"check", "--redis", servers::get().redis_url(), "--postgres",
+                    servers::get().postgres_url()}, d);
+  EXPECT_NE(plain.output.find("no TLS, sslmode=prefer"), std::string::npos) << plain.output;
+
+  auto log = d.file("serve.log");
+  uint16_t port = free_loopback_port();
+  {
+    child_process p;
+    ASSERT_TRUE(serve(p, {WTCACHED_PATH, "--listen", "127.0.0.1:" + std::to_string(port),
+                          "--http-listen", "127.0.0.1:0", "--data-dir", d.path + "/var",
+                          "--redis", servers::get().redis_url(), "--postgres", url("ca.crt")},
+                      log));
+    resp_client c(port);
+    EXPECT_EQ(c.cmd({"SET", "tls:k", "over-tls"}).str, "OK");
+    EXPECT_EQ(p.stop(SIGTERM), 0);
+  }
+  pqxx::connection db(pg.url());
+  pqxx::nontransaction tx(db);
+  EXPECT_EQ(tx.exec("SELECT convert_from(value, 'UTF8') FROM wtcache_kv WHERE key = 'tls:k'")[0][0]
+              .as<std::string>(),
+            "over-tls");
+
+  auto bad = check("other.crt");
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find("SSL error: certificate verify failed (the server's certificate is "
+                            "not signed by sslrootcert's CA)"),
+            std::string::npos) << bad.output;
+  auto refused = run({"--listen", "127.0.0.1:0", "--redis", servers::get().redis_url(),
+                      "--postgres", url("other.crt")}, d);
+  EXPECT_EQ(refused.status, 2) << refused.output;
+  EXPECT_NE(refused.output.find("certificate verify failed"), std::string::npos) << refused.output;
+  pg.stop();
+}
