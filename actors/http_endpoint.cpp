@@ -1,6 +1,8 @@
 // The HTTP endpoint: /metrics, /healthz and /readyz on a broker.
 #include "actors/http_endpoint.hpp"
 
+#include <algorithm>
+
 #include <tuple>
 
 #include <caf/behavior.hpp>
@@ -177,20 +179,13 @@ void read_redis_info(self_ptr self) {
 
 void on_request(self_ptr self, caf::io::connection_handle hdl, uint64_t serial,
                 const std::string& request) {
-  // The request line: METHOD SP target SP version.
-  auto line = request.substr(0, request.find_first_of("\r\n"));
-  auto sp1 = line.find(' ');
-  auto sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
-  if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
+  auto line = parse_request_line(request);
+  if (!line) {
     answer(self, hdl, serial, {400, "text/plain; charset=utf-8", "malformed request line\n"}, false);
     return;
   }
-  auto method = line.substr(0, sp1);
-  auto path = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  if (auto q = path.find('?'); q != std::string::npos)
-    path.resize(q);
-  bool head = method == "HEAD";
-  auto r = route(method, path, *self->state.cfg.metrics, *self->state.cfg.health);
+  bool head = line->method == "HEAD";
+  auto r = route(line->method, line->path, *self->state.cfg.metrics, *self->state.cfg.health);
   if (r.status == 0) {  // /readyz
     probe(self, hdl, serial, head);
     return;
@@ -203,12 +198,9 @@ void on_data(self_ptr self, const caf::io::new_data_msg& msg) {
   if (it == self->state.clients.end() || it->second.dispatched)
     return;  // one request per connection: what follows it is ignored
   auto& c = it->second;
-  auto searched = c.request.size() < 3 ? 0 : c.request.size() - 3;
+  auto searched = c.request.size();
   c.request.append(msg.buf.begin(), msg.buf.end());
-  // The headers end at an empty line (CRLF CRLF, or bare LF LF).
-  auto end = c.request.find("\r\n\r\n", searched);
-  if (end == std::string::npos)
-    end = c.request.find("\n\n", searched);
+  auto end = http_head_end(c.request, searched);
   if (end == std::string::npos) {
     if (c.request.size() > max_request_bytes) {
       c.dispatched = true;
@@ -247,6 +239,26 @@ void sweep(self_ptr self) {
 }
 
 }  // namespace
+
+std::size_t http_head_end(const std::string& received, std::size_t searched) {
+  // The empty line may have begun in the bytes looked at before.
+  auto from = searched < 3 ? 0 : searched - 3;
+  auto end = received.find("\r\n\r\n", from);
+  auto bare = received.find("\n\n", from);
+  return std::min(end, bare);
+}
+
+std::optional<http_request_line> parse_request_line(const std::string& head) {
+  auto line = head.substr(0, head.find_first_of("\r\n"));
+  auto sp1 = line.find(' ');
+  auto sp2 = sp1 == std::string::npos ? std::string::npos : line.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0)
+    return std::nullopt;
+  http_request_line r{line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1)};
+  if (auto q = r.path.find('?'); q != std::string::npos)
+    r.path.resize(q);
+  return r;
+}
 
 http_response route(const std::string& method, const std::string& path,
                     const service_metrics& m, const node_health& h) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <caf/io/broker.hpp>
@@ -71,6 +72,18 @@ using http_self = caf::io::stateful_broker<http_state>;
 // (atom::get) -> uint16_t answers the bound port, or the error that kept it
 // from binding.
 caf::behavior http_endpoint(http_self* self, http_settings cfg);
+
+// The head of a request, from the bytes received so far; pure, for tests
+// and the fuzzer. Where the head ends (at the empty line, CRLF CRLF or LF
+// LF), or npos while it has not come; the first `searched` bytes were
+// looked at before.
+std::size_t http_head_end(const std::string& received, std::size_t searched);
+// Its request line, METHOD SP target SP HTTP/..., with the query dropped
+// from the target; nullopt when malformed.
+struct http_request_line {
+  std::string method, path;
+};
+std::optional<http_request_line> parse_request_line(const std::string& head);
 
 // The response to one request line; pure, for tests. `ready_body` is left
 // to the caller (readiness needs the probes): answered with status 0.

@@ -18,3 +18,22 @@ TEST(HttpEndpoint, RoutesOnlyItsThreePathsAndOnlyGet) {
   EXPECT_EQ(msg, "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n"
                  "Cache-Control: no-store\r\nConnection: close\r\n\r\nno\n");
 }
+
+TEST(HttpEndpoint, TheHeadEndsAtTheFirstEmptyLineEvenAcrossReads) {
+  EXPECT_EQ(http_head_end("GET / HTTP/1.1\r\nHost: x\r\n", 0), std::string::npos);
+  EXPECT_EQ(http_head_end("GET / HTTP/1.1\r\n\r\n", 0), 14u);
+  EXPECT_EQ(http_head_end("GET / HTTP/1.0\n\n", 0), 14u);
+  // The empty line began in the bytes looked at before.
+  EXPECT_EQ(http_head_end("GET / HTTP/1.1\r\n\r\n", 16), 14u);
+  EXPECT_EQ(http_head_end("GET / HTTP/1.1\r\n\r\n", 17), 14u);
+}
+
+TEST(HttpEndpoint, ARequestLineNeedsAMethodATargetAndAnHttpVersion) {
+  auto r = parse_request_line("GET /metrics?x=1 HTTP/1.1\r\nHost: a");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->method, "GET");
+  EXPECT_EQ(r->path, "/metrics");
+  EXPECT_FALSE(parse_request_line("GET /metrics"));
+  EXPECT_FALSE(parse_request_line("GET /metrics FTP/1.0"));
+  EXPECT_FALSE(parse_request_line(""));
+}

@@ -61,6 +61,29 @@ const until = require('./until');
   assert.strictEqual(await r.get(`${p}user:1`), null);
   assert.strictEqual(await r.dbsize() >= 0, true);
   r.disconnect();
+
+  // Users and passwords, on the second node run.sh starts.
+  const secure = Number(process.argv[3]);
+  const stranger = new Redis({ host: '127.0.0.1', port: secure, maxRetriesPerRequest: 0 });
+  stranger.on('error', () => {});  // the NOAUTH, also reported below
+  await assert.rejects(stranger.get('app:x'), /NOAUTH Authentication required/);
+  stranger.disconnect();
+  const wrong = new Redis({ host: '127.0.0.1', port: secure, username: 'app', password: 'wrong',
+                            lazyConnect: true, retryStrategy: () => null });
+  // As with Redis: the refusal comes as an 'error' event, and connect()
+  // fails once the connection closes.
+  const refusals = [];
+  wrong.on('error', (e) => refusals.push(e.message));
+  await assert.rejects(wrong.connect(), /Connection is closed/);
+  assert.ok(refusals.some((m) => /^WRONGPASS invalid username-password pair/.test(m)), refusals);
+  wrong.disconnect();
+  const app = new Redis({ host: '127.0.0.1', port: secure, username: 'app',
+                          password: process.env.WTCACHE_TEST_APP_PW, maxRetriesPerRequest: 1 });
+  assert.strictEqual(await app.set(`app:${p}`, 'v'), 'OK');
+  assert.strictEqual(await app.get(`app:${p}`), 'v');
+  await assert.rejects(app.get('other:x'), /NOPERM this user has no permissions to access one of the keys/);
+  assert.strictEqual(await app.del(`app:${p}`), 1);
+  app.disconnect();
   console.log('ioredis: all calls answered as expected');
 })().catch((e) => {
   console.error('ioredis:', e);

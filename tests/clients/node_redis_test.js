@@ -45,6 +45,22 @@ const until = require('./until');
   assert.strictEqual(await c.flushDb(), 'OK');
   assert.strictEqual(await c.get(`${p}user:1`), null);
   await c.quit();
+
+  // Users and passwords, on the second node run.sh starts.
+  const secure = Number(process.argv[3]);
+  const wrong = createClient({ socket: { host: '127.0.0.1', port: secure, reconnectStrategy: false },
+                               username: 'app', password: 'wrong' });
+  wrong.on('error', () => {});
+  await assert.rejects(wrong.connect(), /WRONGPASS invalid username-password pair/);
+  const app = createClient({ socket: { host: '127.0.0.1', port: secure, reconnectStrategy: false },
+                             username: 'app', password: process.env.WTCACHE_TEST_APP_PW });
+  app.on('error', (e) => { console.error('node-redis:', e); process.exit(1); });
+  await app.connect();
+  assert.strictEqual(await app.set(`app:${p}`, 'v'), 'OK');
+  assert.strictEqual(await app.get(`app:${p}`), 'v');
+  await assert.rejects(app.get('other:x'), /NOPERM this user has no permissions to access one of the keys/);
+  assert.strictEqual(await app.del(`app:${p}`), 1);
+  await app.quit();
   console.log('node-redis: all calls answered as expected');
 })().catch((e) => {
   console.error('node-redis:', e);

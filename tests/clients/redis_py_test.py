@@ -60,4 +60,30 @@ assert r.get(p + "n") == "2"
 
 assert r.flushdb() is True
 assert r.get(p + "user:1") is None
+
+# Users and passwords, on the second node run.sh starts.
+secure = int(sys.argv[2])
+try:
+    redis.Redis(host="127.0.0.1", port=secure).get("app:x")
+    raise AssertionError("answered without a password")
+except redis.exceptions.AuthenticationError as e:
+    assert "Authentication required" in str(e), e
+try:
+    redis.Redis(host="127.0.0.1", port=secure, username="app", password="wrong").ping()
+    raise AssertionError("answered with a wrong password")
+except redis.exceptions.ResponseError as e:  # as with Redis: redis-py 4.3 maps WRONGPASS so
+    assert "WRONGPASS invalid username-password pair" in str(e), e
+app = redis.Redis(host="127.0.0.1", port=secure, username="app",
+                  password=os.environ["WTCACHE_TEST_APP_PW"], decode_responses=True)
+assert app.set(f"app:{os.getpid()}", "v") is True
+assert app.get(f"app:{os.getpid()}") == "v"
+try:
+    app.get("other:x")
+    raise AssertionError("read a key outside the user's patterns")
+except redis.exceptions.NoPermissionError as e:
+    assert "no permissions to access one of the keys" in str(e), e
+admin = redis.Redis(host="127.0.0.1", port=secure, password=os.environ["WTCACHE_TEST_DEFAULT_PW"],
+                    decode_responses=True)
+assert admin.get(f"app:{os.getpid()}") == "v"
+assert admin.delete(f"app:{os.getpid()}") == 1
 print("redis-py: all calls answered as expected")
