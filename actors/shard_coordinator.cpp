@@ -307,8 +307,13 @@ void fill_then_finish(self_ptr self, uint64_t id, std::string key, std::size_t n
     finish_read(self, id, key, answer, version);
     return;
   }
-  std::vector<cache_write> fill{{st.redis_key(key), row.version, false, std::move(row.value),
-                                 st.ttl_ms(ns), expire_by}};
+  cache_write entry;
+  entry.redis_key = st.redis_key(key);
+  entry.version = row.version;
+  entry.data = std::move(row.value);
+  entry.ttl_ms = st.ttl_ms(ns);
+  entry.expire_by_ns = expire_by;
+  std::vector<cache_write> fill{std::move(entry)};
   // A write-behind key's entry is its newest state: it keeps the expiry.
   if (st.cfg.spaces->at(ns).mode == write_mode::write_behind)
     fill[0].expires_ms = row.expires_ms;

@@ -27,14 +27,13 @@ inline redisContext* connect(const std::string& host, uint16_t port) {
 // anything it cannot parse.
 inline void parse_flags(int argc, char** argv, const char* usage,
                         const std::function<bool(const std::string&, const std::string&)>& take) {
-  for (int i = 1; i < argc; ++i) {
+  for (int i = 1; i < argc; i += 2) {  // a flag, then its value
     std::string flag = argv[i];
     bool help = flag == "--help" || flag == "-h";
     if (help || i + 1 >= argc || !take(flag, argv[i + 1])) {
       std::fputs(usage, help ? stdout : stderr);
       std::exit(help ? 0 : 2);
     }
-    ++i;
   }
 }
 

@@ -36,6 +36,11 @@ protected:
     std::vector<std::string> configure = {CMAKE_PATH, "-S", src, "-B", build,
                                           "-DCMAKE_PREFIX_PATH=" + prefix_};
     configure.insert(configure.end(), extra_args.begin(), extra_args.end());
+    // A sanitized library (./scripts/test --sanitize) needs a host built the same way.
+    if (std::string(HOST_CXX_FLAGS).size() > 0) {
+      configure.push_back(std::string("-DCMAKE_CXX_COMPILER=") + HOST_CXX);
+      configure.push_back(std::string("-DCMAKE_CXX_FLAGS=") + HOST_CXX_FLAGS);
+    }
     if (fs::exists("/usr/bin/ccache"))
       configure.push_back("-DCMAKE_CXX_COMPILER_LAUNCHER=/usr/bin/ccache");
     run_command(configure, logs + "/configure.log");
@@ -152,7 +157,7 @@ TEST_F(Embedding, PkgConfigFlagsBuildAProgram) {
   auto exe = work_ + "/version";
   // As a Makefile would: c++ $(pkg-config --cflags) src $(pkg-config --libs).
   ASSERT_NO_THROW(run_command({"sh", "-c",
-                       "c++ $(" + pc + " pkg-config --cflags wtcache) " + src + " -o " + exe +
+                       std::string(HOST_CXX) + " " + HOST_CXX_FLAGS + " $(" + pc + " pkg-config --cflags wtcache) " + src + " -o " + exe +
                          " $(" + pc + " pkg-config --libs wtcache) -Wl,-rpath," + prefix_ + "/lib"},
                       work_ + "/cc.log"));
   ASSERT_NO_THROW(run_command({exe}, work_ + "/version.log"));

@@ -206,7 +206,6 @@ TEST_F(Security, ManyConnectionsWithWrongPasswordsLeaveTheServiceAnswering) {
   auto failures_before = stat("acl_access_denied_auth");
   constexpr int attackers = 8, attempts = 100;
   std::atomic<int> wrongpass{0};
-  std::atomic<bool> done{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < attackers; ++t)
     threads.emplace_back([&, t] {

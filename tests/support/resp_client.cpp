@@ -54,8 +54,11 @@ std::ostream& operator<<(std::ostream& os, const reply& r) {
 resp_client::resp_client(uint16_t port) {
   timeval tv{10, 0};
   ctx_ = redisConnectWithTimeout("127.0.0.1", port, tv);
-  if (!ctx_ || ctx_->err)
+  if (!ctx_ || ctx_->err) {
+    if (ctx_)
+      redisFree(ctx_);  // the destructor does not run when the constructor throws
     throw std::runtime_error("cannot connect to port " + std::to_string(port));
+  }
   redisSetTimeout(ctx_, tv);
 }
 
