@@ -1227,9 +1227,7 @@ std::string admission(self_ptr self, const std::vector<std::string>& args) {
   std::string prefix = std::string(info->name) == "exec"
                          ? "EXECABORT Transaction discarded because of: " : "";
   if (!st.user) {
-    bool before_auth = std::any_of(info->flags.begin(), info->flags.end(),
-                                   [](const char* f) { return std::string(f) == "no_auth"; });
-    if (before_auth)
+    if (has_flag(*info, "no_auth"))
       return {};
     st.fe->metrics->unauthenticated_refusals.fetch_add(1, std::memory_order_relaxed);
     return error_reply(prefix + "NOAUTH Authentication required.");

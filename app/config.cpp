@@ -159,6 +159,37 @@ void parse_http_listen(const std::string& value, const std::string& field, confi
     std::tie(cfg.http_host, cfg.http_port) = parse_host_port(value, field);
 }
 
+// The whole of a file; a config_error of `field` if it cannot be read.
+std::string read_file(const std::string& path, const std::string& field = "--config") {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw config_error(field, "cannot read " + path + " (not a file)");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  if (!in || !(ss << in.rdbuf()) || in.bad())
+    throw config_error(field, "cannot read " + path);
+  return ss.str();
+}
+
+// Each table of the array of tables `name` ([[name]]), with its path
+// ("name[i]") for messages.
+template <class F>
+void for_each_table(section& top, const std::string& name, F f) {
+  auto n = top.get(name);
+  if (!n)
+    return;
+  auto arr = n->as_array();
+  if (!arr)
+    throw config_error(name, "expected [[" + name + "]] tables");
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    auto path = name + "[" + std::to_string(i) + "]";
+    auto t = (*arr)[i].as_table();
+    if (!t)
+      throw config_error(path, "expected a table");
+    f(*t, path);
+  }
+}
+
 // A password of the configuration, as its SHA-256 digest; "" when none is
 // given. `base` names the keys: <base>_sha256 (the digest), <base>_file (a
 // file holding the password; one trailing newline is dropped), <base>_env
@@ -191,12 +222,7 @@ std::string read_secret(section& s, const std::string& base, bool plain_allowed)
   }
   std::string password = plain;
   if (field == s.field(base + "_file")) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in)
-      throw config_error(field, "cannot read \"" + file + "\"");
-    std::ostringstream text;
-    text << in.rdbuf();
-    password = text.str();
+    password = read_file(file, field);
     if (!password.empty() && password.back() == '\n')
       password.pop_back();
     if (!password.empty() && password.back() == '\r')
@@ -368,16 +394,6 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path,
   return ns;
 }
 
-std::string read_file(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw config_error("--config", "cannot read " + path + " (not a file)");
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  if (!in || !(ss << in.rdbuf()) || in.bad())
-    throw config_error("--config", "cannot read " + path);
-  return ss.str();
-}
 
 }  // namespace
 
@@ -473,37 +489,19 @@ config parse_config_text(const std::string& text, const std::string& source) {
   cfg.breaker.max_open_for = std::max(cfg.breaker.open_for, cfg.restart_backoff.max);
   sup.reject_unknown();
 
-  if (auto n = top.get("namespace")) {
-    auto arr = n->as_array();
-    if (!arr)
-      throw config_error("namespace", "expected [[namespace]] tables");
-    for (std::size_t i = 0; i < arr->size(); ++i) {
-      auto path = "namespace[" + std::to_string(i) + "]";
-      auto t = (*arr)[i].as_table();
-      if (!t)
-        throw config_error(path, "expected a table");
-      auto ns = parse_namespace(*t, path, ack_after_commit);
-      check_beside(cfg.namespaces, cfg.namespaces.size(), ns,
-                   [&](const std::string& name) { return path + "." + name; });
-      cfg.namespaces.push_back(std::move(ns));
-    }
-  }
-  if (auto n = top.get("user")) {
-    auto arr = n->as_array();
-    if (!arr)
-      throw config_error("user", "expected [[user]] tables");
-    for (std::size_t i = 0; i < arr->size(); ++i) {
-      auto path = "user[" + std::to_string(i) + "]";
-      auto t = (*arr)[i].as_table();
-      if (!t)
-        throw config_error(path, "expected a table");
-      auto u = parse_user(*t, path);
-      for (auto& other : cfg.users)
-        if (other.name == u.name)
-          throw config_error(path + ".name", "\"" + u.name + "\" is used twice");
-      cfg.users.push_back(std::move(u));
-    }
-  }
+  for_each_table(top, "namespace", [&](const toml::table& t, const std::string& path) {
+    auto ns = parse_namespace(t, path, ack_after_commit);
+    check_beside(cfg.namespaces, cfg.namespaces.size(), ns,
+                 [&](const std::string& name) { return path + "." + name; });
+    cfg.namespaces.push_back(std::move(ns));
+  });
+  for_each_table(top, "user", [&](const toml::table& t, const std::string& path) {
+    auto u = parse_user(t, path);
+    for (auto& other : cfg.users)
+      if (other.name == u.name)
+        throw config_error(path + ".name", "\"" + u.name + "\" is used twice");
+    cfg.users.push_back(std::move(u));
+  });
   top.reject_unknown();
   validate_config(cfg);  // what spans fields
   return cfg;

@@ -2,7 +2,6 @@
 #include "core/acl.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -53,11 +52,6 @@ bool any_key_pattern_matches(const access_control::user& u, const std::string& k
   return u.all_keys || std::any_of(u.keys.begin(), u.keys.end(), [&](const std::string& p) {
            return glob_match(p, key);
          });
-}
-
-bool has_flag(const command_info& info, const char* flag) {
-  return std::any_of(info.flags.begin(), info.flags.end(),
-                     [&](const char* f) { return std::strcmp(f, flag) == 0; });
 }
 
 }  // namespace

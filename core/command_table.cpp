@@ -2,6 +2,7 @@
 #include "core/command_table.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace wtcache {
 
@@ -83,6 +84,11 @@ const command_info* find_command(const std::string& lower_name) {
   auto it = std::find_if(t.begin(), t.end(),
                          [&](const command_info& c) { return lower_name == c.name; });
   return it == t.end() ? nullptr : &*it;
+}
+
+bool has_flag(const command_info& info, const char* flag) {
+  return std::any_of(info.flags.begin(), info.flags.end(),
+                     [&](const char* f) { return std::strcmp(f, flag) == 0; });
 }
 
 }  // namespace wtcache

@@ -20,5 +20,7 @@ struct command_info {
 
 const std::vector<command_info>& command_table();
 const command_info* find_command(const std::string& lower_name);
+// Whether the command carries `flag` ("write", "no_auth"...).
+bool has_flag(const command_info& info, const char* flag);
 
 }  // namespace wtcache

@@ -29,22 +29,6 @@ void secure(config& cfg) {
   cfg.users = {app, ro};
 }
 
-bool alike(const reply& want, const reply& got) {
-  if (want.kind != got.kind || want.str != got.str || want.number != got.number ||
-      want.elements.size() != got.elements.size())
-    return false;
-  for (std::size_t i = 0; i < want.elements.size(); ++i)
-    if (!alike(want.elements[i], got.elements[i]))
-      return false;
-  return true;
-}
-
-std::string shown(const std::vector<std::string>& args) {
-  std::string out;
-  for (auto& a : args)
-    out += (out.empty() ? "" : " ") + a;
-  return out;
-}
 
 }  // namespace
 

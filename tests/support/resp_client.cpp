@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ostream>
 #include <stdexcept>
 
@@ -49,6 +50,29 @@ std::ostream& operator<<(std::ostream& os, const reply& r) {
       return os << "]";
   }
   return os;
+}
+
+bool alike(const reply& want, const reply& got, long long slack) {
+  if (want.kind != got.kind || want.elements.size() != got.elements.size())
+    return false;
+  if (want.kind == reply::integer) {
+    if (want.number < 0 || got.number < 0)
+      return want.number == got.number;
+    return std::llabs(want.number - got.number) <= slack;
+  }
+  if (want.str != got.str)
+    return false;
+  for (std::size_t i = 0; i < want.elements.size(); ++i)
+    if (!alike(want.elements[i], got.elements[i], slack))
+      return false;
+  return true;
+}
+
+std::string shown(const std::vector<std::string>& args) {
+  std::string out;
+  for (auto& a : args)
+    out += (out.empty() ? "" : " ") + a;
+  return out;
 }
 
 resp_client::resp_client(uint16_t port) {

@@ -22,6 +22,13 @@ struct reply {
 
 std::ostream& operator<<(std::ostream& os, const reply& r);
 
+// Whether `got` answers as `want` does: the same kind and values, integers
+// within `slack` of each other (negative ones exactly: -1, -2 are codes).
+// For differential tests against a real redis-server.
+bool alike(const reply& want, const reply& got, long long slack = 0);
+// A command's arguments, space-separated, for failure messages.
+std::string shown(const std::vector<std::string>& args);
+
 class resp_client {
 public:
   explicit resp_client(uint16_t port);
