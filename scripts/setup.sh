@@ -10,6 +10,7 @@ packages=(
   redis-server redis-tools postgresql-15 postgresql-client-15
   prometheus gnuplot-nox curl
   python3-redis
+  clang libclang-rt-14-dev
 )
 # The client tests run ioredis and node-redis on Node.js: Debian's, unless
 # the machine has one already.

@@ -155,9 +155,11 @@ TEST_F(Embedding, PkgConfigFlagsBuildAProgram) {
                         "  return std::strcmp(wtcache::version(), WTCACHE_VERSION_STRING);\n"
                         "}\n";
   auto exe = work_ + "/version";
-  // As a Makefile would: c++ $(pkg-config --cflags) src $(pkg-config --libs).
+  // As a Makefile would, and as the README says: c++ -std=c++17 $(pkg-config
+  // --cflags) src $(pkg-config --libs). (GCC 12 defaults to C++17, clang 14 to
+  // C++14, and the headers need C++17.)
   ASSERT_NO_THROW(run_command({"sh", "-c",
-                       std::string(HOST_CXX) + " " + HOST_CXX_FLAGS + " $(" + pc + " pkg-config --cflags wtcache) " + src + " -o " + exe +
+                       std::string(HOST_CXX) + " -std=c++17 " + HOST_CXX_FLAGS + " $(" + pc + " pkg-config --cflags wtcache) " + src + " -o " + exe +
                          " $(" + pc + " pkg-config --libs wtcache) -Wl,-rpath," + prefix_ + "/lib"},
                       work_ + "/cc.log"));
   ASSERT_NO_THROW(run_command({exe}, work_ + "/version.log"));
