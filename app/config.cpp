@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -23,14 +24,40 @@ namespace wtcache {
 
 namespace {
 
+std::string toml_key(const std::string& key) {
+  auto bare = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  };
+  if (!key.empty() && std::all_of(key.begin(), key.end(), bare))
+    return key;
+  std::string out = "\"";
+  for (unsigned char c : key) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\u%04x", c);
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
 // Reads one TOML table, remembering which keys were used so that anything
 // left over is reported as unknown: a typo must not silently do nothing.
 class section {
 public:
   section(const toml::table* tbl, std::string path) : tbl_(tbl), path_(std::move(path)) {}
 
+  // The key as TOML writes it: bare if it can be, else quoted, so that an
+  // empty or dotted key still reads as one field (server."", "a.b").
   std::string field(const std::string& key) const {
-    return path_.empty() ? key : path_ + "." + key;
+    auto name = toml_key(key);
+    return path_.empty() ? name : path_ + "." + name;
   }
 
   const toml::node* get(const std::string& key) {

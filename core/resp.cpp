@@ -42,7 +42,10 @@ bool parser::read_line(std::string_view& line, std::size_t max_len,
   too_long = false;
   auto end = buf_.find("\r\n", pos_);
   if (end == std::string::npos) {
-    too_long = buf_.size() - pos_ > max_len;
+    // Too long already, unless all but a last '\r' fits: its '\n' may come
+    // in the next read, and a line is judged the same however it is cut.
+    auto held = buf_.size() - pos_;
+    too_long = held > max_len + 1 || (held == max_len + 1 && buf_.back() != '\r');
     return false;
   }
   if (end - pos_ > max_len) {

@@ -2,6 +2,7 @@
 // reach it. The first byte picks the limits (authenticated or not) and how
 // the rest is cut into reads; every cut must give the same commands as the
 // whole input at once, and the parser must never buffer past its limits.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -43,7 +44,9 @@ outcome parse(const uint8_t* data, std::size_t size, std::size_t chunk, bool una
         out.error = p.error_message();
         break;
       }
-      if (cmd.args.size() > lim.max_args)
+      // A multibulk command has at most max_args arguments; an inline one,
+      // as in Redis, is bounded by its line alone (one byte and a blank each).
+      if (cmd.args.size() > std::max(lim.max_args, lim.max_inline / 2 + 1))
         std::abort();
       out.commands.push_back(cmd.args);
       out.oversized.push_back(cmd.oversized_bytes);

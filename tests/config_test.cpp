@@ -71,6 +71,11 @@ TEST(Config, MistakesNameTheirField) {
             "namespace[0].value_column");
   EXPECT_EQ(field_of_error("[[namespace]]\nprefix=\"a:\"\ntable=\"t\"\nkey_column=\"k\"\nvalue_column=\"v\"\ntouch_columns=[\"u\",\"u\"]\n"),
             "namespace[0].touch_columns");
+  // A key TOML had to quote is named quoted (fuzz_config found an empty one
+  // named as nothing at all).
+  EXPECT_EQ(field_of_error("[[famespace]]\n [\"\"]\n"), "\"\"");
+  EXPECT_EQ(field_of_error("[server]\n\"a.b\" = 1\n"), "server.\"a.b\"");
+  EXPECT_EQ(field_of_error("[server]\n\"q\\\"\" = 1\n"), "server.\"q\\\"\"");
 }
 
 TEST(Config, RedisUrls) {

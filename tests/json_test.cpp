@@ -45,3 +45,15 @@ TEST(JsonQuote, EscapesWhatMustBeAndAlwaysGivesValidJson) {
   for (std::string_view s : {"\xff\xfe", "\xc0\xaf", "x\x80y", "\xf4\x90\x80\x80"})
     EXPECT_EQ(wtcache::json_error(q(s)), std::nullopt) << q(s);
 }
+
+// From fuzz_json's first finding (its own expectation was wrong): a NUL is
+// quoted as \u0000, which is JSON (for a log line) but not jsonb, and the
+// validator says so rather than letting PostgreSQL refuse it.
+TEST(JsonQuote, ANulIsQuotedAsJsonThatJsonbRefuses) {
+  std::string out;
+  wtcache::json_quote(out, std::string_view("{\"cart\":[\0\0", 11));
+  EXPECT_EQ(out, "\"{\\\"cart\\\":[\\u0000\\u0000\"");
+  auto error = wtcache::json_error(out);
+  ASSERT_NE(error, std::nullopt);
+  EXPECT_NE(error->find("\\u0000 cannot be stored in jsonb"), std::string::npos) << *error;
+}

@@ -232,3 +232,33 @@ TEST(RespParser, AfterAuthenticationTheUsualLimitsHoldAgain) {
   auto big = "*2\r\n$3\r\nSET\r\n$20000\r\n" + std::string(20000, 'v') + "\r\n";
   EXPECT_EQ(parse_all(p, big).size(), 1u);
 }
+
+// Found by fuzz_resp_request: a count line of exactly the longest allowed
+// length, fed a byte at a time, was refused as too long once its '\r' had
+// come and before its '\n' did, while the same bytes in one read were
+// parsed. However the bytes are cut, the verdict is the same.
+TEST(RespParser, ALineOfTheLongestLengthIsJudgedTheSameHoweverItIsCut) {
+  for (const std::string& header : {"*" + std::string(63, '1'), "*2\r\n$" + std::string(63, '1')}) {
+    auto input = header + "\r\n";
+    parser whole;
+    status whole_status;
+    parse_all(whole, input, &whole_status);
+    ASSERT_EQ(whole_status, status::error);
+    parser cut;
+    command cmd;
+    status cut_status = status::incomplete;
+    for (std::size_t i = 0; i < input.size() && cut_status == status::incomplete; ++i) {
+      cut.feed(&input[i], 1);
+      cut_status = cut.next(cmd);
+    }
+    ASSERT_EQ(cut_status, status::error);
+    EXPECT_EQ(cut.error_message(), whole.error_message()) << header.substr(0, 5);
+  }
+  // One byte more than that is too long, cut or not.
+  parser p;
+  std::string too_long = "*" + std::string(64, '1') + "\r";
+  p.feed(too_long.data(), too_long.size());
+  command cmd;
+  ASSERT_EQ(p.next(cmd), status::error);
+  EXPECT_EQ(p.error_message(), "Protocol error: too big mbulk count string");
+}
