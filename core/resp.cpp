@@ -42,10 +42,12 @@ bool parser::read_line(std::string_view& line, std::size_t max_len,
   too_long = false;
   auto end = buf_.find("\r\n", pos_);
   if (end == std::string::npos) {
-    // Too long already, unless all but a last '\r' fits: its '\n' may come
-    // in the next read, and a line is judged the same however it is cut.
+    // A last '\r' may be the line's end, its '\n' still to come: not counted,
+    // so that a line is judged the same however it is cut into reads.
     auto held = buf_.size() - pos_;
-    too_long = held > max_len + 1 || (held == max_len + 1 && buf_.back() != '\r');
+    if (held > 0 && buf_.back() == '\r')
+      --held;
+    too_long = held > max_len;
     return false;
   }
   if (end - pos_ > max_len) {
