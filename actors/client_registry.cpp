@@ -10,7 +10,7 @@ std::string client_line(const client_record& r, std::chrono::steady_clock::time_
   using std::chrono::seconds;
   auto age = duration_cast<seconds>(now - r.created).count();
   auto idle = duration_cast<seconds>(now - r.last_command).count();
-  auto cmd = lowered(r.last_command_name);
+  auto cmd = r.last_command_name;  // lower case, or NULL as Redis says for none or an unknown one
   if (cmd == "client" && !r.last_subcommand.empty())
     cmd += "|" + lowered(r.last_subcommand);
   return "id=" + std::to_string(r.id) + " addr=" + r.addr + " laddr=" + r.laddr +

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <set>
@@ -528,7 +529,10 @@ void write_reply(std::string& out, reply_shape shape, const std::vector<write_an
 
 // EXEC's reply: nil when a watched key changed (part 0 holds the watches),
 // else each queued command's reply from its part's answers.
-void exec_reply(std::string& out, const command_plan& exec, const std::vector<write_answer>& answers) {
+std::string queued_reply(self_ptr self, const command_plan& q);
+
+void exec_reply(self_ptr self, std::string& out, const command_plan& exec,
+                const std::vector<write_answer>& answers) {
   const auto& writes = exec.request.writes;
   for (std::size_t i = 0; i < writes.size() && i < answers.size(); ++i) {
     if (writes[i].kind != op_kind::watch)
@@ -553,7 +557,7 @@ void exec_reply(std::string& out, const command_plan& exec, const std::vector<wr
       if (k < answers.size())
         mine.push_back(answers[k]);
     if (q.kind == plan_kind::reply) {
-      out += q.reply;
+      out += queued_reply(self, q);
       continue;
     }
     auto failed = std::find_if(mine.begin(), mine.end(), [](auto& a) { return !a.error.empty(); });
@@ -603,7 +607,7 @@ void dispatch_write(self_ptr self, uint64_t seq, std::shared_ptr<command_plan> p
       [=](const std::vector<write_answer>& answers) {
         std::string out;
         if (plan->shape == reply_shape::exec)
-          exec_reply(out, *plan, answers);
+          exec_reply(self, out, *plan, answers);
         else
           write_reply(out, plan->shape, answers);
         answer(std::move(out));
@@ -820,7 +824,7 @@ std::string make_exec(self_ptr self, command_plan& exec) {
     std::string out;
     resp::array_header(out, exec.queued.size());
     for (auto& q : exec.queued)
-      out += q.reply;
+      out += queued_reply(self, q);
     return out;
   }
   return {};
@@ -865,15 +869,19 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
   auto& st = self->state;
   const auto c = plan.control;
   if (c == "CLIENT" || c == "HELLO" || c == "AUTH") {
-    auto reply = c == "CLIENT" ? client_step(self, plan.control_args)
-                 : c == "HELLO" ? hello_step(self, plan.control_args)
-                                : auth_step(self, plan.control_args);
     if (!st.in_multi)
-      return reply;
-    // Inside MULTI: done now, answered in EXEC's reply, as Redis lays it out.
-    plan = command_plan{};
-    plan.reply = std::move(reply);
-    st.multi_queue.push_back(std::move(plan));
+      return queued_reply(self, plan);
+    // Inside MULTI: queued, and run when EXEC's reply is made, as Redis
+    // runs it at EXEC (a DISCARD or EXECABORT leaves the connection as it was).
+    command_plan queued;
+    queued.control = plan.control;
+    queued.control_args = std::move(plan.control_args);
+    if (st.multi_queue.size() >= max_queued_in_multi) {
+      st.multi_failed = true;
+      return error_reply("ERR MULTI holds at most " + std::to_string(max_queued_in_multi) +
+                         " commands; EXEC will run none of them");
+    }
+    st.multi_queue.push_back(std::move(queued));
     return simple_reply("QUEUED");
   }
   if (c == "RESET") {
@@ -945,6 +953,18 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
 
 // ---- CLIENT, HELLO, AUTH ---------------------------------------------------
 
+// A reply decided without a shard; CLIENT, HELLO and AUTH run now (inside
+// MULTI, that is when EXEC's reply is made).
+std::string queued_reply(self_ptr self, const command_plan& q) {
+  if (q.control == "CLIENT")
+    return client_step(self, q.control_args);
+  if (q.control == "HELLO")
+    return hello_step(self, q.control_args);
+  if (q.control == "AUTH")
+    return auth_step(self, q.control_args);
+  return q.reply;
+}
+
 // Redis's rule for client and library names: printable, no spaces.
 bool printable_name(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= '!' && c <= '~'; });
@@ -1000,9 +1020,10 @@ std::string authenticate(self_ptr self, const std::string& user, const std::stri
     return {};
   }
   st.fe->metrics->auth_failures.fetch_add(1, std::memory_order_relaxed);
-  // The name is not secret, the password is: only the name is logged.
-  st.fe->log->debug("connection {}: authentication as \"{}\" failed", st.client_id,
-                   printable_name(user) ? user : std::string("(unprintable)"));
+  // A user's name is not secret, the password is: only a name we know is
+  // logged (a client that swapped the two sent its password as the name).
+  st.fe->log->debug("connection {}: authentication as {} failed", st.client_id,
+                   st.fe->access->has_user(user) ? "\"" + user + "\"" : std::string("an unknown user"));
   return wrong_pass;
 }
 
@@ -1154,6 +1175,8 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
     std::string addr = old_form ? a[1] : std::string(), laddr;
     uint64_t id = 0;
     bool skip_me = !old_form;
+    std::string user;
+    bool by_user = false, not_normal = false;
     for (std::size_t i = 1; !old_form && i < a.size(); i += 2) {
       if (i + 1 >= a.size())
         return error_reply("ERR syntax error");
@@ -1171,8 +1194,16 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
         if (v != "yes" && v != "no")
           return error_reply("ERR syntax error");
         skip_me = v == "yes";
-      } else if (opt == "TYPE" || opt == "USER" || opt == "MAXAGE") {
-        // every client is a normal one of the default user
+      } else if (opt == "USER") {
+        if (!st.fe->access->has_user(a[i + 1]))
+          return error_reply("ERR No such user '" + a[i + 1] + "'");
+        user = a[i + 1];
+        by_user = true;
+      } else if (opt == "TYPE") {
+        auto t = lowered(a[i + 1]);
+        if (t != "normal" && t != "master" && t != "replica" && t != "slave" && t != "pubsub")
+          return error_reply("ERR Unknown client type '" + a[i + 1] + "'");
+        not_normal = t != "normal";  // every client here is a normal one
       } else {
         return error_reply("ERR syntax error");
       }
@@ -1180,8 +1211,8 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
     long long killed = 0;
     bool me = false;
     for (auto& r : st.fe->clients->all()) {
-      if ((id && r.id != id) || (!addr.empty() && r.addr != addr) ||
-          (!laddr.empty() && r.laddr != laddr))
+      if (not_normal || (id && r.id != id) || (!addr.empty() && r.addr != addr) ||
+          (!laddr.empty() && r.laddr != laddr) || (by_user && r.user != user))
         continue;
       if (r.id == st.client_id) {
         if (skip_me)
@@ -1245,15 +1276,20 @@ void on_command(self_ptr self, resp::command& cmd) {
   auto seq = st.next_seq++;
   st.fe->clients->update(*st.me, [&](client_record& r) {
     r.last_command = steady::now();
-    if (cmd.args.empty())
-      r.last_command_name.clear();
-    else
-      r.last_command_name.assign(cmd.args[0]);
+    // A name we know, or NULL as Redis shows an unknown one: the first
+    // argument is the client's to choose (a password sent by mistake, a
+    // line break that would forge a line of CLIENT LIST, 16 KiB kept for
+    // the connection's life).
+    const command_info* known =
+      cmd.args.empty() || cmd.args[0].size() > 32 ? nullptr : find_command(lowered(cmd.args[0]));
+    r.last_command_name = known ? lowered(cmd.args[0]) : std::string("NULL");
     // Only a container command's: AUTH's next argument is a password.
-    if (cmd.args.size() > 1 && ::strcasecmp(cmd.args[0].c_str(), "client") == 0)
-      r.last_subcommand.assign(cmd.args[1], 0, 32);
-    else
-      r.last_subcommand.clear();
+    r.last_subcommand.clear();
+    if (known && cmd.args.size() > 1 && r.last_command_name == "client" &&
+        cmd.args[1].size() <= 32 &&
+        std::all_of(cmd.args[1].begin(), cmd.args[1].end(),
+                    [](unsigned char ch) { return std::isalpha(ch) != 0; }))
+      r.last_subcommand.assign(cmd.args[1]);
     r.in_multi = st.in_multi;
   });
   st.fe->metrics->commands.fetch_add(1, std::memory_order_relaxed);

@@ -424,7 +424,12 @@ namespace_config parse_namespace(const toml::table& t, const std::string& path,
 
 }  // namespace
 
-config parse_config_text(const std::string& text, const std::string& source) {
+namespace {
+
+// The file's settings, each checked, but not yet what spans fields: the
+// command line may still change them (a --listen on loopback satisfies
+// protected mode).
+config parse_unvalidated(const std::string& text, const std::string& source) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -530,6 +535,13 @@ config parse_config_text(const std::string& text, const std::string& source) {
     cfg.users.push_back(std::move(u));
   });
   top.reject_unknown();
+  return cfg;
+}
+
+}  // namespace
+
+config parse_config_text(const std::string& text, const std::string& source) {
+  auto cfg = parse_unvalidated(text, source);
   validate_config(cfg);  // what spans fields
   return cfg;
 }
@@ -663,9 +675,9 @@ void warn_if_secrets_readable(const std::string& path) {
 config load_config(const command_line& cl) {
   config cfg;
   if (cl.config_file)
-    cfg = parse_config_text(read_file(*cl.config_file), *cl.config_file);
+    cfg = parse_unvalidated(read_file(*cl.config_file), *cl.config_file);
   else
-    cfg = parse_config_text("", "defaults");
+    cfg = parse_unvalidated("", "defaults");
   auto env = [](const char* name) -> std::optional<std::string> {
     auto v = std::getenv(name);
     if (v && *v)
@@ -692,7 +704,7 @@ config load_config(const command_line& cl) {
   }
   if (cl.data_dir)
     cfg.data_dir = *cl.data_dir;
-  validate_config(cfg);  // again: a flag may have moved the listener (protected mode)
+  validate_config(cfg);  // what spans fields, flags included (a --listen on loopback)
   if (cl.config_file)
     warn_if_secrets_readable(*cl.config_file);
   return cfg;

@@ -1,10 +1,12 @@
 // The tables wtcached needs, created or checked at start, and migrate.
 #include "app/schema.hpp"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 
 #include <libpq-fe.h>
+#include <unistd.h>
 #include <pqxx/pqxx>
 
 #include "app/config.hpp"
@@ -157,30 +159,58 @@ void prepare_schema(const std::string& url, const std::vector<namespace_config>&
 
 namespace {
 
-// The sslmode the URL asks for (libpq's default: prefer).
-std::string sslmode_of(const std::string& url) {
+// The sslmode libpq uses for `url`: the URL's, else PGSSLMODE's, else
+// libpq's default (prefer); and the root certificate file it names, if any.
+struct tls_request {
   std::string mode = "prefer";
+  std::string rootcert;
+};
+
+tls_request tls_request_of(const std::string& url) {
+  tls_request r;
+  bool in_url = false;
   char* err = nullptr;
   if (auto* opts = PQconninfoParse(url.c_str(), &err)) {
-    for (auto* o = opts; o->keyword; ++o)
-      if (std::string(o->keyword) == "sslmode" && o->val && *o->val)
-        mode = o->val;
+    for (auto* o = opts; o->keyword; ++o) {
+      if (!o->val || !*o->val)
+        continue;
+      if (std::string(o->keyword) == "sslmode")
+        r.mode = o->val, in_url = true;
+      else if (std::string(o->keyword) == "sslrootcert")
+        r.rootcert = o->val;
+    }
     PQconninfoFree(opts);
   }
   if (err)
     PQfreemem(err);
-  return mode;
+  auto env = [](const char* name) {
+    auto v = std::getenv(name);
+    return v && *v ? std::string(v) : std::string();
+  };
+  if (!in_url && !env("PGSSLMODE").empty())
+    r.mode = env("PGSSLMODE");
+  if (r.rootcert.empty())
+    r.rootcert = env("PGSSLROOTCERT");
+  if (r.rootcert.empty() && !env("HOME").empty())
+    r.rootcert = env("HOME") + "/.postgresql/root.crt";  // libpq's default place
+  return r;
 }
 
 std::string tls_state(pqxx::transaction_base& tx, const std::string& url) {
-  auto mode = sslmode_of(url);
+  auto req = tls_request_of(url);
+  const auto& mode = req.mode;
   auto row = tx.exec("SELECT ssl, coalesce(version, ''), coalesce(cipher, '') FROM pg_stat_ssl "
                      "WHERE pid = pg_backend_pid()");
   if (row.empty() || !row[0][0].as<bool>())
     return "no TLS, sslmode=" + mode;
-  std::string verified = mode == "verify-full" ? "server certificate and host name verified"
-                         : mode == "verify-ca" ? "server certificate verified, host name not"
-                                               : "server certificate not verified";
+  // libpq: with a root certificate file present, sslmode=require checks the
+  // server's certificate as verify-ca does.
+  bool root_file = ::access(req.rootcert.c_str(), R_OK) == 0;
+  std::string verified =
+    mode == "verify-full" ? "server certificate and host name verified"
+    : mode == "verify-ca" || (mode == "require" && root_file)
+      ? "server certificate verified, host name not"
+      : "server certificate not verified";
   return "TLS " + row[0][1].as<std::string>() + " " + row[0][2].as<std::string>() +
          ", sslmode=" + mode + ": " + verified;
 }

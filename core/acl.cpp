@@ -98,6 +98,13 @@ const access_control::user* access_control::authenticate(std::string_view name,
   return found;
 }
 
+bool access_control::has_user(std::string_view name) const {
+  for (auto& u : users_)
+    if (u.name == name)
+      return true;
+  return false;
+}
+
 denial check_access(const access_control::user& u, const command_info& info,
                     const std::vector<std::string>& args) {
   const std::string name = info.name;

@@ -59,6 +59,10 @@ public:
   // every user's.
   const user* authenticate(std::string_view name, std::string_view password) const;
 
+  // Whether a user of that name exists (the default user always does, as
+  // in Redis, even when disabled): CLIENT KILL USER refuses one that does not.
+  bool has_user(std::string_view name) const;
+
 private:
   std::vector<user> users_;  // [0] is "default"
   bool open_ = false;

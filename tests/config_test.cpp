@@ -387,3 +387,23 @@ TEST(Config, ProtectedModeRefusesANonLoopbackListenerWithoutAPassword) {
     EXPECT_NE(std::string(e.what()).find("0.0.0.0:6380"), std::string::npos) << e.what();
   }
 }
+
+TEST(Config, ProtectedModeJudgesTheListenerTheFlagsLeave) {
+  char path[] = "/tmp/wtcache-config-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string text = "[server]\nlisten = \"0.0.0.0:6380\"\n";
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  command_line cl;
+  cl.config_file = path;
+  try {
+    load_config(cl);
+    ADD_FAILURE() << "0.0.0.0 with no password was accepted";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.field, "server.protected_mode");
+  }
+  cl.listen = "127.0.0.1:6380";  // the flag moves the listener to loopback
+  EXPECT_EQ(load_config(cl).listen_host, "127.0.0.1");
+  ::unlink(path);
+}

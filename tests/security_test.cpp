@@ -132,6 +132,49 @@ TEST_F(Security, AKeyOutsideTheUsersPatternsOrAWriteByAReadOnlyUserGetsNoperm) {
   });
 }
 
+TEST_F(Security, AuthInsideMultiTakesEffectAtExecAndNotAtDiscard) {
+  expect_as_redis({
+    {{"AUTH", "s3cret-default"}, {"MULTI"}, {"AUTH", "app", "app-pass-1"}, {"DISCARD"},
+     {"GET", "other:x"}},  // still the default user
+    {{"AUTH", "s3cret-default"}, {"MULTI"}, {"AUTH", "app", "app-pass-1"}, {"EXEC"},
+     {"GET", "other:x"}},  // app now
+    {{"AUTH", "s3cret-default"}, {"MULTI"}, {"AUTH", "app", "app-pass-1"}, {"NOSUCH"}, {"EXEC"},
+     {"GET", "other:x"}},  // EXECABORT: still the default user
+  });
+}
+
+TEST_F(Security, ClientKillByUserOrTypeKillsOnlyThoseClients) {
+  expect_as_redis({
+    {{"AUTH", "s3cret-default"}, {"CLIENT", "KILL", "USER", "nobody"},
+     {"CLIENT", "KILL", "TYPE", "bogus"}, {"CLIENT", "KILL", "TYPE", "pubsub"},
+     {"CLIENT", "KILL", "MAXAGE", "1"}},
+  });
+  for (auto port : {reference_->port(), secured_->port()}) {
+    resp_client admin(port), other_admin(port), app(port);
+    ASSERT_EQ(admin.cmd({"AUTH", "s3cret-default"}).str, "OK");
+    ASSERT_EQ(other_admin.cmd({"AUTH", "s3cret-default"}).str, "OK");
+    ASSERT_EQ(app.cmd({"AUTH", "app", "app-pass-1"}).str, "OK");
+    auto killed = admin.cmd({"CLIENT", "KILL", "USER", "app"});
+    EXPECT_EQ(killed.number, 1) << killed << " on port " << port;
+    EXPECT_EQ(other_admin.cmd({"PING"}).str, "PONG") << "port " << port;
+    EXPECT_EQ(admin.cmd({"CLIENT", "KILL", "USER", "app"}).number, 0) << "port " << port;
+  }
+}
+
+TEST_F(Security, ClientListShowsNoUnknownCommandName) {
+  resp_client probe(secured_->port()), admin(secured_->port());
+  // Before authentication, a "command" that is a password sent by mistake,
+  // and one that would forge a line of CLIENT LIST.
+  probe.cmd({"s3cret-default"});
+  probe.cmd({"x\nid=1 addr=10.0.0.5:1 user=default"});
+  ASSERT_EQ(admin.cmd({"AUTH", "s3cret-default"}).str, "OK");
+  auto list = admin.cmd({"CLIENT", "LIST"}).str;
+  EXPECT_EQ(list.find("s3cret"), std::string::npos) << list;
+  EXPECT_EQ(list.find("10.0.0.5"), std::string::npos) << list;
+  EXPECT_NE(list.find("cmd=NULL"), std::string::npos) << list;
+  EXPECT_NE(list.find("cmd=client|list"), std::string::npos) << list;
+}
+
 TEST_F(Security, ADeniedWriteWritesNothingAndIsCounted) {
   auto keys_before = stat("acl_access_denied_key"), cmds_before = stat("acl_access_denied_cmd");
   resp_client app(secured_->port()), ro(secured_->port());
