@@ -1280,9 +1280,14 @@ void on_command(self_ptr self, resp::command& cmd) {
     // argument is the client's to choose (a password sent by mistake, a
     // line break that would forge a line of CLIENT LIST, 16 KiB kept for
     // the connection's life).
-    const command_info* known =
-      cmd.args.empty() || cmd.args[0].size() > 32 ? nullptr : find_command(lowered(cmd.args[0]));
-    r.last_command_name = known ? lowered(cmd.args[0]) : std::string("NULL");
+    bool known = !cmd.args.empty() && cmd.args[0].size() <= 32;
+    if (known && ::strcasecmp(cmd.args[0].c_str(), r.last_command_name.c_str()) != 0) {
+      auto name = lowered(cmd.args[0]);  // a new name: looked up once, not per command
+      known = find_command(name) != nullptr;
+      r.last_command_name = known ? std::move(name) : std::string("NULL");
+    } else if (!known) {
+      r.last_command_name = "NULL";
+    }
     // Only a container command's: AUTH's next argument is a password.
     r.last_subcommand.clear();
     if (known && cmd.args.size() > 1 && r.last_command_name == "client" &&

@@ -60,18 +60,24 @@ local out = {}
 for i = 1, #KEYS do
   local key, a = KEYS[i], (i - 1) * 6
   local new, kind, mark = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 6]
-  local cur = redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu', 'px')
+  -- Field 7: this write's own mark, read with the rest (each call from Lua
+  -- costs Redis more than the command it runs).
+  local cur = mark ~= '' and redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu', 'px', 'p:' .. mark)
+              or redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu', 'px')
   if cur.err then
     redis.call('DEL', key)  -- not a hash: some other program's key
     cur = {}
   end
   local marks = tonumber(cur[4]) or 0
   local released = false
-  if marks > 0 and mark ~= '' and redis.call('HDEL', key, 'p:' .. mark) == 1 then
+  if marks > 0 and mark ~= '' and cur[7] then
     marks = marks - 1
     released = true
-    if marks == 0 then redis.call('HDEL', key, 'p', 'pu')
-    else redis.call('HSET', key, 'p', marks) end
+    if marks == 0 then redis.call('HDEL', key, 'p:' .. mark, 'p', 'pu')
+    else
+      redis.call('HDEL', key, 'p:' .. mark)
+      redis.call('HSET', key, 'p', marks)
+    end
   end
   if marks > 0 then
     local lapsed
@@ -84,19 +90,24 @@ for i = 1, #KEYS do
     write = v < new or (v == new and kind == 'v' and cur[2] == 't')
   end
   if write then
-    redis.call('HSET', key, 'v', ARGV[a + 1], 'k', kind, 'd', ARGV[a + 3])
+    local sets = {'v', ARGV[a + 1], 'k', kind, 'd', ARGV[a + 3]}
+    local dels = {}
     local expires = tonumber(ARGV[a + 5])
-    if expires >= 0 and kind == 'v' then redis.call('HSET', key, 'e', ARGV[a + 5])
-    elseif cur[3] then redis.call('HDEL', key, 'e') end
+    if expires >= 0 and kind == 'v' then sets[#sets + 1] = 'e'; sets[#sets + 1] = ARGV[a + 5]
+    elseif cur[3] then dels[#dels + 1] = 'e' end
     local ttl = tonumber(ARGV[a + 4])
     local left = marks > 0 and tonumber(redis.call('HGET', key, 'pu')) - clock() or 0
-    if ttl > 0 and ttl < left then
-      redis.call('HSET', key, 'px', clock() + ttl)  -- its own expiry, once the marks are gone
-      redis.call('PEXPIRE', key, left)
-    else
-      if cur[6] then redis.call('HDEL', key, 'px') end
-      if ttl > 0 then redis.call('PEXPIRE', key, ttl) else redis.call('PERSIST', key) end
+    local keep = ttl > 0 and ttl < left
+    if keep then
+      sets[#sets + 1] = 'px'; sets[#sets + 1] = clock() + ttl  -- its own expiry, once the marks are gone
+    elseif cur[6] then
+      dels[#dels + 1] = 'px'
     end
+    if #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
+    redis.call('HSET', key, unpack(sets))
+    if keep then redis.call('PEXPIRE', key, left)
+    elseif ttl > 0 then redis.call('PEXPIRE', key, ttl)
+    else redis.call('PERSIST', key) end
     out[i] = 1
   else
     -- The last mark went without a write: the copy's own expiry is back.
