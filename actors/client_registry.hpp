@@ -23,9 +23,9 @@ struct client_record {
   std::string name, lib_name, lib_ver;
   std::string user = "default";  // who it authenticated as
   std::chrono::steady_clock::time_point created, last_command;
-  // The last command as the client sent it (its name, and its first
-  // argument for a container command such as CLIENT); CLIENT LIST prints
-  // it in lower case. Set on every command, so kept as sent: no work here.
+  // The last command: its name in lower case when it is one we know, else
+  // NULL as Redis shows it (the client chooses the bytes), and for CLIENT
+  // its subcommand when that is a plain word. CLIENT LIST prints them.
   std::string last_command_name = "NULL", last_subcommand;
   bool in_multi = false;
   caf::actor actor;  // for CLIENT KILL
