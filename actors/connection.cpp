@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 #include <cstdio>
 #include <set>
 #include <type_traits>
@@ -529,7 +530,7 @@ void write_reply(std::string& out, reply_shape shape, const std::vector<write_an
 
 // EXEC's reply: nil when a watched key changed (part 0 holds the watches),
 // else each queued command's reply from its part's answers.
-std::string queued_reply(self_ptr self, const command_plan& q);
+std::string control_reply(self_ptr self, const command_plan& q);
 
 void exec_reply(self_ptr self, std::string& out, const command_plan& exec,
                 const std::vector<write_answer>& answers) {
@@ -557,7 +558,7 @@ void exec_reply(self_ptr self, std::string& out, const command_plan& exec,
       if (k < answers.size())
         mine.push_back(answers[k]);
     if (q.kind == plan_kind::reply) {
-      out += queued_reply(self, q);
+      out += control_reply(self, q);
       continue;
     }
     auto failed = std::find_if(mine.begin(), mine.end(), [](auto& a) { return !a.error.empty(); });
@@ -824,7 +825,7 @@ std::string make_exec(self_ptr self, command_plan& exec) {
     std::string out;
     resp::array_header(out, exec.queued.size());
     for (auto& q : exec.queued)
-      out += queued_reply(self, q);
+      out += control_reply(self, q);
     return out;
   }
   return {};
@@ -862,6 +863,16 @@ void clear_watches_then(command_plan& plan, std::string reply) {
 // Beyond this many commands MULTI refuses more (and EXEC then runs none).
 constexpr std::size_t max_queued_in_multi = 10000;
 
+std::string queue_in_multi(connection_state& st, command_plan plan) {
+  if (st.multi_queue.size() >= max_queued_in_multi) {
+    st.multi_failed = true;
+    return error_reply("ERR MULTI holds at most " + std::to_string(max_queued_in_multi) +
+                       " commands; EXEC will run none of them");
+  }
+  st.multi_queue.push_back(std::move(plan));
+  return simple_reply("QUEUED");
+}
+
 // What MULTI, EXEC, DISCARD, WATCH, UNWATCH and RESET do, and what becomes
 // of a command inside MULTI. Returns the reply when it is decided here;
 // empty: `plan` goes on in order (a WATCH, UNWATCH, EXEC's transaction...).
@@ -870,19 +881,13 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
   const auto c = plan.control;
   if (c == "CLIENT" || c == "HELLO" || c == "AUTH") {
     if (!st.in_multi)
-      return queued_reply(self, plan);
+      return control_reply(self, plan);
     // Inside MULTI: queued, and run when EXEC's reply is made, as Redis
     // runs it at EXEC (a DISCARD or EXECABORT leaves the connection as it was).
     command_plan queued;
     queued.control = plan.control;
     queued.control_args = std::move(plan.control_args);
-    if (st.multi_queue.size() >= max_queued_in_multi) {
-      st.multi_failed = true;
-      return error_reply("ERR MULTI holds at most " + std::to_string(max_queued_in_multi) +
-                         " commands; EXEC will run none of them");
-    }
-    st.multi_queue.push_back(std::move(queued));
-    return simple_reply("QUEUED");
+    return queue_in_multi(st, std::move(queued));
   }
   if (c == "RESET") {
     end_transaction(st);
@@ -942,20 +947,14 @@ std::string transaction_step(self_ptr self, command_plan& plan) {
     st.multi_failed = true;
     return error_reply("ERR this command cannot run inside MULTI in wtcached");
   }
-  if (st.multi_queue.size() >= max_queued_in_multi) {
-    st.multi_failed = true;
-    return error_reply("ERR MULTI holds at most " + std::to_string(max_queued_in_multi) +
-                       " commands; EXEC will run none of them");
-  }
-  st.multi_queue.push_back(std::move(plan));
-  return simple_reply("QUEUED");
+  return queue_in_multi(st, std::move(plan));
 }
 
 // ---- CLIENT, HELLO, AUTH ---------------------------------------------------
 
 // A reply decided without a shard; CLIENT, HELLO and AUTH run now (inside
 // MULTI, that is when EXEC's reply is made).
-std::string queued_reply(self_ptr self, const command_plan& q) {
+std::string control_reply(self_ptr self, const command_plan& q) {
   if (q.control == "CLIENT")
     return client_step(self, q.control_args);
   if (q.control == "HELLO")
@@ -1175,8 +1174,8 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
     std::string addr = old_form ? a[1] : std::string(), laddr;
     uint64_t id = 0;
     bool skip_me = !old_form;
-    std::string user;
-    bool by_user = false, not_normal = false;
+    std::optional<std::string> user;
+    bool not_normal = false;
     for (std::size_t i = 1; !old_form && i < a.size(); i += 2) {
       if (i + 1 >= a.size())
         return error_reply("ERR syntax error");
@@ -1198,7 +1197,6 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
         if (!st.fe->access->has_user(a[i + 1]))
           return error_reply("ERR No such user '" + a[i + 1] + "'");
         user = a[i + 1];
-        by_user = true;
       } else if (opt == "TYPE") {
         auto t = lowered(a[i + 1]);
         if (t != "normal" && t != "master" && t != "replica" && t != "slave" && t != "pubsub")
@@ -1212,7 +1210,7 @@ std::string client_step(self_ptr self, const std::vector<std::string>& a) {
     bool me = false;
     for (auto& r : st.fe->clients->all()) {
       if (not_normal || (id && r.id != id) || (!addr.empty() && r.addr != addr) ||
-          (!laddr.empty() && r.laddr != laddr) || (by_user && r.user != user))
+          (!laddr.empty() && r.laddr != laddr) || (user && r.user != *user))
         continue;
       if (r.id == st.client_id) {
         if (skip_me)

@@ -187,12 +187,12 @@ tls_request tls_request_of(const std::string& url) {
     auto v = std::getenv(name);
     return v && *v ? std::string(v) : std::string();
   };
-  if (!in_url && !env("PGSSLMODE").empty())
-    r.mode = env("PGSSLMODE");
+  if (auto mode = env("PGSSLMODE"); !in_url && !mode.empty())
+    r.mode = mode;
   if (r.rootcert.empty())
     r.rootcert = env("PGSSLROOTCERT");
-  if (r.rootcert.empty() && !env("HOME").empty())
-    r.rootcert = env("HOME") + "/.postgresql/root.crt";  // libpq's default place
+  if (auto home = env("HOME"); r.rootcert.empty() && !home.empty())
+    r.rootcert = home + "/.postgresql/root.crt";  // libpq's default place
   return r;
 }
 

@@ -62,20 +62,21 @@ for i = 1, #KEYS do
   local new, kind, mark = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 6]
   -- Field 7: this write's own mark, read with the rest (each call from Lua
   -- costs Redis more than the command it runs).
-  local cur = mark ~= '' and redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu', 'px', 'p:' .. mark)
-              or redis.pcall('HMGET', key, 'v', 'k', 'e', 'p', 'pu', 'px')
+  local own = mark ~= '' and 'p:' .. mark or nil
+  local fields = {'v', 'k', 'e', 'p', 'pu', 'px', own}
+  local cur = redis.pcall('HMGET', key, unpack(fields))
   if cur.err then
     redis.call('DEL', key)  -- not a hash: some other program's key
     cur = {}
   end
   local marks = tonumber(cur[4]) or 0
   local released = false
-  if marks > 0 and mark ~= '' and cur[7] then
+  if marks > 0 and own and cur[7] then
     marks = marks - 1
     released = true
-    if marks == 0 then redis.call('HDEL', key, 'p:' .. mark, 'p', 'pu')
+    if marks == 0 then redis.call('HDEL', key, own, 'p', 'pu')
     else
-      redis.call('HDEL', key, 'p:' .. mark)
+      redis.call('HDEL', key, own)
       redis.call('HSET', key, 'p', marks)
     end
   end

@@ -12,8 +12,7 @@
 -- the fields and one HSET, or for a new entry HSET and PEXPIRE.
 local t = redis.call('TIME')
 local lifetime = tonumber(ARGV[2])
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local deadline = now + lifetime
+local deadline = t[1] * 1000 + math.floor(t[2] / 1000) + lifetime
 local field = 'p:' .. ARGV[1]
 for i = 1, #KEYS do
   local key = KEYS[i]
@@ -42,13 +41,12 @@ for i = 1, #KEYS do
     -- lapsed mark is found by the next script that reads it). A copy that
     -- was to expire sooner keeps that time in field "px", and gets it back
     -- when its last mark goes without a write (fence.lua).
-    if ttl >= 0 and ttl < lifetime then
-      if not cur[4] then
-        sets[#sets + 1] = 'px'; sets[#sets + 1] = redis.call('PEXPIRETIME', key)
-      end
+    local sooner = ttl >= 0 and ttl < lifetime
+    if sooner and not cur[4] then
+      sets[#sets + 1] = 'px'; sets[#sets + 1] = redis.call('PEXPIRETIME', key)
     end
     if #sets > 0 then redis.call('HSET', key, unpack(sets)) end
-    if ttl >= 0 and ttl < lifetime then redis.call('PEXPIRE', key, lifetime) end
+    if sooner then redis.call('PEXPIRE', key, lifetime) end
   end
 end
 return #KEYS
