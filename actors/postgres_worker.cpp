@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <caf/behavior.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <libpq-fe.h>
@@ -1153,6 +1154,10 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         outcome.deferred = std::move(writes);  // the shard makes it, after answering
         return outcome;
       }
+      // Committed: the shard's next transaction may go while this one's
+      // cache update runs.
+      if (inv.commit_listener)
+        caf::anon_send(inv.commit_listener, atom::committed_batch::value, inv.batch);
       if (!inv.before_cache_write || outcome.cached.keys.empty()) {
         update_cache(st, writes, outcome);
         return outcome;

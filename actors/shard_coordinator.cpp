@@ -681,6 +681,10 @@ using pending_write = group_commit<caf::response_promise>::pending;
 struct batch {
   std::vector<pending_write> writes;
   transaction_plan plan;
+  // Committed, and no longer the shard's transaction in flight: the next
+  // one has gone or may go (group_commit::committed). Its cache update and
+  // answer are still to come.
+  bool released = false;
 };
 
 void flush(self_ptr self);
@@ -728,7 +732,8 @@ void finish_batch(self_ptr self, std::shared_ptr<batch> b, std::vector<store_res
   } else {
     answer_batch(self, b, results);
   }
-  st.writes.done();
+  if (!b->released)
+    st.writes.done();
   flush(self);
 }
 
@@ -846,7 +851,8 @@ void batch_failed(self_ptr self, std::shared_ptr<batch> b, const caf::error& err
                           "the transaction or its cache update did not finish in time");
   }
   fail_all(self, b->writes, answer);
-  st.writes.done();
+  if (!b->released)
+    st.writes.done();
   flush(self);
 }
 
@@ -899,17 +905,25 @@ void flush(self_ptr self) {
   inv.defer_cache_update = std::all_of(plan.ops.begin(), plan.ops.end(), [&](const store_op& op) {
     return st.cfg.spaces->at(op.ns).ack_after_commit;
   });
-  // Whether to try Redis before COMMIT: not while its circuit is open. (Not
-  // allow(): that would take the half-open probe, and this answer reaches
-  // the breaker only when the transaction gets as far as the tombstones.)
-  bool use_cache = !st.redis_workers.empty() &&
-                   st.cfg.health->redis.current(clock_type::now()) != circuit_breaker::state::open;
   // The transaction, then the cache update after COMMIT, are watched by one
   // timer rather than a CAF request timeout per transaction: each of those
   // sets and cancels a timer, two wake-ups of CAF's clock thread per batch.
   auto give_up_at =
     clock_type::now() + st.cfg.postgres_timeout + st.cfg.redis_timeout + worker_margin;
   auto [number, arm] = st.writes.watch(give_up_at);
+  // Writes coming in meanwhile need not wait for the cache update: the
+  // worker says when it has committed, and the next transaction goes then.
+  st.release_batch = nullptr;
+  if (st.cfg.hooks.release_at_commit && st.writes.overlapping() && !inv.defer_cache_update) {
+    inv.commit_listener = caf::actor_cast<caf::actor>(self);
+    inv.batch = number;
+    st.release_batch = [b] { b->released = true; };
+  }
+  // Whether to try Redis before COMMIT: not while its circuit is open. (Not
+  // allow(): that would take the half-open probe, and this answer reaches
+  // the breaker only when the transaction gets as far as the tombstones.)
+  bool use_cache = !st.redis_workers.empty() &&
+                   st.cfg.health->redis.current(clock_type::now()) != circuit_breaker::state::open;
   st.give_up_batch = [=] {
     auto err = make_error(caf::sec::request_timeout);
     observed(self, backend::postgres, &err);
@@ -921,21 +935,42 @@ void flush(self_ptr self) {
                 deadline_after(st.cfg.postgres_timeout), use_cache, std::move(inv))
     .then(
       [=, number = number](store_outcome& outcome) {
-        if (!self->state.writes.answered(number))
-          return;  // given up on already
-        self->state.give_up_batch = nullptr;
+        if (!b->released) {
+          if (!self->state.writes.answered(number))
+            return;  // given up on already
+          self->state.give_up_batch = nullptr;
+        }
         observed(self, backend::postgres);
         observed_redis(self, outcome.redis, "no answer to the tombstones before COMMIT");
         self->state.cfg.metrics->db_transactions.fetch_add(1, std::memory_order_relaxed);
         after_commit(self, b, std::move(outcome));
       },
       [=, number = number](caf::error& err) {
-        if (!self->state.writes.answered(number))
-          return;
-        self->state.give_up_batch = nullptr;
+        if (!b->released) {
+          if (!self->state.writes.answered(number))
+            return;
+          self->state.give_up_batch = nullptr;
+        }
         observed(self, backend::postgres, &err);
         batch_failed(self, b, err);
       });
+}
+
+// The worker committed transaction `number`; its cache update and answer
+// follow. Past COMMIT the batch's keys are unlocked and its versions drawn,
+// so the next batch may go: its marks and fenced cache writes keep every
+// promise whichever cache update lands first, as with two nodes writing.
+// The timer no longer watches it: the worker's cache update runs within its
+// Redis timeout, and a worker that dies answers with an error.
+void on_batch_committed(self_ptr self, uint64_t number) {
+  auto& st = self->state;
+  if (!st.release_batch || !st.writes.committed(number))
+    return;  // given up on, or answered, already
+  auto release = std::move(st.release_batch);
+  st.release_batch = nullptr;
+  st.give_up_batch = nullptr;
+  release();
+  flush(self);
 }
 
 void on_batch_timer(self_ptr self) {
@@ -1538,6 +1573,7 @@ shard_actor::behavior_type shard_coordinator(self_ptr self, shard_settings cfg) 
     },
     [=](atom::tick) { retry_dirty(self); },
     [=](atom::deadline) { on_batch_timer(self); },
+    [=](atom::committed_batch, uint64_t number) { on_batch_committed(self, number); },
     [=](atom::dirty, const dirty_records& recorded, int64_t lease_until, bool overflow) {
       auto& st = self->state;
       for (std::size_t i = 0; i < recorded.keys.size(); ++i)

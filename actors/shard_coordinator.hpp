@@ -51,6 +51,11 @@ namespace wtcache {
 struct shard_hooks {
   caf::actor before_fill;        // after a read-through's database read, before its fill
   caf::actor before_cache_write; // after a write's COMMIT, before its cache update
+  // false: a shard's next transaction waits for the one before to be
+  // answered, cache update included (tests that hold a shard with
+  // before_cache_write); true, as in service: it may go once that one has
+  // committed, when writes are coming in meanwhile.
+  bool release_at_commit = true;
 };
 
 struct shard_settings {
@@ -99,6 +104,7 @@ struct shard_state {
   // The state machines (core/), wired together by shard_coordinator.cpp.
   group_commit<caf::response_promise> writes{0, 0};        // write-through
   std::function<void()> give_up_batch;                     // the batch in flight's failure
+  std::function<void()> release_batch;  // the batch in flight's, if its worker says when committed
   enqueue_line<caf::response_promise> queue{0, 0};         // write-behind
   rerun flushing_queue;  // flush_queue's loop (core/rerun.hpp)
   single_flight<caf::response_promise> reads;              // read-through

@@ -83,7 +83,7 @@ int run_check(const config& cfg, const std::string& config_source) {
   report r;
   r.line("config", true,
          config_source + " (" + std::to_string(cfg.namespaces.size() - 1) +
-           " namespace(s) besides the default, " + std::to_string(cfg.shards) + " shards)");
+           " namespace(s) besides the default, " + std::to_string(cfg.shards) + (cfg.shards == 1 ? " shard)" : " shards)"));
   check_redis(cfg, r);
   check_postgres(cfg, r);
   if (r.failed == 0)

@@ -65,6 +65,7 @@ struct options {
   std::string report = "wtcache-bench.html";
   std::string wtcached;  // default: next to this binary
   std::string config;    // passed to wtcached as --config, if given
+  int shards = 0;        // [server] shards of the generated configuration (0: its default)
 };
 
 // cpu_us_per_op: wtcached's CPU time (user + system) per op; -1: not measured.
@@ -267,7 +268,7 @@ const result* find(const std::vector<result>& rs, const std::string& phase, int 
 constexpr const char* usage =
   "usage: wtcache_bench [--clients 1,16,50,64] [--seconds S] [--keys K] [--value-size B]\n"
   "                     [--out FILE.csv] [--report FILE.html] [--wtcached PATH]\n"
-  "                     [--config wtcached.toml]\n";
+  "                     [--config wtcached.toml | --shards N]\n";
 
 }  // namespace
 
@@ -282,6 +283,7 @@ int main(int argc, char** argv) {
     else if (f == "--report") o.report = v;
     else if (f == "--wtcached") o.wtcached = v;
     else if (f == "--config") o.config = v;
+    else if (f == "--shards") o.shards = std::stoi(v);
     else return false;
     return true;
   });
@@ -304,8 +306,10 @@ int main(int argc, char** argv) {
   // the write-behind phase; the default namespace is as it always is.
   bool write_behind = o.config.empty();
   auto config = o.config.empty() ? dir + "/bench.toml" : fs::absolute(o.config).string();
+  if (write_behind && o.shards > 0)
+    std::ofstream(config) << "[server]\nshards = " << o.shards << "\n";
   if (write_behind)
-    std::ofstream(config) << "[[namespace]]\nprefix = \"wb:\"\ntable = \"shopping_carts\"\n"
+    std::ofstream(config, std::ios::app) << "[[namespace]]\nprefix = \"wb:\"\ntable = \"shopping_carts\"\n"
                              "key_column = \"cart_id\"\nvalue_column = \"items\"\n"
                              "value_type = \"jsonb\"\nmode = \"write-behind\"\n"
                              // The default namespace's table and statements again, but

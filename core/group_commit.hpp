@@ -1,6 +1,7 @@
 // Group commit, one shard's: at most one write transaction in flight; the
 // writes that arrive meanwhile wait and form the next batch when it is
-// answered. A batch takes whole commands, up to max_ops operations (always
+// answered, or as soon as it has committed (committed()): its cache update
+// and answer then overlap the next transaction. A batch takes whole commands, up to max_ops operations (always
 // at least one command, however large). A write whose deadline passed while
 // it waited is taken out before it runs, so "nothing was written" stays
 // true for it. The transaction in flight is watched by one timer: past its
@@ -41,6 +42,7 @@ public:
   bool admit(write_request request, Ticket ticket, time_point now, time_point deadline) {
     if (waiting_.size() >= max_waiting_)
       return false;
+    arrived_in_flight_ = arrived_in_flight_ || in_flight_;
     waiting_.push_back({std::move(request), std::move(ticket), now, deadline});
     return true;
   }
@@ -74,8 +76,19 @@ public:
       waiting_.pop_front();
     }
     in_flight_ = !out.batch.empty();
+    if (in_flight_) {
+      overlapping_ = arrived_in_flight_;
+      arrived_in_flight_ = false;
+    }
     return out;
   }
+
+  // Whether writes came while the previous transaction was in flight: then
+  // the batch just taken is worth releasing at its COMMIT (committed()),
+  // for others will most likely be waiting by then. A lone client's next
+  // write comes only after its answer, and the early word would only cost
+  // the worker a wake-up of the shard's thread.
+  bool overlapping() const { return overlapping_; }
 
   // Starts watching the batch just taken: it is given up on at `give_up`.
   // Returns its number, and whether the timer must be armed (for `give_up`).
@@ -113,10 +126,23 @@ public:
   // The transaction in flight was answered or given up on.
   void done() { in_flight_ = false; }
 
+  // Transaction `number` has committed; its answer is still to come. True
+  // when it is the one in flight and not given up on: it is no longer in
+  // flight or watched, and the next batch may go (its answer then needs
+  // neither answered() nor done()).
+  bool committed(uint64_t number) {
+    if (number != number_ || !watching_)
+      return false;
+    watching_ = false;
+    in_flight_ = false;
+    return true;
+  }
+
 private:
   std::size_t max_waiting_, max_ops_;
   std::deque<pending> waiting_;
   bool in_flight_ = false;
+  bool arrived_in_flight_ = false, overlapping_ = false;
   uint64_t number_ = 0;
   bool watching_ = false;
   bool timer_armed_ = false;

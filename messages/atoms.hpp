@@ -10,6 +10,7 @@ using put = caf::put_atom;          // write a batch
 using tick = caf::tick_atom;        // periodic work
 using workers = caf::atom_constant<caf::atom("workers")>;    // pool membership changed
 using committed = caf::atom_constant<caf::atom("committed")>;  // another shard wrote a key
+using committed_batch = caf::atom_constant<caf::atom("cbatch")>;  // a shard's transaction committed
 using version = caf::atom_constant<caf::atom("version")>;    // draw a fresh version
 using gate = caf::atom_constant<caf::atom("gate")>;          // test hook: may I go on?
 using respawn = caf::atom_constant<caf::atom("respawn")>;    // supervisor: restart a worker

@@ -116,6 +116,9 @@ using shard_actor = caf::typed_actor<
   caf::replies_to<atom::scan, scan_request>::with<scan_page>,
   // Another shard committed one of this shard's keys.
   caf::reacts_to<atom::committed, std::string, int64_t, bool>,
+  // A PostgreSQL worker: this shard's transaction `batch` has committed,
+  // its cache update and answer are on their way.
+  caf::reacts_to<atom::committed_batch, uint64_t>,
   // The supervisor's current pools.
   caf::reacts_to<atom::workers, std::vector<postgres_worker_actor>>,
   caf::reacts_to<atom::workers, std::vector<redis_worker_actor>>,

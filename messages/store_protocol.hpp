@@ -148,13 +148,18 @@ struct invalidation {
   // ack = "after-commit": the worker answers once committed, with the cache
   // update in store_outcome::deferred for the shard to make.
   bool defer_cache_update = false;
+  // If set, told (atom::committed_batch, batch) once the transaction has
+  // committed, before the cache update: the shard's next transaction need
+  // not wait for this one's cache update and answer.
+  caf::actor commit_listener;
+  uint64_t batch = 0;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, invalidation& x) {
   return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
            x.required, x.cache_ttl_ms, x.min_cache_ttl_ms, x.before_cache_write,
-           x.defer_cache_update);
+           x.defer_cache_update, x.commit_listener, x.batch);
 }
 
 struct store_outcome {

@@ -130,3 +130,35 @@ TEST(GroupCommit, TheWatchdogGivesUpOnlyOnTheBatchInFlight) {
   EXPECT_FALSE(gc.answered(second));
   EXPECT_EQ(gc.fired(t0 + 400ms, at), group_commit<int>::timer::idle);
 }
+
+TEST(GroupCommit, ACommittedBatchLetsTheNextGoAndIsNoLongerWatched) {
+  group_commit<int> gc(100, 100);
+  // A lone client: nothing came while its batch was out, no early word.
+  gc.admit(command({set("a", "1")}), 1, t0, t0 + 1s);
+  gc.take(t0);
+  EXPECT_FALSE(gc.overlapping());
+  auto [first, arm] = gc.watch(t0 + 100ms);
+  gc.admit(command({set("b", "2")}), 2, t0, t0 + 1s);  // came while it was out
+  EXPECT_TRUE(gc.answered(first));
+  gc.done();
+  EXPECT_EQ(tickets(gc.take(t0).batch), (std::vector<int>{2}));
+  EXPECT_TRUE(gc.overlapping());
+  auto [second, arm2] = gc.watch(t0 + 200ms);
+  gc.admit(command({set("c", "3")}), 3, t0, t0 + 1s);
+  EXPECT_TRUE(gc.take(t0).batch.empty());  // still one transaction at a time
+  // Committed: the next batch goes before the second's answer.
+  EXPECT_TRUE(gc.committed(second));
+  EXPECT_FALSE(gc.committed(second));  // once
+  EXPECT_FALSE(gc.in_flight());
+  EXPECT_EQ(tickets(gc.take(t0).batch), (std::vector<int>{3}));
+  auto [third, arm3] = gc.watch(t0 + 300ms);
+  // The second's answer is not the third's, and the timer is the third's.
+  EXPECT_FALSE(gc.answered(second));
+  clock_type::time_point at;
+  EXPECT_EQ(gc.fired(t0 + 200ms, at), group_commit<int>::timer::rearm);
+  EXPECT_EQ(at, t0 + 300ms);
+  // A commit word for a batch given up on is ignored.
+  EXPECT_EQ(gc.fired(t0 + 300ms, at), group_commit<int>::timer::give_up);
+  EXPECT_FALSE(gc.committed(third));
+  (void)arm; (void)arm2; (void)arm3;
+}

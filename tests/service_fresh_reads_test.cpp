@@ -419,3 +419,49 @@ TEST_F(Service, AfterCommitAcknowledgesBeforeTheCacheUpdateAndNoReadIsStale) {
   EXPECT_EQ(c.cmd({"GET", k}).str, "new");
   svc->stop();
 }
+
+// Writes that come while a transaction is out need not wait for its cache
+// update: once it has committed, the shard's next transaction goes
+// (core/group_commit.hpp, committed()). The held write is still answered
+// only after its cache update, and no read of it is stale meanwhile.
+TEST_F(Service, TheNextTransactionGoesOnceTheOneBeforeHasCommitted) {
+  auto svc = start_service(suite_config(), /*release_at_commit=*/true);
+  auto port = svc->port();
+  resp_client c(port);
+  auto first = key();
+  auto b = key_beside(first), later = key_beside(first);
+  ASSERT_EQ(c.cmd({"SET", b, "old"}).str, "OK");
+  auto set_async = [port](std::string k, std::string v) {
+    return std::async(std::launch::async, [=] {
+      resp_client w(port);
+      return w.cmd({"SET", k, v});
+    });
+  };
+  // The first write is held after its COMMIT; b's write comes meanwhile,
+  // so its transaction is one with writes coming in.
+  write_gate_->arm(first);
+  write_gate_->arm(b);
+  int held = *write_gate_->held;
+  auto hold_first = set_async(first, "1");
+  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
+  auto queued = std::stoll(info_field(c, "queued_writes"));
+  auto hold_b = set_async(b, "new");
+  ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued + 1; }));
+  write_gate_->release(first);
+  EXPECT_EQ(hold_first.get().str, "OK");
+  // b's transaction has committed and its cache update is held: a write
+  // of the same shard commits and is answered meanwhile.
+  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 2; }));
+  auto next = set_async(later, "x");
+  bool overlapped = next.wait_for(10s) == std::future_status::ready;
+  EXPECT_EQ(hold_b.wait_for(0s), std::future_status::timeout) << "answered before its cache update";
+  EXPECT_EQ(c.cmd({"GET", b}).str, "new");  // committed: marked, read through
+  EXPECT_EQ(field(redis_entry(b), "d"), "old");
+  write_gate_->release(b);
+  ASSERT_TRUE(overlapped) << "the next transaction waited for the cache update before it";
+  EXPECT_EQ(next.get().str, "OK");
+  EXPECT_EQ(hold_b.get().str, "OK");
+  EXPECT_EQ(field(redis_entry(b), "d"), "new");
+  EXPECT_EQ(c.cmd({"GET", later}).str, "x");
+  svc->stop();
+}

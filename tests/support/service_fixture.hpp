@@ -58,10 +58,13 @@ protected:
     return start_service(cfg);
   }
 
-  static std::unique_ptr<service> start_service(const config& cfg) {
+  // `release_at_commit` false (shard_hooks): a write held by write_gate_
+  // holds its shard, as hold_shard_with needs.
+  static std::unique_ptr<service> start_service(const config& cfg, bool release_at_commit = false) {
     shard_hooks hooks;
     hooks.before_fill = fill_gate_->actor;
     hooks.before_cache_write = write_gate_->actor;
+    hooks.release_at_commit = release_at_commit;
     return start_with_hooks(*sys_, cfg, hooks);
   }
 
