@@ -141,8 +141,11 @@ int8_t reply_of(const caf::error& err) {
 
 // The cache update: the committed keys' writes first, in the order of
 // outcome.cached, then the releases of marks (add_releases).
+// It never throws: past COMMIT the shard may no longer watch the batch
+// (committed_batch), and a CAF 0.17 handler that throws leaves its request
+// unanswered; a failure is a cache update that did not land (dirty keys).
 void update_cache(postgres_worker_state& st, const std::vector<cache_write>& writes,
-                  store_outcome& outcome) {
+                  store_outcome& outcome) noexcept try {
   auto rs = put_fenced(st.cache, writes, st.metrics.get(), *st.log);
   if (!rs) {
     outcome.cache_redis = reply_of(rs.error());
@@ -153,6 +156,10 @@ void update_cache(postgres_worker_state& st, const std::vector<cache_write>& wri
     rs->resize(outcome.cached.keys.size());
     outcome.cache = std::move(*rs);
   }
+} catch (const std::exception& e) {
+  st.log->warn("redis: the cache update after COMMIT failed: {}", e.what());
+  outcome.cache.clear();
+  outcome.cache_redis = store_outcome::no_answer;
 }
 
 // A transaction's pending mark: its id ("" when none is in) and the entries

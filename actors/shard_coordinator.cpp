@@ -62,6 +62,28 @@ int64_t shard_state::cache_ttl_of(op_kind kind, expiry_change expiry, int64_t ex
   return ttl_ms(ns);
 }
 
+void shard_state::keep_mark(const std::string& key, const std::string& mark, int64_t version) {
+  auto& left = unreleased_marks[key];
+  if (left.size() < 16)  // more lapse on their own
+    left.emplace_back(mark, version);
+}
+
+std::vector<std::string> shard_state::marks_covered(const std::string& key, int64_t version) {
+  std::vector<std::string> out;
+  auto at = unreleased_marks.find(key);
+  if (at == unreleased_marks.end())
+    return out;
+  auto& left = at->second;
+  auto newer = std::stable_partition(left.begin(), left.end(),
+                                     [&](const auto& m) { return m.second > version; });
+  for (auto it = newer; it != left.end(); ++it)
+    out.push_back(it->first);
+  left.erase(newer, left.end());
+  if (left.empty())
+    unreleased_marks.erase(at);
+  return out;
+}
+
 int64_t shard_state::clamp_ttl(int64_t ms) const {
   return ms <= 0 ? 0 : std::max(ms, shortest_entry_ttl_ms(cfg.redis_timeout));
 }
@@ -784,17 +806,12 @@ void cache_updated(self_ptr self, const dirty_records& cached,
   for (std::size_t i = 0; i < keys.size(); ++i) {
     bool ok = i < cache.size() && cache[i] != cache_write_result::failed;
     if (!ok && !mark.empty() && shard_of(keys[i], st.cfg.shard_count) == st.cfg.index) {
-      auto& left = st.unreleased_marks[keys[i]];
-      if (left.size() < 16)  // more lapse on their own
-        left.push_back(mark);
+      st.keep_mark(keys[i], mark, versions[i]);
     } else if (ok) {
-      // The key holds this newer write's copy (or a newer one): the marks
-      // its failed predecessors left may go.
-      if (auto at = st.unreleased_marks.find(keys[i]); at != st.unreleased_marks.end()) {
-        for (auto& id : at->second)
-          releases.push_back(release_of(st.redis_key(keys[i]), id));
-        st.unreleased_marks.erase(at);
-      }
+      // The key holds this write's copy (or a newer one): the marks its
+      // failed predecessors left may go, not those of newer writes.
+      for (auto& id : st.marks_covered(keys[i], versions[i]))
+        releases.push_back(release_of(st.redis_key(keys[i]), id));
     }
     if (!ok)
       st.cfg.metrics->cache_write_failures.fetch_add(1, std::memory_order_relaxed);
@@ -993,7 +1010,8 @@ void flush(self_ptr self) {
 // so the next batch may go: its marks and fenced cache writes keep every
 // promise whichever cache update lands first, as with two nodes writing.
 // The timer no longer watches it: the worker's cache update runs within its
-// Redis timeout, and a worker that dies answers with an error.
+// Redis timeout and cannot throw (update_cache), and a worker that dies
+// first bounces the request with an error.
 void on_batch_committed(self_ptr self, uint64_t number) {
   auto& st = self->state;
   if (!st.release_batch || !st.writes.committed(number))
@@ -1469,7 +1487,7 @@ void write_tombstones(self_ptr self, int64_t fresh) {
     auto at = st.unreleased_marks.find(t.key);
     if (at == st.unreleased_marks.end())
       continue;
-    for (auto& id : at->second) {
+    for (auto& [id, version] : at->second) {
       released->emplace_back(t.key, id);
       writes.push_back(release_of(st.redis_key(t.key), id));
     }
@@ -1499,7 +1517,9 @@ void write_tombstones(self_ptr self, int64_t fresh) {
             auto& left = at->second;
             for (auto& [key, id] : *released)
               if (key == t.key)
-                left.erase(std::remove(left.begin(), left.end(), id), left.end());
+                left.erase(std::remove_if(left.begin(), left.end(),
+                                          [&](const auto& m) { return m.first == id; }),
+                           left.end());
             if (left.empty())
               st.unreleased_marks.erase(at);
           }

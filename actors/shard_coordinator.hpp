@@ -112,9 +112,10 @@ struct shard_state {
   rerun flushing_queue;  // flush_queue's loop (core/rerun.hpp)
   single_flight<caf::response_promise> reads;              // read-through
   dirty_keys dirty;
-  // Pending marks of this shard's keys whose cache update failed: the
-  // key's dirty-key tombstone takes them away (else they lapse).
-  std::unordered_map<std::string, std::vector<std::string>> unreleased_marks;
+  // Pending marks of this shard's keys whose cache update failed, each with
+  // its write's version: the key's dirty-key tombstone takes them away, or
+  // a later write's cache update (else they lapse).
+  std::unordered_map<std::string, std::vector<std::pair<std::string, int64_t>>> unreleased_marks;
 
   // The dirty-key watch's lease (steady-clock ns): cached write-through
   // values are trusted only before it; `dirty_overflow`: the watch saw more
@@ -136,6 +137,14 @@ struct shard_state {
   int64_t cache_ttl_of(op_kind kind, expiry_change expiry, int64_t expiry_ms, std::size_t ns) const;
   // The queue op for one key of a write-behind command.
   queued_write make_queued(const key_write& w) const;
+  // The cache update of `key`'s write at `version` failed: its mark stays.
+  void keep_mark(const std::string& key, const std::string& mark, int64_t version);
+  // The cache update of `key`'s write at `version` landed: the kept marks of
+  // writes at or below it may go (returned). Those of newer writes stay: two
+  // transactions of a shard overlap, so an older write's update can land
+  // after a newer one's failed, and the newer mark is what keeps every
+  // node's readers off the older copy.
+  std::vector<std::string> marks_covered(const std::string& key, int64_t version);
 };
 
 // Shards are brokers without connections: CAF runs brokers on its

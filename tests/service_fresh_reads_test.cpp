@@ -423,7 +423,7 @@ TEST_F(Service, AfterCommitAcknowledgesBeforeTheCacheUpdateAndNoReadIsStale) {
 // Writes that come while a transaction is out need not wait for its cache
 // update: once it has committed, the shard's next transaction goes
 // (core/group_commit.hpp, committed()). The held write is still answered
-// only after its cache update, and no read of it is stale meanwhile.
+// only after its cache update, and its entry stays marked meanwhile.
 TEST_F(Service, TheNextTransactionGoesOnceTheOneBeforeHasCommitted) {
   auto svc = start_service(suite_config(), /*release_at_commit=*/true);
   auto port = svc->port();
