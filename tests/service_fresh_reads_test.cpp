@@ -469,3 +469,50 @@ TEST_F(Service, TheNextTransactionGoesOnceTheOneBeforeHasCommitted) {
   EXPECT_EQ(c.cmd({"GET", later}).str, "x");
   svc->stop();
 }
+
+// Two overlapping transactions of a shard write one key, and the older
+// one's cache update lands last: it is fenced out, and takes only its own
+// mark away. The cache ends with the newer value, and until the older
+// update lands the entry stays marked (every reader goes to PostgreSQL).
+TEST_F(Service, AnOlderWritesCacheUpdateLandingLastLeavesTheNewerValue) {
+  auto svc = start_service(suite_config(), /*release_at_commit=*/true);
+  auto port = svc->port();
+  resp_client c(port);
+  auto first = key();
+  // a sorts before k: the cache update of MSET a k is gated by a, not k.
+  auto k = key_beside(first, "k"), a = key_beside(first, "a");
+  auto async = [port](std::vector<std::string> cmd) {
+    return std::async(std::launch::async, [=] {
+      resp_client w(port);
+      return w.cmd(cmd);
+    });
+  };
+  write_gate_->arm(first);
+  write_gate_->arm(k);
+  int held = *write_gate_->held;
+  auto hold_first = async({"SET", first, "1"});
+  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
+  auto queued = std::stoll(info_field(c, "queued_writes"));
+  auto older = async({"SET", k, "older"});
+  ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued + 1; }));
+  write_gate_->release(first);
+  EXPECT_EQ(hold_first.get().str, "OK");
+  // The older write has committed; its cache update is held.
+  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 2; }));
+  auto newer = async({"MSET", a, "x", k, "newer"});
+  ASSERT_EQ(newer.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(newer.get().str, "OK");
+  auto entry = redis_entry(k);
+  EXPECT_EQ(field(entry, "d"), "newer") << entry;
+  EXPECT_EQ(field(entry, "p"), "1") << entry;  // the older write's mark
+  auto row = sql("SELECT convert_from(value, 'UTF8') FROM wtcache_kv WHERE key = $1", k);
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "newer");
+  write_gate_->release(k);
+  EXPECT_EQ(older.get().str, "OK");
+  entry = redis_entry(k);
+  EXPECT_EQ(field(entry, "d"), "newer") << entry;
+  EXPECT_EQ(field(entry, "p"), "") << entry;
+  EXPECT_EQ(c.cmd({"GET", k}).str, "newer");
+  svc->stop();
+}
