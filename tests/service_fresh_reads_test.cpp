@@ -431,28 +431,13 @@ TEST_F(Service, TheNextTransactionGoesOnceTheOneBeforeHasCommitted) {
   auto first = key();
   auto b = key_beside(first), later = key_beside(first);
   ASSERT_EQ(c.cmd({"SET", b, "old"}).str, "OK");
-  auto set_async = [port](std::string k, std::string v) {
-    return std::async(std::launch::async, [=] {
-      resp_client w(port);
-      return w.cmd({"SET", k, v});
-    });
-  };
-  // The first write is held after its COMMIT; b's write comes meanwhile,
-  // so its transaction is one with writes coming in.
-  write_gate_->arm(first);
   write_gate_->arm(b);
   int held = *write_gate_->held;
-  auto hold_first = set_async(first, "1");
-  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
-  auto queued = std::stoll(info_field(c, "queued_writes"));
-  auto hold_b = set_async(b, "new");
-  ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued + 1; }));
-  write_gate_->release(first);
-  EXPECT_EQ(hold_first.get().str, "OK");
+  auto hold_b = overlapping(c, port, first, {"SET", b, "new"});
   // b's transaction has committed and its cache update is held: a write
   // of the same shard commits and is answered meanwhile.
   ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 2; }));
-  auto next = set_async(later, "x");
+  auto next = async_cmd(port, {"SET", later, "x"});
   bool overlapped = next.wait_for(10s) == std::future_status::ready;
   EXPECT_EQ(hold_b.wait_for(0s), std::future_status::timeout) << "answered before its cache update";
   // (No read of b here: its worker is held at the gate, and a read through
@@ -481,25 +466,12 @@ TEST_F(Service, AnOlderWritesCacheUpdateLandingLastLeavesTheNewerValue) {
   auto first = key();
   // a sorts before k: the cache update of MSET a k is gated by a, not k.
   auto k = key_beside(first, "k"), a = key_beside(first, "a");
-  auto async = [port](std::vector<std::string> cmd) {
-    return std::async(std::launch::async, [=] {
-      resp_client w(port);
-      return w.cmd(cmd);
-    });
-  };
-  write_gate_->arm(first);
   write_gate_->arm(k);
   int held = *write_gate_->held;
-  auto hold_first = async({"SET", first, "1"});
-  ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
-  auto queued = std::stoll(info_field(c, "queued_writes"));
-  auto older = async({"SET", k, "older"});
-  ASSERT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued + 1; }));
-  write_gate_->release(first);
-  EXPECT_EQ(hold_first.get().str, "OK");
+  auto older = overlapping(c, port, first, {"SET", k, "older"});
   // The older write has committed; its cache update is held.
   ASSERT_TRUE(eventually([&] { return *write_gate_->held == held + 2; }));
-  auto newer = async({"MSET", a, "x", k, "newer"});
+  auto newer = async_cmd(port, {"MSET", a, "x", k, "newer"});
   ASSERT_EQ(newer.wait_for(10s), std::future_status::ready);
   EXPECT_EQ(newer.get().str, "OK");
   auto entry = redis_entry(k);

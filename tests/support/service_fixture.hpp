@@ -111,6 +111,33 @@ protected:
     return f;
   }
 
+  // Runs `cmd` on a connection of its own.
+  static std::future<reply> async_cmd(uint16_t port, std::vector<std::string> cmd) {
+    return std::async(std::launch::async, [=] {
+      resp_client w(port);
+      return w.cmd(cmd);
+    });
+  }
+
+  // Sends `cmd` (a write of a key of `first`'s shard) while `first`'s write
+  // is held after its COMMIT, then lets that one go: `cmd`'s transaction is
+  // then one with writes coming in (group_commit::overlapping), which a
+  // service started with release_at_commit releases at its COMMIT. Returns
+  // its reply to come.
+  std::future<reply> overlapping(resp_client& c, uint16_t port, const std::string& first,
+                                 std::vector<std::string> cmd) {
+    write_gate_->arm(first);
+    int held = *write_gate_->held;
+    auto hold_first = async_cmd(port, {"SET", first, "1"});
+    EXPECT_TRUE(eventually([&] { return *write_gate_->held == held + 1; }));
+    auto queued = std::stoll(info_field(c, "queued_writes"));
+    auto f = async_cmd(port, std::move(cmd));
+    EXPECT_TRUE(eventually([&] { return std::stoll(info_field(c, "queued_writes")) == queued + 1; }));
+    write_gate_->release(first);
+    EXPECT_EQ(hold_first.get().str, "OK");
+    return f;
+  }
+
   // A key unique to this test, in the default namespace unless a prefix is given.
   std::string key(const std::string& prefix = "") {
     auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
