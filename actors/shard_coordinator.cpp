@@ -1515,10 +1515,10 @@ void write_tombstones(self_ptr self, int64_t fresh) {
           // The marks sent with it are gone (not any that came meanwhile).
           if (auto at = st.unreleased_marks.find(t.key); at != st.unreleased_marks.end()) {
             auto& left = at->second;
-            for (auto& [key, id] : *released)
-              if (key == t.key)
+            for (auto& gone : *released)
+              if (gone.first == t.key)
                 left.erase(std::remove_if(left.begin(), left.end(),
-                                          [&](const auto& m) { return m.first == id; }),
+                                          [&](const auto& m) { return m.first == gone.second; }),
                            left.end());
             if (left.empty())
               st.unreleased_marks.erase(at);
