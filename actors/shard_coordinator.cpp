@@ -163,36 +163,6 @@ postgres_worker_actor postgres_for(self_ptr self) {
   return pick(st.postgres_workers, st.next_postgres);
 }
 
-// The worker for a write transaction: the one the last went to, unless it
-// is still running one of this shard's (with a lone client, every write
-// then runs on one thread, whose caches are warm), else the next in turn
-// that is not.
-postgres_worker_actor write_worker_for(self_ptr self) {
-  auto& st = self->state;
-  auto any = postgres_for(self);
-  if (!any)
-    return any;
-  auto& pool = st.postgres_workers;
-  auto writing = [&](const postgres_worker_actor& w) {
-    return std::find(st.writing.begin(), st.writing.end(), w) != st.writing.end();
-  };
-  bool known = std::find(pool.begin(), pool.end(), st.last_writer) != pool.end();
-  if (!known || writing(st.last_writer)) {
-    st.last_writer = any;
-    for (std::size_t i = 1; i < pool.size() && writing(st.last_writer); ++i)
-      st.last_writer = pick(pool, st.next_postgres);
-  }
-  st.writing.push_back(st.last_writer);
-  return st.last_writer;
-}
-
-// Its transaction was answered (or bounced).
-void done_writing(self_ptr self, const postgres_worker_actor& w) {
-  auto& ws = self->state.writing;
-  if (auto at = std::find(ws.begin(), ws.end(), w); at != ws.end())
-    ws.erase(at);
-}
-
 redis_worker_actor redis_for(self_ptr self) {
   auto& st = self->state;
   if (st.redis_workers.empty() || !st.cfg.health->redis.allow(clock_type::now()))
@@ -930,7 +900,7 @@ void flush(self_ptr self) {
     batch_failed(self, b, make_error(ec::redis_unavailable, "on_cache_failure = fail: nothing was written"));
     return;
   }
-  auto worker = write_worker_for(self);
+  auto worker = postgres_for(self);
   if (!worker) {
     batch_failed(self, b, unavailable(self, backend::postgres));
     return;
@@ -982,7 +952,6 @@ void flush(self_ptr self) {
                 deadline_after(st.cfg.postgres_timeout), use_cache, std::move(inv))
     .then(
       [=, number = number](store_outcome& outcome) {
-        done_writing(self, worker);
         if (!b->released) {
           if (!self->state.writes.answered(number))
             return;  // given up on already
@@ -994,7 +963,6 @@ void flush(self_ptr self) {
         after_commit(self, b, std::move(outcome));
       },
       [=, number = number](caf::error& err) {
-        done_writing(self, worker);
         if (!b->released) {
           if (!self->state.writes.answered(number))
             return;

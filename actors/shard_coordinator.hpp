@@ -100,9 +100,6 @@ struct shard_state {
   std::vector<redis_worker_actor> redis_workers;
   std::vector<shard_actor> peers;
   std::size_t next_postgres = 0, next_redis = 0;
-  // The worker of the last write transaction, and those running one now.
-  postgres_worker_actor last_writer;
-  std::vector<postgres_worker_actor> writing;
 
   // The state machines (core/), wired together by shard_coordinator.cpp.
   group_commit<caf::response_promise> writes{0, 0};        // write-through
