@@ -289,6 +289,72 @@ void release_marks(postgres_worker_state& st, const marking& marks,
                   client_error_text(rs.error()));
 }
 
+// With the default ack, a batch of SETs sends its cache update beside its
+// COMMIT rather than after it: values that keep the transaction's mark
+// (cache_write::pending), so that no reader trusts them before COMMIT has
+// answered, when a release takes the mark away. The update thus costs the
+// client no round trip of its own. If COMMIT fails, the mark stays and
+// lapses, and with it the value (fence.lua).
+struct early_update {
+  std::vector<cache_write> writes;  // as sent
+  bool attempted = false;           // the values may be in Redis
+  bool in_flight = false;           // their answers are still to be read
+  std::vector<cache_write_result> results;  // once read; empty: none
+};
+
+void send_early(postgres_worker_state& st, early_update& early, const std::vector<store_op>& ops,
+                const invalidation& inv, const std::vector<store_result>& drawn,
+                const std::string& mark) noexcept try {
+  auto writes = cache_writes(ops, inv, drawn, newest_ops(ops, inv, drawn));
+  // Tombstones and values that expire take the way after COMMIT.
+  for (auto& w : writes)
+    if (w.tombstone || w.expire_by_ns != 0)
+      return;
+  for (auto& w : writes) {
+    w.mark = mark;
+    w.pending = true;
+  }
+  early.attempted = true;
+  if (send_fenced(st.cache, writes))
+    return;  // the connection went: the update after COMMIT tries again
+  early.writes = std::move(writes);
+  early.in_flight = true;
+} catch (const std::exception&) {
+}
+
+// Reads the early update's answers, if it went out.
+void settle_early(postgres_worker_state& st, early_update& early) noexcept try {
+  if (!early.in_flight)
+    return;
+  early.in_flight = false;
+  busy_call timed(st.metrics.get(), nullptr, &service_metrics::cache_write_latency);
+  auto rs = fenced_answers(st.cache, early.writes, *st.log);
+  if (rs && rs->size() == early.writes.size())
+    early.results = std::move(*rs);
+} catch (const std::exception&) {
+  early.results.clear();
+}
+
+// The writes of the cache update after COMMIT that the early update has
+// already made become releases of the mark; returns which ones.
+std::vector<bool> take_early(const early_update& early, std::vector<cache_write>& writes) {
+  std::vector<bool> in(writes.size(), false);
+  if (early.results.size() != writes.size())
+    return in;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    auto& w = writes[i];
+    const auto& e = early.writes[i];
+    if (early.results[i] != cache_write_result::applied || e.redis_key != w.redis_key ||
+        e.version != w.version || w.tombstone)
+      continue;
+    w.release = true;
+    w.data.clear();
+    in[i] = true;
+  }
+  return in;
+}
+
+
 // A SET's value as a text parameter of the batched upserts: bytea goes as
 // hex (decoded in SQL), anything else as it is.
 std::string value_parameter(const std::string& value, bool bytea) {
@@ -809,11 +875,14 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     throw pqxx::broken_connection(PQerrorMessage(pg));
   // BEGIN and the statement go out at once; COMMIT follows them only once
   // `may_commit` has said yes (the mark's answer, whose round trip overlaps
-  // theirs) and the deadline has not passed.
+  // theirs) and the deadline has not passed. The flush request makes the
+  // server send the statement's result at once rather than with COMMIT's,
+  // at the sync: its versions can then go to Redis while COMMIT runs
+  // (on_versions).
   bool sent = PQsendQueryParams(pg, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
               PQsendQueryPrepared(pg, name.c_str(), static_cast<int>(values_of.size()), values_of.data(),
                                   nullptr, nullptr, 0) == 1 &&
-              PQflush(pg) == 0;
+              (!trying || PQsendFlushRequest(pg) == 1) && PQflush(pg) == 0;
   bool committing = false;
   if (sent && trying && may_commit() && !expired(deadline)) {
     committing = true;
@@ -831,6 +900,19 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
         break;
       while (auto* extra = PQgetResult(pg))
         PQclear(extra);
+      // The statement has answered and COMMIT is on its way: its versions
+      // may go to whoever overlaps work with the COMMIT's round trip.
+      if (i == 1 && committing && on_versions &&
+          PQresultStatus(got[1]->res) == PGRES_TUPLES_OK &&
+          PQntuples(got[1]->res) == static_cast<int>(ops.size())) {
+        try {
+          auto drawn = results;
+          read_versions(ops, got[1]->res, jsonb, last, drawn);
+          on_versions(drawn);
+        } catch (const std::exception&) {
+          // read again below, where a surprise counts
+        }
+      }
     }
     if (got.size() == static_cast<std::size_t>(statements) && got.back()->res) {
       pg_result sync(PQgetResult(pg));
@@ -1121,17 +1203,31 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       std::function<bool()> may_commit;
       if (marks.in_flight)
         may_commit = [&] { return landed(st, marks); };
+      early_update early;
+      if (marks.in_flight && !inv.defer_cache_update && !inv.before_cache_write)
+        st.on_versions = [&](const std::vector<store_result>& drawn) {
+          send_early(st, early, ops, inv, drawn, marks.id);
+        };
+      struct forget {
+        postgres_worker_state& st;
+        ~forget() { st.on_versions = nullptr; }
+      } forget_early{st};
       auto ran = st.run_ops(ops, deadline, may_commit);
+      st.on_versions = nullptr;
       landed(st, marks);
+      settle_early(st, early);
       outcome.redis = marks.redis;
       if (!ran) {
-        release_marks(st, marks, {}, ran.error());
+        // Values sent beside a COMMIT that failed keep their mark, which lapses.
+        if (!early.attempted)
+          release_marks(st, marks, {}, ran.error());
         return std::move(ran.error());
       }
       outcome.results = std::move(*ran);
       auto newest = newest_ops(ops, inv, outcome.results);
       if (!st.in_transaction && !st.committed) {
-        release_marks(st, marks, newest);
+        if (!early.attempted)
+          release_marks(st, marks, newest);
         return outcome;  // nothing to commit: every command failed
       }
       dirty_records record;
@@ -1156,7 +1252,25 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       auto writes = cache_writes(ops, inv, outcome.results, newest);
       for (auto& w : writes)
         w.mark = marks.id;
+      auto made = take_early(early, writes);
       add_releases(marks, newest, inv.redis_prefix, writes);
+      if (!made.empty() && std::all_of(made.begin(), made.end(), [](bool b) { return b; })) {
+        // The update is in: answer now, then take the marks away. A
+        // release that fails leaves marks that lapse: reads read through
+        // meanwhile, never an older copy.
+        outcome.cache.assign(outcome.cached.keys.size(), cache_write_result::applied);
+        outcome.cache_redis = store_outcome::answered;
+        auto rp = self->make_response_promise<store_outcome>();
+        rp.deliver(std::move(outcome));
+        try {
+          if (auto rs = write_fenced(st.cache, writes, *st.log); !rs)
+            st.log->debug("redis: could not release {} mark(s): {}", writes.size(),
+                          client_error_text(rs.error()));
+        } catch (const std::exception& e) {
+          st.log->debug("redis: could not release marks: {}", e.what());
+        }
+        return rp;
+      }
       if (inv.defer_cache_update) {
         outcome.deferred = std::move(writes);  // the shard makes it, after answering
         return outcome;
@@ -1167,6 +1281,9 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         caf::anon_send(inv.commit_listener, atom::committed_batch::value, inv.batch);
       if (!inv.before_cache_write || outcome.cached.keys.empty()) {
         update_cache(st, writes, outcome);
+        for (std::size_t i = 0; i < made.size() && i < outcome.cache.size(); ++i)
+          if (made[i] && outcome.cache[i] != cache_write_result::failed)
+            outcome.cache[i] = cache_write_result::applied;
         return outcome;
       }
       auto rp = self->make_response_promise<store_outcome>();

@@ -67,6 +67,9 @@ struct postgres_worker_state {
   caf::error commit(const dirty_records& record, bool refuse_to_record, int64_t deadline);
   bool in_transaction = false;
   bool committed = false;
+  // Called (if set) once a batch's statement has answered with COMMIT on
+  // its way: its results, versions drawn. It must not throw.
+  std::function<void(const std::vector<store_result>&)> on_versions;
 
   // A fresh id for a transaction's pending mark, unique across workers
   // and nodes (a random part per worker, then a count).

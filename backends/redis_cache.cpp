@@ -72,6 +72,113 @@ void append_entry_read(std::string& out, std::string_view redis_key) {
   out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\np\r\n";
 }
 
+namespace {
+
+// The script calls of one round of fenced writes: up to 128 entries and
+// 4 MiB per call (a call holds Redis up while it runs, and Redis refuses a
+// command beyond its query buffer limit, 1 GiB), pipelined.
+class fence_calls {
+public:
+  explicit fence_calls(const std::vector<cache_write>& writes) : writes_(writes) {}
+
+  // The first entry of every call.
+  std::vector<std::size_t> all() const {
+    std::vector<std::size_t> firsts;
+    for (std::size_t first = 0; first < writes_.size(); first += entries_in_call(first))
+      firsts.push_back(first);
+    return firsts;
+  }
+
+  // Appends the calls (hiredis sends them with the next read, or send()).
+  void send(redis_connection& redis, const std::vector<std::size_t>& firsts) {
+    for (auto first : firsts)
+      send_call(redis, first);
+  }
+
+  // Reads the answers of every call sent; a call the script cache lost
+  // (NOSCRIPT) is sent again once the script is loaded again.
+  caf::expected<std::vector<cache_write_result>> answers(redis_connection& redis,
+                                                         spdlog::logger& log) {
+    std::vector<cache_write_result> out(writes_.size(), cache_write_result::failed);
+    auto calls = all();
+    for (int attempt = 0; attempt < 2 && !calls.empty(); ++attempt) {
+      if (attempt == 1) {
+        if (auto err = redis.reload(redis_script::fence)) {
+          redis.disconnect();
+          return make_error(ec::redis_unavailable, "cannot load the fence script");
+        }
+        send(redis, calls);
+      }
+      std::vector<std::size_t> retry;
+      for (auto first : calls) {
+        auto n = entries_in_call(first);
+        redis_reply r;
+        if (auto err = redis.next_reply(r))
+          return err;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
+          for (std::size_t j = 0; j < n; ++j) {
+            auto* e = r->element[j];
+            out[first + j] = e->type != REDIS_REPLY_INTEGER ? cache_write_result::failed
+                             : e->integer == 1                ? cache_write_result::applied
+                                                              : cache_write_result::fenced;
+          }
+        } else if (is_error_code(r.get(), "NOSCRIPT")) {
+          retry.push_back(first);
+        } else {
+          log.warn("redis: {} fenced write(s) from {} on failed: {}", n, writes_[first].redis_key,
+                   r->type == REDIS_REPLY_ERROR ? reply_text(r.get()) : "unexpected reply");
+        }
+      }
+      calls.swap(retry);
+    }
+    return out;
+  }
+
+private:
+  std::size_t entries_in_call(std::size_t first) const {
+    constexpr std::size_t per_call = 128;
+    constexpr std::size_t bytes_per_call = 4 * 1024 * 1024;
+    std::size_t n = 0, bytes = 0;
+    while (first + n < writes_.size() && n < per_call &&
+           (n == 0 || bytes + writes_[first + n].data.size() <= bytes_per_call))
+      bytes += writes_[first + n++].data.size();
+    return n;
+  }
+
+  void send_call(redis_connection& redis, std::size_t first) {
+    auto n = entries_in_call(first);
+    const auto& sha = redis.sha(redis_script::fence);
+    auto count = std::to_string(n);
+    std::vector<const char*> argv{"EVALSHA", sha.data(), count.data()};
+    std::vector<std::size_t> lens{7, sha.size(), count.size()};
+    std::vector<std::string> numbers;  // versions, TTLs and expiries as text, three per entry
+    numbers.reserve(3 * n);
+    for (std::size_t i = first; i < first + n; ++i) {
+      argv.push_back(writes_[i].redis_key.data());
+      lens.push_back(writes_[i].redis_key.size());
+    }
+    for (std::size_t i = first; i < first + n; ++i) {
+      auto& w = writes_[i];
+      numbers.push_back(std::to_string(w.version));
+      numbers.push_back(std::to_string(w.ttl_ms));
+      numbers.push_back(std::to_string(w.expires_ms));
+      auto& version = numbers[numbers.size() - 3];
+      auto& ttl = numbers[numbers.size() - 2];
+      auto& expires = numbers.back();
+      const char* kind = w.release ? "r" : w.tombstone ? "t" : w.pending ? "p" : "v";
+      argv.insert(argv.end(), {version.data(), kind, w.data.data(), ttl.data(), expires.data(),
+                               w.mark.data()});
+      lens.insert(lens.end(),
+                  {version.size(), 1, w.data.size(), ttl.size(), expires.size(), w.mark.size()});
+    }
+    redis.append(argv.size(), argv.data(), lens.data());
+  }
+
+  const std::vector<cache_write>& writes_;
+};
+
+}  // namespace
+
 caf::expected<std::vector<cache_write_result>>
 write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, spdlog::logger& log) {
   // Values that expire: their TTL now, and those too close to their expiry
@@ -116,86 +223,23 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
   }
   if (auto err = redis.connect())
     return err;
-  // Entries per script call: a call holds Redis up while it runs, and
-  // Redis refuses a command beyond its query buffer limit (1 GiB).
-  constexpr std::size_t per_call = 128;
-  constexpr std::size_t bytes_per_call = 4 * 1024 * 1024;
-  auto entries_in_call = [&](std::size_t first) {
-    std::size_t n = 0, bytes = 0;
-    while (first + n < writes.size() && n < per_call &&
-           (n == 0 || bytes + writes[first + n].data.size() <= bytes_per_call))
-      bytes += writes[first + n++].data.size();
-    return n;
-  };
-  std::vector<cache_write_result> out(writes.size(), cache_write_result::failed);
-  std::vector<std::size_t> retry;    // the first entry of each call to send again
-  std::vector<std::string> numbers;  // versions, TTLs and expiries as text, three per entry
-  auto send_call = [&](std::size_t first) {
-    auto n = entries_in_call(first);
-    const auto& sha = redis.sha(redis_script::fence);
-    auto count = std::to_string(n);
-    std::vector<const char*> argv{"EVALSHA", sha.data(), count.data()};
-    std::vector<std::size_t> lens{7, sha.size(), count.size()};
-    numbers.clear();
-    numbers.reserve(3 * n);
-    for (std::size_t i = first; i < first + n; ++i) {
-      argv.push_back(writes[i].redis_key.data());
-      lens.push_back(writes[i].redis_key.size());
-    }
-    for (std::size_t i = first; i < first + n; ++i) {
-      auto& w = writes[i];
-      numbers.push_back(std::to_string(w.version));
-      numbers.push_back(std::to_string(w.ttl_ms));
-      numbers.push_back(std::to_string(w.expires_ms));
-      auto& version = numbers[numbers.size() - 3];
-      auto& ttl = numbers[numbers.size() - 2];
-      auto& expires = numbers.back();
-      const char* kind = w.release ? "r" : w.tombstone ? "t" : "v";
-      argv.insert(argv.end(), {version.data(), kind, w.data.data(), ttl.data(), expires.data(),
-                               w.mark.data()});
-      lens.insert(lens.end(),
-                  {version.size(), 1, w.data.size(), ttl.size(), expires.size(), w.mark.size()});
-    }
-    redis.append(argv.size(), argv.data(), lens.data());
-  };
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    std::vector<std::size_t> calls;
-    if (attempt == 0)
-      for (std::size_t first = 0; first < writes.size(); first += entries_in_call(first))
-        calls.push_back(first);
-    else
-      calls.swap(retry);
-    if (calls.empty())
-      break;
-    for (auto first : calls)
-      send_call(first);
-    for (auto first : calls) {
-      auto n = entries_in_call(first);
-      redis_reply r;
-      if (auto err = redis.next_reply(r))
-        return err;
-      if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
-        for (std::size_t j = 0; j < n; ++j) {
-          auto* e = r->element[j];
-          out[first + j] = e->type != REDIS_REPLY_INTEGER ? cache_write_result::failed
-                           : e->integer == 1                ? cache_write_result::applied
-                                                            : cache_write_result::fenced;
-        }
-      } else if (is_error_code(r.get(), "NOSCRIPT")) {
-        retry.push_back(first);  // the script cache was flushed: load it again below
-      } else {
-        log.warn("redis: {} fenced write(s) from {} on failed: {}", n,
-                     writes[first].redis_key,
-                     r->type == REDIS_REPLY_ERROR ? reply_text(r.get()) : "unexpected reply");
-      }
-    }
-    if (!retry.empty())
-      if (auto err = redis.reload(redis_script::fence)) {
-        redis.disconnect();
-        return make_error(ec::redis_unavailable, "cannot load the fence script");
-      }
-  }
-  return out;
+  fence_calls calls(writes);
+  calls.send(redis, calls.all());
+  return calls.answers(redis, log);
+}
+
+caf::error send_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
+  if (auto err = redis.connect())
+    return err;
+  fence_calls calls(writes);
+  calls.send(redis, calls.all());
+  return redis.send();
+}
+
+caf::expected<std::vector<cache_write_result>>
+fenced_answers(redis_connection& redis, const std::vector<cache_write>& writes,
+               spdlog::logger& log) {
+  return fence_calls(writes).answers(redis, log);
 }
 
 namespace {

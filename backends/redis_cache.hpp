@@ -63,6 +63,14 @@ caf::error mark_answered(redis_connection& redis, const std::vector<std::string>
 caf::expected<std::vector<cache_write_result>>
 write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, spdlog::logger& log);
 
+// The same in two halves, so that the round trip overlaps other work:
+// send_fenced sends the calls (connecting first, no answer read);
+// fenced_answers reads their answers, given the same writes.
+caf::error send_fenced(redis_connection& redis, const std::vector<cache_write>& writes);
+caf::expected<std::vector<cache_write_result>>
+fenced_answers(redis_connection& redis, const std::vector<cache_write>& writes,
+               spdlog::logger& log);
+
 // Write-behind commands in one call of the enqueue script; keys under
 // `prefix`. Once the call went out, a lost connection is
 // ec::outcome_unknown: it may have run.

@@ -85,12 +85,17 @@ struct cache_write {
   // (a key the transaction did not write after all).
   std::string mark;
   bool release = false;
+  // A value written while its transaction's COMMIT is on its way: the
+  // entry takes it but keeps the mark, so no reader trusts it until a
+  // release (`release`, the same mark) follows once COMMIT has answered.
+  // Refused (not applied) when the mark is no longer there.
+  bool pending = false;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, cache_write& x) {
   return f(caf::meta::type_name("cache_write"), x.redis_key, x.version, x.tombstone, x.data,
-           x.ttl_ms, x.expire_by_ns, x.expires_ms, x.mark, x.release);
+           x.ttl_ms, x.expire_by_ns, x.expires_ms, x.mark, x.release, x.pending);
 }
 
 enum class cache_write_result : int8_t {

@@ -131,6 +131,61 @@ TEST_F(Marks, TheMarkOfAWriterThatDiedLapsesIntoAReadThrough) {
   EXPECT_TRUE(field("p").is_nil());
 }
 
+// The cache update sent beside COMMIT (the default ack): the value goes in
+// but keeps its mark, so no reader takes it before COMMIT has answered and
+// the release follows; until then fills are refused as for any mark.
+TEST_F(Marks, APendingValueStaysUnreadUntilItsReleaseAndThenIsTheCopy) {
+  ASSERT_EQ(write(value(10, "old", "")), 1);
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "a:7", 60000));
+  auto pending = value(11, "new", "a:7");
+  pending.pending = true;
+  EXPECT_EQ(write(pending), 1);
+  EXPECT_EQ(hit(), "") << "a value whose COMMIT has not answered was read";
+  EXPECT_EQ(field("p").str, "1");
+  EXPECT_EQ(write(value(10, "old", "")), 0) << "a fill landed beside a pending value";
+  auto release = value(11, "", "a:7");
+  release.release = true;
+  EXPECT_EQ(write(release), 0);
+  EXPECT_EQ(hit(), "new");
+  EXPECT_TRUE(field("p").is_nil());
+  auto ttl = resp_client(servers::get().redis_port()).cmd({"PTTL", key_}).number;
+  EXPECT_GT(ttl, 3000 * 1000) << "the copy keeps the cache TTL it was written with";
+}
+
+// Without its mark (lapsed, or never in) a pending value would be read
+// before its COMMIT: refused, and the copy there stays.
+TEST_F(Marks, APendingValueWhoseMarkIsGoneIsRefused) {
+  ASSERT_EQ(write(value(10, "old", "")), 1);
+  auto pending = value(11, "new", "never:1");
+  pending.pending = true;
+  EXPECT_EQ(write(pending), 0);
+  EXPECT_EQ(hit(), "old");
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "other:1", 60000));
+  EXPECT_EQ(write(pending), 0) << "another writer's mark is not this value's";
+  EXPECT_EQ(field("v").str, "10");
+}
+
+// The COMMIT beside which a pending value went failed, or its node died:
+// no release comes, the mark lapses, and the value goes with it.
+TEST_F(Marks, APendingValueWhoseCommitNeverAnsweredLapsesIntoAReadThrough) {
+  ASSERT_EQ(write(value(10, "old", "")), 1);
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "dead:3", 200));
+  auto pending = value(11, "uncommitted", "dead:3");
+  pending.pending = true;
+  ASSERT_EQ(write(pending), 1);
+  auto deadline = std::stoll(field("pu").str);
+  resp_client clock(servers::get().redis_port());
+  ASSERT_TRUE(eventually([&] {
+    auto t = clock.cmd({"TIME"});
+    return std::stoll(t.elements.at(0).str) * 1000 + std::stoll(t.elements.at(1).str) / 1000 >
+           deadline;
+  }));
+  EXPECT_EQ(hit(), "");
+  // The read-through finds the row as it was (version 10) and fills it.
+  EXPECT_EQ(write(value(10, "old", "")), 1);
+  EXPECT_EQ(hit(), "old");
+}
+
 // A value about to expire is not cached (its entry could outlive it): its
 // transaction's cache update leaves a tombstone at its version instead and
 // takes the mark away. The older copy never comes back.

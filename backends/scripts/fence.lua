@@ -1,5 +1,7 @@
 -- KEYS: the entries; ARGV: six per entry: version, kind ("v" value | "t"
--- tombstone | "r" only take the mark away), data, ttl in ms, expiry (a
+-- tombstone | "r" only take the mark away | "p" a value that keeps its
+-- mark: sent beside its COMMIT, it stays unread until a release "r"
+-- follows, and is refused when the mark is gone), data, ttl in ms, expiry (a
 -- write-behind value's, Unix ms, kept in field e as enqueue.lua keeps it; -1
 -- none), and the id of the mark (mark.lua) this write takes away ("" none:
 -- a fill, or a tombstone of a dirty key). Returns one integer per entry: 1
@@ -60,6 +62,8 @@ local out = {}
 for i = 1, #KEYS do
   local key, a = KEYS[i], (i - 1) * 6
   local new, kind, mark = tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 6]
+  local pending = kind == 'p'
+  if pending then kind = 'v' end
   -- Field 7: this write's own mark, read with the rest (each call from Lua
   -- costs Redis more than the command it runs).
   local own = mark ~= '' and 'p:' .. mark or nil
@@ -70,8 +74,9 @@ for i = 1, #KEYS do
     cur = {}
   end
   local marks = tonumber(cur[4]) or 0
+  local has_own = own ~= nil and cur[7] ~= false and cur[7] ~= nil
   local released = false
-  if marks > 0 and own and cur[7] then
+  if marks > 0 and own and cur[7] and not pending then
     marks = marks - 1
     released = true
     if marks == 0 then redis.call('HDEL', key, own, 'p', 'pu')
@@ -83,9 +88,14 @@ for i = 1, #KEYS do
   if marks > 0 then
     local lapsed
     marks, lapsed = drop_lapsed(key)
-    if lapsed then cur = {} end
+    if lapsed then
+      cur = {}
+      if has_own then has_own = redis.call('HEXISTS', key, own) == 1 end
+    end
   end
   local write = kind ~= 'r' and not (marks > 0 and mark == '' and kind == 'v')
+  -- Without its mark a pending value would be read before its COMMIT.
+  if pending and not has_own then write = false end
   if write and cur[1] then
     local v = tonumber(cur[1]) or -1
     write = v < new or (v == new and kind == 'v' and cur[2] == 't')
