@@ -305,6 +305,8 @@ struct early_update {
 void send_early(postgres_worker_state& st, early_update& early, const std::vector<store_op>& ops,
                 const invalidation& inv, const std::vector<store_result>& drawn,
                 const std::string& mark) noexcept try {
+  if (inv.cache_ttl_ms.size() != ops.size())
+    return;
   auto writes = cache_writes(ops, inv, drawn, newest_ops(ops, inv, drawn));
   // Tombstones and values that expire take the way after COMMIT.
   for (auto& w : writes)
@@ -333,6 +335,17 @@ void settle_early(postgres_worker_state& st, early_update& early) noexcept try {
     early.results = std::move(*rs);
 } catch (const std::exception&) {
   early.results.clear();
+}
+
+// The last of a cache update, once the shard has its answer: releases of
+// marks (and writes the early update did not make). What fails here leaves
+// marks that lapse, never an older copy that reads as current.
+void release_after_answer(postgres_worker_state& st, const std::vector<cache_write>& writes) noexcept try {
+  if (auto rs = write_fenced(st.cache, writes, *st.log); !rs)
+    st.log->debug("redis: could not release {} mark(s): {}", writes.size(),
+                  client_error_text(rs.error()));
+} catch (const std::exception& e) {
+  st.log->debug("redis: could not release marks: {}", e.what());
 }
 
 // The writes of the cache update after COMMIT that the early update has
@@ -1204,7 +1217,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (marks.in_flight)
         may_commit = [&] { return landed(st, marks); };
       early_update early;
-      if (marks.in_flight && !inv.defer_cache_update && !inv.before_cache_write)
+      if (marks.in_flight && !inv.before_cache_write)
         st.on_versions = [&](const std::vector<store_result>& drawn) {
           send_early(st, early, ops, inv, drawn, marks.id);
         };
@@ -1215,7 +1228,10 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       auto ran = st.run_ops(ops, deadline, may_commit);
       st.on_versions = nullptr;
       landed(st, marks);
-      settle_early(st, early);
+      // ack = "after-commit" answers before the early update's answers.
+      bool answer_first = inv.defer_cache_update && ran && st.committed;
+      if (!answer_first)
+        settle_early(st, early);
       outcome.redis = marks.redis;
       if (!ran) {
         // Values sent beside a COMMIT that failed keep their mark, which lapses.
@@ -1246,12 +1262,30 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       outcome.cached = std::move(record);
       // Without a mark (Redis failed before COMMIT) there is no update:
       // Redis would most likely fail again, and the keys are recorded.
-      if (marks.id.empty() || inv.cache_ttl_ms.empty())
+      if (marks.id.empty() || inv.cache_ttl_ms.empty()) {
+        settle_early(st, early);
         return outcome;
+      }
       outcome.mark = marks.id;
       auto writes = cache_writes(ops, inv, outcome.results, newest);
       for (auto& w : writes)
         w.mark = marks.id;
+      if (answer_first && early.in_flight) {
+        // Committed: answer, then read the early update's answers and take
+        // the marks away, or make the writes it did not. Should that fail,
+        // the marks lapse: reads read through meanwhile, as after any
+        // answer of this ack.
+        outcome.cache.assign(outcome.cached.keys.size(), cache_write_result::applied);
+        outcome.cache_redis = store_outcome::answered;
+        auto rp = self->make_response_promise<store_outcome>();
+        rp.deliver(std::move(outcome));
+        settle_early(st, early);
+        take_early(early, writes);
+        add_releases(marks, newest, inv.redis_prefix, writes);
+        release_after_answer(st, writes);
+        return rp;
+      }
+      settle_early(st, early);  // (if not read yet: after-commit, the early update refused)
       auto made = take_early(early, writes);
       add_releases(marks, newest, inv.redis_prefix, writes);
       if (!made.empty() && std::all_of(made.begin(), made.end(), [](bool b) { return b; })) {
@@ -1262,13 +1296,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         outcome.cache_redis = store_outcome::answered;
         auto rp = self->make_response_promise<store_outcome>();
         rp.deliver(std::move(outcome));
-        try {
-          if (auto rs = write_fenced(st.cache, writes, *st.log); !rs)
-            st.log->debug("redis: could not release {} mark(s): {}", writes.size(),
-                          client_error_text(rs.error()));
-        } catch (const std::exception& e) {
-          st.log->debug("redis: could not release marks: {}", e.what());
-        }
+        release_after_answer(st, writes);
         return rp;
       }
       if (inv.defer_cache_update) {

@@ -298,10 +298,12 @@ TEST_F(Service, AWriteWhoseRowIsLockedWaitsForTheLockThenCommits) {
   EXPECT_EQ(c.cmd({"GET", other}).str, "both");
 }
 
-// With the default ack a SET's cache update goes to Redis beside its COMMIT
-// (a value that keeps the transaction's mark), not after it. A COMMIT that
+// A SET's cache update goes to Redis beside its COMMIT (a value that keeps
+// the transaction's mark), not after it, with either ack. A COMMIT that
 // PostgreSQL refuses (here a deferred constraint trigger) must leave that
-// value unread: the write fails, and every read returns the value before it.
+// value unread: the write fails, and every read returns the value before
+// it. An acknowledged write is then read back, at once and after its
+// release.
 TEST_F(Service, AValueSentBesideACommitThatFailsIsNeverRead) {
   sql("CREATE TABLE IF NOT EXISTS commit_notes (id text PRIMARY KEY, note text NOT NULL, "
       "version bigint NOT NULL DEFAULT 0)");
@@ -311,31 +313,40 @@ TEST_F(Service, AValueSentBesideACommitThatFailsIsNeverRead) {
   sql("DROP TRIGGER IF EXISTS refuse_boom ON commit_notes");
   sql("CREATE CONSTRAINT TRIGGER refuse_boom AFTER INSERT OR UPDATE ON commit_notes "
       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_boom()");
-  auto cfg = suite_config();
-  namespace_config ns;
-  ns.prefix = "cn:";
-  ns.table = "commit_notes";
-  ns.key_column = "id";
-  ns.value_column = "note";
-  ns.type = value_type::text;
-  cfg.namespaces.push_back(ns);
-  // No test gate on the cache update: it may then go beside COMMIT.
-  auto notes = start_with_hooks(*sys_, cfg, shard_hooks{});
-  resp_client c(notes->port());
-  auto k = key("cn:");
-  ASSERT_EQ(c.cmd({"SET", k, "fine"}).str, "OK");
-  auto refused = c.cmd({"SET", k, "boom"});
-  EXPECT_NE(refused.str.find("refused at commit"), std::string::npos) << refused;
-  auto entry = redis_entry(k);
-  EXPECT_EQ(field(entry, "d"), "boom") << "the update did not go beside COMMIT: " << entry;
-  EXPECT_FALSE(field(entry, "p").empty()) << "an uncommitted value is readable: " << entry;
-  EXPECT_EQ(c.cmd({"GET", k}).str, "fine");
-  EXPECT_EQ(sql("SELECT note FROM commit_notes WHERE id = $1", k.substr(3))[0][0].as<std::string>(),
-            "fine");
-  // The next write's own release leaves the earlier mark to lapse, unread.
-  ASSERT_EQ(c.cmd({"SET", k, "later"}).str, "OK");
-  EXPECT_EQ(c.cmd({"GET", k}).str, "later");
-  notes->stop();
+  for (bool after_commit : {false, true}) {
+    SCOPED_TRACE(after_commit ? "ack = after-commit" : "ack = after-cache-update");
+    auto cfg = suite_config();
+    namespace_config ns;
+    ns.prefix = "cn:";
+    ns.table = "commit_notes";
+    ns.key_column = "id";
+    ns.value_column = "note";
+    ns.type = value_type::text;
+    ns.ack_after_commit = after_commit;
+    cfg.namespaces.push_back(ns);
+    // No test gate on the cache update: it may then go beside COMMIT.
+    auto notes = start_with_hooks(*sys_, cfg, shard_hooks{});
+    resp_client c(notes->port());
+    auto k = key("cn:");
+    ASSERT_EQ(c.cmd({"SET", k, "fine"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", k}).str, "fine");
+    ASSERT_TRUE(eventually([&] { return field(redis_entry(k), "p").empty(); }))
+      << "the release never came: " << redis_entry(k);
+    EXPECT_EQ(field(redis_entry(k), "d"), "fine");
+    auto refused = c.cmd({"SET", k, "boom"});
+    EXPECT_NE(refused.str.find("refused at commit"), std::string::npos) << refused;
+    auto entry = redis_entry(k);
+    EXPECT_EQ(field(entry, "d"), "boom") << "the update did not go beside COMMIT: " << entry;
+    EXPECT_FALSE(field(entry, "p").empty()) << "an uncommitted value is readable: " << entry;
+    EXPECT_EQ(c.cmd({"GET", k}).str, "fine");
+    EXPECT_EQ(
+      sql("SELECT note FROM commit_notes WHERE id = $1", k.substr(3))[0][0].as<std::string>(),
+      "fine");
+    // The next write's own release leaves the failed one's mark to lapse, unread.
+    ASSERT_EQ(c.cmd({"SET", k, "later"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", k}).str, "later");
+    notes->stop();
+  }
   sql("DROP TABLE commit_notes");
   sql("DROP FUNCTION refuse_boom()");
 }
