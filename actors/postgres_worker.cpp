@@ -1217,7 +1217,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       if (marks.in_flight)
         may_commit = [&] { return landed(st, marks); };
       early_update early;
-      if (marks.in_flight && !inv.before_cache_write)
+      if (marks.in_flight && inv.beside_commit && !inv.before_cache_write)
         st.on_versions = [&](const std::vector<store_result>& drawn) {
           send_early(st, early, ops, inv, drawn, marks.id);
         };

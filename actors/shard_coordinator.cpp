@@ -919,6 +919,7 @@ void flush(self_ptr self) {
     inv.cache_ttl_ms.push_back(st.cache_ttl_of(op.kind, op.expiry, op.expiry_ms, op.ns));
   inv.min_cache_ttl_ms = st.clamp_ttl(1);
   inv.before_cache_write = st.cfg.hooks.before_cache_write;
+  inv.beside_commit = st.cfg.hooks.cache_update_beside_commit;
   inv.defer_cache_update = std::all_of(plan.ops.begin(), plan.ops.end(), [&](const store_op& op) {
     return st.cfg.spaces->at(op.ns).ack_after_commit;
   });

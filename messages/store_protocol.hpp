@@ -153,13 +153,16 @@ struct invalidation {
   // not wait for this one's cache update and answer.
   caf::actor commit_listener;
   uint64_t batch = 0;
+  // A batch of SETs may send its cache update beside COMMIT
+  // (shard_hooks::cache_update_beside_commit).
+  bool beside_commit = false;
 };
 
 template <class F>
 typename F::result_type inspect(F& f, invalidation& x) {
   return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
            x.required, x.cache_ttl_ms, x.min_cache_ttl_ms, x.before_cache_write,
-           x.defer_cache_update, x.commit_listener, x.batch);
+           x.defer_cache_update, x.commit_listener, x.batch, x.beside_commit);
 }
 
 struct store_outcome {

@@ -324,8 +324,10 @@ TEST_F(Service, AValueSentBesideACommitThatFailsIsNeverRead) {
     ns.type = value_type::text;
     ns.ack_after_commit = after_commit;
     cfg.namespaces.push_back(ns);
-    // No test gate on the cache update: it may then go beside COMMIT.
-    auto notes = start_with_hooks(*sys_, cfg, shard_hooks{});
+    // No test gate on the cache update, and the update beside COMMIT on.
+    shard_hooks beside;
+    beside.cache_update_beside_commit = true;
+    auto notes = start_with_hooks(*sys_, cfg, beside);
     resp_client c(notes->port());
     auto k = key("cn:");
     ASSERT_EQ(c.cmd({"SET", k, "fine"}).str, "OK");
