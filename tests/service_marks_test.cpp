@@ -64,6 +64,17 @@ protected:
     return resp_client(servers::get().redis_port()).cmd({"HGET", key_, name});
   }
 
+  // Waits until Redis's clock has passed the entry's latest mark deadline.
+  bool marks_lapsed() {
+    auto deadline = std::stoll(field("pu").str);
+    resp_client clock(servers::get().redis_port());
+    return eventually([&] {
+      auto t = clock.cmd({"TIME"});
+      return std::stoll(t.elements.at(0).str) * 1000 + std::stoll(t.elements.at(1).str) / 1000 >
+             deadline;
+    });
+  }
+
   redis_connection redis_;
   std::string key_;
 };
@@ -116,13 +127,7 @@ TEST_F(Marks, AValueWrittenBesideALiveMarkOutlivesTheMark) {
 TEST_F(Marks, TheMarkOfAWriterThatDiedLapsesIntoAReadThrough) {
   ASSERT_EQ(write(value(10, "old", "")), 1);
   ASSERT_FALSE(mark_pending(redis_, {key_}, "dead:1", 200));  // its writer never comes back
-  auto deadline = std::stoll(field("pu").str);
-  resp_client clock(servers::get().redis_port());
-  ASSERT_TRUE(eventually([&] {
-    auto t = clock.cmd({"TIME"});
-    return std::stoll(t.elements.at(0).str) * 1000 + std::stoll(t.elements.at(1).str) / 1000 >
-           deadline;
-  }));
+  ASSERT_TRUE(marks_lapsed());
   // Readers do not judge the deadline (their clocks are not Redis's): still a miss.
   EXPECT_EQ(hit(), "");
   // The read-through's fill finds the lapsed mark and starts over from the row.
@@ -173,13 +178,7 @@ TEST_F(Marks, APendingValueWhoseCommitNeverAnsweredLapsesIntoAReadThrough) {
   auto pending = value(11, "uncommitted", "dead:3");
   pending.pending = true;
   ASSERT_EQ(write(pending), 1);
-  auto deadline = std::stoll(field("pu").str);
-  resp_client clock(servers::get().redis_port());
-  ASSERT_TRUE(eventually([&] {
-    auto t = clock.cmd({"TIME"});
-    return std::stoll(t.elements.at(0).str) * 1000 + std::stoll(t.elements.at(1).str) / 1000 >
-           deadline;
-  }));
+  ASSERT_TRUE(marks_lapsed());
   EXPECT_EQ(hit(), "");
   // The read-through finds the row as it was (version 10) and fills it.
   EXPECT_EQ(write(value(10, "old", "")), 1);
