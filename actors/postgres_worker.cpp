@@ -289,8 +289,8 @@ void release_marks(postgres_worker_state& st, const marking& marks,
                   client_error_text(rs.error()));
 }
 
-// With the default ack, a batch of SETs sends its cache update beside its
-// COMMIT rather than after it: values that keep the transaction's mark
+// With shard_hooks::cache_update_beside_commit, a batch of SETs sends its
+// cache update beside its COMMIT rather than after it: values that keep the transaction's mark
 // (cache_write::pending), so that no reader trusts them before COMMIT has
 // answered, when a release takes the mark away. The update thus costs the
 // client no round trip of its own. If COMMIT fails, the mark stays and
@@ -366,7 +366,6 @@ std::vector<bool> take_early(const early_update& early, std::vector<cache_write>
   }
   return in;
 }
-
 
 // A SET's value as a text parameter of the batched upserts: bytea goes as
 // hex (decoded in SQL), anything else as it is.
@@ -1226,7 +1225,6 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         ~forget() { st.on_versions = nullptr; }
       } forget_early{st};
       auto ran = st.run_ops(ops, deadline, may_commit);
-      st.on_versions = nullptr;
       landed(st, marks);
       // ack = "after-commit" answers before the early update's answers.
       bool answer_first = inv.defer_cache_update && ran && st.committed;
@@ -1270,15 +1268,21 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       auto writes = cache_writes(ops, inv, outcome.results, newest);
       for (auto& w : writes)
         w.mark = marks.id;
+      // Answers the shard with the cache update counted as made; what is
+      // left of it follows (release_after_answer).
+      auto answer_now = [&] {
+        outcome.cache.assign(outcome.cached.keys.size(), cache_write_result::applied);
+        outcome.cache_redis = store_outcome::answered;
+        auto rp = self->make_response_promise<store_outcome>();
+        rp.deliver(std::move(outcome));
+        return rp;
+      };
       if (answer_first && early.in_flight) {
         // Committed: answer, then read the early update's answers and take
         // the marks away, or make the writes it did not. Should that fail,
         // the marks lapse: reads read through meanwhile, as after any
         // answer of this ack.
-        outcome.cache.assign(outcome.cached.keys.size(), cache_write_result::applied);
-        outcome.cache_redis = store_outcome::answered;
-        auto rp = self->make_response_promise<store_outcome>();
-        rp.deliver(std::move(outcome));
+        auto rp = answer_now();
         settle_early(st, early);
         take_early(early, writes);
         add_releases(marks, newest, inv.redis_prefix, writes);
@@ -1292,10 +1296,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         // The update is in: answer now, then take the marks away. A
         // release that fails leaves marks that lapse: reads read through
         // meanwhile, never an older copy.
-        outcome.cache.assign(outcome.cached.keys.size(), cache_write_result::applied);
-        outcome.cache_redis = store_outcome::answered;
-        auto rp = self->make_response_promise<store_outcome>();
-        rp.deliver(std::move(outcome));
+        auto rp = answer_now();
         release_after_answer(st, writes);
         return rp;
       }

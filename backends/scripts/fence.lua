@@ -74,9 +74,9 @@ for i = 1, #KEYS do
     cur = {}
   end
   local marks = tonumber(cur[4]) or 0
-  local has_own = own ~= nil and cur[7] ~= false and cur[7] ~= nil
+  local has_own = own ~= nil and cur[7] ~= nil and cur[7] ~= false
   local released = false
-  if marks > 0 and own and cur[7] and not pending then
+  if marks > 0 and has_own and not pending then
     marks = marks - 1
     released = true
     if marks == 0 then redis.call('HDEL', key, own, 'p', 'pu')
