@@ -5,7 +5,41 @@
 
 namespace wtcache {
 
-reply_reader::reply_reader() : reader_(redisReaderCreate()) {}
+namespace {
+
+// hiredis allocates an array's element pointers as soon as it reads the
+// header, so "*300000000" alone would take 2.4 GB. No reply the cache
+// reader asks for comes near this; a longer one fails the stream.
+constexpr int max_array_elements = 1 << 20;
+
+const redisReplyObjectFunctions* hiredis_functions() {
+  static const redisReplyObjectFunctions* fns = [] {
+    auto* r = redisReaderCreate();
+    auto* f = r->fn;  // hiredis's own, which lives as long as the library
+    redisReaderFree(r);
+    return f;
+  }();
+  return fns;
+}
+
+void* bounded_array(const redisReadTask* task, int elements) {
+  if (elements > max_array_elements)
+    return nullptr;  // the reader fails the stream
+  return hiredis_functions()->createArray(task, elements);
+}
+
+redisReplyObjectFunctions* bounded_functions() {
+  static redisReplyObjectFunctions fns = [] {
+    auto f = *hiredis_functions();
+    f.createArray = bounded_array;
+    return f;
+  }();
+  return &fns;
+}
+
+}  // namespace
+
+reply_reader::reply_reader() : reader_(redisReaderCreateWithFunctions(bounded_functions())) {}
 
 reply_reader::~reply_reader() { redisReaderFree(reader_); }
 

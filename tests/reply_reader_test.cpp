@@ -72,3 +72,19 @@ TEST(ReplyReader, JunkEndsTheStreamForGood) {
     EXPECT_EQ(r.next(one), reply_reader::status::error);
   }
 }
+
+// hiredis allocates an array's element pointers on reading its header: a
+// header of hundreds of millions fails the stream rather than take GBs.
+// One of a legitimate size still reads.
+TEST(ReplyReader, AnArrayHeaderFarBeyondAnyReplyEndsTheStream) {
+  reply_reader r;
+  std::string huge = "*300000000\r\n$1\r\na\r\n";
+  r.feed(huge.data(), huge.size());
+  redis_reply one;
+  EXPECT_EQ(r.next(one), reply_reader::status::error);
+  reply_reader ok;
+  std::string two = "*2\r\n:1\r\n:2\r\n";
+  ok.feed(two.data(), two.size());
+  ASSERT_EQ(ok.next(one), reply_reader::status::reply);
+  EXPECT_EQ(one->elements, 2u);
+}
