@@ -859,12 +859,21 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     values.push_back(value_parameter(ops[k].value, bytea));
   }
   bool single = ops.size() == 1;
+  bool trying = static_cast<bool>(may_commit);
   std::vector<std::string> params;
   if (single)
     params = {std::to_string(locks.front()), keys.front(), values.front()};
   else
     params = {number_array(locks), std::to_string(ops.size()), text_array(keys),
               text_array(values), number_array(sources)};
+  // The statement that goes with its COMMIT writes nothing past the
+  // deadline, on PostgreSQL's clock: sent, but run only after the shard
+  // gave up on it (the server was paused), it would otherwise commit after
+  // the key's next write, which another connection has made meanwhile. The
+  // shard gives up the Redis timeout and worker_margin later, which is how
+  // far apart the two hosts' clocks may be.
+  if (trying)
+    params.push_back(std::to_string(unix_ms_of(deadline)));
   std::vector<const char*> values_of;
   for (auto& p : params)
     values_of.push_back(p.c_str());
@@ -876,7 +885,6 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
   // lock of a writer that takes none, the keyspace scan's delete or another
   // program; a later write of the key then waits for this one's lock, so it
   // cannot be overtaken.)
-  bool trying = static_cast<bool>(may_commit);
   auto name = stmt(single ? (trying ? "Q" : "S") : (trying ? "T" : "L"), ns);
   PGconn* pg = db.raw();
   // A server that went away while the session was idle has said so (or

@@ -63,7 +63,8 @@ void spawn_slot(self_ptr self, std::size_t i) {
   switch (s.what) {
     case kind::postgres:
       s.postgres_worker = self->spawn<caf::detached + caf::monitored>(
-        postgres_worker, postgres_worker_settings{st.cfg.postgres_url, st.cfg.spaces,
+        postgres_worker, postgres_worker_settings{with_application_name(st.cfg.postgres_url, "wtcached-worker"),
+                                                  st.cfg.spaces,
                                                   st.cfg.postgres_timeout, st.cfg.redis,
                                                   st.cfg.redis_timeout, st.cfg.metrics,
                                                   st.cfg.max_value_bytes, st.cfg.log});
@@ -84,7 +85,8 @@ void spawn_slot(self_ptr self, std::size_t i) {
       st.live->push_back(caf::actor_cast<caf::strong_actor_ptr>(s.writer_worker));
       break;
     case kind::watch: {
-      dirty_watch_settings w{st.cfg.postgres_url, st.cfg.spaces, st.cfg.postgres_timeout,
+      dirty_watch_settings w{with_application_name(st.cfg.postgres_url, "wtcached-dirty-watch"),
+                             st.cfg.spaces, st.cfg.postgres_timeout,
                              st.cfg.dirty_lease, st.cfg.shards, st.cfg.health, st.cfg.log};
       s.watch = self->spawn<caf::monitored>(dirty_watch, std::move(w));
       s.address = s.watch.address();

@@ -77,7 +77,8 @@ writer_settings writer_settings_from(const config& cfg, const namespace_config& 
   w.stream_index = stream;
   w.redis_prefix = cfg.redis_key_prefix;
   w.redis = parse_redis_url(cfg.redis_url, "redis.url");
-  w.postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
+  w.postgres_url = with_application_name(
+    with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout), "wtcached-writer");
   w.redis_timeout = cfg.redis_timeout;
   w.postgres_timeout = cfg.postgres_timeout;
   w.tombstone_ttl = cfg.tombstone_ttl;

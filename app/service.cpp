@@ -215,7 +215,8 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
   validate_config(cfg);
   auto redis = parse_redis_url(cfg.redis_url, "redis.url");
   check_postgres_url(cfg.postgres_url, "postgres.url");
-  auto postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
+  auto postgres_url = with_application_name(
+    with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout), "wtcached");
   prepare_schema(postgres_url, cfg.namespaces);
   {
     sigpipe_blocked on_this_thread;  // the host's thread drives hiredis here

@@ -84,18 +84,27 @@ void check_postgres_url(const std::string& url, const std::string& field) {
     throw config_error(field, "invalid port \"" + bad_port + "\"");
 }
 
+namespace {
+
+// The URL with `key=value` added as a query parameter, unless it has one.
+std::string with_parameter(std::string url, const std::string& key, const std::string& value) {
+  if (url.find(key + "=") != std::string::npos)
+    return url;
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + key + "=" + value;
+}
+
+}  // namespace
+
 std::string with_connection_timeouts(const std::string& url, std::chrono::milliseconds timeout) {
-  std::string out = url;
-  auto add = [&](const std::string& key, long long value) {
-    if (out.find(key + "=") != std::string::npos)
-      return;
-    out += (out.find('?') == std::string::npos ? "?" : "&") + key + "=" + std::to_string(value);
-  };
   // libpq (15) counts connect_timeout in whole seconds of time(): N waits
   // between N - 1 and N seconds, so one more second than the timeout.
-  add("connect_timeout", std::max<long long>(2, (timeout.count() + 999) / 1000) + 1);
-  add("tcp_user_timeout", timeout.count() + 2000);
-  return out;
+  auto out = with_parameter(url, "connect_timeout",
+                            std::to_string(std::max<long long>(2, (timeout.count() + 999) / 1000) + 1));
+  return with_parameter(out, "tcp_user_timeout", std::to_string(timeout.count() + 2000));
+}
+
+std::string with_application_name(const std::string& url, const std::string& name) {
+  return with_parameter(url, "application_name", name);
 }
 
 std::string redact_url(const std::string& url) {

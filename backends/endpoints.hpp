@@ -27,6 +27,9 @@ void check_postgres_url(const std::string& url, const std::string& field);
 // them): a PostgreSQL host that stops answering must not block a worker, or
 // shutdown, for the kernel's TCP timeouts (many minutes).
 std::string with_connection_timeouts(const std::string& url, std::chrono::milliseconds timeout);
+// The URL with application_name set to `name` (unless it sets one), so that
+// pg_stat_activity tells wtcached's connections, and what each is for, apart.
+std::string with_application_name(const std::string& url, const std::string& name);
 // The URL with any password replaced by "***", for logs and banners.
 std::string redact_url(const std::string& url);
 // A TCP port; 0 only where `zero_ok` (a listener: pick a free one).

@@ -25,6 +25,14 @@ inline int64_t unix_now_ms() {
     .count();
 }
 
+// The deadline on this node's wall clock, Unix milliseconds: for a
+// statement that checks it against PostgreSQL's clock.
+inline int64_t unix_ms_of(int64_t deadline_ns) {
+  auto left = std::chrono::nanoseconds(
+    deadline_ns - std::chrono::steady_clock::now().time_since_epoch().count());
+  return unix_now_ms() + std::chrono::duration_cast<std::chrono::milliseconds>(left).count();
+}
+
 // An expiry (Unix ms; -1 none) that has passed at `now_ms`.
 inline bool expired_by(int64_t expires_ms, int64_t now_ms) {
   return expires_ms >= 0 && expires_ms <= now_ms;

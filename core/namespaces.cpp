@@ -204,6 +204,14 @@ std::string upsert_returning_versions(const namespace_config& ns, const std::str
          " FROM n LEFT JOIN w ON w.ver = n.ver" + order;
 }
 
+// For the upserts that go with their COMMIT: true while PostgreSQL's clock
+// is short of the deadline `param` (Unix ms). Evaluated once the locks are
+// taken, so a statement that reaches the server late (it was paused, or
+// stalled) writes nothing, and its COMMIT commits nothing.
+std::string before_deadline(const std::string& param) {
+  return "clock_timestamp() < to_timestamp(" + param + "::bigint / 1000.0::float8) ";
+}
+
 }  // namespace
 
 std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
@@ -213,7 +221,8 @@ std::string build_locked_upsert(const namespace_config& ns, const std::string& k
                     : std::string("SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(x)) AS busy ");
   return "WITH l AS MATERIALIZED (" + locks + "FROM unnest($1::bigint[]) AS x), "
          "d AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
-         "FROM l, generate_series(1, $2::int) " + (wait ? "" : "WHERE l.busy = 0 ") +
+         "FROM l, generate_series(1, $2::int) " +
+         (wait ? "" : "WHERE l.busy = 0 AND " + before_deadline("$6")) +
          "ORDER BY ver), "
          "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), " +
          upsert_returning_versions(
@@ -230,7 +239,7 @@ std::string build_single_locked_upsert(const namespace_config& ns, const std::st
                    : std::string("SELECT pg_try_advisory_xact_lock($1::bigint) AS ok");
   return "WITH l AS MATERIALIZED (" + lock + "), "
          "n AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
-         "FROM l" + (wait ? "" : " WHERE l.ok") + "), " +
+         "FROM l" + (wait ? "" : " WHERE l.ok AND " + before_deadline("$4")) + "), " +
          upsert_returning_versions(ns, key_type, value_type,
                                    " FROM (SELECT $2::text AS k, $3::text AS v) AS x, n", "");
 }

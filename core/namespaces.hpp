@@ -116,12 +116,15 @@ std::string build_key_page(const namespace_config& ns, const std::string& key_ty
 // rows written]. `wait = false`: a key's lock that is taken is not waited
 // for; then nothing is written and no row comes back (so COMMIT can go in
 // the same round trip: the statement never queues behind another writer of
-// the key).
+// the key). It also writes nothing once PostgreSQL's clock has passed $6,
+// the deadline in Unix ms: a statement that reaches the server late (paused,
+// stalled) must not commit after the shard has given up on it and let the
+// key's next write go ahead on another connection.
 std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
                                 const std::string& value_type, bool wait = true);
 // The same for a batch of one SET, a lighter plan (no arrays, sorts or
 // window): $1 the row lock, $2 the key, $3 the value (as text, hex for
-// bytea). The same rows come back.
+// bytea), and for `wait = false` $4 the deadline. The same rows come back.
 std::string build_single_locked_upsert(const namespace_config& ns, const std::string& key_type,
                                        const std::string& value_type, bool wait = true);
 

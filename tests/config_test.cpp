@@ -123,6 +123,15 @@ TEST(Config, PostgresUrlsGetConnectionTimeouts) {
             "postgresql://u@h/db?sslmode=require&connect_timeout=9&tcp_user_timeout=5000");
 }
 
+// pg_stat_activity names wtcached's connections by what they are for,
+// unless the URL names them itself.
+TEST(Config, PostgresUrlsGetAnApplicationNameUnlessTheyHaveOne) {
+  EXPECT_EQ(with_application_name("postgresql://u@h/db?connect_timeout=4", "wtcached-worker"),
+            "postgresql://u@h/db?connect_timeout=4&application_name=wtcached-worker");
+  EXPECT_EQ(with_application_name("postgresql://u@h/db?application_name=shop", "wtcached-worker"),
+            "postgresql://u@h/db?application_name=shop");
+}
+
 TEST(Config, WriteBehindNamespacesHaveTheirOwnOptions) {
   auto cfg = parse_config_text(R"(
 [[namespace]]

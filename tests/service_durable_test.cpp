@@ -1,8 +1,11 @@
 // Promises 1 and 2 through the service: an acknowledged write is committed
 // in PostgreSQL (checked there), and a write that answers an error changed
 // nothing, or says its outcome is unknown. Group commit keeps both.
+#include <csignal>
 #include <future>
 #include <set>
+
+#include <signal.h>
 
 #include <gtest/gtest.h>
 
@@ -178,6 +181,94 @@ TEST_F(Service, AWriteThatMissesItsDeadlineSaysTheOutcomeIsUnknown) {
   // It had committed: the row is there, and reads agree with it.
   EXPECT_TRUE(eventually([&] { return c.cmd({"GET", k}).str == "late"; }));
   EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", k).size(), 1u);
+}
+
+// The backends of the workers of a service started since `before` was
+// taken (pids of wtcached-worker connections).
+std::set<int> worker_backends() {
+  std::set<int> pids;
+  for (auto row : sql("SELECT pid FROM pg_stat_activity WHERE application_name = 'wtcached-worker'"))
+    pids.insert(row[0].as<int>());
+  return pids;
+}
+
+// A SET that goes with its COMMIT in one round trip, sent to a PostgreSQL
+// backend that is stopped (SIGSTOP: its socket takes the bytes, nothing
+// runs them), is given up on by its deadline ("outcome unknown"). The key's
+// next write goes through the other worker and is acknowledged. When the
+// stopped backend runs again, the stale statement must write nothing: had
+// it committed then, its value would come after the acknowledged one.
+TEST_F(Service, AWriteGivenUpOnNeverCommitsAfterTheNextWriteOfItsKey) {
+  for (bool beside : {false, true}) {
+    SCOPED_TRACE(beside ? "cache update beside COMMIT" : "cache update after COMMIT");
+    auto before = worker_backends();
+    auto cfg = suite_config();
+    cfg.postgres_pool = 2;
+    cfg.shards = 1;
+    cfg.postgres_timeout = 500ms;
+    cfg.redis_timeout = 300ms;
+    cfg.request_timeout = 3000ms;
+    shard_hooks hooks;
+    hooks.cache_update_beside_commit = beside;
+    auto s = start_with_hooks(*sys_, cfg, hooks);
+    resp_client c(s->port());
+    auto k = key();
+    std::vector<int> mine;
+    ASSERT_TRUE(eventually([&] {
+      EXPECT_EQ(c.cmd({"SET", k, "before"}).str, "OK");
+      mine.clear();
+      for (int pid : worker_backends())
+        if (!before.count(pid))
+          mine.push_back(pid);
+      return mine.size() == 2;
+    })) << "the two workers never connected";
+    int stopped = mine.front();
+    auto changed = [&] {
+      return sql("SELECT state_change::text FROM pg_stat_activity WHERE pid = $1", stopped)[0][0]
+        .as<std::string>();
+    };
+    auto last_change = changed();
+    ASSERT_EQ(::kill(stopped, SIGSTOP), 0);
+    struct resume {
+      int pid;
+      ~resume() { ::kill(pid, SIGCONT); }
+    } resume_at_exit{stopped};
+    // Round robin: within a few writes one goes to the stopped backend.
+    std::string stalled;
+    for (int i = 0; i < 4 && stalled.empty(); ++i) {
+      auto v = "stalled" + std::to_string(i);
+      auto r = c.cmd({"SET", k, v});
+      if (r.str.rfind("ERR outcome unknown", 0) == 0)
+        stalled = v;
+      else
+        ASSERT_EQ(r.str, "OK");
+    }
+    ASSERT_FALSE(stalled.empty()) << "no write went to the stopped backend";
+    std::string acked;
+    for (int i = 0; i < 4 && acked.empty(); ++i) {
+      auto v = "next" + std::to_string(i);
+      if (c.cmd({"SET", k, v}).str == "OK")
+        acked = v;
+    }
+    ASSERT_FALSE(acked.empty()) << "no later write was acknowledged";
+    // (A read may go to the stuck worker and time out, but never go back.)
+    auto read = c.cmd({"GET", k});
+    if (!read.is_error()) {
+      EXPECT_EQ(read.str, acked);
+    }
+    ASSERT_EQ(::kill(stopped, SIGCONT), 0);
+    // The stopped backend runs what it was sent, up to its sync.
+    EXPECT_TRUE(eventually([&] {
+      auto r = sql("SELECT state, state_change::text FROM pg_stat_activity WHERE pid = $1", stopped);
+      return r.empty() ||
+             (r[0][0].as<std::string>() == "idle" && r[0][1].as<std::string>() != last_change);
+    }));
+    EXPECT_EQ(pqxx::binarystring(sql("SELECT value FROM wtcache_kv WHERE key = $1", k)[0][0]).str(),
+              acked) << "the write given up on (\"" << stalled << "\") committed after it";
+    EXPECT_TRUE(eventually([&] { return c.cmd({"GET", k}).str == acked; }));
+    EXPECT_EQ(c.cmd({"GET", k}).str, acked);
+    s->stop();
+  }
 }
 
 // A lone SET goes in pipelined with its BEGIN; when PostgreSQL refuses it,
