@@ -120,14 +120,19 @@ TEST_F(Service, CacheHitsGoOverTheCacheReadersOwnConnectionWhichComesBack) {
            std::stoll(info_field(c, "cache_reader_connections")) == connects + 1;
   }));
   // A new connection, and it serves the hits again (nothing else sends
-  // HMGET over it).
-  EXPECT_EQ(c.cmd({"GET", k}).str, "v1");
-  auto again = reader_line();
-  ASSERT_FALSE(again.empty());
+  // HMGET over it). Not always the first GET: one that finds the node's
+  // dirty-key lease run out (its watch starved of CPU for 400 ms, under
+  // load) reads PostgreSQL, as it must, and counts as a miss.
+  std::string again;
+  EXPECT_TRUE(eventually([&] {
+    EXPECT_EQ(c.cmd({"GET", k}).str, "v1");
+    again = reader_line();
+    return field_of(again, "cmd") == "hmget";
+  })) << again;
   EXPECT_NE(field_of(again, "id"), field_of(line, "id"));
-  EXPECT_EQ(field_of(again, "cmd"), "hmget") << again;
-  // Every one of those GETs was a hit: none had to read the database.
-  EXPECT_EQ(info_field(c, "keyspace_misses"), misses);
+  // The GETs were hits, or reads under a lapsed lease: never a miss of the
+  // reader's making, which would read through on every one of them.
+  EXPECT_LT(std::stoll(info_field(c, "keyspace_misses")) - std::stoll(misses), 3) << misses;
 }
 
 // The classic stale-set race: a read-through that read the row before a
