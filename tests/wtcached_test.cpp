@@ -170,7 +170,7 @@ TEST(Wtcached, VersionAndHelpListEveryOptionWithItsDefault) {
        {"--config FILE", "--listen HOST:PORT", "default 127.0.0.1:6380", "--http-listen",
         "default 127.0.0.1:9380", "--redis URL", "--postgres URL", "--data-dir DIR",
         "default ./var", "--log-level LEVEL", "--log-format FORMAT", "--version",
-        "wtcached check", "wtcached migrate", "shards = 2", "[http]       listen",
+        "wtcached check", "wtcached migrate", "shards = 1", "[http]       listen",
         "pool_size = 4", "on_cache_failure = \"bypass\"", "breaker_failures = 5"})
     EXPECT_NE(h.output.find(says), std::string::npos) << says << "\n" << h.output;
   auto bad = run({"--log-format", "xml"}, d);

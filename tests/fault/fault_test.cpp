@@ -46,6 +46,9 @@ std::string fault_config() {
   t = replace_once(t, "min_backoff_ms = 100", "min_backoff_ms = 50");
   t = replace_once(t, "max_backoff_ms = 10000", "max_backoff_ms = 1000");
   t = replace_once(t, "shutdown_grace_ms = 10000", "shutdown_grace_ms = 3000");
+  // Two shards, so that a MULTI/EXEC's keys are in different ones as often
+  // as not.
+  t = replace_once(t, "shards = 1", "shards = 2");
   return t;
 }
 
