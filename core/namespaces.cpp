@@ -217,12 +217,15 @@ std::string before_deadline(const std::string& param) {
 std::string build_locked_upsert(const namespace_config& ns, const std::string& key_type,
                                 const std::string& value_type, bool wait) {
   // l: every lock (count() needs them all) before d draws any version.
+  // The deadline is read once, in l's projection after the aggregate (so
+  // after every lock): in d's WHERE it would be read per row, and could
+  // pass halfway through the batch and write part of it.
   auto locks = wait ? std::string("SELECT count(pg_advisory_xact_lock(x)) AS taken ")
-                    : std::string("SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(x)) AS busy ");
+                    : "SELECT count(*) FILTER (WHERE NOT pg_try_advisory_xact_lock(x)) AS busy, " +
+                        before_deadline("$6") + "AS in_time ";
   return "WITH l AS MATERIALIZED (" + locks + "FROM unnest($1::bigint[]) AS x), "
          "d AS MATERIALIZED (SELECT nextval('" + std::string(version_sequence) + "') AS ver "
-         "FROM l, generate_series(1, $2::int) " +
-         (wait ? "" : "WHERE l.busy = 0 AND " + before_deadline("$6")) +
+         "FROM l, generate_series(1, $2::int) " + (wait ? "" : "WHERE l.busy = 0 AND l.in_time ") +
          "ORDER BY ver), "
          "n AS MATERIALIZED (SELECT ver, row_number() OVER (ORDER BY ver) AS i FROM d), " +
          upsert_returning_versions(
