@@ -867,11 +867,9 @@ bool postgres_worker_state::begin_and_upsert(const std::vector<store_op>& ops,
     params = {number_array(locks), std::to_string(ops.size()), text_array(keys),
               text_array(values), number_array(sources)};
   // The statement that goes with its COMMIT writes nothing past the
-  // deadline, on PostgreSQL's clock: sent, but run only after the shard
-  // gave up on it (the server was paused), it would otherwise commit after
-  // the key's next write, which another connection has made meanwhile. The
-  // shard gives up the Redis timeout and worker_margin later, which is how
-  // far apart the two hosts' clocks may be.
+  // deadline, on PostgreSQL's clock (why: core/namespaces.hpp). The shard
+  // gives up the Redis timeout and worker_margin later, which is how far
+  // apart the two hosts' clocks may be.
   if (trying)
     params.push_back(std::to_string(unix_ms_of(deadline)));
   std::vector<const char*> values_of;
