@@ -49,29 +49,6 @@ std::string stmt(const char* kind, uint32_t ns) {
   return std::string(kind) + std::to_string(ns);
 }
 
-// Array literals for a bound parameter ($1::bigint[], $1::text[]): libpqxx
-// 6.4 binds no arrays. Text elements are quoted, with '"' and '\' escaped.
-std::string number_array(const std::vector<int64_t>& xs) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < xs.size(); ++i)
-    out += (i ? "," : "") + std::to_string(xs[i]);
-  return out + "}";
-}
-
-std::string text_array(const std::vector<std::string>& xs) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    out += i ? ",\"" : "\"";
-    for (char c : xs[i]) {
-      if (c == '"' || c == '\\')
-        out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 // Fenced writes are idempotent, so a connection found dead (Redis restarted
 // since this worker last used it: the failure comes at once) gets one fresh
 // try. A timeout does not: before COMMIT the rows stay locked meanwhile.
@@ -367,21 +344,6 @@ std::vector<bool> take_early(const early_update& early, std::vector<cache_write>
   return in;
 }
 
-// A SET's value as a text parameter of the batched upserts: bytea goes as
-// hex (decoded in SQL), anything else as it is.
-std::string value_parameter(const std::string& value, bool bytea) {
-  if (!bytea)
-    return value;
-  static const char* hex = "0123456789abcdef";
-  std::string h;
-  h.reserve(value.size() * 2);
-  for (unsigned char ch : value) {
-    h += hex[ch >> 4];
-    h += hex[ch & 15];
-  }
-  return h;
-}
-
 // jsonb comes back normalised; the cache must hold what a read returns.
 // `ids`: row key -> the SET it took; `stored`: the text stored, by version.
 void take_stored(const std::map<std::string, std::size_t>& ids,
@@ -460,18 +422,8 @@ caf::error postgres_worker_state::connect() {
       if (!sql.upsert_expiring.empty())
         c.prepare(stmt("x", i), sql.upsert_expiring);
       const auto& ns = spaces->at(i);
-      auto type_of = [&](const std::string& column) {
-        auto r = catalog.exec_params(
-          // The type without its modifier: casting to varchar(8) would
-          // silently truncate, while inserting into the column raises.
-          "SELECT format_type(a.atttypid, NULL) FROM pg_attribute a "
-          "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
-          quote_identifier(ns.table), column);
-        if (r.empty())
-          throw std::runtime_error("no column " + column + " in " + ns.table);
-        return r[0][0].as<std::string>();
-      };
-      auto key_type = type_of(ns.key_column), value_type = type_of(ns.value_column);
+      auto key_type = column_type(catalog, ns.table, ns.key_column);
+      auto value_type = column_type(catalog, ns.table, ns.value_column);
       c.prepare(stmt("m", i), build_multi_upsert(ns, key_type, value_type));
       c.prepare(stmt("s", i), build_key_page(ns, key_type));
       if (i == 0)

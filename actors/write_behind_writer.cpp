@@ -119,6 +119,13 @@ caf::error writer_state::ensure_ready() {
       auto sql = build_sql(cfg.ns);
       c.prepare("apply_set", sql.apply_set);
       c.prepare("apply_del", sql.apply_del);
+      {
+        pqxx::nontransaction catalog(c);
+        auto batched = build_batch_apply(cfg.ns, column_type(catalog, cfg.ns.table, cfg.ns.key_column),
+                                         column_type(catalog, cfg.ns.table, cfg.ns.value_column));
+        c.prepare("apply_sets", batched.sets);
+        c.prepare("apply_dels", batched.dels);
+      }
       c.prepare("dead_letter",
                 "INSERT INTO wtcache_dead_letters (table_name, key, version, operation, value, "
                 "error) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING");
@@ -256,6 +263,49 @@ caf::error writer_state::persist() {
 
   if (!batch_committed && !keys.empty()) {
     const auto& prefix = cfg.ns.prefix;
+    // Each key's newest entry, all in two statements (SETs, DELs). Any
+    // refusal, and the batch goes again row by row (below), where a
+    // refusal for good is told apart and goes to the dead letters. False:
+    // the batch cannot go this way (a key outside the namespace).
+    auto run_batched = [&] {
+      std::vector<std::string> set_ids, values, del_ids;
+      std::vector<int64_t> set_versions, del_versions;
+      std::vector<std::optional<int64_t>> expiries;
+      std::unordered_map<int64_t, std::size_t> by_version;  // sets: entry of each version
+      bool bytea = cfg.ns.type == value_type::bytea;
+      for (auto& e : batch)
+        e.stored.clear(), e.dead.clear();
+      for (auto& candidates : keys) {
+        auto i = candidates.front();
+        auto& e = batch[i];
+        if (e.key.compare(0, prefix.size(), prefix) != 0)
+          return false;
+        if (e.op == 'd') {
+          del_ids.push_back(e.key.substr(prefix.size()));
+          del_versions.push_back(version_of(i));
+          continue;
+        }
+        set_ids.push_back(e.key.substr(prefix.size()));
+        values.push_back(value_parameter(e.data, bytea));
+        set_versions.push_back(version_of(i));
+        expiries.push_back(e.expires_ms >= 0 ? std::optional<int64_t>(e.expires_ms) : std::nullopt);
+        by_version[set_versions.back()] = i;
+      }
+      pqxx::nontransaction tx(db.conn());
+      tx.exec("BEGIN");
+      if (!set_ids.empty()) {
+        auto res = tx.exec_prepared("apply_sets", text_array(set_ids), text_array(values),
+                                    number_array(set_versions), number_array(expiries));
+        for (const auto& row : res)
+          if (!row[1].is_null())
+            if (auto at = by_version.find(row[0].as<int64_t>()); at != by_version.end())
+              batch[at->second].stored = row[1].as<std::string>();
+      }
+      if (!del_ids.empty())
+        tx.exec_prepared("apply_dels", text_array(del_ids), number_array(del_versions));
+      tx.exec("COMMIT");
+      return true;
+    };
     auto run = [&](bool savepoints) {
       for (auto& e : batch)
         e.stored.clear(), e.dead.clear();
@@ -317,8 +367,17 @@ caf::error writer_state::persist() {
         owner = false;
     };
     try {
+      bool done = false;
       try {
-        run(false);
+        done = run_batched();
+      } catch (const pqxx::sql_error&) {
+        abandon();
+        if (!db.is_open())
+          return make_error(ec::postgres_unavailable, "connection lost");
+      }
+      try {
+        if (!done)
+          run(false);
       } catch (const pqxx::sql_error& e) {
         if (!permanent(e))
           throw;

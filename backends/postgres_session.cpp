@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <pqxx/pqxx>
 
+#include "core/namespaces.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -105,6 +106,57 @@ caf::error postgres_session::refused(const pqxx::sql_error& e, const char* timeo
 caf::error postgres_session::lost(const std::exception& e) {
   close();
   return make_error(ec::postgres_unavailable, one_line(e.what()));
+}
+
+std::string number_array(const std::vector<int64_t>& xs) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    out += (i ? "," : "") + std::to_string(xs[i]);
+  return out + "}";
+}
+
+std::string number_array(const std::vector<std::optional<int64_t>>& xs) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < xs.size(); ++i)
+    out += (i ? "," : "") + (xs[i] ? std::to_string(*xs[i]) : std::string("NULL"));
+  return out + "}";
+}
+
+std::string text_array(const std::vector<std::string>& xs) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    out += i ? ",\"" : "\"";
+    for (char c : xs[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+std::string column_type(pqxx::transaction_base& tx, const std::string& table,
+                        const std::string& column) {
+  auto r = tx.exec_params("SELECT format_type(a.atttypid, NULL) FROM pg_attribute a "
+                          "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped",
+                          quote_identifier(table), column);
+  if (r.empty())
+    throw std::runtime_error("no column " + column + " in " + table);
+  return r[0][0].as<std::string>();
+}
+
+std::string value_parameter(const std::string& value, bool bytea) {
+  if (!bytea)
+    return value;
+  static const char* hex = "0123456789abcdef";
+  std::string h;
+  h.reserve(value.size() * 2);
+  for (unsigned char ch : value) {
+    h += hex[ch >> 4];
+    h += hex[ch & 15];
+  }
+  return h;
 }
 
 }  // namespace wtcache

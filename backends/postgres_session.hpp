@@ -10,7 +10,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
@@ -49,6 +51,21 @@ enum class refusal {
   other,
 };
 refusal classify(const pqxx::sql_error& e);
+
+// Array literals for a bound parameter ($1::bigint[], $1::text[]): libpqxx
+// 6.4 binds no arrays. Text elements are quoted, with '"' and '\' escaped;
+// a missing number (std::nullopt) is NULL.
+std::string number_array(const std::vector<int64_t>& xs);
+std::string number_array(const std::vector<std::optional<int64_t>>& xs);
+std::string text_array(const std::vector<std::string>& xs);
+// The type of `table`'s `column` as format_type() names it, without its
+// modifier (a cast to varchar(8) would silently truncate, while inserting
+// into the column raises). Throws std::runtime_error when there is none.
+std::string column_type(pqxx::transaction_base& tx, const std::string& table,
+                        const std::string& column);
+// A value as a text parameter of a batched statement: bytea goes as hex
+// (decoded in SQL), anything else as it is.
+std::string value_parameter(const std::string& value, bool bytea);
 
 class postgres_session {
 public:

@@ -176,6 +176,43 @@ std::string build_multi_upsert(const namespace_config& ns, const std::string& ke
                                        : std::string());
 }
 
+batch_apply_sql build_batch_apply(const namespace_config& ns, const std::string& key_type,
+                                  const std::string& value_type) {
+  auto t = quote_identifier(ns.table);
+  auto k = quote_identifier(ns.key_column);
+  auto v = quote_identifier(ns.value_column);
+  auto ver = quote_identifier(ns.version_column);
+  bool jsonb = ns.type == value_type::jsonb;
+  auto u = upsert_columns_of(ns);
+  auto values = u.touch_values;
+  if (ns.expiry == expiry_mode::value) {
+    // The last column is the expiry: the entry's, not NULL.
+    const std::string none = ", NULL";
+    if (values.size() < none.size() || values.compare(values.size() - none.size(), none.size(), none) != 0)
+      throw std::logic_error("build_batch_apply: the upsert has no expiry to bind");
+    values.resize(values.size() - none.size());
+    values += ", to_timestamp(x.e / 1000.0::float8)";
+  }
+  auto value_in = ns.type == value_type::bytea ? std::string("decode(x.v, 'hex')")
+                                               : "x.v::" + value_type;
+  batch_apply_sql sql;
+  sql.sets = "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) "
+             "AS x(k, v, ver, e)), w AS (INSERT INTO " + t + " AS cur (" + u.cols + ") SELECT x.k::" +
+             key_type + ", " + value_in + ", x.ver" + values + " FROM x ON CONFLICT (" + k +
+             ") DO UPDATE SET " + u.sets + " WHERE cur." + ver + " IS NULL OR cur." + ver +
+             " < EXCLUDED." + ver + " RETURNING cur." + ver + " AS ver, " +
+             (jsonb ? "cur." + v + "::text" : std::string("NULL::text")) + " AS stored) "
+             "SELECT ver, stored FROM w";
+  // A replay writes nothing; the statement's snapshot still shows the row
+  // at its version, as stored.
+  if (jsonb)
+    sql.sets += " UNION ALL SELECT r." + ver + ", r." + v + "::text FROM x JOIN " + t + " AS r ON r." +
+                k + " = x.k::" + key_type + " AND r." + ver + " = x.ver";
+  sql.dels = "DELETE FROM " + t + " AS cur USING unnest($1::text[], $2::bigint[]) AS x(k, ver) WHERE cur." +
+             k + " = x.k::" + key_type + " AND (cur." + ver + " IS NULL OR cur." + ver + " < x.ver)";
+  return sql;
+}
+
 std::string build_key_page(const namespace_config& ns, const std::string& key_type,
                            bool with_expired) {
   auto k = quote_identifier(ns.key_column);

@@ -99,6 +99,19 @@ inline constexpr const char* now_ms_sql =
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type);
 
+// Write-behind's batched apply, one statement for a batch's SETs and one
+// for its DELs, each key at most once, idempotent as apply_set and
+// apply_del are. Sets: $1 keys, $2 values (bytea: hex), $3 versions, $4
+// expiries (Unix ms, NULL none; ignored unless expiry = "value") ->
+// version, value as stored (jsonb; NULL otherwise) for each row written,
+// and for jsonb also each row already at its version (a replay). Dels: $1
+// keys, $2 versions. `key_type` and `value_type` as for build_multi_upsert.
+struct batch_apply_sql {
+  std::string sets, dels;
+};
+batch_apply_sql build_batch_apply(const namespace_config& ns, const std::string& key_type,
+                                  const std::string& value_type);
+
 // A page of the namespace's live keys, in key order: $1 the last key of
 // the previous page as text (NULL: from the first), $2 how many -> key as
 // text. `key_type` as for build_multi_upsert.

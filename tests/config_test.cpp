@@ -200,6 +200,28 @@ TEST(Config, WriteBehindAppliesOnlyMoveARowForward) {
             "EXCLUDED.\"version\" RETURNING \"items\"::text");
   EXPECT_EQ(sql.apply_del, "DELETE FROM \"shopping_carts\" WHERE \"cart_id\" = $1 AND "
                            "(\"version\" IS NULL OR \"version\" < $2)");
+  // A batch: one statement for its SETs (replays give back the row as
+  // stored), one for its DELs.
+  auto batched = build_batch_apply(ns, "text", "jsonb");
+  EXPECT_EQ(batched.sets,
+            "WITH x AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) "
+            "AS x(k, v, ver, e)), w AS (INSERT INTO \"shopping_carts\" AS cur (\"cart_id\", "
+            "\"items\", \"version\", \"updated_at\") SELECT x.k::text, x.v::jsonb, x.ver, now() "
+            "FROM x ON CONFLICT (\"cart_id\") DO UPDATE SET \"items\" = EXCLUDED.\"items\", "
+            "\"version\" = EXCLUDED.\"version\", \"updated_at\" = EXCLUDED.\"updated_at\" WHERE "
+            "cur.\"version\" IS NULL OR cur.\"version\" < EXCLUDED.\"version\" RETURNING "
+            "cur.\"version\" AS ver, cur.\"items\"::text AS stored) SELECT ver, stored FROM w "
+            "UNION ALL SELECT r.\"version\", r.\"items\"::text FROM x JOIN \"shopping_carts\" AS r "
+            "ON r.\"cart_id\" = x.k::text AND r.\"version\" = x.ver");
+  EXPECT_EQ(batched.dels,
+            "DELETE FROM \"shopping_carts\" AS cur USING unnest($1::text[], $2::bigint[]) AS "
+            "x(k, ver) WHERE cur.\"cart_id\" = x.k::text AND (cur.\"version\" IS NULL OR "
+            "cur.\"version\" < x.ver)");
+  ns.expiry = expiry_mode::value;
+  ns.expires_column = "expires_at";
+  EXPECT_NE(build_batch_apply(ns, "text", "jsonb").sets.find(
+              "x.ver, now(), to_timestamp(x.e / 1000.0::float8) FROM x"),
+            std::string::npos);
   // A key's changes always travel in the same stream.
   EXPECT_EQ(stream_of("cart:42", 4), stream_of("cart:42", 4));
   EXPECT_EQ(queue_stream("wtc:", ns, 1), "wtc:wbq:shopping_carts:1");

@@ -64,6 +64,10 @@ end
 local function result(status, version, count, err)
   out[#out + 1] = status; out[#out + 1] = version; out[#out + 1] = count; out[#out + 1] = err
 end
+-- What the queue's counters gain, written once at the end: a script that
+-- has written is never stopped half-way for memory (Redis checks that only
+-- before its first write), and its other writes were checked up front.
+local added = {}
 local stopped = false
 local i = 1
 while i <= n do
@@ -176,8 +180,12 @@ while i <= n do
       redis.call('XADD', unpack(fields))
       local s = stat(arg(x, 9))
       s.n, s.b = s.n + 1, s.b + bytes
-      redis.call('HINCRBY', arg(x, 9), 'n', 1)
-      redis.call('HINCRBY', arg(x, 9), 'b', bytes)
+      local a = added[arg(x, 9)]
+      if not a then
+        a = {n = 0, b = 0}
+        added[arg(x, 9)] = a
+      end
+      a.n, a.b = a.n + 1, a.b + bytes
       result('done', vs, p.count, '')
     elseif status == 'needs_load' then
       result(loads[x] and 'needs_load' or 'not_run', '0', '0', '')
@@ -186,6 +194,10 @@ while i <= n do
     end
   end
   i = j
+end
+for sk, a in pairs(added) do
+  redis.call('HINCRBY', sk, 'n', a.n)
+  redis.call('HINCRBY', sk, 'b', a.b)
 end
 redis.call('SET', KEYS[1], fmt(clock))
 return out

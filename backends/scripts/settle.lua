@@ -10,13 +10,19 @@ local tomb_ttl = tonumber(ARGV[4])
 local nids = tonumber(ARGV[5])
 local acked, bytes = 0, 0
 local p = 6
+local ids = {}
 for i = 1, nids do
   if redis.call('XACK', stream, group, ARGV[p]) == 1 then
     acked = acked + 1
     bytes = bytes + tonumber(ARGV[p + 1])
   end
-  redis.call('XDEL', stream, ARGV[p])
+  ids[#ids + 1] = ARGV[p]
   p = p + 2
+end
+-- One XDEL per 500 entries (unpack's stack is bounded): each call costs
+-- more than the deletes it makes.
+for i = 1, #ids, 500 do
+  redis.call('XDEL', stream, unpack(ids, i, math.min(i + 499, #ids)))
 end
 if acked > 0 then
   redis.call('HINCRBY', stats, 'n', -acked)
