@@ -170,6 +170,20 @@ TEST_F(Marks, APendingValueWhoseMarkIsGoneIsRefused) {
   EXPECT_EQ(field("v").str, "10");
 }
 
+// A pending value that comes after its own mark lapsed (its writer was that
+// late): the mark is dropped with the copy, and the value refused, so a
+// reader reads through rather than trust either.
+TEST_F(Marks, APendingValueThatComesAfterItsOwnMarkLapsedIsRefused) {
+  ASSERT_EQ(write(value(10, "old", "")), 1);
+  ASSERT_FALSE(mark_pending(redis_, {key_}, "late:1", 200));
+  ASSERT_TRUE(marks_lapsed());
+  auto pending = value(11, "late", "late:1");
+  pending.pending = true;
+  EXPECT_EQ(write(pending), 0);
+  EXPECT_EQ(hit(), "");
+  EXPECT_TRUE(field("p:late:1").is_nil());
+}
+
 // The COMMIT beside which a pending value went failed, or its node died:
 // no release comes, the mark lapses, and the value goes with it.
 TEST_F(Marks, APendingValueWhoseCommitNeverAnsweredLapsesIntoAReadThrough) {

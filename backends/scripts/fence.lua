@@ -85,9 +85,14 @@ for i = 1, #KEYS do
       redis.call('HSET', key, 'p', marks)
     end
   end
-  if marks > 0 then
+  -- The one mark counted is this write's own, live: none can have lapsed
+  -- (the common case, spared reading every mark's deadline).
+  local alone = pending and has_own and marks == 1 and (tonumber(cur[7]) or 0) > clock()
+  local scanned = false
+  if marks > 0 and not alone then
     local lapsed
     marks, lapsed = drop_lapsed(key)
+    scanned = true
     if lapsed then
       cur = {}
       if has_own then has_own = redis.call('HEXISTS', key, own) == 1 end
@@ -107,7 +112,9 @@ for i = 1, #KEYS do
     if expires >= 0 and kind == 'v' then sets[#sets + 1] = 'e'; sets[#sets + 1] = ARGV[a + 5]
     elseif cur[3] then dels[#dels + 1] = 'e' end
     local ttl = tonumber(ARGV[a + 4])
-    local left = marks > 0 and tonumber(redis.call('HGET', key, 'pu')) - clock() or 0
+    -- The marks' latest deadline: as read, unless the scan may have changed it.
+    local latest = marks > 0 and (scanned and redis.call('HGET', key, 'pu') or cur[5])
+    local left = marks > 0 and tonumber(latest) - clock() or 0
     local keep = ttl > 0 and ttl < left
     if keep then
       sets[#sets + 1] = 'px'; sets[#sets + 1] = clock() + ttl  -- its own expiry, once the marks are gone
