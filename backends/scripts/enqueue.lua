@@ -23,7 +23,7 @@
 local F = 18
 local n = tonumber(ARGV[1])
 local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
-local function fmt(x) return string.format('%.0f', x) end
+local function fmt(x) return string.format('%d', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local clock = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
@@ -175,7 +175,7 @@ while i <= n do
       e.k, e.v, e.d, e.x = k, v, p.data, expires ~= nil
       local bytes = #arg(x, 3) + #p.data
       local fields = {arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
-                      't', arg(x, 6), 'b', tostring(bytes)}
+                      't', arg(x, 6), 'b', string.format('%d', bytes)}
       if expires then fields[#fields + 1] = 'e'; fields[#fields + 1] = expires end
       redis.call('XADD', unpack(fields))
       local s = stat(arg(x, 9))
