@@ -424,6 +424,11 @@ caf::error postgres_worker_state::connect() {
       const auto& ns = spaces->at(i);
       auto key_type = column_type(catalog, ns.table, ns.key_column);
       auto value_type = column_type(catalog, ns.table, ns.value_column);
+      if (text_keys.size() <= i)
+        text_keys.resize(i + 1);
+      text_keys[i] = key_type == "text";
+      if (text_keys[i])
+        c.prepare(stmt("D", i), build_batch_remove(ns));
       c.prepare(stmt("m", i), build_multi_upsert(ns, key_type, value_type));
       c.prepare(stmt("s", i), build_key_page(ns, key_type));
       if (i == 0)
@@ -624,6 +629,21 @@ void postgres_worker_state::decide_and_write(pqxx::transaction_base& tx, const s
   }
 }
 
+bool postgres_worker_state::batch_removes(const std::vector<store_op>& ops) const {
+  auto ns = ops.front().ns;
+  if (ns >= text_keys.size() || !text_keys[ns])
+    return false;
+  std::vector<const std::string*> ids;
+  for (auto& op : ops) {
+    if (op.kind != op_kind::del || op.flags != 0 || op.ns != ns)
+      return false;
+    ids.push_back(&op.id);
+  }
+  std::sort(ids.begin(), ids.end(), [](auto* a, auto* b) { return *a < *b; });
+  return std::adjacent_find(ids.begin(), ids.end(), [](auto* a, auto* b) { return *a == *b; }) ==
+         ids.end();
+}
+
 caf::expected<std::vector<store_result>>
 postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadline,
                                const std::function<bool()>& may_commit) {
@@ -696,6 +716,37 @@ postgres_worker_state::run_ops(const std::vector<store_op>& ops, int64_t deadlin
       } catch (const pqxx::sql_error& e) {
         if (classify(e) == refusal::timed_out || ops.size() == 1)
           throw;  // the whole transaction's fate
+        tx.exec("ROLLBACK");
+        for (auto& r : results)
+          r = store_result{};
+      }
+    }
+    // Only plain DELs of distinct keys of one namespace (FLUSHDB's pages,
+    // DEL of many keys): one statement. If it fails, one statement per
+    // command finds the culprit, as for SETs.
+    if (ops.size() > 1 && batch_removes(ops)) {
+      if (expired(deadline))
+        throw deadline_passed{};
+      try {
+        tx.exec("BEGIN");
+        tx.exec_prepared("lock", number_array(locks));
+        std::vector<std::string> ids;
+        for (auto& op : ops)
+          ids.push_back(op.id);
+        auto res = tx.exec_prepared(stmt("D", ops.front().ns), text_array(ids));
+        if (res.size() != ops.size())
+          throw std::logic_error("the batched delete answered " + std::to_string(res.size()) +
+                                 " rows for " + std::to_string(ops.size()) + " keys");
+        for (std::size_t k = 0; k < ops.size(); ++k) {
+          results[k].count = res[static_cast<pqxx::result::size_type>(k)][0].as<int64_t>();
+          results[k].version = res[static_cast<pqxx::result::size_type>(k)][1].as<int64_t>();
+          results[k].removed = true;
+        }
+        in_transaction = true;
+        return results;
+      } catch (const pqxx::sql_error& e) {
+        if (classify(e) == refusal::timed_out)
+          throw;
         tx.exec("ROLLBACK");
         for (auto& r : results)
           r = store_result{};

@@ -65,6 +65,9 @@ struct postgres_worker_state {
                                                    int64_t deadline,
                                                    const std::function<bool()>& may_commit = {});
   caf::error commit(const dirty_records& record, bool refuse_to_record, int64_t deadline);
+  // Whether run_ops deletes `ops` (not empty) with one statement: plain
+  // DELs of distinct keys of one namespace whose key column is text.
+  bool batch_removes(const std::vector<store_op>& ops) const;
   bool in_transaction = false;
   bool committed = false;
   // Called (if set) once a batch's statement has answered with COMMIT on
@@ -77,6 +80,8 @@ struct postgres_worker_state {
   std::string mark_base;
   uint64_t marks_made = 0;
   std::chrono::milliseconds statement_timeout{3000};
+  // Per namespace: its key column is text (a key means itself, no cast).
+  std::vector<bool> text_keys;
 
   caf::expected<store_row> read(uint32_t ns, const std::string& id);
   caf::expected<int64_t> fresh_version();

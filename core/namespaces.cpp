@@ -176,6 +176,20 @@ std::string build_multi_upsert(const namespace_config& ns, const std::string& ke
                                        : std::string());
 }
 
+std::string build_batch_remove(const namespace_config& ns) {
+  auto t = quote_identifier(ns.table);
+  auto k = quote_identifier(ns.key_column);
+  std::string live = "true";
+  if (ns.expiry == expiry_mode::value) {
+    auto e = "cur." + quote_identifier(ns.expires_column);
+    live = e + " IS NULL OR " + e + " > clock_timestamp()";
+  }
+  return "WITH x AS MATERIALIZED (SELECT k, i FROM unnest($1::text[]) WITH ORDINALITY AS x(k, i)), "
+         "d AS (DELETE FROM " + t + " AS cur USING x WHERE cur." + k + " = x.k RETURNING x.i, (" +
+         live + ") AS live) SELECT CASE WHEN d.live THEN 1 ELSE 0 END, nextval('" +
+         std::string(version_sequence) + "') FROM x LEFT JOIN d ON d.i = x.i ORDER BY x.i";
+}
+
 batch_apply_sql build_batch_apply(const namespace_config& ns, const std::string& key_type,
                                   const std::string& value_type) {
   auto t = quote_identifier(ns.table);

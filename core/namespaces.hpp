@@ -99,6 +99,12 @@ inline constexpr const char* now_ms_sql =
 std::string build_multi_upsert(const namespace_config& ns, const std::string& key_type,
                                const std::string& value_type);
 
+// Many DELs of one namespace whose key column is text, each key at most
+// once, under the batch's locks: $1 keys (text[]) -> per key, in order, the
+// rows deleted (0 or 1; an expired row counts 0, as in `remove`) and a
+// tombstone version.
+std::string build_batch_remove(const namespace_config& ns);
+
 // Write-behind's batched apply, one statement for a batch's SETs and one
 // for its DELs, each key at most once, idempotent as apply_set and
 // apply_del are. Sets: $1 keys, $2 values (bytea: hex), $3 versions, $4

@@ -222,6 +222,18 @@ TEST(Config, WriteBehindAppliesOnlyMoveARowForward) {
   EXPECT_NE(build_batch_apply(ns, "text", "jsonb").sets.find(
               "x.ver, now(), to_timestamp(x.e / 1000.0::float8) FROM x"),
             std::string::npos);
+  // Many DELs of a text-keyed namespace: one statement, a count and a
+  // tombstone version per key in order.
+  namespace_config kv;
+  kv.table = "wtcache_kv";
+  kv.key_column = "key";
+  kv.expiry = expiry_mode::value;
+  EXPECT_EQ(build_batch_remove(kv),
+            "WITH x AS MATERIALIZED (SELECT k, i FROM unnest($1::text[]) WITH ORDINALITY AS x(k, i)), "
+            "d AS (DELETE FROM \"wtcache_kv\" AS cur USING x WHERE cur.\"key\" = x.k RETURNING x.i, "
+            "(cur.\"expires_at\" IS NULL OR cur.\"expires_at\" > clock_timestamp()) AS live) "
+            "SELECT CASE WHEN d.live THEN 1 ELSE 0 END, nextval('wtcache_version') FROM x LEFT JOIN "
+            "d ON d.i = x.i ORDER BY x.i");
   // A key's changes always travel in the same stream.
   EXPECT_EQ(stream_of("cart:42", 4), stream_of("cart:42", 4));
   EXPECT_EQ(queue_stream("wtc:", ns, 1), "wtc:wbq:shopping_carts:1");

@@ -48,6 +48,15 @@ TEST_F(Service, DelRemovesRowsLeavesTombstonesAndCountsWhatItDeleted) {
   ASSERT_EQ(c.cmd({"SET", a, "again"}).str, "OK");
   EXPECT_EQ(c.cmd({"GET", a}).str, "again");
   EXPECT_EQ(field(redis_entry(a), "k"), "v");
+  // A key named twice is deleted once. A row whose value expired counts
+  // as absent, and goes too.
+  EXPECT_EQ(c.cmd({"DEL", a, a}).number, 1);
+  sql("INSERT INTO wtcache_kv (key, value, version, expires_at) "
+      "VALUES ($1, 'old', 1, now() - interval '1 second')", missing);
+  ASSERT_EQ(c.cmd({"SET", b, "3"}).str, "OK");
+  EXPECT_EQ(c.cmd({"DEL", b, missing}).number, 1);
+  EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key IN ($1, $2)", b, missing).size(), 0u);
+  EXPECT_EQ(field(redis_entry(missing), "k"), "t");
 }
 
 TEST_F(Service, JsonbNamespaceRefusesInvalidJsonAndWritesNothing) {
