@@ -143,7 +143,16 @@ std::string column_type(pqxx::transaction_base& tx, const std::string& table,
                           quote_identifier(table), column);
   if (r.empty())
     throw std::runtime_error("no column " + column + " in " + table);
-  return r[0][0].as<std::string>();
+  // Without its modifier, "character" is character(1) and "bit" bit(1): a
+  // cast to either would cut the text to one character without a word.
+  // Their unbounded forms keep it whole; the column then refuses what does
+  // not fit.
+  auto type = r[0][0].as<std::string>();
+  if (type == "character")
+    return "bpchar";
+  if (type == "bit")
+    return "bit varying";
+  return type;
 }
 
 std::string value_parameter(const std::string& value, bool bytea) {

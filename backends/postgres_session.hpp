@@ -58,9 +58,11 @@ refusal classify(const pqxx::sql_error& e);
 std::string number_array(const std::vector<int64_t>& xs);
 std::string number_array(const std::vector<std::optional<int64_t>>& xs);
 std::string text_array(const std::vector<std::string>& xs);
-// The type of `table`'s `column` as format_type() names it, without its
-// modifier (a cast to varchar(8) would silently truncate, while inserting
-// into the column raises). Throws std::runtime_error when there is none.
+// The type of `table`'s `column` to cast a text parameter to: as
+// format_type() names it, without its modifier (a cast to varchar(8) would
+// silently truncate, while inserting into the column raises), and for
+// character(n) and bit(n) their unbounded forms (bpchar, bit varying).
+// Throws std::runtime_error when there is none.
 std::string column_type(pqxx::transaction_base& tx, const std::string& table,
                         const std::string& column);
 // A value as a text parameter of a batched statement: bytea goes as hex

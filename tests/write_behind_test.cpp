@@ -637,6 +637,82 @@ flush_interval_ms = 50
   }));
 }
 
+// A character(4) key: the batched statements cast to character without
+// its length would be character(1), and write every key to row "a".
+// Write-through's batched upsert casts the same way.
+TEST_F(WriteBehind, AFixedLengthKeyIsNeverCutToOneCharacter) {
+  sql("CREATE TABLE IF NOT EXISTS wbc_items (id character(4) PRIMARY KEY, doc text NOT NULL, "
+      "version bigint NOT NULL DEFAULT 0)");
+  sql("CREATE TABLE IF NOT EXISTS wtc4_items (id character(4) PRIMARY KEY, doc text NOT NULL, "
+      "version bigint NOT NULL DEFAULT 0)");
+  sql("DELETE FROM wbc_items");
+  sql("DELETE FROM wtc4_items");
+  sql("INSERT INTO wbc_items (id, doc, version) VALUES ('a', 'other row', 1)");
+  auto cfg = test_config(R"(
+[[namespace]]
+prefix = "wbc:"
+table = "wbc_items"
+key_column = "id"
+value_column = "doc"
+value_type = "text"
+mode = "write-behind"
+flush_interval_ms = 20
+
+[[namespace]]
+prefix = "w4:"
+table = "wtc4_items"
+key_column = "id"
+value_column = "doc"
+value_type = "text"
+)");
+  auto svc = service::start(*sys_, cfg);
+  resp_client c(svc->port());
+  auto doc = [&](const char* table, const std::string& id) {
+    auto r = sql(std::string("SELECT doc FROM ") + table + " WHERE id = $1", id);
+    return r.empty() ? std::string("<none>") : r[0][0].as<std::string>();
+  };
+  ASSERT_EQ(c.cmd({"SET", "wbc:abcd", "one"}).str, "OK");
+  EXPECT_TRUE(eventually([&] { return doc("wbc_items", "abcd") == "one"; }));
+  ASSERT_EQ(c.cmd({"DEL", "wbc:abcd"}).number, 1);
+  EXPECT_TRUE(eventually([&] { return doc("wbc_items", "abcd") == "<none>"; }));
+  EXPECT_EQ(doc("wbc_items", "a"), "other row");
+  ASSERT_EQ(c.cmd({"MSET", "w4:abcd", "x", "w4:abce", "y"}).str, "OK");
+  EXPECT_EQ(doc("wtc4_items", "abcd"), "x");
+  EXPECT_EQ(doc("wtc4_items", "abce"), "y");
+  auto long_key = c.cmd({"MSET", "w4:abcdef", "z", "w4:abcg", "z"});
+  EXPECT_TRUE(long_key.is_error()) << long_key;
+  EXPECT_EQ(doc("wtc4_items", "abcg"), "<none>");
+}
+
+// A client key that is the queue's own (its stream, its counters) is
+// refused rather than taken for an entry and deleted.
+TEST_F(WriteBehind, AKeyThatIsTheQueuesOwnIsRefusedAndTheQueueGoesOn) {
+  sql("CREATE TABLE IF NOT EXISTS wbq_items (id text PRIMARY KEY, doc text NOT NULL, "
+      "version bigint NOT NULL DEFAULT 0)");
+  auto cfg = test_config(R"(
+[[namespace]]
+prefix = "wbq:"
+table = "wbq_items"
+key_column = "id"
+value_column = "doc"
+value_type = "text"
+mode = "write-behind"
+flush_interval_ms = 20
+)");
+  auto svc = service::start(*sys_, cfg);
+  resp_client c(svc->port());
+  ASSERT_EQ(c.cmd({"SET", "wbq:before", "1"}).str, "OK");
+  auto own = c.cmd({"SET", "wbq:wbq_items:0", "x"});
+  EXPECT_TRUE(own.is_error()) << own;
+  EXPECT_NE(own.str.find("queue"), std::string::npos) << own.str;
+  EXPECT_TRUE(c.cmd({"SET", "wbq:wbq_items:stats", "x"}).is_error());
+  ASSERT_EQ(c.cmd({"SET", "wbq:after", "2"}).str, "OK");
+  EXPECT_TRUE(eventually([&] {
+    return sql("SELECT doc FROM wbq_items WHERE id IN ('before', 'after') ORDER BY id").size() == 2;
+  }));
+  EXPECT_EQ(sql("SELECT 1 FROM wbq_items WHERE id LIKE 'wbq_items:%'").size(), 0u);
+}
+
 // PostgreSQL stopped: writes are still acknowledged until the queue limit,
 // then -BUSY; once it is back everything drains, nothing is lost and no row
 // goes backwards; writes are accepted again below the low watermark.

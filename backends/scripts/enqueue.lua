@@ -80,6 +80,14 @@ while i <= n do
   for x = i, j - 1 do
     if status ~= 'done' then break end
     local kind, key = arg(x, 2), arg(x, 7)
+    -- A client key that is one of the queue's own keys (its streams and
+    -- counters share the prefix of the counters' key) would be taken for
+    -- an entry of the wrong kind and deleted.
+    local queue = string.sub(arg(x, 9), 1, -6)
+    if string.sub(key, 1, #queue) == queue then
+      status, err = 'refused', 'ERR the key ' .. key .. ' is one of the write-behind queue\'s own'
+      break
+    end
     if wrong_kind(arg(x, 8), 'stream') or wrong_kind(arg(x, 9), 'hash') or
        (not wrong_kind(arg(x, 9), 'hash') and stat(arg(x, 9)).bad) then
       status, err = 'refused', 'ERR the write-behind queue keys ' .. arg(x, 8) .. ' / ' ..
