@@ -45,6 +45,22 @@ std::string row_of(const std::string& id) {
   return r.empty() ? std::string("<none>") : r[0][0].as<std::string>();
 }
 
+// Creates table `table` (id `key_type`, doc `value_type`, version) and
+// returns the TOML of a namespace `prefix` over it: write-behind, flushing
+// every `flush_ms`, unless `write_behind` is false.
+std::string items_namespace(const std::string& prefix, const std::string& table,
+                            const std::string& key_type, const std::string& value_type,
+                            bool write_behind = true, int flush_ms = 20) {
+  sql("CREATE TABLE IF NOT EXISTS " + table + " (id " + key_type + " PRIMARY KEY, doc " +
+      value_type + " NOT NULL, version bigint NOT NULL DEFAULT 0)");
+  std::string toml = "[[namespace]]\nprefix = \"" + prefix + "\"\ntable = \"" + table +
+                     "\"\nkey_column = \"id\"\nvalue_column = \"doc\"\nvalue_type = \"" +
+                     value_type + "\"\n";
+  if (write_behind)
+    toml += "mode = \"write-behind\"\nflush_interval_ms = " + std::to_string(flush_ms) + "\n";
+  return toml;
+}
+
 // Every write-behind stream of a configuration.
 std::vector<std::string> streams_of(const config& cfg) {
   std::vector<std::string> out;
@@ -590,18 +606,7 @@ TEST_F(WriteBehind, APoisonEntryGoesToTheDeadLettersAndTheRestLand) {
 // client keys of one row ("7" and "07" of a bigint key) cannot be in one
 // such statement: that batch goes row by row, and the newest value wins.
 TEST_F(WriteBehind, ABatchLandsInOneStatementAndTwoKeysOfOneRowStillLand) {
-  sql("CREATE TABLE IF NOT EXISTS wbj_items (id bigint PRIMARY KEY, doc jsonb NOT NULL, "
-      "version bigint NOT NULL DEFAULT 0)");
-  auto cfg = test_config(R"(
-[[namespace]]
-prefix = "wbj:"
-table = "wbj_items"
-key_column = "id"
-value_column = "doc"
-value_type = "jsonb"
-mode = "write-behind"
-flush_interval_ms = 50
-)");
+  auto cfg = test_config(items_namespace("wbj:", "wbj_items", "bigint", "jsonb", true, 50));
   auto base = static_cast<long long>(std::hash<std::string>{}(key()) % 100'000'000) * 10;
   auto id = [&](int i) { return std::to_string(base + i); };
   auto doc = [&](int i) {
@@ -641,30 +646,12 @@ flush_interval_ms = 50
 // its length would be character(1), and write every key to row "a".
 // Write-through's batched upsert casts the same way.
 TEST_F(WriteBehind, AFixedLengthKeyIsNeverCutToOneCharacter) {
-  sql("CREATE TABLE IF NOT EXISTS wbc_items (id character(4) PRIMARY KEY, doc text NOT NULL, "
-      "version bigint NOT NULL DEFAULT 0)");
-  sql("CREATE TABLE IF NOT EXISTS wtc4_items (id character(4) PRIMARY KEY, doc text NOT NULL, "
-      "version bigint NOT NULL DEFAULT 0)");
+  auto toml = items_namespace("wbc:", "wbc_items", "character(4)", "text") + "\n" +
+              items_namespace("w4:", "wtc4_items", "character(4)", "text", false);
   sql("DELETE FROM wbc_items");
   sql("DELETE FROM wtc4_items");
   sql("INSERT INTO wbc_items (id, doc, version) VALUES ('a', 'other row', 1)");
-  auto cfg = test_config(R"(
-[[namespace]]
-prefix = "wbc:"
-table = "wbc_items"
-key_column = "id"
-value_column = "doc"
-value_type = "text"
-mode = "write-behind"
-flush_interval_ms = 20
-
-[[namespace]]
-prefix = "w4:"
-table = "wtc4_items"
-key_column = "id"
-value_column = "doc"
-value_type = "text"
-)");
+  auto cfg = test_config(toml);
   auto svc = service::start(*sys_, cfg);
   resp_client c(svc->port());
   auto doc = [&](const char* table, const std::string& id) {
@@ -687,18 +674,7 @@ value_type = "text"
 // A client key that is the queue's own (its stream, its counters) is
 // refused rather than taken for an entry and deleted.
 TEST_F(WriteBehind, AKeyThatIsTheQueuesOwnIsRefusedAndTheQueueGoesOn) {
-  sql("CREATE TABLE IF NOT EXISTS wbq_items (id text PRIMARY KEY, doc text NOT NULL, "
-      "version bigint NOT NULL DEFAULT 0)");
-  auto cfg = test_config(R"(
-[[namespace]]
-prefix = "wbq:"
-table = "wbq_items"
-key_column = "id"
-value_column = "doc"
-value_type = "text"
-mode = "write-behind"
-flush_interval_ms = 20
-)");
+  auto cfg = test_config(items_namespace("wbq:", "wbq_items", "text", "text"));
   auto svc = service::start(*sys_, cfg);
   resp_client c(svc->port());
   ASSERT_EQ(c.cmd({"SET", "wbq:before", "1"}).str, "OK");
