@@ -141,7 +141,8 @@ bool write_html_report(const std::vector<phase_result>& results, const report_in
   }
   page << "<figure>" << svg_throughput << "</figure>\n<figure>" << svg_latency << "</figure>\n";
   page << "<table><tr><th>phase</th><th>clients</th><th>ops/s</th><th>p50 ms</th><th>p99 ms</th>"
-          "<th>ops</th><th>errors</th><th>wtcached CPU &micro;s/op</th></tr>\n";
+          "<th>ops</th><th>errors</th><th>wtcached CPU &micro;s/op</th><th>Redis</th>"
+          "<th>PostgreSQL</th><th>load generator</th><th>machine</th><th>machine busy</th></tr>\n";
   char buf[512];
   for (auto& r : results) {
     std::snprintf(buf, sizeof buf,
@@ -152,6 +153,21 @@ bool write_html_report(const std::vector<phase_result>& results, const report_in
     page << buf;
     if (r.cpu_us_per_op >= 0) {
       std::snprintf(buf, sizeof buf, "%.1f", r.cpu_us_per_op);
+      page << buf;
+    }
+    page << "</td>";
+    for (double us : {r.redis_us_per_op, r.postgres_us_per_op, r.load_us_per_op,
+                      r.machine_us_per_op}) {
+      page << "<td>";
+      if (us >= 0) {
+        std::snprintf(buf, sizeof buf, "%.1f", us);
+        page << buf;
+      }
+      page << "</td>";
+    }
+    page << "<td>";
+    if (r.machine_busy_pct >= 0) {
+      std::snprintf(buf, sizeof buf, "%.0f %%", r.machine_busy_pct);
       page << buf;
     }
     page << "</td></tr>\n";

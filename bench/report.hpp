@@ -16,7 +16,13 @@ struct phase_result {
   double ops_per_s = 0;
   double p50_ms = 0, p99_ms = 0;
   unsigned long long ops = 0, errors = 0;
-  double cpu_us_per_op = -1;  // -1: not measured
+  // CPU time (user + system) per op, in microseconds; -1: not measured.
+  double cpu_us_per_op = -1;       // wtcached's
+  double redis_us_per_op = -1;     // its Redis's
+  double postgres_us_per_op = -1;  // its PostgreSQL's, every process
+  double load_us_per_op = -1;      // the load generator's (the clients)
+  double machine_us_per_op = -1;   // the whole machine's, every process
+  double machine_busy_pct = -1;    // of all cores, over the phase
 };
 
 struct report_info {

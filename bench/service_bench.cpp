@@ -68,40 +68,125 @@ struct options {
   int shards = 0;        // [server] shards of the generated configuration (0: its default)
 };
 
-// cpu_us_per_op: wtcached's CPU time (user + system) per op; -1: not measured.
 using result = wtcache::bench::phase_result;
 
-// CPU time (user + system) a process has used so far, in microseconds.
-double cpu_us(pid_t pid) {
+// A process's /proc/<pid>/stat fields after the command name (which may
+// hold spaces): fields[0] is field 3 (state), fields[i] is field i + 3.
+std::vector<std::string> stat_fields(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the command name (which may hold spaces): state is field 3,
-  // utime and stime are fields 14 and 15.
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
+  std::vector<std::string> fields;
+  auto close = stat.rfind(')');
+  if (close == std::string::npos)
+    return fields;
+  std::istringstream rest(stat.substr(close + 2));
+  for (std::string f; rest >> f;)
+    fields.push_back(f);
+  return fields;
+}
+
+double ticks_us(const std::string& ticks) {
+  return static_cast<double>(std::stoull(ticks)) * 1e6 /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// CPU time (user + system) a process has used so far, in microseconds;
+// with `reaped`, that of its children it has waited for as well.
+double cpu_us(pid_t pid, bool reaped = false) {
+  auto f = stat_fields(pid);
+  if (f.size() < 15)
+    return 0;
+  double us = ticks_us(f[11]) + ticks_us(f[12]);  // utime, stime
+  if (reaped)
+    us += ticks_us(f[13]) + ticks_us(f[14]);  // cutime, cstime
+  return us;
+}
+
+// Where the machine's CPU time went, in microseconds so far: the service,
+// its Redis, its PostgreSQL (the postmaster, its live backends, and the
+// backends that have ended, which the postmaster has reaped), this load
+// generator (every client thread), and the machine as a whole (busy and
+// all, over every core, from /proc/stat).
+struct cpu_sample {
+  double service = 0, redis = 0, postgres = 0, load = 0, busy = 0, all = 0;
+};
+
+cpu_sample sample_cpu(pid_t service) {
+  cpu_sample s;
+  s.service = cpu_us(service);
+  s.load = cpu_us(::getpid());
+  // The embedded servers are the service's children; the backends are the
+  // postmaster's.
+  std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
+  std::vector<std::pair<pid_t, std::string>> names;
+  for (auto& entry : fs::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit))
+      continue;
+    auto pid = static_cast<pid_t>(std::stoi(name));
+    auto f = stat_fields(pid);
+    if (f.size() < 15)
+      continue;
+    parent_of.emplace_back(pid, static_cast<pid_t>(std::stoi(f[1])));
+    std::ifstream comm("/proc/" + name + "/comm");
+    std::string c;
+    std::getline(comm, c);
+    names.emplace_back(pid, c);
   }
-  return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  auto name_of = [&](pid_t pid) {
+    for (auto& [p, n] : names)
+      if (p == pid)
+        return n;
+    return std::string();
+  };
+  for (auto& [pid, ppid] : parent_of) {
+    if (ppid != service)
+      continue;
+    auto n = name_of(pid);
+    if (n == "redis-server") {
+      s.redis += cpu_us(pid, true);
+    } else if (n == "postgres") {
+      s.postgres += cpu_us(pid, true);
+      for (auto& [child, up] : parent_of)
+        if (up == pid)
+          s.postgres += cpu_us(child);
+    }
+  }
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  stat >> cpu;  // "cpu": the sum over cores
+  unsigned long long v[8] = {};
+  for (auto& x : v)
+    stat >> x;
+  auto us = [](unsigned long long t) {
+    return static_cast<double>(t) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  };
+  // user nice system idle iowait irq softirq steal
+  s.busy = us(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+  s.all = s.busy + us(v[3] + v[4]);
+  return s;
 }
 
 // Runs `clients` threads; each opens its connection with `open`, then calls
-// `op(connection, i)` (false: an error reply) until the time is up.
+// `op(connection, i)` (false: an error reply) until the time is up. The
+// connections close only once the CPU times are read, so that a backend's
+// CPU is counted before it ends. `service` is sampled in every phase, so
+// that a direct phase shows what the service spends idle.
 template <class Conn>
 result run_phase(const std::string& phase, int clients, double seconds,
                  const std::function<Conn*()>& open, const std::function<bool(Conn*, uint64_t)>& op,
-                 const std::function<void(Conn*)>& close, pid_t measured = 0) {
+                 const std::function<void(Conn*)>& close, pid_t service) {
   wtcache::latency_histogram hist;
   std::atomic<uint64_t> errors{0};
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
+  std::vector<Conn*> conns(static_cast<std::size_t>(clients), nullptr);
   steady_clock::time_point deadline;
   for (int t = 0; t < clients; ++t)
     threads.emplace_back([&, t] {
       auto* c = open();
+      conns[static_cast<std::size_t>(t)] = c;
       uint64_t i = static_cast<uint64_t>(t) * 7919;
       ++ready;
       while (!go.load())
@@ -112,20 +197,30 @@ result run_phase(const std::string& phase, int clients, double seconds,
           errors.fetch_add(1);
         hist.record(duration_cast<microseconds>(steady_clock::now() - start));
       }
-      close(c);
     });
   while (ready.load() < clients)
     std::this_thread::yield();
-  double cpu_before = measured ? cpu_us(measured) : 0;
+  auto before = sample_cpu(service);
   auto start = steady_clock::now();
   deadline = start + duration_cast<steady_clock::duration>(duration<double>(seconds));
   go = true;
   for (auto& t : threads)
     t.join();
   double elapsed = duration<double>(steady_clock::now() - start).count();
+  auto after = sample_cpu(service);
+  for (auto* c : conns)
+    close(c);
   result r;
-  if (measured && hist.count() > 0)
-    r.cpu_us_per_op = (cpu_us(measured) - cpu_before) / static_cast<double>(hist.count());
+  if (hist.count() > 0) {
+    auto per_op = [&](double a, double b) { return (a - b) / static_cast<double>(hist.count()); };
+    r.cpu_us_per_op = per_op(after.service, before.service);
+    r.redis_us_per_op = per_op(after.redis, before.redis);
+    r.postgres_us_per_op = per_op(after.postgres, before.postgres);
+    r.load_us_per_op = per_op(after.load, before.load);
+    r.machine_us_per_op = per_op(after.busy, before.busy);
+  }
+  if (after.all > before.all)
+    r.machine_busy_pct = 100 * (after.busy - before.busy) / (after.all - before.all);
   r.phase = phase;
   r.clients = clients;
   r.ops = hist.count();
@@ -445,29 +540,31 @@ int main(int argc, char** argv) {
   }
 
   std::vector<result> results;
+  auto pid = service.pid();
   for (int n : o.clients) {
     std::fprintf(stderr, "%d client(s) ...\n", n);
     results.push_back(run_phase("naive write-through", n, o.seconds, to_both, naive_write,
-                                close_both));
+                                close_both, pid));
     results.push_back(run_phase("naive read-through", n, o.seconds, to_both, naive_read,
-                                close_both));
-    results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis,
-                                      service.pid()));
+                                close_both, pid));
+    results.push_back(run_phase("service SET", n, o.seconds, to_service, service_set, close_redis, pid));
     if (write_behind) {
       results.push_back(run_phase("service SET after-commit", n, o.seconds, to_service,
-                                  service_set_after_commit, close_redis, service.pid()));
+                                  service_set_after_commit, close_redis, pid));
       results.push_back(run_phase("service SET write-behind", n, o.seconds, to_service,
-                                  service_set_behind, close_redis, service.pid()));
+                                  service_set_behind, close_redis, pid));
     }
-    results.push_back(run_phase("postgres upsert", n, o.seconds, to_postgres, upsert, close_postgres));
-    results.push_back(run_phase("redis SET", n, o.seconds, to_redis, redis_set, close_redis));
-    results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis,
-                                      service.pid()));
-    results.push_back(run_phase("redis GET", n, o.seconds, to_redis, redis_get, close_redis));
+    results.push_back(run_phase("postgres upsert", n, o.seconds, to_postgres, upsert, close_postgres, pid));
+    results.push_back(run_phase("redis SET", n, o.seconds, to_redis, redis_set, close_redis, pid));
+    results.push_back(run_phase("service GET", n, o.seconds, to_service, service_get, close_redis, pid));
+    results.push_back(run_phase("redis GET", n, o.seconds, to_redis, redis_get, close_redis, pid));
     // Counted in rows: each op is one transaction of batch_rows rows.
     auto batch = run_phase("postgres 100-row upserts", n, o.seconds, to_postgres, batch_upsert,
-                           close_postgres);
+                           close_postgres, pid);
     batch.ops_per_s *= batch_rows;
+    for (auto* us : {&batch.cpu_us_per_op, &batch.redis_us_per_op, &batch.postgres_us_per_op,
+                     &batch.load_us_per_op, &batch.machine_us_per_op})
+      *us /= batch_rows;
     results.push_back(batch);
   }
   auto rss_mib = static_cast<double>(peak_rss_kib(service.pid())) / 1024.0;
@@ -487,6 +584,18 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   std::printf("(cpu us/op: wtcached's CPU time, user + system, per operation)\n");
+  // Where each op's CPU went, machine-wide: what bounds a phase on a small
+  // machine, where the load generator, Redis, PostgreSQL and wtcached share
+  // the cores.
+  std::printf("\nCPU us per op (user + system; per row for the 100-row upserts), and how busy "
+              "the machine was\n");
+  std::printf("%-26s %8s %10s %10s %10s %10s %10s %8s\n", "phase", "clients", "wtcached",
+              "redis", "postgres", "load gen", "machine", "busy %");
+  for (auto& r : results)
+    std::printf("%-26s %8d %10.1f %10.1f %10.1f %10.1f %10.1f %8.0f\n", r.phase.c_str(),
+                r.clients, r.cpu_us_per_op, r.redis_us_per_op, r.postgres_us_per_op,
+                r.load_us_per_op, r.machine_us_per_op, r.machine_busy_pct);
+  std::printf("(machine: every process, from /proc/stat; busy: of all cores over the phase)\n");
   std::printf("\nwtcached peak RSS: %.1f MiB\n\n", rss_mib);
 
   // The targets, as ratios measured in this run (printed, and in the report).
@@ -530,13 +639,21 @@ int main(int argc, char** argv) {
 
   std::ofstream csv(o.out);
   csv << "phase,clients,ops_per_s,p50_ms,p99_ms,ops,errors,service_cpu_us_per_op,"
-         "service_peak_rss_mib\n";
+         "service_peak_rss_mib,redis_cpu_us_per_op,postgres_cpu_us_per_op,"
+         "load_cpu_us_per_op,machine_cpu_us_per_op,machine_busy_pct\n";
   for (auto& r : results) {
     csv << r.phase << "," << r.clients << "," << r.ops_per_s << "," << r.p50_ms << ","
         << r.p99_ms << "," << r.ops << "," << r.errors << ",";
     if (r.cpu_us_per_op >= 0)
       csv << r.cpu_us_per_op;
-    csv << "," << rss_mib << "\n";
+    csv << "," << rss_mib;
+    for (double v : {r.redis_us_per_op, r.postgres_us_per_op, r.load_us_per_op,
+                     r.machine_us_per_op, r.machine_busy_pct}) {
+      csv << ",";
+      if (v >= 0)
+        csv << v;
+    }
+    csv << "\n";
   }
   std::printf("\nresults written to %s\n", o.out.c_str());
 
