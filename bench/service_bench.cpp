@@ -25,6 +25,7 @@
 // Prints a table and the target ratios, writes every row to a CSV
 // file (--out) so that runs can be compared, and a self-contained HTML
 // report with charts drawn by gnuplot (--report) to open in a browser.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,9 +73,23 @@ using result = wtcache::bench::phase_result;
 
 // A process's /proc/<pid>/stat fields after the command name (which may
 // hold spaces): fields[0] is field 3 (state), fields[i] is field i + 3.
+// A small file of /proc, "" if it cannot be read: a process may end while
+// it is read (ESRCH), which std::ifstream reports by throwing.
+std::string read_proc(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return {};
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return n < 0 ? std::string() : out;
+}
+
 std::vector<std::string> stat_fields(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto stat = read_proc("/proc/" + std::to_string(pid) + "/stat");
   std::vector<std::string> fields;
   auto close = stat.rfind(')');
   if (close == std::string::npos)
@@ -128,10 +143,8 @@ cpu_sample sample_cpu(pid_t service) {
     if (f.size() < 15)
       continue;
     parent_of.emplace_back(pid, static_cast<pid_t>(std::stoi(f[1])));
-    std::ifstream comm("/proc/" + name + "/comm");
-    std::string c;
-    std::getline(comm, c);
-    names.emplace_back(pid, c);
+    auto c = read_proc("/proc/" + name + "/comm");
+    names.emplace_back(pid, c.substr(0, c.find('\n')));
   }
   auto name_of = [&](pid_t pid) {
     for (auto& [p, n] : names)
@@ -152,7 +165,7 @@ cpu_sample sample_cpu(pid_t service) {
           s.postgres += cpu_us(child);
     }
   }
-  std::ifstream stat("/proc/stat");
+  std::istringstream stat(read_proc("/proc/stat"));
   std::string cpu;
   stat >> cpu;  // "cpu": the sum over cores
   unsigned long long v[8] = {};
