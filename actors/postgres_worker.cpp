@@ -314,14 +314,48 @@ void settle_early(postgres_worker_state& st, early_update& early) noexcept try {
   early.results.clear();
 }
 
-// The last of a cache update, once the shard has its answer: releases of
-// marks (and writes the early update did not make). What fails here leaves
-// marks that lapse, never an older copy that reads as current.
-void release_after_answer(postgres_worker_state& st, const std::vector<cache_write>& writes) noexcept try {
-  if (auto rs = write_fenced(st.cache, writes, *st.log); !rs)
+// Reads the replies of the releases sent after the last answer, if any
+// (a script Redis lost is loaded and the call sent again), before the
+// connection is used for anything else: its replies come in order.
+void settle_releases(postgres_worker_state& st) noexcept try {
+  if (st.owed_releases.empty())
+    return;
+  auto writes = std::move(st.owed_releases);
+  st.owed_releases.clear();
+  if (auto rs = fenced_answers(st.cache, writes, *st.log); !rs)
     st.log->debug("redis: could not release {} mark(s): {}", writes.size(),
                   client_error_text(rs.error()));
 } catch (const std::exception& e) {
+  st.owed_releases.clear();
+  st.cache.disconnect();  // its replies are out of step now
+  st.log->debug("redis: could not release marks: {}", e.what());
+}
+
+// The last of a cache update, once the shard has its answer: releases of
+// marks (and writes the early update did not make), sent without waiting
+// for their replies (settle_releases reads them). What fails here leaves
+// marks that lapse, never an older copy that reads as current.
+void release_after_answer(postgres_worker_state& st, std::vector<cache_write> writes) noexcept try {
+  settle_releases(st);
+  // A value that expires has its TTL worked out as it is written
+  // (write_fenced); none comes this way, but if one did it would wait.
+  bool timed = std::any_of(writes.begin(), writes.end(),
+                           [](const cache_write& w) { return w.expire_by_ns != 0; });
+  if (timed) {
+    if (auto rs = write_fenced(st.cache, writes, *st.log); !rs)
+      st.log->debug("redis: could not release {} mark(s): {}", writes.size(),
+                    client_error_text(rs.error()));
+    return;
+  }
+  if (auto err = send_fenced(st.cache, writes)) {
+    st.log->debug("redis: could not release {} mark(s): {}", writes.size(),
+                  client_error_text(err));
+    return;
+  }
+  st.owed_releases = std::move(writes);
+} catch (const std::exception& e) {
+  st.owed_releases.clear();
+  st.cache.disconnect();
   st.log->debug("redis: could not release marks: {}", e.what());
 }
 
@@ -1202,11 +1236,15 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
   return {
     [=](atom::put, const std::vector<store_op>& ops, int64_t deadline, bool use_cache,
         const invalidation& inv) -> caf::result<store_outcome> {
+      auto& st = self->state;
+      // The last transaction's releases first, as when the worker waited
+      // for them before taking this request: the time counts as queueing,
+      // never as this transaction's.
+      settle_releases(st);
       if (ops.empty())
         return store_outcome{};
       if (expired(deadline))
         return make_error(ec::timeout, "postgres request expired in the queue; nothing was written");
-      auto& st = self->state;
       auto* m = st.metrics.get();
       busy_call busy(m, &service_metrics::postgres_in_use, &service_metrics::db_transaction_latency);
       store_outcome outcome;
@@ -1295,7 +1333,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         settle_early(st, early);
         take_early(early, writes);
         add_releases(marks, newest, inv.redis_prefix, writes);
-        release_after_answer(st, writes);
+        release_after_answer(st, std::move(writes));
         return rp;
       }
       settle_early(st, early);  // (if not read yet: after-commit, the early update refused)
@@ -1306,7 +1344,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         // release that fails leaves marks that lapse: reads read through
         // meanwhile, never an older copy.
         auto rp = answer_now();
-        release_after_answer(st, writes);
+        release_after_answer(st, std::move(writes));
         return rp;
       }
       if (inv.defer_cache_update) {
@@ -1326,6 +1364,7 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
       }
       auto rp = self->make_response_promise<store_outcome>();
       auto finish = [=]() mutable {
+        settle_releases(self->state);
         update_cache(self->state, writes, outcome);
         rp.deliver(std::move(outcome));
       };

@@ -25,6 +25,7 @@
 #include "backends/redis_connection.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
+#include "messages/cache_protocol.hpp"
 #include "messages/store_protocol.hpp"
 
 namespace wtcache {
@@ -48,6 +49,11 @@ struct postgres_worker_state {
   logger_ref log;
   postgres_session db;
   redis_connection cache;
+  // The last transaction's releases of its marks, sent after its answer
+  // and not waited for (their replies are read before the connection's
+  // next call): the worker takes its next request at once, and a sleep
+  // per transaction goes.
+  std::vector<cache_write> owed_releases;
   std::size_t max_value_bytes = 16 * 1024 * 1024;
 
   // A write in two steps, so that the cache can be invalidated between them

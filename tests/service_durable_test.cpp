@@ -417,6 +417,48 @@ TEST_F(Service, AWriteWhoseRowIsLockedWaitsForTheLockThenCommits) {
 // value unread: the write fails, and every read returns the value before
 // it. An acknowledged write is then read back, at once and after its
 // release.
+// After the answer the worker sends the transaction's releases and takes
+// its next request without waiting for their replies, which it reads
+// before its connection's next call. The marks go all the same with
+// nothing else sent, and every later write's answers stay its own, on one
+// worker and on several.
+TEST_F(Service, AnAcknowledgedSetsMarkGoesWithoutAnotherRequestAndLaterAnswersStayInStep) {
+  for (std::size_t pool : {1u, 3u}) {
+    SCOPED_TRACE("postgres_pool = " + std::to_string(pool));
+    auto cfg = suite_config();
+    cfg.postgres_pool = pool;
+    cfg.shards = 1;
+    shard_hooks beside;  // no test gate on the cache update; the update beside COMMIT
+    beside.cache_update_beside_commit = true;
+    auto s = start_with_hooks(*sys_, cfg, beside);
+    resp_client c(s->port());
+    auto k = key();
+    // (The first write of a new service may wait for its workers to connect.)
+    ASSERT_TRUE(eventually([&] { return c.cmd({"SET", k, "one"}).str == "OK"; }));
+    EXPECT_TRUE(eventually([&] {
+      auto entry = redis_entry(k);
+      return field(entry, "d") == "one" && field(entry, "p").empty() && field(entry, "pu").empty();
+    })) << "the release never came: " << redis_entry(k);
+    for (int i = 0; i < 12; ++i) {
+      auto ki = key();
+      auto value = "v" + std::to_string(i);
+      ASSERT_EQ(c.cmd({"SET", ki, value}).str, "OK");
+      ASSERT_EQ(c.cmd({"SET", k, value}).str, "OK");
+      EXPECT_EQ(c.cmd({"GET", ki}).str, value);
+      EXPECT_TRUE(eventually([&] {
+        auto entry = redis_entry(ki);
+        return field(entry, "d") == value && field(entry, "p").empty();
+      })) << redis_entry(ki);
+    }
+    EXPECT_EQ(c.cmd({"GET", k}).str, "v11");
+    EXPECT_TRUE(eventually([&] {
+      auto entry = redis_entry(k);
+      return field(entry, "d") == "v11" && field(entry, "p").empty();
+    })) << redis_entry(k);
+    s->stop();
+  }
+}
+
 TEST_F(Service, AValueSentBesideACommitThatFailsIsNeverRead) {
   sql("CREATE TABLE IF NOT EXISTS commit_notes (id text PRIMARY KEY, note text NOT NULL, "
       "version bigint NOT NULL DEFAULT 0)");
