@@ -10,8 +10,8 @@
 //   - the same from an actor on CAF's scheduler (the service's: "sharing");
 //   - the same with a plain mutex and condition variable, the floor under
 //     CAF's mailbox (a detached actor sleeps on one);
-//   - both again while the other thread has work on its way (no sleep), to
-//     show what the wake-up itself costs.
+//   - two threads spinning on atomics, which never sleep: the hand-off
+//     without a wake-up, to show what the wake-up itself costs.
 //
 // Prints p50 and p99 in microseconds over --rounds round trips (default
 // 20000) after a warm-up. No servers are needed.
@@ -85,7 +85,7 @@ figures caf_round_trips(caf::actor_system& sys, int rounds) {
     driver = sys.middleman().spawn_broker(body);
   else
     driver = sys.spawn(body);
-    {
+  {
     caf::scoped_actor self{sys};
     self->monitor(driver);
     self->send(driver, rounds);

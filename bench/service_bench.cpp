@@ -71,8 +71,6 @@ struct options {
 
 using result = wtcache::bench::phase_result;
 
-// A process's /proc/<pid>/stat fields after the command name (which may
-// hold spaces): fields[0] is field 3 (state), fields[i] is field i + 3.
 // A small file of /proc, "" if it cannot be read: a process may end while
 // it is read (ESRCH), which std::ifstream reports by throwing.
 std::string read_proc(const std::string& path) {
@@ -88,6 +86,8 @@ std::string read_proc(const std::string& path) {
   return n < 0 ? std::string() : out;
 }
 
+// A process's /proc/<pid>/stat fields after the command name (which may
+// hold spaces): fields[0] is field 3 (state), fields[i] is field i + 3.
 std::vector<std::string> stat_fields(pid_t pid) {
   auto stat = read_proc("/proc/" + std::to_string(pid) + "/stat");
   std::vector<std::string> fields;
@@ -100,10 +100,11 @@ std::vector<std::string> stat_fields(pid_t pid) {
   return fields;
 }
 
-double ticks_us(const std::string& ticks) {
-  return static_cast<double>(std::stoull(ticks)) * 1e6 /
-         static_cast<double>(::sysconf(_SC_CLK_TCK));
+// Clock ticks (as /proc counts CPU time) in microseconds.
+double ticks_us(unsigned long long ticks) {
+  return static_cast<double>(ticks) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
+double ticks_us(const std::string& ticks) { return ticks_us(std::stoull(ticks)); }
 
 // CPU time (user + system) a process has used so far, in microseconds;
 // with `reaped`, that of its children it has waited for as well.
@@ -132,8 +133,11 @@ cpu_sample sample_cpu(pid_t service) {
   s.load = cpu_us(::getpid());
   // The embedded servers are the service's children; the backends are the
   // postmaster's.
-  std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
-  std::vector<std::pair<pid_t, std::string>> names;
+  struct process {
+    pid_t pid, parent;
+    std::string comm;
+  };
+  std::vector<process> processes;
   for (auto& entry : fs::directory_iterator("/proc")) {
     auto name = entry.path().filename().string();
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit))
@@ -142,27 +146,19 @@ cpu_sample sample_cpu(pid_t service) {
     auto f = stat_fields(pid);
     if (f.size() < 15)
       continue;
-    parent_of.emplace_back(pid, static_cast<pid_t>(std::stoi(f[1])));
-    auto c = read_proc("/proc/" + name + "/comm");
-    names.emplace_back(pid, c.substr(0, c.find('\n')));
+    auto comm = read_proc("/proc/" + name + "/comm");
+    processes.push_back({pid, static_cast<pid_t>(std::stoi(f[1])), comm.substr(0, comm.find('\n'))});
   }
-  auto name_of = [&](pid_t pid) {
-    for (auto& [p, n] : names)
-      if (p == pid)
-        return n;
-    return std::string();
-  };
-  for (auto& [pid, ppid] : parent_of) {
-    if (ppid != service)
+  for (auto& p : processes) {
+    if (p.parent != service)
       continue;
-    auto n = name_of(pid);
-    if (n == "redis-server") {
-      s.redis += cpu_us(pid, true);
-    } else if (n == "postgres") {
-      s.postgres += cpu_us(pid, true);
-      for (auto& [child, up] : parent_of)
-        if (up == pid)
-          s.postgres += cpu_us(child);
+    if (p.comm == "redis-server") {
+      s.redis += cpu_us(p.pid, true);
+    } else if (p.comm == "postgres") {
+      s.postgres += cpu_us(p.pid, true);
+      for (auto& backend : processes)
+        if (backend.parent == p.pid)
+          s.postgres += cpu_us(backend.pid);
     }
   }
   std::istringstream stat(read_proc("/proc/stat"));
@@ -171,12 +167,9 @@ cpu_sample sample_cpu(pid_t service) {
   unsigned long long v[8] = {};
   for (auto& x : v)
     stat >> x;
-  auto us = [](unsigned long long t) {
-    return static_cast<double>(t) * 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  };
   // user nice system idle iowait irq softirq steal
-  s.busy = us(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
-  s.all = s.busy + us(v[3] + v[4]);
+  s.busy = ticks_us(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]);
+  s.all = s.busy + ticks_us(v[3] + v[4]);
   return s;
 }
 

@@ -411,12 +411,6 @@ TEST_F(Service, AWriteWhoseRowIsLockedWaitsForTheLockThenCommits) {
   EXPECT_EQ(c.cmd({"GET", other}).str, "both");
 }
 
-// A SET's cache update goes to Redis beside its COMMIT (a value that keeps
-// the transaction's mark), not after it, with either ack. A COMMIT that
-// PostgreSQL refuses (here a deferred constraint trigger) must leave that
-// value unread: the write fails, and every read returns the value before
-// it. An acknowledged write is then read back, at once and after its
-// release.
 // After the answer the worker sends the transaction's releases and takes
 // its next request without waiting for their replies, which it reads
 // before its connection's next call. The marks go all the same with
@@ -459,6 +453,12 @@ TEST_F(Service, AnAcknowledgedSetsMarkGoesWithoutAnotherRequestAndLaterAnswersSt
   }
 }
 
+// A SET's cache update goes to Redis beside its COMMIT (a value that keeps
+// the transaction's mark), not after it, with either ack. A COMMIT that
+// PostgreSQL refuses (here a deferred constraint trigger) must leave that
+// value unread: the write fails, and every read returns the value before
+// it. An acknowledged write is then read back, at once and after its
+// release.
 TEST_F(Service, AValueSentBesideACommitThatFailsIsNeverRead) {
   sql("CREATE TABLE IF NOT EXISTS commit_notes (id text PRIMARY KEY, note text NOT NULL, "
       "version bigint NOT NULL DEFAULT 0)");
