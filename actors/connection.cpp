@@ -437,7 +437,7 @@ void send_lookups(self_ptr self, std::shared_ptr<read_gather> g) {
   // shard's to read through, and so is every key if Redis fails.
   std::vector<std::string> redis_keys;
   for (auto i : batch)
-    redis_keys.push_back(st.fe->redis_prefix + keys[i]);
+    redis_keys.push_back(st.fe->redis_keys.entry(keys[i]));
   auto deadline = (steady::now() + st.fe->redis_timeout).time_since_epoch().count();
   self->request(redis, caf::infinite, atom::get::value, std::move(redis_keys), deadline)
     .then(
@@ -1408,7 +1408,7 @@ std::size_t read_size_after(std::size_t current, std::size_t got) {
 front_end front_end_from(const config& cfg) {
   front_end fe;
   fe.log = logger_of(cfg);
-  fe.redis_prefix = cfg.redis_key_prefix;
+  fe.redis_keys = cfg.redis_keys();
   fe.redis_timeout = cfg.redis_timeout;
   fe.parse_limits.max_bulk = cfg.max_value_bytes;
   fe.limits.max_value_bytes = cfg.max_value_bytes;

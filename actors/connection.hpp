@@ -56,7 +56,7 @@ struct front_end {
   std::chrono::milliseconds answer_timeout{15000};
   // Cache hits may go straight to a Redis worker (see connection.cpp).
   std::shared_ptr<const worker_directory> directory;
-  std::string redis_prefix = "wtc:";
+  key_layout redis_keys;
   std::chrono::milliseconds redis_timeout{1000};
   std::size_t max_pipeline = 1024;
   std::size_t max_reply_buffer_bytes = 256 * 1024 * 1024;

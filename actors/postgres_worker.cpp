@@ -84,7 +84,7 @@ std::vector<cache_write> cache_writes(const std::vector<store_op>& ops, const in
   writes.reserve(newest.size());
   for (auto& [key, k] : newest) {
     cache_write w;
-    w.redis_key = inv.redis_prefix + key;
+    w.redis_key = inv.redis_keys.entry(key);
     w.version = results[k].version;
     const auto& r = results[k];
     // The cache copy never outlives the value: its TTL ends with the
@@ -207,7 +207,7 @@ marking start_marking(postgres_worker_state& st, const invalidation& inv, int64_
   marking marks;
   marks.entries.reserve(inv.keys.size());
   for (auto& key : inv.keys)
-    marks.entries.push_back(inv.redis_prefix + key);
+    marks.entries.push_back(inv.redis_keys.entry(key));
   std::sort(marks.entries.begin(), marks.entries.end());
   marks.entries.erase(std::unique(marks.entries.begin(), marks.entries.end()),
                       marks.entries.end());
@@ -235,12 +235,12 @@ bool landed(postgres_worker_state& st, marking& marks) {
 }
 
 // Releases of the marks on entries the transaction did not write (those it
-// wrote lose theirs with their cache write), appended to `writes`.
+// wrote lose theirs with their cache write), appended to `writes`; with no
+// layout, of every entry.
 void add_releases(const marking& marks, const std::map<std::string, std::size_t>& written,
-                  const std::string& prefix, std::vector<cache_write>& writes) {
+                  const key_layout* layout, std::vector<cache_write>& writes) {
   for (auto& entry : marks.entries) {
-    auto key = entry.substr(prefix.size());
-    if (written.count(key))
+    if (layout && written.count(std::string(layout->client_key(entry))))
       continue;
     cache_write w;
     w.redis_key = entry;
@@ -260,7 +260,7 @@ void release_marks(postgres_worker_state& st, const marking& marks,
   if (marks.id.empty() || failure == ec::outcome_unknown)
     return;
   std::vector<cache_write> releases;
-  add_releases(marks, written, "", releases);
+  add_releases(marks, written, nullptr, releases);
   if (auto rs = write_fenced(st.cache, releases, *st.log); !rs)
     st.log->debug("redis: could not release {} pending mark(s): {}", releases.size(),
                   client_error_text(rs.error()));
@@ -1332,13 +1332,13 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
         auto rp = answer_now();
         settle_early(st, early);
         take_early(early, writes);
-        add_releases(marks, newest, inv.redis_prefix, writes);
+        add_releases(marks, newest, &inv.redis_keys, writes);
         release_after_answer(st, std::move(writes));
         return rp;
       }
       settle_early(st, early);  // (if not read yet: after-commit, the early update refused)
       auto made = take_early(early, writes);
-      add_releases(marks, newest, inv.redis_prefix, writes);
+      add_releases(marks, newest, &inv.redis_keys, writes);
       if (!made.empty() && std::all_of(made.begin(), made.end(), [](bool b) { return b; })) {
         // The update is in: answer now, then take the marks away. A
         // release that fails leaves marks that lapse: reads read through

@@ -124,13 +124,13 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self,
       busy_call busy(m, &service_metrics::redis_in_use, &service_metrics::cache_write_latency);
       return write_fenced(self->state.redis, writes, *self->state.log);
     },
-    [=](atom::enqueue, const std::string& prefix, const std::vector<queued_write>& writes,
+    [=](atom::enqueue, const key_layout& layout, const std::vector<queued_write>& writes,
         int64_t deadline) -> caf::result<std::vector<queued_result>> {
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue; nothing was written");
       auto* m = self->state.metrics.get();
       busy_call busy(m, &service_metrics::redis_in_use, &service_metrics::cache_write_latency);
-      return enqueue(self->state.redis, prefix, writes);
+      return enqueue(self->state.redis, layout, writes);
     },
   };
 }

@@ -28,7 +28,7 @@ shard_settings shard_settings_from(const config& cfg) {
   shard_settings s;
   s.log = logger_of(cfg);
   s.shard_count = cfg.shards;
-  s.redis_prefix = cfg.redis_key_prefix;
+  s.redis_keys = cfg.redis_keys();
   s.default_ttl = cfg.default_ttl;
   s.tombstone_ttl = cfg.tombstone_ttl;
   s.postgres_timeout = cfg.postgres_timeout;
@@ -115,12 +115,17 @@ queued_write shard_state::make_queued(const key_write& w) const {
   }
   q.decided = !plain;
   q.redis_key = redis_key(w.key);
-  q.stream = queue_stream(cfg.redis_prefix, ns, stream_of(w.key, ns.writers));
-  q.stats = queue_stats(cfg.redis_prefix, ns);
-  q.max_entries = static_cast<int64_t>(ns.max_queue_entries);
-  q.max_bytes = static_cast<int64_t>(ns.max_queue_bytes);
-  q.low_entries = static_cast<int64_t>(ns.low_watermark * static_cast<double>(ns.max_queue_entries));
-  q.low_bytes = static_cast<int64_t>(ns.low_watermark * static_cast<double>(ns.max_queue_bytes));
+  // The key's group holds its stream and counters, and its share of the
+  // namespace's queue limits.
+  auto g = cfg.redis_keys.group_of(w.key);
+  q.stream = cfg.redis_keys.stream(ns.table, g);
+  q.stats = cfg.redis_keys.stats(ns.table, g);
+  auto entries = group_share(ns.max_queue_entries, cfg.redis_keys.groups);
+  auto bytes = group_share(ns.max_queue_bytes, cfg.redis_keys.groups);
+  q.max_entries = static_cast<int64_t>(entries);
+  q.max_bytes = static_cast<int64_t>(bytes);
+  q.low_entries = static_cast<int64_t>(ns.low_watermark * static_cast<double>(entries));
+  q.low_bytes = static_cast<int64_t>(ns.low_watermark * static_cast<double>(bytes));
   return q;
 }
 
@@ -910,7 +915,7 @@ void flush(self_ptr self) {
   const auto& plan = b->plan;
   invalidation inv;
   inv.keys = plan.keys;
-  inv.redis_prefix = st.cfg.redis_prefix;
+  inv.redis_keys = st.cfg.redis_keys;
   inv.tombstone_ttl_ms = st.cfg.tombstone_ttl.count();
   inv.required = st.cfg.refuse_writes_without_cache;
   // Only the key's newest write decides its cache copy's TTL.
@@ -1209,7 +1214,7 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
   for (auto& w : out)
     keys.push_back(w.key);
   self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
-                st.cfg.redis_prefix, std::move(out), deadline_after(st.cfg.redis_timeout))
+                st.cfg.redis_keys, std::move(out), deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<queued_result>& rs) {
         observed(self, backend::redis);
@@ -1411,7 +1416,7 @@ void flush_queue_once(self_ptr self) {
     return;
   }
   self->request(worker, st.cfg.redis_timeout + worker_margin, atom::enqueue::value,
-                st.cfg.redis_prefix, std::move(ops), deadline_after(st.cfg.redis_timeout))
+                st.cfg.redis_keys, std::move(ops), deadline_after(st.cfg.redis_timeout))
     .then(
       [=](const std::vector<queued_result>& rs) {
         observed(self, backend::redis);

@@ -71,7 +71,7 @@ struct shard_settings {
   std::shared_ptr<const namespace_table> spaces;
   std::shared_ptr<service_metrics> metrics;
   std::shared_ptr<node_health> health;
-  std::string redis_prefix = "wtc:";
+  key_layout redis_keys;
   std::chrono::milliseconds default_ttl{3600 * 1000};
   std::chrono::milliseconds tombstone_ttl{60 * 1000};
   std::chrono::milliseconds postgres_timeout{3000};
@@ -134,7 +134,7 @@ struct shard_state {
   std::minstd_rand rng{std::random_device{}()};
 
   // Pure rules, unit-testable without an actor system.
-  std::string redis_key(const std::string& key) const { return cfg.redis_prefix + key; }
+  std::string redis_key(const std::string& key) const { return cfg.redis_keys.entry(key); }
   int64_t ttl_ms(std::size_t ns) const;
   int64_t clamp_ttl(int64_t ms) const;
   // The cache copy's TTL after a write (0: none).

@@ -227,12 +227,15 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
           continue;
         ++*waiting;
         auto& w = self->state.cfg.writers[s.writer];
-        auto stream = queue_stream(w.redis_prefix, w.ns, w.stream_index);
+        auto stream = writer_streams_name(w.layout, w.ns.table, w.writer_index, w.ns.writers);
+        auto streams = static_cast<int64_t>(
+          groups_of_writer(w.writer_index, w.ns.writers, w.layout.groups).size());
         self->request(s.writer_worker, wait + std::chrono::seconds(2), atom::flush::value, deadline)
           .then([=](stream_report& r) mutable { answer(std::move(r)); },
                 [=](caf::error& err) mutable {
                   stream_report r;
                   r.stream = stream;
+                  r.streams = streams;
                   r.error = "its writer did not answer (" + self->system().render(err) + ")";
                   answer(std::move(r));
                 });
@@ -242,7 +245,9 @@ caf::behavior supervisor(self_ptr self, supervisor_settings cfg) {
         if (s.what == kind::writer && !s.writer_worker) {
           auto& w = self->state.cfg.writers[s.writer];
           stream_report r;
-          r.stream = queue_stream(w.redis_prefix, w.ns, w.stream_index);
+          r.stream = writer_streams_name(w.layout, w.ns.table, w.writer_index, w.ns.writers);
+          r.streams = static_cast<int64_t>(
+            groups_of_writer(w.writer_index, w.ns.writers, w.layout.groups).size());
           r.error = "its writer is restarting";
           reports->push_back(std::move(r));
         }

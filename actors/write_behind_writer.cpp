@@ -1,4 +1,4 @@
-// The write-behind writer: drains one stream into PostgreSQL in idempotent batches.
+// The write-behind writer: drains its share of the streams into PostgreSQL in idempotent batches.
 #include "actors/write_behind_writer.hpp"
 
 #include <hiredis/hiredis.h>
@@ -70,12 +70,12 @@ void parse_entries(const redisReply* list, std::vector<writer_state::entry>& out
 }  // namespace
 
 writer_settings writer_settings_from(const config& cfg, const namespace_config& ns,
-                                     std::size_t stream) {
+                                     std::size_t writer) {
   writer_settings w;
   w.log = logger_of(cfg);
   w.ns = ns;
-  w.stream_index = stream;
-  w.redis_prefix = cfg.redis_key_prefix;
+  w.writer_index = writer;
+  w.layout = cfg.redis_keys();
   w.redis = parse_redis_url(cfg.redis_url, "redis.url");
   w.postgres_url = with_application_name(
     with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout), "wtcached-writer");
@@ -84,6 +84,20 @@ writer_settings writer_settings_from(const config& cfg, const namespace_config& 
   w.tombstone_ttl = cfg.tombstone_ttl;
   w.backoff = cfg.restart_backoff;
   return w;
+}
+
+std::vector<std::size_t> groups_of_writer(std::size_t writer, std::size_t writers,
+                                          std::size_t groups) {
+  std::vector<std::size_t> out;
+  for (auto g = writer; g < groups; g += writers)
+    out.push_back(g);
+  return out;
+}
+
+std::string writer_streams_name(const key_layout& layout, const std::string& table,
+                                std::size_t writer, std::size_t writers) {
+  return layout.prefix + "{g}q:" + table + " for g mod " + std::to_string(writers) + " = " +
+         std::to_string(writer);
 }
 
 writer_state::writer_state() = default;
@@ -104,7 +118,7 @@ void writer_state::release_stream() {
       tx.exec_prepared("unlock", lock_key);
     } catch (const std::exception& e) {
       cfg.log->debug("write-behind {}: unlocking {} failed ({}); PostgreSQL frees it with the "
-                    "session", cfg.ns.table, stream, one_line(e.what()));
+                    "session", cfg.ns.table, share, one_line(e.what()));
     }
   }
   lose_postgres();
@@ -148,74 +162,136 @@ caf::error writer_state::ensure_ready() {
   }
   if (!owner)
     return caf::none;
-  // The stream is ours: make sure the group exists (from the stream's start,
-  // so nothing appended before it existed is skipped), and take over what
-  // any other consumer had been delivered and never acknowledged.
+  // The streams are ours: make sure each has the group (from the stream's
+  // start, so nothing appended before it existed is skipped), and take over
+  // what any other consumer had been delivered and never acknowledged.
   batch.clear();
   batch_committed = false;
   topped_up = false;
-  reading_pending = true;
-  auto r = redis.command({"XGROUP", "CREATE", stream, writer_group, "0", "MKSTREAM"});
-  if (!r)
-    return r.error();
-  if ((*r)->type == REDIS_REPLY_ERROR && reply_text(r->get()).rfind("BUSYGROUP", 0) != 0)
-    return redis_refused(*r, "XGROUP CREATE");
-  std::string cursor = "0-0";
-  do {
-    auto c = redis.command({"XAUTOCLAIM", stream, writer_group, consumer, "0", cursor, "COUNT",
-                            "1000", "JUSTID"});
-    if (!c)
-      return c.error();
-    if ((*c)->type != REDIS_REPLY_ARRAY || (*c)->elements < 2)
-      return redis_refused(*c, "XAUTOCLAIM");
-    cursor = reply_text((*c)->element[0]);
-  } while (cursor != "0-0");
-  cfg.log->info("write-behind {}: draining stream {}", cfg.ns.table, stream);
+  all_pending();
+  std::vector<std::vector<std::string>> create;
+  for (auto& st : streams)
+    create.push_back({"XGROUP", "CREATE", st.key, writer_group, "0", "MKSTREAM"});
+  auto created = redis.pipeline(create);
+  if (!created)
+    return created.error();
+  for (auto& r : *created)
+    if (r->type == REDIS_REPLY_ERROR && reply_text(r.get()).rfind("BUSYGROUP", 0) != 0)
+      return redis_refused(r, "XGROUP CREATE");
+  // XAUTOCLAIM rounds, each for the streams whose cursor has not come back to 0-0.
+  std::vector<std::pair<std::size_t, std::string>> cursors;
+  for (std::size_t i = 0; i < streams.size(); ++i)
+    cursors.emplace_back(i, "0-0");
+  while (!cursors.empty()) {
+    std::vector<std::vector<std::string>> claims;
+    for (auto& [i, cursor] : cursors)
+      claims.push_back({"XAUTOCLAIM", streams[i].key, writer_group, consumer, "0", cursor, "COUNT",
+                        "1000", "JUSTID"});
+    auto claimed = redis.pipeline(claims);
+    if (!claimed)
+      return claimed.error();
+    std::vector<std::pair<std::size_t, std::string>> next;
+    for (std::size_t k = 0; k < cursors.size(); ++k) {
+      auto& c = (*claimed)[k];
+      if (c->type != REDIS_REPLY_ARRAY || c->elements < 2)
+        return redis_refused(c, "XAUTOCLAIM");
+      auto cursor = reply_text(c->element[0]);
+      if (cursor != "0-0")
+        next.emplace_back(cursors[k].first, std::move(cursor));
+    }
+    cursors = std::move(next);
+  }
+  cfg.log->info("write-behind {}: draining {} ({} streams)", cfg.ns.table, share, streams.size());
   return caf::none;
 }
 
-caf::error writer_state::read_batch(bool flushing) {
-  auto want = [&] { return std::to_string(cfg.ns.batch_size - batch.size()); };
-  auto read = [&](const char* from, std::chrono::milliseconds block) -> caf::expected<std::size_t> {
-    std::vector<std::string> args = {"XREADGROUP", "GROUP", writer_group, consumer,
-                                     "COUNT",      want()};
-    if (block.count() > 0) {
-      args.push_back("BLOCK");
-      args.push_back(std::to_string(block.count()));
-    }
-    args.insert(args.end(), {"STREAMS", stream, from});
-    auto r = redis.command(args);
-    if (!r)
-      return r.error();
-    auto* rep = r->get();
+bool writer_state::any_pending() const {
+  return std::any_of(streams.begin(), streams.end(), [](auto& st) { return st.reading_pending; });
+}
+
+void writer_state::all_pending() {
+  for (auto& st : streams)
+    st.reading_pending = true;
+}
+
+caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_pending) {
+  std::vector<std::size_t> asked;
+  for (std::size_t k = 0; k < streams.size(); ++k) {
+    auto i = (next_read + k) % streams.size();
+    if (!only_pending || streams[i].reading_pending)
+      asked.push_back(i);
+  }
+  if (asked.empty() || batch.size() >= cfg.ns.batch_size)
+    return std::size_t{0};
+  // Round robin: a backlog in the first streams must not keep the others waiting.
+  next_read = (next_read + 1) % streams.size();
+  auto want = std::to_string(cfg.ns.batch_size - batch.size());
+  std::vector<std::vector<std::string>> reads;
+  for (auto i : asked)
+    reads.push_back({"XREADGROUP", "GROUP", writer_group, consumer, "COUNT", want, "STREAMS",
+                     streams[i].key, from});
+  auto replies = redis.pipeline(reads);
+  if (!replies)
+    return replies.error();
+  bool pending = std::string_view(from) == "0";
+  std::size_t added = 0;
+  caf::error refused;
+  bool lost_group = false;
+  for (std::size_t k = 0; k < asked.size(); ++k) {
+    auto* rep = (*replies)[k].get();
+    auto& st = streams[asked[k]];
     if (rep->type == REDIS_REPLY_ERROR) {
-      if (is_error_code(rep, "NOGROUP")) {
-        // Redis lost the stream (restarted without its data): start again,
-        // letting go of the lock now so that this writer can take it again.
-        release_stream();
-        return make_error(ec::redis_error, "the consumer group is gone");
-      }
-      return redis_refused(*r, "XREADGROUP");
+      if (is_error_code(rep, "NOGROUP"))
+        lost_group = true;
+      else if (!refused)
+        refused = redis_refused((*replies)[k], "XREADGROUP");
+      continue;
     }
-    auto before = batch.size();
+    std::vector<entry> got;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
         rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-      parse_entries(rep->element[0]->element[1], batch);
-    return batch.size() - before;
-  };
-  if (reading_pending) {
-    auto n = read("0", std::chrono::milliseconds(0));
+      parse_entries(rep->element[0]->element[1], got);
+    if (got.empty()) {
+      if (pending)
+        st.reading_pending = false;
+      continue;
+    }
+    for (auto& e : got) {
+      if (batch.size() >= cfg.ns.batch_size) {
+        // Delivered but no room: it stays pending, and is read from there.
+        st.reading_pending = true;
+        break;
+      }
+      e.stream = asked[k];
+      batch.push_back(std::move(e));
+      ++added;
+    }
+  }
+  if (lost_group) {
+    // Redis lost a stream (restarted without its data): start again,
+    // letting go of the lock now so that this writer can take it again.
+    release_stream();
+    return make_error(ec::redis_error, "the consumer group is gone");
+  }
+  if (refused)
+    return refused;
+  return added;
+}
+
+caf::error writer_state::read_batch(bool flushing) {
+  idle = false;
+  if (any_pending()) {
+    auto n = read_round("0", true);
     if (!n)
       return n.error();
     if (*n > 0) {
       topped_up = true;  // delivered before: write them at once
       return caf::none;
     }
-    reading_pending = false;
   }
   if (!batch.empty()) {
     // The window is over (or we flush): take what came meanwhile, once.
-    auto n = read(">", std::chrono::milliseconds(0));
+    auto n = read_round(">", false);
     if (!n)
       return n.error();
     topped_up = true;
@@ -224,15 +300,11 @@ caf::error writer_state::read_batch(bool flushing) {
   // Only the lock holder takes new entries: a session that died (and with it
   // the lock) must not take entries another node is draining meanwhile.
   if (!still_owner())
-    return make_error(ec::postgres_unavailable, "lost the connection holding the stream's lock");
-  // Empty: wait briefly for the first entry (never long, so that a flush
-  // request or an exit is not kept waiting).
-  auto block = std::min(cfg.ns.flush_interval, std::chrono::milliseconds(100));
-  if (flushing)
-    block = std::chrono::milliseconds(0);
-  auto n = read(">", block);
+    return make_error(ec::postgres_unavailable, "lost the connection holding the streams' lock");
+  auto n = read_round(">", false);
   if (!n)
     return n.error();
+  idle = batch.empty();
   // The batch is written when full, or flush_interval after its first entry
   // arrived; a backlog (a full read, or flushing) is written at once.
   window_end = steady::now() + cfg.ns.flush_interval;
@@ -402,14 +474,26 @@ caf::error writer_state::persist() {
   }
 
   // Committed: acknowledge every entry and unpin the cache entries (each at
-  // its key's newest version; a tombstone where that one was refused).
-  std::vector<std::string> args = {stream, writer_group, stats,
-                                   std::to_string(cfg.tombstone_ttl.count()),
-                                   std::to_string(batch.size())};
+  // its key's newest version; a tombstone where that one was refused). One
+  // settle call per stream (a key's entries are all in its group's), the
+  // calls pipelined.
+  std::vector<std::vector<std::string>> keys_of(streams.size()), args_of(streams.size());
+  auto start = [&](std::size_t i) {
+    if (!keys_of[i].empty())
+      return;
+    keys_of[i] = {streams[i].key, streams[i].stats};
+    args_of[i] = {writer_group, std::to_string(cfg.tombstone_ttl.count()), "0"};
+  };
+  std::vector<std::size_t> ids(streams.size(), 0);
   for (auto& e : batch) {
-    args.push_back(e.id);
-    args.push_back(std::to_string(e.bytes));
+    start(e.stream);
+    args_of[e.stream].push_back(e.id);
+    args_of[e.stream].push_back(std::to_string(e.bytes));
+    ++ids[e.stream];
   }
+  for (std::size_t i = 0; i < streams.size(); ++i)
+    if (!keys_of[i].empty())
+      args_of[i][2] = std::to_string(ids[i]);
   std::size_t dead_count = 0;
   auto now_ms = unix_now_ms();
   auto floor_ms = shortest_entry_ttl_ms(cfg.redis_timeout);
@@ -423,18 +507,37 @@ caf::error writer_state::persist() {
       auto left = std::max(e.expires_ms - now_ms, floor_ms);
       ttl = ttl > 0 ? std::min(ttl, left) : left;
     }
-    args.push_back(cfg.redis_prefix + e.key);
+    auto& args = args_of[e.stream];
+    keys_of[e.stream].push_back(cfg.layout.entry(e.key));
     args.push_back(e.version);
     args.push_back(e.dead.empty() ? "u" : "t");
     args.push_back(std::to_string(ttl));
     args.push_back(e.stored.empty() ? "0" : "1");
     args.push_back(e.stored);
   }
-  auto r = redis.eval(redis_script::settle, {}, args);
-  if (!r)
-    return r.error();
-  if ((*r)->type == REDIS_REPLY_ERROR)
-    return redis_refused(*r, "settle");
+  std::vector<std::size_t> calls;
+  std::vector<std::vector<std::string>> settles;
+  for (std::size_t i = 0; i < streams.size(); ++i)
+    if (!keys_of[i].empty()) {
+      calls.push_back(i);
+      settles.push_back(redis.evalsha(redis_script::settle, keys_of[i], args_of[i]));
+    }
+  auto replies = redis.pipeline(settles);
+  if (!replies)
+    return replies.error();
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    auto* rep = (*replies)[k].get();
+    if (is_error_code(rep, "NOSCRIPT")) {
+      // The script cache was flushed: this call again, loading the script.
+      auto again = redis.eval(redis_script::settle, keys_of[calls[k]], args_of[calls[k]]);
+      if (!again)
+        return again.error();
+      if ((*again)->type == REDIS_REPLY_ERROR)
+        return redis_refused(*again, "settle");
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+      return redis_refused((*replies)[k], "settle");
+    }
+  }
   for (auto& e : batch)
     if (!e.dead.empty()) {
       ++dead_count;
@@ -450,7 +553,7 @@ caf::error writer_state::persist() {
   batch.clear();
   batch_committed = false;
   topped_up = false;
-  reading_pending = true;  // anything delivered and not acknowledged comes first
+  all_pending();  // anything delivered and not acknowledged comes first
   return caf::none;
 }
 
@@ -470,66 +573,78 @@ bool writer_state::refresh_stats() {
     return false;
   last_stats = steady::now();
   auto& m = *cfg.metrics;
-  auto counts = redis.command({"HMGET", stats, "n", "b"});
-  if (!counts || (*counts)->type != REDIS_REPLY_ARRAY || (*counts)->elements != 2)
-    return false;
-  m.depth.store(std::strtoll(reply_text((*counts)->element[0]).c_str(), nullptr, 10),
-                std::memory_order_relaxed);
-  m.bytes.store(std::strtoll(reply_text((*counts)->element[1]).c_str(), nullptr, 10),
-                std::memory_order_relaxed);
-  // Stream ids start with the milliseconds Redis's clock showed at XADD.
-  auto first = redis.command({"XRANGE", stream, "-", "+", "COUNT", "1"});
-  auto time = redis.command({"TIME"});
-  int64_t age = 0;
-  if (first && time && (*first)->type == REDIS_REPLY_ARRAY && (*first)->elements == 1 &&
-      (*time)->type == REDIS_REPLY_ARRAY && (*time)->elements == 2) {
-    auto id = reply_text((*first)->element[0]->element[0]);
-    auto added = std::strtoll(id.c_str(), nullptr, 10);
-    auto now_ms = std::strtoll(reply_text((*time)->element[0]).c_str(), nullptr, 10) * 1000 +
-                  std::strtoll(reply_text((*time)->element[1]).c_str(), nullptr, 10) / 1000;
-    age = std::max<int64_t>(0, now_ms - added);
+  // Per stream: its counters and its oldest entry (stream ids start with the
+  // milliseconds Redis's clock showed at XADD); then Redis's clock.
+  std::vector<std::vector<std::string>> asks;
+  for (auto& st : streams) {
+    asks.push_back({"HMGET", st.stats, "n", "b"});
+    asks.push_back({"XRANGE", st.key, "-", "+", "COUNT", "1"});
   }
-  m.oldest_age_ms[cfg.stream_index].store(age, std::memory_order_relaxed);
+  asks.push_back({"TIME"});
+  auto replies = redis.pipeline(asks);
+  if (!replies)
+    return false;
+  int64_t depth = 0, bytes = 0, oldest = -1;
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    auto* counts = (*replies)[2 * i].get();
+    if (counts->type != REDIS_REPLY_ARRAY || counts->elements != 2)
+      return false;
+    depth += std::strtoll(reply_text(counts->element[0]).c_str(), nullptr, 10);
+    bytes += std::strtoll(reply_text(counts->element[1]).c_str(), nullptr, 10);
+    auto* first = (*replies)[2 * i + 1].get();
+    if (first->type == REDIS_REPLY_ARRAY && first->elements == 1) {
+      int64_t added = std::strtoll(reply_text(first->element[0]->element[0]).c_str(), nullptr, 10);
+      oldest = oldest < 0 ? added : std::min(oldest, added);
+    }
+  }
+  m.depth_of[cfg.writer_index].store(depth, std::memory_order_relaxed);
+  m.bytes_of[cfg.writer_index].store(bytes, std::memory_order_relaxed);
+  int64_t age = 0;
+  auto* time = replies->back().get();
+  if (oldest >= 0 && time->type == REDIS_REPLY_ARRAY && time->elements == 2) {
+    auto now_ms = std::strtoll(reply_text(time->element[0]).c_str(), nullptr, 10) * 1000 +
+                  std::strtoll(reply_text(time->element[1]).c_str(), nullptr, 10) / 1000;
+    age = std::max<int64_t>(0, now_ms - oldest);
+  }
+  m.oldest_age_ms[cfg.writer_index].store(age, std::memory_order_relaxed);
   return true;
 }
 
 stream_report writer_state::read_queue() {
   stream_report out;
-  out.stream = stream;
+  out.stream = share;
+  out.streams = static_cast<int64_t>(streams.size());
   out.owned = owner;
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool fresh = !redis.connected();  // a failure on a new connection is not a stale one
-    caf::error err;
-    redis_reply len, pending;
-    if (auto r = redis.command({"XLEN", stream}))
-      len = std::move(*r);
-    else
-      err = std::move(r.error());
-    if (!err) {
-      if (auto r = redis.command({"XPENDING", stream, writer_group}))
-        pending = std::move(*r);
-      else
-        err = std::move(r.error());
+    std::vector<std::vector<std::string>> asks;
+    for (auto& st : streams) {
+      asks.push_back({"XLEN", st.key});
+      asks.push_back({"XPENDING", st.key, writer_group});
     }
-    if (!err) {
-      if (len->type != REDIS_REPLY_INTEGER) {
-        out.error = "XLEN answered " + reply_text(len.get());
-        return out;
+    auto replies = redis.pipeline(asks);
+    if (replies) {
+      out.length = 0;
+      out.pending = 0;
+      for (std::size_t i = 0; i < streams.size(); ++i) {
+        auto* len = (*replies)[2 * i].get();
+        auto* p = (*replies)[2 * i + 1].get();
+        if (len->type != REDIS_REPLY_INTEGER) {
+          out.error = "XLEN " + streams[i].key + " answered " + reply_text(len);
+          return out;
+        }
+        out.length += len->integer;
+        if (p->type == REDIS_REPLY_ARRAY && p->elements >= 1 &&
+            p->element[0]->type == REDIS_REPLY_INTEGER)
+          out.pending += p->element[0]->integer;
+        else if (!is_error_code(p, "NOGROUP"))  // no group: nothing was ever delivered
+          out.error = "XPENDING " + streams[i].key + " answered " + reply_text(p);
       }
-      out.length = len->integer;
-      auto* p = pending.get();
-      if (p->type == REDIS_REPLY_ARRAY && p->elements >= 1 &&
-          p->element[0]->type == REDIS_REPLY_INTEGER)
-        out.pending = p->element[0]->integer;
-      else if (is_error_code(p, "NOGROUP"))
-        out.pending = 0;  // no group: nothing was ever delivered from this stream
-      else
-        out.error = "XPENDING answered " + reply_text(p);
       return out;
     }
-    out.error = error_detail(err);
+    out.error = error_detail(replies.error());
     if (out.error.empty())
-      out.error = to_string(static_cast<ec>(err.code()));
+      out.error = to_string(static_cast<ec>(replies.error().code()));
     if (fresh)
       break;
   }
@@ -570,21 +685,21 @@ void failed(self_ptr self, const caf::error& err) {
     st.batch.clear();
     st.topped_up = false;
   }
-  st.reading_pending = true;
+  st.all_pending();
   auto why = error_detail(err);
   if (why.empty())
     why = to_string(static_cast<ec>(err.code()));
   // The queue's figures stay current while it cannot drain.
   bool counted = st.refresh_stats();
   if (st.failing.empty()) {
-    auto held = counted ? "the queue holds " + std::to_string(st.cfg.metrics->depth.load()) +
+    auto held = counted ? "the queue holds " + std::to_string(st.cfg.metrics->depth()) +
                             " entries"
                         : std::string("Redis cannot say how many entries are queued");
-    st.cfg.log->warn("write-behind {} stream {}: {}; {}, retrying with backoff", st.cfg.ns.table,
-                 st.cfg.stream_index, why, held);
+    st.cfg.log->warn("write-behind {} ({}): {}; {}, retrying with backoff", st.cfg.ns.table,
+                 st.share, why, held);
   }
   st.failing = why;
-  if (!st.batch.empty() || st.cfg.metrics->depth.load() > 0)
+  if (!st.batch.empty() || st.cfg.metrics->depth() > 0)
     st.cfg.metrics->retries.fetch_add(1, std::memory_order_relaxed);
   schedule(self, st.cfg.backoff.delay(st.attempt++, st.rng));
   check_flush(self);
@@ -627,15 +742,23 @@ void step(self_ptr self) {
       return;
     }
   if (!st.failing.empty()) {
-    st.cfg.log->info("write-behind {} stream {}: draining again after {} failed attempts",
-                 st.cfg.ns.table, st.cfg.stream_index, st.attempt);
+    st.cfg.log->info("write-behind {} ({}): draining again after {} failed attempts",
+                 st.cfg.ns.table, st.share, st.attempt);
     st.failing.clear();
   }
   st.attempt = 0;
   if (steady::now() - st.last_stats > std::chrono::milliseconds(200))
     st.refresh_stats();
   check_flush(self);
-  schedule(self, std::chrono::milliseconds(0));
+  // Nothing came: look again after half the flush interval (at most 50 ms).
+  // A read cannot wait in Redis for the first entry: the streams are of
+  // different slots.
+  auto again = std::chrono::nanoseconds(0);
+  if (st.idle && !flushing)
+    again = std::max<std::chrono::nanoseconds>(
+      std::min(st.cfg.ns.flush_interval, std::chrono::milliseconds(100)) / 2,
+      std::chrono::milliseconds(1));
+  schedule(self, again);
 }
 
 }  // namespace
@@ -644,11 +767,13 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   block_sigpipe_on_this_thread();  // detached: this is the worker's own thread
   auto& st = self->state;
   st.cfg = std::move(cfg);
-  st.stream = queue_stream(st.cfg.redis_prefix, st.cfg.ns, st.cfg.stream_index);
-  st.stats = queue_stats(st.cfg.redis_prefix, st.cfg.ns);
-  st.lock_key = stream_lock_id(st.stream);
-  // A read may block for up to 100 ms on top of the round trip.
-  st.redis = redis_connection(st.cfg.redis, st.cfg.redis_timeout + std::chrono::milliseconds(100));
+  for (auto g : groups_of_writer(st.cfg.writer_index, st.cfg.ns.writers, st.cfg.layout.groups))
+    st.streams.push_back({st.cfg.layout.stream(st.cfg.ns.table, g),
+                          st.cfg.layout.stats(st.cfg.ns.table, g)});
+  st.share = writer_streams_name(st.cfg.layout, st.cfg.ns.table, st.cfg.writer_index,
+                                st.cfg.ns.writers);
+  st.lock_key = stream_lock_id(st.share);
+  st.redis = redis_connection(st.cfg.redis, st.cfg.redis_timeout);
   st.db = postgres_session(session_settings{st.cfg.postgres_url, st.cfg.postgres_timeout, false});
   schedule(self, std::chrono::nanoseconds(0));
   return {

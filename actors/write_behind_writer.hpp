@@ -1,9 +1,14 @@
-// The write-behind writer: drains one Redis Stream of one write-behind
-// namespace into PostgreSQL. It owns a Redis and a PostgreSQL connection of
-// its own (both drivers block, so it is spawned detached) and loops:
+// The write-behind writer: drains its share of a write-behind namespace's
+// streams into PostgreSQL. Each hash-tag group of the key layout has a stream
+// of its own (core/key_layout.hpp); writer i of n drains the groups g with
+// g mod n = i. It owns a Redis and a PostgreSQL connection of its own (both
+// drivers block, so it is spawned detached) and loops:
 //
-//   read entries with the consumer group (its own pending ones first), up to
-//   batch_size or until flush_interval has passed since the first arrived;
+//   read entries with the consumer group, one XREADGROUP per stream in one
+//   pipelined round (its own pending ones first), up to batch_size or until
+//   flush_interval has passed since the first arrived; a round that finds
+//   nothing is repeated after half the flush interval (a read cannot block
+//   on streams of different slots);
 //   coalesce them to the newest entry per key; apply them in one transaction
 //   that only ever moves a row forward (replays are no-ops); acknowledge and
 //   delete the entries and unpin their cache entries, only after COMMIT.
@@ -14,11 +19,11 @@
 // wtcache_dead_letters with its key and the error, its cache entry becomes a
 // tombstone, and the rest of the batch commits.
 //
-// Only one writer per stream drains it at a time, across nodes: it holds a
+// Only one writer per share drains it at a time, across nodes: it holds a
 // PostgreSQL session advisory lock while it does, and unlocks it before it
 // closes its session on exit (PostgreSQL frees a closed session's locks only
 // once its backend has gone, a moment later). A standby writer polls for the
-// lock (every second; while a flush waits, every 50 ms) and takes the stream
+// lock (every second; while a flush waits, every 50 ms) and takes the streams
 // over, claiming the pending entries, when the owner's connection goes away.
 // Protocol: messages/queue_protocol.hpp.
 #pragma once
@@ -43,6 +48,7 @@
 #include "backends/redis_connection.hpp"
 #include "core/backoff.hpp"
 #include "core/config.hpp"
+#include "core/key_layout.hpp"
 #include "core/latency.hpp"
 #include "core/namespaces.hpp"
 #include "messages/queue_protocol.hpp"
@@ -51,8 +57,8 @@ namespace wtcache {
 
 struct writer_settings {
   namespace_config ns;
-  std::size_t stream_index = 0;
-  std::string redis_prefix = "wtc:";
+  std::size_t writer_index = 0;  // of ns.writers
+  key_layout layout;
   redis_endpoint redis;
   std::string postgres_url;
   std::chrono::milliseconds redis_timeout{1000};
@@ -63,10 +69,17 @@ struct writer_settings {
   logger_ref log;  // where it logs (config::logger)
 };
 
-// The settings of stream `stream` of namespace `ns`, as the configuration
+// The settings of writer `writer` of namespace `ns`, as the configuration
 // decides them. Left to the caller: the queue's figures.
 writer_settings writer_settings_from(const config& cfg, const namespace_config& ns,
-                                     std::size_t stream);
+                                     std::size_t writer);
+
+// The groups writer `writer` of `writers` drains.
+std::vector<std::size_t> groups_of_writer(std::size_t writer, std::size_t writers,
+                                          std::size_t groups);
+// How reports and logs name what that writer drains.
+std::string writer_streams_name(const key_layout& layout, const std::string& table,
+                                std::size_t writer, std::size_t writers);
 
 // The consumer group every writer reads with.
 inline constexpr const char* writer_group = "wtcache";
@@ -75,14 +88,21 @@ struct writer_state {
   static inline const char* name = "write_behind_writer";
 
   writer_settings cfg;
-  std::string stream, stats;
-  int64_t lock_key = 0;          // the stream's advisory lock
+  struct stream_state {
+    std::string key, stats;       // a group's stream and its counters
+    bool reading_pending = true;  // our delivered, unacknowledged entries come first
+  };
+  std::vector<stream_state> streams;
+  std::string share;             // writer_streams_name
+  std::size_t next_read = 0;     // where the next read round starts (round robin)
+  int64_t lock_key = 0;          // the streams' advisory lock
   redis_connection redis;
   postgres_session db;
-  bool owner = false;            // holds the stream's lock
-  bool reading_pending = true;   // our delivered, unacknowledged entries come first
+  bool owner = false;            // holds the streams' lock
+  bool idle = false;             // the last read round found nothing
 
   struct entry {
+    std::size_t stream = 0;  // of `streams`
     std::string id;
     std::string key;      // the client's key
     std::string version;  // as Redis wrote it
@@ -112,9 +132,16 @@ struct writer_state {
   writer_state();
   ~writer_state();
 
-  // Connects both backends, takes the stream's lock if free; a caf::error
+  // Connects both backends, takes the streams' lock if free; a caf::error
   // when a backend is unreachable.
   caf::error ensure_ready();
+  // One pipelined XREADGROUP per stream (`only_pending`: of those still
+  // reading their pending entries), from `from` ("0" our pending entries,
+  // ">" new ones), into the batch up to batch_size; what does not fit stays
+  // pending in Redis. Returns how many entries it added.
+  caf::expected<std::size_t> read_round(const char* from, bool only_pending);
+  bool any_pending() const;
+  void all_pending();
   // Reads entries into the batch: when it is empty, blocking briefly for
   // the first; at the end of its window, what has come since (up to
   // batch_size). `flushing`: take what is there, wait for nothing.
@@ -126,15 +153,15 @@ struct writer_state {
   // Reads the namespace's queue figures for the metrics; false when Redis
   // did not answer (the figures keep their last values).
   bool refresh_stats();
-  // What Redis holds of the stream now (XLEN, XPENDING). A connection that
+  // What Redis holds of the streams now (XLEN, XPENDING, summed). A connection that
   // turns out to be dead (Redis restarted since its last use) is opened
   // again once before the report says Redis could not be asked.
   stream_report read_queue();
-  // Forgets the PostgreSQL connection, and with it the stream's lock.
+  // Forgets the PostgreSQL connection, and with it the streams' lock.
   void lose_postgres();
-  // Unlocks the stream, if held, and closes the PostgreSQL session.
+  // Unlocks the streams, if held, and closes the PostgreSQL session.
   void release_stream();
-  // The session holding the stream's lock is still alive (so is the lock).
+  // The session holding the streams' lock is still alive (so is the lock).
   bool still_owner();
 };
 

@@ -484,6 +484,7 @@ config parse_unvalidated(const std::string& text, const std::string& source) {
     parse_redis_url(cfg.redis_url, "redis.url");
   redis.read("pool_size", cfg.redis_pool, 1, 64);
   redis.read("key_prefix", cfg.redis_key_prefix);
+  redis.read("groups", cfg.redis_groups, 256, 16384);
   redis.read_ms("timeout_ms", cfg.redis_timeout, 10, 600 * 1000);
   redis.reject_unknown();
 
@@ -747,6 +748,12 @@ void validate_config(const config& cfg) {
   positive(cfg.max_queued_writes > 0, "max_queued_writes");
   positive(cfg.reap_batch > 0, "reap_batch");
   positive(cfg.reap_interval.count() > 0, "reap_interval");
+  if (!valid_group_count(cfg.redis_groups))
+    throw config_error("redis.groups", "must be a power of two from 256 to 16384");
+  // Redis Cluster hashes the first {...} of a key: the prefix must leave the
+  // layout's own tag first.
+  if (cfg.redis_key_prefix.find_first_of("{}") != std::string::npos)
+    throw config_error("redis.key_prefix", "must not contain { or }");
   if (cfg.max_reply_buffer_bytes < 2 * cfg.max_value_bytes)
     throw config_error("server.max_reply_buffer_bytes", "must be at least twice max_value_bytes");
   // A tombstone must outlive any read-through fill still on its way, or the
@@ -844,7 +851,7 @@ std::string usage_text() {
     n(d.idle_timeout.count()) + "\n"
     "  [http]       listen = \"" + d.http_host + ":" + n(d.http_port) + "\"\n"
     "  [redis]      url = \"\", pool_size = " + n(d.redis_pool) + ", key_prefix = \"" + d.redis_key_prefix +
-    "\", timeout_ms = " + ms(d.redis_timeout) + "\n"
+    "\", groups = " + n(d.redis_groups) + ", timeout_ms = " + ms(d.redis_timeout) + "\n"
     "  [postgres]   url = \"\", pool_size = " + n(d.postgres_pool) + ", timeout_ms = " + ms(d.postgres_timeout) + "\n"
     "  [cache]      default_ttl = " + s(d.default_ttl) + ", tombstone_ttl = " + s(d.tombstone_ttl) +
     ", on_cache_failure = \"" + (d.refuse_writes_without_cache ? "fail" : "bypass") +

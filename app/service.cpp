@@ -50,13 +50,31 @@ std::optional<std::string> eviction_problem(const std::string& policy,
 
 namespace {
 
+// The entries a namespace's write-behind queue holds, over the streams of
+// `groups` groups (-1: Redis did not answer).
+int64_t queued_entries(redis_connection& probe, const key_layout& layout, const std::string& table,
+                       std::size_t groups) {
+  std::vector<std::vector<std::string>> asks;
+  for (std::size_t g = 0; g < groups; ++g)
+    asks.push_back({"HGET", layout.stats(table, g), "n"});
+  auto replies = probe.pipeline(asks);
+  if (!replies)
+    return -1;
+  int64_t n = 0;
+  for (auto& r : *replies)
+    if (r->type == REDIS_REPLY_STRING)
+      n += std::atoll(r->str);
+  return n;
+}
+
 // Fails early, with a message a person can act on, when Redis is not there:
 // the connection a worker would make, made once on this thread. Write-behind
 // keeps its queue and its not yet persisted values in keys without a TTL, so
-// a Redis that may evict those is refused. Returns Redis's clock in
-// microseconds.
+// a Redis that may evict those is refused. Carries a data set of the layout
+// before hash-tag groups over (or refuses to start while its queue holds
+// entries). Returns Redis's clock in microseconds.
 int64_t check_redis(const redis_endpoint& ep, const std::string& url,
-                    const std::vector<namespace_config>& spaces, const std::string& ep_prefix) {
+                    const std::vector<namespace_config>& spaces, const key_layout& layout) {
   redis_connection probe(ep, std::chrono::seconds(2));
   if (auto err = probe.connect())
     throw config_error("redis", "cannot reach " + redact_url(url) + ": " + error_detail(err));
@@ -65,16 +83,63 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
     return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS
              ? std::string(e->str, e->len) : std::string();
   };
+  auto must = [&](caf::expected<redis_reply> r, const std::string& what) {
+    if (!r)
+      throw std::runtime_error("redis: " + what + ": " + error_detail(r.error()));
+    return std::move(*r);
+  };
+  // The layout before hash-tag groups kept a namespace's queue in streams
+  // PREFIXwbq:TABLE:i and its counters in PREFIXwbq:TABLE:stats. What such a
+  // queue still holds is not in PostgreSQL, and this version does not read
+  // it: the previous version must drain it first. An empty one is removed.
+  int64_t floor = 0;
+  auto old_clock = must(probe.command({"GET", old_version_clock(layout.prefix)}), "GET");
+  if (old_clock->type == REDIS_REPLY_STRING)
+    floor = std::atoll(old_clock->str);
+  for (auto& ns : spaces) {
+    if (ns.table.empty())
+      continue;
+    auto stats = old_queue_stats(layout.prefix, ns.table);
+    auto r = must(probe.command({"HGET", stats, "n"}), "HGET " + stats);
+    auto n = std::atoll(text(r, 0).c_str());
+    if (n > 0)
+      throw config_error(
+        "redis",
+        "the write-behind queue of namespace \"" + ns.prefix + "\" (table " + ns.table +
+          ") still holds " + std::to_string(n) +
+          " entries not yet in PostgreSQL, kept in the key layout of wtcached before hash-tag "
+          "groups (" + stats + "), which this version does not read. Start the previous "
+          "wtcached on this Redis and stop it with SIGTERM (the stop drains the queue into "
+          "PostgreSQL), then start this one");
+    // Empty: its keys go (a namespace had at most 64 streams), one DEL
+    // each (on a Redis Cluster, they are of different slots).
+    std::vector<std::vector<std::string>> dels = {{"DEL", stats}};
+    for (std::size_t i = 0; i < 64; ++i)
+      dels.push_back({"DEL", old_queue_stream(layout.prefix, ns.table, i)});
+    if (auto done = probe.pipeline(dels); !done)
+      throw std::runtime_error("redis: DEL " + stats + ": " + error_detail(done.error()));
+  }
+  must(probe.command({"DEL", old_version_clock(layout.prefix)}), "DEL");
+  must(probe.command({"DEL", layout.prefix + "wbscratch"}), "DEL");
+  // What the layout was when wtcached last started here: the groups, and
+  // each write-behind namespace's writers.
+  auto meta = layout.meta();
+  auto before = must(probe.command({"HGET", meta, "groups"}), "HGET " + meta);
+  std::size_t groups_before = layout.groups;
+  if (before->type == REDIS_REPLY_STRING)
+    groups_before = static_cast<std::size_t>(std::atoll(before->str));
+  if (!valid_group_count(groups_before))
+    groups_before = layout.groups;
   // A namespace switched back to write-through would strand what its
   // write-behind queue still holds (and keep those values pinned).
   for (auto& ns : spaces) {
     if (ns.mode == write_mode::write_behind || ns.table.empty())
       continue;
-    auto n = probe.command({"HGET", queue_stats(ep_prefix, ns), "n"});
-    if (n && (*n)->type == REDIS_REPLY_STRING && std::atoll((*n)->str) > 0)
+    auto n = queued_entries(probe, layout, ns.table, groups_before);
+    if (n > 0)
       throw config_error(
         "namespace \"" + ns.prefix + "\" mode",
-        "is write-through, but its write-behind queue still holds " + text(*n, 0) +
+        "is write-through, but its write-behind queue still holds " + std::to_string(n) +
           " entries not yet in PostgreSQL; run it as write-behind until the queue has drained "
           "(stopping wtcached with SIGTERM drains it), then switch");
   }
@@ -89,33 +154,64 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
       throw config_error("redis", *problem);
     break;
   }
-  // A key's changes must stay in one stream: the number of streams may only
-  // change while the queue is empty.
+  // A key's changes must stay in one stream, drained by one writer: the
+  // groups and the writers may only change while the queue is empty.
   for (auto& ns : spaces) {
     if (ns.mode != write_mode::write_behind)
       continue;
-    auto stats = queue_stats(ep_prefix, ns);
-    auto r = probe.command({"HMGET", stats, "n", "writers"});
-    if (!r || (*r)->type != REDIS_REPLY_ARRAY)
-      throw std::runtime_error("redis: cannot read " + stats);
-    auto queued = std::atoll(text(*r, 0).c_str());
-    auto before = text(*r, 1);
-    if (queued > 0 && !before.empty() && before != std::to_string(ns.writers))
+    auto queued = queued_entries(probe, layout, ns.table, groups_before);
+    if (queued < 0)
+      throw std::runtime_error("redis: cannot read the write-behind queue of " + ns.table);
+    if (queued > 0 && groups_before != layout.groups)
+      throw config_error(
+        "redis.groups",
+        "is " + std::to_string(layout.groups) + ", but the write-behind queue of namespace \"" +
+          ns.prefix + "\" still holds " + std::to_string(queued) + " entries in " +
+          std::to_string(groups_before) + " groups; run with groups = " +
+          std::to_string(groups_before) + " until it has drained, then change it");
+    auto field = "writers:" + ns.table;
+    auto writers = must(probe.command({"HGET", meta, field}), "HGET " + meta);
+    auto had = writers->type == REDIS_REPLY_STRING ? std::string(writers->str, writers->len)
+                                                   : std::string();
+    if (queued > 0 && !had.empty() && had != std::to_string(ns.writers))
       throw config_error(
         "namespace \"" + ns.prefix + "\" writers",
         "is " + std::to_string(ns.writers) + ", but the queue still holds " +
-          std::to_string(queued) + " entries spread over " + before +
-          " streams; run with writers = " + before + " until it has drained, then change it");
-    probe.command({"HSET", stats, "writers", std::to_string(ns.writers)});
+          std::to_string(queued) + " entries drained by " + had +
+          " writers; run with writers = " + had + " until it has drained, then change it");
+    must(probe.command({"HSET", meta, field, std::to_string(ns.writers)}), "HSET " + meta);
   }
+  must(probe.command({"HSET", meta, "groups", std::to_string(layout.groups)}), "HSET " + meta);
   auto now = probe.command({"TIME"});
   if (!now || (*now)->type != REDIS_REPLY_ARRAY)
     throw std::runtime_error("redis: TIME failed");
-  int64_t floor = std::stoll(text(*now, 0)) * 1000000 + std::stoll(text(*now, 1));
+  floor = std::max<int64_t>(floor, std::stoll(text(*now, 0)) * 1000000 + std::stoll(text(*now, 1)));
   // Never below a version already handed out, should Redis's clock step back.
-  auto clock = probe.command({"GET", version_clock(ep_prefix)});
-  if (clock && (*clock)->type == REDIS_REPLY_STRING)
-    floor = std::max<int64_t>(floor, std::atoll((*clock)->str));
+  std::vector<std::vector<std::string>> clocks;
+  for (std::size_t g = 0; g < std::max(groups_before, layout.groups); ++g)
+    clocks.push_back({"GET", layout.clock(g)});
+  auto issued = probe.pipeline(clocks);
+  if (!issued)
+    throw std::runtime_error("redis: " + error_detail(issued.error()));
+  for (auto& c : *issued)
+    if (c->type == REDIS_REPLY_STRING)
+      floor = std::max<int64_t>(floor, std::atoll(c->str));
+  // Every group's clock starts at least there: a group new to the layout
+  // (or a data set carried over from the one clock of the layout before)
+  // must not issue versions below those already in PostgreSQL. Raised, never
+  // lowered, in one step each: another node may be issuing versions now.
+  std::vector<std::vector<std::string>> raises;
+  for (std::size_t g = 0; g < layout.groups; ++g)
+    raises.push_back({"EVAL",
+                      "local c = tonumber(redis.call('GET', KEYS[1]) or '0') or 0 "
+                      "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end",
+                      "1", layout.clock(g), std::to_string(floor)});
+  auto raised = probe.pipeline(raises);
+  if (!raised)
+    throw std::runtime_error("redis: " + error_detail(raised.error()));
+  for (auto& r : *raised)
+    if (r->type == REDIS_REPLY_ERROR)
+      throw std::runtime_error("redis: raising the version clocks: " + reply_text(r.get()));
   return floor;
 }
 
@@ -191,7 +287,7 @@ metrics_snapshot service::snapshot() const {
   s.worker_restarts = get(m.worker_restarts);
   s.expired_rows_deleted = get(m.expired_rows_deleted);
   for (auto& wb : m.write_behind) {
-    s.write_behind_depth += get(wb->depth);
+    s.write_behind_depth += std::max<int64_t>(0, wb->depth());
     s.write_behind_dead_letters += get(wb->dead_letters);
   }
   auto now = std::chrono::steady_clock::now();
@@ -221,7 +317,7 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
   {
     sigpipe_blocked on_this_thread;  // the host's thread drives hiredis here
     raise_version_floor(postgres_url,
-                        check_redis(redis, cfg.redis_url, cfg.namespaces, cfg.redis_key_prefix));
+                        check_redis(redis, cfg.redis_url, cfg.namespaces, cfg.redis_keys()));
   }
 
   std::unique_ptr<service> svc(new service);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 #include <hiredis/hiredis.h>
 #include <spdlog/spdlog.h>
@@ -286,22 +287,32 @@ caf::error mark_answered(redis_connection& redis, const std::vector<std::string>
 }
 
 caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
-                                                  const std::string& prefix,
+                                                  const key_layout& layout,
                                                   const std::vector<queued_write>& writes) {
   constexpr const char* kinds[] = {"s", "d", "i"};
+  // The call declares every key it touches; the ops name them by index.
+  std::vector<std::string> keys;
+  std::unordered_map<std::string, std::size_t> index_of;
+  auto key = [&](std::string k) {
+    auto [at, added] = index_of.emplace(k, keys.size() + 1);
+    if (added)
+      keys.push_back(std::move(k));
+    return std::to_string(at->second);
+  };
   std::vector<std::string> args;
-  args.reserve(1 + writes.size() * 18);
+  args.reserve(1 + writes.size() * 20);
   args.push_back(std::to_string(writes.size()));
   for (auto& w : writes) {
+    auto g = layout.group_of(w.key);
     args.push_back(std::to_string(w.group));
     args.push_back(kinds[static_cast<int>(w.kind)]);
     args.push_back(w.key);
     args.push_back(w.value);
     args.push_back(std::to_string(w.delta));
     args.push_back(std::to_string(w.ttl_ms));
-    args.push_back(w.redis_key);
-    args.push_back(w.stream);
-    args.push_back(w.stats);
+    args.push_back(key(w.redis_key));
+    args.push_back(key(w.stream));
+    args.push_back(key(w.stats));
     args.push_back(std::to_string(w.max_entries));
     args.push_back(std::to_string(w.max_bytes));
     args.push_back(std::to_string(w.low_entries));
@@ -311,10 +322,11 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     args.push_back(std::to_string(w.loaded_version));
     args.push_back(std::to_string(w.expect));
     args.push_back(std::to_string(w.expires_ms));
+    args.push_back(key(layout.clock(g)));
+    args.push_back(key(layout.scratch(g)));
   }
   bool sent = false;
-  auto r = redis.eval(redis_script::enqueue, {version_clock(prefix), prefix + "wbscratch"}, args,
-                      &sent);
+  auto r = redis.eval(redis_script::enqueue, keys, args, &sent);
   if (!r) {
     // Once the call went out it may have run: nobody can say it did not.
     if (sent)

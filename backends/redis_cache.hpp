@@ -19,6 +19,7 @@
 #include <spdlog/fwd.h>
 
 #include "backends/redis_connection.hpp"
+#include "core/key_layout.hpp"
 #include "messages/cache_protocol.hpp"
 
 namespace wtcache {
@@ -71,11 +72,12 @@ caf::expected<std::vector<cache_write_result>>
 fenced_answers(redis_connection& redis, const std::vector<cache_write>& writes,
                spdlog::logger& log);
 
-// Write-behind commands in one call of the enqueue script; keys under
-// `prefix`. Once the call went out, a lost connection is
+// Write-behind commands in one call of the enqueue script, each with its
+// group's clock and scratch key (`layout`); on a Redis Cluster every write
+// must be of one slot. Once the call went out, a lost connection is
 // ec::outcome_unknown: it may have run.
 caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
-                                                  const std::string& prefix,
+                                                  const key_layout& layout,
                                                   const std::vector<queued_write>& writes);
 
 // {used_memory, evicted_keys} from INFO (-1 for one not found).

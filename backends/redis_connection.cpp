@@ -236,6 +236,19 @@ caf::expected<redis_reply> redis_connection::command(const std::vector<std::stri
   return r;
 }
 
+caf::expected<std::vector<redis_reply>>
+redis_connection::pipeline(const std::vector<std::vector<std::string>>& cmds) {
+  if (auto err = connect())
+    return err;
+  for (auto& c : cmds)
+    append(c);
+  std::vector<redis_reply> out(cmds.size());
+  for (auto& r : out)
+    if (auto err = next_reply(r))
+      return err;
+  return out;
+}
+
 std::vector<std::string> redis_connection::evalsha(redis_script s,
                                                    const std::vector<std::string>& keys,
                                                    const std::vector<std::string>& args) const {

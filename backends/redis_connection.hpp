@@ -91,6 +91,9 @@ public:
   // One command, connecting first. An error reply is a reply; a lost
   // connection is ec::redis_unavailable (`sent`: whether it went out).
   caf::expected<redis_reply> command(const std::vector<std::string>& args, bool* sent = nullptr);
+  // Commands pipelined, connecting first: every reply, in order (an error
+  // reply is a reply), or the connection's failure.
+  caf::expected<std::vector<redis_reply>> pipeline(const std::vector<std::vector<std::string>>& cmds);
   // The EVALSHA call of a script (for append), and the call made at once,
   // loading the script again if Redis lost it.
   std::vector<std::string> evalsha(redis_script s, const std::vector<std::string>& keys,

@@ -32,6 +32,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "app/config.hpp"
+#include "core/key_layout.hpp"
 #include "app/embedded_servers.hpp"
 #include "app/service.hpp"
 #include "bench/bench_util.hpp"
@@ -127,14 +128,25 @@ void run_mode(mode_result& m, const options& o, uint16_t port) {
 double wait_for_drain(const mode_result& m, uint16_t redis_port) {
   auto* c = connect(redis_port);
   auto start = steady_clock::now();
-  auto stats = "wtc:wbq:" + m.table + ":stats";
+  wtcache::key_layout layout;
   for (;;) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "HGET %s n", stats.c_str()));
-    bool empty = r && (r->type == REDIS_REPLY_NIL ||
-                       (r->type == REDIS_REPLY_STRING && std::atoll(r->str) == 0));
-    if (r)
+    // The queue's counters, one hash per group of the key layout.
+    for (std::size_t g = 0; g < layout.groups; ++g)
+      redisAppendCommand(c, "HGET %s n", layout.stats(m.table, g).c_str());
+    long long queued = 0;
+    bool answered = true;
+    for (std::size_t g = 0; g < layout.groups; ++g) {
+      void* raw = nullptr;
+      if (redisGetReply(c, &raw) != REDIS_OK) {
+        answered = false;
+        break;
+      }
+      auto* r = static_cast<redisReply*>(raw);
+      if (r->type == REDIS_REPLY_STRING)
+        queued += std::atoll(r->str);
       freeReplyObject(r);
-    if (empty || steady_clock::now() - start > seconds(120))
+    }
+    if ((answered && queued == 0) || steady_clock::now() - start > seconds(120))
       break;
     std::this_thread::sleep_for(milliseconds(10));
   }
@@ -161,7 +173,7 @@ void verify(mode_result& m, const options& o, const std::string& pg_url, uint16_
       continue;
     }
     ++m.db_equal;
-    auto entry_key = "wtc:" + m.prefix + id;
+    auto entry_key = wtcache::key_layout{}.entry(m.prefix + id);
     auto* r = static_cast<redisReply*>(redisCommand(redis, "HMGET %s v k d", entry_key.c_str()));
     if (!r || r->type != REDIS_REPLY_ARRAY || r->element[0]->type != REDIS_REPLY_STRING) {
       ++m.cache_absent;

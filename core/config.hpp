@@ -17,6 +17,7 @@
 #include "acl.hpp"
 #include "backoff.hpp"
 #include "breaker.hpp"
+#include "key_layout.hpp"
 #include "namespaces.hpp"
 
 namespace wtcache {
@@ -64,6 +65,9 @@ struct config {
   std::string redis_url;
   std::size_t redis_pool = 2;
   std::string redis_key_prefix = "wtc:";
+  // Hash-tag groups of the key layout (core/key_layout.hpp): a power of two
+  // from 256; changing it needs empty write-behind queues.
+  std::size_t redis_groups = 256;
   std::chrono::milliseconds redis_timeout{1000};
   // [postgres] -- an empty url means: start a private PostgreSQL under data_dir
   std::string postgres_url;
@@ -94,6 +98,7 @@ struct config {
   std::shared_ptr<spdlog::logger> logger;
 
   // The TTL a namespace's cache entries get.
+  key_layout redis_keys() const { return {redis_key_prefix, redis_groups}; }
   std::chrono::milliseconds ttl_of(const namespace_config& ns) const {
     return ns.ttl.count() > 0 ? ns.ttl : default_ttl;
   }

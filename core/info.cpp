@@ -158,8 +158,8 @@ std::string info_text(const info_sources& in, const std::string& section) {
       int64_t oldest = 0;
       for (auto& a : wb->oldest_age_ms)
         oldest = std::max<int64_t>(oldest, a.load());
-      out += "wb_" + wb->table + ":queue_depth=" + std::to_string(wb->depth.load()) +
-             ",queue_bytes=" + std::to_string(wb->bytes.load()) +
+      out += "wb_" + wb->table + ":queue_depth=" + std::to_string(wb->depth()) +
+             ",queue_bytes=" + std::to_string(wb->bytes()) +
              ",oldest_entry_age_ms=" + std::to_string(oldest) +
              ",flushed=" + std::to_string(wb->flushed.load()) +
              ",rows_written=" + std::to_string(wb->rows.load()) +

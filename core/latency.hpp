@@ -74,17 +74,30 @@ struct namespace_metrics {
 
 // One write-behind namespace's queue, as its writers last saw it.
 struct write_behind_metrics {
-  write_behind_metrics(std::string table, std::size_t streams)
-    : table(std::move(table)), oldest_age_ms(streams) {}
+  write_behind_metrics(std::string table, std::size_t writers)
+    : table(std::move(table)), depth_of(writers), bytes_of(writers), oldest_age_ms(writers) {}
   const std::string table;
-  std::atomic<int64_t> depth{0};  // entries queued, over all streams
-  std::atomic<int64_t> bytes{0};
-  std::vector<std::atomic<int64_t>> oldest_age_ms;  // per stream; 0 when empty
+  // Per writer, over the streams of its groups (each writer, draining or
+  // standing by, counts its own): entries queued, their bytes, and the age
+  // of the oldest (0 when none).
+  std::vector<std::atomic<int64_t>> depth_of, bytes_of;
+  std::vector<std::atomic<int64_t>> oldest_age_ms;
+  // Entries queued and their bytes, over all streams.
+  int64_t depth() const { return sum(depth_of); }
+  int64_t bytes() const { return sum(bytes_of); }
   std::atomic<uint64_t> flushed{0};       // entries persisted and acknowledged
   std::atomic<uint64_t> rows{0};          // row writes they came to, after coalescing
   std::atomic<uint64_t> batches{0};       // transactions committed
   std::atomic<uint64_t> retries{0};       // batches that failed and were tried again
   std::atomic<uint64_t> dead_letters{0};  // entries PostgreSQL refused for good
+
+private:
+  static int64_t sum(const std::vector<std::atomic<int64_t>>& v) {
+    int64_t n = 0;
+    for (auto& a : v)
+      n += a.load(std::memory_order_relaxed);
+    return n;
+  }
 };
 
 struct service_metrics {

@@ -331,17 +331,6 @@ uint64_t stable_hash(std::string_view s, uint64_t seed) {
   return h;
 }
 
-std::string queue_stream(const std::string& redis_prefix, const namespace_config& ns,
-                         std::size_t i) {
-  return redis_prefix + "wbq:" + ns.table + ":" + std::to_string(i);
-}
-
-std::string queue_stats(const std::string& redis_prefix, const namespace_config& ns) {
-  return redis_prefix + "wbq:" + ns.table + ":stats";
-}
-
-std::string version_clock(const std::string& redis_prefix) { return redis_prefix + "wbclock"; }
-
 int64_t row_lock_id(std::string_view table, std::string_view id) {
   auto h = stable_hash(id, stable_hash(std::string_view("\0", 1), stable_hash(table)));
   return static_cast<int64_t>(h);

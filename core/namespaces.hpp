@@ -180,22 +180,11 @@ inline std::size_t shard_of(std::string_view key, std::size_t shards) {
   return static_cast<std::size_t>(stable_hash(key) % shards);
 }
 
-// The Redis keys of a write-behind namespace's queue (under the cache's key
-// prefix): stream i of `writers`, the counters hash (entries "n", bytes "b",
-// "full" while refusing), and the clock all write-behind versions come from.
-std::string queue_stream(const std::string& redis_prefix, const namespace_config& ns,
-                         std::size_t i);
-std::string queue_stats(const std::string& redis_prefix, const namespace_config& ns);
-std::string version_clock(const std::string& redis_prefix);
-// Which of a namespace's streams carries a key's changes.
-inline std::size_t stream_of(std::string_view key, std::size_t writers) {
-  return static_cast<std::size_t>(stable_hash(key, 0x9e3779b97f4a7c15ull) % writers);
-}
-
 // The session advisory lock held by the one writer (on any node) that
-// drains a write-behind stream. Every node must compute the same id.
-inline int64_t stream_lock_id(const std::string& stream) {
-  return static_cast<int64_t>(stable_hash("wtcache-writer:" + stream));
+// drains a share of a write-behind namespace's streams, by the share's name.
+// Every node must compute the same id.
+inline int64_t stream_lock_id(const std::string& streams) {
+  return static_cast<int64_t>(stable_hash("wtcache-writer:" + streams));
 }
 
 // The advisory lock id that serialises writes of one row across nodes.

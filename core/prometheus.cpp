@@ -237,9 +237,9 @@ std::string prometheus_text(const service_metrics& m, const node_health& h,
         w.sample(name, label("namespace", wb->table), value_of(*wb));
     };
     each("wtcache_write_behind_queue_depth", "gauge", "Entries queued, not yet in PostgreSQL.",
-         [](const write_behind_metrics& q) { return std::max<int64_t>(0, q.depth.load()); });
+         [](const write_behind_metrics& q) { return std::max<int64_t>(0, q.depth()); });
     each("wtcache_write_behind_queue_bytes", "gauge", "Bytes of the queued entries.",
-         [](const write_behind_metrics& q) { return std::max<int64_t>(0, q.bytes.load()); });
+         [](const write_behind_metrics& q) { return std::max<int64_t>(0, q.bytes()); });
     each("wtcache_write_behind_oldest_entry_age_seconds", "gauge",
          "Age of the oldest queued entry (0 when the queue is empty).",
          [](const write_behind_metrics& q) {

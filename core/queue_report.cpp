@@ -30,7 +30,11 @@ drain_summary summarize_drain(const std::vector<stream_report>& streams) {
             (s.owned ? "" : "; its writer here did not hold the stream's lock") + ")";
   }
   out.drained = out.known && held.empty();
-  auto count = std::to_string(streams.size()) + (streams.size() == 1 ? " stream" : " streams");
+  int64_t total = 0;
+  for (auto& s : streams)
+    total += s.streams;
+  auto count = std::to_string(total) + (total == 1 ? " stream" : " streams") + " of " +
+               std::to_string(streams.size()) + (streams.size() == 1 ? " writer" : " writers");
   if (out.drained) {
     out.line = "write-behind queues drained into PostgreSQL: " + count + ", each empty in Redis";
     return out;

@@ -12,7 +12,8 @@ namespace wtcache {
 
 // One stream, as Redis described it.
 struct stream_report {
-  std::string stream;    // its key
+  std::string stream;    // its key, or what a writer's share of streams is called
+  int64_t streams = 1;   // how many streams the figures are of
   int64_t length = -1;   // XLEN: entries not in PostgreSQL yet (persisted ones are deleted)
   int64_t pending = -1;  // XPENDING: of those, delivered to a writer and not acknowledged
   bool owned = false;    // this node's writer held the stream's lock when it answered

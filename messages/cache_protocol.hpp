@@ -3,7 +3,7 @@
 //
 //   (atom::get, std::vector<std::string> redis_keys, deadline) -> std::vector<cache_entry>
 //   (atom::put, std::vector<cache_write>, deadline)          -> std::vector<cache_write_result>
-//   (atom::enqueue, key prefix, std::vector<queued_write>, deadline) -> std::vector<queued_result>
+//   (atom::enqueue, key layout, std::vector<queued_write>, deadline) -> std::vector<queued_result>
 //       Write-behind: one script call runs the commands in order; each
 //       command (ops sharing a `group`) updates its cache entries and appends
 //       its changes to the write-behind streams atomically, or changes
@@ -24,6 +24,7 @@
 #include <caf/typed_actor.hpp>
 
 #include "core/deadline.hpp"
+#include "core/key_layout.hpp"
 #include "messages/atoms.hpp"
 #include "messages/op_kind.hpp"
 
@@ -141,6 +142,11 @@ struct queued_write {
 };
 
 template <class F>
+typename F::result_type inspect(F& f, key_layout& x) {
+  return f(caf::meta::type_name("key_layout"), x.prefix, x.groups);
+}
+
+template <class F>
 typename F::result_type inspect(F& f, queued_write& x) {
   return f(caf::meta::type_name("queued_write"), x.group, x.kind, x.key, x.value, x.delta,
            x.ttl_ms, x.flags, x.expiry, x.expiry_ms, x.part, x.redis_key, x.stream, x.stats,
@@ -178,7 +184,7 @@ using redis_worker_actor = caf::typed_actor<
   caf::replies_to<atom::put, std::vector<cache_write>, int64_t>::with<
     std::vector<cache_write_result>>,
   // Write-behind commands: cache and queue in one atomic script call each.
-  caf::replies_to<atom::enqueue, std::string, std::vector<queued_write>, int64_t>::with<
+  caf::replies_to<atom::enqueue, key_layout, std::vector<queued_write>, int64_t>::with<
     std::vector<queued_result>>,
   // Opens a Redis connection (authenticated, its database selected) and
   // hands over its socket: the cache reader reads the cache over it without

@@ -24,7 +24,7 @@ namespace wtcache {
 
 template <class F>
 typename F::result_type inspect(F& f, stream_report& x) {
-  return f(caf::meta::type_name("stream_report"), x.stream, x.length, x.pending, x.owned,
+  return f(caf::meta::type_name("stream_report"), x.stream, x.streams, x.length, x.pending, x.owned,
            x.error);
 }
 

@@ -19,6 +19,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<std::vector<cache_write>>("cache_write_vec");
   cfg.add_message_type<cache_write_result>("cache_write_result");
   cfg.add_message_type<std::vector<cache_write_result>>("cache_write_result_vec");
+  cfg.add_message_type<key_layout>("key_layout");
   cfg.add_message_type<queued_write>("queued_write");
   cfg.add_message_type<std::vector<queued_write>>("queued_write_vec");
   cfg.add_message_type<queued_result>("queued_result");

@@ -132,7 +132,7 @@ typename F::result_type inspect(F& f, dirty_records& x) {
 // updates the cache after.
 struct invalidation {
   std::vector<std::string> keys;  // the client key of each op
-  std::string redis_prefix;
+  key_layout redis_keys;
   int64_t tombstone_ttl_ms = 60000;
   bool required = false;  // on_cache_failure = "fail": roll back rather than record
   // After COMMIT the worker writes each key's newest value (or tombstone)
@@ -160,7 +160,7 @@ struct invalidation {
 
 template <class F>
 typename F::result_type inspect(F& f, invalidation& x) {
-  return f(caf::meta::type_name("invalidation"), x.keys, x.redis_prefix, x.tombstone_ttl_ms,
+  return f(caf::meta::type_name("invalidation"), x.keys, x.redis_keys, x.tombstone_ttl_ms,
            x.required, x.cache_ttl_ms, x.min_cache_ttl_ms, x.before_cache_write,
            x.defer_cache_update, x.commit_listener, x.batch, x.beside_commit);
 }

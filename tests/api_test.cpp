@@ -109,7 +109,7 @@ TEST_F(Api, SetConditionsAndTheOldValueAreDecidedByTheRow) {
   EXPECT_TRUE(c.set(k, "first", nx)->applied);
   // The cache entry gone, NX must still see the row.
   resp_client r(servers::get().redis_port());
-  r.cmd({"DEL", "wtc:" + k});
+  r.cmd({"DEL", cache_key(k)});
   auto again = c.set(k, "second", nx);
   ASSERT_TRUE(again);
   EXPECT_FALSE(again->applied);
@@ -154,7 +154,7 @@ TEST_F(Api, CountersAndExpiryActOnTheValue) {
   ASSERT_TRUE(c.expire(k, 1ms));
   EXPECT_TRUE(eventually([&] { return *c.get(k) == std::nullopt; }));
   resp_client r(servers::get().redis_port());
-  r.cmd({"DEL", "wtc:" + k});
+  r.cmd({"DEL", cache_key(k)});
   EXPECT_EQ(*c.get(k), std::nullopt);
   EXPECT_EQ(*c.ttl(k), -2);
   // ms <= 0 deletes, as PEXPIRE does.
@@ -241,7 +241,7 @@ TEST_F(Api, ASlowFillDoesNotOverwriteANewerWrite) {
   auto k = key();
   ASSERT_TRUE(c.set(k, "old"));
   resp_client r(servers::get().redis_port());
-  r.cmd({"DEL", "wtc:" + k});
+  r.cmd({"DEL", cache_key(k)});
   fill_gate_->arm(k);
   int held = *fill_gate_->held;
   async_client reader{*sys_, svc_->cache()};
@@ -341,7 +341,7 @@ TEST_F(Api, TwoServicesInOneActorSystemKeepTheirOwnConfigurations) {
   EXPECT_EQ(sql("SELECT v FROM api_second WHERE id = $1", id)[0][0].as<std::string>(),
             "via the second");
   resp_client r(servers::get().redis_port());
-  EXPECT_EQ(field(r.cmd({"HGETALL", "other:second:" + id}), "d"), "via the second");
+  EXPECT_EQ(field(r.cmd({"HGETALL", cache_key("second:" + id, "other:")}), "d"), "via the second");
   // To the first, second: is no namespace: its own key in wtcache_kv.
   EXPECT_EQ(*one.get("second:" + id), std::nullopt);
   ASSERT_TRUE(one.set("second:" + id, "via the first"));

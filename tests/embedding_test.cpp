@@ -74,7 +74,7 @@ TEST_F(Embedding, TheExampleBuildsWithFindPackageAndWritesThroughToPostgreSQL) {
   sql("DELETE FROM user_sessions WHERE user_id = 42");
   sql("DELETE FROM page_views WHERE page_url IN ('/home', '/cart')");
   resp_client redis(servers::get().redis_port());
-  redis.cmd({"DEL", "wtc:session:42", "wtc:views:/home", "wtc:views:/cart"});
+  redis.cmd({"DEL", cache_key("session:42"), cache_key("views:/home"), cache_key("views:/cart")});
 
   auto log = work_ + "/host_app.log";
   ASSERT_NO_THROW(run_command({build + "/host_app", "--redis", servers::get().redis_url(),
@@ -95,12 +95,12 @@ TEST_F(Embedding, TheExampleBuildsWithFindPackageAndWritesThroughToPostgreSQL) {
   EXPECT_EQ(views[0][1].as<int64_t>(), 1);  // /cart
   EXPECT_EQ(views[1][1].as<int64_t>(), 2);  // /home
   // The cache entries, in Redis, with the rows' versions.
-  auto entry = redis.cmd({"HMGET", "wtc:views:/home", "d", "v"});
+  auto entry = redis.cmd({"HMGET", cache_key("views:/home"), "d", "v"});
   ASSERT_EQ(entry.elements.size(), 2u);
   EXPECT_EQ(entry.elements[0].str, "2");
   auto version = sql("SELECT version FROM page_views WHERE page_url = '/home'")[0][0];
   EXPECT_EQ(entry.elements[1].str, version.as<std::string>());
-  auto cached_session = redis.cmd({"HGET", "wtc:session:42", "d"});
+  auto cached_session = redis.cmd({"HGET", cache_key("session:42"), "d"});
   EXPECT_NE(cached_session.str.find("\"user\": 42"), std::string::npos) << cached_session;
 }
 
@@ -129,7 +129,7 @@ TEST_F(Embedding, TheReadmesHostProgramBuildsAndWritesARow) {
   ASSERT_NO_THROW(build_against_package(dir, dir + "/build", dir));
   sql("DELETE FROM wtcache_kv WHERE key = 'greeting'");
   resp_client redis(servers::get().redis_port());
-  redis.cmd({"DEL", "wtc:greeting"});
+  redis.cmd({"DEL", cache_key("greeting")});
   ASSERT_NO_THROW(run_command({"env", "REDIS_URL=" + servers::get().redis_url(),
                        "DATABASE_URL=" + servers::get().postgres_url(), dir + "/build/hello"},
                       dir + "/hello.log"));

@@ -30,7 +30,7 @@ TEST(DrainSummary, EveryStreamEmptyIsDrained) {
   auto s = summarize_drain({stream("q:0", 0, 0), stream("q:1", 0, 0, false)});
   EXPECT_TRUE(s.drained);
   EXPECT_TRUE(s.known);
-  EXPECT_EQ(s.line, "write-behind queues drained into PostgreSQL: 2 streams, each empty in Redis");
+  EXPECT_EQ(s.line, "write-behind queues drained into PostgreSQL: 2 streams of 2 writers, each empty in Redis");
 }
 
 TEST(DrainSummary, NamesEachStreamThatHoldsEntries) {

@@ -83,7 +83,7 @@ TEST_F(Service, AnExpiredValueIsAbsentOnEveryNodeAlsoWithoutItsCacheEntry) {
   EXPECT_TRUE(expires[0][0].as<bool>());
   // The cache copy ends no later than the value.
   resp_client redis(servers::get().redis_port());
-  auto pttl = redis.cmd({"PTTL", "wtc:" + k}).number;
+  auto pttl = redis.cmd({"PTTL", cache_key(k)}).number;
   EXPECT_GT(pttl, 0);
   EXPECT_LE(pttl, 1500);
   ASSERT_TRUE(eventually([&] { return a.cmd({"GET", k}).is_nil(); }, 5s));
@@ -93,7 +93,7 @@ TEST_F(Service, AnExpiredValueIsAbsentOnEveryNodeAlsoWithoutItsCacheEntry) {
   // Without any cache entry at all (as after a FLUSHALL of the cache's
   // Redis, which the other tests of this binary share): the row is still
   // there, expired, and every read still says the key is gone.
-  redis.cmd({"DEL", "wtc:" + k});
+  redis.cmd({"DEL", cache_key(k)});
   auto from_a = a.cmd({"GET", k}), from_b = b.cmd({"GET", k});
   EXPECT_TRUE(from_a.is_nil()) << from_a;
   EXPECT_TRUE(from_b.is_nil()) << from_b;
@@ -111,7 +111,7 @@ TEST_F(Service, ExpireOnACacheExpiryNamespaceBoundsOnlyTheCacheCopy) {
   resp_client redis(servers::get().redis_port());
   ASSERT_EQ(c.cmd({"SET", "views:/exp", "1"}).str, "OK");
   EXPECT_EQ(c.cmd({"EXPIRE", "views:/exp", "100"}).number, 1);
-  auto pttl = redis.cmd({"PTTL", "wtc:views:/exp"}).number;
+  auto pttl = redis.cmd({"PTTL", cache_key("views:/exp")}).number;
   EXPECT_GT(pttl, 90 * 1000);
   EXPECT_LE(pttl, 100 * 1000);
   EXPECT_EQ(c.cmd({"TTL", "views:/exp"}).number, -1);

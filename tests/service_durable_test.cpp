@@ -98,9 +98,9 @@ TEST_F(Service, NamespaceMapsToTheUserTableAndTouchesItsColumns) {
   EXPECT_TRUE(row[0][2].as<bool>());
   // The cache holds what a read-through would return: jsonb's own text.
   EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1, 2]}");
-  redis.cmd({"DEL", "wtc:session:42"});
+  redis.cmd({"DEL", cache_key("session:42")});
   EXPECT_EQ(c.cmd({"GET", "session:42"}).str, "{\"cart\": [1, 2]}");
-  auto ttl = redis.cmd({"PTTL", "wtc:session:42"}).number;
+  auto ttl = redis.cmd({"PTTL", cache_key("session:42")}).number;
   EXPECT_GT(ttl, 1700 * 1000);  // the namespace's ttl = 1800
   // A key the key column cannot hold is refused by PostgreSQL, and nothing changes.
   auto bad = c.cmd({"SET", "session:not-a-number", "{}"});

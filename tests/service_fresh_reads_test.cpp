@@ -49,10 +49,10 @@ TEST_F(Service, GetAfterTheCacheWasFlushedReadsThroughAndRefills) {
   auto k = key();
   ASSERT_EQ(c.cmd({"SET", k, "persisted"}).str, "OK");
   ASSERT_EQ(redis.cmd({"FLUSHALL"}).str, "OK");
-  EXPECT_EQ(redis.cmd({"EXISTS", "wtc:" + k}).number, 0);
+  EXPECT_EQ(redis.cmd({"EXISTS", cache_key(k)}).number, 0);
   EXPECT_EQ(c.cmd({"GET", k}).str, "persisted");
   EXPECT_EQ(field(redis_entry(k), "d"), "persisted");
-  auto ttl = redis.cmd({"PTTL", "wtc:" + k}).number;
+  auto ttl = redis.cmd({"PTTL", cache_key(k)}).number;
   EXPECT_GT(ttl, 3500 * 1000);  // cache.default_ttl = 3600 s
   EXPECT_LE(ttl, 3600 * 1000);
 }
@@ -64,7 +64,7 @@ TEST_F(Service, AWriteOfSeveralKeysCachesEachEvenAfterAScriptFlush) {
   resp_client c(port_);
   resp_client redis(servers::get().redis_port());
   auto k1 = key(), k2 = key(), k3 = key();
-  ASSERT_EQ(redis.cmd({"SET", "wtc:" + k2, "not a cache entry"}).str, "OK");
+  ASSERT_EQ(redis.cmd({"SET", cache_key(k2), "not a cache entry"}).str, "OK");
   ASSERT_EQ(redis.cmd({"SCRIPT", "FLUSH"}).str, "OK");
   ASSERT_EQ(c.cmd({"MSET", k1, "one", k2, "two", k3, "three"}).str, "OK");
   std::map<std::string, std::string> want{{k1, "one"}, {k2, "two"}, {k3, "three"}};
@@ -84,11 +84,11 @@ TEST_F(Service, SetWithExpiryAppliesTheTtlToTheCacheCopyOnly) {
   resp_client redis(servers::get().redis_port());
   auto k = key();
   ASSERT_EQ(c.cmd({"SET", k, "v", "EX", "100"}).str, "OK");
-  auto ttl = redis.cmd({"PTTL", "wtc:" + k}).number;
+  auto ttl = redis.cmd({"PTTL", cache_key(k)}).number;
   EXPECT_GT(ttl, 90 * 1000);
   EXPECT_LE(ttl, 100 * 1000);
   ASSERT_EQ(c.cmd({"SET", k, "w", "PX", "1500"}).str, "OK");
-  EXPECT_LE(redis.cmd({"PTTL", "wtc:" + k}).number, 1500);
+  EXPECT_LE(redis.cmd({"PTTL", cache_key(k)}).number, 1500);
   // The row itself does not expire.
   EXPECT_EQ(sql("SELECT 1 FROM wtcache_kv WHERE key = $1", k).size(), 1u);
 }
@@ -202,7 +202,7 @@ TEST_F(Service, AReadOutBeforeAnotherNodesWriteDoesNotAnswerALaterGet) {
   {
     resp_client redis(servers::get().redis_port());
     ASSERT_EQ(field(redis_entry(k), "d"), "new");
-    ASSERT_EQ(redis.cmd({"HSET", "wtc:" + k, "k", "t", "d", ""}).number, 0);
+    ASSERT_EQ(redis.cmd({"HSET", cache_key(k), "k", "t", "d", ""}).number, 0);
   }
   auto late = std::async(std::launch::async, [&] {
     resp_client reader(port_);
@@ -346,10 +346,10 @@ TEST_F(Service, ADeleteBatchedAfterAShortLivedSetLeavesAFullTombstone) {
   EXPECT_EQ(pipe.read().str, "OK");
   EXPECT_EQ(pipe.read().number, 1);
   EXPECT_EQ(field(redis_entry(k), "k"), "t");
-  EXPECT_GT(redis.cmd({"PTTL", "wtc:" + k}).number, 50 * 1000);  // tombstone_ttl = 60 s
+  EXPECT_GT(redis.cmd({"PTTL", cache_key(k)}).number, 50 * 1000);  // tombstone_ttl = 60 s
   // And a very short TTL is raised to outlive a fill in flight (2 x redis timeout).
   ASSERT_EQ(c.cmd({"SET", k, "2", "PX", "1"}).str, "OK");
-  EXPECT_GT(redis.cmd({"PTTL", "wtc:" + k}).number, 900);
+  EXPECT_GT(redis.cmd({"PTTL", cache_key(k)}).number, 900);
 }
 
 // A miss the connection saw in the cache is not read from Redis again: the
@@ -379,7 +379,7 @@ TEST_F(Service, AMissTheConnectionSawIsReadFromRedisOnce) {
     hmgets = 0;
     for (;;) {
       auto line = monitor.read().str;
-      if (line.find("\"wtc:" + k + "\"") == std::string::npos)
+      if (line.find("\"" + cache_key(k) + "\"") == std::string::npos)
         continue;
       if (line.find("\"EVALSHA\"") != std::string::npos)
         break;

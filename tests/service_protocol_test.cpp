@@ -31,7 +31,7 @@ TEST_F(Service, ValuesAreBinarySafe) {
   ASSERT_EQ(until_in_time({"SET", k, value}).str, "OK");
   EXPECT_EQ(c.cmd({"GET", k}).str, value);
   resp_client redis(servers::get().redis_port());
-  redis.cmd({"DEL", "wtc:" + k});
+  redis.cmd({"DEL", cache_key(k)});
   EXPECT_EQ(until_in_time({"GET", k}).str, value);
 }
 

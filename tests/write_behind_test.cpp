@@ -20,6 +20,7 @@
 #include <caf/actor_system_config.hpp>
 
 #include "app/config.hpp"
+#include "actors/write_behind_writer.hpp"
 #include "app/service.hpp"
 #include "tests/support/log_capture.hpp"
 #include "tests/support/resp_client.hpp"
@@ -61,31 +62,47 @@ std::string items_namespace(const std::string& prefix, const std::string& table,
   return toml;
 }
 
-// Every write-behind stream of a configuration.
-std::vector<std::string> streams_of(const config& cfg) {
-  std::vector<std::string> out;
+// What one writer drains: its name (as reports and locks know it) and the
+// streams of its groups.
+struct writer_share {
+  std::string name;
+  std::vector<std::string> streams;
+};
+
+// Every writer's share of a configuration.
+std::vector<writer_share> streams_of(const config& cfg) {
+  std::vector<writer_share> out;
+  auto layout = cfg.redis_keys();
   for (auto& ns : cfg.namespaces)
     if (ns.mode == write_mode::write_behind)
-      for (std::size_t i = 0; i < ns.writers; ++i)
-        out.push_back(queue_stream(cfg.redis_key_prefix, ns, i));
+      for (std::size_t i = 0; i < ns.writers; ++i) {
+        writer_share share{writer_streams_name(layout, ns.table, i, ns.writers), {}};
+        for (auto g : groups_of_writer(i, ns.writers, layout.groups))
+          share.streams.push_back(layout.stream(ns.table, g));
+        out.push_back(std::move(share));
+      }
   return out;
 }
 
-// XLEN and XPENDING of each stream, asked of Redis now; nothing when Redis
-// cannot be reached.
+// XLEN and XPENDING of each share, summed over its streams, asked of Redis
+// now; nothing when Redis cannot be reached.
 using stream_figures = std::map<std::string, std::pair<long long, long long>>;
-std::optional<stream_figures> read_streams(const std::vector<std::string>& streams) {
+std::optional<stream_figures> read_streams(const std::vector<writer_share>& shares) {
   try {
     resp_client r(servers::get().redis_port());
     stream_figures out;
-    for (auto& s : streams) {
-      auto len = r.cmd({"XLEN", s});
-      auto pending = r.cmd({"XPENDING", s, "wtcache"});
-      if (len.kind != reply::integer)
-        return std::nullopt;
-      long long p = pending.kind == reply::array && !pending.elements.empty()
-                      ? pending.elements[0].number : 0;  // NOGROUP: nothing delivered
-      out[s] = {len.number, p};
+    for (auto& share : shares) {
+      auto& f = out[share.name];
+      for (auto& s : share.streams) {
+        auto len = r.cmd({"XLEN", s});
+        auto pending = r.cmd({"XPENDING", s, "wtcache"});
+        if (len.kind != reply::integer)
+          return std::nullopt;
+        long long p = pending.kind == reply::array && !pending.elements.empty()
+                        ? pending.elements[0].number : 0;  // NOGROUP: nothing delivered
+        f.first += len.number;
+        f.second += p;
+      }
     }
     return out;
   } catch (const std::exception&) {
@@ -97,7 +114,7 @@ std::optional<stream_figures> read_streams(const std::vector<std::string>& strea
 // XPENDING of every stream read by the test while that line was written.
 class stop_line {
 public:
-  explicit stop_line(std::vector<std::string> streams) : streams_(std::move(streams)) {
+  explicit stop_line(std::vector<writer_share> streams) : streams_(std::move(streams)) {
     watch_log([this](const std::string& line) {
       std::lock_guard<std::mutex> guard(mutex_);
       seen_.push_back(line);
@@ -165,7 +182,7 @@ public:
   }
 
 private:
-  std::vector<std::string> streams_;
+  std::vector<writer_share> streams_;
   std::mutex mutex_;
   std::condition_variable logged_;
   std::vector<std::string> seen_;   // every line
@@ -177,12 +194,12 @@ private:
 // as the writer of another node (or one that has not let go yet) would.
 class stream_locks {
 public:
-  explicit stream_locks(const std::vector<std::string>& streams)
+  explicit stream_locks(const std::vector<writer_share>& shares)
       : conn_(servers::get().connect()) {
     pqxx::nontransaction tx(*conn_);
-    for (auto& s : streams)
-      if (!tx.exec_params("SELECT pg_try_advisory_lock($1)", stream_lock_id(s))[0][0].as<bool>())
-        throw std::runtime_error("the lock of " + s + " is held by some other session");
+    for (auto& s : shares)
+      if (!tx.exec_params("SELECT pg_try_advisory_lock($1)", stream_lock_id(s.name))[0][0].as<bool>())
+        throw std::runtime_error("the lock of " + s.name + " is held by some other session");
   }
   // Unlocks at once (a closed session's locks go only with its backend).
   void release() {
@@ -270,11 +287,11 @@ TEST_F(WriteBehind, SetIsCachedAndQueuedThenPersisted) {
   ASSERT_EQ(c.cmd({"SET", "wb:" + id, "hello"}).str, "OK");
   EXPECT_EQ(c.cmd({"GET", "wb:" + id}).str, "hello");
   // Within the flush interval it is not in PostgreSQL yet, and it is pinned.
-  EXPECT_EQ(redis({"PTTL", "wtc:wb:" + id}).number, -1);
+  EXPECT_EQ(redis({"PTTL", cache_key("wb:" + id)}).number, -1);
   ASSERT_TRUE(eventually([&] { return row_of(id) == "hello"; }));
-  EXPECT_TRUE(eventually([&] { return redis({"PTTL", "wtc:wb:" + id}).number > 0; }));
+  EXPECT_TRUE(eventually([&] { return redis({"PTTL", cache_key("wb:" + id)}).number > 0; }));
   auto version = sql("SELECT version FROM wb_items WHERE id = $1", id)[0][0].as<std::string>();
-  reply entry = redis({"HGET", "wtc:wb:" + id, "v"});
+  reply entry = redis({"HGET", cache_key("wb:" + id), "v"});
   EXPECT_EQ(entry.str, version);  // the row carries the version the cache entry has
   EXPECT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
 }
@@ -453,7 +470,7 @@ TEST_F(WriteBehind, ExpireSetsTheCacheCopysTtlOnceTheValueIsPersisted) {
   EXPECT_EQ(c.cmd({"EXPIRE", "wb:" + id, "100000", "NX"}).number, 1);
   EXPECT_EQ(c.cmd({"TTL", "wb:" + id}).number, -1);  // the value has none
   ASSERT_TRUE(eventually([&] {
-    auto pttl = redis({"PTTL", "wtc:wb:" + id}).number;
+    auto pttl = redis({"PTTL", cache_key("wb:" + id)}).number;
     return pttl > 99'000'000 && pttl <= 100'000'000;
   }));
   EXPECT_EQ(row_of(id), "v");
@@ -521,7 +538,7 @@ TEST_F(WriteBehind, WithValueExpiryAQueuedValueThatExpiredIsAbsentOnEveryNodeAnd
   locks->release();
   ASSERT_TRUE(eventually([&] { return expiring_row_of(id) == "later (expired)"; }));
   // The cache entry lost (evicted, flushed): the row decides, and it has expired.
-  redis({"DEL", "wtc:" + k});
+  redis({"DEL", cache_key(k)});
   for (auto* c : {&c1, &c2}) {
     EXPECT_TRUE(c->cmd({"GET", k}).is_nil());
     EXPECT_EQ(c->cmd({"EXISTS", k}).number, 0);
@@ -557,8 +574,8 @@ TEST_F(WriteBehind, WithValueExpiryTheReaperDeletesExpiredRowsThroughTheQueue) {
   // value's entry as it was.
   // Once persisted, the entry gets its tombstone TTL: tombstoned, for a while.
   ASSERT_TRUE(eventually([&] {
-    return expiring_row_of(gone) == "<none>" && redis({"HGET", "wtc:wbx:" + gone, "k"}).str == "x" &&
-           redis({"PTTL", "wtc:wbx:" + gone}).number > 0;
+    return expiring_row_of(gone) == "<none>" && redis({"HGET", cache_key("wbx:" + gone), "k"}).str == "x" &&
+           redis({"PTTL", cache_key("wbx:" + gone)}).number > 0;
   }));
   EXPECT_TRUE(c.cmd({"GET", "wbx:" + gone}).is_nil());
   EXPECT_TRUE(eventually([&] { return expiring_row_of(kept) == "v"; }));
@@ -671,34 +688,42 @@ TEST_F(WriteBehind, AFixedLengthKeyIsNeverCutToOneCharacter) {
   EXPECT_EQ(doc("wtc4_items", "abcg"), "<none>");
 }
 
-// A client key that is the queue's own (its stream, its counters) is
-// refused rather than taken for an entry and deleted.
-TEST_F(WriteBehind, AKeyThatIsTheQueuesOwnIsRefusedAndTheQueueGoesOn) {
+// A client key named like one of the queue's own keys (its stream, its
+// counters) is a key like any other: the layout keeps entries apart from
+// the queue's keys, and the queue goes on.
+TEST_F(WriteBehind, AKeyNamedLikeTheQueuesOwnIsAKeyLikeAnyOther) {
   auto cfg = test_config(items_namespace("wbq:", "wbq_items", "text", "text"));
   auto svc = service::start(*sys_, cfg);
   resp_client c(svc->port());
   ASSERT_EQ(c.cmd({"SET", "wbq:before", "1"}).str, "OK");
-  auto own = c.cmd({"SET", "wbq:wbq_items:0", "x"});
-  EXPECT_TRUE(own.is_error()) << own;
-  EXPECT_NE(own.str.find("queue"), std::string::npos) << own.str;
-  EXPECT_TRUE(c.cmd({"SET", "wbq:wbq_items:stats", "x"}).is_error());
+  key_layout layout;
+  auto g = layout.group_of("wbq:x");
+  // What the stream and the counters of a key's group are called, past the tag.
+  auto stream = layout.stream("wbq_items", g).substr(layout.tag(g).size());
+  auto stats = layout.stats("wbq_items", g).substr(layout.tag(g).size());
+  ASSERT_EQ(c.cmd({"SET", "wbq:" + stream, "x"}).str, "OK");
+  ASSERT_EQ(c.cmd({"SET", "wbq:" + stats, "y"}).str, "OK");
   ASSERT_EQ(c.cmd({"SET", "wbq:after", "2"}).str, "OK");
   EXPECT_TRUE(eventually([&] {
-    return sql("SELECT doc FROM wbq_items WHERE id IN ('before', 'after') ORDER BY id").size() == 2;
+    return sql("SELECT doc FROM wbq_items WHERE id IN ('before', 'after', $1, $2) ORDER BY id",
+               stream, stats).size() == 4;
   }));
-  EXPECT_EQ(sql("SELECT 1 FROM wbq_items WHERE id LIKE 'wbq_items:%'").size(), 0u);
+  EXPECT_EQ(c.cmd({"GET", "wbq:" + stream}).str, "x");
+  EXPECT_EQ(c.cmd({"GET", "wbq:" + stats}).str, "y");
 }
 
 // PostgreSQL stopped: writes are still acknowledged until the queue limit,
 // then -BUSY; once it is back everything drains, nothing is lost and no row
 // goes backwards; writes are accepted again below the low watermark.
+// The limit is per group of the key layout (the namespace's, divided by the
+// groups): these keys share one hash tag, so one group, and its limit is 40.
 TEST_F(WriteBehind, ADatabaseOutageQueuesUpToTheLimitThenDrains) {
   auto svc = start_service_with([](config& cfg) {
-    wb(cfg).max_queue_entries = 40;
+    wb(cfg).max_queue_entries = 40 * cfg.redis_groups;
     wb(cfg).low_watermark = 0.5;
   });
   resp_client c(svc->port());
-  auto base = key();
+  auto base = "{" + key() + "}";
   servers::get().stop_postgres();
   std::map<std::string, std::string> acknowledged;
   int ok = 0;
@@ -833,16 +858,18 @@ TEST_F(WriteBehind, AClobberedQueueKeyRefusesTheWriteAndChangesNothing) {
   resp_client c(svc->port());
   auto id = key();
   ASSERT_TRUE(eventually([&] { return wb_figure(svc->port(), "queue_depth") == 0; }));
-  auto saved = redis({"HGETALL", "wtc:wbq:wb_items:stats"});
-  ASSERT_EQ(redis({"SET", "wtc:wbq:wb_items:stats", "not a hash"}).str, "OK");
+  key_layout layout;
+  auto stats = layout.stats("wb_items", layout.group_of("wb:" + id));
+  auto saved = redis({"HGETALL", stats});
+  ASSERT_EQ(redis({"SET", stats, "not a hash"}).str, "OK");
   auto r = c.cmd({"SET", "wb:" + id, "v"});
   EXPECT_TRUE(r.is_error());
   EXPECT_NE(r.str.find("hold something else"), std::string::npos) << r.str;
-  EXPECT_EQ(redis({"EXISTS", "wtc:wb:" + id}).number, 0);
-  std::vector<std::string> restore = {"HSET", "wtc:wbq:wb_items:stats"};
+  EXPECT_EQ(redis({"EXISTS", cache_key("wb:" + id)}).number, 0);
+  std::vector<std::string> restore = {"HSET", stats};
   for (auto& e : saved.elements)
     restore.push_back(e.str);
-  redis({"DEL", "wtc:wbq:wb_items:stats"});
+  redis({"DEL", stats});
   if (restore.size() > 2)
     redis(restore);
   EXPECT_EQ(c.cmd({"SET", "wb:" + id, "v"}).str, "OK");
@@ -852,29 +879,85 @@ TEST_F(WriteBehind, AClobberedQueueKeyRefusesTheWriteAndChangesNothing) {
 // Switching a namespace back to write-through while its queue still holds
 // entries would strand them: refused, saying how to drain it.
 TEST_F(WriteBehind, AWriteThroughNamespaceWithAQueueLeftIsRefused) {
-  ASSERT_EQ(redis({"HSET", "wtc:wbq:user_sessions:stats", "n", "3"}).number, 1);
+  auto stats = key_layout{}.stats("user_sessions", 17);
+  ASSERT_EQ(redis({"HSET", stats, "n", "3"}).number, 1);
   try {
     start_service_with([](config&) {});
     ADD_FAILURE() << "started with 3 entries stranded";
   } catch (const config_error& e) {
     EXPECT_NE(std::string(e.what()).find("still holds 3 entries"), std::string::npos) << e.what();
   }
-  redis({"DEL", "wtc:wbq:user_sessions:stats"});
+  redis({"DEL", stats});
 }
 
-// A key's changes must stay in one stream: changing `writers` while the
-// queue holds entries is refused.
+// A key's changes must stay in one stream, drained by one writer: changing
+// `writers` while the queue holds entries is refused.
 TEST_F(WriteBehind, ChangingTheNumberOfWritersNeedsAnEmptyQueue) {
-  ASSERT_EQ(redis({"HSET", "wtc:wbq:wb_items:stats", "n", "5"}).number, 0);
+  auto stats = key_layout{}.stats("wb_items", 3);
+  ASSERT_FALSE(redis({"HSET", stats, "n", "5"}).is_error());
   try {
     start_service_with([](config& cfg) { wb(cfg).writers = 3; });
-    ADD_FAILURE() << "started with 5 entries spread over 2 streams and writers = 3";
+    ADD_FAILURE() << "started with 5 entries drained by 2 writers and writers = 3";
   } catch (const config_error& e) {
     EXPECT_NE(std::string(e.what()).find("run with writers = 2"), std::string::npos) << e.what();
   }
-  redis({"HSET", "wtc:wbq:wb_items:stats", "n", "0"});
+  redis({"HSET", stats, "n", "0"});
   EXPECT_NO_THROW(start_service_with([](config& cfg) { wb(cfg).writers = 3; })->stop());
-  redis({"HSET", "wtc:wbq:wb_items:stats", "writers", "2"});
+  redis({"HSET", key_layout{}.meta(), "writers:wb_items", "2"});
+}
+
+// The same for the groups of the key layout: a key's group decides its
+// stream.
+TEST_F(WriteBehind, ChangingTheNumberOfGroupsNeedsAnEmptyQueue) {
+  auto stats = key_layout{}.stats("wb_items", 200);
+  ASSERT_FALSE(redis({"HSET", stats, "n", "4"}).is_error());
+  try {
+    start_service_with([](config& cfg) { cfg.redis_groups = 512; });
+    ADD_FAILURE() << "started with 4 entries in 256 groups and groups = 512";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.field, "redis.groups");
+    EXPECT_NE(std::string(e.what()).find("run with groups = 256"), std::string::npos) << e.what();
+  }
+  redis({"HSET", stats, "n", "0"});
+  // Empty: it may change, and the next start finds the new count.
+  start_service_with([](config& cfg) { cfg.redis_groups = 512; })->stop();
+  EXPECT_EQ(redis({"HGET", key_layout{}.meta(), "groups"}).str, "512");
+  start_service_with([](config&) {})->stop();
+  EXPECT_EQ(redis({"HGET", key_layout{}.meta(), "groups"}).str, "256");
+}
+
+// A data set of the layout before hash-tag groups: a queue that still
+// holds entries is refused with the steps to take (this version does not
+// read it); an empty one is removed, and its version clock still counts.
+TEST_F(WriteBehind, AQueueOfTheEarlierKeyLayoutIsDrainedFirstOrRemoved) {
+  ASSERT_FALSE(redis({"HSET", "wtc:wbq:wb_items:stats", "n", "2", "b", "10", "writers", "2"}).is_error());
+  ASSERT_FALSE(redis({"XADD", "wtc:wbq:wb_items:1", "*", "k", "wb:a", "v", "1"}).is_error());
+  try {
+    start_service_with([](config&) {});
+    ADD_FAILURE() << "started with 2 entries in the earlier layout's queue";
+  } catch (const config_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("still holds 2 entries"), std::string::npos) << what;
+    EXPECT_NE(what.find("Start the previous wtcached"), std::string::npos) << what;
+  }
+  EXPECT_EQ(redis({"EXISTS", "wtc:wbq:wb_items:1"}).number, 1);  // nothing was changed
+  redis({"HSET", "wtc:wbq:wb_items:stats", "n", "0", "b", "0"});
+  // A clock ahead of every version issued since: the next write goes above it.
+  auto ahead = std::to_string(
+    std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count() + 3600LL * 1000000);
+  ASSERT_EQ(redis({"SET", "wtc:wbclock", ahead}).str, "OK");
+  auto svc = start_service_with([](config&) {});
+  EXPECT_EQ(redis({"EXISTS", "wtc:wbq:wb_items:stats"}).number, 0);
+  EXPECT_EQ(redis({"EXISTS", "wtc:wbq:wb_items:1"}).number, 0);
+  EXPECT_EQ(redis({"EXISTS", "wtc:wbclock"}).number, 0);
+  resp_client c(svc->port());
+  auto id = key();
+  ASSERT_EQ(c.cmd({"SET", "wb:" + id, "v"}).str, "OK");
+  EXPECT_TRUE(eventually([&] { return row_of(id) == "v"; }));
+  auto version = sql("SELECT version FROM wb_items WHERE id = $1", id);
+  ASSERT_EQ(version.size(), 1u);
+  EXPECT_GT(version[0][0].as<long long>(), std::stoll(ahead));
 }
 
 // Without Redis a write-behind key has no trustworthy answer (its newest
@@ -927,9 +1010,7 @@ TEST_F(WriteBehind, AStopThatCannotDrainLeavesTheQueueForTheNextStart) {
 // standbys for the whole stop.
 TEST_F(WriteBehind, AStopAfterRedisCameBackNeverSaysDrainedWhileAnEntryIsQueued) {
   auto cfg = suite_config();
-  auto wb_streams = std::vector<std::string>{queue_stream(cfg.redis_key_prefix, wb(cfg), 0),
-                                             queue_stream(cfg.redis_key_prefix, wb(cfg), 1)};
-  stream_locks other_node(wb_streams);
+  stream_locks other_node(streams_of(cfg));
   auto svc = start_service_with([](config& cfg) { cfg.shutdown_grace = 300ms; });
   resp_client c(svc->port());
   auto id = key();
@@ -968,7 +1049,7 @@ TEST_F(WriteBehind, AStopReturnsOnlyAfterEveryStreamLockIsFree) {
     for (auto& s : streams_of(cfg))
       if (sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
               "AND ((classid::bigint << 32) | objid::bigint) = $1",
-              stream_lock_id(s)).empty())
+              stream_lock_id(s.name)).empty())
         return false;
     return true;
   }));

@@ -349,9 +349,7 @@ std::vector<std::string> serve_argv(const std::string& config, uint16_t port) {
 }
 
 long long cart_queue_depth() {
-  resp_client redis(servers::get().redis_port());
-  auto r = redis.cmd({"HGET", "wtc:wbq:shopping_carts:stats", "n"});
-  return r.is_nil() ? 0 : std::stoll(r.str);
+  return queue_depth("shopping_carts");
 }
 
 }  // namespace

@@ -1,17 +1,20 @@
--- Write-behind commands (see messages/cache_protocol.hpp). KEYS[1] the
--- version clock, KEYS[2] a scratch key for INCRBY arithmetic. ARGV[1] the
--- number of ops, then 18 fields per op: group, kind (s|d|i), client key,
--- value, delta, ttl, entry, stream, stats, max entries, max bytes, low
--- entries, low bytes, loaded (0 no, 1 found, 2 absent), loaded value, loaded
--- row's version, expected entry (-1 any; 0 none pending, the row decided;
--- else the version of the value or DEL pending or cached that decided),
--- expiry (Unix ms when the value expires, expiry = "value"; -1 never).
--- Returns 4 strings per op: status, version, count, error.
+-- Write-behind commands (see messages/cache_protocol.hpp). KEYS: every key
+-- the call touches (the ops name them by index), all of one hash-tag group
+-- or, on a single Redis, of any. ARGV[1] the number of ops, then 20 fields
+-- per op: group, kind (s|d|i), client key, value, delta, ttl, entry#,
+-- stream#, stats#, max entries, max bytes, low entries, low bytes, loaded (0
+-- no, 1 found, 2 absent), loaded value, loaded row's version, expected entry
+-- (-1 any; 0 none pending, the row decided; else the version of the value or
+-- DEL pending or cached that decided), expiry (Unix ms when the value
+-- expires, expiry = "value"; -1 never), clock#, scratch# (its group's version
+-- clock and the key INCRBY's arithmetic runs on). Returns 4 strings per op:
+-- status, version, count, error.
 --
 -- A command is planned on a copy first and applied only when every op can
 -- be: a refused command changes nothing. Versions come from Redis's clock in
 -- microseconds, above the last one issued and above the entry's, so they
--- keep growing even if Redis loses its data. Pending entries have no TTL
+-- keep growing even if Redis loses its data; each group has its clock (a
+-- key's versions all come from its group's). Pending entries have no TTL
 -- (pinned): an eviction policy that spares keys without a TTL cannot drop a
 -- value that has not reached PostgreSQL yet.
 -- A command the shard decided (SET NX, APPEND...: core/string_ops.hpp)
@@ -20,13 +23,22 @@
 -- again).
 -- A value that expires keeps its expiry in the entry's field e, and in the
 -- queue entry's: the entry stays pinned past it, its readers judge it.
-local F = 18
+local F = 20
 local n = tonumber(ARGV[1])
 local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
+local function key_arg(i, f) return KEYS[tonumber(arg(i, f))] end
 local function fmt(x) return string.format('%d', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local clock = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local clocks = {}
+local function clock_of(key)
+  local c = clocks[key]
+  if not c then
+    c = tonumber(redis.call('GET', key) or '0') or 0
+    clocks[key] = c
+  end
+  return c
+end
 local out = {}
 local stats, entries = {}, {}
 local function stat(key)
@@ -79,19 +91,12 @@ while i <= n do
   if stopped then status = 'not_run' end
   for x = i, j - 1 do
     if status ~= 'done' then break end
-    local kind, key = arg(x, 2), arg(x, 7)
-    -- A client key that is one of the queue's own keys (its streams and
-    -- counters share the prefix of the counters' key) would be taken for
-    -- an entry of the wrong kind and deleted.
-    local queue = string.sub(arg(x, 9), 1, -6)
-    if string.sub(key, 1, #queue) == queue then
-      status, err = 'refused', 'ERR the key ' .. key .. ' is one of the write-behind queue\'s own'
-      break
-    end
-    if wrong_kind(arg(x, 8), 'stream') or wrong_kind(arg(x, 9), 'hash') or
-       (not wrong_kind(arg(x, 9), 'hash') and stat(arg(x, 9)).bad) then
-      status, err = 'refused', 'ERR the write-behind queue keys ' .. arg(x, 8) .. ' / ' ..
-        arg(x, 9) .. ' hold something else; wtcached will not overwrite them'
+    local kind, key = arg(x, 2), key_arg(x, 7)
+    local stream, stats = key_arg(x, 8), key_arg(x, 9)
+    if wrong_kind(stream, 'stream') or wrong_kind(stats, 'hash') or
+       (not wrong_kind(stats, 'hash') and stat(stats).bad) then
+      status, err = 'refused', 'ERR the write-behind queue keys ' .. stream .. ' / ' ..
+        stats .. ' hold something else; wtcached will not overwrite them'
       break
     end
     if not view[key] then
@@ -120,17 +125,18 @@ while i <= n do
     elseif kind == 'd' then
       p.op, p.data, p.count = 'd', '', present and '1' or '0'
     else
-      redis.call('SET', KEYS[2], present and value or '0')
-      local r = redis.pcall('INCRBY', KEYS[2], arg(x, 5))
-      local nv = redis.call('GET', KEYS[2])
-      redis.call('DEL', KEYS[2])
+      local scratch = key_arg(x, 20)
+      redis.call('SET', scratch, present and value or '0')
+      local r = redis.pcall('INCRBY', scratch, arg(x, 5))
+      local nv = redis.call('GET', scratch)
+      redis.call('DEL', scratch)
       if type(r) == 'table' and r.err then status, err = 'refused', r.err
       else p.op, p.data, p.count = 's', nv, nv end
     end
     plan[x] = p
     if p.op then
       e.k, e.d = (p.op == 'd') and 'x' or 'v', p.data
-      local sk = arg(x, 9)
+      local sk = key_arg(x, 9)
       local a = add[sk]
       if not a then
         a = {n = 0, b = 0, max_n = tonumber(arg(x, 10)), max_b = tonumber(arg(x, 11)),
@@ -164,14 +170,15 @@ while i <= n do
   end
   for x = i, j - 1 do
     if status == 'done' then
-      local p, key = plan[x], arg(x, 7)
+      local p, key = plan[x], key_arg(x, 7)
       local e = entry(key)
       local floor = e.v
       if (e.k == nil or e.k == 't') and arg(x, 14) ~= '0' then
         floor = math.max(floor, tonumber(arg(x, 16)) or 0)
       end
-      local v = math.max(clock + 1, now, floor + 1)
-      clock = v
+      local ck = key_arg(x, 19)
+      local v = math.max(clock_of(ck) + 1, now, floor + 1)
+      clocks[ck] = v
       local vs = fmt(v)
       if e.wrong then redis.call('DEL', key); e.wrong = false end
       local k = (p.op == 'd') and 'x' or 'v'
@@ -182,16 +189,17 @@ while i <= n do
       redis.call('PERSIST', key)
       e.k, e.v, e.d, e.x = k, v, p.data, expires ~= nil
       local bytes = #arg(x, 3) + #p.data
-      local fields = {arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
+      local fields = {key_arg(x, 8), '*', 'k', arg(x, 3), 'v', vs, 'o', p.op, 'd', p.data,
                       't', arg(x, 6), 'b', string.format('%d', bytes)}
       if expires then fields[#fields + 1] = 'e'; fields[#fields + 1] = expires end
       redis.call('XADD', unpack(fields))
-      local s = stat(arg(x, 9))
+      local sk = key_arg(x, 9)
+      local s = stat(sk)
       s.n, s.b = s.n + 1, s.b + bytes
-      local a = added[arg(x, 9)]
+      local a = added[sk]
       if not a then
         a = {n = 0, b = 0}
-        added[arg(x, 9)] = a
+        added[sk] = a
       end
       a.n, a.b = a.n + 1, a.b + bytes
       result('done', vs, p.count, '')
@@ -207,5 +215,5 @@ for sk, a in pairs(added) do
   redis.call('HINCRBY', sk, 'n', a.n)
   redis.call('HINCRBY', sk, 'b', a.b)
 end
-redis.call('SET', KEYS[1], fmt(clock))
+for ck, c in pairs(clocks) do redis.call('SET', ck, fmt(c)) end
 return out

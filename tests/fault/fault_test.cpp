@@ -368,7 +368,7 @@ protected:
     // mark lapses.
     resp_client redis(servers::get().redis_port());
     for (auto& k : keys) {
-      auto e = redis.cmd({"HGETALL", "wtc:" + k});
+      auto e = redis.cmd({"HGETALL", cache_key(k)});
       std::map<std::string, std::string> f;
       std::string entry;
       for (std::size_t i = 0; i + 1 < e.elements.size(); i += 2) {
@@ -392,9 +392,7 @@ protected:
   }
 
   static long long queued_entries() {
-    resp_client redis(servers::get().redis_port());
-    auto r = redis.cmd({"HGET", "wtc:wbq:shopping_carts:stats", "n"});
-    return r.is_nil() ? 0 : std::stoll(r.str);
+    return queue_depth("shopping_carts");
   }
 
   static std::string load_decode(const std::string& v) {
@@ -624,7 +622,7 @@ TEST_F(Fault, AWriteRecordedWhileRedisWasPausedIsSeenByAnotherNodeAfterTheWriter
   ASSERT_EQ(cb.cmd({"SET", k, "v1"}).str, "OK");
   ASSERT_EQ(cb.cmd({"GET", k}).str, "v1");
   resp_client redis(servers::get().redis_port());
-  ASSERT_EQ(redis.cmd({"HGET", "wtc:" + k, "d"}).str, "v1");  // cached
+  ASSERT_EQ(redis.cmd({"HGET", cache_key(k), "d"}).str, "v1");  // cached
 
   servers::get().redis.pause();
   ASSERT_EQ(ca.cmd({"SET", k, "v2"}).str, "OK");
@@ -640,6 +638,6 @@ TEST_F(Fault, AWriteRecordedWhileRedisWasPausedIsSeenByAnotherNodeAfterTheWriter
   // The tombstone is in, and a read filled the new value over it.
   EXPECT_TRUE(eventually([&] {
     cb.cmd({"GET", k});
-    return redis.cmd({"HGET", "wtc:" + k, "d"}).str == "v2";
+    return redis.cmd({"HGET", cache_key(k), "d"}).str == "v2";
   }, 10s));
 }

@@ -1,5 +1,6 @@
 // The test binary's private Redis and PostgreSQL, and its configuration.
 #include "tests/support/servers.hpp"
+#include "tests/support/resp_client.hpp"
 
 #include <sys/stat.h>
 
@@ -43,6 +44,18 @@ std::string sample_config_text() {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+long long queue_depth(const std::string& table, const std::string& prefix) {
+  resp_client redis(servers::get().redis_port());
+  key_layout layout{prefix, 256};
+  long long n = 0;
+  for (std::size_t g = 0; g < layout.groups; ++g) {
+    auto r = redis.cmd({"HGET", layout.stats(table, g), "n"});
+    if (!r.is_nil())
+      n += std::stoll(r.str);
+  }
+  return n;
 }
 
 config test_config(const std::string& extra_toml) {

@@ -14,6 +14,7 @@
 
 #include "app/config.hpp"
 #include "app/embedded_servers.hpp"
+#include "core/key_layout.hpp"
 
 namespace wtcache::test {
 
@@ -60,6 +61,16 @@ std::string sample_config_text();
 // The sample configuration plus `extra_toml`, pointed at this binary's
 // servers, with short timeouts and backoffs and 4 shards; port 0.
 config test_config(const std::string& extra_toml = {});
+
+// The Redis key of a client key's cache entry, as the test configuration
+// lays keys out (core/key_layout.hpp).
+inline std::string cache_key(std::string_view client_key, const std::string& prefix = "wtc:") {
+  return key_layout{prefix, 256}.entry(client_key);
+}
+
+// The entries a write-behind namespace's queue holds (its counters summed
+// over the groups), as Redis says now.
+long long queue_depth(const std::string& table, const std::string& prefix = "wtc:");
 
 // Waits for `cond` with a deadline; true when it held in time.
 template <class F>

@@ -146,7 +146,7 @@ protected:
 
   static reply redis_entry(const std::string& client_key) {
     resp_client r(servers::get().redis_port());
-    return r.cmd({"HGETALL", "wtc:" + client_key});
+    return r.cmd({"HGETALL", cache_key(client_key)});
   }
 
   // Writes `k` through the service, then removes its cache entry behind the
@@ -154,7 +154,7 @@ protected:
   void set_then_evict(resp_client& c, const std::string& k, const std::string& v) {
     ASSERT_EQ(c.cmd({"SET", k, v}).str, "OK");
     resp_client redis(servers::get().redis_port());
-    ASSERT_EQ(redis.cmd({"DEL", "wtc:" + k}).number, 1);
+    ASSERT_EQ(redis.cmd({"DEL", cache_key(k)}).number, 1);
   }
 
   static std::string field(const reply& hash, const std::string& name) {
