@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <unordered_map>
 
@@ -214,7 +215,8 @@ void writer_state::all_pending() {
     st.reading_pending = true;
 }
 
-caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_pending) {
+caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_pending,
+                                                    std::chrono::milliseconds block) {
   std::vector<std::size_t> asked;
   for (std::size_t k = 0; k < streams.size(); ++k) {
     auto i = (next_read + k) % streams.size();
@@ -223,65 +225,75 @@ caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_
   }
   if (asked.empty() || batch.size() >= cfg.ns.batch_size)
     return std::size_t{0};
-  // Round robin: a backlog in the first streams must not keep the others waiting.
+  // Round robin: a backlog in the first streams must not keep the others
+  // waiting for room in the batch.
   next_read = (next_read + 1) % streams.size();
-  auto want = std::to_string(cfg.ns.batch_size - batch.size());
-  std::vector<std::vector<std::string>> reads;
+  // One XREADGROUP for the streams (a single Redis takes streams of any
+  // slots in one command); COUNT is per stream.
+  std::vector<std::string> args = {"XREADGROUP", "GROUP", writer_group, consumer, "COUNT",
+                                   std::to_string(cfg.ns.batch_size - batch.size())};
+  if (block.count() > 0) {
+    args.push_back("BLOCK");
+    args.push_back(std::to_string(block.count()));
+  }
+  args.push_back("STREAMS");
   for (auto i : asked)
-    reads.push_back({"XREADGROUP", "GROUP", writer_group, consumer, "COUNT", want, "STREAMS",
-                     streams[i].key, from});
-  auto replies = redis.pipeline(reads);
-  if (!replies)
-    return replies.error();
+    args.push_back(streams[i].key);
+  for (std::size_t k = 0; k < asked.size(); ++k)
+    args.push_back(from);
+  auto r = redis.command(args);
+  if (!r)
+    return r.error();
+  auto* rep = r->get();
+  if (rep->type == REDIS_REPLY_ERROR) {
+    if (is_error_code(rep, "NOGROUP")) {
+      // Redis lost a stream (restarted without its data): start again,
+      // letting go of the lock now so that this writer can take it again.
+      release_stream();
+      return make_error(ec::redis_error, "the consumer group is gone");
+    }
+    return redis_refused(*r, "XREADGROUP");
+  }
   bool pending = std::string_view(from) == "0";
+  // Streams with nothing new are left out of the answer; a read of pending
+  // entries answers for each, with an empty list when there are none.
+  std::unordered_map<std::string_view, std::size_t> index;
+  for (auto i : asked)
+    index.emplace(streams[i].key, i);
   std::size_t added = 0;
-  caf::error refused;
-  bool lost_group = false;
-  for (std::size_t k = 0; k < asked.size(); ++k) {
-    auto* rep = (*replies)[k].get();
-    auto& st = streams[asked[k]];
-    if (rep->type == REDIS_REPLY_ERROR) {
-      if (is_error_code(rep, "NOGROUP"))
-        lost_group = true;
-      else if (!refused)
-        refused = redis_refused((*replies)[k], "XREADGROUP");
-      continue;
-    }
-    std::vector<entry> got;
-    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
-        rep->element[0]->type == REDIS_REPLY_ARRAY && rep->element[0]->elements == 2)
-      parse_entries(rep->element[0]->element[1], got);
-    if (got.empty()) {
-      if (pending)
-        st.reading_pending = false;
-      continue;
-    }
-    for (auto& e : got) {
-      if (batch.size() >= cfg.ns.batch_size) {
-        // Delivered but no room: it stays pending, and is read from there.
-        st.reading_pending = true;
-        break;
+  if (rep->type == REDIS_REPLY_ARRAY)
+    for (std::size_t k = 0; k < rep->elements; ++k) {
+      auto* item = rep->element[k];
+      if (item->type != REDIS_REPLY_ARRAY || item->elements != 2)
+        continue;
+      auto at = index.find(std::string_view(item->element[0]->str, item->element[0]->len));
+      if (at == index.end())
+        continue;
+      auto& st = streams[at->second];
+      std::vector<entry> got;
+      parse_entries(item->element[1], got);
+      if (got.empty()) {
+        if (pending)
+          st.reading_pending = false;
+        continue;
       }
-      e.stream = asked[k];
-      batch.push_back(std::move(e));
-      ++added;
+      for (auto& e : got) {
+        if (batch.size() >= cfg.ns.batch_size) {
+          // Delivered but no room: it stays pending, and is read from there.
+          st.reading_pending = true;
+          break;
+        }
+        e.stream = at->second;
+        batch.push_back(std::move(e));
+        ++added;
+      }
     }
-  }
-  if (lost_group) {
-    // Redis lost a stream (restarted without its data): start again,
-    // letting go of the lock now so that this writer can take it again.
-    release_stream();
-    return make_error(ec::redis_error, "the consumer group is gone");
-  }
-  if (refused)
-    return refused;
   return added;
 }
 
 caf::error writer_state::read_batch(bool flushing) {
-  idle = false;
   if (any_pending()) {
-    auto n = read_round("0", true);
+    auto n = read_round("0", true, std::chrono::milliseconds(0));
     if (!n)
       return n.error();
     if (*n > 0) {
@@ -291,7 +303,7 @@ caf::error writer_state::read_batch(bool flushing) {
   }
   if (!batch.empty()) {
     // The window is over (or we flush): take what came meanwhile, once.
-    auto n = read_round(">", false);
+    auto n = read_round(">", false, std::chrono::milliseconds(0));
     if (!n)
       return n.error();
     topped_up = true;
@@ -301,10 +313,14 @@ caf::error writer_state::read_batch(bool flushing) {
   // the lock) must not take entries another node is draining meanwhile.
   if (!still_owner())
     return make_error(ec::postgres_unavailable, "lost the connection holding the streams' lock");
-  auto n = read_round(">", false);
+  // Empty: wait briefly for the first entry (never long, so that a flush
+  // request or an exit is not kept waiting).
+  auto block = std::min(cfg.ns.flush_interval, std::chrono::milliseconds(100));
+  if (flushing)
+    block = std::chrono::milliseconds(0);
+  auto n = read_round(">", false, block);
   if (!n)
     return n.error();
-  idle = batch.empty();
   // The batch is written when full, or flush_interval after its first entry
   // arrived; a backlog (a full read, or flushing) is written at once.
   window_end = steady::now() + cfg.ns.flush_interval;
@@ -474,26 +490,20 @@ caf::error writer_state::persist() {
   }
 
   // Committed: acknowledge every entry and unpin the cache entries (each at
-  // its key's newest version; a tombstone where that one was refused). One
-  // settle call per stream (a key's entries are all in its group's), the
-  // calls pipelined.
-  std::vector<std::vector<std::string>> keys_of(streams.size()), args_of(streams.size());
-  auto start = [&](std::size_t i) {
-    if (!keys_of[i].empty())
-      return;
-    keys_of[i] = {streams[i].key, streams[i].stats};
-    args_of[i] = {writer_group, std::to_string(cfg.tombstone_ttl.count()), "0"};
+  // its key's newest version; a tombstone where that one was refused): a
+  // section per stream (a key's entries are all in its group's), all in one
+  // call of the settle script.
+  struct section {
+    std::vector<std::string> ids;      // (id, bytes) per stream entry
+    std::vector<std::string> entries;  // the cache entries
+    std::vector<std::string> unpins;   // (version, action, ttl, has, norm) per entry
   };
-  std::vector<std::size_t> ids(streams.size(), 0);
+  std::map<std::size_t, section> sections;  // by stream, in stream order
   for (auto& e : batch) {
-    start(e.stream);
-    args_of[e.stream].push_back(e.id);
-    args_of[e.stream].push_back(std::to_string(e.bytes));
-    ++ids[e.stream];
+    auto& sec = sections[e.stream];
+    sec.ids.push_back(e.id);
+    sec.ids.push_back(std::to_string(e.bytes));
   }
-  for (std::size_t i = 0; i < streams.size(); ++i)
-    if (!keys_of[i].empty())
-      args_of[i][2] = std::to_string(ids[i]);
   std::size_t dead_count = 0;
   auto now_ms = unix_now_ms();
   auto floor_ms = shortest_entry_ttl_ms(cfg.redis_timeout);
@@ -507,37 +517,29 @@ caf::error writer_state::persist() {
       auto left = std::max(e.expires_ms - now_ms, floor_ms);
       ttl = ttl > 0 ? std::min(ttl, left) : left;
     }
-    auto& args = args_of[e.stream];
-    keys_of[e.stream].push_back(cfg.layout.entry(e.key));
-    args.push_back(e.version);
-    args.push_back(e.dead.empty() ? "u" : "t");
-    args.push_back(std::to_string(ttl));
-    args.push_back(e.stored.empty() ? "0" : "1");
-    args.push_back(e.stored);
+    auto& sec = sections[e.stream];
+    sec.entries.push_back(cfg.layout.entry(e.key));
+    sec.unpins.insert(sec.unpins.end(), {e.version, e.dead.empty() ? "u" : "t",
+                                         std::to_string(ttl), e.stored.empty() ? "0" : "1",
+                                         e.stored});
   }
-  std::vector<std::size_t> calls;
-  std::vector<std::vector<std::string>> settles;
-  for (std::size_t i = 0; i < streams.size(); ++i)
-    if (!keys_of[i].empty()) {
-      calls.push_back(i);
-      settles.push_back(redis.evalsha(redis_script::settle, keys_of[i], args_of[i]));
-    }
-  auto replies = redis.pipeline(settles);
-  if (!replies)
-    return replies.error();
-  for (std::size_t k = 0; k < calls.size(); ++k) {
-    auto* rep = (*replies)[k].get();
-    if (is_error_code(rep, "NOSCRIPT")) {
-      // The script cache was flushed: this call again, loading the script.
-      auto again = redis.eval(redis_script::settle, keys_of[calls[k]], args_of[calls[k]]);
-      if (!again)
-        return again.error();
-      if ((*again)->type == REDIS_REPLY_ERROR)
-        return redis_refused(*again, "settle");
-    } else if (rep->type == REDIS_REPLY_ERROR) {
-      return redis_refused((*replies)[k], "settle");
-    }
+  std::vector<std::string> skeys;
+  std::vector<std::string> sargs = {writer_group, std::to_string(cfg.tombstone_ttl.count()),
+                                    std::to_string(sections.size())};
+  for (auto& [i, sec] : sections) {
+    skeys.push_back(streams[i].key);
+    skeys.push_back(streams[i].stats);
+    skeys.insert(skeys.end(), sec.entries.begin(), sec.entries.end());
+    sargs.push_back(std::to_string(sec.ids.size() / 2));
+    sargs.push_back(std::to_string(sec.entries.size()));
+    sargs.insert(sargs.end(), sec.ids.begin(), sec.ids.end());
+    sargs.insert(sargs.end(), sec.unpins.begin(), sec.unpins.end());
   }
+  auto r = redis.eval(redis_script::settle, skeys, sargs);
+  if (!r)
+    return r.error();
+  if ((*r)->type == REDIS_REPLY_ERROR)
+    return redis_refused(*r, "settle");
   for (auto& e : batch)
     if (!e.dead.empty()) {
       ++dead_count;
@@ -750,15 +752,7 @@ void step(self_ptr self) {
   if (steady::now() - st.last_stats > std::chrono::milliseconds(200))
     st.refresh_stats();
   check_flush(self);
-  // Nothing came: look again after half the flush interval (at most 50 ms).
-  // A read cannot wait in Redis for the first entry: the streams are of
-  // different slots.
-  auto again = std::chrono::nanoseconds(0);
-  if (st.idle && !flushing)
-    again = std::max<std::chrono::nanoseconds>(
-      std::min(st.cfg.ns.flush_interval, std::chrono::milliseconds(100)) / 2,
-      std::chrono::milliseconds(1));
-  schedule(self, again);
+  schedule(self, std::chrono::milliseconds(0));
 }
 
 }  // namespace
@@ -773,7 +767,8 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   st.share = writer_streams_name(st.cfg.layout, st.cfg.ns.table, st.cfg.writer_index,
                                 st.cfg.ns.writers);
   st.lock_key = stream_lock_id(st.share);
-  st.redis = redis_connection(st.cfg.redis, st.cfg.redis_timeout);
+  // A read may block for up to 100 ms on top of the round trip.
+  st.redis = redis_connection(st.cfg.redis, st.cfg.redis_timeout + std::chrono::milliseconds(100));
   st.db = postgres_session(session_settings{st.cfg.postgres_url, st.cfg.postgres_timeout, false});
   schedule(self, std::chrono::nanoseconds(0));
   return {

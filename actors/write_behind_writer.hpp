@@ -4,11 +4,9 @@
 // g mod n = i. It owns a Redis and a PostgreSQL connection of its own (both
 // drivers block, so it is spawned detached) and loops:
 //
-//   read entries with the consumer group, one XREADGROUP per stream in one
-//   pipelined round (its own pending ones first), up to batch_size or until
-//   flush_interval has passed since the first arrived; a round that finds
-//   nothing is repeated after half the flush interval (a read cannot block
-//   on streams of different slots);
+//   read entries with the consumer group, one XREADGROUP for all its
+//   streams (its own pending ones first), up to batch_size or until
+//   flush_interval has passed since the first arrived;
 //   coalesce them to the newest entry per key; apply them in one transaction
 //   that only ever moves a row forward (replays are no-ops); acknowledge and
 //   delete the entries and unpin their cache entries, only after COMMIT.
@@ -99,7 +97,6 @@ struct writer_state {
   redis_connection redis;
   postgres_session db;
   bool owner = false;            // holds the streams' lock
-  bool idle = false;             // the last read round found nothing
 
   struct entry {
     std::size_t stream = 0;  // of `streams`
@@ -135,11 +132,13 @@ struct writer_state {
   // Connects both backends, takes the streams' lock if free; a caf::error
   // when a backend is unreachable.
   caf::error ensure_ready();
-  // One pipelined XREADGROUP per stream (`only_pending`: of those still
-  // reading their pending entries), from `from` ("0" our pending entries,
-  // ">" new ones), into the batch up to batch_size; what does not fit stays
-  // pending in Redis. Returns how many entries it added.
-  caf::expected<std::size_t> read_round(const char* from, bool only_pending);
+  // One XREADGROUP of the streams (`only_pending`: of those still reading
+  // their pending entries), from `from` ("0" our pending entries, ">" new
+  // ones), waiting up to `block` for the first, into the batch up to
+  // batch_size; what does not fit stays pending in Redis. Returns how many
+  // entries it added.
+  caf::expected<std::size_t> read_round(const char* from, bool only_pending,
+                                        std::chrono::milliseconds block);
   bool any_pending() const;
   void all_pending();
   // Reads entries into the batch: when it is empty, blocking briefly for

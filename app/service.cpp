@@ -186,26 +186,32 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
   if (!now || (*now)->type != REDIS_REPLY_ARRAY)
     throw std::runtime_error("redis: TIME failed");
   floor = std::max<int64_t>(floor, std::stoll(text(*now, 0)) * 1000000 + std::stoll(text(*now, 1)));
-  // Never below a version already handed out, should Redis's clock step back.
+  // Never below a version already handed out, should Redis's clock step
+  // back: each group's clock is field c of its counters.
   std::vector<std::vector<std::string>> clocks;
-  for (std::size_t g = 0; g < std::max(groups_before, layout.groups); ++g)
-    clocks.push_back({"GET", layout.clock(g)});
+  for (auto& ns : spaces)
+    if (!ns.table.empty())
+      for (std::size_t g = 0; g < std::max(groups_before, layout.groups); ++g)
+        clocks.push_back({"HGET", layout.stats(ns.table, g), "c"});
   auto issued = probe.pipeline(clocks);
   if (!issued)
     throw std::runtime_error("redis: " + error_detail(issued.error()));
   for (auto& c : *issued)
     if (c->type == REDIS_REPLY_STRING)
       floor = std::max<int64_t>(floor, std::atoll(c->str));
-  // Every group's clock starts at least there: a group new to the layout
-  // (or a data set carried over from the one clock of the layout before)
-  // must not issue versions below those already in PostgreSQL. Raised, never
-  // lowered, in one step each: another node may be issuing versions now.
+  // Every write-behind group's clock starts at least there: a group new to
+  // the layout (or a data set carried over from the one clock of the layout
+  // before) must not issue versions below those already in PostgreSQL.
+  // Raised, never lowered, in one step each: another node may be issuing
+  // versions now.
   std::vector<std::vector<std::string>> raises;
-  for (std::size_t g = 0; g < layout.groups; ++g)
-    raises.push_back({"EVAL",
-                      "local c = tonumber(redis.call('GET', KEYS[1]) or '0') or 0 "
-                      "if c < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end",
-                      "1", layout.clock(g), std::to_string(floor)});
+  for (auto& ns : spaces)
+    if (ns.mode == write_mode::write_behind)
+      for (std::size_t g = 0; g < layout.groups; ++g)
+        raises.push_back({"EVAL",
+                          "local c = tonumber(redis.call('HGET', KEYS[1], 'c') or '0') or 0 "
+                          "if c < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'c', ARGV[1]) end",
+                          "1", layout.stats(ns.table, g), std::to_string(floor)});
   auto raised = probe.pipeline(raises);
   if (!raised)
     throw std::runtime_error("redis: " + error_detail(raised.error()));

@@ -300,7 +300,7 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     return std::to_string(at->second);
   };
   std::vector<std::string> args;
-  args.reserve(1 + writes.size() * 20);
+  args.reserve(1 + writes.size() * 19);
   args.push_back(std::to_string(writes.size()));
   for (auto& w : writes) {
     auto g = layout.group_of(w.key);
@@ -322,7 +322,6 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     args.push_back(std::to_string(w.loaded_version));
     args.push_back(std::to_string(w.expect));
     args.push_back(std::to_string(w.expires_ms));
-    args.push_back(key(layout.clock(g)));
     args.push_back(key(layout.scratch(g)));
   }
   bool sent = false;

@@ -73,8 +73,8 @@ fenced_answers(redis_connection& redis, const std::vector<cache_write>& writes,
                spdlog::logger& log);
 
 // Write-behind commands in one call of the enqueue script, each with its
-// group's clock and scratch key (`layout`); on a Redis Cluster every write
-// must be of one slot. Once the call went out, a lost connection is
+// group's scratch key (`layout`); on a Redis Cluster every write must be of
+// one slot. Once the call went out, a lost connection is
 // ec::outcome_unknown: it may have run.
 caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
                                                   const key_layout& layout,

@@ -59,7 +59,6 @@ std::string key_layout::stats(std::string_view table, std::size_t g) const {
   return tag(g) + "n:" + std::string(table);
 }
 
-std::string key_layout::clock(std::size_t g) const { return tag(g) + "c"; }
 std::string key_layout::scratch(std::size_t g) const { return tag(g) + "t"; }
 
 std::string old_queue_stream(const std::string& prefix, std::string_view table, std::size_t i) {

@@ -7,8 +7,8 @@
 //
 //   PREFIX{g}:KEY        the cache entry of client key KEY (a hash)
 //   PREFIX{g}q:TABLE     the write-behind stream of TABLE's group g
-//   PREFIX{g}n:TABLE     its counters (entries n, bytes b, full)
-//   PREFIX{g}c           the group's write-behind version clock
+//   PREFIX{g}n:TABLE     its counters (entries n, bytes b, full while
+//                        refusing) and the version clock c its writes use
 //   PREFIX{g}t           the group's scratch key (enqueue.lua's arithmetic)
 //   PREFIX{layout}       the layout in use: groups, and writers per table
 //
@@ -47,7 +47,6 @@ struct key_layout {
   std::string_view client_key(std::string_view entry) const;
   std::string stream(std::string_view table, std::size_t g) const;
   std::string stats(std::string_view table, std::size_t g) const;
-  std::string clock(std::size_t g) const;
   std::string scratch(std::size_t g) const;
   std::string meta() const { return prefix + "{layout}"; }
 };

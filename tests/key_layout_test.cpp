@@ -35,7 +35,6 @@ TEST(KeyLayout, AKeysEntryStreamCountersAndClockShareOneSlot) {
     auto slot = key_slot(layout.entry(key));
     EXPECT_EQ(key_slot(layout.stream("shopping_carts", g)), slot) << key;
     EXPECT_EQ(key_slot(layout.stats("shopping_carts", g)), slot) << key;
-    EXPECT_EQ(key_slot(layout.clock(g)), slot) << key;
     EXPECT_EQ(key_slot(layout.scratch(g)), slot) << key;
     EXPECT_EQ(layout.client_key(layout.entry(key)), key);
   }
@@ -73,7 +72,6 @@ TEST(KeyLayout, NoEntryCanBeOneOfTheQueuesOwnKeys) {
     auto e = layout.entry(key);
     EXPECT_NE(e, layout.stream("shopping_carts", g));
     EXPECT_NE(e, layout.stats("shopping_carts", g));
-    EXPECT_NE(e, layout.clock(g));
     EXPECT_NE(e, layout.scratch(g));
     EXPECT_NE(e, layout.meta());
   }

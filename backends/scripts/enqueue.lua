@@ -1,52 +1,50 @@
 -- Write-behind commands (see messages/cache_protocol.hpp). KEYS: every key
 -- the call touches (the ops name them by index), all of one hash-tag group
--- or, on a single Redis, of any. ARGV[1] the number of ops, then 20 fields
+-- or, on a single Redis, of any. ARGV[1] the number of ops, then 19 fields
 -- per op: group, kind (s|d|i), client key, value, delta, ttl, entry#,
 -- stream#, stats#, max entries, max bytes, low entries, low bytes, loaded (0
 -- no, 1 found, 2 absent), loaded value, loaded row's version, expected entry
 -- (-1 any; 0 none pending, the row decided; else the version of the value or
 -- DEL pending or cached that decided), expiry (Unix ms when the value
--- expires, expiry = "value"; -1 never), clock#, scratch# (its group's version
--- clock and the key INCRBY's arithmetic runs on). Returns 4 strings per op:
--- status, version, count, error.
+-- expires, expiry = "value"; -1 never), scratch# (the key INCRBY's arithmetic
+-- runs on). Returns 4 strings per op: status, version, count, error.
 --
 -- A command is planned on a copy first and applied only when every op can
 -- be: a refused command changes nothing. Versions come from Redis's clock in
 -- microseconds, above the last one issued and above the entry's, so they
--- keep growing even if Redis loses its data; each group has its clock (a
--- key's versions all come from its group's). Pending entries have no TTL
--- (pinned): an eviction policy that spares keys without a TTL cannot drop a
--- value that has not reached PostgreSQL yet.
+-- keep growing even if Redis loses its data; the clock is field c of the
+-- counters of the key's group (a key's versions all come from one clock).
+-- Pending entries have no TTL (pinned): an eviction policy that spares keys
+-- without a TTL cannot drop a value that has not reached PostgreSQL yet.
 -- A command the shard decided (SET NX, APPEND...: core/string_ops.hpp)
 -- comes alone, with the entry it decided from: if that entry has changed
 -- since, the command is 'changed' and nothing is written (the shard decides
 -- again).
 -- A value that expires keeps its expiry in the entry's field e, and in the
 -- queue entry's: the entry stays pinned past it, its readers judge it.
-local F = 20
+local F = 19
 local n = tonumber(ARGV[1])
 local function arg(i, f) return ARGV[1 + (i - 1) * F + f] end
 local function key_arg(i, f) return KEYS[tonumber(arg(i, f))] end
 local function fmt(x) return string.format('%d', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local clocks = {}
-local function clock_of(key)
-  local c = clocks[key]
-  if not c then
-    c = tonumber(redis.call('GET', key) or '0') or 0
-    clocks[key] = c
-  end
-  return c
-end
 local out = {}
 local stats, entries = {}, {}
+-- A group's counters: entries n, bytes b, full while refusing, and the clock
+-- c. Each is read once and written once, at the end (a call from Lua costs
+-- Redis more than the command it runs).
 local function stat(key)
   local s = stats[key]
   if not s then
-    local r = redis.call('HMGET', key, 'n', 'b', 'full')
-    s = {n = tonumber(r[1] or '0'), b = tonumber(r[2] or '0'), full = r[3] == '1'}
-    s.bad = s.n == nil or s.b == nil
+    local r = redis.pcall('HMGET', key, 'n', 'b', 'full', 'c')
+    if r.err then
+      s = {bad = true, n = 0, b = 0, c = 0}
+    else
+      s = {n = tonumber(r[1] or '0'), b = tonumber(r[2] or '0'), full = r[3] == '1',
+           c = tonumber(r[4] or '0')}
+      s.bad = s.n == nil or s.b == nil or s.c == nil
+    end
     stats[key] = s
   end
   return s
@@ -93,8 +91,7 @@ while i <= n do
     if status ~= 'done' then break end
     local kind, key = arg(x, 2), key_arg(x, 7)
     local stream, stats = key_arg(x, 8), key_arg(x, 9)
-    if wrong_kind(stream, 'stream') or wrong_kind(stats, 'hash') or
-       (not wrong_kind(stats, 'hash') and stat(stats).bad) then
+    if wrong_kind(stream, 'stream') or stat(stats).bad then
       status, err = 'refused', 'ERR the write-behind queue keys ' .. stream .. ' / ' ..
         stats .. ' hold something else; wtcached will not overwrite them'
       break
@@ -125,7 +122,7 @@ while i <= n do
     elseif kind == 'd' then
       p.op, p.data, p.count = 'd', '', present and '1' or '0'
     else
-      local scratch = key_arg(x, 20)
+      local scratch = key_arg(x, 19)
       redis.call('SET', scratch, present and value or '0')
       local r = redis.pcall('INCRBY', scratch, arg(x, 5))
       local nv = redis.call('GET', scratch)
@@ -176,9 +173,9 @@ while i <= n do
       if (e.k == nil or e.k == 't') and arg(x, 14) ~= '0' then
         floor = math.max(floor, tonumber(arg(x, 16)) or 0)
       end
-      local ck = key_arg(x, 19)
-      local v = math.max(clock_of(ck) + 1, now, floor + 1)
-      clocks[ck] = v
+      local s = stat(key_arg(x, 9))
+      local v = math.max(s.c + 1, now, floor + 1)
+      s.c = v
       local vs = fmt(v)
       if e.wrong then redis.call('DEL', key); e.wrong = false end
       local k = (p.op == 'd') and 'x' or 'v'
@@ -193,15 +190,8 @@ while i <= n do
                       't', arg(x, 6), 'b', string.format('%d', bytes)}
       if expires then fields[#fields + 1] = 'e'; fields[#fields + 1] = expires end
       redis.call('XADD', unpack(fields))
-      local sk = key_arg(x, 9)
-      local s = stat(sk)
       s.n, s.b = s.n + 1, s.b + bytes
-      local a = added[sk]
-      if not a then
-        a = {n = 0, b = 0}
-        added[sk] = a
-      end
-      a.n, a.b = a.n + 1, a.b + bytes
+      added[key_arg(x, 9)] = true
       result('done', vs, p.count, '')
     elseif status == 'needs_load' then
       result(loads[x] and 'needs_load' or 'not_run', '0', '0', '')
@@ -211,9 +201,8 @@ while i <= n do
   end
   i = j
 end
-for sk, a in pairs(added) do
-  redis.call('HINCRBY', sk, 'n', a.n)
-  redis.call('HINCRBY', sk, 'b', a.b)
+for sk in pairs(added) do
+  local s = stats[sk]
+  redis.call('HSET', sk, 'n', fmt(s.n), 'b', fmt(s.b), 'c', fmt(s.c))
 end
-for ck, c in pairs(clocks) do redis.call('SET', ck, fmt(c)) end
 return out
