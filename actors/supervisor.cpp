@@ -105,7 +105,7 @@ supervisor_settings supervisor_settings_from(const config& cfg) {
   s.postgres_url = with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout);
   s.postgres_pool = cfg.postgres_pool;
   s.postgres_timeout = cfg.postgres_timeout;
-  s.redis = parse_redis_url(cfg.redis_url, "redis.url");
+  s.redis = redis_endpoint_of(cfg);
   s.redis_pool = cfg.redis_pool;
   s.redis_timeout = cfg.redis_timeout;
   s.backoff = cfg.restart_backoff;

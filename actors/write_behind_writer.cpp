@@ -77,7 +77,7 @@ writer_settings writer_settings_from(const config& cfg, const namespace_config& 
   w.ns = ns;
   w.writer_index = writer;
   w.layout = cfg.redis_keys();
-  w.redis = parse_redis_url(cfg.redis_url, "redis.url");
+  w.redis = redis_endpoint_of(cfg);
   w.postgres_url = with_application_name(
     with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout), "wtcached-writer");
   w.redis_timeout = cfg.redis_timeout;

@@ -26,7 +26,7 @@ struct report {
 void check_redis(const config& cfg, report& r) {
   redis_connection redis;
   try {
-    redis = redis_connection(parse_redis_url(cfg.redis_url, "redis.url"), cfg.redis_timeout);
+    redis = redis_connection(redis_endpoint_of(cfg), cfg.redis_timeout);
   } catch (const config_error& e) {
     r.line("redis", false, e.what());
     return;

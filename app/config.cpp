@@ -479,9 +479,33 @@ config parse_unvalidated(const std::string& text, const std::string& source) {
   http.reject_unknown();
 
   auto redis = sub("redis");
-  redis.read("url", cfg.redis_url);
+  redis.read("cluster", cfg.redis_cluster);
+  if (auto* url = redis.get("url"); url && url->is_array()) {
+    // Seed nodes as a list of redis:// URLs: one URL naming them all.
+    std::string hosts, scheme_and_auth;
+    for (auto& item : *url->as_array()) {
+      if (!item.is_string())
+        throw config_error("redis.url", "expected a string or a list of strings");
+      auto ep = parse_redis_url(item.as_string()->get(), "redis.url", true);
+      if (scheme_and_auth.empty()) {
+        auto u = item.as_string()->get();
+        auto rest = u.substr(u.find("://") + 3);
+        auto at = rest.rfind('@');
+        scheme_and_auth = "redis+cluster://" + (at == std::string::npos ? "" : rest.substr(0, at + 1));
+      }
+      hosts += (hosts.empty() ? "" : ",") + ep.host + ":" + std::to_string(ep.port);
+    }
+    if (hosts.empty())
+      throw config_error("redis.url", "the list of seed nodes is empty");
+    cfg.redis_url = scheme_and_auth + hosts;
+    cfg.redis_cluster = true;
+  } else {
+    redis.read("url", cfg.redis_url);
+  }
+  if (cfg.redis_url.rfind("redis+cluster://", 0) == 0)
+    cfg.redis_cluster = true;
   if (!cfg.redis_url.empty())
-    parse_redis_url(cfg.redis_url, "redis.url");
+    parse_redis_url(cfg.redis_url, "redis.url", cfg.redis_cluster);
   redis.read("pool_size", cfg.redis_pool, 1, 64);
   redis.read("key_prefix", cfg.redis_key_prefix);
   redis.read("groups", cfg.redis_groups, 256, 16384);
@@ -690,12 +714,14 @@ config load_config(const command_line& cl) {
   if (cl.http_listen)
     parse_http_listen(*cl.http_listen, "--http-listen", cfg);
   if (cl.redis_url) {
-    parse_redis_url(*cl.redis_url, "--redis");
+    parse_redis_url(*cl.redis_url, "--redis", cfg.redis_cluster);
     cfg.redis_url = *cl.redis_url;
   } else if (auto v = env("REDIS_URL")) {
-    parse_redis_url(*v, "REDIS_URL");
+    parse_redis_url(*v, "REDIS_URL", cfg.redis_cluster);
     cfg.redis_url = *v;
   }
+  if (cfg.redis_url.rfind("redis+cluster://", 0) == 0)
+    cfg.redis_cluster = true;
   if (cl.postgres_url) {
     check_postgres_url(*cl.postgres_url, "--postgres");
     cfg.postgres_url = *cl.postgres_url;
@@ -748,6 +774,9 @@ void validate_config(const config& cfg) {
   positive(cfg.max_queued_writes > 0, "max_queued_writes");
   positive(cfg.reap_batch > 0, "reap_batch");
   positive(cfg.reap_interval.count() > 0, "reap_interval");
+  if (cfg.redis_cluster && cfg.redis_url.empty())
+    throw config_error("redis.url", "cluster = true needs the url of a seed node (or a list "
+                                    "of them); the embedded Redis is a single one");
   if (!valid_group_count(cfg.redis_groups))
     throw config_error("redis.groups", "must be a power of two from 256 to 16384");
   // Redis Cluster hashes the first {...} of a key: the prefix must leave the

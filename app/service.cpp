@@ -315,7 +315,7 @@ std::unique_ptr<service> service::start(caf::actor_system& sys, const config& cf
 std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& cfg,
                                           const shard_hooks& hooks) {
   validate_config(cfg);
-  auto redis = parse_redis_url(cfg.redis_url, "redis.url");
+  auto redis = redis_endpoint_of(cfg);
   check_postgres_url(cfg.postgres_url, "postgres.url");
   auto postgres_url = with_application_name(
     with_connection_timeouts(cfg.postgres_url, cfg.postgres_timeout), "wtcached");

@@ -18,13 +18,19 @@ uint16_t parse_port(const std::string& text, const std::string& field, bool zero
   return static_cast<uint16_t>(port);
 }
 
-redis_endpoint parse_redis_url(const std::string& url, const std::string& field) {
+redis_endpoint parse_redis_url(const std::string& url, const std::string& field, bool cluster) {
   redis_endpoint ep;
   std::string rest;
-  if (url.rfind("redis://", 0) == 0)
+  if (url.rfind("redis://", 0) == 0) {
     rest = url.substr(8);
-  else
-    throw config_error(field, "expected redis://[:password@]host[:port][/db]");
+  } else if (url.rfind("redis+cluster://", 0) == 0) {
+    rest = url.substr(16);
+    cluster = true;
+  } else {
+    throw config_error(field, "expected redis://[:password@]host[:port][/db] or "
+                              "redis+cluster://[:password@]host:port[,host:port...]");
+  }
+  ep.cluster = cluster;
   auto at = rest.rfind('@');
   if (at != std::string::npos) {
     auto cred = rest.substr(0, at);
@@ -47,15 +53,33 @@ redis_endpoint parse_redis_url(const std::string& url, const std::string& field)
         throw config_error(field, "invalid database number \"" + db + "\"");
     }
   }
-  auto colon = rest.rfind(':');
-  if (colon != std::string::npos) {
-    ep.port = parse_port(rest.substr(colon + 1), field, false);
-    rest = rest.substr(0, colon);
-  }
-  if (rest.empty())
-    throw config_error(field, "missing host");
-  ep.host = rest;
+  if (cluster && ep.db != 0)
+    throw config_error(field, "a Redis Cluster has only database 0");
+  std::size_t start = 0;
+  do {
+    auto comma = rest.find(',', start);
+    auto host = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? rest.size() + 1 : comma + 1;
+    uint16_t port = 6379;
+    auto colon = host.rfind(':');
+    if (colon != std::string::npos) {
+      port = parse_port(host.substr(colon + 1), field, false);
+      host = host.substr(0, colon);
+    }
+    if (host.empty())
+      throw config_error(field, "missing host");
+    ep.seeds.emplace_back(host, port);
+  } while (start <= rest.size());
+  if (ep.seeds.size() > 1 && !cluster)
+    throw config_error(field, "names several hosts; a Redis Cluster's seed nodes need "
+                              "redis+cluster:// or [redis] cluster = true");
+  ep.host = ep.seeds.front().first;
+  ep.port = ep.seeds.front().second;
   return ep;
+}
+
+redis_endpoint redis_endpoint_of(const config& cfg) {
+  return parse_redis_url(cfg.redis_url, "redis.url", cfg.redis_cluster);
 }
 
 void check_postgres_url(const std::string& url, const std::string& field) {

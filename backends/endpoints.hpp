@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/config.hpp"
 
@@ -17,10 +19,20 @@ struct redis_endpoint {
   std::string user;      // ACL user (Redis 6+); empty: the default user
   std::string password;  // never logged
   int db = 0;
+  // A Redis Cluster: host:port is the first of its seed nodes, any of which
+  // tells the slot map; the others are tried in turn.
+  bool cluster = false;
+  std::vector<std::pair<std::string, uint16_t>> seeds;
 };
 
-// Parses redis://[[user]:password@]host[:port][/db]; throws config_error(field).
-redis_endpoint parse_redis_url(const std::string& url, const std::string& field);
+// Parses redis://[[user]:password@]host[:port][/db], or for a Redis Cluster
+// redis+cluster://[[user]:password@]host:port[,host:port...] (seed nodes;
+// `cluster` makes a redis:// URL name one too, and its hosts may then be a
+// list as well). Throws config_error(field).
+redis_endpoint parse_redis_url(const std::string& url, const std::string& field,
+                               bool cluster = false);
+// The endpoint a configuration names ([redis] url and cluster).
+redis_endpoint redis_endpoint_of(const config& cfg);
 // Checks a PostgreSQL URL or key=value conninfo with libpq; throws config_error.
 void check_postgres_url(const std::string& url, const std::string& field);
 // The URL with connect_timeout and tcp_user_timeout added (unless it sets

@@ -8,6 +8,12 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <thread>
+
+#include "core/key_layout.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -127,15 +133,75 @@ redisContext* open(const redis_endpoint& ep, std::chrono::milliseconds timeout, 
 
 }  // namespace
 
+namespace {
+
+constexpr uint16_t no_node = 0xFFFF;
+
+bool same_word(std::string_view a, const char* b) {
+  std::size_t i = 0;
+  for (; i < a.size() && b[i]; ++i)
+    if (std::toupper(static_cast<unsigned char>(a[i])) != b[i])
+      return false;
+  return i == a.size() && !b[i];
+}
+
+// The key whose slot decides where a command goes (none: any node will do).
+std::optional<std::string_view> routing_key(std::size_t argc, const char* const* argv,
+                                            const std::size_t* lens) {
+  auto word = [&](std::size_t i) { return std::string_view(argv[i], lens[i]); };
+  if (argc < 2)
+    return std::nullopt;
+  auto cmd = word(0);
+  if (same_word(cmd, "EVALSHA") || same_word(cmd, "EVAL"))
+    return argc > 3 && word(2) != "0" ? std::optional<std::string_view>(word(3)) : std::nullopt;
+  if (same_word(cmd, "XREADGROUP") || same_word(cmd, "XREAD")) {
+    for (std::size_t i = 1; i + 1 < argc; ++i)
+      if (same_word(word(i), "STREAMS"))
+        return word(i + 1);
+    return std::nullopt;
+  }
+  if (same_word(cmd, "XGROUP"))
+    return argc > 2 ? std::optional<std::string_view>(word(2)) : std::nullopt;
+  for (const char* keyless : {"INFO", "TIME", "PING", "SCRIPT", "CLUSTER", "ASKING", "CLIENT",
+                              "AUTH", "SELECT", "CONFIG", "DBSIZE", "HELLO"})
+    if (same_word(cmd, keyless))
+      return std::nullopt;
+  return word(1);
+}
+
+// "MOVED 3999 127.0.0.1:6381" / "ASK ...": the slot and the node.
+bool parse_redirect(std::string_view text, long& slot, std::string& host, uint16_t& port) {
+  auto sp1 = text.find(' ');
+  auto sp2 = text.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos)
+    return false;
+  auto where = text.substr(sp2 + 1);
+  auto colon = where.rfind(':');
+  if (colon == std::string_view::npos)
+    return false;
+  slot = std::strtol(std::string(text.substr(sp1 + 1, sp2 - sp1 - 1)).c_str(), nullptr, 10);
+  host = std::string(where.substr(0, colon));
+  auto p = std::strtol(std::string(where.substr(colon + 1)).c_str(), nullptr, 10);
+  if (slot < 0 || slot >= 16384 || p <= 0 || p > 65535)
+    return false;
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+}  // namespace
+
 redis_connection::redis_connection(redis_endpoint endpoint, std::chrono::milliseconds timeout)
   : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
 redis_connection::~redis_connection() { disconnect(); }
 
 redis_connection::redis_connection(redis_connection&& other) noexcept
-  : endpoint_(std::move(other.endpoint_)), timeout_(other.timeout_), ctx_(other.ctx_),
-    shas_(std::move(other.shas_)) {
-  other.ctx_ = nullptr;
+  : endpoint_(std::move(other.endpoint_)), timeout_(other.timeout_),
+    nodes_(std::move(other.nodes_)), slot_node_(std::move(other.slot_node_)),
+    in_flight_(std::move(other.in_flight_)), ready_(std::move(other.ready_)),
+    shas_(std::move(other.shas_)), redirections_(other.redirections_),
+    map_loads_(other.map_loads_) {
+  other.nodes_.clear();
 }
 
 redis_connection& redis_connection::operator=(redis_connection&& other) noexcept {
@@ -143,80 +209,386 @@ redis_connection& redis_connection::operator=(redis_connection&& other) noexcept
     disconnect();
     endpoint_ = std::move(other.endpoint_);
     timeout_ = other.timeout_;
-    ctx_ = other.ctx_;
+    nodes_ = std::move(other.nodes_);
+    slot_node_ = std::move(other.slot_node_);
+    in_flight_ = std::move(other.in_flight_);
+    ready_ = std::move(other.ready_);
     shas_ = std::move(other.shas_);
-    other.ctx_ = nullptr;
+    redirections_ = other.redirections_;
+    map_loads_ = other.map_loads_;
+    other.nodes_.clear();
   }
   return *this;
 }
 
-void redis_connection::disconnect() {
-  if (ctx_) {
-    redisFree(ctx_);
-    ctx_ = nullptr;
+bool redis_connection::connected() const {
+  if (cluster() && slot_node_.empty())
+    return false;
+  for (auto& n : nodes_)
+    if (n.ctx)
+      return true;
+  return false;
+}
+
+void redis_connection::drop_node(std::size_t i) {
+  if (i < nodes_.size() && nodes_[i].ctx) {
+    redisFree(nodes_[i].ctx);
+    nodes_[i].ctx = nullptr;
   }
+}
+
+void redis_connection::disconnect() {
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    drop_node(i);
+  in_flight_.clear();
+  ready_.clear();
+  slot_node_.clear();  // the next connect asks for the slot map again
+}
+
+caf::error redis_connection::load_scripts(std::size_t i) {
+  for (std::size_t k = 0; k < redis_script_count; ++k) {
+    auto s = static_cast<redis_script>(k);
+    auto r = run(nodes_[i].ctx, {"SCRIPT", "LOAD", script_source(s)});
+    if (!r) {
+      auto err = setup_failed(nodes_[i].ctx, r, "SCRIPT LOAD");
+      drop_node(i);
+      return err;
+    }
+    if (r->type != REDIS_REPLY_STRING) {
+      // A connection that cannot run the scripts is of no use: refused.
+      auto err = make_error(ec::redis_unavailable, "SCRIPT LOAD: " + reply_text(r.get()));
+      drop_node(i);
+      return err;
+    }
+    shas_[k].assign(r->str, r->len);
+  }
+  return caf::none;
+}
+
+caf::error redis_connection::open_node(std::size_t i) {
+  if (i >= nodes_.size())
+    return make_error(ec::redis_unavailable, "no node serves the slot");
+  if (nodes_[i].ctx)
+    return caf::none;
+  auto ep = endpoint_;
+  ep.host = nodes_[i].host;
+  ep.port = nodes_[i].port;
+  caf::error err;
+  nodes_[i].ctx = open(ep, timeout_, err);
+  if (!nodes_[i].ctx)
+    return err;
+  return load_scripts(i);
+}
+
+std::size_t redis_connection::node_at(const std::string& host, uint16_t port) {
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].host == host && nodes_[i].port == port)
+      return i;
+  nodes_.push_back({host, port, nullptr});
+  return nodes_.size() - 1;
+}
+
+caf::error redis_connection::load_map() {
+  // Ask the nodes known, then the seeds, until one answers.
+  std::vector<std::pair<std::string, uint16_t>> ask;
+  for (auto& n : nodes_)
+    ask.emplace_back(n.host, n.port);
+  for (auto& s : endpoint_.seeds)
+    ask.push_back(s);
+  caf::error last = make_error(ec::redis_unavailable, "no seed node of the cluster answered");
+  for (auto& [host, port] : ask) {
+    auto i = node_at(host, port);
+    caf::error err;
+    redisContext* ctx = nodes_[i].ctx;
+    bool temporary = false;
+    if (!ctx) {
+      auto ep = endpoint_;
+      ep.host = host;
+      ep.port = port;
+      ctx = open(ep, timeout_, err);
+      temporary = true;
+      if (!ctx) {
+        last = err;
+        continue;
+      }
+    }
+    auto r = run(ctx, {"CLUSTER", "SLOTS"});
+    std::string seed_host = host;
+    if (temporary)
+      redisFree(ctx);
+    else if (!r)
+      drop_node(i);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+      last = make_error(ec::redis_unavailable,
+                        "CLUSTER SLOTS on " + host + ":" + std::to_string(port) + ": " +
+                          (r ? reply_text(r.get()) : std::string("no answer")));
+      continue;
+    }
+    std::vector<uint16_t> map(cluster_slots, no_node);
+    for (std::size_t k = 0; k < r->elements; ++k) {
+      auto* range = r->element[k];
+      if (range->type != REDIS_REPLY_ARRAY || range->elements < 3 ||
+          range->element[2]->type != REDIS_REPLY_ARRAY || range->element[2]->elements < 2)
+        continue;
+      auto* master = range->element[2];
+      auto mhost = reply_text(master->element[0]);
+      if (mhost.empty() || mhost == "?")
+        mhost = seed_host;
+      auto mport = static_cast<uint16_t>(master->element[1]->integer);
+      auto n = static_cast<uint16_t>(node_at(mhost, mport));
+      for (auto slot = range->element[0]->integer; slot <= range->element[1]->integer; ++slot)
+        if (slot >= 0 && slot < static_cast<long long>(cluster_slots))
+          map[static_cast<std::size_t>(slot)] = n;
+    }
+    slot_node_ = std::move(map);
+    ++map_loads_;
+    // Connect every master now (one that cannot be reached is tried again
+    // when a command goes to it).
+    std::vector<bool> master(nodes_.size(), false);
+    for (auto n : slot_node_)
+      if (n != no_node)
+        master[n] = true;
+    for (std::size_t n = 0; n < nodes_.size(); ++n)
+      if (master[n])
+        open_node(n);
+    return caf::none;
+  }
+  return last;
 }
 
 caf::error redis_connection::connect() {
-  if (ctx_)
+  if (!cluster()) {
+    if (nodes_.empty())
+      nodes_.push_back({endpoint_.host, endpoint_.port, nullptr});
+    return open_node(0);
+  }
+  if (!slot_node_.empty())
     return caf::none;
-  caf::error err;
-  ctx_ = open(endpoint_, timeout_, err);
-  if (!ctx_)
-    return err;
-  // A connection that cannot run the scripts is of no use: refused.
-  for (std::size_t i = 0; i < redis_script_count; ++i)
-    if (auto err = reload(static_cast<redis_script>(i))) {
-      if (ctx_)
-        err = make_error(ec::redis_unavailable, error_detail(err));
-      disconnect();
-      return err;
-    }
-  return caf::none;
+  return load_map();
 }
 
 caf::error redis_connection::reload(redis_script s) {
-  if (!ctx_)
-    return make_error(ec::redis_unavailable, "not connected");
-  auto r = run(ctx_, {"SCRIPT", "LOAD", script_source(s)});
-  if (!r) {
-    auto err = setup_failed(ctx_, r, "SCRIPT LOAD");
-    disconnect();
-    return err;
+  bool any = false;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].ctx)
+      continue;
+    auto r = run(nodes_[i].ctx, {"SCRIPT", "LOAD", script_source(s)});
+    if (!r) {
+      auto err = setup_failed(nodes_[i].ctx, r, "SCRIPT LOAD");
+      drop_node(i);
+      return err;
+    }
+    if (r->type != REDIS_REPLY_STRING)
+      return make_error(ec::redis_error, "SCRIPT LOAD: " + reply_text(r.get()));
+    shas_[static_cast<std::size_t>(s)].assign(r->str, r->len);
+    any = true;
   }
-  if (r->type != REDIS_REPLY_STRING)
-    return make_error(ec::redis_error, "SCRIPT LOAD: " + reply_text(r.get()));
-  shas_[static_cast<std::size_t>(s)].assign(r->str, r->len);
+  if (!any)
+    return make_error(ec::redis_unavailable, "not connected");
   return caf::none;
 }
 
-void redis_connection::append(const std::vector<std::string>& args) { append_argv(ctx_, args); }
+std::size_t redis_connection::route(std::size_t argc, const char* const* argv,
+                                    const std::size_t* lens) const {
+  if (!cluster())
+    return 0;
+  if (slot_node_.empty())
+    return no_node;
+  if (auto key = routing_key(argc, argv, lens))
+    return slot_node_[key_slot(*key)];
+  for (std::size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i].ctx)
+      return i;
+  return slot_node_.front();
+}
+
+void redis_connection::append_to(std::size_t node, std::size_t argc, const char* const* argv,
+                                 const std::size_t* lens) {
+  in_flight f;
+  f.node = node;
+  if (cluster())
+    for (std::size_t i = 0; i < argc; ++i)
+      f.args.emplace_back(argv[i], lens[i]);
+  if (node == no_node || (!cluster() && node >= nodes_.size()) || open_node(node)) {
+    f.failed = true;
+  } else {
+    redisAppendCommandArgv(nodes_[node].ctx, static_cast<int>(argc),
+                           const_cast<const char**>(argv), lens);
+  }
+  in_flight_.push_back(std::move(f));
+}
+
+void redis_connection::append(const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  append(argv.size(), argv.data(), lens.data());
+}
 
 void redis_connection::append(std::size_t argc, const char* const* argv, const std::size_t* lens) {
-  redisAppendCommandArgv(ctx_, static_cast<int>(argc), const_cast<const char**>(argv), lens);
+  append_to(route(argc, argv, lens), argc, argv, lens);
+}
+
+caf::error redis_connection::flush_all() {
+  caf::error failure;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    int done = 0;
+    while (nodes_[i].ctx && !done) {
+      if (redisBufferWrite(nodes_[i].ctx, &done) != REDIS_OK) {
+        failure = make_error(ec::redis_unavailable, nodes_[i].ctx->errstr);
+        drop_node(i);
+      }
+    }
+  }
+  return failure;
+}
+
+caf::expected<redis_reply> redis_connection::run_on(std::size_t node,
+                                                    const std::vector<std::string>& args) {
+  if (auto err = open_node(node))
+    return err;
+  auto r = run(nodes_[node].ctx, args);
+  if (!r) {
+    auto err = make_error(ec::redis_unavailable, nodes_[node].ctx->errstr);
+    drop_node(node);
+    return err;
+  }
+  return r;
+}
+
+caf::expected<redis_reply> redis_connection::redirected(redis_reply reply,
+                                                        const std::vector<std::string>& args) {
+  auto deadline = std::chrono::steady_clock::now() + timeout_;
+  for (unsigned attempt = 0;; ++attempt) {
+    if (reply->type != REDIS_REPLY_ERROR)
+      return reply;
+    std::string_view text(reply->str, reply->len);
+    long slot = 0;
+    std::string host;
+    uint16_t port = 0;
+    if (text.rfind("MOVED ", 0) == 0 && parse_redirect(text, slot, host, port)) {
+      // The slot has moved for good: the map is out of date.
+      ++redirections_;
+      if (load_map() || slot_node_[static_cast<std::size_t>(slot)] == no_node)
+        slot_node_[static_cast<std::size_t>(slot)] = static_cast<uint16_t>(node_at(host, port));
+      auto r = run_on(slot_node_[static_cast<std::size_t>(slot)], args);
+      if (!r)
+        return r;
+      reply = std::move(*r);
+    } else if (text.rfind("ASK ", 0) == 0 && parse_redirect(text, slot, host, port)) {
+      // The slot is being migrated and the key is on its way: this command
+      // only, at the node that imports it.
+      ++redirections_;
+      auto target = node_at(host, port);
+      if (auto err = open_node(target))
+        return err;
+      auto* ctx = nodes_[target].ctx;
+      append_argv(ctx, {"ASKING"});
+      append_argv(ctx, args);
+      void* asking = nullptr;
+      void* raw = nullptr;
+      if (redisGetReply(ctx, &asking) != REDIS_OK || redisGetReply(ctx, &raw) != REDIS_OK) {
+        auto err = make_error(ec::redis_unavailable, ctx->errstr);
+        if (asking)
+          freeReplyObject(asking);
+        drop_node(target);
+        return err;
+      }
+      freeReplyObject(asking);
+      reply.reset(static_cast<redisReply*>(raw));
+    } else if (text.rfind("TRYAGAIN", 0) == 0 || text.rfind("CLUSTERDOWN", 0) == 0) {
+      // A multi-key command while its slot migrates, or a cluster without
+      // a master for a slot yet: again, a moment later, while time is left.
+      auto pause = std::chrono::milliseconds(std::min(2u << std::min(attempt, 6u), 100u));
+      if (std::chrono::steady_clock::now() + pause >= deadline)
+        return reply;
+      std::this_thread::sleep_for(pause);
+      if (text.rfind("CLUSTERDOWN", 0) == 0)
+        load_map();
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (auto& a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      auto r = run_on(route(argv.size(), argv.data(), lens.data()), args);
+      if (!r)
+        return r;
+      reply = std::move(*r);
+    } else {
+      return reply;
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return reply;
+  }
+}
+
+caf::error redis_connection::drain() {
+  flush_all();
+  std::vector<redis_reply> got(in_flight_.size());
+  caf::error failure;
+  for (std::size_t k = 0; k < in_flight_.size(); ++k) {
+    auto& f = in_flight_[k];
+    if (f.failed || f.node >= nodes_.size() || !nodes_[f.node].ctx) {
+      if (!failure)
+        failure = make_error(ec::redis_unavailable, f.failed ? "could not reach the node"
+                                                             : "connection lost");
+      continue;
+    }
+    void* raw = nullptr;
+    if (redisGetReply(nodes_[f.node].ctx, &raw) != REDIS_OK) {
+      if (!failure)
+        failure = make_error(ec::redis_unavailable, nodes_[f.node].ctx->errstr);
+      drop_node(f.node);
+      continue;
+    }
+    got[k].reset(static_cast<redisReply*>(raw));
+  }
+  if (!failure && cluster())
+    for (std::size_t k = 0; k < got.size() && !failure; ++k)
+      if (got[k]->type == REDIS_REPLY_ERROR) {
+        auto r = redirected(std::move(got[k]), in_flight_[k].args);
+        if (r)
+          got[k] = std::move(*r);
+        else
+          failure = std::move(r.error());
+      }
+  in_flight_.clear();
+  if (failure) {
+    ready_.clear();
+    if (!cluster())
+      disconnect();
+    return failure;
+  }
+  for (auto& r : got)
+    ready_.push_back(std::move(r));
+  return caf::none;
 }
 
 caf::error redis_connection::next_reply(redis_reply& out) {
-  void* raw = nullptr;
-  if (!ctx_ || redisGetReply(ctx_, &raw) != REDIS_OK) {
-    std::string why = ctx_ ? ctx_->errstr : "not connected";
-    disconnect();
-    return make_error(ec::redis_unavailable, why);
+  if (ready_.empty()) {
+    if (in_flight_.empty())
+      return make_error(ec::redis_unavailable, "not connected");
+    if (auto err = drain())
+      return err;
   }
-  out.reset(static_cast<redisReply*>(raw));
+  out = std::move(ready_.front());
+  ready_.pop_front();
   return caf::none;
 }
 
 caf::error redis_connection::send() {
-  int done = 0;
-  while (ctx_ && !done) {
-    if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
-      std::string why = ctx_->errstr;
+  if (auto err = flush_all()) {
+    if (!cluster())
       disconnect();
-      return make_error(ec::redis_unavailable, why);
-    }
+    return err;
   }
-  if (!ctx_)
+  if (!connected())
     return make_error(ec::redis_unavailable, "not connected");
   return caf::none;
 }
@@ -229,7 +601,7 @@ caf::expected<redis_reply> redis_connection::command(const std::vector<std::stri
     return err;
   append(args);
   if (sent)
-    *sent = true;
+    *sent = !in_flight_.back().failed;
   redis_reply r;
   if (auto err = next_reply(r))
     return err;
@@ -280,6 +652,8 @@ caf::expected<redis_reply> redis_connection::eval(redis_script s,
 }
 
 caf::expected<int> redis_connection::open_socket() const {
+  if (cluster())
+    return make_error(ec::redis_unavailable, "a socket of its own is for a single Redis");
   caf::error err;
   auto* c = open(endpoint_, timeout_, err);
   if (!c)

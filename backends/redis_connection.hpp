@@ -5,11 +5,24 @@
 // answers NOSCRIPT (SCRIPT FLUSH, a restart). Every call blocks for at most
 // the timeout; a lost connection is dropped and opened again by the next
 // call. Not thread-safe: one owner.
+//
+// To a Redis Cluster (redis_endpoint::cluster) it is one connection per
+// master: the slot map comes from CLUSTER SLOTS of a seed node, each
+// command goes to the master of its key's slot (a command must not span
+// slots: callers split, by key_slot), every script is loaded on every
+// master, and the replies still come back in the order the commands were
+// appended. A redirection is followed before its reply is handed out:
+// MOVED reloads the slot map and sends the command where it now belongs,
+// ASK sends ASKING and the command to the node named, once; TRYAGAIN (a
+// multi-key command during a migration) and CLUSTERDOWN are retried with
+// backoff, all within the timeout.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -71,7 +84,11 @@ public:
 
   const redis_endpoint& endpoint() const { return endpoint_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
-  bool connected() const { return ctx_ != nullptr; }
+  bool connected() const;
+  bool cluster() const { return endpoint_.cluster; }
+  // Cluster: redirections followed (MOVED, ASK) and slot map loads so far.
+  uint64_t redirections() const { return redirections_; }
+  uint64_t map_loads() const { return map_loads_; }
 
   // Connects unless connected: AUTH, SELECT, SCRIPT LOAD of every script.
   // A failure is ec::redis_unavailable with Redis's or the socket's reason.
@@ -111,10 +128,41 @@ public:
   caf::expected<int> open_socket() const;
 
 private:
+  struct node {
+    std::string host;
+    uint16_t port = 0;
+    redisContext* ctx = nullptr;
+  };
+  // A command appended and not answered yet: the node it went to, and for a
+  // cluster its arguments (to send it again after a redirection).
+  struct in_flight {
+    std::size_t node = 0;
+    std::vector<std::string> args;
+    bool failed = false;  // the node could not be reached: never sent
+  };
+
+  caf::error open_node(std::size_t i);
+  caf::error load_scripts(std::size_t i);
+  caf::error load_map();
+  std::size_t node_at(const std::string& host, uint16_t port);
+  std::size_t route(std::size_t argc, const char* const* argv, const std::size_t* lens) const;
+  void append_to(std::size_t node, std::size_t argc, const char* const* argv,
+                 const std::size_t* lens);
+  caf::error flush_all();
+  // Reads the answer of every command in flight, following redirections.
+  caf::error drain();
+  caf::expected<redis_reply> redirected(redis_reply reply, const std::vector<std::string>& args);
+  caf::expected<redis_reply> run_on(std::size_t node, const std::vector<std::string>& args);
+  void drop_node(std::size_t i);
+
   redis_endpoint endpoint_;
   std::chrono::milliseconds timeout_{1000};
-  redisContext* ctx_ = nullptr;
+  std::vector<node> nodes_;           // a single Redis: one
+  std::vector<uint16_t> slot_node_;   // a cluster: the master of each slot (empty: no map)
+  std::deque<in_flight> in_flight_;
+  std::deque<redis_reply> ready_;     // answers read, in order, not handed out yet
   std::array<std::string, redis_script_count> shas_;
+  uint64_t redirections_ = 0, map_loads_ = 0;
 };
 
 }  // namespace wtcache

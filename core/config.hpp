@@ -68,6 +68,8 @@ struct config {
   // Hash-tag groups of the key layout (core/key_layout.hpp): a power of two
   // from 256; changing it needs empty write-behind queues.
   std::size_t redis_groups = 256;
+  // The url names seed nodes of a Redis Cluster (also: redis+cluster://).
+  bool redis_cluster = false;
   std::chrono::milliseconds redis_timeout{1000};
   // [postgres] -- an empty url means: start a private PostgreSQL under data_dir
   std::string postgres_url;
