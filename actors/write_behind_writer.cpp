@@ -101,6 +101,16 @@ std::string writer_streams_name(const key_layout& layout, const std::string& tab
          std::to_string(writer);
 }
 
+std::chrono::milliseconds idle_delay(std::chrono::milliseconds flush_interval, unsigned rounds) {
+  using std::chrono::milliseconds;
+  auto base = std::max(std::min(flush_interval, milliseconds(100)) / 2, milliseconds(1));
+  auto cap = std::max(base, milliseconds(250));
+  auto delay = base;
+  for (unsigned i = 0; i < rounds && delay < cap; ++i)
+    delay *= 2;
+  return std::min(delay, cap);
+}
+
 writer_state::writer_state() = default;
 writer_state::~writer_state() { release_stream(); }
 
@@ -229,30 +239,41 @@ caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_
   // waiting for room in the batch.
   next_read = (next_read + 1) % streams.size();
   // One XREADGROUP for the streams (a single Redis takes streams of any
-  // slots in one command); COUNT is per stream.
-  std::vector<std::string> args = {"XREADGROUP", "GROUP", writer_group, consumer, "COUNT",
-                                   std::to_string(cfg.ns.batch_size - batch.size())};
-  if (block.count() > 0) {
-    args.push_back("BLOCK");
-    args.push_back(std::to_string(block.count()));
+  // slots in one command); on a Redis Cluster one per stream, pipelined,
+  // without waiting (a read cannot wait on streams of several nodes).
+  // COUNT is per stream.
+  auto count = std::to_string(cfg.ns.batch_size - batch.size());
+  std::vector<std::vector<std::string>> reads;
+  for (auto i : asked) {
+    if (reads.empty() || redis.cluster()) {
+      reads.push_back({"XREADGROUP", "GROUP", writer_group, consumer, "COUNT", count});
+      if (block.count() > 0 && !redis.cluster()) {
+        reads.back().push_back("BLOCK");
+        reads.back().push_back(std::to_string(block.count()));
+      }
+      reads.back().push_back("STREAMS");
+    }
+    reads.back().push_back(streams[i].key);
   }
-  args.push_back("STREAMS");
-  for (auto i : asked)
-    args.push_back(streams[i].key);
-  for (std::size_t k = 0; k < asked.size(); ++k)
-    args.push_back(from);
-  auto r = redis.command(args);
-  if (!r)
-    return r.error();
-  auto* rep = r->get();
-  if (rep->type == REDIS_REPLY_ERROR) {
-    if (is_error_code(rep, "NOGROUP")) {
+  for (auto& read : reads) {
+    auto named = std::find(read.begin(), read.end(), "STREAMS") - read.begin() + 1;
+    auto n = read.size() - static_cast<std::size_t>(named);
+    for (std::size_t k = 0; k < n; ++k)
+      read.push_back(from);
+  }
+  auto replies = redis.pipeline(reads);
+  if (!replies)
+    return replies.error();
+  for (auto& r : *replies) {
+    if (r->type != REDIS_REPLY_ERROR)
+      continue;
+    if (is_error_code(r.get(), "NOGROUP")) {
       // Redis lost a stream (restarted without its data): start again,
       // letting go of the lock now so that this writer can take it again.
       release_stream();
       return make_error(ec::redis_error, "the consumer group is gone");
     }
-    return redis_refused(*r, "XREADGROUP");
+    return redis_refused(r, "XREADGROUP");
   }
   bool pending = std::string_view(from) == "0";
   // Streams with nothing new are left out of the answer; a read of pending
@@ -261,7 +282,10 @@ caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_
   for (auto i : asked)
     index.emplace(streams[i].key, i);
   std::size_t added = 0;
-  if (rep->type == REDIS_REPLY_ARRAY)
+  for (auto& r : *replies) {
+    auto* rep = r.get();
+    if (rep->type != REDIS_REPLY_ARRAY)
+      continue;
     for (std::size_t k = 0; k < rep->elements; ++k) {
       auto* item = rep->element[k];
       if (item->type != REDIS_REPLY_ARRAY || item->elements != 2)
@@ -288,6 +312,7 @@ caf::expected<std::size_t> writer_state::read_round(const char* from, bool only_
         ++added;
       }
     }
+  }
   return added;
 }
 
@@ -321,6 +346,7 @@ caf::error writer_state::read_batch(bool flushing) {
   auto n = read_round(">", false, block);
   if (!n)
     return n.error();
+  idle = batch.empty();
   // The batch is written when full, or flush_interval after its first entry
   // arrived; a backlog (a full read, or flushing) is written at once.
   window_end = steady::now() + cfg.ns.flush_interval;
@@ -523,23 +549,44 @@ caf::error writer_state::persist() {
                                          std::to_string(ttl), e.stored.empty() ? "0" : "1",
                                          e.stored});
   }
-  std::vector<std::string> skeys;
-  std::vector<std::string> sargs = {writer_group, std::to_string(cfg.tombstone_ttl.count()),
-                                    std::to_string(sections.size())};
+  // One call for all on a single Redis; on a Redis Cluster a call per
+  // section (each stream is of its own slot), pipelined.
+  struct call {
+    std::vector<std::string> keys, args;
+  };
+  std::vector<call> calls;
   for (auto& [i, sec] : sections) {
-    skeys.push_back(streams[i].key);
-    skeys.push_back(streams[i].stats);
-    skeys.insert(skeys.end(), sec.entries.begin(), sec.entries.end());
-    sargs.push_back(std::to_string(sec.ids.size() / 2));
-    sargs.push_back(std::to_string(sec.entries.size()));
-    sargs.insert(sargs.end(), sec.ids.begin(), sec.ids.end());
-    sargs.insert(sargs.end(), sec.unpins.begin(), sec.unpins.end());
+    if (calls.empty() || redis.cluster())
+      calls.push_back({{}, {writer_group, std::to_string(cfg.tombstone_ttl.count()), "0"}});
+    auto& c = calls.back();
+    c.keys.push_back(streams[i].key);
+    c.keys.push_back(streams[i].stats);
+    c.keys.insert(c.keys.end(), sec.entries.begin(), sec.entries.end());
+    c.args[2] = std::to_string(std::stoll(c.args[2]) + 1);
+    c.args.push_back(std::to_string(sec.ids.size() / 2));
+    c.args.push_back(std::to_string(sec.entries.size()));
+    c.args.insert(c.args.end(), sec.ids.begin(), sec.ids.end());
+    c.args.insert(c.args.end(), sec.unpins.begin(), sec.unpins.end());
   }
-  auto r = redis.eval(redis_script::settle, skeys, sargs);
-  if (!r)
-    return r.error();
-  if ((*r)->type == REDIS_REPLY_ERROR)
-    return redis_refused(*r, "settle");
+  std::vector<std::vector<std::string>> settles;
+  for (auto& c : calls)
+    settles.push_back(redis.evalsha(redis_script::settle, c.keys, c.args));
+  auto replies = redis.pipeline(settles);
+  if (!replies)
+    return replies.error();
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    auto* rep = (*replies)[k].get();
+    if (is_error_code(rep, "NOSCRIPT")) {
+      // The script cache was flushed: this call again, loading the script.
+      auto again = redis.eval(redis_script::settle, calls[k].keys, calls[k].args);
+      if (!again)
+        return again.error();
+      if ((*again)->type == REDIS_REPLY_ERROR)
+        return redis_refused(*again, "settle");
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+      return redis_refused((*replies)[k], "settle");
+    }
+  }
   for (auto& e : batch)
     if (!e.dead.empty()) {
       ++dead_count;
@@ -752,7 +799,16 @@ void step(self_ptr self) {
   if (steady::now() - st.last_stats > std::chrono::milliseconds(200))
     st.refresh_stats();
   check_flush(self);
-  schedule(self, std::chrono::milliseconds(0));
+  // On a Redis Cluster a read that found nothing did not wait: look again
+  // after half the flush interval (at most 50 ms), twice that after each
+  // round that found nothing, up to a quarter of a second.
+  auto again = std::chrono::nanoseconds(0);
+  if (st.idle && !flushing && st.redis.cluster())
+    again = idle_delay(st.cfg.ns.flush_interval, st.idle_rounds++);
+  else
+    st.idle_rounds = 0;
+  st.idle = false;
+  schedule(self, again);
 }
 
 }  // namespace

@@ -5,8 +5,9 @@
 // drivers block, so it is spawned detached) and loops:
 //
 //   read entries with the consumer group, one XREADGROUP for all its
-//   streams (its own pending ones first), up to batch_size or until
-//   flush_interval has passed since the first arrived;
+//   streams (on a Redis Cluster one per stream, pipelined), its own pending
+//   ones first, up to batch_size or until flush_interval has passed since
+//   the first arrived;
 //   coalesce them to the newest entry per key; apply them in one transaction
 //   that only ever moves a row forward (replays are no-ops); acknowledge and
 //   delete the entries and unpin their cache entries, only after COMMIT.
@@ -79,6 +80,11 @@ std::vector<std::size_t> groups_of_writer(std::size_t writer, std::size_t writer
 std::string writer_streams_name(const key_layout& layout, const std::string& table,
                                 std::size_t writer, std::size_t writers);
 
+// How long a writer on a Redis Cluster waits after `rounds` reads in a row
+// found nothing: half the flush interval (1 to 50 ms), doubled per round, at
+// most 250 ms.
+std::chrono::milliseconds idle_delay(std::chrono::milliseconds flush_interval, unsigned rounds);
+
 // The consumer group every writer reads with.
 inline constexpr const char* writer_group = "wtcache";
 
@@ -97,6 +103,8 @@ struct writer_state {
   redis_connection redis;
   postgres_session db;
   bool owner = false;            // holds the streams' lock
+  bool idle = false;             // the last read found nothing (and did not wait)
+  unsigned idle_rounds = 0;      // reads in a row that found nothing
 
   struct entry {
     std::size_t stream = 0;  // of `streams`

@@ -380,10 +380,14 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
     }
   s.stop_wait = sup.stop_wait;
   s.supervisor = sys.spawn(supervisor, std::move(sup));
-  auto reader = cache_reader_settings_from(cfg);
-  reader.directory = directory;
-  reader.metrics = s.metrics;
-  s.cache_reader = sys.middleman().spawn_broker(cache_reader, std::move(reader));
+  // The cache reader reads hits over a socket of one Redis; on a Redis
+  // Cluster the Redis workers read them, each key at its slot's master.
+  if (!cfg.redis_cluster) {
+    auto reader = cache_reader_settings_from(cfg);
+    reader.directory = directory;
+    reader.metrics = s.metrics;
+    s.cache_reader = sys.middleman().spawn_broker(cache_reader, std::move(reader));
+  }
 
   // Accept no client before every shard knows its workers and has its first
   // dirty-key lease: the supervisor answers after both, and each shard reads

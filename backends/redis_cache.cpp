@@ -73,16 +73,46 @@ void append_entry_read(std::string& out, std::string_view redis_key) {
   out += "$1\r\nv\r\n$1\r\nk\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\np\r\n";
 }
 
+std::vector<std::vector<std::size_t>> by_slot(const std::vector<std::string>& keys, bool cluster) {
+  std::vector<std::vector<std::size_t>> out;
+  if (!cluster) {
+    out.emplace_back(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      out[0][i] = i;
+    return out;
+  }
+  std::unordered_map<uint16_t, std::size_t> at;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto [it, added] = at.emplace(key_slot(keys[i]), out.size());
+    if (added)
+      out.emplace_back();
+    out[it->second].push_back(i);
+  }
+  return out;
+}
+
 namespace {
 
 // The script calls of one round of fenced writes: up to 128 entries and
 // 4 MiB per call (a call holds Redis up while it runs, and Redis refuses a
-// command beyond its query buffer limit, 1 GiB), pipelined.
+// command beyond its query buffer limit, 1 GiB), pipelined. On a Redis
+// Cluster a call's entries are of one slot: the writes go in slot order.
 class fence_calls {
 public:
-  explicit fence_calls(const std::vector<cache_write>& writes) : writes_(writes) {}
+  fence_calls(const std::vector<cache_write>& writes, bool cluster) : writes_(writes) {
+    order_.resize(writes.size());
+    for (std::size_t i = 0; i < writes.size(); ++i)
+      order_[i] = i;
+    if (cluster) {
+      slots_.resize(writes.size());
+      for (std::size_t i = 0; i < writes.size(); ++i)
+        slots_[i] = key_slot(writes[i].redis_key);
+      std::stable_sort(order_.begin(), order_.end(),
+                       [&](auto a, auto b) { return slots_[a] < slots_[b]; });
+    }
+  }
 
-  // The first entry of every call.
+  // The first position of every call.
   std::vector<std::size_t> all() const {
     std::vector<std::size_t> firsts;
     for (std::size_t first = 0; first < writes_.size(); first += entries_in_call(first))
@@ -119,14 +149,15 @@ public:
         if (r->type == REDIS_REPLY_ARRAY && r->elements == n) {
           for (std::size_t j = 0; j < n; ++j) {
             auto* e = r->element[j];
-            out[first + j] = e->type != REDIS_REPLY_INTEGER ? cache_write_result::failed
+            out[order_[first + j]] = e->type != REDIS_REPLY_INTEGER ? cache_write_result::failed
                              : e->integer == 1                ? cache_write_result::applied
                                                               : cache_write_result::fenced;
           }
         } else if (is_error_code(r.get(), "NOSCRIPT")) {
           retry.push_back(first);
         } else {
-          log.warn("redis: {} fenced write(s) from {} on failed: {}", n, writes_[first].redis_key,
+          log.warn("redis: {} fenced write(s) from {} on failed: {}", n,
+                   writes_[order_[first]].redis_key,
                    r->type == REDIS_REPLY_ERROR ? reply_text(r.get()) : "unexpected reply");
         }
       }
@@ -141,10 +172,13 @@ private:
     constexpr std::size_t bytes_per_call = 4 * 1024 * 1024;
     std::size_t n = 0, bytes = 0;
     while (first + n < writes_.size() && n < per_call &&
-           (n == 0 || bytes + writes_[first + n].data.size() <= bytes_per_call))
-      bytes += writes_[first + n++].data.size();
+           (n == 0 || (bytes + at(first + n).data.size() <= bytes_per_call &&
+                       (slots_.empty() || slots_[order_[first + n]] == slots_[order_[first]]))))
+      bytes += at(first + n++).data.size();
     return n;
   }
+
+  const cache_write& at(std::size_t position) const { return writes_[order_[position]]; }
 
   void send_call(redis_connection& redis, std::size_t first) {
     auto n = entries_in_call(first);
@@ -155,11 +189,11 @@ private:
     std::vector<std::string> numbers;  // versions, TTLs and expiries as text, three per entry
     numbers.reserve(3 * n);
     for (std::size_t i = first; i < first + n; ++i) {
-      argv.push_back(writes_[i].redis_key.data());
-      lens.push_back(writes_[i].redis_key.size());
+      argv.push_back(at(i).redis_key.data());
+      lens.push_back(at(i).redis_key.size());
     }
     for (std::size_t i = first; i < first + n; ++i) {
-      auto& w = writes_[i];
+      auto& w = at(i);
       numbers.push_back(std::to_string(w.version));
       numbers.push_back(std::to_string(w.ttl_ms));
       numbers.push_back(std::to_string(w.expires_ms));
@@ -176,6 +210,8 @@ private:
   }
 
   const std::vector<cache_write>& writes_;
+  std::vector<std::size_t> order_;  // position -> index in writes_
+  std::vector<uint16_t> slots_;     // a cluster: each write's slot
 };
 
 }  // namespace
@@ -224,7 +260,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
   }
   if (auto err = redis.connect())
     return err;
-  fence_calls calls(writes);
+  fence_calls calls(writes, redis.cluster());
   calls.send(redis, calls.all());
   return calls.answers(redis, log);
 }
@@ -232,7 +268,7 @@ write_fenced(redis_connection& redis, const std::vector<cache_write>& writes, sp
 caf::error send_fenced(redis_connection& redis, const std::vector<cache_write>& writes) {
   if (auto err = redis.connect())
     return err;
-  fence_calls calls(writes);
+  fence_calls calls(writes, redis.cluster());
   calls.send(redis, calls.all());
   return redis.send();
 }
@@ -240,7 +276,7 @@ caf::error send_fenced(redis_connection& redis, const std::vector<cache_write>& 
 caf::expected<std::vector<cache_write_result>>
 fenced_answers(redis_connection& redis, const std::vector<cache_write>& writes,
                spdlog::logger& log) {
-  return fence_calls(writes).answers(redis, log);
+  return fence_calls(writes, redis.cluster()).answers(redis, log);
 }
 
 namespace {
@@ -260,35 +296,63 @@ std::vector<std::string> mark_args(const std::string& id, int64_t lifetime_ms) {
 
 }  // namespace
 
+// The keys of each mark call: all at once, or on a Redis Cluster a call per slot.
+std::vector<std::vector<std::string>> mark_calls(const redis_connection& redis,
+                                                 const std::vector<std::string>& redis_keys) {
+  std::vector<std::vector<std::string>> calls;
+  for (auto& slot : by_slot(redis_keys, redis.cluster())) {
+    calls.emplace_back();
+    for (auto i : slot)
+      calls.back().push_back(redis_keys[i]);
+  }
+  return calls;
+}
+
 caf::error mark_pending(redis_connection& redis, const std::vector<std::string>& redis_keys,
                         const std::string& id, int64_t lifetime_ms) {
-  auto r = redis.eval(redis_script::mark, redis_keys, mark_args(id, lifetime_ms));
-  if (!r)
-    return r.error();
-  return mark_reply(*r, redis_keys.size());
+  for (auto& keys : mark_calls(redis, redis_keys)) {
+    auto r = redis.eval(redis_script::mark, keys, mark_args(id, lifetime_ms));
+    if (!r)
+      return r.error();
+    if (auto err = mark_reply(*r, keys.size()))
+      return err;
+  }
+  return caf::none;
 }
 
 caf::error send_mark(redis_connection& redis, const std::vector<std::string>& redis_keys,
                      const std::string& id, int64_t lifetime_ms) {
   if (auto err = redis.connect())
     return err;
-  redis.append(redis.evalsha(redis_script::mark, redis_keys, mark_args(id, lifetime_ms)));
+  for (auto& keys : mark_calls(redis, redis_keys))
+    redis.append(redis.evalsha(redis_script::mark, keys, mark_args(id, lifetime_ms)));
   return redis.send();
 }
 
 caf::error mark_answered(redis_connection& redis, const std::vector<std::string>& redis_keys,
                          const std::string& id, int64_t lifetime_ms) {
-  redis_reply r;
-  if (auto err = redis.next_reply(r))
-    return err;
-  if (is_error_code(r.get(), "NOSCRIPT"))
+  caf::error failed;
+  bool lost_script = false;
+  for (auto& keys : mark_calls(redis, redis_keys)) {
+    redis_reply r;
+    if (auto err = redis.next_reply(r))
+      return err;
+    if (is_error_code(r.get(), "NOSCRIPT"))
+      lost_script = true;
+    else if (auto err = mark_reply(r, keys.size()); err && !failed)
+      failed = std::move(err);
+  }
+  if (lost_script)
     return mark_pending(redis, redis_keys, id, lifetime_ms);  // loads it again
-  return mark_reply(r, redis_keys.size());
+  return failed;
 }
 
-caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
-                                                  const key_layout& layout,
-                                                  const std::vector<queued_write>& writes) {
+namespace {
+
+// One call of the enqueue script.
+caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
+                                                       const key_layout& layout,
+                                                       const std::vector<queued_write>& writes) {
   constexpr const char* kinds[] = {"s", "d", "i"};
   // The call declares every key it touches; the ops name them by index.
   std::vector<std::string> keys;
@@ -355,6 +419,52 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     o.version = std::strtoll(str(4 * i + 1).c_str(), nullptr, 10);
     o.count = std::strtoll(str(4 * i + 2).c_str(), nullptr, 10);
     o.error = str(4 * i + 3);
+  }
+  return out;
+}
+
+}  // namespace
+
+caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
+                                                  const key_layout& layout,
+                                                  const std::vector<queued_write>& writes) {
+  if (!redis.cluster())
+    return enqueue_call(redis, layout, writes);
+  // A Redis Cluster runs a script on one slot: a call per slot, and a
+  // command whose keys are of different slots is refused, as Redis Cluster
+  // refuses one (keys with one hash tag share a group, so a slot).
+  std::vector<std::string> keys;
+  for (auto& w : writes)
+    keys.push_back(w.redis_key);
+  std::unordered_map<uint32_t, uint16_t> slot_of_command;
+  std::unordered_map<uint32_t, bool> crossing;
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    auto slot = key_slot(keys[i]);
+    auto [it, added] = slot_of_command.emplace(writes[i].group, slot);
+    if (!added && it->second != slot)
+      crossing[writes[i].group] = true;
+  }
+  std::vector<queued_result> out(writes.size());
+  for (auto& slot : by_slot(keys, true)) {
+    std::vector<queued_write> part;
+    std::vector<std::size_t> where;
+    for (auto i : slot) {
+      if (crossing.count(writes[i].group)) {
+        out[i].status = queued_status::refused;
+        out[i].error = "CROSSSLOT Keys in request don't hash to the same slot (write-behind keys "
+                       "of one command must share a hash tag on a Redis Cluster)";
+        continue;
+      }
+      part.push_back(writes[i]);
+      where.push_back(i);
+    }
+    if (part.empty())
+      continue;
+    auto rs = enqueue_call(redis, layout, part);
+    if (!rs)
+      return rs;
+    for (std::size_t j = 0; j < where.size(); ++j)
+      out[where[j]] = std::move((*rs)[j]);
   }
   return out;
 }

@@ -24,6 +24,10 @@
 
 namespace wtcache {
 
+// Keys by slot: the indexes of `keys` in groups of one slot each (in order
+// of first appearance), or for a single Redis one group of all.
+std::vector<std::vector<std::size_t>> by_slot(const std::vector<std::string>& keys, bool cluster);
+
 // A cache entry from the fields v, k, d, e and p of its hash (as HMGET
 // returns them: v and k are there, d and e may not be; e is a write-behind
 // value's expiry; p counts the pending marks, and an entry with any reads

@@ -1,4 +1,5 @@
-// The write-behind writer's pure rules: which groups a writer drains.
+// The write-behind writer's pure rules: which groups a writer drains, and
+// how often an idle one on a Redis Cluster looks for work.
 #include "actors/write_behind_writer.hpp"
 
 #include <set>
@@ -20,6 +21,17 @@ TEST(WriterRules, EveryGroupHasExactlyOneWriter) {
   }
   EXPECT_EQ(groups_of_writer(2, 3, 256).size(), 85u);
   EXPECT_EQ(groups_of_writer(0, 3, 256).size(), 86u);
+}
+
+TEST(WriterRules, AnIdleWriterOnAClusterBacksOffToAQuarterSecond) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(idle_delay(milliseconds(50), 0), milliseconds(25));
+  EXPECT_EQ(idle_delay(milliseconds(50), 1), milliseconds(50));
+  EXPECT_EQ(idle_delay(milliseconds(50), 3), milliseconds(200));
+  EXPECT_EQ(idle_delay(milliseconds(50), 4), milliseconds(250));
+  EXPECT_EQ(idle_delay(milliseconds(50), 1000), milliseconds(250));
+  EXPECT_EQ(idle_delay(milliseconds(60000), 0), milliseconds(50));
+  EXPECT_EQ(idle_delay(milliseconds(1), 0), milliseconds(1));
 }
 
 }  // namespace
