@@ -403,7 +403,12 @@ caf::error writer_state::persist() {
         values.push_back(value_parameter(e.data, bytea));
         set_versions.push_back(version_of(i));
         expiries.push_back(e.expires_ms >= 0 ? std::optional<int64_t>(e.expires_ms) : std::nullopt);
-        by_version[set_versions.back()] = i;
+        // Versions come from each group's clock: two keys of different
+        // groups may share one. Such a version names no single entry, and
+        // its rows' stored text is not taken (the entries keep the text the
+        // client sent), rather than given to the wrong key.
+        if (!by_version.emplace(set_versions.back(), i).second)
+          by_version[set_versions.back()] = batch.size();
       }
       pqxx::nontransaction tx(db.conn());
       tx.exec("BEGIN");
@@ -412,7 +417,8 @@ caf::error writer_state::persist() {
                                     number_array(set_versions), number_array(expiries));
         for (const auto& row : res)
           if (!row[1].is_null())
-            if (auto at = by_version.find(row[0].as<int64_t>()); at != by_version.end())
+            if (auto at = by_version.find(row[0].as<int64_t>());
+                at != by_version.end() && at->second < batch.size())
               batch[at->second].stored = row[1].as<std::string>();
       }
       if (!del_ids.empty())
