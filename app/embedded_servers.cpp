@@ -236,7 +236,10 @@ std::pair<unsigned, unsigned> ephemeral_ports() {
   return {lo, hi};
 }
 
-bool bindable(uint16_t port) {
+
+}  // namespace
+
+bool loopback_port_free(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return false;
@@ -248,8 +251,6 @@ bool bindable(uint16_t port) {
   ::close(fd);
   return ok;
 }
-
-}  // namespace
 
 uint16_t free_loopback_port() {
   // Below the ephemeral range: a port the kernel hands out itself (bind to
@@ -264,7 +265,7 @@ uint16_t free_loopback_port() {
     std::uniform_int_distribution<unsigned> pick(first, lo - 1);
     for (int attempt = 0; attempt < 200; ++attempt) {
       auto port = static_cast<uint16_t>(pick(rd));
-      if (bindable(port))
+      if (loopback_port_free(port))
         return port;
     }
   }

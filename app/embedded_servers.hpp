@@ -52,6 +52,8 @@ void run_command(const std::vector<std::string>& argv, const std::string& log,
 // ephemeral range when there is room, so that no outgoing connection is
 // given it before a server binds it.
 uint16_t free_loopback_port();
+// Nothing is bound to this port on 127.0.0.1 now.
+bool loopback_port_free(uint16_t port);
 
 class embedded_redis {
 public:

@@ -75,16 +75,23 @@ timeval to_timeval(std::chrono::milliseconds d) {
   return tv;
 }
 
-void append_argv(redisContext* ctx, const std::vector<std::string>& args) {
+// A command's arguments as hiredis takes them (pointers into `args`).
+struct argv_of {
+  explicit argv_of(const std::vector<std::string>& args) {
+    argv.reserve(args.size());
+    lens.reserve(args.size());
+    for (auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+  }
   std::vector<const char*> argv;
   std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  redisAppendCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), lens.data());
+};
+
+void append_argv(redisContext* ctx, const std::vector<std::string>& args) {
+  argv_of a(args);
+  redisAppendCommandArgv(ctx, static_cast<int>(a.argv.size()), a.argv.data(), a.lens.data());
 }
 
 // One command and its reply on a connection being set up; null when the
@@ -419,15 +426,8 @@ void redis_connection::append_to(std::size_t node, std::size_t argc, const char*
 }
 
 void redis_connection::append(const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  append(argv.size(), argv.data(), lens.data());
+  argv_of a(args);
+  append(a.argv.size(), a.argv.data(), a.lens.data());
 }
 
 void redis_connection::append(std::size_t argc, const char* const* argv, const std::size_t* lens) {
@@ -510,13 +510,8 @@ caf::expected<redis_reply> redis_connection::redirected(redis_reply reply,
       std::this_thread::sleep_for(pause);
       if (text.rfind("CLUSTERDOWN", 0) == 0)
         load_map();
-      std::vector<const char*> argv;
-      std::vector<size_t> lens;
-      for (auto& a : args) {
-        argv.push_back(a.data());
-        lens.push_back(a.size());
-      }
-      auto r = run_on(route(argv.size(), argv.data(), lens.data()), args);
+      argv_of a(args);
+      auto r = run_on(route(a.argv.size(), a.argv.data(), a.lens.data()), args);
       if (!r)
         return r;
       reply = std::move(*r);

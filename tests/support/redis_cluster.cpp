@@ -1,11 +1,6 @@
 // A Redis Cluster of the test's own.
 #include "tests/support/redis_cluster.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,24 +8,13 @@
 #include <thread>
 
 #include "tests/support/resp_client.hpp"
+#include "tests/support/servers.hpp"
 #include "tests/support/text.hpp"
 
 namespace wtcache::test {
 
 namespace {
 
-bool bindable(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
-}
 
 // A free port whose bus port (+ 10000) is free too, both below the kernel's
 // ephemeral range (no outgoing connection is given them meanwhile).
@@ -39,7 +23,7 @@ uint16_t cluster_port() {
   std::ifstream("/proc/sys/net/ipv4/ip_local_port_range") >> lo;
   for (int attempt = 0; attempt < 500; ++attempt) {
     auto port = free_loopback_port();
-    if (port + 10000u < lo && bindable(static_cast<uint16_t>(port + 10000)))
+    if (port + 10000u < lo && loopback_port_free(static_cast<uint16_t>(port + 10000)))
       return port;
   }
   throw std::runtime_error("no free port with room for its cluster bus port");
@@ -158,13 +142,7 @@ bool redis_cluster::ok() const {
 }
 
 bool redis_cluster::wait_ok(std::chrono::milliseconds limit) const {
-  auto until = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < until) {
-    if (ok())
-      return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return ok();
+  return eventually([&] { return ok(); }, limit);
 }
 
 void redis_cluster::reshard(uint16_t from, uint16_t to, int slots) {
