@@ -13,6 +13,7 @@
 #include "core/json.hpp"
 #include "core/prometheus.hpp"
 #include "messages/atoms.hpp"
+#include "messages/cache_protocol.hpp"
 #include "messages/errors.hpp"
 
 namespace wtcache {
@@ -116,10 +117,15 @@ void ready_answer(self_ptr self, const std::shared_ptr<readiness>& r) {
 }
 
 void store_redis_figures(service_metrics& m, const std::vector<int64_t>& figures) {
-  if (figures.size() == 2) {
-    m.redis_used_memory.store(figures[0]);
-    m.redis_evicted_keys.store(figures[1]);
-  }
+  if (figures.size() != redis_figure::count)
+    return;
+  m.redis_used_memory.store(figures[redis_figure::used_memory]);
+  m.redis_evicted_keys.store(figures[redis_figure::evicted_keys]);
+  m.redis_cluster_ok.store(figures[redis_figure::cluster_ok]);
+  m.redis_cluster_slots_ok.store(figures[redis_figure::cluster_slots_ok]);
+  m.redis_cluster_known_nodes.store(figures[redis_figure::cluster_known_nodes]);
+  m.redis_cluster_masters.store(figures[redis_figure::cluster_masters]);
+  m.redis_cluster_masters_up.store(figures[redis_figure::cluster_masters_up]);
 }
 
 void probe(self_ptr self, caf::io::connection_handle hdl, uint64_t serial, bool head) {

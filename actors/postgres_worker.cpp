@@ -1233,6 +1233,8 @@ postgres_worker(postgres_worker_actor::stateful_pointer<postgres_worker_state> s
   st.statement_timeout = cfg.statement_timeout;
   st.db = postgres_session(session_settings{std::move(cfg.url), cfg.statement_timeout, true});
   st.cache = redis_connection(std::move(cfg.redis), cfg.redis_timeout);
+  if (auto* m = st.metrics.get())
+    st.cache.count_into(&m->redis_redirections, &m->redis_slot_map_loads);
   return {
     [=](atom::put, const std::vector<store_op>& ops, int64_t deadline, bool use_cache,
         const invalidation& inv) -> caf::result<store_outcome> {

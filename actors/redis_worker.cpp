@@ -52,6 +52,8 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self,
   self->state.metrics = std::move(cfg.metrics);
   self->state.log = std::move(cfg.log);
   self->state.redis = redis_connection(std::move(cfg.endpoint), cfg.timeout);
+  if (auto* m = self->state.metrics.get())
+    self->state.redis.count_into(&m->redis_redirections, &m->redis_slot_map_loads);
   return {
     [=](atom::get, std::vector<std::string>& keys,
         int64_t deadline) -> caf::result<std::vector<cache_entry>> {

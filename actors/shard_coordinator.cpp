@@ -1323,15 +1323,27 @@ void queue_answered(self_ptr self, std::shared_ptr<std::vector<queued_command>> 
   auto& st = self->state;
   auto& m = *st.cfg.metrics;
   auto now = clock_type::now();
-  std::size_t k = 0, ci = 0;
-  for (; ci < cmds->size(); ++ci) {
-    auto& c = (*cmds)[ci];
+  // On one Redis the script stops at the first command that needs rows
+  // and runs none after it. On a Redis Cluster each slot's call stops on
+  // its own, so a later command can be done while an earlier one waits:
+  // every command that ran is answered, and only those that did not go
+  // back, in their order (commands of one key share a slot, so a key's
+  // order holds).
+  std::vector<queued_command> again;
+  bool load = false;
+  std::size_t k = 0;
+  for (auto& c : *cmds) {
     auto status = rs[k].status;
     for (std::size_t i = 0; i < c.ops.size(); ++i)
       if (rs[k + i].status == queued_status::needs_load)
         status = queued_status::needs_load;
-    if (status == queued_status::needs_load || status == queued_status::not_run)
-      break;
+    if (status == queued_status::needs_load || status == queued_status::not_run) {
+      if (again.empty())
+        load = status == queued_status::needs_load;
+      k += c.ops.size();
+      again.push_back(std::move(c));
+      continue;
+    }
     m.queued_writes.fetch_sub(1, std::memory_order_relaxed);
     m.write_latency.record(std::chrono::duration_cast<std::chrono::microseconds>(now - c.received));
     if (status == queued_status::done) {
@@ -1344,14 +1356,15 @@ void queue_answered(self_ptr self, std::shared_ptr<std::vector<queued_command>> 
       m.write_errors.fetch_add(1, std::memory_order_relaxed);
       if (status == queued_status::busy)
         c.ticket.deliver(make_error(ec::busy, "write-behind queue full"));
+      else if (status == queued_status::unknown)
+        c.ticket.deliver(make_error(ec::outcome_unknown, rs[k].error));
       else
         c.ticket.deliver(make_error(ec::client_error, rs[k].error));
     }
     k += c.ops.size();
   }
-  // Not run yet: back to the front, in order; the first may need rows loaded.
-  bool load = ci < cmds->size();
-  st.queue.put_back(*cmds, ci);
+  // The first to go back may need rows loaded before it is sent again.
+  st.queue.put_back(again, 0);
   if (load) {
     load_then_resume(self);
     return;

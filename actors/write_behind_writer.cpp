@@ -831,6 +831,8 @@ writer_actor::behavior_type write_behind_writer(self_ptr self, writer_settings c
   st.lock_key = stream_lock_id(st.share);
   // A read may block for up to 100 ms on top of the round trip.
   st.redis = redis_connection(st.cfg.redis, st.cfg.redis_timeout + std::chrono::milliseconds(100));
+  if (auto* m = st.cfg.node_metrics.get())
+    st.redis.count_into(&m->redis_redirections, &m->redis_slot_map_loads);
   st.db = postgres_session(session_settings{st.cfg.postgres_url, st.cfg.postgres_timeout, false});
   schedule(self, std::chrono::nanoseconds(0));
   return {

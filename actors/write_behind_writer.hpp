@@ -65,6 +65,8 @@ struct writer_settings {
   std::chrono::milliseconds tombstone_ttl{60000};
   backoff_policy backoff;
   std::shared_ptr<write_behind_metrics> metrics;
+  // The node's figures, for its Redis connection's redirections.
+  std::shared_ptr<service_metrics> node_metrics;
   logger_ref log;  // where it logs (config::logger)
 };
 

@@ -1,6 +1,7 @@
 // wtcached check: every backend and namespace, ok or why not, changing nothing.
 #include "app/check.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <hiredis/hiredis.h>
@@ -36,22 +37,57 @@ void check_redis(const config& cfg, report& r) {
     r.line("redis", false, where + ": " + error_detail(err));
     return;
   }
-  std::string version, policy;
+  // Every master's version and eviction policy (a single Redis: its own).
+  auto masters = redis.cluster() ? redis.masters() : std::vector<std::string>{where};
+  std::vector<std::string> version(masters.size()), policy(masters.size());
   for (const char* section : {"server", "memory"}) {
-    auto info = redis.command({"INFO", section});
-    if (info && (*info)->type == REDIS_REPLY_STRING) {
+    auto replies = redis.on_masters({"INFO", section});
+    for (std::size_t i = 0; i < replies.size() && i < masters.size(); ++i) {
+      auto& info = replies[i];
+      if (!info) {
+        r.line("redis", false, masters[i] + ": " + error_detail(info.error()));
+        return;
+      }
+      if ((*info)->type != REDIS_REPLY_STRING)
+        continue;
       std::string text((*info)->str, (*info)->len);
-      if (version.empty())
-        version = resp::info_field(text, "redis_version");
-      if (policy.empty())
-        policy = resp::info_field(text, "maxmemory_policy");
+      if (version[i].empty())
+        version[i] = resp::info_field(text, "redis_version");
+      if (policy[i].empty())
+        policy[i] = resp::info_field(text, "maxmemory_policy");
     }
   }
-  if (auto problem = eviction_problem(policy, cfg.namespaces, cfg.redis_url)) {
-    r.line("redis", false, *problem);
+  for (std::size_t i = 0; i < masters.size(); ++i)
+    if (auto problem = eviction_problem(policy[i], cfg.namespaces, cfg.redis_url)) {
+      r.line("redis", false, (redis.cluster() ? "master " + masters[i] + ": " : "") + *problem);
+      return;
+    }
+  if (!redis.cluster()) {
+    r.line("redis", true, where + " (Redis " + version[0] + ", maxmemory-policy " + policy[0] + ")");
     return;
   }
-  r.line("redis", true, where + " (Redis " + version + ", maxmemory-policy " + policy + ")");
+  auto info = redis.command({"CLUSTER", "INFO"});
+  if (!info || (*info)->type != REDIS_REPLY_STRING) {
+    r.line("redis", false, where + ": CLUSTER INFO: " +
+                             (info ? reply_text(info->get()) : error_detail(info.error())));
+    return;
+  }
+  std::string text((*info)->str, (*info)->len);
+  auto state = resp::info_field(text, "cluster_state");
+  auto slots_ok = resp::info_field(text, "cluster_slots_ok");
+  auto nodes = resp::info_field(text, "cluster_known_nodes");
+  std::string list;
+  for (std::size_t i = 0; i < masters.size(); ++i)
+    list += (i ? ", " : "") + masters[i];
+  auto same = [](const std::vector<std::string>& v) {
+    return std::all_of(v.begin(), v.end(), [&](const std::string& x) { return x == v.front(); });
+  };
+  r.line("redis", state == "ok",
+         where + " (Redis Cluster, state " + state + ": " + slots_ok + " of 16384 slots served, " +
+           std::to_string(masters.size()) + " masters (" + list + "), " + nodes +
+           " nodes known; Redis " + (same(version) ? version[0] : std::string("of several versions")) +
+           ", maxmemory-policy " + (same(policy) ? policy[0] : std::string("mixed")) +
+           (masters.size() > 1 ? " on every master" : "") + ")");
 }
 
 void check_postgres(const config& cfg, report& r) {

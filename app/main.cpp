@@ -131,18 +131,19 @@ int main(int argc, char** argv) {
       status = fail("", e, 1);
     }
     if (svc) {
+      const char* topology = servers->runs_redis() ? " (embedded)"
+                             : cfg.redis_cluster     ? " (a Redis Cluster)"
+                                                     : "";
       spdlog::info("wtcached {} serving RESP on {}:{}, HTTP {}; {} shards; redis {}{} (pool {}); "
                    "postgres {}{} (pool {}); {} namespace(s) besides the default",
                    wtcache::version(), cfg.listen_host, svc->port(),
                    svc->http_port() ? cfg.http_host + ":" + std::to_string(svc->http_port())
                                     : std::string("off"),
-                   cfg.shards, wtcache::redact_url(cfg.redis_url),
-                   servers->runs_redis() ? " (embedded)" : "", cfg.redis_pool,
+                   cfg.shards, wtcache::redact_url(cfg.redis_url), topology, cfg.redis_pool,
                    wtcache::redact_url(cfg.postgres_url), servers->runs_postgres() ? " (embedded)" : "",
                    cfg.postgres_pool, cfg.namespaces.size() - 1);
       std::printf("wtcached listening on %s:%u\n", cfg.listen_host.c_str(), svc->port());
-      std::printf("  redis:    %s%s\n", wtcache::redact_url(cfg.redis_url).c_str(),
-                  servers->runs_redis() ? " (embedded)" : "");
+      std::printf("  redis:    %s%s\n", wtcache::redact_url(cfg.redis_url).c_str(), topology);
       std::printf("  postgres: %s%s\n", wtcache::redact_url(cfg.postgres_url).c_str(),
                   servers->runs_postgres() ? " (embedded)" : "");
       if (servers->runs_redis() || servers->runs_postgres())

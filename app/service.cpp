@@ -119,8 +119,6 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
     if (auto done = probe.pipeline(dels); !done)
       throw std::runtime_error("redis: DEL " + stats + ": " + error_detail(done.error()));
   }
-  must(probe.command({"DEL", old_version_clock(layout.prefix)}), "DEL");
-  must(probe.command({"DEL", layout.prefix + "wbscratch"}), "DEL");
   // What the layout was when wtcached last started here: the groups, and
   // each write-behind namespace's writers.
   auto meta = layout.meta();
@@ -146,12 +144,14 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
   for (auto& ns : spaces) {
     if (ns.mode != write_mode::write_behind)
       continue;
-    auto info = probe.command({"INFO", "memory"});
-    if (!info)
-      throw std::runtime_error("redis: " + error_detail(info.error()));
-    auto policy = resp::info_field(text(*info, 0), "maxmemory_policy");
-    if (auto problem = eviction_problem(policy, spaces, url))
-      throw config_error("redis", *problem);
+    // Every master's policy, on a Redis Cluster.
+    for (auto& info : probe.on_masters({"INFO", "memory"})) {
+      if (!info)
+        throw std::runtime_error("redis: " + error_detail(info.error()));
+      auto policy = resp::info_field(text(*info, 0), "maxmemory_policy");
+      if (auto problem = eviction_problem(policy, spaces, url))
+        throw config_error("redis", *problem);
+    }
     break;
   }
   // A key's changes must stay in one stream, drained by one writer: the
@@ -218,6 +218,10 @@ int64_t check_redis(const redis_endpoint& ep, const std::string& url,
   for (auto& r : *raised)
     if (r->type == REDIS_REPLY_ERROR)
       throw std::runtime_error("redis: raising the version clocks: " + reply_text(r.get()));
+  // The earlier layout's one clock goes only now that every group's clock
+  // stands above it: a start refused before here finds it again.
+  must(probe.command({"DEL", old_version_clock(layout.prefix)}), "DEL");
+  must(probe.command({"DEL", layout.prefix + "wbscratch"}), "DEL");
   return floor;
 }
 
@@ -335,6 +339,7 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
   s.metrics = std::make_shared<service_metrics>();
   s.metrics->postgres_pool_size = cfg.postgres_pool;
   s.metrics->redis_pool_size = cfg.redis_pool;
+  s.metrics->redis_cluster = cfg.redis_cluster;
   {
     std::vector<std::string> tables;
     for (auto& ns : cfg.namespaces)
@@ -375,8 +380,10 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
       auto m = std::make_shared<write_behind_metrics>(ns.table, ns.writers);
       s.metrics->write_behind.push_back(m);
       for (auto& w : sup.writers)
-        if (w.ns.table == ns.table)
+        if (w.ns.table == ns.table) {
           w.metrics = m;
+          w.node_metrics = s.metrics;
+        }
     }
   s.stop_wait = sup.stop_wait;
   s.supervisor = sys.spawn(supervisor, std::move(sup));

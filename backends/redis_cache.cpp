@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 #include <unordered_map>
 
 #include <hiredis/hiredis.h>
@@ -444,11 +445,18 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     if (!added && it->second != slot)
       crossing[writes[i].group] = true;
   }
+  // A call that fails after others ran does not take their results with
+  // it: its commands are unknown if it went out (they may have run), and
+  // it and the calls after it are not run otherwise (the shard sends them
+  // again). Only a failure of the first call is the whole call's.
   std::vector<queued_result> out(writes.size());
+  bool ran = false, stopped = false;
   for (auto& slot : by_slot(keys, true)) {
     std::vector<queued_write> part;
     std::vector<std::size_t> where;
     for (auto i : slot) {
+      if (stopped)
+        continue;  // out[i] stays not_run
       if (crossing.count(writes[i].group)) {
         out[i].status = queued_status::refused;
         out[i].error = "CROSSSLOT Keys in request don't hash to the same slot (write-behind keys "
@@ -461,8 +469,18 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     if (part.empty())
       continue;
     auto rs = enqueue_call(redis, layout, part);
-    if (!rs)
+    if (!rs && !ran)
       return rs;
+    if (!rs) {
+      stopped = true;
+      if (rs.error() == ec::outcome_unknown)
+        for (auto i : where) {
+          out[i].status = queued_status::unknown;
+          out[i].error = error_detail(rs.error());
+        }
+      continue;
+    }
+    ran = true;
     for (std::size_t j = 0; j < where.size(); ++j)
       out[where[j]] = std::move((*rs)[j]);
   }
@@ -470,19 +488,43 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
 }
 
 caf::expected<std::vector<int64_t>> info_figures(redis_connection& redis) {
-  std::vector<int64_t> out{-1, -1};
-  int i = 0;
-  for (const char* section : {"memory", "stats"}) {
-    auto r = redis.command({"INFO", section});
-    if (!r)
-      return r.error();
-    if ((*r)->type != REDIS_REPLY_STRING)
-      return make_error(ec::redis_error, "INFO answered with no text");
-    auto value = resp::info_field(std::string_view((*r)->str, (*r)->len),
-                                  i == 0 ? "used_memory" : "evicted_keys");
-    if (!value.empty())
-      out[i] = std::strtoll(value.c_str(), nullptr, 10);
-    ++i;
+  std::vector<int64_t> out(redis_figure::count, -1);
+  // Summed over the masters; a master that does not answer is counted out.
+  int64_t up = 0;
+  caf::error failed;
+  for (auto [section, field, figure] :
+       {std::tuple{"memory", "used_memory", redis_figure::used_memory},
+        std::tuple{"stats", "evicted_keys", redis_figure::evicted_keys}}) {
+    up = 0;
+    for (auto& r : redis.on_masters({"INFO", section})) {
+      if (!r) {
+        failed = r.error();
+        continue;
+      }
+      if ((*r)->type != REDIS_REPLY_STRING)
+        return make_error(ec::redis_error, "INFO answered with no text");
+      ++up;
+      auto value = resp::info_field(std::string_view((*r)->str, (*r)->len), field);
+      if (!value.empty())
+        out[figure] = std::max<int64_t>(out[figure], 0) + std::strtoll(value.c_str(), nullptr, 10);
+    }
+  }
+  if (up == 0)
+    return failed ? failed : make_error(ec::redis_unavailable, "no master answered");
+  if (!redis.cluster())
+    return out;
+  out[redis_figure::cluster_masters] = static_cast<int64_t>(redis.masters().size());
+  out[redis_figure::cluster_masters_up] = up;
+  auto r = redis.command({"CLUSTER", "INFO"});
+  if (r && (*r)->type == REDIS_REPLY_STRING) {
+    std::string_view text((*r)->str, (*r)->len);
+    out[redis_figure::cluster_ok] = resp::info_field(text, "cluster_state") == "ok" ? 1 : 0;
+    for (auto [field, figure] : {std::pair{"cluster_slots_ok", redis_figure::cluster_slots_ok},
+                                 std::pair{"cluster_known_nodes", redis_figure::cluster_known_nodes}}) {
+      auto value = resp::info_field(text, field);
+      if (!value.empty())
+        out[figure] = std::strtoll(value.c_str(), nullptr, 10);
+    }
   }
   return out;
 }

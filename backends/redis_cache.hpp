@@ -84,7 +84,8 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
                                                   const key_layout& layout,
                                                   const std::vector<queued_write>& writes);
 
-// {used_memory, evicted_keys} from INFO (-1 for one not found).
+// The figures of a probe (redis_figure, messages/cache_protocol.hpp): INFO
+// of every master, and a cluster's CLUSTER INFO.
 caf::expected<std::vector<int64_t>> info_figures(redis_connection& redis);
 
 }  // namespace wtcache

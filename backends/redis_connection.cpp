@@ -207,7 +207,8 @@ redis_connection::redis_connection(redis_connection&& other) noexcept
     nodes_(std::move(other.nodes_)), slot_node_(std::move(other.slot_node_)),
     in_flight_(std::move(other.in_flight_)), ready_(std::move(other.ready_)),
     shas_(std::move(other.shas_)), redirections_(other.redirections_),
-    map_loads_(other.map_loads_) {
+    map_loads_(other.map_loads_), redirections_sink_(other.redirections_sink_),
+    map_loads_sink_(other.map_loads_sink_) {
   other.nodes_.clear();
 }
 
@@ -223,6 +224,8 @@ redis_connection& redis_connection::operator=(redis_connection&& other) noexcept
     shas_ = std::move(other.shas_);
     redirections_ = other.redirections_;
     map_loads_ = other.map_loads_;
+    redirections_sink_ = other.redirections_sink_;
+    map_loads_sink_ = other.map_loads_sink_;
     other.nodes_.clear();
   }
   return *this;
@@ -348,19 +351,66 @@ caf::error redis_connection::load_map() {
           map[static_cast<std::size_t>(slot)] = n;
     }
     slot_node_ = std::move(map);
-    ++map_loads_;
+    map_loaded();
     // Connect every master now (one that cannot be reached is tried again
     // when a command goes to it).
-    std::vector<bool> master(nodes_.size(), false);
-    for (auto n : slot_node_)
-      if (n != no_node)
-        master[n] = true;
-    for (std::size_t n = 0; n < nodes_.size(); ++n)
-      if (master[n])
-        open_node(n);
+    for (auto n : master_nodes())
+      open_node(n);
     return caf::none;
   }
   return last;
+}
+
+void redis_connection::redirected_once() {
+  ++redirections_;
+  if (redirections_sink_)
+    redirections_sink_->fetch_add(1, std::memory_order_relaxed);
+}
+
+void redis_connection::map_loaded() {
+  ++map_loads_;
+  if (map_loads_sink_)
+    map_loads_sink_->fetch_add(1, std::memory_order_relaxed);
+}
+
+std::vector<std::size_t> redis_connection::master_nodes() const {
+  std::vector<bool> master(nodes_.size(), false);
+  for (auto n : slot_node_)
+    if (n != no_node && n < nodes_.size())
+      master[n] = true;
+  std::vector<std::size_t> out;
+  for (std::size_t n = 0; n < master.size(); ++n)
+    if (master[n])
+      out.push_back(n);
+  return out;
+}
+
+std::vector<std::string> redis_connection::masters() const {
+  std::vector<std::string> out;
+  for (auto n : master_nodes())
+    out.push_back(nodes_[n].host + ":" + std::to_string(nodes_[n].port));
+  return out;
+}
+
+std::size_t redis_connection::slots_mapped() const {
+  return static_cast<std::size_t>(
+    std::count_if(slot_node_.begin(), slot_node_.end(), [](uint16_t n) { return n != no_node; }));
+}
+
+std::vector<caf::expected<redis_reply>>
+redis_connection::on_masters(const std::vector<std::string>& args) {
+  std::vector<caf::expected<redis_reply>> out;
+  if (auto err = connect()) {
+    out.emplace_back(std::move(err));
+    return out;
+  }
+  if (!cluster()) {
+    out.push_back(run_on(0, args));
+    return out;
+  }
+  for (auto n : master_nodes())
+    out.push_back(run_on(n, args));
+  return out;
 }
 
 caf::error redis_connection::connect() {
@@ -473,7 +523,7 @@ caf::expected<redis_reply> redis_connection::redirected(redis_reply reply,
     uint16_t port = 0;
     if (text.rfind("MOVED ", 0) == 0 && parse_redirect(text, slot, host, port)) {
       // The slot has moved for good: the map is out of date.
-      ++redirections_;
+      redirected_once();
       if (load_map() || slot_node_[static_cast<std::size_t>(slot)] == no_node)
         slot_node_[static_cast<std::size_t>(slot)] = static_cast<uint16_t>(node_at(host, port));
       auto r = run_on(slot_node_[static_cast<std::size_t>(slot)], args);
@@ -483,7 +533,7 @@ caf::expected<redis_reply> redis_connection::redirected(redis_reply reply,
     } else if (text.rfind("ASK ", 0) == 0 && parse_redirect(text, slot, host, port)) {
       // The slot is being migrated and the key is on its way: this command
       // only, at the node that imports it.
-      ++redirections_;
+      redirected_once();
       auto target = node_at(host, port);
       if (auto err = open_node(target))
         return err;
@@ -578,14 +628,23 @@ caf::error redis_connection::next_reply(redis_reply& out) {
 }
 
 caf::error redis_connection::send() {
-  if (auto err = flush_all()) {
-    if (!cluster())
+  auto err = flush_all();
+  if (!err && !connected())
+    err = make_error(ec::redis_unavailable, "not connected");
+  if (err) {
+    // Whoever sent reads no answer now, so none may be left to be taken
+    // for the next command's: a node with commands on their way is
+    // dropped (one Redis: the connection) and the calls forgotten.
+    if (!cluster()) {
       disconnect();
-    return err;
+      return err;
+    }
+    for (auto& f : in_flight_)
+      drop_node(f.node);
+    in_flight_.clear();
+    ready_.clear();
   }
-  if (!connected())
-    return make_error(ec::redis_unavailable, "not connected");
-  return caf::none;
+  return err;
 }
 
 caf::expected<redis_reply> redis_connection::command(const std::vector<std::string>& args,

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -86,9 +87,21 @@ public:
   std::chrono::milliseconds timeout() const { return timeout_; }
   bool connected() const;
   bool cluster() const { return endpoint_.cluster; }
-  // Cluster: redirections followed (MOVED, ASK) and slot map loads so far.
+  // Cluster: redirections followed (MOVED, ASK) and slot map loads so far,
+  // also added to the counters given (the service's figures), if any.
   uint64_t redirections() const { return redirections_; }
   uint64_t map_loads() const { return map_loads_; }
+  void count_into(std::atomic<uint64_t>* redirections, std::atomic<uint64_t>* map_loads) {
+    redirections_sink_ = redirections;
+    map_loads_sink_ = map_loads;
+  }
+  // Cluster: the masters of the slot map ("host:port"), and how many slots
+  // it maps to one.
+  std::vector<std::string> masters() const;
+  std::size_t slots_mapped() const;
+  // A command on every master of the slot map (a single Redis: on it),
+  // connecting first: a reply or a failure each, in masters() order.
+  std::vector<caf::expected<redis_reply>> on_masters(const std::vector<std::string>& args);
 
   // Connects unless connected: AUTH, SELECT, SCRIPT LOAD of every script.
   // A failure is ec::redis_unavailable with Redis's or the socket's reason.
@@ -163,6 +176,11 @@ private:
   std::deque<redis_reply> ready_;     // answers read, in order, not handed out yet
   std::array<std::string, redis_script_count> shas_;
   uint64_t redirections_ = 0, map_loads_ = 0;
+  std::atomic<uint64_t>* redirections_sink_ = nullptr;
+  std::atomic<uint64_t>* map_loads_sink_ = nullptr;
+  void redirected_once();
+  void map_loaded();
+  std::vector<std::size_t> master_nodes() const;
 };
 
 }  // namespace wtcache

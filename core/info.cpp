@@ -108,6 +108,17 @@ std::string info_text(const info_sources& in, const std::string& section) {
     calls("cache_writes_latency", m.cache_write_latency);
     line(out, "redis_used_memory", m.redis_used_memory.load());
     line(out, "redis_evicted_keys", m.redis_evicted_keys.load());
+    line(out, "redis_topology", std::string(m.redis_cluster.load() ? "cluster" : "single"));
+    if (m.redis_cluster.load()) {
+      auto state = m.redis_cluster_ok.load();
+      line(out, "redis_cluster_state", std::string(state < 0 ? "unknown" : state ? "ok" : "fail"));
+      line(out, "redis_cluster_slots_ok", m.redis_cluster_slots_ok.load());
+      line(out, "redis_cluster_known_nodes", m.redis_cluster_known_nodes.load());
+      line(out, "redis_cluster_masters", m.redis_cluster_masters.load());
+      line(out, "redis_cluster_masters_reachable", m.redis_cluster_masters_up.load());
+      line(out, "redis_cluster_redirections", m.redis_redirections.load());
+      line(out, "redis_cluster_slot_map_loads", m.redis_slot_map_loads.load());
+    }
   }
   if (all || section == "namespaces" || section == "keyspace") {
     if (!out.empty())

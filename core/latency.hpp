@@ -150,8 +150,18 @@ struct service_metrics {
   // The pools: configured size and workers busy with a request right now.
   std::atomic<uint64_t> postgres_pool_size{0}, redis_pool_size{0};
   std::atomic<int64_t> postgres_in_use{0}, redis_in_use{0};
-  // From Redis's INFO, read periodically (-1: not read yet).
+  // From Redis's INFO, read periodically (-1: not read yet); on a Redis
+  // Cluster summed over its masters.
   std::atomic<int64_t> redis_used_memory{-1}, redis_evicted_keys{-1};
+  // A Redis Cluster as the cache tier: its state as the last look read it
+  // (CLUSTER INFO; -1: not read yet), the masters of the slot map and those
+  // that answered, and every connection's redirections followed (MOVED,
+  // ASK) and slot map loads.
+  std::atomic<bool> redis_cluster{false};
+  std::atomic<int64_t> redis_cluster_ok{-1}, redis_cluster_slots_ok{-1};
+  std::atomic<int64_t> redis_cluster_known_nodes{-1};
+  std::atomic<int64_t> redis_cluster_masters{-1}, redis_cluster_masters_up{-1};
+  std::atomic<uint64_t> redis_redirections{0}, redis_slot_map_loads{0};
   // One per write-behind namespace, fixed at start.
   std::vector<std::shared_ptr<write_behind_metrics>> write_behind;
 };

@@ -230,6 +230,31 @@ std::string prometheus_text(const service_metrics& m, const node_health& h,
     w.sample("wtcache_redis_evicted_keys_total", "", ev);
   }
 
+  if (m.redis_cluster.load()) {
+    auto gauge = [&](const char* name, const char* help, int64_t value) {
+      if (value >= 0)
+        w.single(name, "gauge", help, value);
+    };
+    gauge("wtcache_redis_cluster_state_ok",
+          "1 while the Redis Cluster says cluster_state:ok, read periodically.",
+          m.redis_cluster_ok.load());
+    gauge("wtcache_redis_cluster_slots_ok", "Slots the Redis Cluster serves (of 16384).",
+          m.redis_cluster_slots_ok.load());
+    gauge("wtcache_redis_cluster_known_nodes", "Masters and replicas the Redis Cluster knows.",
+          m.redis_cluster_known_nodes.load());
+    gauge("wtcache_redis_cluster_masters", "Masters of the slot map.",
+          m.redis_cluster_masters.load());
+    gauge("wtcache_redis_cluster_masters_reachable",
+          "Masters of the slot map that answered the last look.",
+          m.redis_cluster_masters_up.load());
+    w.single("wtcache_redis_cluster_redirections_total", "counter",
+             "MOVED and ASK redirections followed by this node's Redis connections.",
+             m.redis_redirections.load());
+    w.single("wtcache_redis_cluster_slot_map_loads_total", "counter",
+             "Slot maps read (CLUSTER SLOTS): at connect, and after MOVED or CLUSTERDOWN.",
+             m.redis_slot_map_loads.load());
+  }
+
   if (!m.write_behind.empty()) {
     auto each = [&](const char* name, const char* type, const char* help, auto value_of) {
       w.family(name, type, help);

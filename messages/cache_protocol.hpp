@@ -162,6 +162,8 @@ enum class queued_status : int8_t {
   needs_load,  // this op needs the row's current value; nothing changed
   not_run,     // an earlier command needed a load; send it again
   changed,     // the entry a decided command expected has changed; nothing changed
+  unknown,     // its call (one slot's, on a Redis Cluster) went out and got no
+               // answer: it may have run; `error` says why
 };
 
 struct queued_result {
@@ -175,6 +177,22 @@ template <class F>
 typename F::result_type inspect(F& f, queued_result& x) {
   return f(caf::meta::type_name("queued_result"), x.status, x.version, x.count, x.error);
 }
+
+// The figures of a probe's answer, by index; -1 where not known (the
+// cluster's on a single Redis). Memory and evictions are summed over a
+// cluster's masters.
+namespace redis_figure {
+enum : std::size_t {
+  used_memory,
+  evicted_keys,
+  cluster_ok,           // CLUSTER INFO cluster_state: 1 ok, 0 fail
+  cluster_slots_ok,     // slots served, as the cluster says
+  cluster_known_nodes,  // masters and replicas it knows
+  cluster_masters,      // masters of this worker's slot map
+  cluster_masters_up,   // of them, those that answered
+  count
+};
+}  // namespace redis_figure
 
 // The Redis worker's interface (actors/redis_worker.hpp).
 using redis_worker_actor = caf::typed_actor<
@@ -192,8 +210,8 @@ using redis_worker_actor = caf::typed_actor<
   // here. The socket is the caller's to close; one ready only after the
   // deadline is closed here instead, since the caller no longer waits.
   caf::replies_to<atom::open, int64_t>::with<int32_t>,
-  // Readiness and Redis's own figures: INFO memory and stats, answered as
-  // {used_memory, evicted_keys}.
+  // Readiness and Redis's own figures (INFO memory and stats, and a Redis
+  // Cluster's CLUSTER INFO), answered by redis_figure index.
   caf::replies_to<atom::probe, int64_t>::with<std::vector<int64_t>>,
   // To itself: run the reads gathered so far as one pipeline.
   caf::reacts_to<atom::flush>>;

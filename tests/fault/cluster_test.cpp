@@ -3,6 +3,7 @@
 // slots move between masters while clients write and read contended keys,
 // judged by the history checker (tests/fault/history.hpp): no acknowledged
 // write lost, no stale read, the cache converged to the rows.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -22,11 +23,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class Cluster : public ::testing::Test {
+// Three masters, each with `Replicas` replicas: a cluster per suite.
+template <int Replicas>
+class ClusterOf : public ::testing::Test {
 protected:
   static void SetUpTestSuite() {
     cluster_ = new redis_cluster;
-    cluster_->start(servers::get().dir + "/cluster", 3);
+    cluster_->start(servers::get().dir + "/cluster-" + std::to_string(Replicas), 3, Replicas);
   }
   static void TearDownTestSuite() {
     delete cluster_;
@@ -74,7 +77,10 @@ protected:
 
   // Load on one node over the cluster; `during` runs while it goes on; then
   // quiescence, the history checked, the cache compared with the rows.
-  void run(const mode& m, const std::function<void()>& during) {
+  // `may_lose`: a loss the README owns (a failover in write-behind mode) is
+  // counted and printed, not failed.
+  check_result run(const mode& m, const std::function<void(node&)>& during,
+                   bool may_lose = false) {
     node n(dir_, "a");
     n.use_redis(cluster_->url());
     n.start();
@@ -85,8 +91,8 @@ protected:
     history h;
     {
       load l(h, {&n}, keys, m.encode, 4);
-      ASSERT_TRUE(eventually([&] { return l.succeeded() > 200; }, 20s)) << n.log();
-      during();
+      EXPECT_TRUE(eventually([&] { return l.succeeded() > 200; }, 20s)) << n.log();
+      during(n);
       auto after = l.succeeded();
       EXPECT_TRUE(eventually([&] { return l.succeeded() > after + 200; }, 30s)) << n.log();
       l.stop();
@@ -103,15 +109,22 @@ protected:
     }
     auto result = check(h.operations(), rows);
     std::printf("  %s on 3 masters: %s\n", m.name, result.summary().c_str());
-    for (auto& p : result.problems)
-      ADD_FAILURE() << p;
-    EXPECT_TRUE(result.ok());
+    if (!may_lose) {
+      for (auto& p : result.problems)
+        ADD_FAILURE() << p;
+      EXPECT_TRUE(result.ok());
+    } else {
+      for (auto& p : result.problems)
+        std::printf("    (owned by the README) %s\n", p.c_str());
+      EXPECT_EQ(result.reads_of_failed_writes, 0u);
+    }
     EXPECT_GT(result.writes_ok, 0u);
     // Convergence: each entry, on the master that serves it now, equals its
     // row (or is absent, or under a mark: a miss to every reader).
     auto owners = slot_owners();
     key_layout layout;
     std::set<uint16_t> holding;
+    int diverged = 0;
     for (auto& k : keys) {
       auto entry = layout.entry(k);
       auto e = on_master(owners, {"HGETALL", entry}, entry);
@@ -123,22 +136,34 @@ protected:
       bool marked = !f["p"].empty() && f["p"] != "0";
       if (f.empty() || f["k"] != "v" || marked)
         continue;
-      ASSERT_TRUE(rows[k].has_value()) << k << " is cached but has no row";
       auto d = f["d"];
       if (d.size() >= 2 && d.front() == '"' && d.back() == '"')
         d = d.substr(1, d.size() - 2);
-      EXPECT_EQ(d, *rows[k]) << k << ": the cache holds another value";
+      if (!rows[k] || d != *rows[k]) {
+        ++diverged;
+        std::printf("    %s: the cache holds %s, the row %s\n", k.c_str(), d.c_str(),
+                    rows[k] ? rows[k]->c_str() : "(none)");
+      }
     }
-    std::printf("  %s: the 16 keys' entries are on %zu of 3 masters\n", m.name, holding.size());
+    if (!may_lose) {
+      EXPECT_EQ(diverged, 0) << "the cache did not converge to the rows";
+    }
+    std::printf("  %s: the 16 keys' entries are on %zu of 3 masters; %d differ from their rows\n",
+                m.name, holding.size(), diverged);
     EXPECT_GE(holding.size(), 2u);
     EXPECT_EQ(n.stop(), 0) << n.log();
+    return result;
   }
 
   static redis_cluster* cluster_;
   std::string dir_;
 };
 
-redis_cluster* Cluster::cluster_ = nullptr;
+template <int Replicas>
+redis_cluster* ClusterOf<Replicas>::cluster_ = nullptr;
+
+using Cluster = ClusterOf<0>;
+using ClusterWithReplicas = ClusterOf<1>;
 
 // As a new user would: wtcached pointed at the cluster's seed nodes serves
 // write-through and write-behind keys, and the entries are on every master.
@@ -183,13 +208,118 @@ TEST_F(Cluster, ANodeServesBothModesWithItsKeysOnEveryMaster) {
 // answered meanwhile) while clients write and read 16 contended keys.
 TEST_F(Cluster, ReshardingUnderLoadLosesNoWriteAndReadsNothingStale) {
   for (auto* m : {&write_through, &write_behind}) {
-    run(*m, [&] {
+    run(*m, [&](node&) {
       auto masters = cluster_->masters();
       ASSERT_EQ(masters.size(), 3u);
       cluster_->reshard(masters[0], masters[1], 2000);
       cluster_->reshard(masters[1], masters[2], 2000);
       ASSERT_TRUE(cluster_->wait_ok());
     });
+  }
+}
+
+// A write-through key whose cache entry is on the master on `port`.
+std::string key_on(const std::map<uint16_t, uint16_t>& owners, uint16_t port,
+                   const std::string& stem) {
+  key_layout layout;
+  for (int i = 0;; ++i) {
+    auto k = stem + std::to_string(i);
+    if (owners.at(key_slot(layout.entry(k))) == port)
+      return k;
+  }
+}
+
+// A master killed and, after a while, restarted (no replicas: the cluster
+// is down meanwhile, each master refusing with CLUSTERDOWN once it has seen
+// the other fail): write-through writes go on committing (bypassing the
+// cache, the keys dirty) and reads, the down slots' included, are
+// PostgreSQL's; after the restart the cache converges.
+TEST_F(Cluster, AMasterKilledAndRestartedWriteThroughGoesOn) {
+  run(write_through, [&](node& n) {
+    auto owners = slot_owners();
+    auto victim = cluster_->masters().front();
+    auto away = key_on(owners, victim, "ft:away");
+    resp_client c(n.port());
+    ASSERT_EQ(c.cmd({"SET", away, "before"}).str, "OK");
+    cluster_->node(cluster_->index_of(victim)).kill();
+    // On: writes commit and reads are answered, while the master is away.
+    EXPECT_EQ(c.cmd({"SET", away, "while-away"}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", away}).str, "while-away");
+    EXPECT_EQ(sql(write_through.row_sql, away).at(0)[0].as<std::string>(), "while-away");
+    // Long enough for every master to have seen it fail (node timeout 1.5 s).
+    EXPECT_TRUE(eventually([&] { return !cluster_->ok(); }, 10s));
+    auto before = n.info("cache_write_failures");
+    auto ops = 0;
+    for (; ops < 50; ++ops)
+      ASSERT_EQ(c.cmd({"SET", away, "away-" + std::to_string(ops)}).str, "OK");
+    EXPECT_EQ(c.cmd({"GET", away}).str, "away-49");
+    std::printf("  master %u away: %d more writes of its key committed (%lld cache updates "
+                "failed or bypassed meanwhile)\n",
+                victim, ops, n.info("cache_write_failures") - before);
+    cluster_->restart(cluster_->index_of(victim));
+    ASSERT_TRUE(cluster_->wait_ok());
+    EXPECT_TRUE(eventually([&] { return n.info("dirty_keys") == 0; }, 30s)) << n.log();
+    EXPECT_EQ(c.cmd({"GET", away}).str, "away-49");
+  });
+}
+
+// CLUSTER FAILOVER at a replica during load: the replica takes over once it
+// has every write of its master, so no mode loses anything.
+TEST_F(ClusterWithReplicas, AManualFailoverKeepsEveryPromise) {
+  for (auto* m : {&write_through, &write_behind}) {
+    run(*m, [&](node&) {
+      auto master = cluster_->masters().front();
+      auto replicas = cluster_->replicas_of(master);
+      ASSERT_FALSE(replicas.empty());
+      resp_client r(replicas.front());
+      ASSERT_EQ(r.cmd({"CLUSTER", "FAILOVER"}).str, "OK");
+      EXPECT_TRUE(eventually(
+        [&] {
+          auto now = cluster_->masters();
+          return std::find(now.begin(), now.end(), replicas.front()) != now.end() &&
+                 std::find(now.begin(), now.end(), master) == now.end();
+        },
+        20s));
+      ASSERT_TRUE(cluster_->wait_ok());
+      std::printf("  %s: master %u failed over to its replica %u\n", m->name, master,
+                  replicas.front());
+    });
+  }
+}
+
+// A master killed, its replica taking over after the node timeout; the old
+// master restarted comes back as a replica. Replication is asynchronous:
+// in write-behind mode what the replica had not received is lost (the
+// README says so); the figures are printed.
+TEST_F(ClusterWithReplicas, AMasterKilledFailsOverToItsReplica) {
+  for (auto* m : {&write_through, &write_behind}) {
+    bool behind = m == &write_behind;
+    auto result = run(
+      *m,
+      [&](node&) {
+        auto master = cluster_->masters().front();
+        auto replicas = cluster_->replicas_of(master);
+        ASSERT_FALSE(replicas.empty());
+        auto killed = std::chrono::steady_clock::now();
+        cluster_->node(cluster_->index_of(master)).kill();
+        EXPECT_TRUE(eventually(
+          [&] {
+            auto now = cluster_->masters();
+            return std::find(now.begin(), now.end(), replicas.front()) != now.end();
+          },
+          30s));
+        auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - killed);
+        ASSERT_TRUE(cluster_->wait_ok());
+        cluster_->restart(cluster_->index_of(master));
+        ASSERT_TRUE(cluster_->wait_ok());
+        std::printf("  %s: master %u killed, its replica %u took over in %lld ms\n", m->name,
+                    master, replicas.front(), static_cast<long long>(took.count()));
+      },
+      behind);
+    std::printf("  %s after a failover: %llu acknowledged writes lost, %llu stale reads\n",
+                m->name, static_cast<unsigned long long>(result.lost_writes),
+                static_cast<unsigned long long>(result.stale_reads));
   }
 }
 

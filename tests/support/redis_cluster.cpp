@@ -89,19 +89,60 @@ std::string redis_cluster::url() const {
   return out;
 }
 
-std::vector<uint16_t> redis_cluster::masters() const {
-  std::vector<uint16_t> out;
-  std::istringstream lines(cluster_nodes(ports_));
+namespace {
+
+// A line of CLUSTER NODES: id, port, flags, the master's id (or "-").
+struct node_line {
+  std::string id, flags, master;
+  uint16_t port = 0;
+  bool failing() const { return flags.find("fail") != std::string::npos; }
+};
+
+std::vector<node_line> node_lines(const std::vector<uint16_t>& ports) {
+  std::vector<node_line> out;
+  std::istringstream lines(cluster_nodes(ports));
   for (std::string line; std::getline(lines, line);) {
     std::istringstream words(line);
-    std::string id, addr, flags;
-    words >> id >> addr >> flags;
-    if (flags.find("master") == std::string::npos || flags.find("fail") != std::string::npos)
-      continue;
+    node_line n;
+    std::string addr;
+    words >> n.id >> addr >> n.flags >> n.master;
     auto colon = addr.find(':');
-    out.push_back(static_cast<uint16_t>(std::stoi(addr.substr(colon + 1))));
+    if (colon == std::string::npos)
+      continue;
+    n.port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
+    out.push_back(std::move(n));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<uint16_t> redis_cluster::masters() const {
+  std::vector<uint16_t> out;
+  for (auto& n : node_lines(ports_))
+    if (n.flags.find("master") != std::string::npos && !n.failing())
+      out.push_back(n.port);
+  return out;
+}
+
+std::vector<uint16_t> redis_cluster::replicas_of(uint16_t port) const {
+  auto nodes = node_lines(ports_);
+  std::string id;
+  for (auto& n : nodes)
+    if (n.port == port)
+      id = n.id;
+  std::vector<uint16_t> out;
+  for (auto& n : nodes)
+    if (!id.empty() && n.master == id && !n.failing())
+      out.push_back(n.port);
+  return out;
+}
+
+std::size_t redis_cluster::index_of(uint16_t port) const {
+  for (std::size_t i = 0; i < ports_.size(); ++i)
+    if (ports_[i] == port)
+      return i;
+  throw std::runtime_error("no node of the cluster on port " + std::to_string(port));
 }
 
 std::string redis_cluster::id_of(uint16_t port) const {
@@ -133,6 +174,12 @@ bool redis_cluster::ok() const {
       resp_client c(p);
       auto info = c.cmd({"CLUSTER", "INFO"}).str;
       if (info_field(info, "cluster_state") != "ok" || info_field(info, "cluster_slots_ok") != "16384")
+        return false;
+      // A replica that has not synced with its master yet would not take
+      // over from it.
+      auto replication = c.cmd({"INFO", "replication"}).str;
+      if (info_field(replication, "role") == "slave" &&
+          info_field(replication, "master_link_status") != "up")
         return false;
       ++answered;
     } catch (const std::exception&) {

@@ -28,13 +28,17 @@ public:
   embedded_redis& node(std::size_t i) { return *nodes_[i]; }
   // Starts node i again on its port with its data (and its nodes.conf).
   void restart(std::size_t i);
+  // The node listening on `port`.
+  std::size_t index_of(uint16_t port) const;
 
   // As the cluster says now (CLUSTER NODES of a node that answers).
   std::vector<uint16_t> masters() const;
   std::string id_of(uint16_t port) const;
+  // The replicas of the master on `port` that are not failing.
+  std::vector<uint16_t> replicas_of(uint16_t port) const;
   uint16_t master_of_slot(uint16_t slot) const;
-  // Every node that answers says cluster_state:ok, and they agree on who
-  // serves each slot.
+  // Every node that answers says cluster_state:ok with every slot served,
+  // and every replica among them is in sync with its master.
   bool ok() const;
   bool wait_ok(std::chrono::milliseconds limit = std::chrono::seconds(20)) const;
 
