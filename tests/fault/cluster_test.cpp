@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 
 #include "core/key_layout.hpp"
 #include "tests/fault/fault_support.hpp"
+#include "tests/support/http.hpp"
 #include "tests/support/redis_cluster.hpp"
 
 using namespace wtcache;
@@ -201,6 +203,35 @@ TEST_F(Cluster, ANodeServesBothModesWithItsKeysOnEveryMaster) {
     std::printf("  master %u holds %lld keys\n", port, count);
     EXPECT_GT(count, 20) << "master " << port;
   }
+  // The cluster's state, as INFO, /metrics and wtcached check report it.
+  EXPECT_TRUE(eventually([&] { return n.info("redis_cluster_masters_reachable") == 3; }, 10s))
+    << c.cmd({"INFO", "backends"}).str;
+  auto info = c.cmd({"INFO", "backends"}).str;
+  EXPECT_EQ(info_field(info, "redis_topology"), "cluster") << info;
+  EXPECT_EQ(info_field(info, "redis_cluster_state"), "ok") << info;
+  EXPECT_EQ(info_field(info, "redis_cluster_slots_ok"), "16384") << info;
+  EXPECT_EQ(info_field(info, "redis_cluster_masters"), "3") << info;
+  EXPECT_GE(std::stoll(info_field(info, "redis_cluster_slot_map_loads")), 1) << info;
+  auto metrics = http_get(n.http_port(), "/metrics").body;
+  EXPECT_EQ(metric(metrics, "wtcache_redis_cluster_state_ok"), 1) << metrics;
+  EXPECT_EQ(metric(metrics, "wtcache_redis_cluster_slots_ok"), 16384);
+  EXPECT_EQ(metric(metrics, "wtcache_redis_cluster_masters_reachable"), 3);
+  EXPECT_GE(metric(metrics, "wtcache_redis_cluster_redirections_total"), 0);
+  std::string lint;
+  EXPECT_EQ(promtool_check_metrics(metrics, lint), 0) << lint;
+  auto conf = dir_ + "/check.toml";
+  std::ofstream(conf) << fault_config();
+  auto log = dir_ + "/check.log";
+  run_command({WTCACHED_PATH, "check", "--config", conf, "--redis", cluster_->url(), "--postgres",
+               servers::get().postgres_url()},
+              log);
+  auto said = slurp(log);
+  std::printf("%s", said.c_str());
+  EXPECT_NE(said.find("redis     ok     redis+cluster://"), std::string::npos) << said;
+  EXPECT_NE(said.find("(Redis Cluster, state ok: 16384 of 16384 slots served, 3 masters"),
+            std::string::npos)
+    << said;
+  EXPECT_NE(said.find("all checks passed"), std::string::npos) << said;
   EXPECT_EQ(n.stop(), 0) << n.log();
 }
 

@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,9 +27,15 @@ void servers::SetUp() {
   ::chmod(dir.c_str(), 0755);
   postgres.start(dir + "/postgres", demo_sql, false);
   redis.start(dir + "/redis");
+  if (auto* topology = std::getenv("WTCACHE_TEST_REDIS"); topology && std::string(topology) == "cluster") {
+    cluster = std::make_unique<redis_cluster>();
+    cluster->start(dir + "/cluster", 3);
+    std::printf("the services under test use a Redis Cluster: %s\n", cluster->url().c_str());
+  }
 }
 
 void servers::TearDown() {
+  cluster.reset();
   redis.stop();
   postgres.stop();
   if (!std::getenv("WTCACHE_KEEP_TEST_DIR"))
@@ -64,7 +71,8 @@ config test_config(const std::string& extra_toml) {
   cfg.listen_port = 0;
   cfg.http_port = 0;  // tests run side by side: never the default 9380
   cfg.shards = 4;
-  cfg.redis_url = servers::get().redis_url();
+  cfg.redis_url = servers::get().cache_url();
+  cfg.redis_cluster = servers::get().on_cluster();
   cfg.postgres_url = servers::get().postgres_url();
   cfg.restart_backoff = backoff_policy{20ms, 200ms, 0.2};
   cfg.request_timeout = 2000ms;

@@ -15,6 +15,7 @@
 #include "app/config.hpp"
 #include "app/embedded_servers.hpp"
 #include "core/key_layout.hpp"
+#include "tests/support/redis_cluster.hpp"
 
 namespace wtcache::test {
 
@@ -40,9 +41,17 @@ public:
   // A fresh connection to the test database.
   std::unique_ptr<pqxx::connection> connect() const;
 
+  // With WTCACHE_TEST_REDIS=cluster in the environment, the services the
+  // tests configure (test_config) use a Redis Cluster of three masters of
+  // this binary's own; the single Redis stays up beside it.
+  bool on_cluster() const { return cluster != nullptr; }
+  // What the services' configuration names: the cluster's seeds or redis_url().
+  std::string cache_url() const { return cluster ? cluster->url() : redis_url(); }
+
   std::string dir;
   embedded_redis redis;
   embedded_postgres postgres;
+  std::unique_ptr<redis_cluster> cluster;
 };
 
 // Runs SQL with bound parameters and returns the result.
