@@ -4,6 +4,8 @@
 // bounded; eviction never makes a read go back to an older row; a Redis that
 // may evict the queue is refused; what a stop says of the queues is what
 // Redis holds. The service runs in this process.
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -26,6 +28,8 @@
 #include "tests/support/resp_client.hpp"
 #include "tests/support/servers.hpp"
 #include "tests/support/text.hpp"
+#include "backends/scripts.hpp"
+#include "core/key_layout.hpp"
 
 using namespace wtcache;
 using namespace wtcache::test;
@@ -1097,4 +1101,43 @@ TEST_F(WriteBehind, AStopWithoutRedisSaysItCannotTellWhatIsQueued) {
   servers::get().start_redis();
   auto next = start_service_with([](config&) {});
   EXPECT_TRUE(eventually([&] { return row_of(id) == "queued"; }, 15s));
+}
+
+// settle.lua against a real Redis, with the entries a failover can leave:
+// a Redis Cluster master that dies before its replica has its newest
+// entries leaves the replica's older ones. One still at the version just
+// persisted is unpinned; one older than it (the newer entry lost, its row
+// written) becomes a tombstone at the persisted version, so that reads go
+// to the row instead of serving the older value for good; a newer one
+// (written since) is left alone.
+TEST(SettleScript, AnEntryOlderThanThePersistedVersionBecomesATombstone) {
+  resp_client r(servers::get().redis_port());
+  key_layout layout;
+  auto id = "settle" + std::to_string(::getpid());
+  auto current = layout.entry("wb:" + id + "a"), older = layout.entry("wb:" + id + "b"),
+       newer = layout.entry("wb:" + id + "c");
+  for (auto* k : {&current, &older, &newer})
+    r.cmd({"DEL", *k});
+  r.cmd({"HSET", current, "v", "200", "k", "v", "d", "now"});
+  r.cmd({"HSET", older, "v", "100", "k", "v", "d", "before"});
+  r.cmd({"HSET", newer, "v", "300", "k", "v", "d", "since"});
+  auto stream = layout.stream("wb_items", 0), stats = layout.stats("wb_items", 0);
+  // No stream entries (those went with the master); three cache entries,
+  // each persisted at version 200 with a TTL of 60 s.
+  auto got = r.cmd({"EVAL", script_source(redis_script::settle), "5", stream, stats, current, older,
+                    newer, "wtcache", "5000", "1", "0", "3", "200", "u", "60000", "0", "", "200",
+                    "u", "60000", "0", "", "200", "u", "60000", "0", ""});
+  ASSERT_FALSE(got.is_error()) << got.str;
+  EXPECT_EQ(got.number, 0);
+  EXPECT_EQ(r.cmd({"HGET", current, "d"}).str, "now");
+  EXPECT_GT(r.cmd({"PTTL", current}).number, 50000);
+  EXPECT_EQ(r.cmd({"HGET", older, "k"}).str, "t");
+  EXPECT_EQ(r.cmd({"HGET", older, "v"}).str, "200");
+  EXPECT_EQ(r.cmd({"HGET", older, "d"}).str, "");
+  auto tomb_ttl = r.cmd({"PTTL", older}).number;
+  EXPECT_GT(tomb_ttl, 0);
+  EXPECT_LE(tomb_ttl, 5000);
+  EXPECT_EQ(r.cmd({"HGET", newer, "d"}).str, "since");
+  EXPECT_EQ(r.cmd({"HGET", newer, "k"}).str, "v");
+  EXPECT_EQ(r.cmd({"PTTL", newer}).number, -1);
 }

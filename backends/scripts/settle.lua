@@ -8,7 +8,9 @@
 -- takes them off the queue's counters (once, even if run again), and unpins
 -- each entry still at the version just persisted: action "u" gives it its
 -- TTL back (and jsonb's normalised text), action "t" (dead letter) makes it
--- a tombstone so reads go to the database. Returns the entries acknowledged.
+-- a tombstone so reads go to the database. An entry older than the version
+-- persisted becomes a tombstone at that version. Returns the entries
+-- acknowledged.
 local group = ARGV[1]
 local tomb_ttl = tonumber(ARGV[2])
 local sections = tonumber(ARGV[3])
@@ -46,7 +48,13 @@ for _ = 1, sections do
     local has, norm = ARGV[p + 3], ARGV[p + 4]
     p = p + 5
     local r = redis.pcall('HMGET', key, 'v', 'k')
-    if not r.err and r[1] == v then
+    if not r.err and r[1] and tonumber(r[1]) < tonumber(v) then
+      -- Older than what was just persisted: the cache lost the newer
+      -- entry (a Redis Cluster master failed over before its replica had
+      -- it). A tombstone at the persisted version sends reads to the row.
+      redis.call('HSET', key, 'v', v, 'k', 't', 'd', '')
+      redis.call('PEXPIRE', key, tomb_ttl)
+    elseif not r.err and r[1] == v then
       if action == 't' then
         redis.call('HSET', key, 'k', 't', 'd', '')
         redis.call('PEXPIRE', key, tomb_ttl)

@@ -25,6 +25,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The scenario's name, which begins each line of figures it prints
+// ("  [Name] ..."): scripts/test gathers them from ctest's log.
+const char* scenario() {
+  return ::testing::UnitTest::GetInstance()->current_test_info()->name();
+}
+
 // Three masters, each with `Replicas` replicas: a cluster per suite.
 template <int Replicas>
 class ClusterOf : public ::testing::Test {
@@ -110,7 +116,7 @@ protected:
       rows[k] = r.empty() ? std::nullopt : std::optional<std::string>(r[0][0].as<std::string>());
     }
     auto result = check(h.operations(), rows);
-    std::printf("  %s on 3 masters: %s\n", m.name, result.summary().c_str());
+    std::printf("  [%s] %s on 3 masters: %s\n", scenario(), m.name, result.summary().c_str());
     if (!may_lose) {
       for (auto& p : result.problems)
         ADD_FAILURE() << p;
@@ -150,8 +156,9 @@ protected:
     if (!may_lose) {
       EXPECT_EQ(diverged, 0) << "the cache did not converge to the rows";
     }
-    std::printf("  %s: the 16 keys' entries are on %zu of 3 masters; %d differ from their rows\n",
-                m.name, holding.size(), diverged);
+    std::printf("  [%s] %s: the 16 keys' entries are on %zu of 3 masters; %d differ from "
+                "their rows\n",
+                scenario(), m.name, holding.size(), diverged);
     EXPECT_GE(holding.size(), 2u);
     EXPECT_EQ(n.stop(), 0) << n.log();
     return result;
@@ -200,7 +207,7 @@ TEST_F(Cluster, ANodeServesBothModesWithItsKeysOnEveryMaster) {
   }
   ASSERT_EQ(keys_on.size(), 3u);
   for (auto& [port, count] : keys_on) {
-    std::printf("  master %u holds %lld keys\n", port, count);
+    std::printf("  [%s] master %u holds %lld keys\n", scenario(), port, count);
     EXPECT_GT(count, 20) << "master " << port;
   }
   // The cluster's state, as INFO, /metrics and wtcached check report it.
@@ -284,8 +291,8 @@ TEST_F(Cluster, AMasterKilledAndRestartedWriteThroughGoesOn) {
     for (; ops < 50; ++ops)
       ASSERT_EQ(c.cmd({"SET", away, "away-" + std::to_string(ops)}).str, "OK");
     EXPECT_EQ(c.cmd({"GET", away}).str, "away-49");
-    std::printf("  master %u away: %d more writes of its key committed (%lld cache updates "
-                "failed or bypassed meanwhile)\n",
+    std::printf("  [%s] master %u away: %d more writes of its key committed (%lld cache updates "
+                "failed or bypassed meanwhile)\n", scenario(),
                 victim, ops, n.info("cache_write_failures") - before);
     cluster_->restart(cluster_->index_of(victim));
     ASSERT_TRUE(cluster_->wait_ok());
@@ -312,8 +319,8 @@ TEST_F(ClusterWithReplicas, AManualFailoverKeepsEveryPromise) {
         },
         20s));
       ASSERT_TRUE(cluster_->wait_ok());
-      std::printf("  %s: master %u failed over to its replica %u\n", m->name, master,
-                  replicas.front());
+      std::printf("  [%s] %s: master %u failed over to its replica %u\n", scenario(), m->name,
+                  master, replicas.front());
     });
   }
 }
@@ -344,12 +351,13 @@ TEST_F(ClusterWithReplicas, AMasterKilledFailsOverToItsReplica) {
         ASSERT_TRUE(cluster_->wait_ok());
         cluster_->restart(cluster_->index_of(master));
         ASSERT_TRUE(cluster_->wait_ok());
-        std::printf("  %s: master %u killed, its replica %u took over in %lld ms\n", m->name,
-                    master, replicas.front(), static_cast<long long>(took.count()));
+        std::printf("  [%s] %s: master %u killed, its replica %u took over in %lld ms\n",
+                    scenario(), m->name, master, replicas.front(),
+                    static_cast<long long>(took.count()));
       },
       behind);
-    std::printf("  %s after a failover: %llu acknowledged writes lost, %llu stale reads\n",
-                m->name, static_cast<unsigned long long>(result.lost_writes),
+    std::printf("  [%s] %s after a failover: %llu acknowledged writes lost, %llu stale reads\n",
+                scenario(), m->name, static_cast<unsigned long long>(result.lost_writes),
                 static_cast<unsigned long long>(result.stale_reads));
   }
 }

@@ -85,7 +85,8 @@ protected:
       rows[k] = r.empty() ? std::nullopt : std::optional<std::string>(r[0][0].as<std::string>());
     }
     auto result = check(h.operations(), rows);
-    std::printf("  %s: %s\n", m.name, result.summary().c_str());
+    std::printf("  [%s] %s: %s\n", ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+                m.name, result.summary().c_str());
     for (auto& p : result.problems)
       ADD_FAILURE() << p;
     EXPECT_TRUE(result.ok());
