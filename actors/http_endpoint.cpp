@@ -119,13 +119,26 @@ void ready_answer(self_ptr self, const std::shared_ptr<readiness>& r) {
 void store_redis_figures(service_metrics& m, const std::vector<int64_t>& figures) {
   if (figures.size() != redis_figure::count)
     return;
-  m.redis_used_memory.store(figures[redis_figure::used_memory]);
-  m.redis_evicted_keys.store(figures[redis_figure::evicted_keys]);
+  // Memory and evictions only when every master answered: a counter must
+  // not go down because one did not this time.
+  if (auto v = figures[redis_figure::used_memory]; v >= 0)
+    m.redis_used_memory.store(v);
+  if (auto v = figures[redis_figure::evicted_keys]; v >= 0)
+    m.redis_evicted_keys.store(v);
   m.redis_cluster_ok.store(figures[redis_figure::cluster_ok]);
   m.redis_cluster_slots_ok.store(figures[redis_figure::cluster_slots_ok]);
   m.redis_cluster_known_nodes.store(figures[redis_figure::cluster_known_nodes]);
   m.redis_cluster_masters.store(figures[redis_figure::cluster_masters]);
   m.redis_cluster_masters_up.store(figures[redis_figure::cluster_masters_up]);
+}
+
+// No master answered the look: the cluster's figures say so rather than
+// keep the last look's.
+void redis_figures_failed(service_metrics& m) {
+  if (!m.redis_cluster.load())
+    return;
+  m.redis_cluster_ok.store(-1);
+  m.redis_cluster_masters_up.store(0);
 }
 
 void probe(self_ptr self, caf::io::connection_handle hdl, uint64_t serial, bool head) {
@@ -180,7 +193,9 @@ void read_redis_info(self_ptr self) {
     .then([=](const std::vector<int64_t>& figures) {
       store_redis_figures(*self->state.cfg.metrics, figures);
     },
-    [](caf::error&) {});  // the next look tries again; /readyz says why
+    [=](caf::error&) {  // the next look tries again; /readyz says why
+      redis_figures_failed(*self->state.cfg.metrics);
+    });
 }
 
 void on_request(self_ptr self, caf::io::connection_handle hdl, uint64_t serial,

@@ -1237,6 +1237,12 @@ void decide_and_queue(self_ptr self, std::shared_ptr<deciding> d) {
           case queued_status::refused:
             end_decided(self, d, make_error(ec::client_error, rs[0].error));
             return;
+          case queued_status::unknown:
+            end_decided(self, d, make_error(ec::outcome_unknown, rs[0].error));
+            return;
+          case queued_status::unavailable:
+            end_decided(self, d, make_error(ec::redis_unavailable, rs[0].error));
+            return;
           default:
             end_decided(self, d, make_error(ec::redis_error, "the enqueue script did not run a decided command"));
             return;
@@ -1358,6 +1364,8 @@ void queue_answered(self_ptr self, std::shared_ptr<std::vector<queued_command>> 
         c.ticket.deliver(make_error(ec::busy, "write-behind queue full"));
       else if (status == queued_status::unknown)
         c.ticket.deliver(make_error(ec::outcome_unknown, rs[k].error));
+      else if (status == queued_status::unavailable)
+        c.ticket.deliver(make_error(ec::redis_unavailable, rs[k].error));
       else
         c.ticket.deliver(make_error(ec::client_error, rs[k].error));
     }

@@ -57,6 +57,15 @@ void check_redis(const config& cfg, report& r) {
         policy[i] = resp::info_field(text, "maxmemory_policy");
     }
   }
+  if (masters.empty()) {
+    r.line("redis", false, where + ": the cluster's slot map names no master");
+    return;
+  }
+  for (std::size_t i = 0; i < masters.size(); ++i)
+    if (policy[i].empty()) {
+      r.line("redis", false, masters[i] + ": INFO memory named no maxmemory-policy");
+      return;
+    }
   for (std::size_t i = 0; i < masters.size(); ++i)
     if (auto problem = eviction_problem(policy[i], cfg.namespaces, cfg.redis_url)) {
       r.line("redis", false, (redis.cluster() ? "master " + masters[i] + ": " : "") + *problem);

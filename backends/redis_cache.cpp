@@ -350,6 +350,15 @@ caf::error mark_answered(redis_connection& redis, const std::vector<std::string>
 
 namespace {
 
+// An error reply Redis gives before a script runs (so nothing of it ran).
+bool refused_before_running(const std::string& text) {
+  for (const char* code : {"TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK", "NOSCRIPT", "OOM",
+                           "READONLY", "LOADING", "MASTERDOWN", "BUSY", "CROSSSLOT"})
+    if (text.rfind(code, 0) == 0)
+      return true;
+  return false;
+}
+
 // One call of the enqueue script.
 caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
                                                        const key_layout& layout,
@@ -445,18 +454,20 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     if (!added && it->second != slot)
       crossing[writes[i].group] = true;
   }
-  // A call that fails after others ran does not take their results with
-  // it: its commands are unknown if it went out (they may have run), and
-  // it and the calls after it are not run otherwise (the shard sends them
-  // again). Only a failure of the first call is the whole call's.
+  // Each slot's call answers for its own commands: one that fails leaves
+  // the others' results standing. Its commands are unknown when it may have
+  // run (it went out and no answer came, or the script failed part-way) and
+  // unavailable when it did not (the master was not reached, or refused
+  // before running it); a later call to the same master is not tried. Only
+  // when no call ran is the failure the whole call's (the breaker's).
   std::vector<queued_result> out(writes.size());
-  bool ran = false, stopped = false;
+  caf::error first_failure;
+  bool ran = false;
+  std::vector<std::size_t> down;  // masters a call found unreachable
   for (auto& slot : by_slot(keys, true)) {
     std::vector<queued_write> part;
     std::vector<std::size_t> where;
     for (auto i : slot) {
-      if (stopped)
-        continue;  // out[i] stays not_run
       if (crossing.count(writes[i].group)) {
         out[i].status = queued_status::refused;
         out[i].error = "CROSSSLOT Keys in request don't hash to the same slot (write-behind keys "
@@ -468,49 +479,77 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     }
     if (part.empty())
       continue;
-    auto rs = enqueue_call(redis, layout, part);
-    if (!rs && !ran)
-      return rs;
-    if (!rs) {
-      stopped = true;
-      if (rs.error() == ec::outcome_unknown)
-        for (auto i : where) {
-          out[i].status = queued_status::unknown;
-          out[i].error = error_detail(rs.error());
-        }
+    auto master = redis.master_of(key_slot(keys[where.front()]));
+    auto failed = [&](queued_status status, const caf::error& err) {
+      if (!first_failure)
+        first_failure = err;
+      for (auto i : where) {
+        out[i].status = status;
+        out[i].error = error_detail(err);
+      }
+    };
+    if (std::find(down.begin(), down.end(), master) != down.end()) {
+      failed(queued_status::unavailable,
+             make_error(ec::redis_unavailable, "the slot's master could not be reached"));
       continue;
     }
-    ran = true;
-    for (std::size_t j = 0; j < where.size(); ++j)
-      out[where[j]] = std::move((*rs)[j]);
+    auto rs = enqueue_call(redis, layout, part);
+    if (rs) {
+      ran = true;
+      for (std::size_t j = 0; j < where.size(); ++j)
+        out[where[j]] = std::move((*rs)[j]);
+      continue;
+    }
+    auto& err = rs.error();
+    if (err == ec::outcome_unknown) {
+      failed(queued_status::unknown, err);
+    } else if (err == ec::redis_error && !refused_before_running(error_detail(err))) {
+      failed(queued_status::unknown, make_error(ec::outcome_unknown, error_detail(err)));
+    } else {
+      if (err != ec::redis_error)
+        down.push_back(master);
+      failed(queued_status::unavailable, err);
+    }
   }
+  if (!ran && first_failure)
+    return first_failure;
   return out;
 }
 
 caf::expected<std::vector<int64_t>> info_figures(redis_connection& redis) {
   std::vector<int64_t> out(redis_figure::count, -1);
-  // Summed over the masters; a master that does not answer is counted out.
+  // Summed over the masters, and only when every master answered: a sum
+  // over some of them would make the evictions counter go down.
+  auto memory = redis.on_masters({"INFO", "memory"});
+  auto stats = redis.on_masters({"INFO", "stats"});
   int64_t up = 0;
   caf::error failed;
-  for (auto [section, field, figure] :
-       {std::tuple{"memory", "used_memory", redis_figure::used_memory},
-        std::tuple{"stats", "evicted_keys", redis_figure::evicted_keys}}) {
-    up = 0;
-    for (auto& r : redis.on_masters({"INFO", section})) {
-      if (!r) {
-        failed = r.error();
+  std::vector<int64_t> sums(2, 0);
+  for (std::size_t i = 0; i < memory.size() && i < stats.size(); ++i) {
+    bool answered = true;
+    for (auto [replies, field, at] : {std::tuple{&memory, "used_memory", 0},
+                                      std::tuple{&stats, "evicted_keys", 1}}) {
+      auto& r = (*replies)[i];
+      if (!r || (*r)->type != REDIS_REPLY_STRING) {
+        if (!failed)
+          failed = r ? make_error(ec::redis_error, "INFO answered with no text") : r.error();
+        answered = false;
         continue;
       }
-      if ((*r)->type != REDIS_REPLY_STRING)
-        return make_error(ec::redis_error, "INFO answered with no text");
-      ++up;
       auto value = resp::info_field(std::string_view((*r)->str, (*r)->len), field);
-      if (!value.empty())
-        out[figure] = std::max<int64_t>(out[figure], 0) + std::strtoll(value.c_str(), nullptr, 10);
+      if (value.empty() || sums[at] < 0)
+        sums[at] = -1;
+      else
+        sums[at] += std::strtoll(value.c_str(), nullptr, 10);
     }
+    up += answered ? 1 : 0;
   }
   if (up == 0)
     return failed ? failed : make_error(ec::redis_unavailable, "no master answered");
+  if (up == static_cast<int64_t>(memory.size())) {
+    out[redis_figure::used_memory] = sums[0];
+    out[redis_figure::evicted_keys] = sums[1];
+  }
   if (!redis.cluster())
     return out;
   out[redis_figure::cluster_masters] = static_cast<int64_t>(redis.masters().size());

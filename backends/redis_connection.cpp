@@ -208,7 +208,8 @@ redis_connection::redis_connection(redis_connection&& other) noexcept
     in_flight_(std::move(other.in_flight_)), ready_(std::move(other.ready_)),
     shas_(std::move(other.shas_)), redirections_(other.redirections_),
     map_loads_(other.map_loads_), redirections_sink_(other.redirections_sink_),
-    map_loads_sink_(other.map_loads_sink_) {
+    map_loads_sink_(other.map_loads_sink_), map_doubted_(other.map_doubted_),
+    map_read_at_(other.map_read_at_) {
   other.nodes_.clear();
 }
 
@@ -226,6 +227,8 @@ redis_connection& redis_connection::operator=(redis_connection&& other) noexcept
     map_loads_ = other.map_loads_;
     redirections_sink_ = other.redirections_sink_;
     map_loads_sink_ = other.map_loads_sink_;
+    map_doubted_ = other.map_doubted_;
+    map_read_at_ = other.map_read_at_;
     other.nodes_.clear();
   }
   return *this;
@@ -244,6 +247,7 @@ void redis_connection::drop_node(std::size_t i) {
   if (i < nodes_.size() && nodes_[i].ctx) {
     redisFree(nodes_[i].ctx);
     nodes_[i].ctx = nullptr;
+    map_doubted_ = cluster();
   }
 }
 
@@ -285,8 +289,10 @@ caf::error redis_connection::open_node(std::size_t i) {
   ep.port = nodes_[i].port;
   caf::error err;
   nodes_[i].ctx = open(ep, timeout_, err);
-  if (!nodes_[i].ctx)
+  if (!nodes_[i].ctx) {
+    map_doubted_ = cluster();
     return err;
+  }
   return load_scripts(i);
 }
 
@@ -351,6 +357,7 @@ caf::error redis_connection::load_map() {
           map[static_cast<std::size_t>(slot)] = n;
     }
     slot_node_ = std::move(map);
+    map_doubted_ = false;
     map_loaded();
     // Connect every master now (one that cannot be reached is tried again
     // when a command goes to it).
@@ -392,6 +399,10 @@ std::vector<std::string> redis_connection::masters() const {
   return out;
 }
 
+std::size_t redis_connection::master_of(uint16_t slot) const {
+  return slot < slot_node_.size() ? slot_node_[slot] : no_node;
+}
+
 std::size_t redis_connection::slots_mapped() const {
   return static_cast<std::size_t>(
     std::count_if(slot_node_.begin(), slot_node_.end(), [](uint16_t n) { return n != no_node; }));
@@ -419,8 +430,20 @@ caf::error redis_connection::connect() {
       nodes_.push_back({endpoint_.host, endpoint_.port, nullptr});
     return open_node(0);
   }
-  if (!slot_node_.empty())
+  if (!slot_node_.empty()) {
+    // A node failed since the map was read: a replica may have taken over
+    // its slots, which a dead master cannot say with a MOVED. Read again,
+    // at most every map_recheck, and only between calls (a reply on its
+    // way would be taken for CLUSTER SLOTS'); no answer keeps the map.
+    auto now = std::chrono::steady_clock::now();
+    if (map_doubted_ && in_flight_.empty() && ready_.empty() &&
+        now - map_read_at_ >= map_recheck) {
+      map_read_at_ = now;
+      load_map();
+    }
     return caf::none;
+  }
+  map_read_at_ = std::chrono::steady_clock::now();
   return load_map();
 }
 

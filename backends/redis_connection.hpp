@@ -99,6 +99,9 @@ public:
   // it maps to one.
   std::vector<std::string> masters() const;
   std::size_t slots_mapped() const;
+  // Cluster: which node the map gives `slot` to (an index of this
+  // connection's own; the same for two slots of one master).
+  std::size_t master_of(uint16_t slot) const;
   // A command on every master of the slot map (a single Redis: on it),
   // connecting first: a reply or a failure each, in masters() order.
   std::vector<caf::expected<redis_reply>> on_masters(const std::vector<std::string>& args);
@@ -178,6 +181,10 @@ private:
   uint64_t redirections_ = 0, map_loads_ = 0;
   std::atomic<uint64_t>* redirections_sink_ = nullptr;
   std::atomic<uint64_t>* map_loads_sink_ = nullptr;
+  // A node failed since the map was read (connect() reads it again).
+  bool map_doubted_ = false;
+  std::chrono::steady_clock::time_point map_read_at_{};
+  static constexpr std::chrono::milliseconds map_recheck{200};
   void redirected_once();
   void map_loaded();
   std::vector<std::size_t> master_nodes() const;

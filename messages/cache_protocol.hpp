@@ -163,7 +163,10 @@ enum class queued_status : int8_t {
   not_run,     // an earlier command needed a load; send it again
   changed,     // the entry a decided command expected has changed; nothing changed
   unknown,     // its call (one slot's, on a Redis Cluster) went out and got no
-               // answer: it may have run; `error` says why
+               // answer (or an error after it may have written): it may
+               // have run; `error` says why
+  unavailable, // its call (one slot's) did not run: the slot's master could
+               // not be reached or refused it (TRYAGAIN...); `error` says why
 };
 
 struct queued_result {

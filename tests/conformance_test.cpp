@@ -38,15 +38,17 @@ long long tolerance(const std::string& command) {
 }
 
 
-// "$a" in an argument becomes this case's key a, in namespace `space`. A
-// case's keys share a hash tag (its scope), so that on a Redis Cluster
-// (WTCACHE_TEST_REDIS=cluster) a write-behind command of several keys is in
-// one slot, as it must be there; to the reference the braces are letters.
+// "$a" in an argument becomes this case's key a, in namespace `space`. On a
+// Redis Cluster (WTCACHE_TEST_REDIS=cluster) a case's keys share a hash tag
+// (its scope), so that a write-behind command of several keys is in one
+// slot, as it must be there (to the reference the braces are letters); on
+// one Redis they do not, so such a command spans groups.
 std::vector<std::string> with_keys(std::vector<std::string> args, const std::string& scope,
                                    const std::string& space = "conf:") {
+  auto tagged = servers::get().on_cluster() ? "{" + scope + "}" : scope;
   for (auto& a : args)
     if (a.size() > 1 && a[0] == '$')
-      a = space + "{" + scope + "}:" + a.substr(1);
+      a = space + tagged + ":" + a.substr(1);
   return args;
 }
 

@@ -48,7 +48,8 @@ for _ = 1, sections do
     local has, norm = ARGV[p + 3], ARGV[p + 4]
     p = p + 5
     local r = redis.pcall('HMGET', key, 'v', 'k')
-    if not r.err and r[1] and tonumber(r[1]) < tonumber(v) then
+    local at = not r.err and tonumber(r[1])
+    if at and at < tonumber(v) then
       -- Older than what was just persisted: the cache lost the newer
       -- entry (a Redis Cluster master failed over before its replica had
       -- it). A tombstone at the persisted version sends reads to the row.

@@ -153,9 +153,9 @@ protected:
                     rows[k] ? rows[k]->c_str() : "(none)");
       }
     }
-    if (!may_lose) {
-      EXPECT_EQ(diverged, 0) << "the cache did not converge to the rows";
-    }
+    // Even after a loss: what was lost is lost from the row and the cache
+    // alike, and an entry older than its row is a tombstone (settle.lua).
+    EXPECT_EQ(diverged, 0) << "the cache did not converge to the rows";
     std::printf("  [%s] %s: the 16 keys' entries are on %zu of 3 masters; %d differ from "
                 "their rows\n",
                 scenario(), m.name, holding.size(), diverged);
@@ -256,7 +256,7 @@ TEST_F(Cluster, ReshardingUnderLoadLosesNoWriteAndReadsNothingStale) {
   }
 }
 
-// A write-through key whose cache entry is on the master on `port`.
+// A key (`stem` and a number) whose cache entry is on the master on `port`.
 std::string key_on(const std::map<uint16_t, uint16_t>& owners, uint16_t port,
                    const std::string& stem) {
   key_layout layout;
@@ -304,23 +304,35 @@ TEST_F(Cluster, AMasterKilledAndRestartedWriteThroughGoesOn) {
 // CLUSTER FAILOVER at a replica during load: the replica takes over once it
 // has every write of its master, so no mode loses anything.
 TEST_F(ClusterWithReplicas, AManualFailoverKeepsEveryPromise) {
+  std::set<uint16_t> involved;  // each round fails over a pair not failed over before
   for (auto* m : {&write_through, &write_behind}) {
     run(*m, [&](node&) {
-      auto master = cluster_->masters().front();
+      uint16_t master = 0;
+      for (auto p : cluster_->masters())
+        if (!master && !involved.count(p))
+          master = p;
+      ASSERT_NE(master, 0);
       auto replicas = cluster_->replicas_of(master);
       ASSERT_FALSE(replicas.empty());
-      resp_client r(replicas.front());
-      ASSERT_EQ(r.cmd({"CLUSTER", "FAILOVER"}).str, "OK");
-      EXPECT_TRUE(eventually(
-        [&] {
-          auto now = cluster_->masters();
-          return std::find(now.begin(), now.end(), replicas.front()) != now.end() &&
-                 std::find(now.begin(), now.end(), master) == now.end();
-        },
-        20s));
+      auto replica = replicas.front();
+      involved.insert({master, replica});
+      auto taken_over = [&] {
+        auto now = cluster_->masters();
+        return std::find(now.begin(), now.end(), replica) != now.end() &&
+               std::find(now.begin(), now.end(), master) == now.end();
+      };
+      // A manual failover that does not complete in 5 s is aborted by
+      // Redis; an operator asks again.
+      int asked = 0;
+      for (; asked < 4 && !taken_over(); ++asked) {
+        resp_client r(replica);
+        ASSERT_EQ(r.cmd({"CLUSTER", "FAILOVER"}).str, "OK");
+        eventually(taken_over, 8s);
+      }
+      ASSERT_TRUE(taken_over()) << "asked " << asked << " times";
       ASSERT_TRUE(cluster_->wait_ok());
-      std::printf("  [%s] %s: master %u failed over to its replica %u\n", scenario(), m->name,
-                  master, replicas.front());
+      std::printf("  [%s] %s: master %u failed over to its replica %u (asked %d times)\n",
+                  scenario(), m->name, master, replica, asked);
     });
   }
 }
@@ -334,7 +346,8 @@ TEST_F(ClusterWithReplicas, AMasterKilledFailsOverToItsReplica) {
     bool behind = m == &write_behind;
     auto result = run(
       *m,
-      [&](node&) {
+      [&](node& n) {
+        auto owners = slot_owners();
         auto master = cluster_->masters().front();
         auto replicas = cluster_->replicas_of(master);
         ASSERT_FALSE(replicas.empty());
@@ -349,6 +362,22 @@ TEST_F(ClusterWithReplicas, AMasterKilledFailsOverToItsReplica) {
         auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::steady_clock::now() - killed);
         ASSERT_TRUE(cluster_->wait_ok());
+        // The dead master answers no MOVED: wtcached must find the slots'
+        // new master itself. A key of the dead master's is written and its
+        // entry is at the replica, the old master still down.
+        auto moved = key_on(owners, master, m->prefix + "after");
+        auto entry = key_layout{}.entry(moved);
+        resp_client c(n.port());
+        int tries = 0;
+        auto at_replica = [&] {
+          auto value = "after" + std::to_string(++tries);
+          if (c.cmd({"SET", moved, m->encode(value)}).str != "OK")
+            return false;
+          resp_client r(replicas.front());
+          auto d = r.cmd({"HGET", entry, "d"}).str;
+          return d == value || d == "\"" + value + "\"";
+        };
+        EXPECT_TRUE(eventually(at_replica, 15s)) << "tried " << tries << " times; " << n.log();
         cluster_->restart(cluster_->index_of(master));
         ASSERT_TRUE(cluster_->wait_ok());
         std::printf("  [%s] %s: master %u killed, its replica %u took over in %lld ms\n",
