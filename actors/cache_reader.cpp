@@ -2,6 +2,7 @@
 #include "actors/cache_reader.hpp"
 
 #include <sys/socket.h>
+#include <algorithm>
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 #include "actors/broker_mailbox.hpp"
 #include "backends/redis_cache.hpp"
+#include "core/key_layout.hpp"
 #include "core/resp.hpp"
 #include "actors/socket_send.hpp"
 #include "messages/atoms.hpp"
@@ -37,13 +39,17 @@ namespace {
 
 int64_t now_ns() { return clock_type::now().time_since_epoch().count(); }
 
+using link = cache_reader_state::link;
+
 void send_out(self_ptr self) {
   auto& st = self->state;
   st.flush_posted = false;
-  if (st.out.empty() || !st.link)
-    return;
-  send_now_or_buffer(self, *st.link, st.unsent, st.out);
-  st.out.clear();
+  for (auto& l : st.links) {
+    if (l.out.empty())
+      continue;
+    send_now_or_buffer(self, l.hdl, l.unsent, l.out);
+    l.out.clear();
+  }
 }
 
 void arm_watchdog(self_ptr self, clock_type::duration after) {
@@ -57,35 +63,40 @@ void arm_watchdog(self_ptr self, clock_type::duration after) {
 
 void connect_later(self_ptr self);
 
-// Drops the connection: every request on it fails, and a new one is
-// opened after the backoff.
-void drop(self_ptr self, const std::string& why) {
+// Drops the connections: every request on them fails, and new ones are
+// opened after the backoff. `lost`: a connection was lost (logged as a
+// warning), not only a slot map gone out of date.
+void drop(self_ptr self, const std::string& why, bool lost = true) {
   auto& st = self->state;
-  if (st.link) {
-    if (st.verified)
+  if (!st.links.empty()) {
+    if (st.verified && lost)
       st.cfg.log->warn("cache reader: connection to Redis lost ({}); cache hits go through the "
-                   "Redis workers until it is back",
-                   why);
+                       "Redis workers until it is back",
+                       why);
+    else if (st.verified)
+      st.cfg.log->debug("cache reader: connecting again ({})", why);
     // CAF's close() is graceful and would wait for a Redis that does not
     // read; shutting the socket down first makes it final.
-    ::shutdown(static_cast<int>(st.link->id()), SHUT_RDWR);
-    self->close(*st.link);
-    st.link.reset();
+    for (auto& l : st.links) {
+      ::shutdown(static_cast<int>(l.hdl.id()), SHUT_RDWR);
+      self->close(l.hdl);
+    }
+    st.links.clear();
   }
   if (st.verified) {
     st.cfg.directory->set_reader({});
     st.cfg.metrics->cache_reader_up.store(false);
   }
   st.verified = false;
-  st.out.clear();
-  st.unsent = 0;
-  st.replies = std::make_unique<reply_reader>();
-  auto waiting = std::move(st.waiting);
-  st.waiting.clear();
+  st.slot_link.clear();
+  auto requests = std::move(st.requests);
+  st.requests.clear();
   st.keys_waiting = 0;
-  for (auto& w : waiting)
-    if (w.keys > 0)
-      w.promise.deliver(make_error(ec::redis_unavailable, why));
+  for (auto& [id, r] : requests)
+    if (id != 0)  // 0: the PINGs' deadline, no one's request
+      r.promise.deliver(make_error(ec::redis_unavailable, why));
+  if (!lost)
+    st.attempt = 0;  // a map to read again: at once
   connect_later(self);
 }
 
@@ -102,25 +113,37 @@ void connect(self_ptr self) {
     return;
   }
   auto deadline = (clock_type::now() + st.cfg.timeout).time_since_epoch().count();
-  // The worker closes a socket it opens after the deadline; this waits
+  // The worker closes sockets it opens after the deadline; this waits
   // longer than connecting, AUTH and SELECT can take after it.
   self->request(worker, st.cfg.timeout * 4 + std::chrono::seconds(1), atom::open::value,
                 deadline)
     .then(
-      [=](int32_t fd) {
+      [=](redis_sockets& opened) {
         auto& st = self->state;
-        auto hdl = self->add_scribe(fd);
-        st.link = hdl;
-        self->configure_read(hdl, caf::io::receive_policy::at_most(read_size));
-        self->ack_writes(hdl, true);
-        // Named, so that CLIENT LIST tells it from the workers; it serves
-        // no one before Redis has answered on it.
-        st.out += "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n";
-        resp::bulk(st.out, reader_client_name);
-        st.out += "*1\r\n$4\r\nPING\r\n";
+        if (!st.links.empty() || opened.fds.empty()) {  // cannot happen: one connect at a time
+          for (int fd : opened.fds)
+            ::close(fd);
+          connect_later(self);
+          return;
+        }
+        st.slot_link = std::move(opened.slot_socket);
         auto deadline = now_ns() + std::chrono::nanoseconds(st.cfg.timeout).count();
-        st.waiting.push_back({0, {}, {}, deadline});
-        st.waiting.push_back({0, {}, {}, deadline});
+        for (int fd : opened.fds) {
+          auto& l = st.links.emplace_back();
+          l.hdl = self->add_scribe(fd);
+          self->configure_read(l.hdl, caf::io::receive_policy::at_most(read_size));
+          self->ack_writes(l.hdl, true);
+          // Named, so that CLIENT LIST tells it from the workers; it serves
+          // no one before Redis has answered on each connection.
+          l.out += "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n";
+          resp::bulk(l.out, reader_client_name);
+          l.out += "*1\r\n$4\r\nPING\r\n";
+          l.waiting.push_back({0, 0});
+          l.waiting.push_back({0, 1});
+          l.last_data = clock_type::now();
+        }
+        // The PINGs' deadline, as a request of no keys.
+        st.requests[0] = {{}, 0, {}, deadline, clock_type::now()};
         send_out(self);
         arm_watchdog(self, st.cfg.timeout);
       },
@@ -130,46 +153,70 @@ void connect(self_ptr self) {
       });
 }
 
-void on_data(self_ptr self, const std::vector<char>& buf) {
+// A reply to the setup of link `l` (CLIENT SETNAME, whose answer does not
+// matter, then PING); false when it dropped the connections.
+bool on_setup_reply(self_ptr self, link& l, bool ping, const redis_reply& r) {
   auto& st = self->state;
-  st.last_data = clock_type::now();
-  st.replies->feed(buf.data(), buf.size());
+  if (!ping)
+    return true;
+  if (r->type != REDIS_REPLY_STATUS || reply_text(r.get()) != "PONG") {
+    drop(self, "PING answered with " + reply_text(r.get()));
+    return false;
+  }
+  l.pinged = true;
+  if (std::all_of(st.links.begin(), st.links.end(), [](const link& x) { return x.pinged; })) {
+    st.requests.erase(0);
+    st.verified = true;
+    st.attempt = 0;
+    st.cfg.metrics->cache_reader_up.store(true);
+    st.cfg.metrics->cache_reader_connects.fetch_add(1, std::memory_order_relaxed);
+    st.cfg.directory->set_reader(caf::actor_cast<cache_read_actor>(self));
+  }
+  return true;
+}
+
+void on_data(self_ptr self, std::size_t at, const std::vector<char>& buf) {
+  auto& st = self->state;
+  auto* l = &st.links[at];
+  l->last_data = clock_type::now();
+  l->replies->feed(buf.data(), buf.size());
   redis_reply r;
   for (;;) {
-    auto status = st.replies->next(r);
+    auto status = l->replies->next(r);
     if (status == reply_reader::status::incomplete)
       return;
     if (status == reply_reader::status::error) {
-      drop(self, "unreadable reply from Redis: " + st.replies->error_message());
+      drop(self, "unreadable reply from Redis: " + l->replies->error_message());
       return;
     }
-    if (st.waiting.empty()) {
+    if (l->waiting.empty()) {
       drop(self, "a reply from Redis that nothing asked for");
       return;
     }
-    auto& w = st.waiting.front();
-    if (w.keys == 0) {  // CLIENT SETNAME (its answer does not matter), then PING
-      bool ping = st.waiting.size() == 1 || st.waiting[1].keys != 0;
-      st.waiting.pop_front();
-      if (ping && (r->type != REDIS_REPLY_STATUS || reply_text(r.get()) != "PONG")) {
-        drop(self, "PING answered with " + reply_text(r.get()));
+    auto e = l->waiting.front();
+    l->waiting.pop_front();
+    if (e.request == 0) {
+      if (!on_setup_reply(self, *l, e.key == 1, r))
         return;
-      }
-      if (ping) {
-        st.verified = true;
-        st.attempt = 0;
-        st.cfg.metrics->cache_reader_up.store(true);
-        st.cfg.metrics->cache_reader_connects.fetch_add(1, std::memory_order_relaxed);
-        st.cfg.directory->set_reader(caf::actor_cast<cache_read_actor>(self));
-      }
       continue;
     }
-    w.entries.push_back(entry_of_reply(r.get()));
-    if (w.entries.size() == w.keys) {
-      st.keys_waiting -= w.keys;
-      st.cfg.metrics->cache_read_latency.observe(clock_type::now() - w.asked);
-      w.promise.deliver(std::move(w.entries));
-      st.waiting.pop_front();
+    auto it = st.requests.find(e.request);
+    if (it == st.requests.end())
+      continue;  // its request failed already
+    auto& q = it->second;
+    if (!st.slot_link.empty() && r->type == REDIS_REPLY_ERROR) {
+      // MOVED, ASK, CLUSTERDOWN...: the workers follow it; the map here
+      // is read again.
+      auto why = reply_text(r.get());
+      drop(self, "a Redis Cluster answered " + why.substr(0, why.find(' ', 6)), false);
+      return;
+    }
+    q.entries[e.key] = entry_of_reply(r.get());
+    if (--q.left == 0) {
+      st.keys_waiting -= q.entries.size();
+      st.cfg.metrics->cache_read_latency.observe(clock_type::now() - q.asked);
+      q.promise.deliver(std::move(q.entries));
+      st.requests.erase(it);
     }
   }
 }
@@ -177,20 +224,34 @@ void on_data(self_ptr self, const std::vector<char>& buf) {
 void on_watchdog(self_ptr self) {
   auto& st = self->state;
   st.watchdog_armed = false;
-  if (st.waiting.empty())
+  if (st.requests.empty())
     return;
-  auto& front = st.waiting.front();
-  auto left = front.deadline - now_ns();
-  // Past its deadline with nothing read since it was asked: Redis is not
-  // answering. (Replies still coming in mean a busy thread, not a dead
-  // connection: that request's client has its own deadline.)
-  if (left < 0 && st.last_data < front.asked) {
-    drop(self, "no answer within redis.timeout_ms");
-    return;
-  }
-  if (left < 0)
+  auto& [id, oldest] = *st.requests.begin();
+  auto left = oldest.deadline - now_ns();
+  // Past its deadline with nothing read on a link it waits on since it was
+  // asked: Redis is not answering. (Replies still coming in mean a busy
+  // thread, not a dead connection: that request's client has its own
+  // deadline.)
+  if (left < 0) {
+    for (auto& l : st.links) {
+      bool waits = std::any_of(l.waiting.begin(), l.waiting.end(),
+                               [id = id](const link::expect& e) { return e.request == id; });
+      if (waits && l.last_data < oldest.asked) {
+        drop(self, "no answer within redis.timeout_ms");
+        return;
+      }
+    }
     left = std::chrono::nanoseconds(st.cfg.timeout).count();
+  }
   arm_watchdog(self, std::chrono::nanoseconds(left));
+}
+
+// The link of a connection handle; links.size() for none.
+std::size_t link_of(const cache_reader_state& st, caf::io::connection_handle hdl) {
+  for (std::size_t i = 0; i < st.links.size(); ++i)
+    if (st.links[i].hdl == hdl)
+      return i;
+  return st.links.size();
 }
 
 }  // namespace
@@ -221,36 +282,53 @@ caf::behavior cache_reader(self_ptr self, cache_reader_settings cfg) {
         return std::vector<cache_entry>{};
       if (st.keys_waiting + keys.size() > max_keys_waiting)
         return make_error(ec::redis_unavailable, "the cache reader has too many reads waiting");
+      // Each key at its slot's master (one Redis: link 0).
+      std::vector<uint16_t> at(keys.size(), 0);
+      if (!st.slot_link.empty())
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          at[i] = st.slot_link[key_slot(keys[i])];
+          if (at[i] >= st.links.size())
+            return make_error(ec::redis_unavailable, "no master serves the key's slot");
+        }
+      auto id = st.next_request++;
+      auto& q = st.requests[id];
+      q.entries.resize(keys.size());
+      q.left = keys.size();
+      q.promise = self->make_response_promise();
+      q.deadline = deadline;
+      q.asked = clock_type::now();
       st.keys_waiting += keys.size();
-      for (auto& k : keys)
-        append_entry_read(st.out, k);
-      st.waiting.push_back({keys.size(), {}, self->make_response_promise(), deadline,
-                            clock_type::now()});
-      st.waiting.back().entries.reserve(keys.size());
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        auto& l = st.links[at[i]];
+        append_entry_read(l.out, keys[i]);
+        l.waiting.push_back({id, static_cast<uint32_t>(i)});
+      }
       // Whatever else is in the mailbox by now goes out in the same write.
       if (!st.flush_posted) {
         st.flush_posted = true;
         self->send(self, atom::flush::value);
       }
       arm_watchdog(self, std::chrono::nanoseconds(deadline - now_ns()));
-      return st.waiting.back().promise;
+      return q.promise;
     },
     [=](atom::flush) { send_out(self); },
     [=](atom::deadline) { on_watchdog(self); },
     [=](atom::open) {
-      if (!self->state.link)
+      if (self->state.links.empty())
         connect(self);
     },
     [=](const caf::io::new_data_msg& msg) {
-      if (self->state.link && msg.handle == *self->state.link)
-        on_data(self, msg.buf);
+      auto at = link_of(self->state, msg.handle);
+      if (at < self->state.links.size())
+        on_data(self, at, msg.buf);
     },
     [=](const caf::io::data_transferred_msg& msg) {
-      if (self->state.link && msg.handle == *self->state.link)
-        self->state.unsent = msg.remaining;
+      auto at = link_of(self->state, msg.handle);
+      if (at < self->state.links.size())
+        self->state.links[at].unsent = msg.remaining;
     },
     [=](const caf::io::connection_closed_msg& msg) {
-      if (self->state.link && msg.handle == *self->state.link)
+      if (link_of(self->state, msg.handle) < self->state.links.size())
         drop(self, "Redis closed the connection");
     },
   };

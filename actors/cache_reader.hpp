@@ -1,22 +1,30 @@
-// The cache reader: the node's cache hits, read over one Redis connection
+// The cache reader: the node's cache hits, read over Redis connections
 // that CAF's multiplexer thread drives itself, the thread that runs the
 // client connections. A hit then costs no hand-off to a worker thread and
 // back (a wake-up each way); every HMGET the connections ask for while a
-// round is being gathered goes out in one write, and the replies are
-// matched back in order.
+// round is being gathered goes out in one write per connection, and the
+// replies are matched back in order.
+//
+// One Redis: one connection. A Redis Cluster: one per master of the slot
+// map, each key's read at its slot's master; a key whose slot has moved
+// (MOVED, ASK, or any error reply) fails its request, whose connection then
+// asks the shards (the workers follow the redirection), and the reader
+// connects again for the new map.
 //
 // It connects through a Redis worker: connecting, AUTH and SELECT block, so
-// a worker does them and hands over the socket (atom::open). Only once a
-// PING has come back does it put itself in the worker directory, where the
-// connections find it; until then, and after it loses its connection, they
-// read through the Redis workers as before. A request that Redis does not
-// answer by its deadline drops the connection: every request on it fails
-// (the connections then ask the shards) and it connects again with backoff.
+// a worker does them and hands over the sockets (atom::open). Only once a
+// PING has come back on each does it put itself in the worker directory,
+// where the connections find it; until then, and after it loses a
+// connection, they read through the Redis workers as before. A request that
+// Redis does not answer by its deadline drops the connections: every
+// request on them fails (the connections then ask the shards) and it
+// connects again with backoff.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -59,27 +67,40 @@ struct cache_reader_state {
 
   cache_reader_settings cfg;
 
-  std::optional<caf::io::connection_handle> link;
-  bool verified = false;    // its PING came back: it is in the directory
-  unsigned attempt = 0;     // failed connections in a row, for the backoff
-
-  // Requests in the order their commands went out; `entries` fills as the
-  // replies come in.
-  struct waiting {
-    std::size_t keys = 0;  // 0: the PING
+  // A read: its entries fill as the replies come in, on any link.
+  struct request {
     std::vector<cache_entry> entries;
+    std::size_t left = 0;  // replies still to come
     caf::response_promise promise;
     int64_t deadline = 0;  // steady-clock ns
     std::chrono::steady_clock::time_point asked{};
   };
-  std::deque<waiting> waiting;
-  std::size_t keys_waiting = 0;                 // over `waiting`
-  std::chrono::steady_clock::time_point last_data{};  // bytes last came from Redis
-  std::string out;             // commands of this round, not sent yet
-  std::size_t unsent = 0;      // bytes in CAF's buffer for the socket
+  // One connection: what each of its replies answers, in the order the
+  // commands went out (request 0: CLIENT SETNAME, then PING).
+  struct link {
+    caf::io::connection_handle hdl;
+    std::unique_ptr<reply_reader> replies = std::make_unique<reply_reader>();
+    std::string out;          // commands of this round, not sent yet
+    std::size_t unsent = 0;   // bytes in CAF's buffer for the socket
+    struct expect {
+      uint64_t request = 0;
+      uint32_t key = 0;       // the entry it fills
+    };
+    std::deque<expect> waiting;
+    std::chrono::steady_clock::time_point last_data{};  // bytes last came from Redis
+    bool pinged = false;      // its PING came back
+  };
+
+  std::vector<link> links;           // empty: not connected
+  std::vector<uint16_t> slot_link;   // a cluster: each slot's link; empty: one Redis
+  bool verified = false;  // every PING came back: it is in the directory
+  unsigned attempt = 0;   // failed connections in a row, for the backoff
+
+  std::map<uint64_t, request> requests;  // by id: the oldest first
+  uint64_t next_request = 1;
+  std::size_t keys_waiting = 0;          // over `requests`
   bool flush_posted = false;
   bool watchdog_armed = false;
-  std::unique_ptr<reply_reader> replies = std::make_unique<reply_reader>();
   std::minstd_rand rng{std::random_device{}()};
 };
 

@@ -108,15 +108,21 @@ redis_worker(redis_worker_actor::stateful_pointer<redis_worker_state> self,
         return make_error(ec::timeout, "redis request expired in the queue");
       return info_figures(self->state.redis);
     },
-    [=](atom::open, int64_t deadline) -> caf::result<int32_t> {
+    [=](atom::open, int64_t deadline) -> caf::result<redis_sockets> {
       if (expired(deadline))
         return make_error(ec::timeout, "redis request expired in the queue");
-      auto fd = self->state.redis.open_socket();
-      if (fd && expired(deadline)) {
-        ::close(*fd);
+      auto opened = self->state.redis.open_sockets();
+      if (!opened)
+        return opened.error();
+      if (expired(deadline)) {
+        for (int fd : opened->fds)
+          ::close(fd);
         return make_error(ec::timeout, "redis connection opened too late");
       }
-      return fd;
+      redis_sockets out;
+      out.fds.assign(opened->fds.begin(), opened->fds.end());
+      out.slot_socket = std::move(opened->slot_socket);
+      return out;
     },
     [=](atom::put, const std::vector<cache_write>& writes,
         int64_t deadline) -> caf::result<std::vector<cache_write_result>> {

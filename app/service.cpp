@@ -387,9 +387,9 @@ std::unique_ptr<service> start_with_hooks(caf::actor_system& sys, const config& 
     }
   s.stop_wait = sup.stop_wait;
   s.supervisor = sys.spawn(supervisor, std::move(sup));
-  // The cache reader reads hits over a socket of one Redis; on a Redis
-  // Cluster the Redis workers read them, each key at its slot's master.
-  if (!cfg.redis_cluster) {
+  // The cache reader reads hits over sockets of its own: one Redis's, or
+  // one per master of a Redis Cluster.
+  {
     auto reader = cache_reader_settings_from(cfg);
     reader.directory = directory;
     reader.metrics = s.metrics;

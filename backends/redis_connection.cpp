@@ -728,17 +728,50 @@ caf::expected<redis_reply> redis_connection::eval(redis_script s,
   return make_error(ec::redis_error, "the script cache keeps being flushed");
 }
 
-caf::expected<int> redis_connection::open_socket() const {
-  if (cluster())
-    return make_error(ec::redis_unavailable, "a socket of its own is for a single Redis");
-  caf::error err;
-  auto* c = open(endpoint_, timeout_, err);
-  if (!c)
+caf::expected<redis_connection::sockets> redis_connection::open_sockets() {
+  sockets out;
+  auto close_all = [&] {
+    for (int fd : out.fds)
+      ::close(fd);
+  };
+  auto open_one = [&](const redis_endpoint& ep) -> caf::error {
+    caf::error err;
+    auto* c = open(ep, timeout_, err);
+    if (!c)
+      return err;
+    // The multiplexer that takes it over never blocks on it.
+    int fd = redisFreeKeepFd(c);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    out.fds.push_back(fd);
+    return caf::none;
+  };
+  if (!cluster()) {
+    if (auto err = open_one(endpoint_))
+      return err;
+    return out;
+  }
+  if (auto err = connect())
     return err;
-  // The multiplexer that takes it over never blocks on it.
-  int fd = redisFreeKeepFd(c);
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return fd;
+  // The map as the cluster says now: the reader asks after a MOVED, which
+  // this connection may not have met yet.
+  if (in_flight_.empty() && ready_.empty())
+    load_map();
+  std::vector<uint16_t> socket_of(nodes_.size(), sockets::no_socket);
+  for (auto n : master_nodes()) {
+    auto ep = endpoint_;
+    ep.host = nodes_[n].host;
+    ep.port = nodes_[n].port;
+    if (auto err = open_one(ep)) {
+      close_all();
+      return err;
+    }
+    socket_of[n] = static_cast<uint16_t>(out.fds.size() - 1);
+  }
+  out.slot_socket.assign(slot_node_.size(), sockets::no_socket);
+  for (std::size_t slot = 0; slot < slot_node_.size(); ++slot)
+    if (slot_node_[slot] != no_node)
+      out.slot_socket[slot] = socket_of[slot_node_[slot]];
+  return out;
 }
 
 }  // namespace wtcache

@@ -138,10 +138,17 @@ public:
   const std::string& sha(redis_script s) const { return shas_[static_cast<std::size_t>(s)]; }
   caf::error reload(redis_script s);
 
-  // A second connection of its own (AUTH, SELECT), handed over as a
-  // non-blocking socket (for the cache reader, whose multiplexer must never
-  // block on connecting).
-  caf::expected<int> open_socket() const;
+  // Connections of their own (AUTH, SELECT), handed over as non-blocking
+  // sockets (for the cache reader, whose multiplexer must never block on
+  // connecting): one Redis's, or one per master of a cluster's slot map
+  // with that map (the index of each slot's socket; no_socket for a slot no
+  // master serves). The sockets are the caller's to close.
+  struct sockets {
+    static constexpr uint16_t no_socket = 0xFFFF;
+    std::vector<int> fds;
+    std::vector<uint16_t> slot_socket;  // cluster only
+  };
+  caf::expected<sockets> open_sockets();
 
 private:
   struct node {

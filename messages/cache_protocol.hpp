@@ -181,6 +181,20 @@ typename F::result_type inspect(F& f, queued_result& x) {
   return f(caf::meta::type_name("queued_result"), x.status, x.version, x.count, x.error);
 }
 
+// Sockets for the cache reader: one Redis's, or one per master of a Redis
+// Cluster with the slot map (`slot_socket[slot]`: the index in `fds` of the
+// slot's master, no_socket for a slot no master serves; empty on one Redis).
+struct redis_sockets {
+  static constexpr uint16_t no_socket = 0xFFFF;
+  std::vector<int32_t> fds;
+  std::vector<uint16_t> slot_socket;
+};
+
+template <class F>
+typename F::result_type inspect(F& f, redis_sockets& x) {
+  return f(caf::meta::type_name("redis_sockets"), x.fds, x.slot_socket);
+}
+
 // The figures of a probe's answer, by index; -1 where not known (the
 // cluster's on a single Redis). Memory and evictions are summed over a
 // cluster's masters.
@@ -207,12 +221,13 @@ using redis_worker_actor = caf::typed_actor<
   // Write-behind commands: cache and queue in one atomic script call each.
   caf::replies_to<atom::enqueue, key_layout, std::vector<queued_write>, int64_t>::with<
     std::vector<queued_result>>,
-  // Opens a Redis connection (authenticated, its database selected) and
-  // hands over its socket: the cache reader reads the cache over it without
-  // blocking (actors/cache_reader.hpp). Connecting blocks, so it is done
-  // here. The socket is the caller's to close; one ready only after the
-  // deadline is closed here instead, since the caller no longer waits.
-  caf::replies_to<atom::open, int64_t>::with<int32_t>,
+  // Opens Redis connections (authenticated, the database selected) and
+  // hands over their sockets: the cache reader reads the cache over them
+  // without blocking (actors/cache_reader.hpp). Connecting blocks, so it is
+  // done here. The sockets are the caller's to close; those ready only
+  // after the deadline are closed here instead, since the caller no longer
+  // waits.
+  caf::replies_to<atom::open, int64_t>::with<redis_sockets>,
   // Readiness and Redis's own figures (INFO memory and stats, and a Redis
   // Cluster's CLUSTER INFO), answered by redis_figure index.
   caf::replies_to<atom::probe, int64_t>::with<std::vector<int64_t>>,

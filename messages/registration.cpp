@@ -23,6 +23,7 @@ void register_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<queued_write>("queued_write");
   cfg.add_message_type<std::vector<queued_write>>("queued_write_vec");
   cfg.add_message_type<queued_result>("queued_result");
+  cfg.add_message_type<redis_sockets>("redis_sockets");
   cfg.add_message_type<std::vector<queued_result>>("queued_result_vec");
   cfg.add_message_type<store_op>("store_op");
   cfg.add_message_type<std::vector<store_op>>("store_op_vec");

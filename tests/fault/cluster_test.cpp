@@ -160,6 +160,9 @@ protected:
                 "their rows\n",
                 scenario(), m.name, holding.size(), diverged);
     EXPECT_GE(holding.size(), 2u);
+    std::printf("  [%s] %s: the cache reader connected %lld times, %lld redirections followed\n",
+                scenario(), m.name, n.info("cache_reader_connections"),
+                n.info("redis_cluster_redirections"));
     EXPECT_EQ(n.stop(), 0) << n.log();
     return result;
   }
@@ -209,6 +212,13 @@ TEST_F(Cluster, ANodeServesBothModesWithItsKeysOnEveryMaster) {
   for (auto& [port, count] : keys_on) {
     std::printf("  [%s] master %u holds %lld keys\n", scenario(), port, count);
     EXPECT_GT(count, 20) << "master " << port;
+  }
+  // The cache reader reads the hits, over a connection to each master.
+  EXPECT_TRUE(eventually([&] { return info_field(c.cmd({"INFO"}).str, "cache_reader") == "up"; }, 10s));
+  for (auto p : cluster_->masters()) {
+    resp_client m(p);
+    EXPECT_NE(m.cmd({"CLIENT", "LIST"}).str.find("name=wtcache-reader"), std::string::npos)
+      << "master " << p;
   }
   // The cluster's state, as INFO, /metrics and wtcached check report it.
   EXPECT_TRUE(eventually([&] { return n.info("redis_cluster_masters_reachable") == 3; }, 10s))
