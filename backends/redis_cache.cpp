@@ -359,13 +359,17 @@ bool refused_before_running(const std::string& text) {
   return false;
 }
 
-// One call of the enqueue script.
-caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
-                                                       const key_layout& layout,
-                                                       const std::vector<queued_write>& writes) {
+// The keys and arguments of one call of the enqueue script.
+struct enqueue_arguments {
+  std::vector<std::string> keys, args;
+};
+
+enqueue_arguments arguments_of(const key_layout& layout, const std::vector<queued_write>& writes) {
   constexpr const char* kinds[] = {"s", "d", "i"};
   // The call declares every key it touches; the ops name them by index.
-  std::vector<std::string> keys;
+  enqueue_arguments a;
+  auto& keys = a.keys;
+  auto& args = a.args;
   std::unordered_map<std::string, std::size_t> index_of;
   auto key = [&](std::string k) {
     auto [at, added] = index_of.emplace(k, keys.size() + 1);
@@ -373,7 +377,6 @@ caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
       keys.push_back(std::move(k));
     return std::to_string(at->second);
   };
-  std::vector<std::string> args;
   args.reserve(1 + writes.size() * 19);
   args.push_back(std::to_string(writes.size()));
   for (auto& w : writes) {
@@ -398,26 +401,21 @@ caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
     args.push_back(std::to_string(w.expires_ms));
     args.push_back(key(layout.scratch(g)));
   }
-  bool sent = false;
-  auto r = redis.eval(redis_script::enqueue, keys, args, &sent);
-  if (!r) {
-    // Once the call went out it may have run: nobody can say it did not.
-    if (sent)
-      return make_error(ec::outcome_unknown,
-                        "lost the connection to redis: " + error_detail(r.error()));
-    return r.error();
-  }
-  auto& rep = *r;
+  return a;
+}
+
+// What the script answered for `n` commands' ops.
+caf::expected<std::vector<queued_result>> results_of(const redisReply* rep, std::size_t n) {
   if (rep->type == REDIS_REPLY_ERROR)
-    return make_error(ec::redis_error, reply_text(rep.get()));
-  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * writes.size())
+    return make_error(ec::redis_error, reply_text(rep));
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * n)
     return make_error(ec::redis_error, "unexpected reply from the enqueue script");
   auto str = [&](std::size_t i) {
     auto* e = rep->element[i];
     return e->type == REDIS_REPLY_STRING ? std::string(e->str, e->len) : std::string();
   };
-  std::vector<queued_result> out(writes.size());
-  for (std::size_t i = 0; i < writes.size(); ++i) {
+  std::vector<queued_result> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
     auto status = str(4 * i);
     auto& o = out[i];
     o.status = status == "done"         ? queued_status::done
@@ -431,6 +429,23 @@ caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
     o.error = str(4 * i + 3);
   }
   return out;
+}
+
+// One call of the enqueue script, made at once.
+caf::expected<std::vector<queued_result>> enqueue_call(redis_connection& redis,
+                                                       const key_layout& layout,
+                                                       const std::vector<queued_write>& writes) {
+  auto a = arguments_of(layout, writes);
+  bool sent = false;
+  auto r = redis.eval(redis_script::enqueue, a.keys, a.args, &sent);
+  if (!r) {
+    // Once the call went out it may have run: nobody can say it did not.
+    if (sent)
+      return make_error(ec::outcome_unknown,
+                        "lost the connection to redis: " + error_detail(r.error()));
+    return r.error();
+  }
+  return results_of(r->get(), writes.size());
 }
 
 }  // namespace
@@ -454,19 +469,23 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     if (!added && it->second != slot)
       crossing[writes[i].group] = true;
   }
-  // Each slot's call answers for its own commands: one that fails leaves
-  // the others' results standing. Its commands are unknown when it may have
-  // run (it went out and no answer came, or the script failed part-way) and
-  // unavailable when it did not (the master was not reached, or refused
-  // before running it); a later call to the same master is not tried. Only
-  // when no call ran is the failure the whole call's (the breaker's).
+  // Each slot's call answers for its own commands, and the calls go out
+  // pipelined, each at its slot's master: one that fails leaves the others'
+  // results standing. Its commands are unknown when it may have run (it
+  // went out and no answer came, or the script failed part-way) and
+  // unavailable when it did not (its master was not reached, or refused
+  // before running it). Only when no call ran is the failure the whole
+  // call's (the breaker's).
   std::vector<queued_result> out(writes.size());
-  caf::error first_failure;
-  bool ran = false;
-  std::vector<std::size_t> down;  // masters a call found unreachable
-  for (auto& slot : by_slot(keys, true)) {
-    std::vector<queued_write> part;
+  struct part {
+    std::vector<queued_write> writes;
     std::vector<std::size_t> where;
+  };
+  std::vector<part> parts;
+  std::vector<enqueue_arguments> calls;
+  std::vector<std::vector<std::string>> cmds;
+  for (auto& slot : by_slot(keys, true)) {
+    part p;
     for (auto i : slot) {
       if (crossing.count(writes[i].group)) {
         out[i].status = queued_status::refused;
@@ -474,42 +493,56 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
                        "of one command must share a hash tag on a Redis Cluster)";
         continue;
       }
-      part.push_back(writes[i]);
-      where.push_back(i);
+      p.writes.push_back(writes[i]);
+      p.where.push_back(i);
     }
-    if (part.empty())
+    if (p.writes.empty())
       continue;
-    auto master = redis.master_of(key_slot(keys[where.front()]));
+    calls.push_back(arguments_of(layout, p.writes));
+    cmds.push_back(redis.evalsha(redis_script::enqueue, calls.back().keys, calls.back().args));
+    parts.push_back(std::move(p));
+  }
+  auto outcomes = redis.pipeline_each(cmds);
+  caf::error first_failure;
+  bool ran = false;
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    auto& p = parts[k];
+    auto& o = outcomes[k];
     auto failed = [&](queued_status status, const caf::error& err) {
       if (!first_failure)
         first_failure = err;
-      for (auto i : where) {
+      for (auto i : p.where) {
         out[i].status = status;
         out[i].error = error_detail(err);
       }
     };
-    if (std::find(down.begin(), down.end(), master) != down.end()) {
-      failed(queued_status::unavailable,
-             make_error(ec::redis_unavailable, "the slot's master could not be reached"));
+    caf::expected<std::vector<queued_result>> rs{std::vector<queued_result>{}};
+    if (o.error) {
+      if (o.sent)
+        failed(queued_status::unknown,
+               make_error(ec::outcome_unknown,
+                          "lost the connection to redis: " + error_detail(o.error)));
+      else
+        failed(queued_status::unavailable, o.error);
       continue;
     }
-    auto rs = enqueue_call(redis, layout, part);
+    if (is_error_code(o.reply.get(), "NOSCRIPT"))
+      rs = enqueue_call(redis, layout, p.writes);  // loads the script again
+    else
+      rs = results_of(o.reply.get(), p.writes.size());
     if (rs) {
       ran = true;
-      for (std::size_t j = 0; j < where.size(); ++j)
-        out[where[j]] = std::move((*rs)[j]);
+      for (std::size_t j = 0; j < p.where.size(); ++j)
+        out[p.where[j]] = std::move((*rs)[j]);
       continue;
     }
     auto& err = rs.error();
-    if (err == ec::outcome_unknown) {
+    if (err == ec::outcome_unknown)
       failed(queued_status::unknown, err);
-    } else if (err == ec::redis_error && !refused_before_running(error_detail(err))) {
+    else if (err == ec::redis_error && !refused_before_running(error_detail(err)))
       failed(queued_status::unknown, make_error(ec::outcome_unknown, error_detail(err)));
-    } else {
-      if (err != ec::redis_error)
-        down.push_back(master);
+    else
       failed(queued_status::unavailable, err);
-    }
   }
   if (!ran && first_failure)
     return first_failure;

@@ -284,6 +284,9 @@ caf::error redis_connection::open_node(std::size_t i) {
     return make_error(ec::redis_unavailable, "no node serves the slot");
   if (nodes_[i].ctx)
     return caf::none;
+  auto now = std::chrono::steady_clock::now();
+  if (cluster() && nodes_[i].failure && now - nodes_[i].failed_at < retry_pause)
+    return nodes_[i].failure;
   auto ep = endpoint_;
   ep.host = nodes_[i].host;
   ep.port = nodes_[i].port;
@@ -291,8 +294,11 @@ caf::error redis_connection::open_node(std::size_t i) {
   nodes_[i].ctx = open(ep, timeout_, err);
   if (!nodes_[i].ctx) {
     map_doubted_ = cluster();
+    nodes_[i].failed_at = now;
+    nodes_[i].failure = err;
     return err;
   }
+  nodes_[i].failure = caf::none;
   return load_scripts(i);
 }
 
@@ -300,7 +306,10 @@ std::size_t redis_connection::node_at(const std::string& host, uint16_t port) {
   for (std::size_t i = 0; i < nodes_.size(); ++i)
     if (nodes_[i].host == host && nodes_[i].port == port)
       return i;
-  nodes_.push_back({host, port, nullptr});
+  node n;
+  n.host = host;
+  n.port = port;
+  nodes_.push_back(std::move(n));
   return nodes_.size() - 1;
 }
 
@@ -399,10 +408,6 @@ std::vector<std::string> redis_connection::masters() const {
   return out;
 }
 
-std::size_t redis_connection::master_of(uint16_t slot) const {
-  return slot < slot_node_.size() ? slot_node_[slot] : no_node;
-}
-
 std::size_t redis_connection::slots_mapped() const {
   return static_cast<std::size_t>(
     std::count_if(slot_node_.begin(), slot_node_.end(), [](uint16_t n) { return n != no_node; }));
@@ -426,8 +431,12 @@ redis_connection::on_masters(const std::vector<std::string>& args) {
 
 caf::error redis_connection::connect() {
   if (!cluster()) {
-    if (nodes_.empty())
-      nodes_.push_back({endpoint_.host, endpoint_.port, nullptr});
+    if (nodes_.empty()) {
+      node n;
+      n.host = endpoint_.host;
+      n.port = endpoint_.port;
+      nodes_.push_back(std::move(n));
+    }
     return open_node(0);
   }
   if (!slot_node_.empty()) {
@@ -596,45 +605,60 @@ caf::expected<redis_reply> redis_connection::redirected(redis_reply reply,
   }
 }
 
-caf::error redis_connection::drain() {
+std::vector<redis_connection::outcome> redis_connection::collect() {
   flush_all();
-  std::vector<redis_reply> got(in_flight_.size());
-  caf::error failure;
+  std::vector<outcome> out(in_flight_.size());
+  bool failed = false;
   for (std::size_t k = 0; k < in_flight_.size(); ++k) {
     auto& f = in_flight_[k];
-    if (f.failed || f.node >= nodes_.size() || !nodes_[f.node].ctx) {
-      if (!failure)
-        failure = make_error(ec::redis_unavailable, f.failed ? "could not reach the node"
-                                                             : "connection lost");
+    auto& o = out[k];
+    if (f.failed) {  // its node could not be reached: never sent
+      o.error = make_error(ec::redis_unavailable, "could not reach the node");
+      failed = true;
+      continue;
+    }
+    o.sent = true;  // appended to a connection: it may have gone out
+    if (f.node >= nodes_.size() || !nodes_[f.node].ctx) {
+      o.error = make_error(ec::redis_unavailable, "connection lost");
+      failed = true;
       continue;
     }
     void* raw = nullptr;
     if (redisGetReply(nodes_[f.node].ctx, &raw) != REDIS_OK) {
-      if (!failure)
-        failure = make_error(ec::redis_unavailable, nodes_[f.node].ctx->errstr);
+      o.error = make_error(ec::redis_unavailable, nodes_[f.node].ctx->errstr);
+      failed = true;
       drop_node(f.node);
       continue;
     }
-    got[k].reset(static_cast<redisReply*>(raw));
+    o.reply.reset(static_cast<redisReply*>(raw));
   }
-  if (!failure && cluster())
-    for (std::size_t k = 0; k < got.size() && !failure; ++k)
-      if (got[k]->type == REDIS_REPLY_ERROR) {
-        auto r = redirected(std::move(got[k]), in_flight_[k].args);
-        if (r)
-          got[k] = std::move(*r);
-        else
-          failure = std::move(r.error());
+  // Every reply is in (a redirection may send commands of its own).
+  if (cluster())
+    for (std::size_t k = 0; k < out.size(); ++k)
+      if (out[k].reply && out[k].reply->type == REDIS_REPLY_ERROR) {
+        auto r = redirected(std::move(out[k].reply), in_flight_[k].args);
+        if (r) {
+          out[k].reply = std::move(*r);
+        } else {
+          out[k].error = std::move(r.error());
+          failed = true;
+        }
       }
   in_flight_.clear();
-  if (failure) {
-    ready_.clear();
-    if (!cluster())
-      disconnect();
-    return failure;
-  }
-  for (auto& r : got)
-    ready_.push_back(std::move(r));
+  if (failed && !cluster())
+    disconnect();
+  return out;
+}
+
+caf::error redis_connection::drain() {
+  auto got = collect();
+  for (auto& o : got)
+    if (o.error) {
+      ready_.clear();
+      return o.error;
+    }
+  for (auto& o : got)
+    ready_.push_back(std::move(o.reply));
   return caf::none;
 }
 
@@ -696,6 +720,21 @@ redis_connection::pipeline(const std::vector<std::vector<std::string>>& cmds) {
     if (auto err = next_reply(r))
       return err;
   return out;
+}
+
+std::vector<redis_connection::outcome>
+redis_connection::pipeline_each(const std::vector<std::vector<std::string>>& cmds) {
+  if (auto err = connect(); err || !in_flight_.empty() || !ready_.empty()) {
+    if (!err)  // cannot happen: callers read what they sent
+      err = make_error(ec::redis_error, "a pipeline while replies are on their way");
+    std::vector<outcome> out(cmds.size());
+    for (auto& o : out)
+      o.error = err;
+    return out;
+  }
+  for (auto& c : cmds)
+    append(c);
+  return collect();
 }
 
 std::vector<std::string> redis_connection::evalsha(redis_script s,

@@ -99,9 +99,6 @@ public:
   // it maps to one.
   std::vector<std::string> masters() const;
   std::size_t slots_mapped() const;
-  // Cluster: which node the map gives `slot` to (an index of this
-  // connection's own; the same for two slots of one master).
-  std::size_t master_of(uint16_t slot) const;
   // A command on every master of the slot map (a single Redis: on it),
   // connecting first: a reply or a failure each, in masters() order.
   std::vector<caf::expected<redis_reply>> on_masters(const std::vector<std::string>& args);
@@ -127,6 +124,15 @@ public:
   // Commands pipelined, connecting first: every reply, in order (an error
   // reply is a reply), or the connection's failure.
   caf::expected<std::vector<redis_reply>> pipeline(const std::vector<std::vector<std::string>>& cmds);
+  // The same, each command on its own: its reply, or why there is none and
+  // whether it went out (so may have run). On a Redis Cluster, a master
+  // that fails takes only its own commands with it.
+  struct outcome {
+    redis_reply reply;
+    caf::error error;
+    bool sent = false;
+  };
+  std::vector<outcome> pipeline_each(const std::vector<std::vector<std::string>>& cmds);
   // The EVALSHA call of a script (for append), and the call made at once,
   // loading the script again if Redis lost it.
   std::vector<std::string> evalsha(redis_script s, const std::vector<std::string>& keys,
@@ -155,7 +161,13 @@ private:
     std::string host;
     uint16_t port = 0;
     redisContext* ctx = nullptr;
+    // Cluster: a connect that failed, and why; the node is not tried again
+    // for retry_pause, so that a round's commands to a dead master fail at
+    // once rather than each wait for a connect.
+    std::chrono::steady_clock::time_point failed_at{};
+    caf::error failure;
   };
+  static constexpr std::chrono::milliseconds retry_pause{100};
   // A command appended and not answered yet: the node it went to, and for a
   // cluster its arguments (to send it again after a redirection).
   struct in_flight {
@@ -172,7 +184,9 @@ private:
   void append_to(std::size_t node, std::size_t argc, const char* const* argv,
                  const std::size_t* lens);
   caf::error flush_all();
-  // Reads the answer of every command in flight, following redirections.
+  // Reads the answer of every command in flight, following redirections:
+  // each its own (collect), or all into ready_ unless one failed (drain).
+  std::vector<outcome> collect();
   caf::error drain();
   caf::expected<redis_reply> redirected(redis_reply reply, const std::vector<std::string>& args);
   caf::expected<redis_reply> run_on(std::size_t node, const std::vector<std::string>& args);
