@@ -30,6 +30,8 @@ constexpr std::size_t read_size = 16 * 1024;
 // Keys asked for and not answered yet: beyond this, reads go to the shards
 // (Redis is slow, and the requests would only pile up here).
 constexpr std::size_t max_keys_waiting = 10000;
+// At most this often, the connections are opened again for a new slot map.
+constexpr auto map_recheck = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -127,6 +129,7 @@ void connect(self_ptr self) {
           return;
         }
         st.slot_link = std::move(opened.slot_socket);
+        st.connected_at = clock_type::now();
         auto deadline = now_ns() + std::chrono::nanoseconds(st.cfg.timeout).count();
         for (int fd : opened.fds) {
           auto& l = st.links.emplace_back();
@@ -140,7 +143,6 @@ void connect(self_ptr self) {
           l.out += "*1\r\n$4\r\nPING\r\n";
           l.waiting.push_back({0, 0});
           l.waiting.push_back({0, 1});
-          l.last_data = clock_type::now();
         }
         // The PINGs' deadline, as a request of no keys.
         st.requests[0] = {{}, 0, {}, deadline, clock_type::now()};
@@ -205,11 +207,19 @@ void on_data(self_ptr self, std::size_t at, const std::vector<char>& buf) {
       continue;  // its request failed already
     auto& q = it->second;
     if (!st.slot_link.empty() && r->type == REDIS_REPLY_ERROR) {
-      // MOVED, ASK, CLUSTERDOWN...: the workers follow it; the map here
-      // is read again.
+      // MOVED, ASK, CLUSTERDOWN...: this read goes to the workers, which
+      // follow it (its other replies are skipped). A MOVED also means the
+      // map here is out of date: it is read again, at most once a second.
       auto why = reply_text(r.get());
-      drop(self, "a Redis Cluster answered " + why.substr(0, why.find(' ', 6)), false);
-      return;
+      st.keys_waiting -= q.entries.size();
+      q.promise.deliver(make_error(ec::redis_unavailable, "the cache reader's Redis Cluster "
+                                                          "answered " + why));
+      st.requests.erase(it);
+      if (why.rfind("MOVED ", 0) == 0 && clock_type::now() - st.connected_at >= map_recheck) {
+        drop(self, "a slot moved: " + why, false);
+        return;
+      }
+      continue;
     }
     q.entries[e.key] = entry_of_reply(r.get());
     if (--q.left == 0) {

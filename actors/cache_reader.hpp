@@ -94,6 +94,7 @@ struct cache_reader_state {
   std::vector<link> links;           // empty: not connected
   std::vector<uint16_t> slot_link;   // a cluster: each slot's link; empty: one Redis
   bool verified = false;  // every PING came back: it is in the directory
+  std::chrono::steady_clock::time_point connected_at{};  // the sockets came
   unsigned attempt = 0;   // failed connections in a row, for the backoff
 
   std::map<uint64_t, request> requests;  // by id: the oldest first

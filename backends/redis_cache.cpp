@@ -474,8 +474,10 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
   // results standing. Its commands are unknown when it may have run (it
   // went out and no answer came, or the script failed part-way) and
   // unavailable when it did not (its master was not reached, or refused
-  // before running it). Only when no call ran is the failure the whole
+  // before running it). Only when no call ran, or may have, is the failure the whole
   // call's (the breaker's).
+  if (auto err = redis.connect())  // the scripts' SHA1s, for the EVALSHAs
+    return err;
   std::vector<queued_result> out(writes.size());
   struct part {
     std::vector<queued_write> writes;
@@ -504,13 +506,14 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
   }
   auto outcomes = redis.pipeline_each(cmds);
   caf::error first_failure;
-  bool ran = false;
+  bool ran = false, maybe = false;  // a call ran; a failed one may have
   for (std::size_t k = 0; k < parts.size(); ++k) {
     auto& p = parts[k];
     auto& o = outcomes[k];
     auto failed = [&](queued_status status, const caf::error& err) {
       if (!first_failure)
         first_failure = err;
+      maybe = maybe || status == queued_status::unknown;
       for (auto i : p.where) {
         out[i].status = status;
         out[i].error = error_detail(err);
@@ -544,7 +547,9 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     else
       failed(queued_status::unavailable, err);
   }
-  if (!ran && first_failure)
+  // Nothing ran and nothing may have: the whole call's failure. (One that
+  // may have run keeps its commands' own answers: unknown.)
+  if (!ran && !maybe && first_failure)
     return first_failure;
   return out;
 }

@@ -284,9 +284,15 @@ caf::error redis_connection::open_node(std::size_t i) {
     return make_error(ec::redis_unavailable, "no node serves the slot");
   if (nodes_[i].ctx)
     return caf::none;
-  auto now = std::chrono::steady_clock::now();
-  if (cluster() && nodes_[i].failure && now - nodes_[i].failed_at < retry_pause)
+  // A node that could not be reached is not tried again for a while (at
+  // least a connect's timeout, so that a host that does not answer costs
+  // one timeout per pause, not one per command).
+  auto pause = std::max<std::chrono::steady_clock::duration>(retry_pause, timeout_);
+  if (cluster() && nodes_[i].failure &&
+      std::chrono::steady_clock::now() - nodes_[i].failed_at < pause) {
+    map_doubted_ = true;
     return nodes_[i].failure;
+  }
   auto ep = endpoint_;
   ep.host = nodes_[i].host;
   ep.port = nodes_[i].port;
@@ -294,7 +300,7 @@ caf::error redis_connection::open_node(std::size_t i) {
   nodes_[i].ctx = open(ep, timeout_, err);
   if (!nodes_[i].ctx) {
     map_doubted_ = cluster();
-    nodes_[i].failed_at = now;
+    nodes_[i].failed_at = std::chrono::steady_clock::now();
     nodes_[i].failure = err;
     return err;
   }
@@ -605,7 +611,7 @@ caf::expected<redis_reply> redis_connection::redirected(redis_reply reply,
   }
 }
 
-std::vector<redis_connection::outcome> redis_connection::collect() {
+std::vector<redis_connection::outcome> redis_connection::collect(bool each) {
   flush_all();
   std::vector<outcome> out(in_flight_.size());
   bool failed = false;
@@ -632,8 +638,10 @@ std::vector<redis_connection::outcome> redis_connection::collect() {
     }
     o.reply.reset(static_cast<redisReply*>(raw));
   }
-  // Every reply is in (a redirection may send commands of its own).
-  if (cluster())
+  // Every reply is in (a redirection may send commands of its own). For a
+  // batch that failed as a whole, none is followed: it would run again a
+  // command whose answer is then thrown away.
+  if (cluster() && (each || !failed))
     for (std::size_t k = 0; k < out.size(); ++k)
       if (out[k].reply && out[k].reply->type == REDIS_REPLY_ERROR) {
         auto r = redirected(std::move(out[k].reply), in_flight_[k].args);
@@ -651,7 +659,7 @@ std::vector<redis_connection::outcome> redis_connection::collect() {
 }
 
 caf::error redis_connection::drain() {
-  auto got = collect();
+  auto got = collect(false);
   for (auto& o : got)
     if (o.error) {
       ready_.clear();
@@ -734,7 +742,7 @@ redis_connection::pipeline_each(const std::vector<std::vector<std::string>>& cmd
   }
   for (auto& c : cmds)
     append(c);
-  return collect();
+  return collect(true);
 }
 
 std::vector<std::string> redis_connection::evalsha(redis_script s,
@@ -794,7 +802,8 @@ caf::expected<redis_connection::sockets> redis_connection::open_sockets() {
   // The map as the cluster says now: the reader asks after a MOVED, which
   // this connection may not have met yet.
   if (in_flight_.empty() && ready_.empty())
-    load_map();
+    if (auto err = load_map())
+      return err;
   std::vector<uint16_t> socket_of(nodes_.size(), sockets::no_socket);
   for (auto n : master_nodes()) {
     auto ep = endpoint_;

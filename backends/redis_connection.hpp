@@ -162,8 +162,9 @@ private:
     uint16_t port = 0;
     redisContext* ctx = nullptr;
     // Cluster: a connect that failed, and why; the node is not tried again
-    // for retry_pause, so that a round's commands to a dead master fail at
-    // once rather than each wait for a connect.
+    // for retry_pause (or the timeout, if longer), so that a round's
+    // commands to a dead master fail at once rather than each wait for a
+    // connect.
     std::chrono::steady_clock::time_point failed_at{};
     caf::error failure;
   };
@@ -185,8 +186,9 @@ private:
                  const std::size_t* lens);
   caf::error flush_all();
   // Reads the answer of every command in flight, following redirections:
-  // each its own (collect), or all into ready_ unless one failed (drain).
-  std::vector<outcome> collect();
+  // each its own (collect; `each`: follow them even when another command
+  // failed), or all into ready_ unless one failed (drain).
+  std::vector<outcome> collect(bool each);
   caf::error drain();
   caf::expected<redis_reply> redirected(redis_reply reply, const std::vector<std::string>& args);
   caf::expected<redis_reply> run_on(std::size_t node, const std::vector<std::string>& args);
