@@ -6,10 +6,10 @@
 // replies are matched back in order.
 //
 // One Redis: one connection. A Redis Cluster: one per master of the slot
-// map, each key's read at its slot's master; a key whose slot has moved
-// (MOVED, ASK, or any error reply) fails its request, whose connection then
-// asks the shards (the workers follow the redirection), and the reader
-// connects again for the new map.
+// map, each key's read at its slot's master; a read that meets an error
+// reply (MOVED, ASK, CLUSTERDOWN...) fails, and its connection asks the
+// shards (the workers follow the redirection); after a MOVED the reader
+// connects again for the new map, at most once a second.
 //
 // It connects through a Redis worker: connecting, AUTH and SELECT block, so
 // a worker does them and hands over the sockets (atom::open). Only once a
