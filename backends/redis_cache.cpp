@@ -474,8 +474,8 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
   // results standing. Its commands are unknown when it may have run (it
   // went out and no answer came, or the script failed part-way) and
   // unavailable when it did not (its master was not reached, or refused
-  // before running it). Only when no call ran, or may have, is the failure the whole
-  // call's (the breaker's).
+  // before running it). Only when no call ran, nor may have, is the
+  // failure the whole call's (the breaker's).
   if (auto err = redis.connect())  // the scripts' SHA1s, for the EVALSHAs
     return err;
   std::vector<queued_result> out(writes.size());
@@ -484,7 +484,6 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     std::vector<std::size_t> where;
   };
   std::vector<part> parts;
-  std::vector<enqueue_arguments> calls;
   std::vector<std::vector<std::string>> cmds;
   for (auto& slot : by_slot(keys, true)) {
     part p;
@@ -500,8 +499,8 @@ caf::expected<std::vector<queued_result>> enqueue(redis_connection& redis,
     }
     if (p.writes.empty())
       continue;
-    calls.push_back(arguments_of(layout, p.writes));
-    cmds.push_back(redis.evalsha(redis_script::enqueue, calls.back().keys, calls.back().args));
+    auto a = arguments_of(layout, p.writes);
+    cmds.push_back(redis.evalsha(redis_script::enqueue, a.keys, a.args));
     parts.push_back(std::move(p));
   }
   auto outcomes = redis.pipeline_each(cmds);

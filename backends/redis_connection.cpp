@@ -206,8 +206,7 @@ redis_connection::redis_connection(redis_connection&& other) noexcept
   : endpoint_(std::move(other.endpoint_)), timeout_(other.timeout_),
     nodes_(std::move(other.nodes_)), slot_node_(std::move(other.slot_node_)),
     in_flight_(std::move(other.in_flight_)), ready_(std::move(other.ready_)),
-    shas_(std::move(other.shas_)), redirections_(other.redirections_),
-    map_loads_(other.map_loads_), redirections_sink_(other.redirections_sink_),
+    shas_(std::move(other.shas_)), redirections_sink_(other.redirections_sink_),
     map_loads_sink_(other.map_loads_sink_), map_doubted_(other.map_doubted_),
     map_read_at_(other.map_read_at_) {
   other.nodes_.clear();
@@ -223,8 +222,6 @@ redis_connection& redis_connection::operator=(redis_connection&& other) noexcept
     in_flight_ = std::move(other.in_flight_);
     ready_ = std::move(other.ready_);
     shas_ = std::move(other.shas_);
-    redirections_ = other.redirections_;
-    map_loads_ = other.map_loads_;
     redirections_sink_ = other.redirections_sink_;
     map_loads_sink_ = other.map_loads_sink_;
     map_doubted_ = other.map_doubted_;
@@ -312,10 +309,7 @@ std::size_t redis_connection::node_at(const std::string& host, uint16_t port) {
   for (std::size_t i = 0; i < nodes_.size(); ++i)
     if (nodes_[i].host == host && nodes_[i].port == port)
       return i;
-  node n;
-  n.host = host;
-  n.port = port;
-  nodes_.push_back(std::move(n));
+  nodes_.emplace_back(host, port);
   return nodes_.size() - 1;
 }
 
@@ -384,13 +378,11 @@ caf::error redis_connection::load_map() {
 }
 
 void redis_connection::redirected_once() {
-  ++redirections_;
   if (redirections_sink_)
     redirections_sink_->fetch_add(1, std::memory_order_relaxed);
 }
 
 void redis_connection::map_loaded() {
-  ++map_loads_;
   if (map_loads_sink_)
     map_loads_sink_->fetch_add(1, std::memory_order_relaxed);
 }
@@ -414,11 +406,6 @@ std::vector<std::string> redis_connection::masters() const {
   return out;
 }
 
-std::size_t redis_connection::slots_mapped() const {
-  return static_cast<std::size_t>(
-    std::count_if(slot_node_.begin(), slot_node_.end(), [](uint16_t n) { return n != no_node; }));
-}
-
 std::vector<caf::expected<redis_reply>>
 redis_connection::on_masters(const std::vector<std::string>& args) {
   std::vector<caf::expected<redis_reply>> out;
@@ -437,12 +424,8 @@ redis_connection::on_masters(const std::vector<std::string>& args) {
 
 caf::error redis_connection::connect() {
   if (!cluster()) {
-    if (nodes_.empty()) {
-      node n;
-      n.host = endpoint_.host;
-      n.port = endpoint_.port;
-      nodes_.push_back(std::move(n));
-    }
+    if (nodes_.empty())
+      nodes_.emplace_back(endpoint_.host, endpoint_.port);
     return open_node(0);
   }
   if (!slot_node_.empty()) {
@@ -450,11 +433,12 @@ caf::error redis_connection::connect() {
     // its slots, which a dead master cannot say with a MOVED. Read again,
     // at most every map_recheck, and only between calls (a reply on its
     // way would be taken for CLUSTER SLOTS'); no answer keeps the map.
-    auto now = std::chrono::steady_clock::now();
-    if (map_doubted_ && in_flight_.empty() && ready_.empty() &&
-        now - map_read_at_ >= map_recheck) {
-      map_read_at_ = now;
-      load_map();
+    if (map_doubted_ && in_flight_.empty() && ready_.empty()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - map_read_at_ >= map_recheck) {
+        map_read_at_ = now;
+        load_map();
+      }
     }
     return caf::none;
   }

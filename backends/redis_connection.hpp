@@ -87,18 +87,14 @@ public:
   std::chrono::milliseconds timeout() const { return timeout_; }
   bool connected() const;
   bool cluster() const { return endpoint_.cluster; }
-  // Cluster: redirections followed (MOVED, ASK) and slot map loads so far,
-  // also added to the counters given (the service's figures), if any.
-  uint64_t redirections() const { return redirections_; }
-  uint64_t map_loads() const { return map_loads_; }
+  // Cluster: where redirections followed (MOVED, ASK) and slot map loads
+  // are counted (the service's figures); none: not counted.
   void count_into(std::atomic<uint64_t>* redirections, std::atomic<uint64_t>* map_loads) {
     redirections_sink_ = redirections;
     map_loads_sink_ = map_loads;
   }
-  // Cluster: the masters of the slot map ("host:port"), and how many slots
-  // it maps to one.
+  // Cluster: the masters of the slot map ("host:port").
   std::vector<std::string> masters() const;
-  std::size_t slots_mapped() const;
   // A command on every master of the slot map (a single Redis: on it),
   // connecting first: a reply or a failure each, in masters() order.
   std::vector<caf::expected<redis_reply>> on_masters(const std::vector<std::string>& args);
@@ -158,6 +154,7 @@ public:
 
 private:
   struct node {
+    node(std::string h, uint16_t p) : host(std::move(h)), port(p) {}
     std::string host;
     uint16_t port = 0;
     redisContext* ctx = nullptr;
@@ -201,7 +198,6 @@ private:
   std::deque<in_flight> in_flight_;
   std::deque<redis_reply> ready_;     // answers read, in order, not handed out yet
   std::array<std::string, redis_script_count> shas_;
-  uint64_t redirections_ = 0, map_loads_ = 0;
   std::atomic<uint64_t>* redirections_sink_ = nullptr;
   std::atomic<uint64_t>* map_loads_sink_ = nullptr;
   // A node failed since the map was read (connect() reads it again).

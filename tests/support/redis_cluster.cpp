@@ -150,23 +150,6 @@ std::string redis_cluster::id_of(uint16_t port) const {
   return c.cmd({"CLUSTER", "MYID"}).str;
 }
 
-uint16_t redis_cluster::master_of_slot(uint16_t slot) const {
-  for (auto p : ports_) {
-    try {
-      resp_client c(p);
-      auto r = c.cmd({"CLUSTER", "SLOTS"});
-      if (r.kind != reply::array)
-        continue;
-      for (auto& range : r.elements)
-        if (range.elements.size() >= 3 && range.elements[0].number <= slot &&
-            slot <= range.elements[1].number)
-          return static_cast<uint16_t>(range.elements[2].elements[1].number);
-    } catch (const std::exception&) {
-    }
-  }
-  return 0;
-}
-
 bool redis_cluster::ok() const {
   int answered = 0;
   for (auto p : ports_) {

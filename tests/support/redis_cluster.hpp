@@ -36,7 +36,6 @@ public:
   std::string id_of(uint16_t port) const;
   // The replicas of the master on `port` that are not failing.
   std::vector<uint16_t> replicas_of(uint16_t port) const;
-  uint16_t master_of_slot(uint16_t slot) const;
   // Every node that answers says cluster_state:ok with every slot served,
   // and every replica among them is in sync with its master.
   bool ok() const;
